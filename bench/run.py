@@ -1,0 +1,598 @@
+#!/usr/bin/env python3
+"""dirsync SCIM load benchmark (see bench/README.md).
+
+    cargo build --release --bin dirsync
+    python3 bench/run.py --backend sqlite   --users 10000 100000
+    python3 bench/run.py --backend postgres --users 10000 100000
+
+For each N: starts a fresh server (new SQLite file, or a new PostgreSQL database that is
+dropped afterwards), seeds N users through /Bulk (or concurrent POST /Users when Bulk is
+not advertised), runs the scenarios with wrk (32 connections, 10 s each), measures S5 with
+timed single PATCHes, samples the server's peak RSS (VmHWM, reset per scenario through
+/proc/PID/clear_refs) and writes a markdown table to stdout and bench/results-BACKEND-N.md.
+Standard library only; needs `wrk` (Debian: apt-get install -y wrk) and, for PostgreSQL,
+the psql client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import datetime
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "conformance"))
+import pgdb  # noqa: E402
+
+LUA = os.path.join(HERE, "scenarios.lua")
+SCENARIOS = ("s1", "s2", "s3", "s4-offset", "s4-cursor", "s5")
+# Read scenarios first so they see exactly N users; S1 adds users; S5 last (it adds more).
+RUN_ORDER = ("s2", "s3", "s4-offset", "s4-cursor", "s1", "s5")
+TITLES = {
+    "s1": "S1 POST /Users (unique userName)",
+    "s2": 'S2 GET /Users?filter=userName eq "…"',
+    "s3": "S3 PATCH replace displayName + active",
+    "s4-offset": "S4 GET /Users?startIndex=K&count=100",
+    "s4-cursor": "S4 GET /Users?cursor=…&count=100",
+    "s5": "S5 PATCH add 1,000 members (group of 100,000)",
+}
+
+
+def log(msg: str) -> None:
+    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------
+# HTTP
+
+
+class Client:
+    """Keep-alive HTTP/1.1 client, one connection per thread."""
+
+    def __init__(self, base: str, token: str, timeout: float = 600):
+        u = urllib.parse.urlsplit(base)
+        self.host, self.port = u.hostname, u.port or 80
+        self.prefix = u.path.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.local = threading.local()
+
+    def _conn(self) -> http.client.HTTPConnection:
+        c = getattr(self.local, "conn", None)
+        if c is None:
+            c = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self.local.conn = c
+        return c
+
+    def request(self, method: str, path: str, body=None, auth: bool = True):
+        headers = {"Accept": "application/scim+json"}
+        if auth:
+            headers["Authorization"] = "Bearer " + self.token
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/scim+json"
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                conn.request(method, self.prefix + path, body=data, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+                if resp.getheader("Connection", "").lower() == "close":
+                    conn.close()
+                    self.local.conn = None
+                return resp.status, raw
+            except (http.client.HTTPException, OSError):
+                conn.close()
+                self.local.conn = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def json(self, method: str, path: str, body=None, ok=(200, 201, 204)):
+        status, raw = self.request(method, path, body)
+        if status not in ok:
+            raise RuntimeError("%s %s -> %d %s" % (method, path, status, raw[:500].decode(errors="replace")))
+        return json.loads(raw) if raw.strip() else None
+
+
+# ---------------------------------------------------------------------------
+# Server
+
+
+class RssMonitor(threading.Thread):
+    """Samples VmRSS/VmHWM of a process; peak() = max since the last reset()."""
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.max_rss = 0
+        self.stop = threading.Event()
+        self.hwm_resettable = True
+
+    def _read(self):
+        rss = hwm = 0
+        with open("/proc/%d/status" % self.pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1])
+        return rss, hwm
+
+    def run(self):
+        while not self.stop.wait(0.2):
+            try:
+                self.max_rss = max(self.max_rss, self._read()[0])
+            except OSError:
+                return
+
+    def reset(self):
+        try:
+            with open("/proc/%d/clear_refs" % self.pid, "w") as f:
+                f.write("5")  # resets VmHWM to the current RSS (Linux >= 4.0)
+        except OSError:
+            self.hwm_resettable = False
+        try:
+            self.max_rss = self._read()[0]
+        except OSError:
+            self.max_rss = 0
+
+    def peak_mib(self) -> float:
+        try:
+            rss, hwm = self._read()
+        except OSError:
+            rss = hwm = 0
+        return max(self.max_rss, rss, hwm) / 1024.0
+
+
+class Server:
+    def __init__(self, binary: str, db_url: str, workdir: str, rust_log: str):
+        self.binary = binary
+        self.db_url = db_url
+        self.workdir = workdir
+        self.log_path = os.path.join(workdir, "server.log")
+        self.env = dict(os.environ, RUST_LOG=rust_log)
+        self.proc = None
+
+    def cli(self, *args) -> dict:
+        out = subprocess.run([self.binary, "--database-url", self.db_url, *args], capture_output=True,
+                             text=True, env=self.env, timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError("dirsync %s failed: %s" % (" ".join(args), out.stderr.strip()[-2000:]))
+        return json.loads(out.stdout) if out.stdout.strip() else {}
+
+    def provision(self) -> str:
+        with open(self.log_path, "ab") as lf:
+            subprocess.run([self.binary, "--database-url", self.db_url, "migrate"], stdout=lf, stderr=lf,
+                           env=self.env, check=True, timeout=300)
+        self.cli("tenant", "create", "bench", "--json")
+        d = self.cli("directory", "create", "--tenant", "bench", "--name", "bench", "--vendor", "generic", "--json")
+        return self.cli("token", "create", "--directory", d["id"], "--json")["token"]
+
+    def start(self) -> str:
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
+        listen = "127.0.0.1:%d" % port
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [self.binary, "--database-url", self.db_url, "serve", "--listen", listen,
+             "--public-url", "http://" + listen],
+            stdout=self.logf, stderr=self.logf, env=self.env)
+        base = "http://%s/scim/v2" % listen
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited with %s; see %s" % (self.proc.returncode, self.log_path))
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/scim/v2/ServiceProviderConfig")
+                if c.getresponse().status == 200:
+                    return base
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError("server not ready after 60 s; see %s" % self.log_path)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if getattr(self, "logf", None):
+            self.logf.close()
+
+    def tail(self, n=40) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-n:])
+        except OSError:
+            return ""
+
+
+# ---------------------------------------------------------------------------
+# Seeding
+
+
+def user_body(name: str, k: int) -> dict:
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": name,
+        "externalId": "ext-%s" % name,
+        "name": {"givenName": "Bench", "familyName": "User %d" % k},
+        "displayName": "Bench User %d" % k,
+        "emails": [{"value": "%s@bench.example" % name, "type": "work", "primary": True}],
+        "active": True,
+    }
+
+
+def bulk_settings(client: Client) -> tuple:
+    spc = client.json("GET", "/ServiceProviderConfig")
+    bulk = {k.lower(): v for k, v in (spc.get("bulk") or {}).items()}
+    supported = bool(bulk.get("supported"))
+    max_ops = int(bulk.get("maxoperations") or 0)
+    max_payload = int(bulk.get("maxpayloadsize") or 0)
+    return supported, max_ops, max_payload
+
+
+def _id_from_op(op: dict):
+    loc = op.get("location") or ""
+    if loc:
+        return loc.rstrip("/").rsplit("/", 1)[-1]
+    resp = op.get("response")
+    if isinstance(resp, dict) and resp.get("id"):
+        return resp["id"]
+    return None
+
+
+def seed_users(client: Client, names: list, workers_bulk: int = 2, workers_post: int = 16) -> list:
+    """Creates users with the given userNames; returns their ids in the same order."""
+    supported, max_ops, max_payload = bulk_settings(client)
+    ids = [None] * len(names)
+    t0 = time.time()
+    done = [0]
+    lock = threading.Lock()
+
+    def progress(k):
+        with lock:
+            done[0] += k
+            if done[0] // 10000 != (done[0] - k) // 10000:
+                rate = done[0] / max(time.time() - t0, 1e-6)
+                log("seeded %d/%d users (%.0f/s)" % (done[0], len(names), rate))
+
+    if supported and max_ops > 0:
+        batch = min(1000, max_ops)
+        sample = len(json.dumps({"method": "POST", "path": "/Users", "bulkId": "u0000000",
+                                 "data": user_body(names[0], 0)})) + 2
+        if max_payload:
+            batch = max(1, min(batch, int(max_payload * 0.9) // sample))
+        log("seeding %d users through /Bulk, %d operations per request" % (len(names), batch))
+
+        def run_batch(start):
+            ops = [{"method": "POST", "path": "/Users", "bulkId": "u%d" % k, "data": user_body(names[k], k)}
+                   for k in range(start, min(start + batch, len(names)))]
+            body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops}
+            resp = client.json("POST", "/Bulk", body, ok=(200,))
+            failed = []
+            for op in resp.get("Operations") or []:
+                bid = op.get("bulkId") or ""
+                status = str(op.get("status", ""))
+                status = status.get("code", "") if isinstance(status, dict) else status
+                if bid.startswith("u") and str(status).startswith("2"):
+                    ids[int(bid[1:])] = _id_from_op(op)
+                else:
+                    failed.append(op)
+            if failed:
+                raise RuntimeError("bulk: %d operations failed, first: %s" % (len(failed), json.dumps(failed[0])[:500]))
+            progress(len(ops))
+
+        with concurrent.futures.ThreadPoolExecutor(workers_bulk) as ex:
+            list(ex.map(run_batch, range(0, len(names), batch)))
+    else:
+        log("Bulk not advertised: seeding %d users with %d concurrent POST /Users" % (len(names), workers_post))
+
+        def run_one(k):
+            ids[k] = client.json("POST", "/Users", user_body(names[k], k), ok=(201,))["id"]
+            if k % 100 == 99:
+                progress(100)
+
+        with concurrent.futures.ThreadPoolExecutor(workers_post) as ex:
+            list(ex.map(run_one, range(len(names)), chunksize=64))
+    missing = sum(1 for i in ids if not i)
+    if missing:
+        raise RuntimeError("seeding: %d users have no id" % missing)
+    return ids
+
+
+# ---------------------------------------------------------------------------
+# Scenarios
+
+
+def run_wrk(scenario, base, token, n, ids_file, args, run_id) -> dict:
+    cmd = ["wrk", "-t%d" % args.threads, "-c%d" % args.connections, "-d%ds" % args.duration,
+           "--timeout", "30s", "-s", LUA, base, "--", scenario, token, str(n), ids_file, run_id]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 120)
+    res, err = None, ""
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCHJSON "):
+            res = json.loads(line[len("BENCHJSON "):])
+        elif line.startswith("BENCHERR "):
+            err = line[len("BENCHERR "):].strip()
+    if out.returncode != 0 or res is None:
+        raise RuntimeError("wrk failed (%d): %s %s" % (out.returncode, out.stdout[-1500:], out.stderr[-1500:]))
+    secs = res["duration_us"] / 1e6
+    socket_errors = res["connect"] + res["read"] + res["write"] + res["timeout"]
+    return {
+        "rps": res["requests"] / secs if secs else 0.0,
+        "requests": res["requests"],
+        "p50_ms": res["p50_us"] / 1000.0,
+        "p99_ms": res["p99_us"] / 1000.0,
+        "errors": res["non2xx"] + socket_errors,
+        "error_detail": "%d non-2xx, %d socket" % (res["non2xx"], socket_errors),
+        "first_error": err,
+    }
+
+
+def run_s5(client: Client, ids: list, names_prefix: str, args) -> dict:
+    group_size, add, reps = args.s5_group_size, args.s5_add, args.s5_reps
+    need = group_size + add * reps
+    if len(ids) < need:
+        extra = need - len(ids)
+        log("S5: seeding %d extra users (group of %d + %d x %d fresh members)" % (extra, group_size, reps, add))
+        names = ["%s-%07d" % (names_prefix, k) for k in range(extra)]
+        ids = ids + seed_users(client, names)
+    members, fresh = ids[:group_size], ids[group_size:need]
+    group = client.json("POST", "/Groups", {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                                            "displayName": "bench-s5-%d" % time.time()}, ok=(201,))
+    gid = group["id"]
+    chunk = 10000
+    pos = 0
+    t0 = time.time()
+    while pos < len(members):
+        part = members[pos:pos + chunk]
+        body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": i} for i in part]}]}
+        status, raw = client.request("PATCH", "/Groups/%s?excludedAttributes=members" % gid, body)
+        if status in (200, 204):
+            pos += len(part)
+            if pos % 20000 < len(part):
+                log("S5: group has %d members (%.0f s)" % (pos, time.time() - t0))
+        elif status in (400, 413) and chunk > 500:
+            chunk //= 2
+            log("S5: PATCH of %d members -> %d; retrying with %d" % (len(part), status, chunk))
+        else:
+            raise RuntimeError("S5 setup PATCH -> %d %s" % (status, raw[:300].decode(errors="replace")))
+    log("S5: group %s built with %d members in %.0f s" % (gid, len(members), time.time() - t0))
+    lat, errors, first_err = [], 0, ""
+    for r in range(reps):
+        part = fresh[r * add:(r + 1) * add]
+        body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": i} for i in part]}]}
+        t = time.perf_counter()
+        status, raw = client.request("PATCH", "/Groups/%s" % gid, body)
+        dt = time.perf_counter() - t
+        if status not in (200, 204):
+            errors += 1
+            first_err = first_err or "%d %s" % (status, raw[:300].decode(errors="replace"))
+        lat.append(dt * 1000)
+        log("S5: PATCH +%d members #%d -> %d in %.0f ms (%d bytes back)" % (len(part), r + 1, status, dt * 1000, len(raw)))
+    return {"rps": None, "requests": reps, "p50_ms": statistics.median(lat), "max_ms": max(lat),
+            "errors": errors, "error_detail": "%d non-2xx" % errors, "first_error": first_err}
+
+
+# ---------------------------------------------------------------------------
+# Report
+
+
+def fmt_ms(v: float) -> str:
+    return "%.1f" % v if v < 100 else "%.0f" % v
+
+
+def machine() -> str:
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return "%d cores, %s, %s" % (os.cpu_count() or 0, cpu or platform.processor(), platform.platform())
+
+
+def write_report(path, backend, n, results, meta) -> str:
+    lines = [
+        "# dirsync load benchmark: %s, %s users" % (backend, "{:,}".format(n)),
+        "",
+        "- date: %s" % meta["date"],
+        "- machine: %s" % meta["machine"],
+        "- binary: `%s` (%s)" % (meta["binary"], meta["commit"]),
+        "- load: %s, %d connections, %d wrk threads, %d s per scenario, over loopback on the same machine"
+        % (meta["wrk"], meta["connections"], meta["threads"], meta["duration"]),
+        "- seeding: %s users in %.1f s (%.0f users/s, %s)" % ("{:,}".format(n), meta["seed_s"], n / max(meta["seed_s"], 1e-6), meta["seed_how"]),
+        "- peak RSS: dirsync process VmHWM (reset before each scenario via /proc/PID/clear_refs)%s; the database server's own memory is not included"
+        % ("" if meta["hwm_reset"] else " (reset unavailable: cumulative peak)"),
+        "- command: `%s`" % meta["command"],
+        "",
+        "| scenario | req/s | p50 (ms) | p99 (ms) | errors | peak RSS (MiB) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for key in SCENARIOS:
+        r = results.get(key)
+        if r is None:
+            continue
+        if "skipped" in r:
+            lines.append("| %s | - | - | - | skipped: %s | - |" % (TITLES[key], r["skipped"]))
+            continue
+        if key == "s5":
+            lines.append("| %s | - (%d timed PATCHes) | %s | max %s | %d | %.0f |" % (
+                TITLES[key], r["requests"], fmt_ms(r["p50_ms"]), fmt_ms(r["max_ms"]), r["errors"], r["rss_mib"]))
+        else:
+            lines.append("| %s | %.0f | %s | %s | %d | %.0f |" % (
+                TITLES[key], r["rps"], fmt_ms(r["p50_ms"]), fmt_ms(r["p99_ms"]), r["errors"], r["rss_mib"]))
+    errs = [(k, results[k]) for k in SCENARIOS if k in results and results[k].get("first_error")]
+    if errs:
+        lines += ["", "First error response per scenario:", ""]
+        for k, r in errs:
+            lines.append("- %s (%s): `%s`" % (k, r["error_detail"], r["first_error"].replace("`", "'")[:300]))
+    lines += ["", "S5 reports the median and the maximum of %d single timed PATCH requests, each adding "
+              "fresh members to the same group; S1 ran after S2-S4, so S2-S4 saw exactly the seeded users." % meta["s5_reps"]]
+    text = "\n".join(lines) + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+    return text
+
+
+# ---------------------------------------------------------------------------
+
+
+def ensure_wrk(install: bool) -> str:
+    if shutil.which("wrk"):
+        return subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split(" [")[0].strip() or "wrk"
+    if install and os.geteuid() == 0 and shutil.which("apt-get"):
+        log("wrk not found: apt-get install -y wrk")
+        if subprocess.run(["apt-get", "install", "-y", "wrk"], stdout=subprocess.DEVNULL).returncode != 0:
+            subprocess.run(["apt-get", "update"], stdout=subprocess.DEVNULL)
+            subprocess.run(["apt-get", "install", "-y", "wrk"], stdout=subprocess.DEVNULL, check=True)
+        return ensure_wrk(False)
+    raise SystemExit("wrk is not installed: apt-get install -y wrk")
+
+
+def run_one(args, n: int, wrk_version: str) -> str:
+    workdir = tempfile.mkdtemp(prefix="dirsync-bench-")
+    pg_url = None
+    if args.backend == "sqlite":
+        db_url = "sqlite://%s/bench.db?mode=rwc" % workdir
+    else:
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "conformance", "pgdb.py"), "create",
+                            args.database_url, "dirsync_bench"], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise SystemExit("cannot create a PostgreSQL database: %s" % r.stderr.strip())
+        db_url = pg_url = r.stdout.strip()
+    log("N=%d backend=%s database=%s workdir=%s" % (n, args.backend, db_url, workdir))
+    server = Server(args.binary, db_url, workdir, args.rust_log)
+    results = {}
+    ok = False
+    try:
+        token = server.provision()
+        base = server.start()
+        mon = RssMonitor(server.proc.pid)
+        mon.start()
+        client = Client(base, token)
+        names = ["bench-user-%07d" % k for k in range(n)]
+        supported, max_ops, _ = bulk_settings(client)
+        t0 = time.time()
+        ids = seed_users(client, names)
+        seed_s = time.time() - t0
+        log("seeded %d users in %.1f s" % (n, seed_s))
+        ids_file = os.path.join(workdir, "ids.txt")
+        with open(ids_file, "w") as f:
+            f.write("\n".join(ids) + "\n")
+        run_id = "%x" % int(time.time())
+        for key in RUN_ORDER:
+            if key not in args.scenarios:
+                continue
+            if server.proc.poll() is not None:
+                raise RuntimeError("server died; log tail:\n" + server.tail())
+            mon.reset()
+            log("running %s" % TITLES[key])
+            try:
+                if key == "s5":
+                    r = run_s5(client, ids, "bench-s5-%s" % run_id, args)
+                else:
+                    r = run_wrk(key, base, token, n, ids_file, args, run_id)
+            except RuntimeError as e:
+                log("%s failed: %s" % (key, e))
+                r = {"skipped": str(e)[:200].replace("|", "/")}
+                results[key] = r
+                continue
+            r["rss_mib"] = mon.peak_mib()
+            results[key] = r
+            if "rps" in r and r["rps"] is not None:
+                log("%s: %.0f req/s, p50 %.1f ms, p99 %.1f ms, errors %d (%s), peak RSS %.0f MiB" % (
+                    key, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"], r["error_detail"], r["rss_mib"]))
+        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip() or "no commit"
+        meta = {
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "machine": machine(), "binary": os.path.relpath(args.binary, ROOT), "commit": commit,
+            "wrk": wrk_version, "connections": args.connections, "threads": args.threads,
+            "duration": args.duration, "seed_s": seed_s,
+            "seed_how": ("/Bulk, %d ops per request" % min(1000, max_ops)) if supported and max_ops else "concurrent POST /Users",
+            "hwm_reset": mon.hwm_resettable, "s5_reps": args.s5_reps,
+            "command": "python3 bench/run.py --backend %s --users %d" % (args.backend, n),
+        }
+        out = os.path.join(args.out_dir, "results-%s-%d.md" % (args.backend, n))
+        text = write_report(out, args.backend, n, results, meta)
+        print(text, flush=True)
+        log("wrote %s" % out)
+        ok = True
+        return text
+    finally:
+        server.stop()
+        if not ok:
+            log("server log tail:\n" + server.tail())
+        if pg_url:
+            subprocess.run([sys.executable, os.path.join(ROOT, "conformance", "pgdb.py"), "drop", pg_url])
+        if args.keep or not ok:
+            log("kept %s" % workdir)
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "dirsync"))
+    ap.add_argument("--backend", choices=("sqlite", "postgres"), default="sqlite")
+    ap.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/test",
+                    help="PostgreSQL URL whose server gets a fresh database per run (postgres backend)")
+    ap.add_argument("--users", type=int, nargs="+", default=[10000, 100000])
+    ap.add_argument("--duration", type=int, default=10, help="seconds per wrk scenario")
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2, help="wrk threads")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS),
+                    help="comma-separated subset of %s" % ",".join(SCENARIOS))
+    ap.add_argument("--s5-group-size", type=int, default=100000)
+    ap.add_argument("--s5-add", type=int, default=1000)
+    ap.add_argument("--s5-reps", type=int, default=5)
+    ap.add_argument("--out-dir", default=HERE)
+    ap.add_argument("--rust-log", default="warn", help="RUST_LOG for the server (request logging costs time)")
+    ap.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when missing")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory (database file, server log)")
+    args = ap.parse_args(argv)
+    args.binary = os.path.abspath(args.binary)
+    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        ap.error("unknown scenarios: %s" % ", ".join(sorted(unknown)))
+    if not os.access(args.binary, os.X_OK):
+        ap.error("no executable at %s (cargo build --release --bin dirsync)" % args.binary)
+    wrk_version = ensure_wrk(not args.no_install)
+    for n in args.users:
+        run_one(args, n, wrk_version)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+-- wrk script for the dirsync SCIM load scenarios; driven by bench/run.py (see bench/README.md).
+--
+--   wrk -t2 -c32 -d10s -s bench/scenarios.lua http://127.0.0.1:PORT/scim/v2 -- \
+--       SCENARIO TOKEN N_USERS IDS_FILE RUN_ID
+--
+-- SCENARIO: s1 (POST /Users, unique userName), s2 (GET filter userName eq on a random
+-- seeded user), s3 (PATCH replace displayName + active on a random seeded user),
+-- s4-offset (GET startIndex=K&count=100, random K), s4-cursor (GET cursor=&count=100, then
+-- follow nextCursor). Seeded users are named bench-user-%07d, 0 <= k < N_USERS; IDS_FILE
+-- holds their ids, one per line (read by s3 only).
+--
+-- done() prints one machine-readable line, `BENCHJSON {...}`, and `BENCHERR <first non-2xx>`.
+
+local threads = {}
+
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+
+local scenario, token, n_users, run_id, base
+local ids = {}
+local counter = 0
+local cursors = {}
+local headers = {}
+non2xx = 0
+first_err = ""
+
+local function urlencode(s)
+  return (s:gsub("[^%w%-%._~]", function(c)
+    return string.format("%%%02X", string.byte(c))
+  end))
+end
+
+function init(args)
+  scenario = args[1]
+  token = args[2]
+  n_users = tonumber(args[3]) or 1
+  local ids_file = args[4]
+  run_id = args[5] or tostring(os.time())
+  base = wrk.path:gsub("/$", "")
+  headers = {
+    ["Authorization"] = "Bearer " .. token,
+    ["Accept"] = "application/scim+json",
+    ["Content-Type"] = "application/scim+json",
+  }
+  math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
+  if scenario == "s3" then
+    for line in io.lines(ids_file) do
+      if #line > 0 then
+        ids[#ids + 1] = line
+      end
+    end
+    if #ids == 0 then
+      error("no ids in " .. tostring(ids_file))
+    end
+  end
+end
+
+local function user_name(k)
+  return string.format("bench-user-%07d", k)
+end
+
+function request()
+  counter = counter + 1
+  if scenario == "s1" then
+    local name = string.format("bench-s1-%s-%d-%d", run_id, tid or 0, counter)
+    local body = string.format(
+      '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"%s",'
+        .. '"name":{"givenName":"Load","familyName":"Test %d"},"displayName":"Load Test %d",'
+        .. '"emails":[{"value":"%s@bench.example","type":"work","primary":true}],"active":true}',
+      name, counter, counter, name)
+    return wrk.format("POST", base .. "/Users", headers, body)
+  elseif scenario == "s2" then
+    local filter = 'userName eq "' .. user_name(math.random(0, n_users - 1)) .. '"'
+    return wrk.format("GET", base .. "/Users?filter=" .. urlencode(filter), headers)
+  elseif scenario == "s3" then
+    local id = ids[math.random(1, #ids)]
+    local active = (math.random() < 0.5) and "true" or "false"
+    local body = string.format(
+      '{"schemas":["urn:ietf:params:scim:api:messages:2.0:PatchOp"],"Operations":['
+        .. '{"op":"replace","path":"displayName","value":"Renamed %d-%d"},'
+        .. '{"op":"replace","path":"active","value":%s}]}',
+      tid or 0, counter, active)
+    return wrk.format("PATCH", base .. "/Users/" .. id, headers, body)
+  elseif scenario == "s4-offset" then
+    local k = math.random(1, math.max(1, n_users - 99))
+    return wrk.format("GET", base .. "/Users?startIndex=" .. k .. "&count=100", headers)
+  elseif scenario == "s4-cursor" then
+    -- One walk per free slot: continue a walk whose nextCursor we hold, or start a new one.
+    local c = table.remove(cursors) or ""
+    return wrk.format("GET", base .. "/Users?cursor=" .. urlencode(c) .. "&count=100", headers)
+  end
+  error("unknown scenario " .. tostring(scenario))
+end
+
+function response(status, hdrs, body)
+  if status < 200 or status > 299 then
+    non2xx = non2xx + 1
+    if first_err == "" then
+      first_err = tostring(status) .. " " .. string.sub(body or "", 1, 300):gsub("%s+", " ")
+    end
+    return
+  end
+  if scenario == "s4-cursor" and body then
+    local nc = body:match('"nextCursor"%s*:%s*"([^"]+)"')
+    if nc then
+      table.insert(cursors, nc)
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local bad, err = 0, ""
+  for _, t in ipairs(threads) do
+    bad = bad + (tonumber(t:get("non2xx")) or 0)
+    local e = t:get("first_err")
+    if err == "" and e and e ~= "" then
+      err = e
+    end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCHJSON {"requests":%d,"duration_us":%d,"non2xx":%d,"connect":%d,"read":%d,'
+      .. '"write":%d,"timeout":%d,"status":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,'
+      .. '"max_us":%d,"mean_us":%.1f}\n',
+    summary.requests, summary.duration, bad, e.connect, e.read, e.write, e.timeout,
+    e.status, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean))
+  io.write("BENCHERR " .. err .. "\n")
+end

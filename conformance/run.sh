@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Conformance run against a FRESH dirsync server.
+#
+#   conformance/run.sh [BINARY] [DATABASE_URL]
+#
+#   BINARY        dirsync binary, default target/debug/dirsync (this script builds nothing)
+#   DATABASE_URL  empty or sqlite:... -> a new temp SQLite file;
+#                 postgres://...      -> a fresh database created beside the one named
+#                                        (dropped again at exit)
+#   SUITES        env, default "replay tester": which parts to run
+#
+# (a) conformance/replay.py on ../shared/reference/entra_reference_postman.json (relative to
+#     the repo root: CI clones the repo with shared/ beside it), with its own directory and
+#     token because the file assumes an empty tenant;
+# (b) scim2-tester through scim2-cli (`scim2 --url BASE test`), pinned in
+#     conformance/requirements.txt and installed into conformance/.venv; fails on any
+#     ERROR or CRITICAL result.
+# Exits non-zero if either part fails. The server is always killed; its log tail is
+# printed on failure.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+BIN="${1:-target/debug/dirsync}"
+DB_ARG="${2:-}"
+SUITES="${SUITES:-replay tester}"
+ENTRA_FILE="${ENTRA_FILE:-../shared/reference/entra_reference_postman.json}"
+PYTHON="${PYTHON:-python3}"
+
+[[ "$BIN" = /* ]] || BIN="$ROOT/$BIN"
+if [[ ! -x "$BIN" ]]; then
+  echo "conformance: no executable at $BIN (build it first: cargo build --bin dirsync)" >&2
+  exit 2
+fi
+
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/dirsync-conformance.XXXXXX")"
+LOG="$WORK/server.log"
+SERVER_PID=""
+PG_DB_URL=""
+STATUS=0
+
+cleanup() {
+  local rc=$?
+  if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [[ -n "$PG_DB_URL" ]]; then
+    "$PYTHON" conformance/pgdb.py drop "$PG_DB_URL" || echo "conformance: could not drop $PG_DB_URL" >&2
+  fi
+  if [[ $rc -ne 0 && -f "$LOG" ]]; then
+    echo "---- server log (last 60 lines of $LOG) ----"
+    tail -n 60 "$LOG" || true
+    echo "---- end of server log ----"
+  fi
+  if [[ $rc -eq 0 && -z "${KEEP_WORK:-}" ]]; then
+    rm -rf "$WORK"
+  else
+    echo "conformance: work files kept in $WORK"
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- database ---------------------------------------------------------------
+case "$DB_ARG" in
+  "" | sqlite:*)
+    BACKEND=sqlite
+    DB_URL="sqlite://$WORK/dirsync.db?mode=rwc"
+    ;;
+  postgres://* | postgresql://*)
+    BACKEND=postgres
+    PG_DB_URL="$("$PYTHON" conformance/pgdb.py create "$DB_ARG" dirsync_conf)"
+    DB_URL="$PG_DB_URL"
+    ;;
+  *)
+    echo "conformance: unsupported database URL: $DB_ARG" >&2
+    exit 2
+    ;;
+esac
+echo "conformance: backend=$BACKEND database=$DB_URL"
+
+dirsync() { "$BIN" --database-url "$DB_URL" "$@"; }
+json_field() { "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# ---- tenant, directories, tokens (before the server starts: no SQLite contention) ----
+dirsync migrate >>"$LOG" 2>&1
+dirsync tenant create conformance --json >"$WORK/tenant.json"
+new_token() { # $1 = directory name -> prints the token
+  local dir_id
+  dirsync directory create --tenant conformance --name "$1" --vendor "$2" --json >"$WORK/dir-$1.json"
+  dir_id="$(json_field id <"$WORK/dir-$1.json")"
+  dirsync token create --directory "$dir_id" --json >"$WORK/token-$1.json"
+  json_field token <"$WORK/token-$1.json"
+}
+TOKEN_ENTRA="$(new_token entra-replay entra)"
+TOKEN_TESTER="$(new_token scim2-tester generic)"
+
+# ---- server -------------------------------------------------------------------
+PORT="$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+BASE="http://127.0.0.1:$PORT/scim/v2"
+"$BIN" --database-url "$DB_URL" serve --listen "127.0.0.1:$PORT" --public-url "http://127.0.0.1:$PORT" \
+  >>"$LOG" 2>&1 &
+SERVER_PID=$!
+echo "conformance: server pid $SERVER_PID on $BASE, log $LOG"
+ready=""
+for _ in $(seq 1 120); do
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    echo "conformance: server exited during start-up" >&2
+    exit 1
+  fi
+  if "$PYTHON" - "$BASE/ServiceProviderConfig" <<'EOF' 2>/dev/null; then
+import sys, urllib.request
+sys.exit(0 if urllib.request.urlopen(sys.argv[1], timeout=2).status == 200 else 1)
+EOF
+    ready=1
+    break
+  fi
+  sleep 0.5
+done
+if [[ -z "$ready" ]]; then
+  echo "conformance: server not ready after 60 s" >&2
+  exit 1
+fi
+
+REPLAY_SUMMARY="not run"
+TESTER_SUMMARY="not run"
+
+# ---- (a) Entra reference replay -------------------------------------------------
+if [[ " $SUITES " == *" replay "* ]]; then
+  echo
+  echo "=== replay: $ENTRA_FILE ($BACKEND) ==="
+  if [[ ! -f "$ENTRA_FILE" ]]; then
+    echo "conformance: $ENTRA_FILE not found (shared/ must sit beside the repo)" >&2
+    REPLAY_SUMMARY="MISSING FILE"
+    STATUS=1
+  else
+    set +e
+    "$PYTHON" conformance/replay.py --base "$BASE" --token "$TOKEN_ENTRA" "$ENTRA_FILE" | tee "$WORK/replay.out"
+    rc=${PIPESTATUS[0]}
+    set -e
+    REPLAY_SUMMARY="$(tail -n 1 "$WORK/replay.out")"
+    [[ $rc -eq 0 ]] || STATUS=1
+  fi
+fi
+
+# ---- (b) scim2-tester via scim2-cli --------------------------------------------
+if [[ " $SUITES " == *" tester "* ]]; then
+  echo
+  echo "=== scim2-tester ($BACKEND) ==="
+  VENV="$ROOT/conformance/.venv"
+  STAMP="$VENV/.requirements.sha256"
+  WANT="$(sha256sum conformance/requirements.txt | cut -d' ' -f1)"
+  if [[ ! -x "$VENV/bin/scim2" || ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]]; then
+    echo "conformance: installing conformance/requirements.txt into $VENV"
+    "$PYTHON" -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r conformance/requirements.txt
+    echo "$WANT" >"$STAMP"
+  fi
+  # The header goes through the environment so the token is not on a command line.
+  set +e
+  SCIM_CLI_HEADERS="Authorization: Bearer $TOKEN_TESTER" NO_COLOR=1 \
+    "$VENV/bin/scim2" --url "$BASE" test --verbose >"$WORK/tester.out" 2>&1
+  rc=$?
+  "$PYTHON" conformance/tester_report.py "$WORK/tester.out" "$rc" | tee "$WORK/tester.report"
+  rc=${PIPESTATUS[0]}
+  set -e
+  TESTER_SUMMARY="$(grep '^scim2-tester: ' "$WORK/tester.report" | tail -n 1 | cut -d' ' -f2-)"
+  [[ $rc -eq 0 ]] || STATUS=1
+fi
+
+# ---- summary --------------------------------------------------------------------
+if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+  echo "conformance: the server died during the run" >&2
+  STATUS=1
+fi
+echo
+echo "=== conformance summary ($BACKEND) ==="
+echo "replay (entra_reference_postman): $REPLAY_SUMMARY"
+echo "scim2-tester: $TESTER_SUMMARY"
+if [[ $STATUS -ne 0 ]]; then
+  echo "conformance: FAILED ($BACKEND)"
+else
+  echo "conformance: OK ($BACKEND)"
+fi
+exit $STATUS

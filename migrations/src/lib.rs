@@ -1,0 +1,16 @@
+//! The schema, as sea-orm migrations that run unchanged on SQLite and PostgreSQL.
+//!
+//! A landed migration is never edited; changes are new migrations.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261122_000001_directory_mirror;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261122_000001_directory_mirror::Migration)]
+    }
+}

@@ -1,0 +1,82 @@
+//! One typed configuration, read from flags and `DIRSYNC_*` environment variables.
+
+use clap::Args;
+
+/// Settings shared by every command that touches the database.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseSettings {
+    /// `sqlite://FILE?mode=rwc` (embedded, the default) or `postgres://USER@HOST/DB`.
+    #[arg(
+        long,
+        env = "DIRSYNC_DATABASE_URL",
+        default_value = "sqlite://dirsync.db?mode=rwc",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Connections in the pool.
+    #[arg(
+        long,
+        env = "DIRSYNC_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub database_max_connections: u32,
+}
+
+/// Settings of the HTTP server.
+#[derive(Debug, Clone, Args)]
+pub struct ServerSettings {
+    /// Address to listen on (`127.0.0.1:0` picks a free port).
+    #[arg(long, env = "DIRSYNC_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+
+    /// The URL clients reach this server at; `meta.location` and `Location`
+    /// are built from it. Defaults to `http://LISTEN`.
+    #[arg(long, env = "DIRSYNC_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Largest page a list or search returns (RFC 7644 §3.4.2.4 `count`).
+    #[arg(long, env = "DIRSYNC_MAX_PAGE_SIZE", default_value_t = 1000)]
+    pub max_page_size: u64,
+
+    /// Page size when a client gives no `count`.
+    #[arg(long, env = "DIRSYNC_DEFAULT_PAGE_SIZE", default_value_t = 100)]
+    pub default_page_size: u64,
+
+    /// Largest request body, in bytes (413 beyond).
+    #[arg(long, env = "DIRSYNC_MAX_BODY_BYTES", default_value_t = 1_048_576)]
+    pub max_body_bytes: usize,
+
+    /// Most operations in one `/Bulk` request.
+    #[arg(long, env = "DIRSYNC_BULK_MAX_OPERATIONS", default_value_t = 1000)]
+    pub bulk_max_operations: usize,
+
+    /// Largest `/Bulk` request body, in bytes.
+    #[arg(
+        long,
+        env = "DIRSYNC_BULK_MAX_PAYLOAD_BYTES",
+        default_value_t = 4_194_304
+    )]
+    pub bulk_max_payload_bytes: usize,
+
+    /// Worker threads (0 = one per core).
+    #[arg(long, env = "DIRSYNC_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+}
+
+impl ServerSettings {
+    /// Settings for tests and embedding: defaults, listening on a free port.
+    pub fn for_tests() -> Self {
+        ServerSettings {
+            listen: "127.0.0.1:0".into(),
+            public_url: None,
+            max_page_size: 1000,
+            default_page_size: 100,
+            max_body_bytes: 1_048_576,
+            bulk_max_operations: 1000,
+            bulk_max_payload_bytes: 4_194_304,
+            workers: 2,
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Pure types shared by every layer. Imports no HTTP, SQL, HTTP-client or SCIM
+//! wire crate.
+
+pub mod filter;
+pub mod names;

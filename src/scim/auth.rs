@@ -1,0 +1,78 @@
+//! Bearer-token authentication: a token resolves to exactly one directory, and
+//! every handler receives that directory as its scope.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use super::ScimState;
+use super::error::ScimError;
+use crate::crypto;
+use crate::store::StoreError;
+
+/// The directory a request acts for, from its bearer token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub directory_id: String,
+    pub tenant_id: String,
+    pub vendor: String,
+}
+
+impl FromRequest for Caller {
+    type Error = ScimError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<ScimState>>().cloned();
+        let token = bearer_token(req);
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ScimError::internal("server state missing"))?;
+            let token = token?;
+            authenticate(&state, &token).await
+        })
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<String, ScimError> {
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ScimError::unauthorized("missing Authorization header; send Authorization: Bearer <token>")
+    })?;
+    let value = value
+        .to_str()
+        .map_err(|_| ScimError::unauthorized("malformed Authorization header"))?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(|| {
+        ScimError::unauthorized("malformed Authorization header; expected Bearer <token>")
+    })?;
+    // RFC 7235 §2.1: the auth-scheme is case-insensitive.
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ScimError::unauthorized(
+            "unsupported authorization scheme; expected Bearer <token>",
+        ));
+    }
+    Ok(token.trim().to_owned())
+}
+
+async fn authenticate(state: &ScimState, token: &str) -> Result<Caller, ScimError> {
+    let hash = crypto::hash_token(token);
+    let found = state.store.active_token_by_hash(&hash).await;
+    let token = match found {
+        Ok(token) => token,
+        Err(StoreError::NotFound) => {
+            return Err(ScimError::unauthorized("invalid or revoked token"));
+        }
+        Err(err) => return Err(err.into()),
+    };
+    // The lookup went through an index on the hash; the final comparison is
+    // constant-time so no timing difference depends on the secret.
+    if !crypto::hashes_equal(&token.secret_hash, &hash) {
+        return Err(ScimError::unauthorized("invalid or revoked token"));
+    }
+    let directory = state.store.directory(&token.directory_id).await?;
+    Ok(Caller {
+        directory_id: directory.id,
+        tenant_id: directory.tenant_id,
+        vendor: directory.vendor,
+    })
+}

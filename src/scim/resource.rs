@@ -1,0 +1,1018 @@
+//! POST/PUT bodies (RFC 7644 §3.3, §3.5.1) into dirsync's canonical JSON: schema
+//! names, typed values, extensions under their URN, no readOnly/writeOnly data, no
+//! memberships. Pure: serde_json in, serde_json out; no I/O, HTTP or SQL.
+
+use chrono::DateTime;
+use serde_json::{Map, Value};
+
+use super::error::ScimError;
+use super::schema::{self, AttrType, Attribute, Mutability, Resolved, ResourceType, Schema};
+
+/// Why a body is being canonicalised. Only `Replace` (PUT) records an echoed `id`:
+/// on create the server assigns the id (RFC 7644 §3.3) and templates send
+/// `"id": null` (L5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Create,
+    Replace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberKind {
+    User,
+    Group,
+}
+
+/// One `members` element of a Group body or PATCH value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    pub value: String,
+    /// From `type` (case-insensitive) or from a `$ref` ending in `/Users/<id>` or
+    /// `/Groups/<id>`; `None` when the client said neither (Okta, O9).
+    pub kind: Option<MemberKind>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Canonical {
+    pub data: Map<String, Value>,
+    /// `None` when the body had no `members` key; `Some(vec![])` for null or `[]`.
+    pub members: Option<Vec<MemberRef>>,
+    /// A string `id` echoed in a PUT body (Okta O5, X6), for the caller to compare
+    /// with the URL id.
+    pub echoed_id: Option<String>,
+}
+
+/// Turn a request body into the canonical form of a `rt` resource.
+pub fn canonicalize(
+    rt: &'static ResourceType,
+    body: &Value,
+    mode: Mode,
+) -> Result<Canonical, ScimError> {
+    let Some(object) = body.as_object() else {
+        return Err(ScimError::invalid_syntax(format!(
+            "a {} must be a JSON object",
+            rt.name
+        )));
+    };
+    let mut data = Map::new();
+    let mut members = None;
+    let mut echoed_id = None;
+    for (key, value) in object {
+        // E14, X8: `schemas` is rebuilt from the data; unknown URNs are harmless.
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        // RFC 8141 §3 / X9: URN keys compare case-insensitively. L6: the extension
+        // object counts even when its URN is missing from `schemas`.
+        if let Some(extension) = rt.extension(key) {
+            merge_extension(extension, value, &mut data)?;
+            continue;
+        }
+        // M3, E12: unknown attributes are ignored, as Microsoft's reference server does.
+        let Some(resolved) = resolve_body_key(rt, key) else {
+            continue;
+        };
+        let attr = resolved.attribute;
+        if resolved.extension.is_none() && attr.name == "id" {
+            if mode == Mode::Replace {
+                echoed_id = value.as_str().map(str::to_owned);
+            }
+            continue;
+        }
+        if is_members(rt, &resolved) {
+            members = Some(member_refs(value, attr.name)?);
+            continue;
+        }
+        // readOnly (`meta`, User `groups`) is ignored on input (RFC 7643 §2.2, E13,
+        // O2, L5); writeOnly `password` is accepted and dropped: dirsync never
+        // stores credentials (O2).
+        if matches!(
+            attr.mutability,
+            Mutability::ReadOnly | Mutability::WriteOnly
+        ) {
+            continue;
+        }
+        let coerced = coerce(attr, value, &resolved.to_string())?;
+        insert(&mut data, resolved.extension, attr, coerced);
+    }
+    Ok(Canonical {
+        data: finish(rt, data)?,
+        members,
+        echoed_id,
+    })
+}
+
+/// One attribute's value in canonical form; `None` means unassigned (RFC 7643 §2.5:
+/// null, `""`, `[]` and `{}` are not stored, E11). `path` names the attribute in
+/// error details ("emails[0].primary must be a boolean").
+pub fn coerce(
+    attr: &'static Attribute,
+    value: &Value,
+    path: &str,
+) -> Result<Option<Value>, ScimError> {
+    if is_manager(attr) {
+        return manager(value, path);
+    }
+    if attr.multi_valued {
+        multi_valued(attr, value, path)
+    } else {
+        single(attr, value, path)
+    }
+}
+
+/// Resolve `[urn:]name[.sub]` like [`ResourceType::resolve`], and additionally a
+/// bare name that is not a core/common attribute but belongs to exactly one
+/// extension (a flat `manager`, `department`: E10, E12).
+pub fn resolve(
+    rt: &'static ResourceType,
+    urn: Option<&str>,
+    name: &str,
+    sub: Option<&str>,
+) -> Option<Resolved> {
+    rt.resolve(urn, name, sub).or_else(|| {
+        if urn.is_some() {
+            return None;
+        }
+        let mut owners = rt
+            .extensions
+            .iter()
+            .filter(|e| e.schema.attribute(name).is_some());
+        let owner = owners.next()?;
+        if owners.next().is_some() {
+            return None;
+        }
+        rt.resolve(Some(owner.schema.id), name, sub)
+    })
+}
+
+/// Resolve a dotted path string (`name.givenName`, `urn:…:User:manager`,
+/// `urn:…:User.manager`, flat `manager.value`) with the flat-extension fallback.
+pub fn resolve_path(rt: &'static ResourceType, path: &str) -> Option<Resolved> {
+    rt.resolve_path_str(path).or_else(|| {
+        if path.contains(':') {
+            return None;
+        }
+        let (name, sub) = match path.split_once('.') {
+            Some((name, sub)) => (name, Some(sub)),
+            None => (path, None),
+        };
+        resolve(rt, None, name, sub)
+    })
+}
+
+/// Whether `resolved` is the Group `members` attribute, which lives in a table and
+/// never in the canonical data.
+pub fn is_members(rt: &ResourceType, resolved: &Resolved) -> bool {
+    rt.schema.id == schema::GROUP
+        && resolved.extension.is_none()
+        && resolved.attribute.name == "members"
+}
+
+/// `members` as sent: an array, a lone object, or bare string ids (M7); null means
+/// none. `$ref: null` is accepted (E7). A member with neither a string `value` nor
+/// a `$ref` naming a User or Group is `invalidValue`. Duplicates keep the first.
+pub fn member_refs(value: &Value, path: &str) -> Result<Vec<MemberRef>, ScimError> {
+    let items: Vec<&Value> = match value {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items.iter().collect(),
+        Value::Object(_) | Value::String(_) => vec![value],
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+                "{path} must be an array of members"
+            )));
+        }
+    };
+    let mut out: Vec<MemberRef> = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        if let Some(member) = member_ref(item, &format!("{path}[{i}]"))?
+            && !out.iter().any(|m| m.value == member.value)
+        {
+            out.push(member);
+        }
+    }
+    Ok(out)
+}
+
+fn resolve_body_key(rt: &'static ResourceType, key: &str) -> Option<Resolved> {
+    let resolved = if key.contains(':') {
+        rt.resolve_path_str(key)
+    } else {
+        resolve(rt, None, key, None)
+    };
+    resolved.filter(|r| r.sub_attribute.is_none())
+}
+
+fn merge_extension(
+    extension: &'static Schema,
+    value: &Value,
+    data: &mut Map<String, Value>,
+) -> Result<(), ScimError> {
+    let object = match value {
+        Value::Null => return Ok(()),
+        Value::Object(object) => object,
+        _ => {
+            return Err(ScimError::invalid_value(format!(
+                "{} must be an object",
+                extension.id
+            )));
+        }
+    };
+    for (key, value) in object {
+        let Some(attr) = extension.attribute(key) else {
+            continue;
+        };
+        if matches!(
+            attr.mutability,
+            Mutability::ReadOnly | Mutability::WriteOnly
+        ) {
+            continue;
+        }
+        let coerced = coerce(attr, value, &format!("{}:{}", extension.id, attr.name))?;
+        insert(data, Some(extension.id), attr, coerced);
+    }
+    Ok(())
+}
+
+/// Store a value; an unassigned one stores nothing, so a later `"department": null`
+/// does not undo a department sent inside the extension object (E12).
+fn insert(
+    data: &mut Map<String, Value>,
+    extension: Option<&'static str>,
+    attr: &Attribute,
+    value: Option<Value>,
+) {
+    let Some(value) = value else {
+        return;
+    };
+    match extension {
+        None => {
+            data.insert(attr.name.to_owned(), value);
+        }
+        Some(urn) => {
+            let slot = data.entry(urn).or_insert_with(|| Value::Object(Map::new()));
+            if let Some(object) = slot.as_object_mut() {
+                object.insert(attr.name.to_owned(), value);
+            }
+        }
+    }
+}
+
+/// Required attributes (M5), empty extensions dropped, `schemas` rebuilt first.
+fn finish(
+    rt: &'static ResourceType,
+    data: Map<String, Value>,
+) -> Result<Map<String, Value>, ScimError> {
+    for attr in rt.schema.attributes.iter().filter(|a| a.required) {
+        let present = data
+            .get(attr.name)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.trim().is_empty());
+        if !present {
+            return Err(ScimError::invalid_value(format!(
+                "{} is required",
+                attr.name
+            )));
+        }
+    }
+    let mut schemas = vec![Value::from(rt.schema.id)];
+    for extension in rt.extensions {
+        if data
+            .get(extension.schema.id)
+            .and_then(Value::as_object)
+            .is_some_and(|o| !o.is_empty())
+        {
+            schemas.push(Value::from(extension.schema.id));
+        }
+    }
+    let mut out = Map::new();
+    out.insert("schemas".to_owned(), Value::Array(schemas));
+    for (key, value) in data {
+        let empty_extension =
+            rt.extension(&key).is_some() && value.as_object().is_none_or(|o| o.is_empty());
+        if !empty_extension {
+            out.insert(key, value);
+        }
+    }
+    Ok(out)
+}
+
+fn multi_valued(
+    attr: &'static Attribute,
+    value: &Value,
+    path: &str,
+) -> Result<Option<Value>, ScimError> {
+    let items: Vec<&Value> = match value {
+        Value::Null => return Ok(None),
+        Value::String(s) if s.is_empty() => return Ok(None),
+        Value::Array(items) => items.iter().collect(),
+        // L3: OneLogin sends a lone object; M7: a bare string id.
+        Value::Object(_) | Value::String(_) => vec![value],
+        _ => return Err(ScimError::invalid_value(format!("{path} must be an array"))),
+    };
+    let bare_value = attr.is_complex() && attr.sub_attribute("value").is_some();
+    let mut out = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let element_path = format!("{path}[{i}]");
+        let element = match item {
+            Value::String(s) if bare_value => {
+                let mut wrapped = Map::new();
+                wrapped.insert("value".to_owned(), Value::String(s.clone()));
+                single(attr, &Value::Object(wrapped), &element_path)?
+            }
+            _ => single(attr, item, &element_path)?,
+        };
+        out.extend(element);
+    }
+    // RFC 7643 §2.4: "primary" true at most once; P5: keep the first.
+    let mut seen_primary = false;
+    for element in &mut out {
+        if let Some(object) = element.as_object_mut()
+            && object.get("primary") == Some(&Value::Bool(true))
+        {
+            if seen_primary {
+                object.insert("primary".to_owned(), Value::Bool(false));
+            }
+            seen_primary = true;
+        }
+    }
+    Ok((!out.is_empty()).then_some(Value::Array(out)))
+}
+
+fn single(attr: &'static Attribute, value: &Value, path: &str) -> Result<Option<Value>, ScimError> {
+    if value.is_null() || value.as_str() == Some("") {
+        return Ok(None);
+    }
+    let invalid = |expected: &str| ScimError::invalid_value(format!("{path} must be {expected}"));
+    match attr.ty {
+        // E24: stored exactly as sent.
+        AttrType::String | AttrType::Reference | AttrType::Binary => match value {
+            Value::String(_) => Ok(Some(value.clone())),
+            _ => Err(invalid("a string")),
+        },
+        AttrType::DateTime => match value.as_str().map(DateTime::parse_from_rfc3339) {
+            Some(Ok(_)) => Ok(Some(value.clone())),
+            _ => Err(invalid("an RFC 3339 dateTime")),
+        },
+        // E2, E3, L4: string booleans in any case.
+        AttrType::Boolean => match value {
+            Value::Bool(_) => Ok(Some(value.clone())),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Some(Value::Bool(true))),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Some(Value::Bool(false))),
+            _ => Err(invalid("a boolean")),
+        },
+        AttrType::Integer => match value {
+            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(Some(value.clone())),
+            _ => Err(invalid("an integer")),
+        },
+        AttrType::Decimal => match value {
+            Value::Number(_) => Ok(Some(value.clone())),
+            _ => Err(invalid("a number")),
+        },
+        AttrType::Complex => match value {
+            Value::Object(object) => complex(attr, object, path),
+            _ => Err(invalid("an object")),
+        },
+    }
+}
+
+fn complex(
+    attr: &'static Attribute,
+    object: &Map<String, Value>,
+    path: &str,
+) -> Result<Option<Value>, ScimError> {
+    let mut out = Map::new();
+    for (key, value) in object {
+        // E12: unknown sub-attributes are dropped; readOnly ones (`members[].display`,
+        // `manager.displayName`) are ignored on input (RFC 7643 §2.2).
+        let Some(sub) = attr.sub_attribute(key) else {
+            continue;
+        };
+        if sub.mutability == Mutability::ReadOnly {
+            continue;
+        }
+        if let Some(v) = single(sub, value, &format!("{path}.{}", sub.name))? {
+            out.insert(sub.name.to_owned(), v);
+        }
+    }
+    Ok((!out.is_empty()).then_some(Value::Object(out)))
+}
+
+/// The enterprise `manager`: a single reference that is always written whole, never
+/// merged sub-attribute by sub-attribute (a merge would keep a stale `$ref`).
+pub(crate) fn is_manager(attr: &'static Attribute) -> bool {
+    schema::ENTERPRISE_USER_SCHEMA
+        .attribute("manager")
+        .is_some_and(|m| std::ptr::eq(m, attr))
+}
+
+/// E10, L7: a string id, `{value}` / `{managerId}`, or a one-element array of such
+/// an object; blank means no manager. Canonical: `{"value": id}` plus `$ref`.
+fn manager(value: &Value, path: &str) -> Result<Option<Value>, ScimError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(non_blank(s).map(|id| manager_object(id, None))),
+        Value::Array(items) => match items.as_slice() {
+            [] => Ok(None),
+            [one @ (Value::Object(_) | Value::String(_) | Value::Null)] => manager(one, path),
+            _ => Err(ScimError::invalid_value(format!(
+                "{path} must be a single manager"
+            ))),
+        },
+        Value::Object(object) => {
+            let (mut value_id, mut manager_id, mut reference) = (None, None, None);
+            for (key, v) in object {
+                let slot = if key.eq_ignore_ascii_case("value") {
+                    &mut value_id
+                } else if key.eq_ignore_ascii_case("managerId") {
+                    &mut manager_id
+                } else if key.eq_ignore_ascii_case("$ref") {
+                    &mut reference
+                } else {
+                    continue;
+                };
+                match v {
+                    Value::String(s) => *slot = non_blank(s),
+                    Value::Null => {}
+                    _ => {
+                        return Err(ScimError::invalid_value(format!(
+                            "{path}.{key} must be a string"
+                        )));
+                    }
+                }
+            }
+            Ok(value_id
+                .or(manager_id)
+                .map(|id| manager_object(id, reference)))
+        }
+        _ => Err(ScimError::invalid_value(format!(
+            "{path} must be a manager id or object"
+        ))),
+    }
+}
+
+fn manager_object(id: &str, reference: Option<&str>) -> Value {
+    let mut object = Map::new();
+    object.insert("value".to_owned(), Value::from(id));
+    if let Some(reference) = reference {
+        object.insert("$ref".to_owned(), Value::from(reference));
+    }
+    Value::Object(object)
+}
+
+/// The string itself unless it is empty or whitespace-only (L7); never trimmed (E24).
+fn non_blank(s: &str) -> Option<&str> {
+    (!s.trim().is_empty()).then_some(s)
+}
+
+fn member_ref(item: &Value, path: &str) -> Result<Option<MemberRef>, ScimError> {
+    let missing = || ScimError::invalid_value(format!("{path}.value is required"));
+    match item {
+        Value::Null => Ok(None),
+        Value::String(s) => non_blank(s)
+            .map(|value| {
+                Some(MemberRef {
+                    value: value.to_owned(),
+                    kind: None,
+                })
+            })
+            .ok_or_else(missing),
+        Value::Object(object) => {
+            let (mut value, mut reference, mut kind) = (None, None, None);
+            for (key, v) in object {
+                let text = match v {
+                    Value::String(s) => Some(s.as_str()),
+                    Value::Null => None,
+                    _ => {
+                        return Err(ScimError::invalid_value(format!(
+                            "{path}.{key} must be a string"
+                        )));
+                    }
+                };
+                if key.eq_ignore_ascii_case("value") {
+                    value = text.and_then(non_blank);
+                } else if key.eq_ignore_ascii_case("$ref") {
+                    reference = text.and_then(parse_member_ref);
+                } else if key.eq_ignore_ascii_case("type") {
+                    kind = text.and_then(parse_kind);
+                }
+            }
+            let value = match (value, &reference) {
+                (Some(value), _) => value.to_owned(),
+                (None, Some((id, _))) => id.clone(),
+                (None, None) => return Err(missing()),
+            };
+            Ok(Some(MemberRef {
+                value,
+                kind: kind.or(reference.map(|(_, k)| k)),
+            }))
+        }
+        _ => Err(ScimError::invalid_value(format!(
+            "{path} must be a member object"
+        ))),
+    }
+}
+
+fn parse_kind(s: &str) -> Option<MemberKind> {
+    if s.eq_ignore_ascii_case("User") {
+        Some(MemberKind::User)
+    } else if s.eq_ignore_ascii_case("Group") {
+        Some(MemberKind::Group)
+    } else {
+        None
+    }
+}
+
+/// `…/Users/<id>` or `…/Groups/<id>` (RFC 7643 §4.2 `$ref`).
+fn parse_member_ref(reference: &str) -> Option<(String, MemberKind)> {
+    let mut segments = reference.trim_end_matches('/').rsplit('/');
+    let id = segments.next().filter(|id| !id.is_empty())?;
+    let collection = segments.next()?;
+    let kind = if collection.eq_ignore_ascii_case("Users") {
+        MemberKind::User
+    } else if collection.eq_ignore_ascii_case("Groups") {
+        MemberKind::Group
+    } else {
+        return None;
+    };
+    Some((id.to_owned(), kind))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::super::schema::{ENTERPRISE_USER, GROUP_RESOURCE, USER_RESOURCE};
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    const MS_GROUP_URN: &str =
+        "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group";
+
+    fn user(body: Value) -> Map<String, Value> {
+        canonicalize(&USER_RESOURCE, &body, Mode::Create)
+            .unwrap()
+            .data
+    }
+
+    fn user_err(body: Value) -> ScimError {
+        canonicalize(&USER_RESOURCE, &body, Mode::Create).unwrap_err()
+    }
+
+    fn group(body: Value) -> Canonical {
+        canonicalize(&GROUP_RESOURCE, &body, Mode::Create).unwrap()
+    }
+
+    fn kind(err: &ScimError) -> (u16, Option<&'static str>) {
+        (err.status.as_u16(), err.scim_type.map(|t| t.as_str()))
+    }
+
+    #[rstest]
+    #[case(json!([]))]
+    #[case(json!("userName"))]
+    #[case(json!(null))]
+    fn a_body_that_is_not_an_object_is_invalid_syntax(#[case] body: Value) {
+        assert_eq!(kind(&user_err(body)), (400, Some("invalidSyntax")));
+    }
+
+    #[test]
+    fn attribute_names_and_extension_urns_match_case_insensitively() {
+        // M1: Microsoft's reference collection posts these casings.
+        let data = user(json!({
+            "USERNAME": "bjensen",
+            "Emails": [{"Primary": true, "TYPE": "work", "Value": "b@example.com"}],
+            "URN:IETF:params:scim:schemas:extension:enterprise:2.0:User": {
+                "Department": "bob", "Manager": {"Value": "SuzzyQ"}
+            }
+        }));
+        assert_eq!(
+            Value::Object(data),
+            json!({
+                "schemas": [schema::USER, ENTERPRISE_USER],
+                "userName": "bjensen",
+                "emails": [{"primary": true, "type": "work", "value": "b@example.com"}],
+                ENTERPRISE_USER: {"department": "bob", "manager": {"value": "SuzzyQ"}}
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_attributes_and_sub_attributes_are_dropped() {
+        // M3: a misspelled `adreses` is ignored; E12: so is a stray sub-attribute.
+        let data = user(json!({
+            "userName": "bjensen",
+            "adreses": [{"formatted": "x"}],
+            "emails": [{"value": "b@example.com", "verified": true}],
+            "name": {"givenName": "Barbara", "nick": "B"}
+        }));
+        assert_eq!(
+            Value::Object(data),
+            json!({
+                "schemas": [schema::USER],
+                "userName": "bjensen",
+                "emails": [{"value": "b@example.com"}],
+                "name": {"givenName": "Barbara"}
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_schema_urns_are_ignored_and_schemas_is_rebuilt() {
+        // E14: Entra lists a Microsoft schema on group create.
+        let canonical = group(json!({
+            "schemas": [schema::GROUP, MS_GROUP_URN],
+            "displayName": "Sales"
+        }));
+        assert_eq!(canonical.data.get("schemas"), Some(&json!([schema::GROUP])));
+        // A URN claimed in `schemas` but without data is not kept either.
+        let data = user(json!({"schemas": [schema::USER, ENTERPRISE_USER], "userName": "a"}));
+        assert_eq!(data.get("schemas"), Some(&json!([schema::USER])));
+    }
+
+    #[test]
+    fn an_extension_object_counts_even_when_its_urn_is_missing_from_schemas() {
+        // L6: OneLogin templates.
+        let data = user(json!({
+            "schemas": [schema::USER],
+            "userName": "a",
+            ENTERPRISE_USER: {"employeeNumber": "42"}
+        }));
+        assert_eq!(
+            data.get("schemas"),
+            Some(&json!([schema::USER, ENTERPRISE_USER]))
+        );
+        assert_eq!(
+            data.get(ENTERPRISE_USER),
+            Some(&json!({"employeeNumber": "42"}))
+        );
+    }
+
+    #[test]
+    fn flat_extension_attributes_go_under_their_extension() {
+        let data = user(json!({
+            "userName": "a",
+            "department": "Sales",
+            "employeeNumber": "7",
+            "manager": "m1",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter": "cc"
+        }));
+        assert_eq!(
+            data.get(ENTERPRISE_USER),
+            Some(
+                &json!({"department": "Sales", "employeeNumber": "7", "manager": {"value": "m1"}, "costCenter": "cc"})
+            )
+        );
+    }
+
+    #[test]
+    fn a_flat_null_does_not_undo_a_value_sent_in_the_extension_object() {
+        // E12: Entra's tutorial sends `"department": null` beside real data.
+        let data = user(json!({
+            "userName": "a",
+            ENTERPRISE_USER: {"department": "Sales"},
+            "department": null,
+            "manager": null
+        }));
+        assert_eq!(
+            data.get(ENTERPRISE_USER),
+            Some(&json!({"department": "Sales"}))
+        );
+    }
+
+    #[test]
+    fn read_only_attributes_are_ignored_and_password_is_dropped() {
+        // O2, O5, E13, L5: echoed readOnly data and a writeOnly password.
+        let data = user(json!({
+            "id": "abc",
+            "userName": "a",
+            "meta": {"resourceType": "User"},
+            "groups": [{"value": "g1"}],
+            "password": "1mz050nq",
+            "manager": {"value": "m1", "displayName": "Boss"}
+        }));
+        assert_eq!(
+            Value::Object(data),
+            json!({
+                "schemas": [schema::USER, ENTERPRISE_USER],
+                "userName": "a",
+                ENTERPRISE_USER: {"manager": {"value": "m1"}}
+            })
+        );
+    }
+
+    #[rstest]
+    #[case(Mode::Replace, json!("abc"), Some("abc"))]
+    #[case(Mode::Replace, json!(null), None)]
+    #[case(Mode::Create, json!("abc"), None)]
+    fn a_string_id_is_echoed_only_on_replace(
+        #[case] mode: Mode,
+        #[case] id: Value,
+        #[case] expected: Option<&str>,
+    ) {
+        let canonical =
+            canonicalize(&USER_RESOURCE, &json!({"id": id, "userName": "a"}), mode).unwrap();
+        assert_eq!(canonical.echoed_id.as_deref(), expected);
+        assert!(!canonical.data.contains_key("id"));
+    }
+
+    #[rstest]
+    #[case(json!({"active": "True"}), "active", json!(true))]
+    #[case(json!({"active": "FALSE"}), "active", json!(false))]
+    #[case(json!({"active": false}), "active", json!(false))]
+    #[case(json!({"emails": [{"value": "x", "primary": "true"}]}), "emails", json!([{"value": "x", "primary": true}]))]
+    #[case(json!({"nickName": " Bab "}), "nickName", json!(" Bab "))]
+    #[case(json!({"phoneNumbers": [{"value": "55555555555"}]}), "phoneNumbers", json!([{"value": "55555555555"}]))]
+    #[case(json!({"profileUrl": "https://x/y"}), "profileUrl", json!("https://x/y"))]
+    fn values_are_coerced_to_their_schema_type(
+        #[case] extra: Value,
+        #[case] key: &str,
+        #[case] expected: Value,
+    ) {
+        // E2, E3, L4 (string booleans); E24 (strings as sent).
+        let mut body = json!({"userName": "a"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        assert_eq!(user(body).get(key), Some(&expected));
+    }
+
+    #[rstest]
+    #[case(json!({"active": "yes"}), "active must be a boolean")]
+    #[case(json!({"active": 1}), "active must be a boolean")]
+    #[case(json!({"title": 3}), "title must be a string")]
+    #[case(json!({"name": "Barbara"}), "name must be an object")]
+    #[case(json!({"name": {"givenName": true}}), "name.givenName must be a string")]
+    #[case(json!({"emails": 5}), "emails must be an array")]
+    #[case(json!({"emails": [{"value": "x"}, {"value": "y", "primary": "maybe"}]}), "emails[1].primary must be a boolean")]
+    #[case(json!({"emails": [true]}), "emails[0] must be an object")]
+    #[case(json!({"userName": ["a"]}), "userName must be a string")]
+    #[case(json!({ENTERPRISE_USER: "x"}), "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User must be an object")]
+    #[case(json!({"manager": 7}), "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager must be a manager id or object")]
+    fn ill_typed_values_are_invalid_value_naming_the_path(
+        #[case] extra: Value,
+        #[case] detail: &str,
+    ) {
+        let mut body = json!({"userName": "a"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let err = user_err(body);
+        assert_eq!(kind(&err), (400, Some("invalidValue")));
+        assert_eq!(err.detail, detail);
+    }
+
+    const fn scalar(name: &'static str, ty: AttrType) -> Attribute {
+        Attribute {
+            name,
+            ty,
+            multi_valued: false,
+            required: false,
+            case_exact: false,
+            mutability: Mutability::ReadWrite,
+            returned: schema::Returned::Default,
+            uniqueness: schema::Uniqueness::None,
+            canonical_values: &[],
+            reference_types: &[],
+            sub_attributes: &[],
+            description: "",
+        }
+    }
+    static COUNT: Attribute = scalar("count", AttrType::Integer);
+    static RATIO: Attribute = scalar("ratio", AttrType::Decimal);
+
+    #[rstest]
+    #[case(&COUNT, json!(3), Ok(Some(json!(3))))]
+    #[case(&COUNT, json!(3.5), Err("count must be an integer"))]
+    #[case(&COUNT, json!("3"), Err("count must be an integer"))]
+    #[case(&RATIO, json!(3.5), Ok(Some(json!(3.5))))]
+    #[case(&RATIO, json!(3), Ok(Some(json!(3))))]
+    #[case(&RATIO, json!(true), Err("ratio must be a number"))]
+    #[case(&RATIO, json!(null), Ok(None))]
+    fn numbers_must_be_json_numbers(
+        #[case] attr: &'static Attribute,
+        #[case] value: Value,
+        #[case] expected: Result<Option<Value>, &str>,
+    ) {
+        let got = coerce(attr, &value, attr.name).map_err(|e| e.detail);
+        assert_eq!(got, expected.map_err(str::to_owned));
+    }
+
+    #[test]
+    fn date_times_must_parse_as_rfc3339() {
+        let attr = USER_RESOURCE
+            .resolve(None, "meta", Some("created"))
+            .unwrap()
+            .target();
+        assert_eq!(
+            coerce(attr, &json!("2024-01-02T03:04:05.5Z"), "meta.created").unwrap(),
+            Some(json!("2024-01-02T03:04:05.5Z"))
+        );
+        let err = coerce(attr, &json!("yesterday"), "meta.created").unwrap_err();
+        assert_eq!(err.detail, "meta.created must be an RFC 3339 dateTime");
+    }
+
+    #[test]
+    fn a_lone_object_or_bare_string_becomes_a_one_element_array() {
+        // L3: OneLogin sends `emails` as an object; M7: bare string values.
+        let data = user(json!({
+            "userName": "a",
+            "emails": {"value": "a@example.com", "type": "work", "primary": true},
+            "roles": ["admin", {"value": "dev"}]
+        }));
+        assert_eq!(
+            data.get("emails"),
+            Some(&json!([{"value": "a@example.com", "type": "work", "primary": true}]))
+        );
+        assert_eq!(
+            data.get("roles"),
+            Some(&json!([{"value": "admin"}, {"value": "dev"}]))
+        );
+    }
+
+    #[test]
+    fn null_empty_string_and_empty_array_are_not_stored() {
+        // RFC 7643 §2.5, E11, E12, E13.
+        let data = user(json!({
+            "userName": "a",
+            "title": null,
+            "nickName": "",
+            "roles": [],
+            "addresses": null,
+            "name": {"givenName": ""},
+            "emails": [{"value": ""}, null],
+            "active": "",
+            ENTERPRISE_USER: {"department": null, "manager": ""}
+        }));
+        assert_eq!(
+            Value::Object(data),
+            json!({"schemas": [schema::USER], "userName": "a"})
+        );
+    }
+
+    #[test]
+    fn only_the_first_primary_element_stays_primary_and_order_is_kept() {
+        // P5: Ping may flag two emails primary; O15: client order is preserved.
+        let data = user(json!({
+            "userName": "a",
+            "emails": [
+                {"value": "1@x", "primary": false},
+                {"value": "2@x", "primary": true},
+                {"value": "3@x", "primary": "True"}
+            ]
+        }));
+        assert_eq!(
+            data.get("emails"),
+            Some(&json!([
+                {"value": "1@x", "primary": false},
+                {"value": "2@x", "primary": true},
+                {"value": "3@x", "primary": false}
+            ]))
+        );
+    }
+
+    #[rstest]
+    #[case(json!("m1"), Some(json!({"value": "m1"})))]
+    #[case(json!({"value": "m1"}), Some(json!({"value": "m1"})))]
+    #[case(json!({"managerId": "m1", "displayName": "Boss"}), Some(json!({"value": "m1"})))]
+    #[case(json!({"managerId": "m2", "Value": "m1"}), Some(json!({"value": "m1"})))]
+    #[case(json!([{"$ref": "https://h/scim/Users/m1", "value": "m1"}]), Some(json!({"value": "m1", "$ref": "https://h/scim/Users/m1"})))]
+    #[case(json!(""), None)]
+    #[case(json!("   "), None)]
+    #[case(json!(null), None)]
+    #[case(json!([]), None)]
+    #[case(json!({"managerId": "", "displayName": " "}), None)]
+    fn the_manager_arrives_in_three_shapes(
+        #[case] manager: Value,
+        #[case] expected: Option<Value>,
+    ) {
+        // E10 (Entra), L7 (OneLogin).
+        let data = user(json!({"userName": "a", ENTERPRISE_USER: {"manager": manager}}));
+        let stored = data
+            .get(ENTERPRISE_USER)
+            .and_then(|e| e.get("manager"))
+            .cloned();
+        assert_eq!(stored, expected);
+    }
+
+    #[test]
+    fn a_manager_array_with_two_entries_is_invalid_value() {
+        let err = user_err(json!({"userName": "a", "manager": [{"value": "a"}, {"value": "b"}]}));
+        assert_eq!(kind(&err), (400, Some("invalidValue")));
+    }
+
+    #[rstest]
+    #[case(json!({}))]
+    #[case(json!({"userName": ""}))]
+    #[case(json!({"userName": "   "}))]
+    #[case(json!({"userName": null}))]
+    #[case(json!({"not": "a scim resource"}))]
+    fn a_user_without_user_name_is_invalid_value(#[case] body: Value) {
+        // M5, X8.
+        let err = user_err(body);
+        assert_eq!(kind(&err), (400, Some("invalidValue")));
+        assert_eq!(err.detail, "userName is required");
+    }
+
+    #[test]
+    fn a_group_without_display_name_is_invalid_value() {
+        let err = canonicalize(
+            &GROUP_RESOURCE,
+            &json!({"displayName": " ", "members": []}),
+            Mode::Replace,
+        )
+        .unwrap_err();
+        assert_eq!(err.detail, "displayName is required");
+    }
+
+    #[test]
+    fn group_members_go_to_members_and_never_into_data() {
+        // E7 (`$ref: null`), O9 (display, no type), M7 (bare string).
+        let canonical = group(json!({
+            "displayName": "Sales",
+            "Members": [
+                {"value": "u1", "$ref": null, "display": "Ann"},
+                {"value": "g1", "type": "group"},
+                {"$ref": "https://h/scim/v2/Users/u2"},
+                {"value": "u3", "$ref": "../Groups/u3"},
+                "u4",
+                {"value": "u1"}
+            ]
+        }));
+        assert!(!canonical.data.contains_key("members"));
+        assert_eq!(
+            canonical.members,
+            Some(vec![
+                MemberRef {
+                    value: "u1".into(),
+                    kind: None
+                },
+                MemberRef {
+                    value: "g1".into(),
+                    kind: Some(MemberKind::Group)
+                },
+                MemberRef {
+                    value: "u2".into(),
+                    kind: Some(MemberKind::User)
+                },
+                MemberRef {
+                    value: "u3".into(),
+                    kind: Some(MemberKind::Group)
+                },
+                MemberRef {
+                    value: "u4".into(),
+                    kind: None
+                },
+            ])
+        );
+    }
+
+    #[rstest]
+    #[case(json!({"displayName": "S"}), None)]
+    #[case(json!({"displayName": "S", "members": null}), Some(vec![]))]
+    #[case(json!({"displayName": "S", "members": []}), Some(vec![]))]
+    fn absent_members_differ_from_empty_members(
+        #[case] body: Value,
+        #[case] expected: Option<Vec<MemberRef>>,
+    ) {
+        assert_eq!(group(body).members, expected);
+    }
+
+    #[rstest]
+    #[case(json!([{"display": "Ann"}]))]
+    #[case(json!([{"value": ""}]))]
+    #[case(json!([{"value": 5}]))]
+    #[case(json!([{"$ref": "https://h/scim/v2/Things/x"}]))]
+    #[case(json!(5))]
+    fn a_member_without_a_usable_value_is_invalid_value(#[case] members: Value) {
+        let err = canonicalize(
+            &GROUP_RESOURCE,
+            &json!({"displayName": "S", "members": members}),
+            Mode::Create,
+        )
+        .unwrap_err();
+        assert_eq!(kind(&err), (400, Some("invalidValue")));
+    }
+
+    #[test]
+    fn canonical_data_canonicalizes_to_itself() {
+        let data = user(json!({
+            "userName": "a",
+            "name": {"givenName": "B"},
+            "emails": [{"value": "a@x", "primary": true}],
+            "manager": {"value": "m", "$ref": "../Users/m"}
+        }));
+        let again =
+            canonicalize(&USER_RESOURCE, &Value::Object(data.clone()), Mode::Replace).unwrap();
+        assert_eq!(again.data, data);
+    }
+
+    #[test]
+    fn flat_names_resolve_to_the_only_extension_that_has_them() {
+        let r = resolve_path(&USER_RESOURCE, "manager.value").unwrap();
+        assert_eq!(
+            (r.extension, r.target().name),
+            (Some(ENTERPRISE_USER), "value")
+        );
+        assert!(resolve_path(&GROUP_RESOURCE, "manager").is_none());
+        assert!(resolve_path(&USER_RESOURCE, "urn:x:y:manager").is_none());
+    }
+}

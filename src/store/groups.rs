@@ -1,0 +1,336 @@
+//! Directory groups and their memberships. Memberships are rows (group_id,
+//! member_id, member_type), so adding 1,000 members to a 100,000-member group
+//! touches 1,000 rows, and reading a group without members reads none.
+
+use std::collections::HashMap;
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use tracing::instrument;
+
+use super::entities::{directory_groups, directory_memberships, directory_users};
+use super::filter::{MEMBERSHIPS, Translator};
+use super::users::{ListQuery, Listing, detach_member, list};
+use super::{Result, StoreError};
+use crate::domain::filter::Filter;
+
+pub use directory_groups::Model as Group;
+
+/// Rows per multi-row statement: keeps every backend under its bind-parameter limit.
+const CHUNK: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MemberType {
+    User,
+    Group,
+}
+
+impl MemberType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MemberType::User => "User",
+            MemberType::Group => "Group",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "User" => Some(MemberType::User),
+            "Group" => Some(MemberType::Group),
+            _ => None,
+        }
+    }
+}
+
+/// One member of a group as read back, with the display name of the member.
+#[derive(Debug, Clone, PartialEq, FromQueryResult)]
+pub struct Member {
+    pub group_id: String,
+    pub member_id: String,
+    pub member_type: String,
+    pub display: Option<String>,
+}
+
+#[instrument(skip_all, fields(directory_id))]
+pub async fn list_groups<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    query: &ListQuery,
+) -> Result<Listing<Group>> {
+    let select = directory_groups::Entity::find()
+        .filter(directory_groups::Column::DirectoryId.eq(directory_id));
+    list(
+        conn,
+        &super::filter::GROUPS,
+        select,
+        directory_groups::Column::Id,
+        query,
+    )
+    .await
+}
+
+pub async fn find_group<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    id: &str,
+) -> Result<Group> {
+    directory_groups::Entity::find_by_id(id.to_owned())
+        .filter(directory_groups::Column::DirectoryId.eq(directory_id))
+        .one(conn)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+#[instrument(skip_all, fields(directory_id = %group.directory_id, group_id = %group.id))]
+pub async fn insert_group<C: ConnectionTrait>(conn: &C, group: Group) -> Result<Group> {
+    let model: directory_groups::ActiveModel = group.into();
+    Ok(model.insert(conn).await?)
+}
+
+/// Conditional update, as `users::update_user`.
+#[instrument(skip_all, fields(directory_id = %group.directory_id, group_id = %group.id))]
+pub async fn update_group<C: ConnectionTrait>(
+    conn: &C,
+    group: &Group,
+    expected_version: i64,
+) -> Result<()> {
+    let result = directory_groups::Entity::update_many()
+        .col_expr(
+            directory_groups::Column::DisplayName,
+            Expr::val(group.display_name.clone()),
+        )
+        .col_expr(
+            directory_groups::Column::DisplayNameFolded,
+            Expr::val(group.display_name_folded.clone()),
+        )
+        .col_expr(
+            directory_groups::Column::ExternalId,
+            Expr::val(group.external_id.clone()),
+        )
+        .col_expr(
+            directory_groups::Column::Data,
+            Expr::val(group.data.clone()),
+        )
+        .col_expr(directory_groups::Column::Version, Expr::val(group.version))
+        .col_expr(
+            directory_groups::Column::UpdatedAt,
+            Expr::val(group.updated_at),
+        )
+        .filter(directory_groups::Column::Id.eq(group.id.clone()))
+        .filter(directory_groups::Column::DirectoryId.eq(group.directory_id.clone()))
+        .filter(directory_groups::Column::Version.eq(expected_version))
+        .exec(conn)
+        .await?;
+    if result.rows_affected == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::VersionMismatch)
+    }
+}
+
+/// Delete a group, its own memberships, and its membership in other groups.
+#[instrument(skip_all, fields(directory_id, group_id = id))]
+pub async fn delete_group<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    id: &str,
+    now: i64,
+) -> Result<()> {
+    directory_memberships::Entity::delete_many()
+        .filter(directory_memberships::Column::GroupId.eq(id))
+        .filter(directory_memberships::Column::DirectoryId.eq(directory_id))
+        .exec(conn)
+        .await?;
+    let deleted = directory_groups::Entity::delete_many()
+        .filter(directory_groups::Column::Id.eq(id))
+        .filter(directory_groups::Column::DirectoryId.eq(directory_id))
+        .exec(conn)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    detach_member(conn, directory_id, id, now).await
+}
+
+/// Which of `ids` exist in this directory, and as what. Ids of other directories
+/// are simply not found, so a member reference never crosses directories.
+pub async fn resolve_members<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    ids: &[String],
+) -> Result<HashMap<String, MemberType>> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        let users: Vec<String> = directory_users::Entity::find()
+            .select_only()
+            .column(directory_users::Column::Id)
+            .filter(directory_users::Column::DirectoryId.eq(directory_id))
+            .filter(directory_users::Column::Id.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        found.extend(users.into_iter().map(|id| (id, MemberType::User)));
+        let groups: Vec<String> = directory_groups::Entity::find()
+            .select_only()
+            .column(directory_groups::Column::Id)
+            .filter(directory_groups::Column::DirectoryId.eq(directory_id))
+            .filter(directory_groups::Column::Id.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        found.extend(groups.into_iter().map(|id| (id, MemberType::Group)));
+    }
+    Ok(found)
+}
+
+/// Add members; ones already present are left as they are. Returns how many
+/// rows were new.
+pub async fn add_members<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    group_id: &str,
+    members: &[(String, MemberType)],
+    now: i64,
+) -> Result<u64> {
+    let mut added = 0;
+    for chunk in members.chunks(CHUNK) {
+        let rows = chunk
+            .iter()
+            .map(|(id, kind)| directory_memberships::ActiveModel {
+                directory_id: Set(directory_id.to_owned()),
+                group_id: Set(group_id.to_owned()),
+                member_id: Set(id.clone()),
+                member_type: Set(kind.as_str().to_owned()),
+                created_at: Set(now),
+            });
+        let result = directory_memberships::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    directory_memberships::Column::GroupId,
+                    directory_memberships::Column::MemberId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await?;
+        added += result;
+    }
+    Ok(added)
+}
+
+pub async fn remove_members<C: ConnectionTrait>(
+    conn: &C,
+    group_id: &str,
+    member_ids: &[String],
+) -> Result<u64> {
+    let mut removed = 0;
+    for chunk in member_ids.chunks(CHUNK) {
+        let result = directory_memberships::Entity::delete_many()
+            .filter(directory_memberships::Column::GroupId.eq(group_id))
+            .filter(directory_memberships::Column::MemberId.is_in(chunk.iter().cloned()))
+            .exec(conn)
+            .await?;
+        removed += result.rows_affected;
+    }
+    Ok(removed)
+}
+
+/// Remove the members matching a filter over `value` / `type` (PATCH
+/// `remove members[type eq "Group"]`), as SQL.
+pub async fn remove_members_where<C: ConnectionTrait>(
+    conn: &C,
+    group_id: &str,
+    filter: &Filter,
+) -> Result<u64> {
+    let translator = Translator::new(conn.get_database_backend(), &MEMBERSHIPS);
+    let result = directory_memberships::Entity::delete_many()
+        .filter(directory_memberships::Column::GroupId.eq(group_id))
+        .filter(translator.condition(filter))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+pub async fn remove_all_members<C: ConnectionTrait>(conn: &C, group_id: &str) -> Result<u64> {
+    let result = directory_memberships::Entity::delete_many()
+        .filter(directory_memberships::Column::GroupId.eq(group_id))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// The ids of a group's members.
+pub async fn member_ids<C: ConnectionTrait>(
+    conn: &C,
+    group_id: &str,
+) -> Result<std::collections::HashSet<String>> {
+    let ids: Vec<String> = directory_memberships::Entity::find()
+        .select_only()
+        .column(directory_memberships::Column::MemberId)
+        .filter(directory_memberships::Column::GroupId.eq(group_id))
+        .into_tuple()
+        .all(conn)
+        .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// Bump a group's version after a membership-only change.
+pub async fn touch_group<C: ConnectionTrait>(conn: &C, group_id: &str, now: i64) -> Result<()> {
+    directory_groups::Entity::update_many()
+        .col_expr(
+            directory_groups::Column::Version,
+            Expr::col(directory_groups::Column::Version).add(1),
+        )
+        .col_expr(directory_groups::Column::UpdatedAt, Expr::val(now))
+        .filter(directory_groups::Column::Id.eq(group_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Members of each of `group_ids` with their display names (users: displayName,
+/// else userName; groups: displayName), in one query per chunk.
+pub async fn members_of<C: ConnectionTrait>(conn: &C, group_ids: &[String]) -> Result<Vec<Member>> {
+    let mut out = Vec::new();
+    for chunk in group_ids.chunks(CHUNK) {
+        let rows = directory_memberships::Entity::find()
+            .select_only()
+            .column(directory_memberships::Column::GroupId)
+            .column(directory_memberships::Column::MemberId)
+            .column(directory_memberships::Column::MemberType)
+            .column_as(
+                Expr::cust(
+                    "COALESCE(\"u\".\"display_name\", \"u\".\"user_name\", \"g\".\"display_name\")",
+                ),
+                "display",
+            )
+            .join_as(
+                sea_orm::JoinType::LeftJoin,
+                directory_memberships::Entity::belongs_to(directory_users::Entity)
+                    .from(directory_memberships::Column::MemberId)
+                    .to(directory_users::Column::Id)
+                    .into(),
+                sea_orm::sea_query::Alias::new("u"),
+            )
+            .join_as(
+                sea_orm::JoinType::LeftJoin,
+                directory_memberships::Entity::belongs_to(directory_groups::Entity)
+                    .from(directory_memberships::Column::MemberId)
+                    .to(directory_groups::Column::Id)
+                    .into(),
+                sea_orm::sea_query::Alias::new("g"),
+            )
+            .filter(directory_memberships::Column::GroupId.is_in(chunk.iter().cloned()))
+            .order_by_asc(directory_memberships::Column::GroupId)
+            .order_by_asc(directory_memberships::Column::MemberId)
+            .into_model::<Member>()
+            .all(conn)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}

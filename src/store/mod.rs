@@ -1,0 +1,136 @@
+//! Persistence: sea-orm entities and queries. The only module that imports
+//! `sea_orm` or builds SQL; SCIM filters arrive as `domain::filter::Filter` and
+//! become SQL conditions in `filter.rs`, never an in-memory scan.
+
+pub mod entities;
+pub mod filter;
+pub mod groups;
+pub mod tenants;
+pub mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, SqlErr};
+use tracing::instrument;
+
+pub use sea_orm::{DatabaseTransaction, TransactionTrait};
+
+/// Anything queries run on: the pool or a transaction. Lets the layers above
+/// pass connections along without importing sea_orm.
+pub trait Conn: sea_orm::ConnectionTrait {}
+impl<T: sea_orm::ConnectionTrait> Conn for T {}
+
+/// A handle on the database: cheap to clone, shared by every request.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+    /// SQLite has one writer. A deferred transaction that reads and then writes
+    /// fails with SQLITE_BUSY_SNAPSHOT (no busy wait) if another writer commits
+    /// in between, so write transactions queue here instead. None on PostgreSQL.
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction: commit it, or drop it to roll back.
+pub struct WriteTx {
+    txn: DatabaseTransaction,
+    _guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub fn conn(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.txn.commit().await?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A unique index refused the write (duplicate userName, displayName, …).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A conditional update found another version: a concurrent writer won.
+    #[error("version mismatch")]
+    VersionMismatch,
+    #[error("database: {0}")]
+    Database(DbErr),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(msg)) => StoreError::Conflict(msg),
+            _ => match err {
+                DbErr::RecordNotFound(_) => StoreError::NotFound,
+                other => StoreError::Database(other),
+            },
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl Store {
+    /// Connect by URL: `sqlite://FILE?mode=rwc` or `postgres://…`.
+    #[instrument(skip_all)]
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .max_connections(max_connections)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(|opts| {
+                // WAL lets readers run beside the one writer; NORMAL sync is durable
+                // across application crashes in WAL mode (sqlite.org/wal.html).
+                opts.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(30))
+                    .create_if_missing(true)
+            });
+        let db = Database::connect(options).await?;
+        let write_lock =
+            (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
+        Ok(Store { db, write_lock })
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Apply every pending migration.
+    pub async fn migrate(&self) -> Result<()> {
+        use migrations::MigratorTrait;
+        migrations::Migrator::up(&self.db, None).await?;
+        Ok(())
+    }
+
+    /// Begin a write transaction (queued behind other writers on SQLite).
+    pub async fn write(&self) -> Result<WriteTx> {
+        let guard = match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let txn = self.db.begin().await?;
+        Ok(WriteTx { txn, _guard: guard })
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
+    at.timestamp_millis()
+}
