@@ -446,8 +446,9 @@ def write_report(path, backend, n, results, meta) -> str:
             lines.append("| %s | - | - | - | skipped: %s | - |" % (TITLES[key], r["skipped"]))
             continue
         if key == "s5":
+            title = "S5 PATCH add {:,} members (group of {:,})".format(meta["s5_add"], meta["s5_group"])
             lines.append("| %s | - (%d timed PATCHes) | %s | max %s | %d | %.0f |" % (
-                TITLES[key], r["requests"], fmt_ms(r["p50_ms"]), fmt_ms(r["max_ms"]), r["errors"], r["rss_mib"]))
+                title, r["requests"], fmt_ms(r["p50_ms"]), fmt_ms(r["max_ms"]), r["errors"], r["rss_mib"]))
         else:
             lines.append("| %s | %.0f | %s | %s | %d | %.0f |" % (
                 TITLES[key], r["rps"], fmt_ms(r["p50_ms"]), fmt_ms(r["p99_ms"]), r["errors"], r["rss_mib"]))
@@ -536,11 +537,12 @@ def run_one(args, n: int, wrk_version: str) -> str:
                                 text=True).stdout.strip() or "no commit"
         meta = {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine(), "binary": os.path.relpath(args.binary, ROOT), "commit": commit,
+            "machine": machine(), "binary": os.path.relpath(args.binary, ROOT) if args.binary.startswith(ROOT + os.sep) else args.binary, "commit": commit,
             "wrk": wrk_version, "connections": args.connections, "threads": args.threads,
             "duration": args.duration, "seed_s": seed_s,
             "seed_how": ("/Bulk, %d ops per request" % min(1000, max_ops)) if supported and max_ops else "concurrent POST /Users",
             "hwm_reset": mon.hwm_resettable, "s5_reps": args.s5_reps,
+            "s5_add": args.s5_add, "s5_group": args.s5_group_size,
             "command": "python3 bench/run.py --backend %s --users %d" % (args.backend, n),
         }
         out = os.path.join(args.out_dir, "results-%s-%d.md" % (args.backend, n))

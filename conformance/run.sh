@@ -53,7 +53,7 @@ cleanup() {
   fi
   if [[ $rc -ne 0 && -f "$LOG" ]]; then
     echo "---- server log (last 60 lines of $LOG) ----"
-    tail -n 60 "$LOG" || true
+    tail -n 60 "$LOG" | sed 's/\x1b\[[0-9;]*m//g' | cut -c1-600 || true
     echo "---- end of server log ----"
   fi
   if [[ $rc -eq 0 && -z "${KEEP_WORK:-}" ]]; then

@@ -3,8 +3,8 @@
 
     python3 conformance/tester_report.py OUTPUT_FILE SCIM2_EXIT_CODE
 
-scim2-cli prints one line per check, `STATUS title`, then the reason and (verbose) the data,
-each indented by two spaces. scim2-cli itself exits 1 on anything but SUCCESS; this gate is
+scim2-cli prints one line per check, `STATUS title`, then the reason (indented by two
+spaces; continuation lines are not) and, with --verbose, the data. scim2-cli itself exits 1 on anything but SUCCESS; this gate is
 narrower: it fails only on ERROR (a MUST violated) or CRITICAL, and when no check ran
 (discovery failed). Prints every check with its reason, the data only for ERROR/CRITICAL,
 then a count per status. Standard library only.
@@ -27,8 +27,9 @@ def parse(text: str) -> list:
         m = _LINE.match(line)
         if m:
             results.append((m.group(1), m.group(2), []))
-        elif line.startswith("  ") and results:
-            results[-1][2].append(line[2:])
+        elif results and line.strip():
+            # the reason may span several lines; the verbose data follows it
+            results[-1][2].append(line[2:] if line.startswith("  ") else line)
     return results
 
 

@@ -119,6 +119,20 @@ impl Store {
         Ok(())
     }
 
+    /// Run one raw statement (operations tooling and tests: CREATE/DROP DATABASE).
+    pub async fn execute_unprepared(&self, sql: &str) -> Result<()> {
+        use sea_orm::ConnectionTrait;
+        self.db.execute_unprepared(sql).await?;
+        Ok(())
+    }
+
+    /// Roll every migration back (tests prove down migrations work).
+    pub async fn migrate_down(&self) -> Result<()> {
+        use migrations::MigratorTrait;
+        migrations::Migrator::down(&self.db, None).await?;
+        Ok(())
+    }
+
     /// Begin a write transaction (queued behind other writers on SQLite).
     pub async fn write(&self) -> Result<WriteTx> {
         let guard = match &self.write_lock {

@@ -1,1 +1,6 @@
-fn main() {}
+//! The integration suite: the real server on port 0, on SQLite by default and
+//! on PostgreSQL when `DIRSYNC_TEST_DATABASE_URL` is set.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+mod smoke;

@@ -1,0 +1,290 @@
+//! `spawn_app()`: the real server on port 0 against a fresh database — a SQLite
+//! temp file by default, or a freshly created PostgreSQL database (dropped
+//! afterwards) when `DIRSYNC_TEST_DATABASE_URL` names a server.
+
+use std::sync::OnceLock;
+
+use dirsync::admin;
+use dirsync::config::ServerSettings;
+use dirsync::startup::Application;
+use dirsync::store::Store;
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::Value;
+
+pub const SCIM_JSON: &str = "application/scim+json";
+
+/// Which backend this run uses (from the environment).
+pub fn postgres_url() -> Option<String> {
+    std::env::var("DIRSYNC_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| u.starts_with("postgres"))
+}
+
+/// A database that exists for one test and is removed after it.
+pub enum TestDb {
+    Sqlite(tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    pub async fn create() -> (TestDb, String) {
+        match postgres_url() {
+            Some(admin_url) => {
+                let name = format!("dirsync_test_{}", uuid::Uuid::new_v4().simple());
+                let admin = Store::connect(&admin_url, 1)
+                    .await
+                    .expect("connect to PostgreSQL");
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .expect("create test database");
+                let url = replace_db_name(&admin_url, &name);
+                (TestDb::Postgres { admin_url, name }, url)
+            }
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("dirsync.db").display()
+                );
+                (TestDb::Sqlite(dir), url)
+            }
+        }
+    }
+}
+
+fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = match base.rsplit_once('/') {
+        Some((head, _)) if head.contains("://") && head.len() > "postgres://".len() => head,
+        _ => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin_url, name } = self {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs outside async; use a throwaway runtime on its own thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                if let Ok(rt) = rt {
+                    rt.block_on(async {
+                        if let Ok(admin) = Store::connect(&admin_url, 1).await {
+                            let _ = admin
+                                .execute_unprepared(&format!(
+                                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                                ))
+                                .await;
+                        }
+                    });
+                }
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`
+    pub origin: String,
+    /// `http://127.0.0.1:PORT/scim/v2`
+    pub base: String,
+    pub store: Store,
+    pub tenant: String,
+    pub directory_id: String,
+    pub token: String,
+    pub client: reqwest::Client,
+    pub db_url: String,
+    _db: TestDb,
+}
+
+fn init_tracing() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            dirsync::telemetry::init("debug");
+        }
+    });
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ServerSettings::for_tests()).await
+}
+
+pub async fn spawn_app_with(settings: ServerSettings) -> TestApp {
+    init_tracing();
+    let (db, db_url) = TestDb::create().await;
+    let store = Store::connect(&db_url, 8)
+        .await
+        .expect("connect test database");
+    store.migrate().await.expect("migrate");
+    let app = Application::with_store(store.clone(), settings).expect("build app");
+    let port = app.port();
+    tokio::spawn(app.run_until_stopped());
+    let tenant = format!("tenant-{}", uuid::Uuid::new_v4().simple());
+    admin::create_tenant(&store, &tenant).await.expect("tenant");
+    let dir = admin::create_directory(&store, &tenant, "main", "generic")
+        .await
+        .expect("directory");
+    let token = admin::create_token(&store, &dir.id, None)
+        .await
+        .expect("token");
+    let origin = format!("http://127.0.0.1:{port}");
+    TestApp {
+        base: format!("{origin}/scim/v2"),
+        origin,
+        store,
+        tenant,
+        directory_id: dir.id,
+        token: token.token,
+        client: reqwest::Client::new(),
+        db_url,
+        _db: db,
+    }
+}
+
+impl TestApp {
+    /// A request to `{base}{path}` with this app's token.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.request_as(&self.token, method, path)
+    }
+
+    pub fn request_as(&self, token: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client
+            .request(method, format!("{}{}", self.base, path))
+            .bearer_auth(token)
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        let mut req = self.request(method, path);
+        if let Some(body) = body {
+            req = req.header("content-type", SCIM_JSON).body(body.to_string());
+        }
+        req.send().await.expect("request")
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Response {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Response {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Response {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.send(Method::DELETE, path, None).await
+    }
+
+    /// Another directory (optionally in another tenant) with its own token.
+    pub async fn other_directory(&self, new_tenant: bool) -> (String, String) {
+        let tenant = if new_tenant {
+            let name = format!("tenant-{}", uuid::Uuid::new_v4().simple());
+            admin::create_tenant(&self.store, &name)
+                .await
+                .expect("tenant");
+            name
+        } else {
+            self.tenant.clone()
+        };
+        let name = format!("dir-{}", uuid::Uuid::new_v4().simple());
+        let dir = admin::create_directory(&self.store, &tenant, &name, "generic")
+            .await
+            .expect("directory");
+        let token = admin::create_token(&self.store, &dir.id, None)
+            .await
+            .expect("token");
+        (dir.id, token.token)
+    }
+
+    /// Create a user with this userName; returns its id.
+    pub async fn create_user(&self, user_name: &str) -> String {
+        let res = self
+            .post(
+                "/Users",
+                &serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": user_name,
+                    "name": {"givenName": "Given", "familyName": "Family"},
+                    "emails": [{"value": user_name, "type": "work", "primary": true}],
+                    "active": true
+                }),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "create user {user_name}");
+        json(res).await["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Create a group with this displayName and member ids; returns its id.
+    pub async fn create_group(&self, name: &str, members: &[&str]) -> String {
+        let members: Vec<Value> = members
+            .iter()
+            .map(|m| serde_json::json!({"value": m}))
+            .collect();
+        let res = self
+            .post(
+                "/Groups",
+                &serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                    "displayName": name,
+                    "members": members
+                }),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "create group {name}");
+        json(res).await["id"].as_str().expect("id").to_owned()
+    }
+}
+
+pub async fn json(res: Response) -> Value {
+    let text = res.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Assert a SCIM error body (RFC 7644 §3.12) with this status and scimType.
+pub async fn assert_scim_error(res: Response, status: u16, scim_type: Option<&str>) -> Value {
+    assert_eq!(res.status().as_u16(), status, "status");
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with(SCIM_JSON),
+        "content-type {content_type}"
+    );
+    let body = json(res).await;
+    assert_eq!(
+        body["schemas"],
+        serde_json::json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
+        "{body}"
+    );
+    assert_eq!(body["status"], Value::String(status.to_string()), "{body}");
+    match scim_type {
+        Some(t) => assert_eq!(body["scimType"], Value::String(t.into()), "{body}"),
+        None => {}
+    }
+    assert!(
+        body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    body
+}
