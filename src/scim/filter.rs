@@ -12,9 +12,17 @@ use crate::domain::filter::{AttrRef, Filter, Op, Value, ValueKind};
 
 /// Parse and resolve a filter for `rt`. Malformed or unsupported → 400 invalidFilter.
 pub fn parse(rt: &'static ResourceType, raw: &str) -> Result<Filter, ScimError> {
-    let ast: ScimFilter = raw
-        .parse()
-        .map_err(|e| ScimError::invalid_filter(format!("invalid filter {raw:?}: {e}")))?;
+    let ast: ScimFilter = match raw.parse() {
+        Ok(ast) => ast,
+        Err(strict) => {
+            // Known vendor forms (unquoted values, E8's `attr[f].sub op v`) are
+            // retried in RFC form; anything else keeps the strict error.
+            let lenient = super::quirks::lenient_filter(raw).and_then(|r| r.parse().ok());
+            lenient.ok_or_else(|| {
+                ScimError::invalid_filter(format!("invalid filter {raw:?}: {strict}"))
+            })?
+        }
+    };
     translate(rt, &ast)
 }
 
@@ -392,6 +400,13 @@ mod tests {
             err.scim_type,
             Some(super::super::error::ScimType::InvalidFilter)
         );
+    }
+
+    #[test]
+    fn vendor_forms_are_accepted_after_the_strict_parse_fails() {
+        assert!(user("userName sw O").is_ok());
+        assert!(user(r#"emails[type eq "work"].value eq "a@b.c""#).is_ok());
+        assert!(user("meta.Created gt 2015-10-10T14:38:21.8617979-07:00").is_ok());
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod groups;
 pub mod list;
 pub mod patch;
 pub mod projection;
+pub mod quirks;
 pub mod render;
 pub mod resource;
 pub mod schema;

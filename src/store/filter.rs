@@ -8,7 +8,7 @@
 //! values are always bound parameters.
 
 use sea_orm::DbBackend;
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr};
 
 use crate::domain::filter::{AttrRef, Filter, Op, Value, ValueKind};
 
@@ -197,8 +197,8 @@ impl<'a> Translator<'a> {
         })
     }
 
-    fn column(&self, col: &str) -> Expr {
-        Expr::cust(format!("\"{}\".\"{}\"", self.table.name, col))
+    fn column(&self, col: &'static str) -> Expr {
+        Expr::col((Alias::new(self.table.name), Alias::new(col)))
     }
 
     fn compare(&self, attr: &AttrRef, op: Op, value: &Value, element: Option<&str>) -> Expr {
