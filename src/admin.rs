@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::crypto;
+use crate::store::tenants::Directory;
 use crate::store::{Store, StoreError};
 
 /// Vendors a directory may name; `vendor` selects edge tolerances only where
@@ -119,15 +120,15 @@ pub async fn create_directory(
         other => AdminError::Store(other),
     })?;
     let directory = store
-        .create_directory(
-            &new_id(),
-            &tenant.id,
-            name,
-            "scim",
-            &vendor,
-            serde_json::json!({}),
-            now(),
-        )
+        .create_directory(Directory {
+            id: new_id(),
+            tenant_id: tenant.id.clone(),
+            name: name.to_owned(),
+            kind: "scim".to_owned(),
+            vendor: vendor.clone(),
+            policy: serde_json::json!({}),
+            created_at: now(),
+        })
         .await
         .map_err(|e| match e {
             StoreError::Conflict(_) => {

@@ -70,10 +70,10 @@ fn resource_type_json(base_url: &str, rt: &schema::ResourceType) -> Value {
             "location": format!("{base_url}/ResourceTypes/{}", rt.id),
         },
     });
-    if !extensions.is_empty() {
-        if let Some(obj) = out.as_object_mut() {
-            obj.insert("schemaExtensions".into(), Value::Array(extensions));
-        }
+    if !extensions.is_empty()
+        && let Some(obj) = out.as_object_mut()
+    {
+        obj.insert("schemaExtensions".into(), Value::Array(extensions));
     }
     out
 }

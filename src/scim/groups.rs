@@ -376,12 +376,12 @@ pub(super) async fn replace(
     if_match: Option<&str>,
 ) -> Result<Group, ScimError> {
     let canonical = resource::canonicalize(&GROUP_RESOURCE, body, Mode::Replace)?;
-    if let Some(echoed) = &canonical.echoed_id {
-        if !echoed.eq_ignore_ascii_case(id) {
-            return Err(ScimError::mutability(format!(
-                "id {echoed:?} in the body does not match the resource {id}; id cannot change"
-            )));
-        }
+    if let Some(echoed) = &canonical.echoed_id
+        && !echoed.eq_ignore_ascii_case(id)
+    {
+        return Err(ScimError::mutability(format!(
+            "id {echoed:?} in the body does not match the resource {id}; id cannot change"
+        )));
     }
     // PUT replaces: members absent from the body means no members.
     let members = MemberChange::Replace(canonical.members.clone().unwrap_or_default());

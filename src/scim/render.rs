@@ -55,21 +55,21 @@ pub fn group_location(base_url: &str, id: &str) -> String {
 /// were not read).
 pub fn user(base_url: &str, user: &User, groups: Option<&[GroupOfUser]>) -> Map<String, Value> {
     let mut out = base(&user.id, &user.data, schema::USER);
-    if let Some(groups) = groups {
-        if !groups.is_empty() {
-            let list: Vec<Value> = groups
-                .iter()
-                .map(|g| {
-                    json!({
-                        "value": g.group_id,
-                        "$ref": group_location(base_url, &g.group_id),
-                        "display": g.display_name,
-                        "type": "direct",
-                    })
+    if let Some(groups) = groups
+        && !groups.is_empty()
+    {
+        let list: Vec<Value> = groups
+            .iter()
+            .map(|g| {
+                json!({
+                    "value": g.group_id,
+                    "$ref": group_location(base_url, &g.group_id),
+                    "display": g.display_name,
+                    "type": "direct",
                 })
-                .collect();
-            out.insert("groups".into(), Value::Array(list));
-        }
+            })
+            .collect();
+        out.insert("groups".into(), Value::Array(list));
     }
     out.insert(
         "meta".into(),
@@ -87,28 +87,28 @@ pub fn user(base_url: &str, user: &User, groups: Option<&[GroupOfUser]>) -> Map<
 /// A Group; `members` is `None` when the projection does not want them.
 pub fn group(base_url: &str, group: &Group, members: Option<&[Member]>) -> Map<String, Value> {
     let mut out = base(&group.id, &group.data, schema::GROUP);
-    if let Some(members) = members {
-        if !members.is_empty() {
-            let list: Vec<Value> = members
-                .iter()
-                .map(|m| {
-                    let location = if m.member_type == "Group" {
-                        group_location(base_url, &m.member_id)
-                    } else {
-                        user_location(base_url, &m.member_id)
-                    };
-                    let mut member = Map::new();
-                    member.insert("value".into(), json!(m.member_id));
-                    member.insert("$ref".into(), json!(location));
-                    if let Some(display) = &m.display {
-                        member.insert("display".into(), json!(display));
-                    }
-                    member.insert("type".into(), json!(m.member_type));
-                    Value::Object(member)
-                })
-                .collect();
-            out.insert("members".into(), Value::Array(list));
-        }
+    if let Some(members) = members
+        && !members.is_empty()
+    {
+        let list: Vec<Value> = members
+            .iter()
+            .map(|m| {
+                let location = if m.member_type == "Group" {
+                    group_location(base_url, &m.member_id)
+                } else {
+                    user_location(base_url, &m.member_id)
+                };
+                let mut member = Map::new();
+                member.insert("value".into(), json!(m.member_id));
+                member.insert("$ref".into(), json!(location));
+                if let Some(display) = &m.display {
+                    member.insert("display".into(), json!(display));
+                }
+                member.insert("type".into(), json!(m.member_type));
+                Value::Object(member)
+            })
+            .collect();
+        out.insert("members".into(), Value::Array(list));
     }
     out.insert(
         "meta".into(),

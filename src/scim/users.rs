@@ -324,14 +324,14 @@ pub(super) async fn replace(
     if_match: Option<&str>,
 ) -> Result<User, ScimError> {
     let canonical = resource::canonicalize(&USER_RESOURCE, body, Mode::Replace)?;
-    if let Some(echoed) = &canonical.echoed_id {
-        // RFC 7643 §3.1: id is readOnly and assigned by the provider; a PUT may
-        // echo it (Okta does, O5) but never change it.
-        if !echoed.eq_ignore_ascii_case(id) {
-            return Err(ScimError::mutability(format!(
-                "id {echoed:?} in the body does not match the resource {id}; id cannot change"
-            )));
-        }
+    // RFC 7643 §3.1: id is readOnly and assigned by the provider; a PUT may
+    // echo it (Okta does, O5) but never change it.
+    if let Some(echoed) = &canonical.echoed_id
+        && !echoed.eq_ignore_ascii_case(id)
+    {
+        return Err(ScimError::mutability(format!(
+            "id {echoed:?} in the body does not match the resource {id}; id cannot change"
+        )));
     }
     let data = canonical.data;
     let (tx, user) = modify(state, caller, if_match, id, |_| Ok(Some(data.clone()))).await?;

@@ -165,10 +165,10 @@ impl<'a> Translator<'a> {
     }
 
     fn source(&self, attr: &AttrRef, element: Option<&str>) -> Source {
-        if element.is_none() {
-            if let Some((_, col, kind)) = self.table.columns.iter().find(|(p, _, _)| attr.is(p)) {
-                return Source::Column(col, *kind);
-            }
+        if element.is_none()
+            && let Some((_, col, kind)) = self.table.columns.iter().find(|(p, _, _)| attr.is(p))
+        {
+            return Source::Column(col, *kind);
         }
         self.json_source(&attr.path, element)
     }

@@ -38,26 +38,9 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
-    #[instrument(skip(self, policy))]
-    pub async fn create_directory(
-        &self,
-        id: &str,
-        tenant_id: &str,
-        name: &str,
-        kind: &str,
-        vendor: &str,
-        policy: serde_json::Value,
-        now: i64,
-    ) -> Result<Directory> {
-        let model = directories::ActiveModel {
-            id: Set(id.to_owned()),
-            tenant_id: Set(tenant_id.to_owned()),
-            name: Set(name.to_owned()),
-            kind: Set(kind.to_owned()),
-            vendor: Set(vendor.to_owned()),
-            policy: Set(policy),
-            created_at: Set(now),
-        };
+    #[instrument(skip_all, fields(tenant_id = %directory.tenant_id, name = %directory.name))]
+    pub async fn create_directory(&self, directory: Directory) -> Result<Directory> {
+        let model: directories::ActiveModel = directory.into();
         Ok(model.insert(self.connection()).await?)
     }
 

@@ -22,7 +22,8 @@ pub fn postgres_url() -> Option<String> {
 
 /// A database that exists for one test and is removed after it.
 pub enum TestDb {
-    Sqlite(tempfile::TempDir),
+    /// Held so the directory (and the database file) lives as long as the test.
+    Sqlite { _dir: tempfile::TempDir },
     Postgres { admin_url: String, name: String },
 }
 
@@ -47,7 +48,7 @@ impl TestDb {
                     "sqlite://{}?mode=rwc",
                     dir.path().join("dirsync.db").display()
                 );
-                (TestDb::Sqlite(dir), url)
+                (TestDb::Sqlite { _dir: dir }, url)
             }
         }
     }
@@ -278,13 +279,78 @@ pub async fn assert_scim_error(res: Response, status: u16, scim_type: Option<&st
         "{body}"
     );
     assert_eq!(body["status"], Value::String(status.to_string()), "{body}");
-    match scim_type {
-        Some(t) => assert_eq!(body["scimType"], Value::String(t.into()), "{body}"),
-        None => {}
+    if let Some(t) = scim_type {
+        assert_eq!(body["scimType"], Value::String(t.into()), "{body}");
     }
     assert!(
         body["detail"].as_str().is_some_and(|d| !d.is_empty()),
         "{body}"
     );
     body
+}
+
+/// A PatchOp body (RFC 7644 §3.5.2) around these operations.
+pub fn patch_op(operations: Value) -> Value {
+    serde_json::json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": operations
+    })
+}
+
+/// Percent-encode a query-string value (a filter, a cursor).
+pub fn enc(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// A response header as text (panics when absent).
+pub fn header(res: &Response, name: &str) -> String {
+    res.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .expect("header text")
+        .to_owned()
+}
+
+/// The ids of a ListResponse's `Resources`, in order.
+pub fn ids(list: &Value) -> Vec<String> {
+    list["Resources"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no Resources: {list}"))
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+impl TestApp {
+    /// GET a path, assert 200, return the JSON body.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let res = self.get(path).await;
+        let status = res.status();
+        let body = json(res).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// GET `{collection}?filter=…` (encoded) and return the ListResponse.
+    pub async fn filter(&self, collection: &str, filter: &str) -> Value {
+        self.get_ok(&format!("{collection}?filter={}", enc(filter)))
+            .await
+    }
+
+    /// How many resources a collection holds (`totalResults`).
+    pub async fn total(&self, collection: &str) -> u64 {
+        self.get_ok(&format!("{collection}?count=0")).await["totalResults"]
+            .as_u64()
+            .expect("totalResults")
+    }
+
+    /// POST a body and assert 201; returns the created resource.
+    pub async fn post_created(&self, path: &str, body: &Value) -> Value {
+        let res = self.post(path, body).await;
+        let status = res.status();
+        let out = json(res).await;
+        assert_eq!(status, 201, "POST {path}: {out}");
+        out
+    }
 }
