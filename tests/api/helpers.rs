@@ -23,8 +23,13 @@ pub fn postgres_url() -> Option<String> {
 /// A database that exists for one test and is removed after it.
 pub enum TestDb {
     /// Held so the directory (and the database file) lives as long as the test.
-    Sqlite { _dir: tempfile::TempDir },
-    Postgres { admin_url: String, name: String },
+    Sqlite {
+        _dir: tempfile::TempDir,
+    },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl TestDb {
