@@ -21,7 +21,8 @@ pub mod resource;
 pub mod schema;
 pub mod users;
 
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::config::ServerSettings;
 use crate::store::{Store, StoreError};
@@ -62,38 +63,40 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/ServiceProviderConfig")
             .route(web::get().to(discovery::service_provider_config))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|req: HttpRequest| method_not_allowed(req, "GET"))),
     )
     .service(
         web::resource("/ResourceTypes")
             .route(web::get().to(discovery::resource_types))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|req: HttpRequest| method_not_allowed(req, "GET"))),
     )
     .service(
         web::resource("/ResourceTypes/{id}")
             .route(web::get().to(discovery::resource_type))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|req: HttpRequest| method_not_allowed(req, "GET"))),
     )
     .service(
         web::resource("/Schemas")
             .route(web::get().to(discovery::schemas))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|req: HttpRequest| method_not_allowed(req, "GET"))),
     )
     .service(
         web::resource("/Schemas/{id}")
             .route(web::get().to(discovery::schema))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|req: HttpRequest| method_not_allowed(req, "GET"))),
     )
     .service(
         web::resource("/Users")
             .route(web::get().to(users::list_users))
             .route(web::post().to(users::create_user))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|req: HttpRequest| {
+                method_not_allowed(req, "GET, POST")
+            })),
     )
     .service(
         web::resource("/Users/.search")
             .route(web::post().to(users::search_users))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|req: HttpRequest| method_not_allowed(req, "POST"))),
     )
     .service(
         web::resource("/Users/{id}")
@@ -101,18 +104,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(users::replace_user))
             .route(web::patch().to(users::patch_user))
             .route(web::delete().to(users::delete_user))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|req: HttpRequest| {
+                method_not_allowed(req, "GET, PUT, PATCH, DELETE")
+            })),
     )
     .service(
         web::resource("/Groups")
             .route(web::get().to(groups::list_groups))
             .route(web::post().to(groups::create_group))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|req: HttpRequest| {
+                method_not_allowed(req, "GET, POST")
+            })),
     )
     .service(
         web::resource("/Groups/.search")
             .route(web::post().to(groups::search_groups))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|req: HttpRequest| method_not_allowed(req, "POST"))),
     )
     .service(
         web::resource("/Groups/{id}")
@@ -120,27 +127,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::put().to(groups::replace_group))
             .route(web::patch().to(groups::patch_group))
             .route(web::delete().to(groups::delete_group))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|req: HttpRequest| {
+                method_not_allowed(req, "GET, PUT, PATCH, DELETE")
+            })),
     )
     .service(
         web::resource("/.search")
             .route(web::post().to(discovery::search_root))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|req: HttpRequest| method_not_allowed(req, "POST"))),
     )
     .service(
         web::resource("/Bulk")
             .route(web::post().to(bulk::bulk))
-            .default_service(web::to(method_not_allowed)),
+            .default_service(web::to(|req: HttpRequest| method_not_allowed(req, "POST"))),
     )
     .default_service(web::to(not_found));
 }
 
-async fn method_not_allowed(req: HttpRequest) -> Result<HttpResponse, ScimError> {
-    Err(ScimError::method_not_allowed(format!(
-        "{} is not supported on {}",
+/// 405 with the SCIM error body and, as RFC 9110 §15.5.6 requires, an `Allow`
+/// header listing the methods the resource does support.
+async fn method_not_allowed(req: HttpRequest, allow: &'static str) -> HttpResponse {
+    let mut response = ScimError::method_not_allowed(format!(
+        "{} is not supported on {}; use {allow}",
         req.method(),
         req.path()
-    )))
+    ))
+    .error_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
 }
 
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ScimError> {
