@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# STYLE.md "Shape": the rules and the domain import no HTTP, SQL, HTTP-client or
+# SCIM wire crate; only store imports sea_orm; scim speaks SCIM wire types.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+check() { # dir pattern message
+  if [ -d "$1" ] && hits=$(grep -rnE "$2" "$1"); then
+    echo "layering: $3"; echo "$hits"; fail=1
+  fi
+}
+check src/domain '\b(actix_web|sea_orm|reqwest|scim_v2)::' "domain must stay pure"
+check src/reconcile '\b(actix_web|sea_orm|reqwest|scim_v2)::' "reconcile must stay pure"
+check src/scim '\bsea_orm::' "only store imports sea_orm"
+check src/store '\b(actix_web|scim_v2)::' "store speaks neither HTTP nor SCIM"
+for f in src/*.rs; do
+  case "$f" in src/store/*) ;; *) check "$f" '\bsea_orm::' "only store imports sea_orm";; esac
+done
+[ "$fail" = 0 ] && echo "layering: ok"
+exit "$fail"
