@@ -6,5 +6,6 @@ mod discovery;
 mod filters;
 mod groups;
 mod helpers;
+mod paging;
 mod smoke;
 mod users;
