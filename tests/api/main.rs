@@ -7,5 +7,6 @@ mod filters;
 mod groups;
 mod helpers;
 mod paging;
+mod projection;
 mod smoke;
 mod users;
