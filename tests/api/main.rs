@@ -7,6 +7,7 @@ mod filters;
 mod groups;
 mod helpers;
 mod paging;
+mod patch;
 mod projection;
 mod smoke;
 mod users;
