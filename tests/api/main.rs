@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod discovery;
+mod etag;
 mod filters;
 mod groups;
 mod helpers;
