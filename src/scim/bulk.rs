@@ -89,6 +89,18 @@ fn replace_refs(value: &mut Value, ids: &HashMap<String, String>) {
     }
 }
 
+/// `path` with a trailing `bulkId:…` segment replaced by the id it created.
+fn resolve_path(path: &str, ids: &HashMap<String, String>) -> String {
+    match path.rsplit_once('/') {
+        Some((head, tail)) => {
+            let mut last = Value::String(tail.to_owned());
+            replace_refs(&mut last, ids);
+            format!("{head}/{}", last.as_str().unwrap_or_default())
+        }
+        None => path.to_owned(),
+    }
+}
+
 fn parse_operation(value: &Value) -> Operation {
     let mut op = Operation {
         method: None,
@@ -165,8 +177,30 @@ fn target(path: &str) -> Result<(Kind, Option<String>), ScimError> {
     Ok((kind, id.map(str::to_owned)))
 }
 
+/// What a successful operation reports.
+struct Done {
+    status: StatusCode,
+    /// The resource's version after a POST, PUT or PATCH.
+    version: Option<i64>,
+    /// The id a POST created, for later bulkId references.
+    new_id: Option<String>,
+    /// A POST's new resource (other methods name theirs in `path`).
+    location: Option<String>,
+}
+
+/// The URL of the resource an operation's (resolved) path names, when it names
+/// one: `location` is REQUIRED in every entry except a failed POST (RFC 7644
+/// §3.7), so PUT, PATCH and DELETE report it whether they succeeded or not.
+fn path_location(base_url: &str, path: &str) -> Option<String> {
+    match target(path) {
+        Ok((Kind::User, Some(id))) => Some(render::user_location(base_url, &id)),
+        Ok((Kind::Group, Some(id))) => Some(render::group_location(base_url, &id)),
+        _ => None,
+    }
+}
+
 /// The outcome of one operation, as a BulkResponse entry.
-fn entry(op: &Operation, result: Result<(StatusCode, Option<(String, i64)>), ScimError>) -> Value {
+fn entry(op: &Operation, location: Option<String>, result: Result<Done, ScimError>) -> Value {
     let mut out = Map::new();
     let method = op
         .method
@@ -176,14 +210,19 @@ fn entry(op: &Operation, result: Result<(StatusCode, Option<(String, i64)>), Sci
         out.insert("bulkId".into(), json!(bulk_id));
     }
     match result {
-        Ok((status, resource)) => {
-            if let Some((location, version)) = resource {
+        Ok(done) => {
+            if let Some(location) = done.location.or(location) {
                 out.insert("location".into(), json!(location));
+            }
+            if let Some(version) = done.version {
                 out.insert("version".into(), json!(etag(version)));
             }
-            out.insert("status".into(), json!(status.as_u16().to_string()));
+            out.insert("status".into(), json!(done.status.as_u16().to_string()));
         }
         Err(err) => {
+            if let Some(location) = location.filter(|_| op.method != Some(Method::Post)) {
+                out.insert("location".into(), json!(location));
+            }
             out.insert("status".into(), json!(err.status.as_u16().to_string()));
             out.insert("response".into(), err.body());
         }
@@ -191,14 +230,14 @@ fn entry(op: &Operation, result: Result<(StatusCode, Option<(String, i64)>), Sci
     Value::Object(out)
 }
 
-/// Run one operation; returns its status and, for a resource, (location, version).
+/// Run one operation.
 async fn execute(
     state: &ScimState,
     caller: &Caller,
     op: &Operation,
     data: &Value,
     path: &str,
-) -> Result<(StatusCode, Option<(String, i64)>, Option<String>), ScimError> {
+) -> Result<Done, ScimError> {
     let (kind, id) = target(path)?;
     let method = op
         .method
@@ -218,58 +257,66 @@ async fn execute(
     let if_match = op.version.as_deref();
     let base = &state.base_url;
     let id_ref = id.as_deref().unwrap_or_default();
-    match (kind, method) {
+    let changed = |version: i64| Done {
+        status: StatusCode::OK,
+        version: Some(version),
+        new_id: None,
+        location: None,
+    };
+    let deleted = Done {
+        status: StatusCode::NO_CONTENT,
+        version: None,
+        new_id: None,
+        location: None,
+    };
+    Ok(match (kind, method) {
         (Kind::User, Method::Post) => {
             let u = users::create(state, caller, data).await?;
-            let loc = render::user_location(base, &u.id);
-            Ok((StatusCode::CREATED, Some((loc, u.version)), Some(u.id)))
+            Done {
+                status: StatusCode::CREATED,
+                version: Some(u.version),
+                location: Some(render::user_location(base, &u.id)),
+                new_id: Some(u.id),
+            }
         }
-        (Kind::User, Method::Put) => {
-            let u = users::replace(state, caller, id_ref, data, if_match).await?;
-            Ok((
-                StatusCode::OK,
-                Some((render::user_location(base, &u.id), u.version)),
-                None,
-            ))
-        }
-        (Kind::User, Method::Patch) => {
-            let u = users::patch(state, caller, id_ref, data, if_match).await?;
-            Ok((
-                StatusCode::OK,
-                Some((render::user_location(base, &u.id), u.version)),
-                None,
-            ))
-        }
+        (Kind::User, Method::Put) => changed(
+            users::replace(state, caller, id_ref, data, if_match)
+                .await?
+                .version,
+        ),
+        (Kind::User, Method::Patch) => changed(
+            users::patch(state, caller, id_ref, data, if_match)
+                .await?
+                .version,
+        ),
         (Kind::User, Method::Delete) => {
             users::delete(state, caller, id_ref, if_match).await?;
-            Ok((StatusCode::NO_CONTENT, None, None))
+            deleted
         }
         (Kind::Group, Method::Post) => {
             let g = groups::create(state, caller, data).await?;
-            let loc = render::group_location(base, &g.id);
-            Ok((StatusCode::CREATED, Some((loc, g.version)), Some(g.id)))
+            Done {
+                status: StatusCode::CREATED,
+                version: Some(g.version),
+                location: Some(render::group_location(base, &g.id)),
+                new_id: Some(g.id),
+            }
         }
-        (Kind::Group, Method::Put) => {
-            let g = groups::replace(state, caller, id_ref, data, if_match).await?;
-            Ok((
-                StatusCode::OK,
-                Some((render::group_location(base, &g.id), g.version)),
-                None,
-            ))
-        }
-        (Kind::Group, Method::Patch) => {
-            let g = groups::patch(state, caller, id_ref, data, if_match).await?;
-            Ok((
-                StatusCode::OK,
-                Some((render::group_location(base, &g.id), g.version)),
-                None,
-            ))
-        }
+        (Kind::Group, Method::Put) => changed(
+            groups::replace(state, caller, id_ref, data, if_match)
+                .await?
+                .version,
+        ),
+        (Kind::Group, Method::Patch) => changed(
+            groups::patch(state, caller, id_ref, data, if_match)
+                .await?
+                .version,
+        ),
         (Kind::Group, Method::Delete) => {
             groups::delete(state, caller, id_ref, if_match).await?;
-            Ok((StatusCode::NO_CONTENT, None, None))
+            deleted
         }
-    }
+    })
 }
 
 #[instrument(skip_all, fields(directory_id = %caller.directory_id))]
@@ -332,6 +379,9 @@ pub async fn bulk(
                 continue;
             }
             progressed = true;
+            let path = resolve_path(&op.path, &created);
+            let location =
+                path_location(&state.base_url, &path).filter(|l| !l.contains(BULK_ID_PREFIX));
             let outcome = if let Some(err) = &op.invalid {
                 Err(err.clone())
             } else if let Some(r) = op.refs.iter().find(|r| !defined.contains_key(r.as_str())) {
@@ -345,34 +395,21 @@ pub async fn bulk(
             } else {
                 let mut data = op.data.clone();
                 replace_refs(&mut data, &created);
-                let mut path = Value::String(op.path.clone());
-                if let Some((head, tail)) = op.path.rsplit_once('/') {
-                    let mut last = Value::String(tail.to_owned());
-                    replace_refs(&mut last, &created);
-                    path = Value::String(format!("{head}/{}", last.as_str().unwrap_or_default()));
-                }
-                execute(
-                    &state,
-                    &caller,
-                    op,
-                    &data,
-                    path.as_str().unwrap_or_default(),
-                )
-                .await
+                execute(&state, &caller, op, &data, &path).await
             };
             match outcome {
-                Ok((status, resource, new_id)) => {
-                    if let (Some(bulk_id), Some(new_id)) = (&op.bulk_id, new_id) {
+                Ok(mut done) => {
+                    if let (Some(bulk_id), Some(new_id)) = (&op.bulk_id, done.new_id.take()) {
                         created.insert(bulk_id.clone(), new_id);
                     }
-                    results[i] = Some(entry(op, Ok((status, resource))));
+                    results[i] = Some(entry(op, location, Ok(done)));
                 }
                 Err(err) => {
                     errors += 1;
                     if let Some(bulk_id) = &op.bulk_id {
                         failed_ids.insert(bulk_id.clone());
                     }
-                    results[i] = Some(entry(op, Err(err)));
+                    results[i] = Some(entry(op, location, Err(err)));
                 }
             }
             order.push(i);
@@ -392,6 +429,7 @@ pub async fn bulk(
                 let op = &ops[i];
                 results[i] = Some(entry(
                     op,
+                    None,
                     Err(ScimError::new(
                         StatusCode::CONFLICT,
                         None,
@@ -434,6 +472,19 @@ mod tests {
     fn post_without_bulk_id_is_invalid() {
         let op = parse_operation(&json!({"method": "POST", "path": "/Users", "data": {}}));
         assert!(op.invalid.is_some());
+    }
+
+    #[test]
+    fn locations_come_from_resolved_paths_that_name_a_resource() {
+        let ids = HashMap::from([("g1".to_owned(), "abc".to_owned())]);
+        assert_eq!(resolve_path("/Groups/bulkId:g1", &ids), "/Groups/abc");
+        assert_eq!(resolve_path("/Groups/bulkId:zz", &ids), "/Groups/bulkId:zz");
+        assert_eq!(
+            path_location("https://h/scim/v2", "/Groups/abc").as_deref(),
+            Some("https://h/scim/v2/Groups/abc")
+        );
+        assert_eq!(path_location("https://h/scim/v2", "/Users"), None);
+        assert_eq!(path_location("https://h/scim/v2", "/Printers/x"), None);
     }
 
     #[test]

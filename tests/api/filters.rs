@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_scim_error, enc, json, spawn_app};
+use crate::helpers::{TestApp, assert_scim_error, enc, spawn_app};
 
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 

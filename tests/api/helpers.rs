@@ -359,3 +359,64 @@ impl TestApp {
         out
     }
 }
+
+impl TestApp {
+    /// Send `body` with `Transfer-Encoding: chunked` (no Content-Length, so the
+    /// server only learns the size while reading) over a plain socket; returns
+    /// the status and the response body.
+    pub async fn post_chunked(&self, path: &str, body: String) -> (u16, Value) {
+        use std::io::{Read, Write};
+        let host = self.origin.trim_start_matches("http://").to_owned();
+        let path = format!("/scim/v2{path}");
+        let token = self.token.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut stream = std::net::TcpStream::connect(&host).expect("connect");
+            let mut request = format!(
+                "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Type: {SCIM_JSON}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+            );
+            for chunk in body.as_bytes().chunks(500) {
+                request.push_str(&format!("{:x}\r\n", chunk.len()));
+                request.push_str(std::str::from_utf8(chunk).expect("ASCII body"));
+                request.push_str("\r\n");
+            }
+            request.push_str("0\r\n\r\n");
+            // The server may answer before reading everything; a write error
+            // after that is expected.
+            let _ = stream.write_all(request.as_bytes());
+            let mut response = Vec::new();
+            let _ = stream.read_to_end(&mut response);
+            let text = String::from_utf8_lossy(&response).into_owned();
+            let status = text
+                .split(' ')
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or_else(|| panic!("no status line: {text}"));
+            let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+            let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+                dechunk(rest)
+            } else {
+                rest.to_owned()
+            };
+            let value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            (status, value)
+        })
+        .await
+        .expect("chunked request")
+    }
+}
+
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || tail.len() < size {
+            break;
+        }
+        out.push_str(&tail[..size]);
+        rest = tail[size..].trim_start_matches("\r\n");
+    }
+    out
+}
