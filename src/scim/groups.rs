@@ -20,7 +20,7 @@ use super::projection::Projection;
 use super::resource::{self, MemberRef, Mode};
 use super::schema::GROUP_RESOURCE;
 use super::users::{SearchPage, WRITE_ATTEMPTS};
-use super::{ScimState, etag, json_response, now_ms, parse_id, render};
+use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::GroupName;
 use crate::store::groups::{self as store_groups, Group, Member, MemberType};
 use crate::store::{Conn, StoreError};
@@ -38,15 +38,19 @@ fn group_row(
         .and_then(Value::as_str)
         .ok_or_else(|| ScimError::invalid_value("displayName is required"))?;
     let name = GroupName::parse(name).map_err(|e| ScimError::invalid_value(e.to_string()))?;
+    let external_id = data
+        .get("externalId")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    check_indexed_len("displayName", name.as_str())?;
+    check_indexed_len("displayName", name.folded())?;
+    check_indexed_len("externalId", external_id.as_deref().unwrap_or_default())?;
     Ok(Group {
         id: id.to_owned(),
         directory_id: directory_id.to_owned(),
         display_name: name.as_str().to_owned(),
         display_name_folded: name.folded().to_owned(),
-        external_id: data
-            .get("externalId")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
+        external_id,
         data: Value::Object(data),
         version,
         created_at,

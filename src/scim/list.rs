@@ -203,6 +203,13 @@ pub fn plan(
     settings: &ServerSettings,
 ) -> Result<Plan, ScimError> {
     let filter = match params.filter.as_deref().map(str::trim) {
+        // No stored value contains U+0000 (resource.rs refuses it), and
+        // PostgreSQL cannot even bind it as text.
+        Some(raw) if raw.contains('\0') => {
+            return Err(ScimError::invalid_filter(
+                "a filter must not contain the NUL character (U+0000)",
+            ));
+        }
         Some(raw) if !raw.is_empty() => super::filter::parse(rt, raw)?,
         _ => Filter::True,
     };
@@ -411,6 +418,13 @@ mod tests {
                 limit: settings.max_page_size
             }
         );
+    }
+
+    #[test]
+    fn a_filter_with_a_nul_character_is_invalid_filter() {
+        let p = ListParams::from_query("filter=userName+eq+%22a%00b%22").unwrap();
+        let err = plan(&USER_RESOURCE, &p, &ServerSettings::for_tests()).unwrap_err();
+        assert_eq!(err.scim_type, Some(ScimType::InvalidFilter));
     }
 
     #[test]

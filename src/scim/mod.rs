@@ -38,6 +38,8 @@ pub struct ScimState {
     pub settings: ServerSettings,
     /// `{public_url}/scim/v2`, for `meta.location` and `Location`.
     pub base_url: String,
+    /// Directories by id, filled by authentication (they never change).
+    pub directories: std::sync::RwLock<std::collections::HashMap<String, auth::Caller>>,
 }
 
 impl From<StoreError> for ScimError {
@@ -182,6 +184,26 @@ pub fn parse_id(id: &str) -> Result<String, ScimError> {
     uuid::Uuid::parse_str(id)
         .map(|u| u.hyphenated().to_string())
         .map_err(|_| ScimError::not_found(format!("no resource with id {id:?}")))
+}
+
+/// Longest value, in bytes, of an attribute dirsync keeps in an indexed column
+/// (userName, group displayName, externalId, primary email). PostgreSQL's
+/// B-tree refuses index entries over ~2.7 kB; a bound well below that makes an
+/// over-long value the client's 400 on every backend rather than a database
+/// error on one. Real identifiers are far shorter (an email address is at most
+/// 254 characters, RFC 5321 §4.5.3.1).
+pub const MAX_INDEXED_BYTES: usize = 1024;
+
+/// `invalidValue` when an indexed attribute's value is longer than
+/// [`MAX_INDEXED_BYTES`].
+pub fn check_indexed_len(name: &str, value: &str) -> Result<(), ScimError> {
+    if value.len() > MAX_INDEXED_BYTES {
+        return Err(ScimError::invalid_value(format!(
+            "{name} is {} bytes long; at most {MAX_INDEXED_BYTES} are accepted",
+            value.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Milliseconds since the epoch, now.

@@ -14,7 +14,7 @@ use super::patch as patch_op;
 use super::projection::Projection;
 use super::resource::{self, Mode};
 use super::schema::USER_RESOURCE;
-use super::{ScimState, etag, json_response, now_ms, parse_id, render};
+use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::UserName;
 use crate::store::users::{self as store_users, GroupOfUser, User};
 use crate::store::{Conn, StoreError, WriteTx};
@@ -39,14 +39,23 @@ pub(super) fn user_row(
     let user_name =
         UserName::parse(user_name).map_err(|e| ScimError::invalid_value(e.to_string()))?;
     let text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_owned);
+    let external_id = text("externalId");
+    let primary_email = primary_email(&data);
+    check_indexed_len("userName", user_name.as_str())?;
+    check_indexed_len("userName", user_name.folded())?;
+    check_indexed_len("externalId", external_id.as_deref().unwrap_or_default())?;
+    check_indexed_len(
+        "the primary emails.value",
+        primary_email.as_deref().unwrap_or_default(),
+    )?;
     Ok(User {
         id: id.to_owned(),
         directory_id: directory_id.to_owned(),
         user_name: user_name.as_str().to_owned(),
         user_name_folded: user_name.folded().to_owned(),
-        external_id: text("externalId"),
+        external_id,
         display_name: text("displayName"),
-        primary_email: primary_email(&data),
+        primary_email,
         // RFC 7643 §4.1.1 leaves an absent `active` to the provider; an IdP that
         // provisions a user without saying otherwise means an active one.
         active: data.get("active").and_then(Value::as_bool).unwrap_or(true),

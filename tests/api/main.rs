@@ -4,6 +4,7 @@
 
 mod bulk;
 mod discovery;
+mod errors;
 mod etag;
 mod filters;
 mod groups;
