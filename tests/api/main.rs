@@ -13,4 +13,5 @@ mod paging;
 mod patch;
 mod projection;
 mod smoke;
+mod tenancy;
 mod users;
