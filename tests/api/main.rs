@@ -9,6 +9,7 @@ mod etag;
 mod filters;
 mod groups;
 mod helpers;
+mod migrations;
 mod paging;
 mod patch;
 mod projection;
