@@ -115,6 +115,10 @@ impl ScimError {
         Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, detail)
     }
 
+    pub fn service_unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, None, detail)
+    }
+
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, None, detail)
     }
@@ -150,6 +154,10 @@ impl ResponseError for ScimError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"dirsync\""),
             ));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // RFC 9110 §10.2.3: when to come back.
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
         response.body(self.body().to_string())
     }

@@ -19,7 +19,7 @@ use super::patch::MemberChange;
 use super::projection::Projection;
 use super::resource::{self, MemberRef, Mode};
 use super::schema::GROUP_RESOURCE;
-use super::users::{SearchPage, WRITE_ATTEMPTS};
+use super::users::{SearchPage, WRITE_ATTEMPTS, too_busy};
 use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::GroupName;
 use crate::store::groups::{self as store_groups, Group, Member, MemberType};
@@ -366,6 +366,7 @@ async fn modify(
                 drop(tx);
                 continue;
             }
+            Err(StoreError::VersionMismatch) if if_match.is_none() => return Err(too_busy()),
             Err(err) => return Err(conflict_on_display_name(err, &next)),
         }
     }

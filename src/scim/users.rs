@@ -20,8 +20,19 @@ use crate::store::users::{self as store_users, GroupOfUser, User};
 use crate::store::{Conn, StoreError, WriteTx};
 
 /// How often a write re-reads and retries after losing a race to a concurrent
-/// writer (only without If-Match; with it, the loser gets 412).
-pub(super) const WRITE_ATTEMPTS: usize = 5;
+/// writer (only without If-Match; with it, the loser gets 412). Every lost race
+/// means another writer committed, so the writers as a whole always progress;
+/// a dozen IdP workers patching one group need a dozen attempts at worst.
+pub(super) const WRITE_ATTEMPTS: usize = 64;
+
+/// A write without If-Match that lost every race. The client set no
+/// precondition, so 412 would be wrong (RFC 9110 §13.1.1); the server is
+/// momentarily too busy with that resource (503, retry).
+pub(super) fn too_busy() -> ScimError {
+    ScimError::service_unavailable(
+        "the resource is being changed by many writers at once; retry the request",
+    )
+}
 
 /// The row for a user from its canonical data.
 pub(super) fn user_row(
@@ -319,6 +330,7 @@ async fn modify(
                 drop(tx);
                 continue;
             }
+            Err(StoreError::VersionMismatch) if if_match.is_none() => return Err(too_busy()),
             Err(err) => return Err(conflict_on_user_name(err, &next)),
         }
     }
