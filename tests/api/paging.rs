@@ -391,3 +391,35 @@ async fn cursor_together_with_start_index_is_400() {
         .await;
     assert_scim_error(res, 400, None).await;
 }
+
+#[tokio::test]
+async fn root_search_pages_by_index_only() {
+    let app = spawn_app().await;
+    app.create_user("a@example.com").await;
+    app.create_group("G", &[]).await;
+    let res = app.post("/.search", &json!({"cursor": ""})).await;
+    assert_scim_error(res, 400, None).await;
+    let page = json(
+        app.post("/.search", &json!({"startIndex": 2, "count": 5}))
+            .await,
+    )
+    .await;
+    assert_eq!(page["totalResults"], 2);
+    assert_eq!(page["startIndex"], 2);
+    assert_eq!(page["Resources"][0]["meta"]["resourceType"], "Group");
+}
+
+#[tokio::test]
+async fn an_enormous_start_index_is_an_empty_page() {
+    let app = spawn_app().await;
+    app.create_user("a@example.com").await;
+    let page = app
+        .get_ok("/Users?startIndex=9223372036854775807&count=10")
+        .await;
+    assert_eq!(page["totalResults"], 1);
+    assert_eq!(page["Resources"], json!([]));
+    let res = app.get("/Users?startIndex=99999999999999999999999").await;
+    assert_scim_error(res, 400, Some("invalidValue")).await;
+    let res = app.get("/Users?count=ten").await;
+    assert_scim_error(res, 400, Some("invalidValue")).await;
+}

@@ -480,3 +480,63 @@ async fn other_content_types_are_415_and_nothing_is_written() {
     assert_eq!(app.total("/Users").await, 1);
     assert_eq!(app.get_ok(&format!("/Users/{id}")).await, before);
 }
+
+#[tokio::test]
+async fn the_server_assigns_the_id_and_ignores_client_id_and_meta_on_create() {
+    // L5, E13: templates send `"id": null` or an id of their own, and `meta`.
+    let app = spawn_app().await;
+    let theirs = uuid::Uuid::new_v4().to_string();
+    let created = app
+        .post_created(
+            "/Users",
+            &json!({"id": theirs, "userName": "own@example.com",
+                    "meta": {"resourceType": "User", "created": "2001-01-01T00:00:00Z"}}),
+        )
+        .await;
+    assert_ne!(created["id"], json!(theirs));
+    assert_ne!(created["meta"]["created"], "2001-01-01T00:00:00Z");
+    assert_scim_error(app.get(&format!("/Users/{theirs}")).await, 404, None).await;
+    let created = app
+        .post_created(
+            "/Users",
+            &json!({"id": null, "userName": "null@example.com"}),
+        )
+        .await;
+    assert!(created["id"].is_string());
+}
+
+#[tokio::test]
+async fn ids_are_found_in_any_case_and_trailing_slashes_are_ignored() {
+    // M2: Microsoft's collection sends `/Users/?filter=…`.
+    let app = spawn_app().await;
+    let id = app.create_user("slash@example.com").await;
+    let upper = app.get_ok(&format!("/Users/{}", id.to_uppercase())).await;
+    assert_eq!(upper["id"], json!(id));
+    let list = app
+        .get_ok("/Users/?filter=UserName+eq+%22slash%40example.com%22")
+        .await;
+    assert_eq!(ids(&list), vec![id.clone()]);
+    let one = app.get_ok(&format!("/Users/{id}/")).await;
+    assert_eq!(one["id"], json!(id));
+}
+
+#[tokio::test]
+async fn a_lone_email_object_is_stored_as_a_list() {
+    // L3: OneLogin sends `emails` as one object.
+    let app = spawn_app().await;
+    let created = app
+        .post_created(
+            "/Users",
+            &json!({"userName": "ol@example.com",
+                    "emails": {"value": "ol@example.com", "type": "work", "primary": "true"}}),
+        )
+        .await;
+    assert_eq!(
+        created["emails"],
+        json!([{"value": "ol@example.com", "type": "work", "primary": true}])
+    );
+    let found = app
+        .filter("/Users", r#"emails.value eq "ol@example.com""#)
+        .await;
+    assert_eq!(found["totalResults"], 1);
+}
