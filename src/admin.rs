@@ -2,6 +2,7 @@
 //! Kept in the library so tests drive exactly what the CLI runs.
 
 use serde::Serialize;
+use validator::Validate;
 
 use crate::crypto;
 use crate::store::tenants::Directory;
@@ -29,6 +30,28 @@ pub enum AdminError {
     Exists(String),
     #[error(transparent)]
     Store(StoreError),
+}
+
+/// A name an operator types: 1–200 characters, no control characters.
+#[derive(Debug, Validate)]
+struct Name<'a> {
+    #[validate(length(min = 1, max = 200), custom(function = "printable"))]
+    value: &'a str,
+}
+
+fn printable(value: &str) -> Result<(), validator::ValidationError> {
+    if value.chars().any(char::is_control) {
+        return Err(validator::ValidationError::new("control_characters"));
+    }
+    Ok(())
+}
+
+fn valid_name<'a>(what: &str, raw: &'a str) -> Result<&'a str, AdminError> {
+    let value = raw.trim();
+    Name { value }.validate().map_err(|_| {
+        AdminError::Invalid(format!("{what} must be 1 to 200 printable characters"))
+    })?;
+    Ok(value)
 }
 
 fn now() -> i64 {
@@ -79,10 +102,7 @@ fn rfc3339(ms: i64) -> String {
 }
 
 pub async fn create_tenant(store: &Store, name: &str) -> Result<TenantView, AdminError> {
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(AdminError::Invalid("tenant name must not be empty".into()));
-    }
+    let name = valid_name("a tenant name", name)?;
     let tenant = store
         .create_tenant(&new_id(), name, now())
         .await
@@ -109,12 +129,7 @@ pub async fn create_directory(
             VENDORS.join(", ")
         )));
     }
-    let name = name.trim();
-    if name.is_empty() {
-        return Err(AdminError::Invalid(
-            "directory name must not be empty".into(),
-        ));
-    }
+    let name = valid_name("a directory name", name)?;
     let tenant = store.tenant_by_name(tenant).await.map_err(|e| match e {
         StoreError::NotFound => AdminError::NotFound(format!("tenant {tenant:?}")),
         other => AdminError::Store(other),
@@ -223,4 +238,17 @@ pub async fn revoke_token(
         created_at: rfc3339(t.created_at),
         revoked_at: t.revoked_at.map(rfc3339),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_and_bounded() {
+        assert_eq!(valid_name("x", "  acme ").unwrap(), "acme");
+        assert!(valid_name("x", "   ").is_err());
+        assert!(valid_name("x", &"a".repeat(201)).is_err());
+        assert!(valid_name("x", "bad\u{7}name").is_err());
+    }
 }

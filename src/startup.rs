@@ -42,6 +42,7 @@ impl Application {
             store,
             base_url: format!("{}/scim/v2", public_url.trim_end_matches('/')),
             settings,
+            directories: Default::default(),
         });
         let server = run(listener, state)?;
         Ok(Application { port, server })

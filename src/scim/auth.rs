@@ -69,10 +69,24 @@ async fn authenticate(state: &ScimState, token: &str) -> Result<Caller, ScimErro
     if !crypto::hashes_equal(&token.secret_hash, &hash) {
         return Err(ScimError::unauthorized("invalid or revoked token"));
     }
+    if let Some(caller) = state
+        .directories
+        .read()
+        .ok()
+        .and_then(|cache| cache.get(&token.directory_id).cloned())
+    {
+        return Ok(caller);
+    }
+    // A directory's id, tenant and vendor never change once created, so the
+    // cache cannot go stale; the token itself is checked on every request.
     let directory = state.store.directory(&token.directory_id).await?;
-    Ok(Caller {
+    let caller = Caller {
         directory_id: directory.id,
         tenant_id: directory.tenant_id,
         vendor: directory.vendor,
-    })
+    };
+    if let Ok(mut cache) = state.directories.write() {
+        cache.insert(caller.directory_id.clone(), caller.clone());
+    }
+    Ok(caller)
 }

@@ -38,6 +38,8 @@ pub struct ScimState {
     pub settings: ServerSettings,
     /// `{public_url}/scim/v2`, for `meta.location` and `Location`.
     pub base_url: String,
+    /// Directories by id, filled by authentication (they never change).
+    pub directories: std::sync::RwLock<std::collections::HashMap<String, auth::Caller>>,
 }
 
 impl From<StoreError> for ScimError {

@@ -69,14 +69,15 @@ where
 {
     let translator = Translator::new(conn.get_database_backend(), table);
     let select = select.filter(translator.condition(&query.filter));
-    let total = select.clone().count(conn).await?;
     let limit = query.page.limit();
     if limit == 0 {
+        let total = select.count(conn).await?;
         return Ok(Listing {
             total,
             items: Vec::new(),
         });
     }
+    let counter = select.clone();
     let mut select = select;
     if let Some(sort) = &query.sort {
         let key = translator.sort_key(&sort.attr, sort.element_at);
@@ -103,6 +104,19 @@ where
         }
     };
     let items = select.all(conn).await?;
+    // A first page that is not full already says how many there are; count
+    // only when it cannot (the common `userName eq` lookup needs one query).
+    let total = match &query.page {
+        Page::Offset { offset: 0, limit } | Page::After { after: None, limit }
+            if (items.len() as u64) < *limit =>
+        {
+            items.len() as u64
+        }
+        Page::Offset { offset, limit } if !items.is_empty() && (items.len() as u64) < *limit => {
+            offset + items.len() as u64
+        }
+        _ => counter.count(conn).await?,
+    };
     Ok(Listing { total, items })
 }
 
