@@ -23,6 +23,7 @@ import http.client
 import json
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
@@ -427,7 +428,7 @@ def write_report(path, backend, n, results, meta) -> str:
         "",
         "- date: %s" % meta["date"],
         "- machine: %s" % meta["machine"],
-        "- binary: `%s` (%s)" % (meta["binary"], meta["commit"]),
+        "- binary: `%s`; repo HEAD when the run started: %s" % (meta["binary"], meta["commit"]),
         "- load: %s, %d connections, %d wrk threads, %d s per scenario, over loopback on the same machine"
         % (meta["wrk"], meta["connections"], meta["threads"], meta["duration"]),
         "- seeding: %s users in %.1f s (%.0f users/s, %s)" % ("{:,}".format(n), meta["seed_s"], n / max(meta["seed_s"], 1e-6), meta["seed_how"]),
@@ -486,11 +487,10 @@ def run_one(args, n: int, wrk_version: str) -> str:
     if args.backend == "sqlite":
         db_url = "sqlite://%s/bench.db?mode=rwc" % workdir
     else:
-        r = subprocess.run([sys.executable, os.path.join(ROOT, "conformance", "pgdb.py"), "create",
-                            args.database_url, "dirsync_bench"], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise SystemExit("cannot create a PostgreSQL database: %s" % r.stderr.strip())
-        db_url = pg_url = r.stdout.strip()
+        try:
+            db_url = pg_url = pgdb.create(args.database_url, "dirsync_bench")
+        except pgdb.PgError as e:
+            raise SystemExit("cannot create a PostgreSQL database: %s" % e)
     log("N=%d backend=%s database=%s workdir=%s" % (n, args.backend, db_url, workdir))
     server = Server(args.binary, db_url, workdir, args.rust_log)
     results = {}
@@ -517,7 +517,8 @@ def run_one(args, n: int, wrk_version: str) -> str:
             if server.proc.poll() is not None:
                 raise RuntimeError("server died; log tail:\n" + server.tail())
             mon.reset()
-            log("running %s" % TITLES[key])
+            log("running %s" % (TITLES[key] if key != "s5" else "S5 PATCH add %d members (group of %d)" % (
+                args.s5_add, args.s5_group_size)))
             try:
                 if key == "s5":
                     r = run_s5(client, ids, "bench-s5-%s" % run_id, args)
@@ -533,17 +534,15 @@ def run_one(args, n: int, wrk_version: str) -> str:
             if "rps" in r and r["rps"] is not None:
                 log("%s: %.0f req/s, p50 %.1f ms, p99 %.1f ms, errors %d (%s), peak RSS %.0f MiB" % (
                     key, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"], r["error_detail"], r["rss_mib"]))
-        commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip() or "no commit"
         meta = {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": machine(), "binary": os.path.relpath(args.binary, ROOT) if args.binary.startswith(ROOT + os.sep) else args.binary, "commit": commit,
+            "machine": machine(), "binary": os.path.relpath(args.binary, ROOT) if args.binary.startswith(ROOT + os.sep) else args.binary, "commit": args.commit,
             "wrk": wrk_version, "connections": args.connections, "threads": args.threads,
             "duration": args.duration, "seed_s": seed_s,
             "seed_how": ("/Bulk, %d ops per request" % min(1000, max_ops)) if supported and max_ops else "concurrent POST /Users",
             "hwm_reset": mon.hwm_resettable, "s5_reps": args.s5_reps,
             "s5_add": args.s5_add, "s5_group": args.s5_group_size,
-            "command": "python3 bench/run.py --backend %s --users %d" % (args.backend, n),
+            "command": "python3 bench/run.py " + " ".join(shlex.quote(a) for a in args.argv),
         }
         out = os.path.join(args.out_dir, "results-%s-%d.md" % (args.backend, n))
         text = write_report(out, args.backend, n, results, meta)
@@ -556,7 +555,10 @@ def run_one(args, n: int, wrk_version: str) -> str:
         if not ok:
             log("server log tail:\n" + server.tail())
         if pg_url:
-            subprocess.run([sys.executable, os.path.join(ROOT, "conformance", "pgdb.py"), "drop", pg_url])
+            try:
+                pgdb.drop(pg_url)
+            except pgdb.PgError as e:
+                log("could not drop %s: %s" % (pg_url, e))
         if args.keep or not ok:
             log("kept %s" % workdir)
         else:
@@ -583,6 +585,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when missing")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (database file, server log)")
     args = ap.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     args.binary = os.path.abspath(args.binary)
     args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = set(args.scenarios) - set(SCENARIOS)
@@ -590,6 +593,8 @@ def main(argv=None) -> int:
         ap.error("unknown scenarios: %s" % ", ".join(sorted(unknown)))
     if not os.access(args.binary, os.X_OK):
         ap.error("no executable at %s (cargo build --release --bin dirsync)" % args.binary)
+    args.commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                                 text=True).stdout.strip() or "no commit"
     wrk_version = ensure_wrk(not args.no_install)
     for n in args.users:
         run_one(args, n, wrk_version)

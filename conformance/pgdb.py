@@ -45,47 +45,51 @@ def psql(url: str, sql: str, timeout: float = 30) -> subprocess.CompletedProcess
     )
 
 
-def check(url: str) -> int:
+class PgError(RuntimeError):
+    pass
+
+
+def check(url: str) -> None:
     r = psql(url, "select 1")
     if r.returncode != 0 or r.stdout.strip() != "1":
-        print("pgdb: cannot reach PostgreSQL at %s: %s" % (url, r.stderr.strip()), file=sys.stderr)
-        return 1
-    return 0
+        raise PgError("cannot reach PostgreSQL at %s: %s" % (url, r.stderr.strip()))
 
 
-def create(url: str, prefix: str = "dirsync_tmp") -> int:
+def create(url: str, prefix: str = "dirsync_tmp") -> str:
+    """Creates a uniquely named database on the server of `url`; returns its URL."""
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", prefix):
-        raise SystemExit("pgdb: bad prefix %r" % prefix)
+        raise PgError("bad prefix %r" % prefix)
     name = "%s_%d_%s" % (prefix, os.getpid(), secrets.token_hex(4))
     r = psql(url, 'CREATE DATABASE "%s"' % name)
     if r.returncode != 0:
-        print("pgdb: CREATE DATABASE failed: %s" % r.stderr.strip(), file=sys.stderr)
-        return 1
-    print(with_database(url, name))
-    return 0
+        raise PgError("CREATE DATABASE failed: %s" % r.stderr.strip())
+    return with_database(url, name)
 
 
-def drop(url: str) -> int:
+def drop(url: str) -> None:
     name = database_of(url)
-    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,63}", name) or name in ("postgres", "test", "template0", "template1"):
-        raise SystemExit("pgdb: refusing to drop %r" % name)
-    admin = with_database(url, "postgres")
-    r = psql(admin, 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,63}", name) or name in ("postgres", "test", "root", "template0", "template1"):
+        raise PgError("refusing to drop %r" % name)
+    r = psql(with_database(url, "postgres"), 'DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
     if r.returncode != 0:
-        print("pgdb: DROP DATABASE failed: %s" % r.stderr.strip(), file=sys.stderr)
-        return 1
-    return 0
+        raise PgError("DROP DATABASE failed: %s" % r.stderr.strip())
 
 
 def main(argv) -> int:
     if len(argv) < 2 or argv[0] not in ("check", "create", "drop"):
         print(__doc__, file=sys.stderr)
         return 2
-    if argv[0] == "check":
-        return check(argv[1])
-    if argv[0] == "create":
-        return create(argv[1], *(argv[2:3]))
-    return drop(argv[1])
+    try:
+        if argv[0] == "check":
+            check(argv[1])
+        elif argv[0] == "create":
+            print(create(argv[1], *(argv[2:3])))
+        else:
+            drop(argv[1])
+    except PgError as e:
+        print("pgdb: %s" % e, file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

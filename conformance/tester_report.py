@@ -49,7 +49,7 @@ def main(argv) -> int:
             print("           %s" % extra[0])
         if status in FAILING:
             for line in extra[1:]:
-                print("           data: %s" % (line if len(line) <= 1500 else line[:1500] + "..."))
+                print("           %s" % (line if len(line) <= 1500 else line[:1500] + "..."))
     bad = [(s, t, e) for s, t, e in results if s in FAILING]
     summary = ", ".join("%d %s" % (counts[s], s) for s in STATUSES if counts[s])
     print()
