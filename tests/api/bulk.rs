@@ -357,3 +357,29 @@ async fn a_malformed_bulk_request_is_400() {
     assert_scim_error(res, 400, Some("invalidValue")).await;
     assert_eq!(app.total("/Users").await, 0);
 }
+
+#[tokio::test]
+async fn bulk_ids_resolve_anywhere_in_the_data_such_as_a_manager() {
+    let app = spawn_app().await;
+    let out = bulk(
+        &app,
+        request(json!([
+            {"method": "POST", "path": "/Users", "bulkId": "emp", "data": {
+                "userName": "emp@example.com",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"manager": {"value": "bulkId:boss"}}
+            }},
+            {"method": "POST", "path": "/Users", "bulkId": "boss", "data": {"userName": "boss@example.com"}}
+        ])),
+    )
+    .await;
+    let ops = out["Operations"].as_array().unwrap();
+    assert_eq!(
+        (ops[0]["status"].as_str(), ops[1]["status"].as_str()),
+        (Some("201"), Some("201"))
+    );
+    let employee = app.get_ok(&format!("/Users/{}", id_of(&ops[0]))).await;
+    assert_eq!(
+        employee["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"]["manager"]["value"],
+        json!(id_of(&ops[1]))
+    );
+}

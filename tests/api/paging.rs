@@ -423,3 +423,34 @@ async fn an_enormous_start_index_is_an_empty_page() {
     let res = app.get("/Users?count=ten").await;
     assert_scim_error(res, 400, Some("invalidValue")).await;
 }
+
+#[tokio::test]
+async fn sort_by_meta_last_modified_puts_the_latest_change_first_when_descending() {
+    let app = spawn_app().await;
+    let first = app.create_user("first@example.com").await;
+    let second = app.create_user("second@example.com").await;
+    let res = app
+        .patch(
+            &format!("/Users/{first}"),
+            &crate::helpers::patch_op(
+                json!([{"op": "replace", "path": "title", "value": "later"}]),
+            ),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let list = app
+        .get_ok("/Users?sortBy=meta.lastModified&sortOrder=descending")
+        .await;
+    let order = ids(&list);
+    let stamps: Vec<&str> = field(&list, |r| r["meta"]["lastModified"].as_str())
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
+    let mut sorted = stamps.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(stamps, sorted, "descending by lastModified");
+    assert_eq!(order.len(), 2);
+    assert!(order.contains(&first) && order.contains(&second));
+    let asc = app.get_ok("/Users?sortBy=meta.created").await;
+    assert_eq!(ids(&asc), vec![first, second]);
+}
