@@ -1,6 +1,7 @@
 //! Tenants, directories, SCIM tokens and the directory mirror (users, groups,
 //! memberships as rows). Ids are UUID text; times are milliseconds since the
 //! epoch (BIGINT) so both backends compare and sort them the same way.
+//! A membership keeps the `display` its client sent (RFC 7643 §2.4: immutable).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
@@ -84,6 +85,7 @@ enum DirectoryMemberships {
     GroupId,
     MemberId,
     MemberType,
+    Display,
     CreatedAt,
 }
 
@@ -287,6 +289,7 @@ impl MigrationTrait for Migration {
                     .col(id_col(DirectoryMemberships::GroupId))
                     .col(id_col(DirectoryMemberships::MemberId))
                     .col(string_len(DirectoryMemberships::MemberType, 8))
+                    .col(string_null(DirectoryMemberships::Display))
                     .col(big_integer(DirectoryMemberships::CreatedAt))
                     .primary_key(
                         Index::create()

@@ -22,7 +22,7 @@ use super::schema::GROUP_RESOURCE;
 use super::users::{SearchPage, WRITE_ATTEMPTS, too_busy};
 use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::GroupName;
-use crate::store::groups::{self as store_groups, Group, Member, MemberType};
+use crate::store::groups::{self as store_groups, Group, Member, NewMember};
 use crate::store::{Conn, StoreError};
 
 fn group_row(
@@ -136,14 +136,20 @@ async fn existing_members<C: Conn>(
     directory_id: &str,
     group_id: &str,
     refs: &[MemberRef],
-) -> Result<Vec<(String, MemberType)>, ScimError> {
+) -> Result<Vec<NewMember>, ScimError> {
     let mut seen = HashSet::new();
-    let ids: Vec<String> = refs
+    let wanted: Vec<(String, Option<String>)> = refs
         .iter()
-        .filter_map(|r| uuid::Uuid::parse_str(&r.value).ok())
-        .map(|u| u.hyphenated().to_string())
-        .filter(|id| id != group_id && seen.insert(id.clone()))
+        .filter_map(|r| {
+            let id = uuid::Uuid::parse_str(&r.value)
+                .ok()?
+                .hyphenated()
+                .to_string();
+            Some((id, r.display.clone()))
+        })
+        .filter(|(id, _)| id != group_id && seen.insert(id.clone()))
         .collect();
+    let ids: Vec<String> = wanted.iter().map(|(id, _)| id.clone()).collect();
     let found = store_groups::resolve_members(conn, directory_id, &ids).await?;
     let skipped = refs.len() - found.len();
     if skipped > 0 {
@@ -152,9 +158,15 @@ async fn existing_members<C: Conn>(
             "member references that name nothing in this directory were skipped"
         );
     }
-    Ok(ids
+    Ok(wanted
         .into_iter()
-        .filter_map(|id| found.get(&id).map(|kind| (id, *kind)))
+        .filter_map(|(id, display)| {
+            found.get(&id).map(|kind| NewMember {
+                id,
+                kind: *kind,
+                display,
+            })
+        })
         .collect())
 }
 
@@ -184,15 +196,15 @@ async fn apply_member_changes<C: Conn>(
                 // difference is written.
                 let wanted = existing_members(conn, directory_id, group_id, refs).await?;
                 let current = store_groups::member_ids(conn, group_id).await?;
-                let wanted_ids: HashSet<&str> = wanted.iter().map(|(id, _)| id.as_str()).collect();
+                let wanted_ids: HashSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
                 let gone: Vec<String> = current
                     .iter()
                     .filter(|id| !wanted_ids.contains(id.as_str()))
                     .cloned()
                     .collect();
-                let new: Vec<(String, MemberType)> = wanted
+                let new: Vec<NewMember> = wanted
                     .into_iter()
-                    .filter(|(id, _)| !current.contains(id))
+                    .filter(|m| !current.contains(&m.id))
                     .collect();
                 store_groups::remove_members(conn, group_id, &gone).await?
                     + store_groups::add_members(conn, directory_id, group_id, &new, now).await?

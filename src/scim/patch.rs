@@ -864,6 +864,7 @@ mod tests {
         MemberRef {
             value: value.into(),
             kind: None,
+            display: None,
         }
     }
 
@@ -1391,10 +1392,17 @@ mod tests {
         assert_eq!(
             changes,
             vec![
-                MemberChange::Add(vec![m("u1"), m("u2")]),
+                MemberChange::Add(vec![
+                    m("u1"),
+                    MemberRef {
+                        display: Some("B".into()),
+                        ..m("u2")
+                    }
+                ]),
                 MemberChange::Add(vec![MemberRef {
                     value: "u3".into(),
-                    kind: Some(MemberKind::Group)
+                    kind: Some(MemberKind::Group),
+                    display: None,
                 }]),
                 MemberChange::Add(vec![m("u4")]),
             ]
@@ -1487,7 +1495,10 @@ mod tests {
             changes,
             vec![
                 MemberChange::Remove(vec!["89bb".into()]),
-                MemberChange::Add(vec![m("23a3")])
+                MemberChange::Add(vec![MemberRef {
+                    display: Some("t@okta.local".into()),
+                    ..m("23a3")
+                }])
             ]
         );
         assert_eq!(

@@ -30,6 +30,10 @@ pub struct MemberRef {
     /// From `type` (case-insensitive) or from a `$ref` ending in `/Users/<id>` or
     /// `/Groups/<id>`; `None` when the client said neither (Okta, O9).
     pub kind: Option<MemberKind>,
+    /// The member's `display` as the client sent it: RFC 7643 §2.4 makes
+    /// `display` immutable (set on add, never changed), not server-computed.
+    /// Microsoft's reference tests send it as `displayName` (MS-PM step 24).
+    pub display: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -387,8 +391,8 @@ fn complex(
 ) -> Result<Option<Value>, ScimError> {
     let mut out = Map::new();
     for (key, value) in object {
-        // E12: unknown sub-attributes are dropped; readOnly ones (`members[].display`,
-        // `manager.displayName`) are ignored on input (RFC 7643 §2.2).
+        // E12: unknown sub-attributes are dropped; readOnly ones
+        // (`manager.displayName`) are ignored on input (RFC 7643 §2.2).
         let Some(sub) = attr.sub_attribute(key) else {
             continue;
         };
@@ -495,11 +499,12 @@ fn member_ref(item: &Value, path: &str) -> Result<Option<MemberRef>, ScimError> 
                 Some(MemberRef {
                     value: value.to_owned(),
                     kind: None,
+                    display: None,
                 })
             })
             .ok_or_else(missing),
         Value::Object(object) => {
-            let (mut value, mut reference, mut kind) = (None, None, None);
+            let (mut value, mut reference, mut kind, mut display) = (None, None, None, None);
             for (key, v) in object {
                 let text = match v {
                     Value::String(s) => Some(s.as_str()),
@@ -516,6 +521,10 @@ fn member_ref(item: &Value, path: &str) -> Result<Option<MemberRef>, ScimError> 
                     reference = text.and_then(parse_member_ref);
                 } else if key.eq_ignore_ascii_case("type") {
                     kind = text.and_then(parse_kind);
+                } else if key.eq_ignore_ascii_case("display")
+                    || (key.eq_ignore_ascii_case("displayName") && display.is_none())
+                {
+                    display = text.and_then(non_blank).map(str::to_owned);
                 }
             }
             let value = match (value, &reference) {
@@ -526,6 +535,7 @@ fn member_ref(item: &Value, path: &str) -> Result<Option<MemberRef>, ScimError> 
             Ok(Some(MemberRef {
                 value,
                 kind: kind.or(reference.map(|(_, k)| k)),
+                display,
             }))
         }
         _ => Err(ScimError::invalid_value(format!(
@@ -970,23 +980,28 @@ mod tests {
             Some(vec![
                 MemberRef {
                     value: "u1".into(),
-                    kind: None
+                    kind: None,
+                    display: Some("Ann".into()),
                 },
                 MemberRef {
                     value: "g1".into(),
-                    kind: Some(MemberKind::Group)
+                    kind: Some(MemberKind::Group),
+                    display: None,
                 },
                 MemberRef {
                     value: "u2".into(),
-                    kind: Some(MemberKind::User)
+                    kind: Some(MemberKind::User),
+                    display: None,
                 },
                 MemberRef {
                     value: "u3".into(),
-                    kind: Some(MemberKind::Group)
+                    kind: Some(MemberKind::Group),
+                    display: None,
                 },
                 MemberRef {
                     value: "u4".into(),
-                    kind: None
+                    kind: None,
+                    display: None,
                 },
             ])
         );

@@ -6,8 +6,8 @@
 //! what `/Schemas` claims is exactly what the server enforces.
 //!
 //! Differences from the RFC 7643 §8.7.1 text, each a published erratum or a
-//! vendor fact: `Group.members` has `display` (RFC 7643 §4.2 lists it, §8.7.1 omits
-//! it); `addresses` has `primary` (§4.1.2); `manager.displayName` is readOnly as in
+//! vendor fact: `Group.members` has `display`, immutable as RFC 7643 §2.4 makes
+//! every multi-valued `display` (§4.2 lists it, §8.7.1 omits it); `addresses` has `primary` (§4.1.2); `manager.displayName` is readOnly as in
 //! §4.3 but clients send it, so it is accepted and ignored.
 
 use std::fmt;
@@ -753,8 +753,10 @@ pub static GROUP_SCHEMA: Schema = Schema {
                         "The URI corresponding to a SCIM resource that is a member of this Group.",
                     )
                 },
+                // RFC 7643 §2.4: `display` of a multi-valued attribute is
+                // immutable: the client names the member when it adds it.
                 Attribute {
-                    mutability: Mutability::ReadOnly,
+                    mutability: Mutability::Immutable,
                     ..DISPLAY
                 },
                 Attribute {

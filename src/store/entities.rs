@@ -126,6 +126,7 @@ pub mod directory_memberships {
         #[sea_orm(primary_key, auto_increment = false)]
         pub member_id: String,
         pub member_type: String,
+        pub display: Option<String>,
         pub created_at: i64,
     }
 

@@ -45,7 +45,7 @@ impl MemberType {
     }
 }
 
-/// One member of a group as read back, with the display name of the member.
+/// One member of a group as read back.
 #[derive(Debug, Clone, PartialEq, FromQueryResult)]
 pub struct Member {
     pub group_id: String,
@@ -186,26 +186,33 @@ pub async fn resolve_members<C: ConnectionTrait>(
     Ok(found)
 }
 
+/// A member to add: its id, what it is, and the display its client sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMember {
+    pub id: String,
+    pub kind: MemberType,
+    pub display: Option<String>,
+}
+
 /// Add members; ones already present are left as they are. Returns how many
 /// rows were new.
 pub async fn add_members<C: ConnectionTrait>(
     conn: &C,
     directory_id: &str,
     group_id: &str,
-    members: &[(String, MemberType)],
+    members: &[NewMember],
     now: i64,
 ) -> Result<u64> {
     let mut added = 0;
     for chunk in members.chunks(CHUNK) {
-        let rows = chunk
-            .iter()
-            .map(|(id, kind)| directory_memberships::ActiveModel {
-                directory_id: Set(directory_id.to_owned()),
-                group_id: Set(group_id.to_owned()),
-                member_id: Set(id.clone()),
-                member_type: Set(kind.as_str().to_owned()),
-                created_at: Set(now),
-            });
+        let rows = chunk.iter().map(|m| directory_memberships::ActiveModel {
+            directory_id: Set(directory_id.to_owned()),
+            group_id: Set(group_id.to_owned()),
+            member_id: Set(m.id.clone()),
+            member_type: Set(m.kind.as_str().to_owned()),
+            display: Set(m.display.clone()),
+            created_at: Set(now),
+        });
         let result = directory_memberships::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::columns([
@@ -292,8 +299,7 @@ pub async fn touch_group<C: ConnectionTrait>(conn: &C, group_id: &str, now: i64)
     Ok(())
 }
 
-/// Members of each of `group_ids` with their display names (users: displayName,
-/// else userName; groups: displayName), in one query per chunk.
+/// Members of each of `group_ids`, in one query per chunk.
 pub async fn members_of<C: ConnectionTrait>(conn: &C, group_ids: &[String]) -> Result<Vec<Member>> {
     let mut out = Vec::new();
     for chunk in group_ids.chunks(CHUNK) {
@@ -302,28 +308,7 @@ pub async fn members_of<C: ConnectionTrait>(conn: &C, group_ids: &[String]) -> R
             .column(directory_memberships::Column::GroupId)
             .column(directory_memberships::Column::MemberId)
             .column(directory_memberships::Column::MemberType)
-            .column_as(
-                Expr::cust(
-                    "COALESCE(\"u\".\"display_name\", \"u\".\"user_name\", \"g\".\"display_name\")",
-                ),
-                "display",
-            )
-            .join_as(
-                sea_orm::JoinType::LeftJoin,
-                directory_memberships::Entity::belongs_to(directory_users::Entity)
-                    .from(directory_memberships::Column::MemberId)
-                    .to(directory_users::Column::Id)
-                    .into(),
-                sea_orm::sea_query::Alias::new("u"),
-            )
-            .join_as(
-                sea_orm::JoinType::LeftJoin,
-                directory_memberships::Entity::belongs_to(directory_groups::Entity)
-                    .from(directory_memberships::Column::MemberId)
-                    .to(directory_groups::Column::Id)
-                    .into(),
-                sea_orm::sea_query::Alias::new("g"),
-            )
+            .column(directory_memberships::Column::Display)
             .filter(directory_memberships::Column::GroupId.is_in(chunk.iter().cloned()))
             .order_by_asc(directory_memberships::Column::GroupId)
             .order_by_asc(directory_memberships::Column::MemberId)

@@ -52,9 +52,20 @@ async fn create_find_patch_deactivate_and_group_a_user() {
     assert_eq!(patched["meta"]["version"], "W/\"2\"");
 
     let group = app.create_group("Engineering", &[&id]).await;
+    let added = app
+        .patch(
+            &format!("/Groups/{group}"),
+            &json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": [{"value": id, "display": "Babs"}]}]
+            }),
+        )
+        .await;
+    assert_eq!(added.status(), 200);
     let group = json(app.get(&format!("/Groups/{group}")).await).await;
     assert_eq!(group["members"][0]["value"], json!(id));
-    assert_eq!(group["members"][0]["display"], "Babs");
+    // Already a member: the display from the first add stands (immutable).
+    assert!(group["members"][0].get("display").is_none(), "{group}");
 
     let user = json(app.get(&format!("/Users/{id}")).await).await;
     assert_eq!(user["groups"][0]["display"], "Engineering");

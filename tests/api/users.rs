@@ -268,7 +268,6 @@ async fn delete_is_204_then_the_user_is_gone_everywhere() {
         json!([{
             "value": keep,
             "$ref": format!("{}/Users/{keep}", app.base),
-            "display": "keep@example.com",
             "type": "User"
         }])
     );
