@@ -67,6 +67,18 @@ fn run(listener: TcpListener, state: web::Data<ScimState>) -> anyhow::Result<Ser
             .wrap(NormalizePath::new(TrailingSlash::Trim))
             .wrap(TracingLogger::default())
             .app_data(state.clone())
+            // Handlers read bodies and queries through dirsync's own extractors;
+            // should actix's ever reject a request, the client still gets a
+            // SCIM error body, never plain text.
+            .app_data(web::PathConfig::default().error_handler(|err, _| {
+                scim::error::ScimError::not_found(err.to_string()).into()
+            }))
+            .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                scim::error::ScimError::invalid_value(err.to_string()).into()
+            }))
+            .app_data(web::JsonConfig::default().error_handler(|err, _| {
+                scim::error::ScimError::invalid_syntax(err.to_string()).into()
+            }))
             .route(
                 "/healthz",
                 web::get().to(|| async { HttpResponse::Ok().body("ok") }),

@@ -162,3 +162,50 @@ impl ResponseError for ScimError {
         response.body(self.body().to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case(ScimError::invalid_syntax("x"), 400, Some("invalidSyntax"))]
+    #[case(ScimError::invalid_value("x"), 400, Some("invalidValue"))]
+    #[case(ScimError::invalid_filter("x"), 400, Some("invalidFilter"))]
+    #[case(ScimError::invalid_path("x"), 400, Some("invalidPath"))]
+    #[case(ScimError::no_target("x"), 400, Some("noTarget"))]
+    #[case(ScimError::mutability("x"), 400, Some("mutability"))]
+    #[case(ScimError::bad_request(ScimType::InvalidCursor, "x"), 400, Some("invalidCursor"))]
+    #[case(ScimError::unauthorized("x"), 401, None)]
+    #[case(ScimError::not_found("x"), 404, None)]
+    #[case(ScimError::method_not_allowed("x"), 405, None)]
+    #[case(ScimError::uniqueness("x"), 409, Some("uniqueness"))]
+    #[case(ScimError::precondition_failed("x"), 412, None)]
+    #[case(ScimError::payload_too_large("x"), 413, None)]
+    #[case(ScimError::unsupported_media_type("x"), 415, None)]
+    #[case(ScimError::internal("x"), 500, None)]
+    fn every_error_is_an_rfc_7644_body(
+        #[case] err: ScimError,
+        #[case] status: u16,
+        #[case] scim_type: Option<&str>,
+    ) {
+        let response = err.error_response();
+        assert_eq!(response.status().as_u16(), status);
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            super::super::CONTENT_TYPE
+        );
+        assert_eq!(
+            response.headers().contains_key(header::WWW_AUTHENTICATE),
+            status == 401
+        );
+        let bytes = response.into_body().try_into_bytes().unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["schemas"], json!([schema::ERROR]));
+        // RFC 7644 §3.12: "status" is a string.
+        assert_eq!(body["status"], json!(status.to_string()));
+        assert_eq!(body["detail"], "x");
+        assert_eq!(body.get("scimType").and_then(|v| v.as_str()), scim_type);
+    }
+}
