@@ -62,32 +62,33 @@ fn run(listener: TcpListener, state: web::Data<ScimState>) -> anyhow::Result<Ser
         0 => std::thread::available_parallelism().map_or(2, usize::from),
         n => n,
     };
-    let server = HttpServer::new(move || {
-        App::new()
-            .wrap(NormalizePath::new(TrailingSlash::Trim))
-            .wrap(TracingLogger::default())
-            .app_data(state.clone())
-            // Handlers read bodies and queries through dirsync's own extractors;
-            // should actix's ever reject a request, the client still gets a
-            // SCIM error body, never plain text.
-            .app_data(web::PathConfig::default().error_handler(|err, _| {
-                scim::error::ScimError::not_found(err.to_string()).into()
-            }))
-            .app_data(web::QueryConfig::default().error_handler(|err, _| {
-                scim::error::ScimError::invalid_value(err.to_string()).into()
-            }))
-            .app_data(web::JsonConfig::default().error_handler(|err, _| {
-                scim::error::ScimError::invalid_syntax(err.to_string()).into()
-            }))
-            .route(
-                "/healthz",
-                web::get().to(|| async { HttpResponse::Ok().body("ok") }),
-            )
-            .service(web::scope("/scim/v2").configure(scim::configure))
-            .default_service(web::to(scim::not_found))
-    })
-    .workers(workers)
-    .listen(listener)?
-    .run();
+    let server =
+        HttpServer::new(move || {
+            App::new()
+                .wrap(NormalizePath::new(TrailingSlash::Trim))
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                // Handlers read bodies and queries through dirsync's own extractors;
+                // should actix's ever reject a request, the client still gets a
+                // SCIM error body, never plain text.
+                .app_data(web::PathConfig::default().error_handler(|err, _| {
+                    scim::error::ScimError::not_found(err.to_string()).into()
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|err, _| {
+                    scim::error::ScimError::invalid_value(err.to_string()).into()
+                }))
+                .app_data(web::JsonConfig::default().error_handler(|err, _| {
+                    scim::error::ScimError::invalid_syntax(err.to_string()).into()
+                }))
+                .route(
+                    "/healthz",
+                    web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+                )
+                .service(web::scope("/scim/v2").configure(scim::configure))
+                .default_service(web::to(scim::not_found))
+        })
+        .workers(workers)
+        .listen(listener)?
+        .run();
     Ok(server)
 }

@@ -176,7 +176,11 @@ mod tests {
     #[case(ScimError::invalid_path("x"), 400, Some("invalidPath"))]
     #[case(ScimError::no_target("x"), 400, Some("noTarget"))]
     #[case(ScimError::mutability("x"), 400, Some("mutability"))]
-    #[case(ScimError::bad_request(ScimType::InvalidCursor, "x"), 400, Some("invalidCursor"))]
+    #[case(
+        ScimError::bad_request(ScimType::InvalidCursor, "x"),
+        400,
+        Some("invalidCursor")
+    )]
     #[case(ScimError::unauthorized("x"), 401, None)]
     #[case(ScimError::not_found("x"), 404, None)]
     #[case(ScimError::method_not_allowed("x"), 405, None)]
