@@ -34,6 +34,15 @@ pub(super) fn too_busy() -> ScimError {
     )
 }
 
+/// RFC 7643 §4.1.1 leaves an absent `active` to the provider: an IdP that
+/// provisions a user without saying otherwise means an active one. The default
+/// is written into the data, so the representation shows what filters match.
+fn default_active(data: &mut Map<String, Value>) {
+    if !data.contains_key("active") {
+        data.insert("active".into(), Value::Bool(true));
+    }
+}
+
 /// The row for a user from its canonical data.
 pub(super) fn user_row(
     directory_id: &str,
@@ -67,8 +76,6 @@ pub(super) fn user_row(
         external_id,
         display_name: text("displayName"),
         primary_email,
-        // RFC 7643 §4.1.1 leaves an absent `active` to the provider; an IdP that
-        // provisions a user without saying otherwise means an active one.
         active: data.get("active").and_then(Value::as_bool).unwrap_or(true),
         data: Value::Object(data),
         version,
@@ -173,7 +180,8 @@ pub(super) async fn create(
     caller: &Caller,
     body: &Value,
 ) -> Result<User, ScimError> {
-    let canonical = resource::canonicalize(&USER_RESOURCE, body, Mode::Create)?;
+    let mut canonical = resource::canonicalize(&USER_RESOURCE, body, Mode::Create)?;
+    default_active(&mut canonical.data);
     let now = now_ms();
     let id = uuid::Uuid::now_v7().to_string();
     let row = user_row(&caller.directory_id, &id, canonical.data, 1, now, now)?;
@@ -309,9 +317,10 @@ async fn modify(
         let tx = state.store.write().await?;
         let current = store_users::find_user(tx.conn(), &caller.directory_id, id).await?;
         etag::check_if_match(if_match, current.version)?;
-        let Some(data) = change(&current)? else {
+        let Some(mut data) = change(&current)? else {
             return Ok((tx, current));
         };
+        default_active(&mut data);
         if Value::Object(data.clone()) == current.data {
             // Nothing changed: no new version, no write (idempotent re-sends).
             return Ok((tx, current));

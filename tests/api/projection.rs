@@ -144,7 +144,7 @@ async fn projection_applies_to_lists_and_searches() {
     .await;
     assert_eq!(
         keys(&searched["Resources"][0]),
-        ["externalId", "id", "schemas", "title", "userName"]
+        ["active", "externalId", "id", "schemas", "title", "userName"]
     );
     let root = json(
         app.post("/.search", &json!({"attributes": "displayName"}))

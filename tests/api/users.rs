@@ -539,3 +539,17 @@ async fn a_lone_email_object_is_stored_as_a_list() {
         .await;
     assert_eq!(found["totalResults"], 1);
 }
+
+#[tokio::test]
+async fn a_user_created_without_active_is_shown_active_as_filters_see_it() {
+    // RFC 7643 §4.1.1 leaves the default to the provider; dirsync's default is
+    // active, and the representation says so rather than hiding it.
+    let app = spawn_app().await;
+    let created = app
+        .post_created("/Users", &json!({"userName": "quiet@example.com"}))
+        .await;
+    assert_eq!(created["active"], true);
+    let found = app.get_ok("/Users?filter=active%20eq%20true").await;
+    assert_eq!(found["totalResults"], 1);
+    assert_eq!(found["Resources"][0]["active"], true);
+}
