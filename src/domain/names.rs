@@ -3,52 +3,53 @@
 //! and a group's displayName. Each carries its folded form, which the store
 //! keeps in a column with a unique index.
 
+use std::marker::PhantomData;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0} must be a non-empty string")]
 pub struct EmptyName(pub &'static str);
 
-/// A user's login name, as sent, with its case-folded form.
+/// Which attribute a name is, for messages and to keep the kinds apart.
+pub trait NameKind {
+    const ATTRIBUTE: &'static str;
+}
+
+/// A user's login name (`userName`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserName {
+pub enum UserNameKind {}
+
+impl NameKind for UserNameKind {
+    const ATTRIBUTE: &'static str = "userName";
+}
+
+/// A group's name (`displayName`), unique per directory ignoring case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupNameKind {}
+
+impl NameKind for GroupNameKind {
+    const ATTRIBUTE: &'static str = "displayName";
+}
+
+/// A name as sent, with its case-folded form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name<K> {
     raw: String,
     folded: String,
+    kind: PhantomData<K>,
 }
 
-impl UserName {
+pub type UserName = Name<UserNameKind>;
+pub type GroupName = Name<GroupNameKind>;
+
+impl<K: NameKind> Name<K> {
     pub fn parse(raw: &str) -> Result<Self, EmptyName> {
         if raw.trim().is_empty() {
-            return Err(EmptyName("userName"));
+            return Err(EmptyName(K::ATTRIBUTE));
         }
-        Ok(UserName {
+        Ok(Name {
             raw: raw.to_owned(),
             folded: fold(raw),
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.raw
-    }
-
-    pub fn folded(&self) -> &str {
-        &self.folded
-    }
-}
-
-/// A group's display name, unique per directory ignoring case.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupName {
-    raw: String,
-    folded: String,
-}
-
-impl GroupName {
-    pub fn parse(raw: &str) -> Result<Self, EmptyName> {
-        if raw.trim().is_empty() {
-            return Err(EmptyName("displayName"));
-        }
-        Ok(GroupName {
-            raw: raw.to_owned(),
-            folded: fold(raw),
+            kind: PhantomData,
         })
     }
 
@@ -75,7 +76,7 @@ mod tests {
         let n = UserName::parse("BJensen@Example.com").unwrap();
         assert_eq!(n.as_str(), "BJensen@Example.com");
         assert_eq!(n.folded(), "bjensen@example.com");
-        assert!(UserName::parse("  ").is_err());
-        assert!(GroupName::parse("").is_err());
+        assert_eq!(UserName::parse("  "), Err(EmptyName("userName")));
+        assert_eq!(GroupName::parse(""), Err(EmptyName("displayName")));
     }
 }

@@ -36,7 +36,9 @@ pub(super) fn too_busy() -> ScimError {
 
 /// RFC 7643 §4.1.1 leaves an absent `active` to the provider: an IdP that
 /// provisions a user without saying otherwise means an active one. The default
-/// is written into the data, so the representation shows what filters match.
+/// is written on create and replace (POST, PUT), so the representation shows
+/// what filters match; a PATCH that removes `active` is honoured (RFC 7644
+/// §3.5.2.2, scim2-tester's check_remove_attribute).
 fn default_active(data: &mut Map<String, Value>) {
     if !data.contains_key("active") {
         data.insert("active".into(), Value::Bool(true));
@@ -317,10 +319,9 @@ async fn modify(
         let tx = state.store.write().await?;
         let current = store_users::find_user(tx.conn(), &caller.directory_id, id).await?;
         etag::check_if_match(if_match, current.version)?;
-        let Some(mut data) = change(&current)? else {
+        let Some(data) = change(&current)? else {
             return Ok((tx, current));
         };
-        default_active(&mut data);
         if Value::Object(data.clone()) == current.data {
             // Nothing changed: no new version, no write (idempotent re-sends).
             return Ok((tx, current));
@@ -363,7 +364,10 @@ pub(super) async fn replace(
             "id {echoed:?} in the body does not match the resource {id}; id cannot change"
         )));
     }
-    let data = canonical.data;
+    // PUT replaces the whole resource, so the create-time default applies
+    // (RFC 7644 §3.5.1 lets the provider assign defaults to omitted attributes).
+    let mut data = canonical.data;
+    default_active(&mut data);
     let (tx, user) = modify(state, caller, if_match, id, |_| Ok(Some(data.clone()))).await?;
     tx.commit().await?;
     Ok(user)

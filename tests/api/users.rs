@@ -553,3 +553,34 @@ async fn a_user_created_without_active_is_shown_active_as_filters_see_it() {
     assert_eq!(found["totalResults"], 1);
     assert_eq!(found["Resources"][0]["active"], true);
 }
+
+#[tokio::test]
+async fn removing_active_by_patch_is_honoured() {
+    // The create-time default must not come back after an explicit removal
+    // (RFC 7644 §3.5.2.2; scim2-tester's check_remove_attribute).
+    let app = spawn_app().await;
+    let created = app
+        .post_created(
+            "/Users",
+            &json!({"userName": "r@example.com", "active": true}),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let res = app
+        .patch(
+            &format!("/Users/{id}"),
+            &json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "remove", "path": "active"}]
+            }),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(json(res).await.get("active").is_none());
+    assert!(
+        app.get_ok(&format!("/Users/{id}"))
+            .await
+            .get("active")
+            .is_none()
+    );
+}
