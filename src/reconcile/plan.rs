@@ -1,0 +1,730 @@
+//! The user rules of DESIGN.md as one pure function: what the directory says,
+//! what the application has, the policy and `now` in; an outcome and the writes
+//! it implies out. Nothing here reads or writes storage; applying a plan (and
+//! its event) in one transaction belongs to the caller.
+
+use super::policy::{OnDelete, OnMissing, Policy};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Pending,
+    Active,
+    Deactivated,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeactivatedBy {
+    Admin,
+    Directory,
+}
+
+/// The profile fields sync refreshes (never role, never invitation status).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Profile {
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub department: Option<String>,
+    pub title: Option<String>,
+    pub employee_number: Option<String>,
+    pub manager: Option<String>,
+}
+
+/// What one directory says about one user, normalised at the edge.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    pub external_id: Option<String>,
+    /// The primary email, folded.
+    pub email: Option<String>,
+    pub profile: Profile,
+    /// The directory-side active flag (SCIM active, Graph accountEnabled, …).
+    pub active: bool,
+    /// Names or external ids of the directory groups the user is in.
+    pub groups: Vec<String>,
+}
+
+/// The host application's user, as far as the rules need it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppUser {
+    pub id: String,
+    /// Folded; unique per tenant.
+    pub email: String,
+    pub status: Status,
+    pub deactivated_by: Option<DeactivatedBy>,
+    pub deactivated_at: Option<i64>,
+    pub role: String,
+    pub profile: Profile,
+    /// Whether the host application ever reported a sign-in (restores ACTIVE,
+    /// not PENDING, when a directory reactivates the user).
+    pub has_signed_in: bool,
+}
+
+/// What the store found for one change.
+#[derive(Debug, Clone, Default)]
+pub struct Current {
+    /// The app user this directory user is linked to (match by external id).
+    pub linked: Option<AppUser>,
+    /// The app user holding the snapshot's email in the tenant (match by email).
+    pub by_email: Option<AppUser>,
+    /// `by_email` is already linked to another user of this same directory.
+    pub by_email_linked_here: bool,
+    /// Another directory is linked to the same app user.
+    pub other_links: bool,
+    /// Another linked directory still says the user is active.
+    pub other_directory_active: bool,
+    /// This directory linked the user first, so its profile is the one kept.
+    pub owns_profile: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Upsert(Box<Snapshot>),
+    /// The directory removed the user (SCIM DELETE).
+    Removed,
+    /// Missing from a complete pull listing.
+    Missing,
+}
+
+impl Change {
+    pub fn upsert(snapshot: Snapshot) -> Change {
+        Change::Upsert(Box::new(snapshot))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Email,
+    Role,
+    Status,
+    GivenName,
+    FamilyName,
+    DisplayName,
+    AvatarUrl,
+    Department,
+    Title,
+    EmployeeNumber,
+    Manager,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated(Vec<Field>),
+    Unchanged,
+    Deactivated,
+    Reactivated,
+    Deleted,
+    Skipped(String),
+    Conflict(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    Create(AppUser),
+    Update(AppUser),
+    Delete {
+        app_user_id: String,
+    },
+    /// Link this directory user to the app user.
+    Link {
+        app_user_id: String,
+    },
+    /// Drop this directory's link (another directory still holds the user).
+    Unlink {
+        app_user_id: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub outcome: Outcome,
+    pub writes: Vec<Write>,
+}
+
+impl Plan {
+    fn nothing(outcome: Outcome) -> Plan {
+        Plan {
+            outcome,
+            writes: Vec::new(),
+        }
+    }
+}
+
+/// Decide what one change means for the application's user.
+pub fn plan_user(
+    current: &Current,
+    change: &Change,
+    policy: &Policy,
+    now: i64,
+    new_id: impl FnOnce() -> String,
+) -> Plan {
+    match change {
+        Change::Upsert(snapshot) => upsert(current, snapshot, policy, now, new_id),
+        Change::Removed => match policy.on_delete {
+            OnDelete::Deactivate => removal_deactivates(current, now),
+            OnDelete::Delete => delete(current),
+        },
+        Change::Missing => match policy.on_missing {
+            OnMissing::Ignore => Plan::nothing(Outcome::Unchanged),
+            OnMissing::Deactivate => removal_deactivates(current, now),
+        },
+    }
+}
+
+fn upsert(
+    current: &Current,
+    s: &Snapshot,
+    policy: &Policy,
+    now: i64,
+    new_id: impl FnOnce() -> String,
+) -> Plan {
+    if let Some(email) = &s.email
+        && !policy.allows_email(email)
+    {
+        return Plan::nothing(Outcome::Skipped(format!(
+            "{email} is outside the tenant's allowed email domains"
+        )));
+    }
+    match (&current.linked, &current.by_email) {
+        (Some(user), by_email) => {
+            // Match by external id. An email that moved to someone else's
+            // address is a conflict, and nothing changes.
+            if let (Some(other), Some(email)) = (by_email, &s.email)
+                && other.id != user.id
+            {
+                return Plan::nothing(Outcome::Conflict(format!(
+                    "the new email {email} belongs to another user"
+                )));
+            }
+            refresh(current, user, s, policy, now, Vec::new())
+        }
+        (None, Some(user)) => {
+            if current.by_email_linked_here {
+                return Plan::nothing(Outcome::Conflict(format!(
+                    "{} already belongs to another user of this directory",
+                    user.email
+                )));
+            }
+            // Match by email: the same person, known from elsewhere. Link, then
+            // apply the same refresh rules.
+            let link = Write::Link {
+                app_user_id: user.id.clone(),
+            };
+            let mut plan = refresh(current, user, s, policy, now, vec![link]);
+            if plan.outcome == Outcome::Unchanged {
+                plan.outcome = Outcome::Updated(Vec::new());
+            }
+            plan
+        }
+        (None, None) => create(s, policy, now, new_id),
+    }
+}
+
+fn directory_says_active(s: &Snapshot, policy: &Policy) -> bool {
+    s.active && policy.membership_satisfied(&s.groups)
+}
+
+fn create(s: &Snapshot, policy: &Policy, now: i64, new_id: impl FnOnce() -> String) -> Plan {
+    let Some(email) = s.email.clone() else {
+        return Plan::nothing(Outcome::Skipped(
+            "the directory user has no email; app users are matched by email".into(),
+        ));
+    };
+    let active = directory_says_active(s, policy);
+    let user = AppUser {
+        id: new_id(),
+        email,
+        status: if active {
+            match policy.new_user_status {
+                super::policy::NewUserStatus::Pending => Status::Pending,
+                super::policy::NewUserStatus::Active => Status::Active,
+            }
+        } else {
+            Status::Deactivated
+        },
+        deactivated_by: (!active).then_some(DeactivatedBy::Directory),
+        deactivated_at: (!active).then_some(now),
+        role: policy
+            .mapped_role(&s.groups)
+            .unwrap_or(&policy.default_role)
+            .to_owned(),
+        profile: s.profile.clone(),
+        has_signed_in: false,
+    };
+    let id = user.id.clone();
+    Plan {
+        outcome: Outcome::Created,
+        writes: vec![Write::Create(user), Write::Link { app_user_id: id }],
+    }
+}
+
+fn changed_fields(before: &AppUser, after: &AppUser) -> Vec<Field> {
+    let (a, b) = (&before.profile, &after.profile);
+    let mut out = Vec::new();
+    let pairs = [
+        (before.email != after.email, Field::Email),
+        (before.role != after.role, Field::Role),
+        (before.status != after.status, Field::Status),
+        (a.given_name != b.given_name, Field::GivenName),
+        (a.family_name != b.family_name, Field::FamilyName),
+        (a.display_name != b.display_name, Field::DisplayName),
+        (a.avatar_url != b.avatar_url, Field::AvatarUrl),
+        (a.department != b.department, Field::Department),
+        (a.title != b.title, Field::Title),
+        (
+            a.employee_number != b.employee_number,
+            Field::EmployeeNumber,
+        ),
+        (a.manager != b.manager, Field::Manager),
+    ];
+    for (changed, field) in pairs {
+        if changed {
+            out.push(field);
+        }
+    }
+    out
+}
+
+/// The refresh rules for a matched user: profile (from the owning directory),
+/// email, role only under group mapping, status only as the directory's own
+/// deactivation allows. Invitation status is never touched.
+fn refresh(
+    current: &Current,
+    user: &AppUser,
+    s: &Snapshot,
+    policy: &Policy,
+    now: i64,
+    mut writes: Vec<Write>,
+) -> Plan {
+    let mut next = user.clone();
+    // The profile follows the directory that linked the user first (DESIGN.md
+    // "same person in two directories"); a user nobody else links is ours.
+    if current.owns_profile || (current.linked.is_none() && !current.other_links) {
+        next.profile = s.profile.clone();
+        if let Some(email) = &s.email {
+            next.email = email.clone();
+        }
+    }
+    if let Some(role) = policy.mapped_role(&s.groups) {
+        next.role = role.to_owned();
+    }
+    let mut outcome = None;
+    if directory_says_active(s, policy) {
+        // Restore only what a directory deactivated; an admin's stands.
+        if user.status == Status::Deactivated
+            && user.deactivated_by == Some(DeactivatedBy::Directory)
+        {
+            next.status = if user.has_signed_in {
+                Status::Active
+            } else {
+                Status::Pending
+            };
+            next.deactivated_by = None;
+            next.deactivated_at = None;
+            outcome = Some(Outcome::Reactivated);
+        }
+    } else if user.status != Status::Deactivated && !current.other_directory_active {
+        next.status = Status::Deactivated;
+        next.deactivated_by = Some(DeactivatedBy::Directory);
+        next.deactivated_at = Some(now);
+        outcome = Some(Outcome::Deactivated);
+    }
+    if next == *user {
+        return Plan {
+            outcome: if writes.is_empty() {
+                Outcome::Unchanged
+            } else {
+                Outcome::Updated(Vec::new())
+            },
+            writes,
+        };
+    }
+    let fields = changed_fields(user, &next);
+    writes.push(Write::Update(next));
+    Plan {
+        outcome: outcome.unwrap_or(Outcome::Updated(fields)),
+        writes,
+    }
+}
+
+fn removal_deactivates(current: &Current, now: i64) -> Plan {
+    let Some(user) = &current.linked else {
+        return Plan::nothing(Outcome::Unchanged);
+    };
+    if user.status == Status::Deactivated || current.other_directory_active {
+        return Plan::nothing(Outcome::Unchanged);
+    }
+    let mut next = user.clone();
+    next.status = Status::Deactivated;
+    next.deactivated_by = Some(DeactivatedBy::Directory);
+    next.deactivated_at = Some(now);
+    Plan {
+        outcome: Outcome::Deactivated,
+        writes: vec![Write::Update(next)],
+    }
+}
+
+fn delete(current: &Current) -> Plan {
+    let Some(user) = &current.linked else {
+        return Plan::nothing(Outcome::Unchanged);
+    };
+    if current.other_links {
+        // Another directory still vouches for the person: drop only this link.
+        return Plan {
+            outcome: Outcome::Updated(Vec::new()),
+            writes: vec![Write::Unlink {
+                app_user_id: user.id.clone(),
+            }],
+        };
+    }
+    Plan {
+        outcome: Outcome::Deleted,
+        writes: vec![Write::Delete {
+            app_user_id: user.id.clone(),
+        }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::policy::{GroupRole, NewUserStatus};
+    use rstest::rstest;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn snapshot(email: &str, given: &str, active: bool) -> Snapshot {
+        Snapshot {
+            external_id: Some("ext-1".into()),
+            email: Some(email.into()),
+            profile: Profile {
+                given_name: Some(given.into()),
+                ..Profile::default()
+            },
+            active,
+            groups: Vec::new(),
+        }
+    }
+
+    fn user(status: Status, by: Option<DeactivatedBy>) -> AppUser {
+        AppUser {
+            id: "u1".into(),
+            email: "ann@example.com".into(),
+            status,
+            deactivated_by: by,
+            deactivated_at: by.map(|_| NOW - 1),
+            role: "admin".into(),
+            profile: Profile {
+                given_name: Some("Ann".into()),
+                ..Profile::default()
+            },
+            has_signed_in: status == Status::Active,
+        }
+    }
+
+    fn linked(u: AppUser) -> Current {
+        Current {
+            linked: Some(u),
+            owns_profile: true,
+            ..Current::default()
+        }
+    }
+
+    fn plan(current: &Current, change: Change, policy: &Policy) -> Plan {
+        plan_user(current, &change, policy, NOW, || "new-id".into())
+    }
+
+    #[rstest]
+    #[case(NewUserStatus::Pending, Status::Pending)]
+    #[case(NewUserStatus::Active, Status::Active)]
+    fn a_new_user_is_created_with_the_policy_status_and_default_role(
+        #[case] configured: NewUserStatus,
+        #[case] expected: Status,
+    ) {
+        let policy = Policy {
+            new_user_status: configured,
+            ..Policy::default()
+        };
+        let p = plan(
+            &Current::default(),
+            Change::upsert(snapshot("ann@example.com", "Ann", true)),
+            &policy,
+        );
+        assert_eq!(p.outcome, Outcome::Created);
+        let Write::Create(created) = &p.writes[0] else {
+            panic!("{p:?}")
+        };
+        assert_eq!(created.status, expected);
+        assert_eq!(created.role, "member");
+        assert_eq!(
+            p.writes[1],
+            Write::Link {
+                app_user_id: "new-id".into()
+            }
+        );
+    }
+
+    #[test]
+    fn re_import_refreshes_the_profile_but_never_role_or_invitation_status() {
+        let current = linked(user(Status::Pending, None));
+        let p = plan(
+            &current,
+            Change::upsert(snapshot("ann@example.com", "Annie", true)),
+            &Policy::default(),
+        );
+        assert_eq!(p.outcome, Outcome::Updated(vec![Field::GivenName]));
+        let Write::Update(next) = &p.writes[0] else {
+            panic!()
+        };
+        assert_eq!(next.role, "admin");
+        assert_eq!(next.status, Status::Pending);
+    }
+
+    #[test]
+    fn an_identical_snapshot_is_unchanged_and_writes_nothing() {
+        let current = linked(user(Status::Active, None));
+        let p = plan(
+            &current,
+            Change::upsert(snapshot("ann@example.com", "Ann", true)),
+            &Policy::default(),
+        );
+        assert_eq!(p, Plan::nothing(Outcome::Unchanged));
+    }
+
+    #[rstest]
+    #[case(true, Status::Active)]
+    #[case(false, Status::Pending)]
+    fn a_directory_deactivated_user_comes_back_as_they_were(
+        #[case] signed_in: bool,
+        #[case] restored: Status,
+    ) {
+        let mut u = user(Status::Deactivated, Some(DeactivatedBy::Directory));
+        u.has_signed_in = signed_in;
+        let p = plan(
+            &linked(u),
+            Change::upsert(snapshot("ann@example.com", "Ann", true)),
+            &Policy::default(),
+        );
+        assert_eq!(p.outcome, Outcome::Reactivated);
+        let Write::Update(next) = &p.writes[0] else {
+            panic!()
+        };
+        assert_eq!(next.status, restored);
+        assert_eq!(next.deactivated_by, None);
+    }
+
+    #[test]
+    fn an_admin_deactivation_is_never_undone_by_sync() {
+        let current = linked(user(Status::Deactivated, Some(DeactivatedBy::Admin)));
+        let p = plan(
+            &current,
+            Change::upsert(snapshot("ann@example.com", "Ann", true)),
+            &Policy::default(),
+        );
+        assert_eq!(p, Plan::nothing(Outcome::Unchanged));
+    }
+
+    #[test]
+    fn directory_inactive_deactivates_by_directory() {
+        let p = plan(
+            &linked(user(Status::Active, None)),
+            Change::upsert(snapshot("ann@example.com", "Ann", false)),
+            &Policy::default(),
+        );
+        assert_eq!(p.outcome, Outcome::Deactivated);
+        let Write::Update(next) = &p.writes[0] else {
+            panic!()
+        };
+        assert_eq!(next.deactivated_by, Some(DeactivatedBy::Directory));
+        assert_eq!(next.deactivated_at, Some(NOW));
+    }
+
+    #[test]
+    fn an_email_change_with_a_stable_external_id_updates_in_place() {
+        let p = plan(
+            &linked(user(Status::Active, None)),
+            Change::upsert(snapshot("ann.new@example.com", "Ann", true)),
+            &Policy::default(),
+        );
+        assert_eq!(p.outcome, Outcome::Updated(vec![Field::Email]));
+        assert!(
+            matches!(&p.writes[0], Write::Update(u) if u.id == "u1" && u.email == "ann.new@example.com")
+        );
+    }
+
+    #[test]
+    fn a_new_email_that_belongs_to_someone_else_is_a_conflict_and_changes_nothing() {
+        let mut other = user(Status::Active, None);
+        other.id = "u2".into();
+        let current = Current {
+            by_email: Some(other),
+            ..linked(user(Status::Active, None))
+        };
+        let p = plan(
+            &current,
+            Change::upsert(snapshot("bob@example.com", "Ann", true)),
+            &Policy::default(),
+        );
+        assert!(matches!(p.outcome, Outcome::Conflict(_)), "{p:?}");
+        assert!(p.writes.is_empty());
+    }
+
+    #[test]
+    fn a_user_outside_the_allowed_domains_is_skipped_with_a_reason() {
+        let policy = Policy {
+            allowed_domains: vec!["example.com".into()],
+            ..Policy::default()
+        };
+        let p = plan(
+            &Current::default(),
+            Change::upsert(snapshot("eve@evil.com", "Eve", true)),
+            &policy,
+        );
+        assert!(matches!(p.outcome, Outcome::Skipped(ref r) if r.contains("evil.com")));
+        assert!(p.writes.is_empty());
+    }
+
+    #[test]
+    fn matching_by_email_links_the_existing_person() {
+        let current = Current {
+            by_email: Some(user(Status::Active, None)),
+            ..Current::default()
+        };
+        let p = plan(
+            &current,
+            Change::upsert(snapshot("ann@example.com", "Ann", true)),
+            &Policy::default(),
+        );
+        assert_eq!(
+            p.writes[0],
+            Write::Link {
+                app_user_id: "u1".into()
+            }
+        );
+        assert!(matches!(p.outcome, Outcome::Updated(_)));
+    }
+
+    #[test]
+    fn group_role_mapping_sets_the_role_only_when_on() {
+        let mut policy = Policy {
+            group_roles: vec![GroupRole {
+                group: "Admins".into(),
+                role: "owner".into(),
+            }],
+            ..Policy::default()
+        };
+        let mut s = snapshot("ann@example.com", "Ann", true);
+        s.groups = vec!["admins".into()];
+        let off = plan(
+            &linked(user(Status::Active, None)),
+            Change::upsert(s.clone()),
+            &policy,
+        );
+        assert_eq!(off.outcome, Outcome::Unchanged);
+        policy.group_roles_enabled = true;
+        let on = plan(
+            &linked(user(Status::Active, None)),
+            Change::upsert(s),
+            &policy,
+        );
+        assert_eq!(on.outcome, Outcome::Updated(vec![Field::Role]));
+    }
+
+    #[test]
+    fn the_membership_requirement_deactivates_users_in_no_mapped_group() {
+        let policy = Policy {
+            require_group_membership: true,
+            group_roles: vec![GroupRole {
+                group: "App Users".into(),
+                role: "member".into(),
+            }],
+            ..Policy::default()
+        };
+        let p = plan(
+            &linked(user(Status::Active, None)),
+            Change::upsert(snapshot("ann@example.com", "Ann", true)),
+            &policy,
+        );
+        assert_eq!(p.outcome, Outcome::Deactivated);
+    }
+
+    #[rstest]
+    #[case(OnDelete::Deactivate, Outcome::Deactivated)]
+    #[case(OnDelete::Delete, Outcome::Deleted)]
+    fn removal_follows_on_delete(#[case] on_delete: OnDelete, #[case] expected: Outcome) {
+        let policy = Policy {
+            on_delete,
+            ..Policy::default()
+        };
+        let p = plan(
+            &linked(user(Status::Active, None)),
+            Change::Removed,
+            &policy,
+        );
+        assert_eq!(p.outcome, expected);
+    }
+
+    #[rstest]
+    #[case(OnMissing::Deactivate, Outcome::Deactivated)]
+    #[case(OnMissing::Ignore, Outcome::Unchanged)]
+    fn missing_from_a_listing_follows_on_missing(
+        #[case] on_missing: OnMissing,
+        #[case] expected: Outcome,
+    ) {
+        let policy = Policy {
+            on_missing,
+            ..Policy::default()
+        };
+        let p = plan(
+            &linked(user(Status::Active, None)),
+            Change::Missing,
+            &policy,
+        );
+        assert_eq!(p.outcome, expected);
+    }
+
+    #[test]
+    fn two_directories_deactivate_only_when_both_say_inactive() {
+        let current = Current {
+            other_links: true,
+            other_directory_active: true,
+            ..linked(user(Status::Active, None))
+        };
+        let p = plan(
+            &current,
+            Change::upsert(snapshot("ann@example.com", "Ann", false)),
+            &Policy::default(),
+        );
+        assert_eq!(p.outcome, Outcome::Unchanged);
+        let deleted = plan(
+            &current,
+            Change::Removed,
+            &Policy {
+                on_delete: OnDelete::Delete,
+                ..Policy::default()
+            },
+        );
+        assert_eq!(
+            deleted.writes,
+            vec![Write::Unlink {
+                app_user_id: "u1".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn the_profile_follows_the_directory_that_linked_first() {
+        let current = Current {
+            owns_profile: false,
+            other_links: true,
+            ..linked(user(Status::Active, None))
+        };
+        let p = plan(
+            &current,
+            Change::upsert(snapshot("ann@example.com", "Someone Else", true)),
+            &Policy::default(),
+        );
+        assert_eq!(p.outcome, Outcome::Unchanged);
+    }
+}

@@ -1,0 +1,177 @@
+//! A directory's provisioning policy: the values that make the rules differ per
+//! directory (never an `if vendor`). Stored as JSON with the directory.
+
+use serde::{Deserialize, Serialize};
+
+/// Status given to a user the directory creates (DESIGN.md "new").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NewUserStatus {
+    /// Until the host application reports a first sign-in.
+    #[default]
+    Pending,
+    Active,
+}
+
+/// What a removal (SCIM DELETE) does to the app user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDelete {
+    #[default]
+    Deactivate,
+    Delete,
+}
+
+/// What being missing from a complete pull listing does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnMissing {
+    #[default]
+    Deactivate,
+    Ignore,
+}
+
+/// The mass-deactivation guard: a run that would deactivate more than either
+/// limit is refused whole (DESIGN.md "mass removal guard").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Threshold {
+    pub max_count: Option<u64>,
+    pub max_percent: Option<f64>,
+}
+
+impl Default for Threshold {
+    fn default() -> Self {
+        Threshold {
+            max_count: None,
+            max_percent: Some(20.0),
+        }
+    }
+}
+
+impl Threshold {
+    /// Whether deactivating `count` of `population` users crosses a limit.
+    pub fn is_exceeded(&self, count: u64, population: u64) -> bool {
+        if count == 0 {
+            return false;
+        }
+        let by_count = self.max_count.is_some_and(|max| count > max);
+        let by_percent = self.max_percent.is_some_and(|max| {
+            population > 0 && (count as f64) * 100.0 / (population as f64) > max
+        });
+        by_count || by_percent
+    }
+}
+
+/// One directory group that grants a role in the host application.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRole {
+    /// The directory group's external id or display name.
+    pub group: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Policy {
+    pub default_role: String,
+    pub new_user_status: NewUserStatus,
+    pub on_delete: OnDelete,
+    pub on_missing: OnMissing,
+    pub deactivation_threshold: Threshold,
+    /// Email domains of the tenant; empty allows every domain.
+    pub allowed_domains: Vec<String>,
+    /// When on, the first mapping a user's groups match sets their role, and
+    /// sync may change it (DESIGN.md "role").
+    pub group_roles_enabled: bool,
+    pub group_roles: Vec<GroupRole>,
+    /// When on, a user in none of the mapped groups is deactivated by the
+    /// directory (evens out Entra and JumpCloud, DESIGN.md).
+    pub require_group_membership: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            default_role: "member".into(),
+            new_user_status: NewUserStatus::default(),
+            on_delete: OnDelete::default(),
+            on_missing: OnMissing::default(),
+            deactivation_threshold: Threshold::default(),
+            allowed_domains: Vec::new(),
+            group_roles_enabled: false,
+            group_roles: Vec::new(),
+            require_group_membership: false,
+        }
+    }
+}
+
+impl Policy {
+    /// Whether an email's domain is allowed for the tenant.
+    pub fn allows_email(&self, email: &str) -> bool {
+        if self.allowed_domains.is_empty() {
+            return true;
+        }
+        let Some((_, domain)) = email.rsplit_once('@') else {
+            return false;
+        };
+        self.allowed_domains
+            .iter()
+            .any(|d| d.trim_start_matches('@').eq_ignore_ascii_case(domain))
+    }
+
+    /// The role the group mapping gives for these groups, if it is on and one matches.
+    pub fn mapped_role(&self, groups: &[String]) -> Option<&str> {
+        if !self.group_roles_enabled {
+            return None;
+        }
+        self.group_roles
+            .iter()
+            .find(|m| groups.iter().any(|g| g.eq_ignore_ascii_case(&m.group)))
+            .map(|m| m.role.as_str())
+    }
+
+    /// Whether the user's groups satisfy the membership requirement.
+    pub fn membership_satisfied(&self, groups: &[String]) -> bool {
+        !self.require_group_membership
+            || self
+                .group_roles
+                .iter()
+                .any(|m| groups.iter().any(|g| g.eq_ignore_ascii_case(&m.group)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_pending_member_deactivate_and_twenty_percent() {
+        let p: Policy = serde_json::from_str("{}").unwrap();
+        assert_eq!(p, Policy::default());
+        assert_eq!(p.new_user_status, NewUserStatus::Pending);
+        assert_eq!(p.default_role, "member");
+    }
+
+    #[test]
+    fn threshold_trips_on_count_or_percent() {
+        let t = Threshold {
+            max_count: Some(10),
+            max_percent: Some(20.0),
+        };
+        assert!(!t.is_exceeded(10, 1000));
+        assert!(t.is_exceeded(11, 1000));
+        assert!(t.is_exceeded(3, 10));
+        assert!(!t.is_exceeded(0, 0));
+    }
+
+    #[test]
+    fn allowed_domains_compare_without_case_or_at_sign() {
+        let p = Policy {
+            allowed_domains: vec!["@Example.com".into()],
+            ..Policy::default()
+        };
+        assert!(p.allows_email("a@example.COM"));
+        assert!(!p.allows_email("a@evil.com"));
+        assert!(Policy::default().allows_email("anyone@anywhere"));
+    }
+}
