@@ -728,3 +728,177 @@ mod tests {
         assert_eq!(p.outcome, Outcome::Unchanged);
     }
 }
+
+/// Properties over arbitrary sequences of directory changes, applied to an
+/// in-memory application state the way the store will apply them.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::reconcile::policy::{OnDelete, OnMissing};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Step {
+        Directory(Change),
+        /// The host application's admin deactivates the user.
+        AdminDeactivates,
+    }
+
+    fn snapshot() -> impl Strategy<Value = Snapshot> {
+        (
+            prop::sample::select(vec!["ann@example.com", "ann@new.example.com"]),
+            prop::sample::select(vec!["Ann", "Annie"]),
+            any::<bool>(),
+        )
+            .prop_map(|(email, given, active)| Snapshot {
+                external_id: Some("ext-1".into()),
+                email: Some(email.into()),
+                profile: Profile {
+                    given_name: Some(given.into()),
+                    ..Profile::default()
+                },
+                active,
+                groups: Vec::new(),
+            })
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            4 => snapshot().prop_map(Change::upsert),
+            1 => Just(Change::Removed),
+            1 => Just(Change::Missing),
+        ]
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => change().prop_map(Step::Directory),
+            1 => Just(Step::AdminDeactivates),
+        ]
+    }
+
+    fn policy() -> impl Strategy<Value = Policy> {
+        (any::<bool>(), any::<bool>()).prop_map(|(delete, ignore)| Policy {
+            on_delete: if delete {
+                OnDelete::Delete
+            } else {
+                OnDelete::Deactivate
+            },
+            on_missing: if ignore {
+                OnMissing::Ignore
+            } else {
+                OnMissing::Deactivate
+            },
+            ..Policy::default()
+        })
+    }
+
+    /// The application state for one directory user, and the id counter.
+    #[derive(Debug, Clone, PartialEq, Default)]
+    struct World {
+        user: Option<AppUser>,
+        next_id: u32,
+    }
+
+    impl World {
+        fn current(&self) -> Current {
+            Current {
+                linked: self.user.clone(),
+                owns_profile: true,
+                ..Current::default()
+            }
+        }
+
+        /// Apply one change; returns the plan it made.
+        fn apply(&mut self, change: &Change, policy: &Policy) -> Plan {
+            let id = format!("u{}", self.next_id);
+            let mut used = false;
+            let plan = plan_user(&self.current(), change, policy, 1, || {
+                used = true;
+                id.clone()
+            });
+            if used {
+                self.next_id += 1;
+            }
+            for write in &plan.writes {
+                match write {
+                    Write::Create(u) | Write::Update(u) => self.user = Some(u.clone()),
+                    Write::Delete { .. } => self.user = None,
+                    Write::Link { .. } | Write::Unlink { .. } => {}
+                }
+            }
+            plan
+        }
+
+        fn admin_deactivates(&mut self) {
+            if let Some(u) = &mut self.user {
+                u.status = Status::Deactivated;
+                u.deactivated_by = Some(DeactivatedBy::Admin);
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn applying_every_change_twice_equals_applying_it_once(
+            changes in prop::collection::vec(change(), 1..30),
+            policy in policy(),
+        ) {
+            let (mut once, mut twice) = (World::default(), World::default());
+            for change in &changes {
+                once.apply(change, &policy);
+                twice.apply(change, &policy);
+                let again = twice.apply(change, &policy);
+                prop_assert_eq!(again.outcome, Outcome::Unchanged);
+                prop_assert!(again.writes.is_empty());
+                prop_assert_eq!(&once.user, &twice.user);
+            }
+        }
+
+        #[test]
+        fn no_directory_event_reactivates_an_admin_deactivated_user(
+            steps in prop::collection::vec(step(), 1..40),
+        ) {
+            // Under on_delete = delete a later upsert is a new person; the
+            // property is about the same app user, so keep deactivation.
+            let policy = Policy::default();
+            let mut world = World::default();
+            for step in &steps {
+                let admin_before = world.user.as_ref().is_some_and(|u| {
+                    u.deactivated_by == Some(DeactivatedBy::Admin)
+                });
+                match step {
+                    Step::AdminDeactivates => world.admin_deactivates(),
+                    Step::Directory(change) => {
+                        world.apply(change, &policy);
+                    }
+                }
+                if admin_before {
+                    let u = world.user.as_ref().expect("deactivation never deletes");
+                    prop_assert_eq!(u.status, Status::Deactivated);
+                    prop_assert_eq!(u.deactivated_by, Some(DeactivatedBy::Admin));
+                }
+            }
+        }
+
+        #[test]
+        fn a_plan_writes_exactly_when_its_outcome_is_a_change(
+            changes in prop::collection::vec(change(), 1..30),
+            policy in policy(),
+        ) {
+            let mut world = World::default();
+            for change in &changes {
+                let before = world.clone();
+                let plan = world.apply(change, &policy);
+                let changed = before.user != world.user || plan.writes.iter().any(|w| matches!(w, Write::Link { .. } | Write::Unlink { .. }));
+                match plan.outcome {
+                    Outcome::Unchanged | Outcome::Skipped(_) | Outcome::Conflict(_) => {
+                        prop_assert!(plan.writes.is_empty());
+                        prop_assert!(!changed);
+                    }
+                    _ => prop_assert!(changed, "{:?} changed nothing", plan.outcome),
+                }
+            }
+        }
+    }
+}
