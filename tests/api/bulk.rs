@@ -5,7 +5,7 @@
 use dirsync::config::ServerSettings;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, assert_scim_error, json, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, assert_scim_error, bulk_statuses, json, spawn_app, spawn_app_with};
 
 const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
@@ -31,20 +31,6 @@ fn id_of(entry: &Value) -> String {
         .next()
         .unwrap()
         .to_owned()
-}
-
-async fn member_ids(app: &TestApp, gid: &str) -> Vec<String> {
-    let group = app.get_ok(&format!("/Groups/{gid}")).await;
-    let mut ids: Vec<String> = group["members"]
-        .as_array()
-        .map(|m| {
-            m.iter()
-                .map(|m| m["value"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
 }
 
 #[tokio::test]
@@ -86,7 +72,7 @@ async fn users_and_a_group_referencing_them_by_bulk_id_are_created() {
     }
     let mut users = vec![id_of(&ops[0]), id_of(&ops[1])];
     users.sort();
-    assert_eq!(member_ids(&app, &id_of(&ops[2])).await, users);
+    assert_eq!(app.member_ids(&id_of(&ops[2])).await, users);
     let alice = app.get_ok(&format!("/Users/{}", id_of(&ops[0]))).await;
     assert_eq!(alice["groups"][0]["display"], "Team");
 }
@@ -117,7 +103,7 @@ async fn a_forward_reference_waits_for_the_operation_it_names() {
     let gid = id_of(&ops[0]);
     assert_eq!(ops[1]["location"], ops[0]["location"]);
     assert_eq!(ops[1]["version"], "W/\"2\"");
-    assert_eq!(member_ids(&app, &gid).await, vec![id_of(&ops[2])]);
+    assert_eq!(app.member_ids(&gid).await, vec![id_of(&ops[2])]);
     assert_eq!(
         app.get_ok(&format!("/Groups/{gid}")).await["displayName"],
         "Forward 2"
@@ -203,12 +189,7 @@ async fn fail_on_errors_stops_processing() {
         }),
     )
     .await;
-    let statuses: Vec<&str> = out["Operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["status"].as_str().unwrap())
-        .collect();
+    let statuses = bulk_statuses(&out);
     assert_eq!(statuses, vec!["409", "201", "404"]);
     assert_eq!(app.total("/Users").await, 3);
 }

@@ -259,6 +259,34 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// The member ids of a group as read back, sorted.
+    pub async fn member_ids(&self, group_id: &str) -> Vec<String> {
+        let group = self.get_ok(&format!("/Groups/{group_id}")).await;
+        let mut ids: Vec<String> = group
+            .get("members")
+            .and_then(Value::as_array)
+            .map(|m| {
+                m.iter()
+                    .map(|m| m["value"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+}
+
+/// The `status` of each operation of a BulkResponse, in order.
+pub fn bulk_statuses(response: &Value) -> Vec<&str> {
+    response["Operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["status"].as_str().unwrap())
+        .collect()
+}
+
 pub async fn json(res: Response) -> Value {
     let text = res.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))

@@ -585,21 +585,6 @@ async fn remove_without_a_path_is_400_no_target_and_changes_nothing() {
 
 // ---- Group membership ----
 
-async fn members(app: &TestApp, gid: &str) -> Vec<String> {
-    let group = app.get_ok(&format!("/Groups/{gid}")).await;
-    let mut ids: Vec<String> = group
-        .get("members")
-        .and_then(Value::as_array)
-        .map(|m| {
-            m.iter()
-                .map(|m| m["value"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    ids.sort();
-    ids
-}
-
 fn sorted(ids: &[&String]) -> Vec<String> {
     let mut ids: Vec<String> = ids.iter().map(|s| (*s).clone()).collect();
     ids.sort();
@@ -625,7 +610,7 @@ async fn members_are_added_several_at_once_with_null_refs() {
     assert_eq!(header(&res, "etag"), "W/\"2\"");
     let group = json(res).await;
     assert_eq!(group["members"].as_array().unwrap().len(), 2);
-    assert_eq!(members(&app, &gid).await, sorted(&[&a, &b]));
+    assert_eq!(app.member_ids(&gid).await, sorted(&[&a, &b]));
     // Adding them again is a no-op: same version.
     let res = app
         .patch(
@@ -655,7 +640,7 @@ async fn members_are_removed_by_filter_by_value_list_and_all_at_once() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(members(&app, &gid).await, sorted(&[&b, &c, &d]));
+    assert_eq!(app.member_ids(&gid).await, sorted(&[&b, &c, &d]));
 
     // E5: a value list on a bare `members` path removes only those.
     let res = app
@@ -667,7 +652,7 @@ async fn members_are_removed_by_filter_by_value_list_and_all_at_once() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(members(&app, &gid).await, sorted(&[&c, &d]));
+    assert_eq!(app.member_ids(&gid).await, sorted(&[&c, &d]));
 
     // `or` of values.
     let res = app
@@ -677,7 +662,7 @@ async fn members_are_removed_by_filter_by_value_list_and_all_at_once() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    assert!(members(&app, &gid).await.is_empty());
+    assert!(app.member_ids(&gid).await.is_empty());
 
     // No value: the whole list goes.
     let res = app
@@ -696,7 +681,7 @@ async fn members_are_removed_by_filter_by_value_list_and_all_at_once() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    assert!(members(&app, &gid).await.is_empty());
+    assert!(app.member_ids(&gid).await.is_empty());
     let user = app.get_ok(&format!("/Users/{a}")).await;
     assert!(user.get("groups").is_none());
 }
@@ -714,7 +699,7 @@ async fn members_removed_by_type_filter() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(members(&app, &gid).await, vec![a]);
+    assert_eq!(app.member_ids(&gid).await, vec![a]);
 }
 
 #[tokio::test]
@@ -729,7 +714,7 @@ async fn replace_members_sets_exactly_the_list() {
         .patch(&path, &patch_op(json!([{"op": "replace", "path": "members", "value": [{"value": b}, {"value": c}]}])))
         .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(members(&app, &gid).await, sorted(&[&b, &c]));
+    assert_eq!(app.member_ids(&gid).await, sorted(&[&b, &c]));
     // The same list again changes nothing (Okta re-pushes full lists, O9).
     let version = app.get_ok(&path).await["meta"]["version"].clone();
     let res = app
@@ -745,7 +730,7 @@ async fn replace_members_sets_exactly_the_list() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(members(&app, &gid).await, vec![a]);
+    assert_eq!(app.member_ids(&gid).await, vec![a]);
     assert_eq!(app.get_ok(&path).await["displayName"], "Renamed");
 }
 
@@ -784,7 +769,7 @@ async fn adding_an_id_that_names_nothing_is_200_and_links_nothing() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    assert_eq!(members(&app, &gid).await, vec![a]);
+    assert_eq!(app.member_ids(&gid).await, vec![a]);
 }
 
 #[tokio::test]

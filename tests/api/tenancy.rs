@@ -5,7 +5,9 @@
 use reqwest::{Method, Response};
 use serde_json::{Value, json};
 
-use crate::helpers::{SCIM_JSON, TestApp, assert_scim_error, enc, ids, json, patch_op, spawn_app};
+use crate::helpers::{
+    SCIM_JSON, TestApp, assert_scim_error, bulk_statuses, enc, ids, json, patch_op, spawn_app,
+};
 
 /// What directory A holds, as seen through its own token.
 struct Seeded {
@@ -210,12 +212,7 @@ async fn nothing_crosses(new_tenant: bool) {
         ]})),
     )
     .await;
-    let statuses: Vec<&str> = out["Operations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["status"].as_str().unwrap())
-        .collect();
+    let statuses = bulk_statuses(&out);
     assert_eq!(statuses, vec!["404", "404", "404", "404", "201"]);
     let bulk_group = out["Operations"][4]["location"]
         .as_str()
