@@ -74,19 +74,20 @@ async fn represent<C: Conn>(
     groups: &[Group],
     projection: &Projection,
 ) -> Result<Vec<Value>, ScimError> {
-    let members: Option<Vec<Member>> = if projection.wants("members") {
+    let members = if projection.wants("members") {
         let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-        Some(store_groups::members_of(conn, &ids).await?)
+        let rows = store_groups::members_of(conn, &ids).await?;
+        Some(super::by_owner(rows, |m: &Member| &m.group_id))
     } else {
         None
     };
     Ok(groups
         .iter()
         .map(|g| {
-            let mine: Option<Vec<Member>> = members
+            let mine = members
                 .as_ref()
-                .map(|all| all.iter().filter(|m| m.group_id == g.id).cloned().collect());
-            let mut out = render::group(&state.base_url, g, mine.as_deref());
+                .map(|all| all.get(&g.id).map_or(&[][..], Vec::as_slice));
+            let mut out = render::group(&state.base_url, g, mine);
             projection.apply(&GROUP_RESOURCE, &mut out);
             Value::Object(out)
         })

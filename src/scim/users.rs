@@ -119,22 +119,20 @@ pub(super) async fn represent<C: Conn>(
     users: &[User],
     projection: &Projection,
 ) -> Result<Vec<Value>, ScimError> {
-    let groups: Option<Vec<GroupOfUser>> = if projection.wants("groups") {
+    let groups = if projection.wants("groups") {
         let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
-        Some(store_users::groups_of_users(conn, &caller.directory_id, &ids).await?)
+        let rows = store_users::groups_of_users(conn, &caller.directory_id, &ids).await?;
+        Some(super::by_owner(rows, |g: &GroupOfUser| &g.member_id))
     } else {
         None
     };
     Ok(users
         .iter()
         .map(|u| {
-            let mine: Option<Vec<GroupOfUser>> = groups.as_ref().map(|all| {
-                all.iter()
-                    .filter(|g| g.member_id == u.id)
-                    .cloned()
-                    .collect()
-            });
-            let mut out = render::user(&state.base_url, u, mine.as_deref());
+            let mine = groups
+                .as_ref()
+                .map(|all| all.get(&u.id).map_or(&[][..], Vec::as_slice));
+            let mut out = render::user(&state.base_url, u, mine);
             projection.apply(&USER_RESOURCE, &mut out);
             Value::Object(out)
         })
