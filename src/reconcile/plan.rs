@@ -3,6 +3,8 @@
 //! it implies out. Nothing here reads or writes storage; applying a plan (and
 //! its event) in one transaction belongs to the caller.
 
+use serde::{Deserialize, Serialize};
+
 use super::policy::{OnDelete, OnMissing, Policy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +21,8 @@ pub enum DeactivatedBy {
 }
 
 /// The profile fields sync refreshes (never role, never invitation status).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Profile {
     pub given_name: Option<String>,
     pub family_name: Option<String>,
@@ -32,7 +35,8 @@ pub struct Profile {
 }
 
 /// What one directory says about one user, normalised at the edge.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Snapshot {
     pub external_id: Option<String>,
     /// The primary email, folded.
@@ -92,8 +96,12 @@ impl Change {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an update changed (named in the event's `changed` list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Field {
+    /// The set of directories linked to the user.
+    Directories,
     Email,
     Role,
     Status,
@@ -211,11 +219,7 @@ fn upsert(
             let link = Write::Link {
                 app_user_id: user.id.clone(),
             };
-            let mut plan = refresh(current, user, s, policy, now, vec![link]);
-            if plan.outcome == Outcome::Unchanged {
-                plan.outcome = Outcome::Updated(Vec::new());
-            }
-            plan
+            refresh(current, user, s, policy, now, vec![link])
         }
         (None, None) => create(s, policy, now, new_id),
     }
@@ -335,7 +339,7 @@ fn refresh(
             outcome: if writes.is_empty() {
                 Outcome::Unchanged
             } else {
-                Outcome::Updated(Vec::new())
+                Outcome::Updated(vec![Field::Directories])
             },
             writes,
         };
@@ -372,7 +376,7 @@ fn delete(current: &Current) -> Plan {
     if current.other_links {
         // Another directory still vouches for the person: drop only this link.
         return Plan {
-            outcome: Outcome::Updated(Vec::new()),
+            outcome: Outcome::Updated(vec![Field::Directories]),
             writes: vec![Write::Unlink {
                 app_user_id: user.id.clone(),
             }],

@@ -54,6 +54,10 @@ impl From<StoreError> for ScimError {
             StoreError::VersionMismatch => {
                 ScimError::precondition_failed("the resource changed concurrently; retry")
             }
+            StoreError::Invalid(err) => {
+                tracing::error!(error = %err, "invalid stored data");
+                ScimError::internal("internal error")
+            }
             StoreError::Database(err) => {
                 tracing::error!(error = %err, "database error");
                 ScimError::internal("internal database error")

@@ -3,8 +3,10 @@
 //! become SQL conditions in `filter.rs`, never an in-memory scan.
 
 pub mod entities;
+pub mod events;
 pub mod filter;
 pub mod groups;
+pub mod identity;
 pub mod tenants;
 pub mod users;
 
@@ -61,6 +63,9 @@ pub enum StoreError {
     /// A conditional update found another version: a concurrent writer won.
     #[error("version mismatch")]
     VersionMismatch,
+    /// Stored data that does not parse (a policy written by hand, say).
+    #[error("invalid stored data: {0}")]
+    Invalid(String),
     #[error("database: {0}")]
     Database(DbErr),
 }

@@ -120,3 +120,30 @@ impl Store {
         Ok(model.update(self.connection()).await?)
     }
 }
+
+/// A directory read inside a transaction (the engine reads its policy there,
+/// so a policy change applies from the next write on).
+pub async fn directory_in<C: sea_orm::ConnectionTrait>(conn: &C, id: &str) -> Result<Directory> {
+    directories::Entity::find_by_id(id.to_owned())
+        .one(conn)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// Store a directory's policy (JSON).
+pub async fn set_policy<C: sea_orm::ConnectionTrait>(
+    conn: &C,
+    id: &str,
+    policy: serde_json::Value,
+) -> Result<()> {
+    use sea_orm::sea_query::Expr;
+    let result = directories::Entity::update_many()
+        .col_expr(directories::Column::Policy, Expr::val(policy))
+        .filter(directories::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

@@ -1,0 +1,298 @@
+//! Entry points that need no HTTP: one user snapshot, or a complete listing of
+//! a directory fed page by page (the pull worker, tests, the benchmark).
+//!
+//! A complete listing holds its deactivations until the end. Then the users it
+//! did not list are "missing" (policy `on_missing`), and the mass-deactivation
+//! guard weighs every deactivation of the run at once: over the threshold, none
+//! is applied and the run needs an operator's approval. A listing that did not
+//! complete deactivates no one.
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+use tracing::{instrument, warn};
+
+use super::apply::{self, Applied, Directory, Effects, Options, UserChange};
+use super::plan::{Change, Outcome, Snapshot};
+use crate::store::identity as ids;
+use crate::store::{Store, StoreError};
+
+/// Changes per transaction.
+pub const PAGE: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Everything planned was applied.
+    Applied,
+    /// The guard tripped: creations and updates applied, no deactivation.
+    NeedsApproval,
+    /// The listing did not complete: no one was deactivated or marked missing.
+    Incomplete,
+    /// Nothing was written.
+    DryRun,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub seen: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deactivated: u64,
+    pub reactivated: u64,
+    pub deleted: u64,
+    pub skipped: u64,
+    pub conflicts: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, outcome: &Outcome) {
+        let slot = match outcome {
+            Outcome::Created => &mut self.created,
+            Outcome::Updated(_) => &mut self.updated,
+            Outcome::Unchanged => &mut self.unchanged,
+            Outcome::Deactivated => &mut self.deactivated,
+            Outcome::Reactivated => &mut self.reactivated,
+            Outcome::Deleted => &mut self.deleted,
+            Outcome::Skipped(_) => &mut self.skipped,
+            Outcome::Conflict(_) => &mut self.conflicts,
+        };
+        *slot += 1;
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub status: RunStatus,
+    pub counts: Counts,
+    /// Deactivations the run planned (applied unless the guard tripped).
+    pub deactivations: u64,
+    /// Active users of the directory the guard measured against.
+    pub population: u64,
+    /// Whether the guard tripped (also reported on a dry run).
+    pub guard_tripped: bool,
+    /// The plan, on a dry run.
+    #[serde(skip)]
+    pub plan: Vec<Applied>,
+}
+
+/// Apply one user snapshot from a directory in its own transaction.
+#[instrument(skip_all, fields(directory_id, source_id))]
+pub async fn apply_snapshot(
+    store: &Store,
+    directory_id: &str,
+    source_id: &str,
+    change: Change,
+    now: i64,
+) -> Result<Applied, StoreError> {
+    let tx = store.write().await?;
+    let dir = Directory::load(tx.conn(), directory_id).await?;
+    let mut fx = Effects::default();
+    let batch = apply::apply_users(
+        tx.conn(),
+        &dir,
+        vec![UserChange {
+            source_id: source_id.to_owned(),
+            change,
+        }],
+        now,
+        Options::default(),
+        &mut fx,
+    )
+    .await?;
+    fx.flush(tx.conn(), &dir.tenant_id, now).await?;
+    tx.commit().await?;
+    batch
+        .applied
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Invalid("the engine returned no outcome".into()))
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListingOptions {
+    pub dry_run: bool,
+    /// An operator approved the deactivations (the guard does not apply).
+    pub approved: bool,
+}
+
+/// A complete listing of one directory in progress.
+pub struct Listing {
+    dir: Directory,
+    options: ListingOptions,
+    seen: HashSet<String>,
+    held: Vec<UserChange>,
+    counts: Counts,
+    plan: Vec<Applied>,
+}
+
+impl Listing {
+    pub async fn begin(
+        store: &Store,
+        directory_id: &str,
+        options: ListingOptions,
+    ) -> Result<Listing, StoreError> {
+        let dir = Directory::load(store.connection(), directory_id).await?;
+        Ok(Listing {
+            dir,
+            options,
+            seen: HashSet::new(),
+            held: Vec::new(),
+            counts: Counts::default(),
+            plan: Vec::new(),
+        })
+    }
+
+    fn record(&mut self, applied: Vec<Applied>) {
+        for a in &applied {
+            self.counts.add(&a.outcome);
+        }
+        if self.options.dry_run {
+            self.plan.extend(applied);
+        }
+    }
+
+    /// Apply one page of users (source id and snapshot), a transaction per
+    /// `PAGE` users. Deactivations wait for `finish`.
+    #[instrument(skip_all, fields(directory_id = %self.dir.id, count = users.len()))]
+    pub async fn page(
+        &mut self,
+        store: &Store,
+        users: Vec<(String, Snapshot)>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let mut users = users.into_iter().peekable();
+        while users.peek().is_some() {
+            let changes: Vec<UserChange> = users
+                .by_ref()
+                .take(PAGE)
+                .filter(|(source_id, _)| self.seen.insert(source_id.clone()))
+                .map(|(source_id, s)| UserChange {
+                    source_id,
+                    change: Change::upsert(s),
+                })
+                .collect();
+            self.counts.seen += changes.len() as u64;
+            let options = Options {
+                dry_run: self.options.dry_run,
+                hold_deactivations: true,
+            };
+            let batch = self.run(store, changes, now, options).await?;
+            self.held.extend(batch.held);
+            self.record(batch.applied);
+        }
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        store: &Store,
+        changes: Vec<UserChange>,
+        now: i64,
+        options: Options,
+    ) -> Result<apply::Batch, StoreError> {
+        let tx = store.write().await?;
+        let mut fx = Effects::default();
+        let batch =
+            apply::apply_users(tx.conn(), &self.dir, changes, now, options, &mut fx).await?;
+        if !options.dry_run {
+            fx.flush(tx.conn(), &self.dir.tenant_id, now).await?;
+            tx.commit().await?;
+        }
+        Ok(batch)
+    }
+
+    /// End the listing. `complete` says the source listed every user; only then
+    /// are the unlisted ones missing and any deactivation applied.
+    #[instrument(skip_all, fields(directory_id = %self.dir.id, complete))]
+    pub async fn finish(
+        mut self,
+        store: &Store,
+        complete: bool,
+        now: i64,
+    ) -> Result<Report, StoreError> {
+        if !complete {
+            warn!(
+                held = self.held.len(),
+                "incomplete listing: no deactivation applied"
+            );
+            return Ok(self.report(RunStatus::Incomplete, 0, 0, false));
+        }
+        let live = ids::live_source_ids(store.connection(), &self.dir.id).await?;
+        let missing: Vec<UserChange> = live
+            .into_iter()
+            .filter(|s| !self.seen.contains(s))
+            .map(|source_id| UserChange {
+                source_id,
+                change: Change::Missing,
+            })
+            .collect();
+        // Weigh the run's deactivations: the held ones plus the missing ones
+        // the policy would deactivate.
+        let mut would_deactivate = self.held.len() as u64;
+        for chunk in missing.chunks(PAGE) {
+            let options = Options {
+                dry_run: true,
+                hold_deactivations: false,
+            };
+            let batch = self.run(store, chunk.to_vec(), now, options).await?;
+            would_deactivate += batch
+                .applied
+                .iter()
+                .filter(|a| a.outcome == Outcome::Deactivated)
+                .count() as u64;
+        }
+        let population = ids::count_active_links(store.connection(), &self.dir.id).await?;
+        let tripped = self
+            .dir
+            .policy
+            .deactivation_threshold
+            .is_exceeded(would_deactivate, population);
+        if tripped && !self.options.approved {
+            warn!(
+                would_deactivate,
+                population, "mass-deactivation guard tripped: nothing deactivated"
+            );
+            let status = if self.options.dry_run {
+                RunStatus::DryRun
+            } else {
+                RunStatus::NeedsApproval
+            };
+            return Ok(self.report(status, would_deactivate, population, true));
+        }
+        let mut removals = std::mem::take(&mut self.held);
+        removals.extend(missing);
+        let options = Options {
+            dry_run: self.options.dry_run,
+            hold_deactivations: false,
+        };
+        for chunk in removals.chunks(PAGE) {
+            let batch = self.run(store, chunk.to_vec(), now, options).await?;
+            self.record(batch.applied);
+        }
+        let status = if self.options.dry_run {
+            RunStatus::DryRun
+        } else {
+            RunStatus::Applied
+        };
+        Ok(self.report(status, would_deactivate, population, tripped))
+    }
+
+    fn report(
+        self,
+        status: RunStatus,
+        deactivations: u64,
+        population: u64,
+        guard_tripped: bool,
+    ) -> Report {
+        Report {
+            status,
+            counts: self.counts,
+            deactivations,
+            population,
+            guard_tripped,
+            plan: self.plan,
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! The event outbox: `(tenant_id, seq)` with no gaps a reader could skip.
+//!
+//! Writers reserve their numbers from `event_sequences` with one upsert just
+//! before commit. On PostgreSQL the upsert locks the tenant's counter row until
+//! the transaction ends, so the next writer's numbers come after this one's
+//! commit: sequences become visible in order, and a reader paging with
+//! `seq > last_seen` never passes a number that commits later. On SQLite there
+//! is one writer at a time anyway.
+
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde_json::Value;
+use tracing::instrument;
+
+use super::entities::{event_sequences, events};
+use super::{Result, StoreError};
+
+pub use events::Model as Event;
+
+/// An event before it has a sequence number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub r#type: &'static str,
+    pub resource_type: &'static str,
+    pub resource_id: String,
+    pub data: Value,
+}
+
+/// Rows per multi-row insert (7 binds each).
+const CHUNK: usize = 100;
+
+/// Append events for a tenant, numbered after every committed one. Call it
+/// last in the transaction: the counter row stays locked until commit.
+#[instrument(skip_all, fields(tenant_id, count = batch.len()))]
+pub async fn append<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    batch: Vec<NewEvent>,
+    now: i64,
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let count = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+    let reserve = Query::insert()
+        .into_table(event_sequences::Entity)
+        .columns([
+            event_sequences::Column::TenantId,
+            event_sequences::Column::LastSeq,
+        ])
+        .values_panic([tenant_id.into(), count.into()])
+        .on_conflict(
+            OnConflict::column(event_sequences::Column::TenantId)
+                .value(
+                    event_sequences::Column::LastSeq,
+                    Expr::col((event_sequences::Entity, event_sequences::Column::LastSeq))
+                        .add(count),
+                )
+                .to_owned(),
+        )
+        .returning_col(event_sequences::Column::LastSeq)
+        .to_owned();
+    let row = conn
+        .query_one(&reserve)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let last: i64 = row.try_get("", "last_seq")?;
+    let first = last - count + 1;
+    let mut rows = batch
+        .into_iter()
+        .zip(first..)
+        .map(|(e, seq)| events::ActiveModel {
+            tenant_id: sea_orm::ActiveValue::Set(tenant_id.to_owned()),
+            seq: sea_orm::ActiveValue::Set(seq),
+            r#type: sea_orm::ActiveValue::Set(e.r#type.to_owned()),
+            resource_type: sea_orm::ActiveValue::Set(e.resource_type.to_owned()),
+            resource_id: sea_orm::ActiveValue::Set(e.resource_id),
+            data: sea_orm::ActiveValue::Set(e.data),
+            created_at: sea_orm::ActiveValue::Set(now),
+        })
+        .peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
+        events::Entity::insert_many(chunk)
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// A page of a tenant's events after `after`, in sequence order.
+pub async fn after<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<Event>> {
+    Ok(events::Entity::find()
+        .filter(events::Column::TenantId.eq(tenant_id))
+        .filter(events::Column::Seq.gt(after))
+        .order_by_asc(events::Column::Seq)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}

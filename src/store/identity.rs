@@ -1,0 +1,480 @@
+//! The host application's identity: app users, the links from directory users
+//! to them, app groups and their members. Batch reads take a page of keys and
+//! answer in one statement, so the engine costs a few round trips per page,
+//! not per user. App users are read `FOR UPDATE` on PostgreSQL, so a sync and
+//! an admin action on the same user serialize instead of losing an update.
+
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use tracing::instrument;
+
+use super::entities::{directory_memberships, group_members, groups, user_links, users};
+use super::{Result, StoreError};
+
+pub use groups::Model as AppGroup;
+pub use user_links::Model as Link;
+pub use users::Model as AppUser;
+
+/// Keys per `IN (…)` list and rows per multi-row insert: keeps every backend
+/// under its bind-parameter limit.
+const CHUNK: usize = 500;
+
+/// App users by id, locked for the rest of the transaction on PostgreSQL.
+pub async fn users_by_id<C: ConnectionTrait>(conn: &C, ids: &[String]) -> Result<Vec<AppUser>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        out.extend(
+            users::Entity::find()
+                .filter(users::Column::Id.is_in(chunk.iter().cloned()))
+                .lock_exclusive()
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+/// App users of a tenant by folded email, locked like `users_by_id`.
+pub async fn users_by_email<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    emails: &[String],
+) -> Result<Vec<AppUser>> {
+    let mut out = Vec::with_capacity(emails.len());
+    for chunk in emails.chunks(CHUNK) {
+        out.extend(
+            users::Entity::find()
+                .filter(users::Column::TenantId.eq(tenant_id))
+                .filter(users::Column::EmailFolded.is_in(chunk.iter().cloned()))
+                .lock_exclusive()
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+pub async fn user_by_email<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    email_folded: &str,
+) -> Result<AppUser> {
+    users::Entity::find()
+        .filter(users::Column::TenantId.eq(tenant_id))
+        .filter(users::Column::EmailFolded.eq(email_folded))
+        .lock_exclusive()
+        .one(conn)
+        .await?
+        .ok_or(StoreError::NotFound)
+}
+
+/// A tenant's app users in id (creation) order.
+pub async fn users_of_tenant<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+) -> Result<Vec<AppUser>> {
+    Ok(users::Entity::find()
+        .filter(users::Column::TenantId.eq(tenant_id))
+        .order_by_asc(users::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+pub async fn insert_users<C: ConnectionTrait>(conn: &C, rows: Vec<AppUser>) -> Result<()> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<users::ActiveModel> =
+            rows.by_ref().take(CHUNK / 10).map(Into::into).collect();
+        users::Entity::insert_many(chunk)
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Overwrite an app user whose row this transaction read (and locked).
+#[instrument(skip_all, fields(user_id = %user.id))]
+pub async fn update_user<C: ConnectionTrait>(conn: &C, user: &AppUser) -> Result<()> {
+    let model: users::ActiveModel = user.clone().into();
+    let model = model.reset_all();
+    users::Entity::update(model).exec(conn).await?;
+    Ok(())
+}
+
+pub async fn delete_user<C: ConnectionTrait>(conn: &C, id: &str) -> Result<()> {
+    users::Entity::delete_by_id(id.to_owned())
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// This directory's links for these source ids.
+pub async fn links_by_source<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    source_ids: &[String],
+) -> Result<Vec<Link>> {
+    let mut out = Vec::with_capacity(source_ids.len());
+    for chunk in source_ids.chunks(CHUNK) {
+        out.extend(
+            user_links::Entity::find()
+                .filter(user_links::Column::DirectoryId.eq(directory_id))
+                .filter(user_links::Column::SourceId.is_in(chunk.iter().cloned()))
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+/// Links this directory removed (SCIM DELETE) whose external id comes back:
+/// an IdP that deletes and re-creates a user keeps its app user.
+pub async fn removed_links_by_external_id<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    external_ids: &[String],
+) -> Result<Vec<Link>> {
+    let mut out = Vec::new();
+    for chunk in external_ids.chunks(CHUNK) {
+        out.extend(
+            user_links::Entity::find()
+                .filter(user_links::Column::DirectoryId.eq(directory_id))
+                .filter(user_links::Column::ExternalId.is_in(chunk.iter().cloned()))
+                .filter(user_links::Column::RemovedAt.is_not_null())
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+/// Every link (of any directory) to these app users.
+pub async fn links_of_users<C: ConnectionTrait>(
+    conn: &C,
+    app_user_ids: &[String],
+) -> Result<Vec<Link>> {
+    let mut out = Vec::new();
+    for chunk in app_user_ids.chunks(CHUNK) {
+        out.extend(
+            user_links::Entity::find()
+                .filter(user_links::Column::AppUserId.is_in(chunk.iter().cloned()))
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+#[derive(Debug, FromQueryResult)]
+struct SourceId {
+    source_id: String,
+}
+
+/// Source ids of this directory's live (not removed) links, in order: a
+/// complete listing compares against them to find who went missing.
+pub async fn live_source_ids<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+) -> Result<Vec<String>> {
+    Ok(user_links::Entity::find()
+        .select_only()
+        .column(user_links::Column::SourceId)
+        .filter(user_links::Column::DirectoryId.eq(directory_id))
+        .filter(user_links::Column::RemovedAt.is_null())
+        .order_by_asc(user_links::Column::SourceId)
+        .into_model::<SourceId>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| r.source_id)
+        .collect())
+}
+
+/// How many of this directory's live links say active (the population the
+/// mass-deactivation guard measures against).
+pub async fn count_active_links<C: ConnectionTrait>(conn: &C, directory_id: &str) -> Result<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(user_links::Entity::find()
+        .filter(user_links::Column::DirectoryId.eq(directory_id))
+        .filter(user_links::Column::RemovedAt.is_null())
+        .filter(user_links::Column::DirectoryActive.eq(true))
+        .count(conn)
+        .await?)
+}
+
+/// Insert or overwrite links (keyed by directory and source id).
+pub async fn upsert_links<C: ConnectionTrait>(conn: &C, rows: Vec<Link>) -> Result<()> {
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<user_links::ActiveModel> =
+            rows.by_ref().take(CHUNK / 10).map(Into::into).collect();
+        user_links::Entity::insert_many(chunk)
+            .on_conflict(
+                OnConflict::columns([
+                    user_links::Column::DirectoryId,
+                    user_links::Column::SourceId,
+                ])
+                .update_columns([
+                    user_links::Column::AppUserId,
+                    user_links::Column::ExternalId,
+                    user_links::Column::DirectoryActive,
+                    user_links::Column::Snapshot,
+                    user_links::Column::RemovedAt,
+                    user_links::Column::UpdatedAt,
+                ])
+                .to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn delete_link<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    source_id: &str,
+) -> Result<()> {
+    user_links::Entity::delete_many()
+        .filter(user_links::Column::DirectoryId.eq(directory_id))
+        .filter(user_links::Column::SourceId.eq(source_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct GroupKey {
+    pub user_id: String,
+    pub name: String,
+    pub external_id: Option<String>,
+}
+
+/// The app groups of one directory that these app users are members of.
+pub async fn group_keys_of_users<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    app_user_ids: &[String],
+) -> Result<Vec<GroupKey>> {
+    let mut out = Vec::new();
+    for chunk in app_user_ids.chunks(CHUNK) {
+        out.extend(
+            group_members::Entity::find()
+                .select_only()
+                .column(group_members::Column::UserId)
+                .column(groups::Column::Name)
+                .column(groups::Column::ExternalId)
+                .join(
+                    sea_orm::JoinType::InnerJoin,
+                    group_members::Entity::belongs_to(groups::Entity)
+                        .from(group_members::Column::GroupId)
+                        .to(groups::Column::Id)
+                        .into(),
+                )
+                .filter(groups::Column::DirectoryId.eq(directory_id))
+                .filter(group_members::Column::UserId.is_in(chunk.iter().cloned()))
+                .into_model::<GroupKey>()
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
+pub async fn group_by_source<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    source_id: &str,
+) -> Result<Option<AppGroup>> {
+    Ok(groups::Entity::find()
+        .filter(groups::Column::DirectoryId.eq(directory_id))
+        .filter(groups::Column::SourceId.eq(source_id))
+        .one(conn)
+        .await?)
+}
+
+pub async fn groups_of_tenant<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+) -> Result<Vec<AppGroup>> {
+    Ok(groups::Entity::find()
+        .filter(groups::Column::TenantId.eq(tenant_id))
+        .order_by_asc(groups::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+pub async fn insert_group<C: ConnectionTrait>(conn: &C, group: AppGroup) -> Result<()> {
+    let model: groups::ActiveModel = group.into();
+    groups::Entity::insert(model)
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn update_group<C: ConnectionTrait>(conn: &C, group: &AppGroup) -> Result<()> {
+    let model: groups::ActiveModel = group.clone().into();
+    groups::Entity::update(model.reset_all()).exec(conn).await?;
+    Ok(())
+}
+
+pub async fn delete_group<C: ConnectionTrait>(conn: &C, id: &str) -> Result<()> {
+    groups::Entity::delete_by_id(id.to_owned())
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The app user ids in a group.
+pub async fn member_ids<C: ConnectionTrait>(conn: &C, group_id: &str) -> Result<Vec<String>> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        user_id: String,
+    }
+    Ok(group_members::Entity::find()
+        .select_only()
+        .column(group_members::Column::UserId)
+        .filter(group_members::Column::GroupId.eq(group_id))
+        .order_by_asc(group_members::Column::UserId)
+        .into_model::<Row>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| r.user_id)
+        .collect())
+}
+
+/// Which of these app users are already in the group.
+pub async fn members_among<C: ConnectionTrait>(
+    conn: &C,
+    group_id: &str,
+    user_ids: &[String],
+) -> Result<Vec<String>> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        user_id: String,
+    }
+    let mut out = Vec::new();
+    for chunk in user_ids.chunks(CHUNK) {
+        out.extend(
+            group_members::Entity::find()
+                .select_only()
+                .column(group_members::Column::UserId)
+                .filter(group_members::Column::GroupId.eq(group_id))
+                .filter(group_members::Column::UserId.is_in(chunk.iter().cloned()))
+                .into_model::<Row>()
+                .all(conn)
+                .await?
+                .into_iter()
+                .map(|r| r.user_id),
+        );
+    }
+    Ok(out)
+}
+
+pub async fn add_group_members<C: ConnectionTrait>(
+    conn: &C,
+    group_id: &str,
+    user_ids: &[String],
+    now: i64,
+) -> Result<()> {
+    for chunk in user_ids.chunks(CHUNK / 3) {
+        let rows = chunk.iter().map(|id| group_members::ActiveModel {
+            group_id: Set(group_id.to_owned()),
+            user_id: Set(id.clone()),
+            created_at: Set(now),
+        });
+        group_members::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([
+                    group_members::Column::GroupId,
+                    group_members::Column::UserId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+pub async fn remove_group_members<C: ConnectionTrait>(
+    conn: &C,
+    group_id: &str,
+    user_ids: &[String],
+) -> Result<()> {
+    for chunk in user_ids.chunks(CHUNK) {
+        group_members::Entity::delete_many()
+            .filter(group_members::Column::GroupId.eq(group_id))
+            .filter(group_members::Column::UserId.is_in(chunk.iter().cloned()))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Mirror user ids of a directory group's user members (for a group the
+/// engine sees for the first time).
+pub async fn mirror_user_members<C: ConnectionTrait>(
+    conn: &C,
+    group_source_id: &str,
+) -> Result<Vec<String>> {
+    #[derive(FromQueryResult)]
+    struct Row {
+        member_id: String,
+    }
+    Ok(directory_memberships::Entity::find()
+        .select_only()
+        .column(directory_memberships::Column::MemberId)
+        .filter(directory_memberships::Column::GroupId.eq(group_source_id))
+        .filter(directory_memberships::Column::MemberType.eq("User"))
+        .into_model::<Row>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|r| r.member_id)
+        .collect())
+}
+
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct MirrorMembership {
+    pub member_id: String,
+    pub group_id: String,
+}
+
+/// For directory users newly linked: the app groups (of this directory) whose
+/// directory group already holds them in the mirror. A user linked late
+/// (skipped at first, say) joins the groups its directory put it in.
+pub async fn mirror_groups_of<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    source_ids: &[String],
+) -> Result<Vec<MirrorMembership>> {
+    let mut out = Vec::new();
+    for chunk in source_ids.chunks(CHUNK) {
+        out.extend(
+            directory_memberships::Entity::find()
+                .select_only()
+                .column(directory_memberships::Column::MemberId)
+                .column_as(groups::Column::Id, "group_id")
+                .join(
+                    sea_orm::JoinType::InnerJoin,
+                    directory_memberships::Entity::belongs_to(groups::Entity)
+                        .from(directory_memberships::Column::GroupId)
+                        .to(groups::Column::SourceId)
+                        .into(),
+                )
+                .filter(directory_memberships::Column::DirectoryId.eq(directory_id))
+                .filter(groups::Column::DirectoryId.eq(directory_id))
+                .filter(directory_memberships::Column::MemberId.is_in(chunk.iter().cloned()))
+                .into_model::<MirrorMembership>()
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(out)
+}
