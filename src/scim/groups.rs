@@ -19,9 +19,11 @@ use super::patch::MemberChange;
 use super::projection::Projection;
 use super::resource::{self, MemberRef, Mode};
 use super::schema::GROUP_RESOURCE;
+use super::snapshot;
 use super::users::{SearchPage, WRITE_ATTEMPTS, too_busy};
 use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::GroupName;
+use crate::reconcile::groups::{GroupChange, MemberChanges};
 use crate::store::groups::{self as store_groups, Group, Member, NewMember};
 use crate::store::{Conn, StoreError};
 
@@ -171,26 +173,36 @@ async fn existing_members<C: Conn>(
         .collect())
 }
 
-/// Apply membership changes in order; returns how many rows changed.
+/// Apply membership changes in order. Returns how many rows changed, and the
+/// directory users whose membership may have changed (for the engine).
 async fn apply_member_changes<C: Conn>(
     conn: &C,
     directory_id: &str,
     group_id: &str,
     changes: &[MemberChange],
     now: i64,
-) -> Result<u64, ScimError> {
+) -> Result<(u64, Vec<String>), ScimError> {
     let mut changed = 0;
+    let mut touched: Vec<String> = Vec::new();
     for change in changes {
         changed += match change {
             MemberChange::Add(refs) => {
                 let members = existing_members(conn, directory_id, group_id, refs).await?;
+                touched.extend(members.iter().map(|m| m.id.clone()));
                 store_groups::add_members(conn, directory_id, group_id, &members, now).await?
             }
-            MemberChange::Remove(ids) => store_groups::remove_members(conn, group_id, ids).await?,
+            MemberChange::Remove(ids) => {
+                touched.extend(ids.iter().cloned());
+                store_groups::remove_members(conn, group_id, ids).await?
+            }
             MemberChange::RemoveWhere(filter) => {
+                touched.extend(store_groups::member_ids(conn, group_id).await?);
                 store_groups::remove_members_where(conn, group_id, filter).await?
             }
-            MemberChange::RemoveAll => store_groups::remove_all_members(conn, group_id).await?,
+            MemberChange::RemoveAll => {
+                touched.extend(store_groups::member_ids(conn, group_id).await?);
+                store_groups::remove_all_members(conn, group_id).await?
+            }
             MemberChange::Replace(refs) => {
                 // Diff against the current members so an identical list is a
                 // no-op (Okta re-pushes the full list, O9) and only the
@@ -207,12 +219,28 @@ async fn apply_member_changes<C: Conn>(
                     .into_iter()
                     .filter(|m| !current.contains(&m.id))
                     .collect();
+                touched.extend(gone.iter().cloned());
+                touched.extend(new.iter().map(|m| m.id.clone()));
                 store_groups::remove_members(conn, group_id, &gone).await?
                     + store_groups::add_members(conn, directory_id, group_id, &new, now).await?
             }
         };
     }
-    Ok(changed)
+    touched.sort();
+    touched.dedup();
+    Ok((changed, touched))
+}
+
+/// Split the touched directory users by where the mirror left them: the
+/// final state decides, whatever order the operations came in.
+async fn member_changes<C: Conn>(
+    conn: &C,
+    group_id: &str,
+    touched: Vec<String>,
+) -> Result<MemberChanges, ScimError> {
+    let present = store_groups::members_among(conn, group_id, &touched).await?;
+    let (added, removed) = touched.into_iter().partition(|id| present.contains(id));
+    Ok(MemberChanges { added, removed })
 }
 
 /// Create a group and its members in one transaction (POST, or a Bulk POST).
@@ -233,6 +261,17 @@ pub(super) async fn create(
         let members = existing_members(tx.conn(), &caller.directory_id, &id, refs).await?;
         store_groups::add_members(tx.conn(), &caller.directory_id, &id, &members, now).await?;
     }
+    // A new app group adopts the members its directory group has in the mirror.
+    let change = GroupChange::Upsert(snapshot::group(&saved));
+    snapshot::group_changed(
+        tx.conn(),
+        &caller.directory_id,
+        &id,
+        change,
+        &MemberChanges::default(),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(saved)
 }
@@ -355,7 +394,7 @@ async fn modify(
         etag::check_if_match(if_match, current.version)?;
         let (data, changes) = change(&current)?;
         let now = now_ms().max(current.updated_at);
-        let members_changed =
+        let (members_changed, touched) =
             apply_member_changes(tx.conn(), &caller.directory_id, id, &changes, now).await?;
         let data_changed = Value::Object(data.clone()) != current.data;
         if !data_changed && members_changed == 0 {
@@ -372,6 +411,10 @@ async fn modify(
         )?;
         match store_groups::update_group(tx.conn(), &next, current.version).await {
             Ok(()) => {
+                let members = member_changes(tx.conn(), id, touched).await?;
+                let change = GroupChange::Upsert(snapshot::group(&next));
+                snapshot::group_changed(tx.conn(), &caller.directory_id, id, change, &members, now)
+                    .await?;
                 tx.commit().await?;
                 return Ok(next);
             }
@@ -436,7 +479,17 @@ pub(super) async fn delete(
     let tx = state.store.write().await?;
     let current = store_groups::find_group(tx.conn(), &caller.directory_id, id).await?;
     etag::check_if_match(if_match, current.version)?;
-    store_groups::delete_group(tx.conn(), &caller.directory_id, id, now_ms()).await?;
+    let now = now_ms();
+    store_groups::delete_group(tx.conn(), &caller.directory_id, id, now).await?;
+    snapshot::group_changed(
+        tx.conn(),
+        &caller.directory_id,
+        id,
+        GroupChange::Removed,
+        &MemberChanges::default(),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -19,6 +19,7 @@ pub mod quirks;
 pub mod render;
 pub mod resource;
 pub mod schema;
+pub mod snapshot;
 pub mod users;
 
 use std::collections::HashMap;

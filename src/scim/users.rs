@@ -14,8 +14,11 @@ use super::patch as patch_op;
 use super::projection::Projection;
 use super::resource::{self, Mode};
 use super::schema::USER_RESOURCE;
+use super::snapshot;
 use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::UserName;
+use crate::reconcile::groups::MemberChanges;
+use crate::reconcile::plan::Change;
 use crate::store::users::{self as store_users, GroupOfUser, User};
 use crate::store::{Conn, StoreError, WriteTx};
 
@@ -174,6 +177,12 @@ async fn respond<C: Conn>(
     Ok(response.body(body.to_string()))
 }
 
+/// Hand the written user to the engine in the same transaction.
+async fn reconciled(tx: &WriteTx, user: &User, now: i64) -> Result<(), ScimError> {
+    let change = Change::upsert(snapshot::user(user));
+    snapshot::user_changed(tx.conn(), &user.directory_id, &user.id, change, now).await
+}
+
 /// Create a user from a request body (POST, or a Bulk POST).
 pub(super) async fn create(
     state: &ScimState,
@@ -189,6 +198,7 @@ pub(super) async fn create(
     let saved = store_users::insert_user(tx.conn(), row.clone())
         .await
         .map_err(|e| conflict_on_user_name(e, &row))?;
+    reconciled(&tx, &saved, now).await?;
     tx.commit().await?;
     Ok(saved)
 }
@@ -367,6 +377,7 @@ pub(super) async fn replace(
     let mut data = canonical.data;
     default_active(&mut data);
     let (tx, user) = modify(state, caller, if_match, id, |_| Ok(Some(data.clone()))).await?;
+    reconciled(&tx, &user, now_ms()).await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -389,6 +400,7 @@ pub(super) async fn patch(
         Ok(Some(data))
     })
     .await?;
+    reconciled(&tx, &user, now_ms()).await?;
     tx.commit().await?;
     Ok(user)
 }
@@ -403,7 +415,26 @@ pub(super) async fn delete(
     let tx = state.store.write().await?;
     let current = store_users::find_user(tx.conn(), &caller.directory_id, id).await?;
     etag::check_if_match(if_match, current.version)?;
-    store_users::delete_user(tx.conn(), &caller.directory_id, id, now_ms()).await?;
+    let now = now_ms();
+    // The directory's groups lose the user in the mirror; the app groups follow.
+    let groups =
+        store_users::groups_of_users(tx.conn(), &caller.directory_id, &[id.to_owned()]).await?;
+    store_users::delete_user(tx.conn(), &caller.directory_id, id, now).await?;
+    let removed = MemberChanges {
+        added: Vec::new(),
+        removed: vec![id.to_owned()],
+    };
+    for group in groups {
+        snapshot::members_changed(
+            tx.conn(),
+            &caller.directory_id,
+            &group.group_id,
+            &removed,
+            now,
+        )
+        .await?;
+    }
+    snapshot::user_changed(tx.conn(), &caller.directory_id, id, Change::Removed, now).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -319,3 +319,24 @@ pub async fn members_of<C: ConnectionTrait>(conn: &C, group_ids: &[String]) -> R
     }
     Ok(out)
 }
+
+/// Which of these ids are members of the group now.
+pub async fn members_among<C: ConnectionTrait>(
+    conn: &C,
+    group_id: &str,
+    ids: &[String],
+) -> Result<std::collections::HashSet<String>> {
+    let mut out = std::collections::HashSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let found: Vec<String> = directory_memberships::Entity::find()
+            .select_only()
+            .column(directory_memberships::Column::MemberId)
+            .filter(directory_memberships::Column::GroupId.eq(group_id))
+            .filter(directory_memberships::Column::MemberId.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        out.extend(found);
+    }
+    Ok(out)
+}

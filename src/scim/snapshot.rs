@@ -1,0 +1,132 @@
+//! From the SCIM mirror to the engine: a stored user or group becomes the
+//! normalized snapshot `reconcile` plans with, and every SCIM write hands its
+//! change to the engine inside the write's own transaction (so a 2xx means the
+//! mirror, the app identity and the events all committed).
+
+use serde_json::{Map, Value};
+
+use super::error::ScimError;
+use super::schema::ENTERPRISE_USER;
+use crate::reconcile::apply::{self, Directory, Effects, Options, UserChange};
+use crate::reconcile::groups::{self as app_groups, GroupChange, GroupSnapshot, MemberChanges};
+use crate::reconcile::plan::{Change, Profile, Snapshot};
+use crate::store::Conn;
+use crate::store::groups::Group;
+use crate::store::users::User;
+
+fn text(data: &Map<String, Value>, path: &[&str]) -> Option<String> {
+    let mut at = data;
+    let (last, parents) = path.split_last()?;
+    for key in parents {
+        at = at.get(*key)?.as_object()?;
+    }
+    at.get(*last)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// The primary photo, or the first (RFC 7643 §4.1.2 `photos`).
+fn photo(data: &Map<String, Value>) -> Option<String> {
+    let photos = data.get("photos")?.as_array()?;
+    photos
+        .iter()
+        .find(|p| p.get("primary").and_then(Value::as_bool) == Some(true))
+        .or_else(|| photos.first())?
+        .get("value")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// What a SCIM user says, as the engine's snapshot.
+pub fn user(row: &User) -> Snapshot {
+    let empty = Map::new();
+    let data = row.data.as_object().unwrap_or(&empty);
+    Snapshot {
+        external_id: row.external_id.clone(),
+        email: row.primary_email.clone(),
+        profile: Profile {
+            given_name: text(data, &["name", "givenName"]),
+            family_name: text(data, &["name", "familyName"]),
+            display_name: text(data, &["displayName"]),
+            avatar_url: photo(data),
+            department: text(data, &[ENTERPRISE_USER, "department"]),
+            title: text(data, &["title"]),
+            employee_number: text(data, &[ENTERPRISE_USER, "employeeNumber"]),
+            manager: text(data, &[ENTERPRISE_USER, "manager", "value"]),
+        },
+        active: row.active,
+        groups: Vec::new(),
+    }
+}
+
+/// What a SCIM group says, as the engine's snapshot.
+pub fn group(row: &Group) -> GroupSnapshot {
+    GroupSnapshot {
+        name: row.display_name.clone(),
+        external_id: row.external_id.clone(),
+    }
+}
+
+/// Run the engine for one user change, then append its events. Call last in
+/// the write's transaction, just before commit.
+pub async fn user_changed<C: Conn>(
+    conn: &C,
+    directory_id: &str,
+    source_id: &str,
+    change: Change,
+    now: i64,
+) -> Result<(), ScimError> {
+    let dir = Directory::load(conn, directory_id).await?;
+    let mut fx = Effects::default();
+    apply::apply_users(
+        conn,
+        &dir,
+        vec![UserChange {
+            source_id: source_id.to_owned(),
+            change,
+        }],
+        now,
+        Options::default(),
+        &mut fx,
+    )
+    .await?;
+    fx.flush(conn, &dir.tenant_id, now).await?;
+    Ok(())
+}
+
+/// Run the engine for a group change and its membership changes, then append
+/// the events. Call last in the write's transaction.
+pub async fn group_changed<C: Conn>(
+    conn: &C,
+    directory_id: &str,
+    source_id: &str,
+    change: GroupChange,
+    members: &MemberChanges,
+    now: i64,
+) -> Result<(), ScimError> {
+    let dir = Directory::load(conn, directory_id).await?;
+    let mut fx = Effects::default();
+    app_groups::apply_group(conn, &dir, source_id, change, now, &mut fx).await?;
+    if !members.added.is_empty() || !members.removed.is_empty() {
+        app_groups::apply_members(conn, &dir, source_id, members, now, &mut fx).await?;
+    }
+    fx.flush(conn, &dir.tenant_id, now).await?;
+    Ok(())
+}
+
+/// Run the engine for membership changes of one group (no group change).
+pub async fn members_changed<C: Conn>(
+    conn: &C,
+    directory_id: &str,
+    group_source_id: &str,
+    members: &MemberChanges,
+    now: i64,
+) -> Result<(), ScimError> {
+    let dir = Directory::load(conn, directory_id).await?;
+    let mut fx = Effects::default();
+    app_groups::apply_members(conn, &dir, group_source_id, members, now, &mut fx).await?;
+    fx.flush(conn, &dir.tenant_id, now).await?;
+    Ok(())
+}
