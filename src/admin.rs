@@ -1,10 +1,13 @@
-//! Operator actions behind the CLI: tenants, directories, SCIM tokens.
+//! Operator actions behind the CLI: tenants, directories and their policies,
+//! SCIM tokens, and (until the JSON API) the host application's reads and actions.
 //! Kept in the library so tests drive exactly what the CLI runs.
 
 use serde::Serialize;
 use validator::Validate;
 
 use crate::crypto;
+use crate::reconcile::host::{Action, HostError};
+use crate::reconcile::policy::{GroupRole, NewUserStatus, OnDelete, OnMissing, Policy};
 use crate::store::tenants::Directory;
 use crate::store::{Store, StoreError};
 
@@ -251,4 +254,221 @@ mod tests {
         assert!(valid_name("x", &"a".repeat(201)).is_err());
         assert!(valid_name("x", "bad\u{7}name").is_err());
     }
+}
+
+async fn tenant_id(store: &Store, tenant: &str) -> Result<String, AdminError> {
+    store
+        .tenant_by_name(tenant)
+        .await
+        .map(|t| t.id)
+        .map_err(|e| match e {
+            StoreError::NotFound => AdminError::NotFound(format!("tenant {tenant:?}")),
+            other => AdminError::Store(other),
+        })
+}
+
+/// Changes to a directory's policy; `None` leaves a value as it is.
+#[derive(Debug, Default, Clone)]
+pub struct PolicyChange {
+    pub default_role: Option<String>,
+    pub new_user_status: Option<NewUserStatus>,
+    pub on_delete: Option<OnDelete>,
+    pub on_missing: Option<OnMissing>,
+    /// `Some(None)` removes the limit.
+    pub max_deactivations: Option<Option<u64>>,
+    pub max_deactivation_percent: Option<Option<f64>>,
+    pub allowed_domains: Option<Vec<String>>,
+    pub group_roles_enabled: Option<bool>,
+    /// Replaces the whole mapping (`GROUP=ROLE` pairs).
+    pub group_roles: Option<Vec<GroupRole>>,
+    pub require_group_membership: Option<bool>,
+}
+
+fn valid_role(role: &str) -> Result<String, AdminError> {
+    Ok(valid_name("a role", role)?.to_owned())
+}
+
+/// A `GROUP=ROLE` pair from the command line.
+pub fn parse_group_role(raw: &str) -> Result<GroupRole, AdminError> {
+    let (group, role) = raw
+        .rsplit_once('=')
+        .ok_or_else(|| AdminError::Invalid(format!("{raw:?} is not GROUP=ROLE")))?;
+    Ok(GroupRole {
+        group: valid_name("a group", group)?.to_owned(),
+        role: valid_role(role)?,
+    })
+}
+
+/// Read a directory's policy.
+pub async fn policy(store: &Store, directory_id: &str) -> Result<Policy, AdminError> {
+    let directory = store.directory(directory_id).await.map_err(|e| match e {
+        StoreError::NotFound => AdminError::NotFound(format!("directory {directory_id:?}")),
+        other => AdminError::Store(other),
+    })?;
+    serde_json::from_value(directory.policy)
+        .map_err(|e| AdminError::Invalid(format!("the stored policy does not parse: {e}")))
+}
+
+/// Change a directory's policy; returns the policy now in force (it applies
+/// from the directory's next write or run).
+pub async fn update_policy(
+    store: &Store,
+    directory_id: &str,
+    change: PolicyChange,
+) -> Result<Policy, AdminError> {
+    let mut p = policy(store, directory_id).await?;
+    if let Some(role) = change.default_role {
+        p.default_role = valid_role(&role)?;
+    }
+    if let Some(v) = change.new_user_status {
+        p.new_user_status = v;
+    }
+    if let Some(v) = change.on_delete {
+        p.on_delete = v;
+    }
+    if let Some(v) = change.on_missing {
+        p.on_missing = v;
+    }
+    if let Some(v) = change.max_deactivations {
+        p.deactivation_threshold.max_count = v;
+    }
+    if let Some(v) = change.max_deactivation_percent {
+        if v.is_some_and(|pct| !(0.0..=100.0).contains(&pct)) {
+            return Err(AdminError::Invalid(
+                "the deactivation percentage must be between 0 and 100".into(),
+            ));
+        }
+        p.deactivation_threshold.max_percent = v;
+    }
+    if let Some(domains) = change.allowed_domains {
+        let mut clean = Vec::new();
+        for d in domains {
+            let d = d.trim().trim_start_matches('@').to_ascii_lowercase();
+            if d.is_empty() {
+                continue;
+            }
+            if !d.contains('.') || d.chars().any(|c| c.is_whitespace() || c == '@') {
+                return Err(AdminError::Invalid(format!("{d:?} is not an email domain")));
+            }
+            clean.push(d);
+        }
+        p.allowed_domains = clean;
+    }
+    if let Some(v) = change.group_roles_enabled {
+        p.group_roles_enabled = v;
+    }
+    if let Some(v) = change.group_roles {
+        p.group_roles = v;
+    }
+    if let Some(v) = change.require_group_membership {
+        p.require_group_membership = v;
+    }
+    if p.require_group_membership && p.group_roles.is_empty() {
+        return Err(AdminError::Invalid(
+            "requiring group membership needs at least one mapped group (--group-role GROUP=ROLE)"
+                .into(),
+        ));
+    }
+    let value = serde_json::to_value(&p).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    crate::store::tenants::set_policy(store.connection(), directory_id, value)
+        .await
+        .map_err(AdminError::Store)?;
+    Ok(p)
+}
+
+/// A tenant's app users, as the host application sees them.
+pub async fn users(store: &Store, tenant: &str) -> Result<Vec<serde_json::Value>, AdminError> {
+    let tenant_id = tenant_id(store, tenant).await?;
+    let rows = crate::store::identity::users_of_tenant(store.connection(), &tenant_id)
+        .await
+        .map_err(AdminError::Store)?;
+    Ok(rows
+        .iter()
+        .map(crate::reconcile::apply::user_view)
+        .collect())
+}
+
+/// A tenant's app groups with their members' ids.
+pub async fn groups(store: &Store, tenant: &str) -> Result<Vec<serde_json::Value>, AdminError> {
+    let tenant_id = tenant_id(store, tenant).await?;
+    let conn = store.connection();
+    let rows = crate::store::identity::groups_of_tenant(conn, &tenant_id)
+        .await
+        .map_err(AdminError::Store)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for g in rows {
+        let members = crate::store::identity::member_ids(conn, &g.id)
+            .await
+            .map_err(AdminError::Store)?;
+        out.push(serde_json::json!({
+            "id": g.id,
+            "name": g.name,
+            "external_id": g.external_id,
+            "directory_id": g.directory_id,
+            "members": members,
+        }));
+    }
+    Ok(out)
+}
+
+/// The host application's action on a user (sign-in, admin deactivate or
+/// reactivate, role); returns the user after it.
+pub async fn user_action(
+    store: &Store,
+    tenant: &str,
+    email: &str,
+    action: Action,
+) -> Result<serde_json::Value, AdminError> {
+    if let Action::SetRole(role) = &action {
+        valid_role(role)?;
+    }
+    let tenant_id = tenant_id(store, tenant).await?;
+    crate::reconcile::host::act(store, &tenant_id, email, action, now())
+        .await
+        .map_err(|e| match e {
+            HostError::NotFound => {
+                AdminError::NotFound(format!("user {email:?} in tenant {tenant:?}"))
+            }
+            HostError::Store(err) => AdminError::Store(err),
+        })
+}
+
+/// One event as read from the outbox.
+#[derive(Debug, Serialize)]
+pub struct EventView {
+    pub seq: i64,
+    pub r#type: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub data: serde_json::Value,
+    pub created_at: String,
+}
+
+/// A tenant's events after `after`, in order, at most `limit`.
+pub async fn events(
+    store: &Store,
+    tenant: &str,
+    after: i64,
+    limit: u64,
+) -> Result<Vec<EventView>, AdminError> {
+    let tenant_id = tenant_id(store, tenant).await?;
+    let rows = crate::store::events::after(
+        store.connection(),
+        &tenant_id,
+        after,
+        limit.clamp(1, 10_000),
+    )
+    .await
+    .map_err(AdminError::Store)?;
+    Ok(rows
+        .into_iter()
+        .map(|e| EventView {
+            seq: e.seq,
+            r#type: e.r#type,
+            resource_type: e.resource_type,
+            resource_id: e.resource_id,
+            data: e.data,
+            created_at: rfc3339(e.created_at),
+        })
+        .collect())
 }

@@ -448,3 +448,68 @@ fn dechunk(mut rest: &str) -> String {
     }
     out
 }
+
+/// The host application's side: app users, groups, events and policy.
+impl TestApp {
+    pub async fn app_users(&self) -> Vec<Value> {
+        admin::users(&self.store, &self.tenant)
+            .await
+            .expect("users")
+    }
+
+    /// The app user with this email (folded), if any.
+    pub async fn app_user(&self, email: &str) -> Option<Value> {
+        let folded = email.to_lowercase();
+        self.app_users()
+            .await
+            .into_iter()
+            .find(|u| u["email"] == folded.as_str())
+    }
+
+    pub async fn app_groups(&self) -> Vec<Value> {
+        admin::groups(&self.store, &self.tenant)
+            .await
+            .expect("groups")
+    }
+
+    /// Every event of the tenant after `after`, as JSON.
+    pub async fn events_after(&self, after: i64) -> Vec<Value> {
+        let events = admin::events(&self.store, &self.tenant, after, 10_000)
+            .await
+            .expect("events");
+        events
+            .into_iter()
+            .map(|e| serde_json::to_value(e).expect("event json"))
+            .collect()
+    }
+
+    /// The event types after `after`, in order.
+    pub async fn event_types_after(&self, after: i64) -> Vec<String> {
+        self.events_after(after)
+            .await
+            .iter()
+            .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// The last sequence number so far (0 when none).
+    pub async fn last_seq(&self) -> i64 {
+        self.events_after(0)
+            .await
+            .last()
+            .and_then(|e| e["seq"].as_i64())
+            .unwrap_or(0)
+    }
+
+    pub async fn set_policy(&self, change: admin::PolicyChange) {
+        admin::update_policy(&self.store, &self.directory_id, change)
+            .await
+            .expect("policy");
+    }
+
+    pub async fn act(&self, email: &str, action: dirsync::reconcile::host::Action) -> Value {
+        admin::user_action(&self.store, &self.tenant, email, action)
+            .await
+            .expect("user action")
+    }
+}

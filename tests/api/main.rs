@@ -14,6 +14,7 @@ mod migrations;
 mod paging;
 mod patch;
 mod projection;
+mod reconcile;
 mod smoke;
 mod tenancy;
 mod users;
