@@ -10,6 +10,7 @@ mod etag;
 mod filters;
 mod groups;
 mod helpers;
+mod listing;
 mod migrations;
 mod paging;
 mod patch;
