@@ -1,0 +1,135 @@
+//! Snapshot-apply benchmark: N users through the reconciliation engine without
+//! HTTP (the path the pull worker takes), first import then a no-op re-apply.
+//!
+//! cargo bench --bench snapshot_apply -- [--users N] [--database-url URL]
+//!
+//! Without `--database-url` it runs on a fresh SQLite file in a temp directory;
+//! with a `postgres://` URL it creates a fresh database beside it and drops it
+//! afterwards. Prints users/s for each pass, events written and peak RSS.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Instant;
+
+use dirsync::admin;
+use dirsync::reconcile::listing::{Listing, ListingOptions};
+use dirsync::reconcile::plan::{Profile, Snapshot};
+use dirsync::store::Store;
+
+/// Users handed to the engine per call (the size of a connector's page).
+const FEED: usize = 1000;
+
+fn snapshot(n: usize) -> (String, Snapshot) {
+    (
+        format!("00u{n:08}"),
+        Snapshot {
+            external_id: Some(format!("00u{n:08}")),
+            email: Some(format!("user{n:07}@example.com")),
+            profile: Profile {
+                given_name: Some(format!("Given{n}")),
+                family_name: Some("Family".into()),
+                display_name: Some(format!("Given{n} Family")),
+                department: Some(format!("Dept{}", n % 50)),
+                title: Some("Engineer".into()),
+                employee_number: Some(n.to_string()),
+                ..Profile::default()
+            },
+            active: true,
+            groups: Vec::new(),
+        },
+    )
+}
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+async fn pass(store: &Store, directory_id: &str, users: usize) -> (f64, dirsync::reconcile::listing::Report) {
+    let started = Instant::now();
+    let mut run = Listing::begin(store, directory_id, ListingOptions::default())
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut n = 0;
+    while n < users {
+        let end = (n + FEED).min(users);
+        run.page(store, (n..end).map(snapshot).collect(), now).await.unwrap();
+        n = end;
+    }
+    let report = run.finish(store, true, now).await.unwrap();
+    (started.elapsed().as_secs_f64(), report)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let users: usize = arg("--users").map_or(100_000, |v| v.parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (url, cleanup) = match arg("--database-url") {
+        Some(admin_url) if admin_url.starts_with("postgres") => {
+            let name = format!("dirsync_bench_{}", uuid::Uuid::new_v4().simple());
+            let admin = Store::connect(&admin_url, 1).await.unwrap();
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .unwrap();
+            let base = admin_url.rsplit_once('/').unwrap().0;
+            (format!("{base}/{name}"), Some((admin, name)))
+        }
+        Some(url) => (url, None),
+        None => (
+            format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()),
+            None,
+        ),
+    };
+    let store = Store::connect(&url, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    admin::create_tenant(&store, "bench").await.unwrap();
+    let directory = admin::create_directory(&store, "bench", "bench", "generic")
+        .await
+        .unwrap();
+    let backend = if url.starts_with("postgres") { "postgres" } else { "sqlite" };
+    println!("snapshot-apply on {backend}, {users} users, pages of {FEED}");
+    let (first, report) = pass(&store, &directory.id, users).await;
+    assert_eq!(report.counts.created as usize, users, "{report:?}");
+    println!(
+        "first import: {:.2} s, {:.0} users/s ({} created)",
+        first,
+        users as f64 / first,
+        report.counts.created
+    );
+    let (again, report) = pass(&store, &directory.id, users).await;
+    assert_eq!(report.counts.unchanged as usize, users, "{report:?}");
+    println!(
+        "no-op re-apply: {:.2} s, {:.0} users/s ({} unchanged)",
+        again,
+        users as f64 / again,
+        report.counts.unchanged
+    );
+    let events = admin::events(&store, "bench", users as i64 - 1, 10).await.unwrap();
+    println!(
+        "events: last seq {} ; peak RSS {:.1} MiB",
+        events.last().map_or(0, |e| e.seq),
+        peak_rss_mib()
+    );
+    drop(store);
+    if let Some((admin, name)) = cleanup {
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+}
