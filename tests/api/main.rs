@@ -17,3 +17,4 @@ mod projection;
 mod smoke;
 mod tenancy;
 mod users;
+mod vendors;
