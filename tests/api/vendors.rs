@@ -936,3 +936,26 @@ async fn ping_provisioning_sequence_round_trips() {
     ping.gone(&format!("/Users/{id}")).await;
     ping.delete(&format!("/Groups/{gid}")).await;
 }
+
+#[tokio::test]
+async fn users_may_share_an_external_id() {
+    // M4: Microsoft's reference collection posts five users with one externalId;
+    // only userName is unique (O18: the client's externalId is opaque).
+    let app = spawn_app().await;
+    let entra = Vendor::new(&app, "entra").await;
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let user = entra
+            .post(
+                "/Users",
+                &json!({"schemas": [USER], "userName": format!("garbage{n}"),
+                        "externalId": "22fbc523-6032-4c5f-939d-5d4850cf3e52"}),
+            )
+            .await;
+        ids.push(id_of(&user));
+    }
+    let found = entra
+        .get("/Users?filter=externalId+eq+%2222fbc523-6032-4c5f-939d-5d4850cf3e52%22")
+        .await;
+    listed(&found, &[&ids[0], &ids[1]]);
+}
