@@ -409,6 +409,41 @@ mod tests {
         assert!(user("meta.Created gt 2015-10-10T14:38:21.8617979-07:00").is_ok());
     }
 
+    #[rstest::rstest]
+    #[case(r#"urn:scim:schemas:extension:enterprise:1.0:department eq "x""#)]
+    #[case(r#"URN:IETF:params:scim:schemas:extension:enterprise:2.0:User:department eq "x""#)]
+    #[case(r#"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:Department eq "x""#)]
+    fn extension_urns_compare_case_insensitively_and_scim_1_1_urns_alias_2_0(#[case] raw: &str) {
+        // X9 (RFC 8141 §3), L2 (OneLogin's SCIM 1.1 URNs).
+        let Filter::Compare(r, Op::Eq, _) = user(raw).unwrap() else {
+            panic!("{raw}")
+        };
+        assert!(r.is(&[
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+            "department"
+        ]));
+    }
+
+    #[rstest::rstest]
+    #[case(r#"emails eq "a@b.c""#)]
+    #[case(r#"emails.value eq "a@b.c""#)]
+    #[case("emails eq a@b.c")]
+    fn ping_compares_the_complex_emails_attribute_by_its_value(#[case] raw: &str) {
+        // P2: PingFederate's default matching filter `emails eq <workEmail_value>`.
+        assert_eq!(
+            user(raw).unwrap(),
+            user(r#"emails[value eq "a@b.c"]"#).unwrap()
+        );
+    }
+
+    #[test]
+    fn entras_inbound_watermark_filter_parses() {
+        // E28: parenthesised, odd casing, seven fractional digits.
+        let f = user(r#"(ActiVe eq true) and meta.lastmodified ge "0001-01-03T00:00:00.0000000Z""#)
+            .unwrap();
+        assert!(matches!(f, Filter::And(ref v) if v.len() == 2), "{f:?}");
+    }
+
     #[test]
     fn ordering_a_boolean_is_invalid_filter() {
         assert!(user("active gt true").is_err());

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::element_filter;
 use super::error::ScimError;
 use super::resource::{self, MemberRef, Mode};
-use super::schema::{Attribute, Mutability, Resolved, ResourceType, Schema};
+use super::schema::{self, Attribute, Mutability, Resolved, ResourceType, Schema};
 use crate::domain::filter::Filter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,16 +73,97 @@ pub fn parse(rt: &'static ResourceType, body: &Value) -> Result<Vec<Operation>, 
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("Operations"))
         .map(|(_, v)| v);
-    match operations {
-        Some(Value::Array(items)) if !items.is_empty() => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| parse_operation(rt, item, i))
-            .collect(),
-        _ => Err(ScimError::invalid_syntax(
+    let items = match operations {
+        Some(Value::Array(items)) => items.clone(),
+        None => scim11_operations(rt, object),
+        Some(_) => Vec::new(),
+    };
+    if items.is_empty() {
+        return Err(ScimError::invalid_syntax(
             "Operations must be a non-empty array",
-        )),
+        ));
     }
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| parse_operation(rt, item, i))
+        .collect()
+}
+
+/// L9: OneLogin's SCIM 1.1 connector PATCHes with the resource itself, no
+/// `Operations` (SCIM 1.1 §3.3.2): `{"members":[{"value":"<id>","operation":"delete"}]}`.
+/// Rewritten into RFC 7644 operations: names in `meta.attributes` are removed;
+/// elements of a multi-valued attribute are added, or removed when marked
+/// `"operation":"delete"`; every other attribute is set as by a path-less add.
+/// A body naming no attribute of the resource (or claiming to be a PatchOp)
+/// gives no operations, and so stays a 400.
+fn scim11_operations(rt: &'static ResourceType, object: &Map<String, Value>) -> Vec<Value> {
+    let claims_patch_op = object
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("schemas"))
+        .flat_map(|(_, v)| v.as_array().into_iter().flatten())
+        .any(|urn| {
+            urn.as_str()
+                .is_some_and(|u| u.eq_ignore_ascii_case(schema::PATCH_OP))
+        });
+    if claims_patch_op {
+        return Vec::new();
+    }
+    let mut ops = Vec::new();
+    let mut rest = Map::new();
+    for (key, value) in object {
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        if key.eq_ignore_ascii_case("meta") {
+            let removed = value
+                .as_object()
+                .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case("attributes")))
+                .and_then(|(_, names)| names.as_array());
+            for name in removed.into_iter().flatten().filter_map(Value::as_str) {
+                ops.push(serde_json::json!({"op": "remove", "path": name}));
+            }
+            continue;
+        }
+        if rt.extension(key).is_some() {
+            rest.insert(key.clone(), value.clone());
+            continue;
+        }
+        let Some(resolved) = resource::resolve_path(rt, key) else {
+            continue;
+        };
+        if !resolved.attribute.multi_valued || resolved.sub_attribute.is_some() {
+            rest.insert(key.clone(), value.clone());
+            continue;
+        }
+        let elements: Vec<&Value> = match value {
+            Value::Array(items) => items.iter().collect(),
+            Value::Null => Vec::new(),
+            other => vec![other],
+        };
+        let is_delete = |e: &&Value| {
+            e.as_object().is_some_and(|o| {
+                o.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("operation")
+                        && v.as_str()
+                            .is_some_and(|op| op.eq_ignore_ascii_case("delete"))
+                })
+            })
+        };
+        let (deleted, added): (Vec<&Value>, Vec<&Value>) =
+            elements.into_iter().partition(is_delete);
+        if !deleted.is_empty() {
+            ops.push(serde_json::json!({"op": "remove", "path": key, "value": deleted}));
+        }
+        if !added.is_empty() {
+            ops.push(serde_json::json!({"op": "add", "path": key, "value": added}));
+        }
+    }
+    // An echoed `id` alone changes nothing and names no attribute to change.
+    if rest.keys().any(|k| !k.eq_ignore_ascii_case("id")) {
+        ops.push(serde_json::json!({"op": "add", "value": rest}));
+    }
+    ops
 }
 
 /// Parse one PATCH path: `attr[.sub]`, `attr[filter][.sub]`, `URN:attr`, `URN.attr`
@@ -240,17 +321,12 @@ fn is_read_only(resolved: &Resolved) -> bool {
 }
 
 /// E28: Entra writes `urn:…:User.manager`; the path grammar wants `urn:…:User:manager`.
+/// L2: a SCIM 1.1 URN is written as the 2.0 URN it stands for.
 fn urn_dot_to_colon(rt: &ResourceType, raw: &str) -> String {
-    for urn in rt.schema_urns() {
-        if raw.len() > urn.len()
-            && raw.is_char_boundary(urn.len())
-            && raw[..urn.len()].eq_ignore_ascii_case(urn)
-            && raw[urn.len()..].starts_with('.')
-        {
-            return format!("{}:{}", &raw[..urn.len()], &raw[urn.len() + 1..]);
-        }
+    match rt.split_urn(raw) {
+        Some((urn, rest)) => format!("{urn}:{rest}"),
+        None => raw.to_owned(),
     }
-    raw.to_owned()
 }
 
 struct Patch<'a> {
@@ -936,9 +1012,10 @@ mod tests {
     #[case("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager")]
     #[case("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User.manager")]
     #[case("URN:IETF:params:scim:schemas:extension:enterprise:2.0:User.Manager")]
+    #[case("urn:scim:schemas:extension:enterprise:1.0:manager")]
     #[case("manager")]
     fn manager_paths_resolve_to_the_enterprise_extension(#[case] path: &str) {
-        // E10, E28.
+        // E10, E28 (`URN.attr`), X9 (URN case), L2 (SCIM 1.1 URN).
         let target = parse_path(&USER_RESOURCE, path).unwrap();
         let PathTarget::Attribute(resolved) = target else {
             panic!("{target:?}")
@@ -1169,6 +1246,23 @@ mod tests {
             json!([{"op": op, "path": path, "value": value}]),
         );
         assert_eq!(out["addresses"], expected);
+    }
+
+    #[rstest]
+    #[case("Add", json!({"userName": "a"}), json!([{"type": "work", "value": "w@x"}]))]
+    #[case("Replace", json!({"userName": "a", "emails": [{"value": "h@x", "type": "home", "primary": true}]}),
+           json!([{"value": "h@x", "type": "home", "primary": true}, {"type": "work", "value": "w@x"}]))]
+    fn a_work_email_path_on_a_user_without_one_appends_it(
+        #[case] op: &str,
+        #[case] body: Value,
+        #[case] expected: Value,
+    ) {
+        // E9: Entra's `Add emails[type eq "work"].value` on a user with no email.
+        let out = patched(
+            body,
+            json!([{"op": op, "path": "emails[type eq \"work\"].value", "value": "w@x"}]),
+        );
+        assert_eq!(out["emails"], expected);
     }
 
     #[test]
@@ -1505,6 +1599,59 @@ mod tests {
             Value::Object(data),
             json!({"schemas": [GROUP], "displayName": "Test SCIMv2"})
         );
+    }
+
+    fn scim11_group_changes(body: Value) -> Result<Vec<MemberChange>, ScimError> {
+        let mut data = resource::canonicalize(
+            &GROUP_RESOURCE,
+            &json!({"displayName": "Sales"}),
+            Mode::Create,
+        )
+        .unwrap()
+        .data;
+        let ops = parse(&GROUP_RESOURCE, &body)?;
+        apply(&GROUP_RESOURCE, ID, &mut data, &ops)
+    }
+
+    #[rstest]
+    #[case(json!({"members": [{"value": "u1", "operation": "delete"}]}), vec![MemberChange::Remove(vec!["u1".into()])])]
+    #[case(json!({"members": [{"value": "u1", "operation": "Delete"}, {"value": "u2", "operation": "add"}, {"value": "u3"}]}),
+           vec![MemberChange::Remove(vec!["u1".into()]), MemberChange::Add(vec![m("u2"), m("u3")])])]
+    #[case(json!({"schemas": ["urn:scim:schemas:core:1.0"], "members": [{"value": "u2"}]}), vec![MemberChange::Add(vec![m("u2")])])]
+    #[case(json!({"displayName": "Sales", "meta": {"attributes": ["members"]}}), vec![MemberChange::RemoveAll])]
+    fn onelogins_scim_1_1_group_patch_without_operations_is_understood(
+        #[case] body: Value,
+        #[case] expected: Vec<MemberChange>,
+    ) {
+        // L9: OneLogin's Core v1.1 connector (onelogin-scim-node handlers/groups/update.js).
+        assert_eq!(scim11_group_changes(body).unwrap(), expected);
+    }
+
+    #[test]
+    fn a_scim_1_1_patch_sets_single_valued_attributes() {
+        // L9: attributes other than multi-valued ones are set as by a path-less add.
+        let mut data =
+            user_data(json!({"userName": "a", "title": "T", "emails": [{"value": "1@x"}]}));
+        let ops = parse(
+            &USER_RESOURCE,
+            &json!({"title": "New", "emails": [{"value": "1@x", "operation": "delete"}, {"value": "2@x"}]}),
+        )
+        .unwrap();
+        apply(&USER_RESOURCE, ID, &mut data, &ops).unwrap();
+        assert_eq!(
+            Value::Object(data),
+            json!({"schemas": [USER], "userName": "a", "title": "New", "emails": [{"value": "2@x"}]})
+        );
+    }
+
+    #[rstest]
+    #[case(json!({"not": "a scim resource"}))]
+    #[case(json!({"schemas": [PATCH_OP], "members": [{"value": "u1"}]}))]
+    #[case(json!({"id": ID}))]
+    #[case(json!({}))]
+    fn a_body_without_operations_that_is_no_scim_1_1_patch_is_invalid_syntax(#[case] body: Value) {
+        let err = scim11_group_changes(body).unwrap_err();
+        assert_eq!(kind(&err), (400, Some("invalidSyntax")));
     }
 
     #[test]

@@ -1,5 +1,10 @@
-//! Stored rows → SCIM resource representations (before projection).
+//! Stored rows → SCIM resource representations (before projection), and the
+//! media type responses are labelled with.
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::middleware::Next;
 use serde_json::{Map, Value, json};
 
 use super::etag::etag;
@@ -121,4 +126,133 @@ pub fn group(base_url: &str, group: &Group, members: Option<&[Member]>) -> Map<S
         ),
     );
     out
+}
+
+/// Whether an `Accept` header prefers `application/json` to
+/// `application/scim+json` (RFC 9110 §12.5.1: the most specific range that
+/// matches a type gives its quality; `*/*` and `application/*` match the SCIM
+/// type too, so they keep it).
+pub fn prefers_plain_json(accept: &str) -> bool {
+    let (mut json, mut scim, mut any_application, mut any) = (None, None, None, None);
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let essence = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+        let q = parts
+            .find_map(|p| p.trim().strip_prefix("q=").map(|q| q.trim().parse::<f32>()))
+            .map_or(1.0, |q| q.unwrap_or(0.0));
+        let slot = match essence.as_str() {
+            "application/json" => &mut json,
+            "application/scim+json" => &mut scim,
+            "application/*" => &mut any_application,
+            "*/*" => &mut any,
+            _ => continue,
+        };
+        *slot = Some(q);
+    }
+    let json = json.unwrap_or(0.0);
+    let scim = scim.or(any_application).or(any).unwrap_or(0.0);
+    json > 0.0 && json > scim
+}
+
+/// Middleware (`actix_web::middleware::from_fn`) for the `/scim/v2` scope: a
+/// client that accepts only `application/json` gets its SCIM responses labelled
+/// `application/json`, body unchanged (OneLogin: "the content type header for
+/// all responses must be of type application/json", L10). Everyone else keeps
+/// `application/scim+json` (RFC 7644 §3.1, E23).
+pub async fn answer_in_accepted_media_type(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let plain = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(prefers_plain_json);
+    let mut res = next.call(req).await?;
+    let is_scim = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(super::CONTENT_TYPE));
+    if plain && is_scim {
+        res.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    Ok(res)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use actix_web::{App, HttpResponse, middleware::from_fn, test as actix_test, web};
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("application/json", true)]
+    #[case("application/json; charset=utf-8", true)]
+    #[case("Application/JSON, text/plain", true)]
+    #[case("application/scim+json", false)]
+    #[case("application/json, application/scim+json", false)]
+    #[case("application/json, */*", false)]
+    #[case("application/json;q=0.9, application/*;q=0.1", true)]
+    #[case("application/json;q=0.5, application/scim+json;q=0.9", false)]
+    #[case("application/json, application/scim+json;q=0", true)]
+    #[case("application/json;q=0", false)]
+    #[case("*/*", false)]
+    #[case("", false)]
+    fn only_a_client_accepting_plain_json_alone_gets_plain_json(
+        #[case] accept: &str,
+        #[case] expected: bool,
+    ) {
+        // L10 (OneLogin) without breaking E23 (Entra) or RFC 7644 §3.1.
+        assert_eq!(prefers_plain_json(accept), expected);
+    }
+
+    #[actix_web::test]
+    async fn the_middleware_relabels_scim_responses_for_a_plain_json_client() {
+        let app = actix_test::init_service(
+            App::new()
+                .wrap(from_fn(answer_in_accepted_media_type))
+                .route(
+                    "/scim",
+                    web::get().to(|| async {
+                        HttpResponse::Ok()
+                            .content_type(super::super::CONTENT_TYPE)
+                            .body("{}")
+                    }),
+                )
+                .route(
+                    "/text",
+                    web::get()
+                        .to(|| async { HttpResponse::Ok().content_type("text/plain").body("x") }),
+                ),
+        )
+        .await;
+        let content_type = |res: &ServiceResponse<_>| {
+            res.headers()
+                .get(header::CONTENT_TYPE)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        let req = actix_test::TestRequest::get()
+            .uri("/scim")
+            .insert_header((header::ACCEPT, "application/json"))
+            .to_request();
+        let res = actix_test::call_service(&app, req).await;
+        assert_eq!(content_type(&res), "application/json");
+        let req = actix_test::TestRequest::get().uri("/scim").to_request();
+        let res = actix_test::call_service(&app, req).await;
+        assert_eq!(content_type(&res), super::super::CONTENT_TYPE);
+        let req = actix_test::TestRequest::get()
+            .uri("/text")
+            .insert_header((header::ACCEPT, "application/json"))
+            .to_request();
+        let res = actix_test::call_service(&app, req).await;
+        assert_eq!(content_type(&res), "text/plain");
+    }
 }

@@ -679,6 +679,34 @@ mod tests {
     }
 
     #[test]
+    fn a_scim_1_1_onelogin_template_is_read_as_scim_2_0() {
+        // L2 (SCIM 1.1 URNs), L3 (lone emails object), L4 (string boolean), L5 (id
+        // null, meta), L7 (managerId; blank displayName), from OneLogin's templates.
+        let data = user(json!({
+            "schemas": ["urn:scim:schemas:core:1.0", "urn:scim:schemas:extension:enterprise:1.0"],
+            "id": null,
+            "meta": {"resourceType": "User"},
+            "userName": "ann@example.com",
+            "active": "true",
+            "emails": {"value": "ann@example.com", "type": "work", "primary": true},
+            "urn:scim:schemas:extension:enterprise:1.0": {
+                "department": "Sales",
+                "manager": {"managerId": "m1", "displayName": " "}
+            }
+        }));
+        assert_eq!(
+            Value::Object(data),
+            json!({
+                "schemas": [schema::USER, ENTERPRISE_USER],
+                "userName": "ann@example.com",
+                "active": true,
+                "emails": [{"value": "ann@example.com", "type": "work", "primary": true}],
+                ENTERPRISE_USER: {"department": "Sales", "manager": {"value": "m1"}}
+            })
+        );
+    }
+
+    #[test]
     fn flat_extension_attributes_go_under_their_extension() {
         let data = user(json!({
             "userName": "a",

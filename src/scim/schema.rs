@@ -205,17 +205,45 @@ impl fmt::Display for Resolved {
     }
 }
 
+/// SCIM 1.1 URNs and the 2.0 schemas they stand for. OneLogin's own templates
+/// send `urn:scim:schemas:core:1.0` and `urn:scim:schemas:extension:enterprise:1.0`
+/// (L2); SCIM 1.1 had one core URN for Users and Groups alike.
+const SCIM11_CORE: &str = "urn:scim:schemas:core:1.0";
+const SCIM11_ENTERPRISE: &str = "urn:scim:schemas:extension:enterprise:1.0";
+
 impl ResourceType {
     pub fn schema_urns(&self) -> impl Iterator<Item = &'static str> + '_ {
         std::iter::once(self.schema.id).chain(self.extensions.iter().map(|e| e.schema.id))
     }
 
-    /// The extension schema with this URN, compared case-insensitively (RFC 8141 §3).
+    /// Every spelling of a URN this resource type answers to, with the 2.0 URN it
+    /// means: its own URNs and their SCIM 1.1 aliases (L2).
+    pub fn urn_spellings(&self) -> impl Iterator<Item = (&'static str, &'static str)> + '_ {
+        let aliases = std::iter::once((SCIM11_CORE, self.schema.id)).chain(
+            self.extensions
+                .iter()
+                .filter(|e| e.schema.id == ENTERPRISE_USER)
+                .map(|e| (SCIM11_ENTERPRISE, e.schema.id)),
+        );
+        self.schema_urns().map(|urn| (urn, urn)).chain(aliases)
+    }
+
+    /// The 2.0 URN `urn` names for this resource type, compared case-insensitively
+    /// (RFC 8141 §3, X9) and with SCIM 1.1 aliases (L2).
+    fn canonical_urn(&self, urn: &str) -> Option<&'static str> {
+        self.urn_spellings()
+            .find(|(spelled, _)| spelled.eq_ignore_ascii_case(urn))
+            .map(|(_, canonical)| canonical)
+    }
+
+    /// The extension schema with this URN, compared case-insensitively (RFC 8141 §3)
+    /// and with its SCIM 1.1 alias (L2).
     pub fn extension(&self, urn: &str) -> Option<&'static Schema> {
+        let urn = self.canonical_urn(urn)?;
         self.extensions
             .iter()
             .map(|e| e.schema)
-            .find(|s| s.id.eq_ignore_ascii_case(urn))
+            .find(|s| s.id == urn)
     }
 
     /// Resolve `[urn:]name[.sub]` as parsed by a filter or PATCH path.
@@ -224,7 +252,7 @@ impl ResourceType {
     /// schema's resolves like no URN; an extension URN resolves inside it.
     pub fn resolve(&self, urn: Option<&str>, name: &str, sub: Option<&str>) -> Option<Resolved> {
         let (extension, attribute) = match urn {
-            Some(urn) if urn.eq_ignore_ascii_case(self.schema.id) => {
+            Some(urn) if self.canonical_urn(urn) == Some(self.schema.id) => {
                 (None, self.core_attribute(name)?)
             }
             Some(urn) => {
@@ -247,28 +275,31 @@ impl ResourceType {
     /// Resolve a dotted path string as Entra writes it in a path-less PATCH value
     /// (`name.givenName`, `urn:…:User:employeeNumber`, `urn:…:User.manager`).
     pub fn resolve_path_str(&self, path: &str) -> Option<Resolved> {
-        for ext in self.extensions {
-            let urn = ext.schema.id;
-            if path.len() > urn.len()
-                && path.is_char_boundary(urn.len())
-                && path[..urn.len()].eq_ignore_ascii_case(urn)
-            {
-                let rest = &path[urn.len() + 1..];
+        match self.split_urn(path) {
+            Some((urn, rest)) => {
                 let (name, sub) = split_sub(rest);
-                return self.resolve(Some(urn), name, sub);
+                self.resolve(Some(urn), name, sub)
+            }
+            None => {
+                let (name, sub) = split_sub(path);
+                self.resolve(None, name, sub)
             }
         }
-        let core = self.schema.id;
-        let rest = if path.len() > core.len()
-            && path.is_char_boundary(core.len())
-            && path[..core.len()].eq_ignore_ascii_case(core)
-        {
-            &path[core.len() + 1..]
-        } else {
-            path
-        };
-        let (name, sub) = split_sub(rest);
-        self.resolve(None, name, sub)
+    }
+
+    /// `URN:rest` or `URN.rest` (E28) for a URN of this resource type → the 2.0
+    /// URN and `rest`. The longest spelling wins (the core 2.0 User URN is a
+    /// prefix of nothing else, but an extension URN may be).
+    pub fn split_urn<'p>(&self, path: &'p str) -> Option<(&'static str, &'p str)> {
+        self.urn_spellings()
+            .filter(|(spelled, _)| {
+                path.len() > spelled.len()
+                    && path.is_char_boundary(spelled.len())
+                    && path[..spelled.len()].eq_ignore_ascii_case(spelled)
+                    && matches!(path.as_bytes()[spelled.len()], b':' | b'.')
+            })
+            .max_by_key(|(spelled, _)| spelled.len())
+            .map(|(spelled, canonical)| (canonical, &path[spelled.len() + 1..]))
     }
 
     fn core_attribute(&self, name: &str) -> Option<&'static Attribute> {
@@ -776,6 +807,7 @@ pub static GROUP_SCHEMA: Schema = Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rstest::rstest;
 
     #[test]
     fn attribute_names_resolve_case_insensitively() {
@@ -806,5 +838,48 @@ mod tests {
     fn unknown_attributes_do_not_resolve() {
         assert!(USER_RESOURCE.resolve(None, "adreses", None).is_none());
         assert!(GROUP_RESOURCE.resolve(None, "userName", None).is_none());
+    }
+
+    #[rstest]
+    #[case(
+        "urn:scim:schemas:extension:enterprise:1.0:department",
+        Some(ENTERPRISE_USER)
+    )]
+    #[case(
+        "urn:scim:schemas:extension:enterprise:1.0.department",
+        Some(ENTERPRISE_USER)
+    )]
+    #[case(
+        "URN:SCIM:schemas:extension:ENTERPRISE:1.0:department",
+        Some(ENTERPRISE_USER)
+    )]
+    #[case(
+        "urn:IETF:params:scim:schemas:extension:enterprise:2.0:User:department",
+        Some(ENTERPRISE_USER)
+    )]
+    #[case("urn:scim:schemas:core:1.0:title", None)]
+    #[case("urn:ietf:params:scim:schemas:core:2.0:user:title", None)]
+    fn scim_1_1_urns_and_any_urn_casing_resolve_like_the_2_0_urn(
+        #[case] path: &str,
+        #[case] extension: Option<&str>,
+    ) {
+        // L2 (OneLogin's SCIM 1.1 templates), X9 (RFC 8141 §3).
+        let r = USER_RESOURCE.resolve_path_str(path).unwrap();
+        assert_eq!(r.extension, extension);
+        assert!(matches!(r.attribute.name, "department" | "title"));
+    }
+
+    #[test]
+    fn the_scim_1_1_enterprise_urn_names_the_enterprise_extension() {
+        // L2.
+        let ext = USER_RESOURCE.extension("urn:scim:schemas:extension:enterprise:1.0");
+        assert_eq!(ext.map(|s| s.id), Some(ENTERPRISE_USER));
+        assert!(
+            GROUP_RESOURCE
+                .extension("urn:scim:schemas:extension:enterprise:1.0")
+                .is_none()
+        );
+        let r = GROUP_RESOURCE.resolve(Some("urn:scim:schemas:core:1.0"), "displayName", None);
+        assert_eq!(r.map(|r| r.attribute.name), Some("displayName"));
     }
 }

@@ -19,3 +19,4 @@ mod reconcile;
 mod smoke;
 mod tenancy;
 mod users;
+mod vendors;
