@@ -84,7 +84,13 @@ fn run(listener: TcpListener, state: web::Data<ScimState>) -> anyhow::Result<Ser
                     "/healthz",
                     web::get().to(|| async { HttpResponse::Ok().body("ok") }),
                 )
-                .service(web::scope("/scim/v2").configure(scim::configure))
+                .service(
+                    web::scope("/scim/v2")
+                        .wrap(actix_web::middleware::from_fn(
+                            scim::render::answer_in_accepted_media_type,
+                        ))
+                        .configure(scim::configure),
+                )
                 .default_service(web::to(scim::not_found))
         })
         .workers(workers)
