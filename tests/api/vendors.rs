@@ -22,6 +22,7 @@ const SCIM_JSON: &str = "application/scim+json";
 /// How one vendor's client talks: its directory's token and its headers.
 struct Vendor<'a> {
     app: &'a TestApp,
+    directory_id: String,
     token: String,
     user_agent: Option<&'static str>,
     /// Content-Type on requests with a body.
@@ -50,6 +51,7 @@ impl Vendor<'_> {
             .expect("token");
         Vendor {
             app,
+            directory_id: dir.id,
             token: token.token,
             user_agent: None,
             content_type: SCIM_JSON,
@@ -105,14 +107,16 @@ impl Vendor<'_> {
         let reply = self.send(method.clone(), path, body).await;
         assert_eq!(reply.status, status, "{method} {path}: {}", reply.body);
         if reply.status != 204 {
-            // L10: a client accepting only application/json may be answered in
-            // it once `scim::render::answer_in_accepted_media_type` is wired;
+            // L10: a client accepting only application/json is answered in it;
             // everyone else gets the SCIM type (E23).
-            let plain_ok = self.accept == Some("application/json")
-                && reply.content_type.starts_with("application/json");
+            let wanted = if self.accept == Some("application/json") {
+                "application/json"
+            } else {
+                SCIM_JSON
+            };
             assert!(
-                reply.content_type.starts_with(SCIM_JSON) || plain_ok,
-                "{method} {path}: content-type {}",
+                reply.content_type.starts_with(wanted),
+                "{method} {path}: content-type {}, wanted {wanted}",
                 reply.content_type
             );
         }
@@ -144,6 +148,85 @@ impl Vendor<'_> {
         let body = self.expect(Method::GET, path, None, 404).await;
         assert_eq!(body["status"], "404", "{body}");
     }
+
+    /// This directory's app groups.
+    async fn app_groups(&self) -> Vec<Value> {
+        self.app
+            .app_groups()
+            .await
+            .into_iter()
+            .filter(|g| g["directory_id"] == self.directory_id.as_str())
+            .collect()
+    }
+
+    /// This directory's one app group, asserted to have this name and these
+    /// members (app user ids, any order); returns it.
+    async fn app_group(&self, name: &str, members: &[&Value]) -> Value {
+        let groups = self.app_groups().await;
+        assert_eq!(groups.len(), 1, "{groups:?}");
+        let group = groups.into_iter().next().unwrap();
+        assert_eq!(group["name"], name, "{group}");
+        let mut got: Vec<String> = group["members"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no members: {group}"))
+            .iter()
+            .map(|m| m.as_str().unwrap().to_owned())
+            .collect();
+        got.sort();
+        let wanted: Vec<&str> = members.iter().map(|m| m.as_str().unwrap()).collect();
+        assert_eq!(got, sorted(&wanted), "{group}");
+        group
+    }
+}
+
+/// The app user with this email (folded), which must exist.
+async fn app_user(app: &TestApp, email: &str) -> Value {
+    match app.app_user(email).await {
+        Some(user) => user,
+        None => panic!("no app user {email}: {:?}", app.app_users().await),
+    }
+}
+
+/// The app user with this email is `status`, deactivated by `by` (if at all).
+async fn assert_status(app: &TestApp, email: &str, status: &str, by: Option<&str>) {
+    let user = app_user(app, email).await;
+    assert_eq!(
+        (user["status"].as_str(), user["deactivated_by"].as_str()),
+        (Some(status), by),
+        "{user}"
+    );
+}
+
+/// The events after `before` are exactly these types, in order; returns them.
+async fn events_since(app: &TestApp, before: i64, types: &[&str]) -> Vec<Value> {
+    assert_eq!(app.event_types_after(before).await, types);
+    app.events_after(before).await
+}
+
+/// A SCIM create made one app user: `PENDING`, role `member`, one
+/// `user.created` about it (DESIGN.md "new"). Returns the app user.
+async fn assert_created(app: &TestApp, before: i64, email: &str) -> Value {
+    let events = events_since(app, before, &["user.created"]).await;
+    let user = app_user(app, email).await;
+    assert_eq!(user["email"], email.to_lowercase(), "{user}");
+    assert_eq!(user["status"], "PENDING", "{user}");
+    assert_eq!(user["deactivated_by"], Value::Null, "{user}");
+    assert_eq!(user["role"], "member", "{user}");
+    assert_eq!(events[0]["resource_id"], user["id"], "{events:?}");
+    user
+}
+
+/// One `user.updated` naming exactly the `changed` fields.
+async fn assert_updated(app: &TestApp, before: i64, changed: &[&str]) {
+    let events = events_since(app, before, &["user.updated"]).await;
+    assert_eq!(events[0]["data"]["changed"], json!(changed), "{events:?}");
+}
+
+/// One membership event (`group.member_added` / `group.member_removed`) for
+/// the app user with this id.
+async fn assert_member_event(app: &TestApp, before: i64, kind: &str, app_user_id: &Value) {
+    let events = events_since(app, before, &[kind]).await;
+    assert_eq!(&events[0]["data"]["user_id"], app_user_id, "{events:?}");
 }
 
 /// A ListResponse with exactly these ids (in order).
@@ -206,6 +289,8 @@ async fn entra_provisioning_sequence_round_trips() {
     );
 
     // Create, as the tutorial's "Create User" (E13: client meta, empty roles).
+    let email = "Test_User_fd0ea19b-0777-472c-9f96-4f70d2226f2e@testuser.com";
+    let before = app.last_seq().await;
     let user = entra
         .post(
             "/Users",
@@ -225,7 +310,14 @@ async fn entra_provisioning_sequence_round_trips() {
     assert_eq!(user["active"], true);
     assert_eq!(user["meta"]["resourceType"], "User");
     assert_eq!(user["meta"]["location"], format!("{}/Users/{id}", app.base));
+    let app_id = assert_created(&app, before, email).await["id"].clone();
+    let person = app_user(&app, email).await;
+    assert_eq!(
+        (&person["given_name"], &person["family_name"]),
+        (&json!("givenName"), &json!("familyName"))
+    );
     // A manager, provisioned later and with nulls for what it lacks (E12, E29).
+    let before = app.last_seq().await;
     let manager = id_of(
         &entra
             .post(
@@ -240,8 +332,12 @@ async fn entra_provisioning_sequence_round_trips() {
             )
             .await,
     );
+    // No email: skipped, as app users are matched by email (DESIGN.md "match").
+    events_since(&app, before, &[]).await;
+    assert_eq!(app.app_users().await.len(), 1);
 
     // Find by userName, externalId and work email (E16, E8, E19).
+    let before = app.last_seq().await;
     for filter in [
         format!("userName+eq+%22{user_name}%22"),
         "externalId+eq+%220a21f0f2-8d2a-4f8e-bf98-7363c4aed4ef%22".to_owned(),
@@ -251,9 +347,11 @@ async fn entra_provisioning_sequence_round_trips() {
     }
     let read = entra.get(&format!("/Users/{id}")).await;
     assert_eq!(read["userName"], user_name);
+    events_since(&app, before, &[]).await;
 
     // Update: PascalCase ops, filtered paths, an absent work address created (E1,
     // E8, E9), the manager in the tutorial's array shape (E10).
+    let before = app.last_seq().await;
     let updated = entra
         .patch(
             &format!("/Users/{id}"),
@@ -275,7 +373,16 @@ async fn entra_provisioning_sequence_round_trips() {
         json!([{"type": "work", "formatted": "18/2111"}])
     );
     assert_eq!(updated[ENTERPRISE]["manager"]["value"], json!(manager));
+    // The same app user takes the new email (DESIGN.md "email changed at IdP").
+    assert_updated(&app, before, &["email", "family_name", "manager"]).await;
+    let email = "updatedEmail@microsoft.com";
+    let person = app_user(&app, email).await;
+    assert_eq!(person["id"], app_id);
+    assert_eq!(person["family_name"], "updatedFamilyName");
+    assert_eq!(person["manager"], json!(manager));
+    assert_eq!(app.app_users().await.len(), 1);
     // The validator's clear: `""` on the URN path (E10, E11).
+    let before = app.last_seq().await;
     let cleared = entra
         .patch(
             &format!("/Users/{id}"),
@@ -285,9 +392,12 @@ async fn entra_provisioning_sequence_round_trips() {
         )
         .await;
     assert!(cleared.get(ENTERPRISE).is_none(), "{cleared}");
+    assert_updated(&app, before, &["manager"]).await;
+    assert_eq!(app_user(&app, email).await["manager"], Value::Null);
 
     // Deactivate and reactivate with string booleans (E2); disabled users stay
     // readable and filterable (E21).
+    let before = app.last_seq().await;
     let off = entra
         .patch(
             &format!("/Users/{id}"),
@@ -295,12 +405,15 @@ async fn entra_provisioning_sequence_round_trips() {
         )
         .await;
     assert_eq!(off["active"], false);
+    events_since(&app, before, &["user.deactivated"]).await;
+    assert_status(&app, email, "DEACTIVATED", Some("directory")).await;
     listed(
         &entra
             .get(&format!("/Users?filter=userName+eq+%22{user_name}%22"))
             .await,
         &[&id],
     );
+    let before = app.last_seq().await;
     let on = entra
         .patch(
             &format!("/Users/{id}"),
@@ -308,9 +421,12 @@ async fn entra_provisioning_sequence_round_trips() {
         )
         .await;
     assert_eq!(on["active"], true);
+    events_since(&app, before, &["user.reactivated"]).await;
+    assert_status(&app, email, "PENDING", None).await;
 
     // Group: existence check with members excluded, create with Microsoft's
     // schema URI (E14, E15).
+    let before = app.last_seq().await;
     listed(
         &entra
             .get("/Groups?excludedAttributes=members&filter=displayName+eq+%22displayName%22")
@@ -330,6 +446,12 @@ async fn entra_provisioning_sequence_round_trips() {
         .await;
     let gid = id_of(&group);
     assert_eq!(group["schemas"], json!([GROUP]));
+    events_since(&app, before, &["group.created"]).await;
+    let app_group = entra.app_group("displayName", &[]).await;
+    assert_eq!(
+        app_group["external_id"],
+        "8aa1a0c0-c4c3-4bc0-b4a5-2ef676900159"
+    );
     listed(
         &entra
             .get("/Groups?excludedAttributes=members&filter=externalId+eq+%228aa1a0c0-c4c3-4bc0-b4a5-2ef676900159%22")
@@ -338,6 +460,7 @@ async fn entra_provisioning_sequence_round_trips() {
     );
 
     // Member add: `$ref: null`, two members in one op (E7).
+    let before = app.last_seq().await;
     let added = entra
         .patch(
             &format!("/Groups/{gid}"),
@@ -347,7 +470,11 @@ async fn entra_provisioning_sequence_round_trips() {
         )
         .await;
     assert_eq!(member_ids(&added), sorted(&[&id, &manager]));
+    // The manager has no app user (no email), so one app member.
+    assert_member_event(&app, before, "group.member_added", &app_id).await;
+    entra.app_group("displayName", &[&app_id]).await;
     // Member remove by value list removes only the listed member (E5).
+    let before = app.last_seq().await;
     let removed = entra
         .patch(
             &format!("/Groups/{gid}"),
@@ -359,14 +486,21 @@ async fn entra_provisioning_sequence_round_trips() {
         .get(&format!("/Groups/{gid}?excludedAttributes=members"))
         .await;
     assert!(read.get("members").is_none(), "{read}");
+    assert_member_event(&app, before, "group.member_removed", &app_id).await;
+    entra.app_group("displayName", &[]).await;
 
-    // app identity and events: asserted once the engine lands
-
-    // Hard delete (E21): 204, then 404.
+    // Hard delete (E21): 204, then 404. The app user is deactivated by the
+    // directory (default policy on_delete = deactivate); the app group goes.
+    let before = app.last_seq().await;
     entra.delete(&format!("/Users/{id}")).await;
     entra.gone(&format!("/Users/{id}")).await;
+    events_since(&app, before, &["user.deactivated"]).await;
+    assert_status(&app, email, "DEACTIVATED", Some("directory")).await;
+    let before = app.last_seq().await;
     entra.delete(&format!("/Groups/{gid}")).await;
     entra.gone(&format!("/Groups/{gid}")).await;
+    events_since(&app, before, &["group.deleted"]).await;
+    assert!(entra.app_groups().await.is_empty());
 }
 
 #[tokio::test]
@@ -388,6 +522,8 @@ async fn okta_provisioning_sequence_round_trips() {
     assert_eq!(none["itemsPerPage"], 0);
 
     // Create with writeOnly/readOnly extras (O2): 201 with the full resource.
+    let email = "test.user@okta.local";
+    let before = app.last_seq().await;
     let user = okta
         .post(
             "/Users",
@@ -411,6 +547,13 @@ async fn okta_provisioning_sequence_round_trips() {
     assert_eq!(user["externalId"], "00ujl29u0le5T6Aj10h7");
     assert!(user.get("password").is_none(), "{user}");
     assert!(user.get("groups").is_none(), "{user}");
+    let app_id = assert_created(&app, before, email).await["id"].clone();
+    let person = app_user(&app, email).await;
+    assert_eq!(
+        (&person["given_name"], &person["family_name"]),
+        (&json!("Test"), &json!("User"))
+    );
+    assert_eq!(person["display_name"], "Test User");
 
     // Find: by id, by a differently cased userName (O13), the page walk (O4).
     okta.get(&format!("/Users/{id}")).await;
@@ -426,6 +569,7 @@ async fn okta_provisioning_sequence_round_trips() {
     okta.gone("/Users/010101001010101011001010101011").await;
 
     // Update: GET + full PUT echoing id, meta, groups, emails[].display (O5).
+    let before = app.last_seq().await;
     let put = okta
         .put(
             &format!("/Users/{id}"),
@@ -446,9 +590,16 @@ async fn okta_provisioning_sequence_round_trips() {
         .await;
     assert_eq!(put["name"]["middleName"], "Excited");
     assert_eq!(put["displayName"], "Another User");
+    // middleName is not an app field; the finds before emitted nothing.
+    assert_updated(&app, before, &["given_name", "display_name"]).await;
+    assert_eq!(app_user(&app, email).await["given_name"], "Another");
 
     // Deactivate and reactivate: path-less replace (O6).
-    for active in [false, true] {
+    for (active, event, status, by) in [
+        (false, "user.deactivated", "DEACTIVATED", Some("directory")),
+        (true, "user.reactivated", "PENDING", None),
+    ] {
+        let before = app.last_seq().await;
         let user = okta
             .patch(
                 &format!("/Users/{id}"),
@@ -456,10 +607,13 @@ async fn okta_provisioning_sequence_round_trips() {
             )
             .await;
         assert_eq!(user["active"], active);
+        events_since(&app, before, &[event]).await;
+        assert_status(&app, email, status, by).await;
     }
 
     // Groups: list (O17), create, rename path-less with the group's own id (O8).
     listed(&okta.get("/Groups?startIndex=1&count=100").await, &[]);
+    let before = app.last_seq().await;
     let group = okta
         .post(
             "/Groups",
@@ -467,6 +621,9 @@ async fn okta_provisioning_sequence_round_trips() {
         )
         .await;
     let gid = id_of(&group);
+    events_since(&app, before, &["group.created"]).await;
+    okta.app_group("Test SCIMv2", &[]).await;
+    let before = app.last_seq().await;
     let renamed = okta
         .patch(
             &format!("/Groups/{gid}"),
@@ -474,8 +631,13 @@ async fn okta_provisioning_sequence_round_trips() {
         )
         .await;
     assert_eq!(renamed["displayName"], "Test SCIMv2 renamed");
+    let events = events_since(&app, before, &["group.updated"]).await;
+    assert_eq!(events[0]["data"]["changed"], json!(["name"]), "{events:?}");
+    let name = "Test SCIMv2 renamed";
+    okta.app_group(name, &[]).await;
 
     // Membership: remove-by-filter of a non-member, then add, in one request (O9).
+    let before = app.last_seq().await;
     let added = okta
         .patch(
             &format!("/Groups/{gid}"),
@@ -487,6 +649,9 @@ async fn okta_provisioning_sequence_round_trips() {
         .await;
     assert_eq!(member_ids(&added), sorted(&[&id]));
     assert_eq!(added["members"][0]["display"], "test.user@okta.local");
+    assert_member_event(&app, before, "group.member_added", &app_id).await;
+    okta.app_group(name, &[&app_id]).await;
+    let before = app.last_seq().await;
     let removed = okta
         .patch(
             &format!("/Groups/{gid}"),
@@ -494,8 +659,11 @@ async fn okta_provisioning_sequence_round_trips() {
         )
         .await;
     assert_eq!(member_ids(&removed), Vec::<String>::new());
+    assert_member_event(&app, before, "group.member_removed", &app_id).await;
+    okta.app_group(name, &[]).await;
 
     // Okta never deletes users (O7): deactivation, and the user stays readable.
+    let before = app.last_seq().await;
     let off = okta
         .patch(
             &format!("/Users/{id}"),
@@ -504,12 +672,16 @@ async fn okta_provisioning_sequence_round_trips() {
         .await;
     assert_eq!(off["active"], false);
     assert_eq!(okta.get(&format!("/Users/{id}")).await["active"], false);
-
-    // app identity and events: asserted once the engine lands
+    events_since(&app, before, &["user.deactivated"]).await;
+    assert_status(&app, email, "DEACTIVATED", Some("directory")).await;
 
     // Groups are deleted.
+    let before = app.last_seq().await;
     okta.delete(&format!("/Groups/{gid}")).await;
     okta.gone(&format!("/Groups/{gid}")).await;
+    events_since(&app, before, &["group.deleted"]).await;
+    assert!(okta.app_groups().await.is_empty());
+    assert_status(&app, email, "DEACTIVATED", Some("directory")).await;
 }
 
 /// OneLogin's "SCIM v2 Enterprise" template as rendered for one user (OL-TPL):
@@ -555,6 +727,8 @@ async fn onelogin_provisioning_sequence_round_trips() {
     );
 
     // Create from the template, no manager yet (L7: empty strings = none).
+    let email = "ann.lee@example.com";
+    let before = app.last_seq().await;
     let user = onelogin
         .post("/Users", &onelogin_v2_user("true", "Rep", ""))
         .await;
@@ -567,8 +741,19 @@ async fn onelogin_provisioning_sequence_round_trips() {
     );
     assert_eq!(user[ENTERPRISE], json!({"department": "Sales"}));
     onelogin.get(&format!("/Users/{id}")).await;
+    let app_id = assert_created(&app, before, email).await["id"].clone();
+    let person = app_user(&app, email).await;
+    assert_eq!(
+        (&person["given_name"], &person["family_name"]),
+        (&json!("Ann"), &json!("Lee"))
+    );
+    assert_eq!(
+        (&person["title"], &person["department"], &person["manager"]),
+        (&json!("Rep"), &json!("Sales"), &Value::Null)
+    );
 
     // Update with PUT (L8), now with a manager id.
+    let before = app.last_seq().await;
     let put = onelogin
         .put(
             &format!("/Users/{id}"),
@@ -577,9 +762,25 @@ async fn onelogin_provisioning_sequence_round_trips() {
         .await;
     assert_eq!(put["title"], "Lead");
     assert_eq!(put[ENTERPRISE]["manager"], json!({"value": "m-42"}));
+    assert_updated(&app, before, &["title", "manager"]).await;
+    let person = app_user(&app, email).await;
+    assert_eq!(
+        (&person["title"], &person["manager"]),
+        (&json!("Lead"), &json!("m-42"))
+    );
 
     // Suspend and unsuspend are PUTs of the template with the string boolean (L4, L8).
-    for (active, expected) in [("false", false), ("true", true)] {
+    for (active, expected, event, status, by) in [
+        (
+            "false",
+            false,
+            "user.deactivated",
+            "DEACTIVATED",
+            Some("directory"),
+        ),
+        ("true", true, "user.reactivated", "PENDING", None),
+    ] {
+        let before = app.last_seq().await;
         let user = onelogin
             .put(
                 &format!("/Users/{id}"),
@@ -587,9 +788,12 @@ async fn onelogin_provisioning_sequence_round_trips() {
             )
             .await;
         assert_eq!(user["active"], expected);
+        events_since(&app, before, &[event]).await;
+        assert_status(&app, email, status, by).await;
     }
 
     // Groups are listed, not filtered (L11).
+    let before = app.last_seq().await;
     let group = onelogin
         .post(
             "/Groups",
@@ -598,6 +802,9 @@ async fn onelogin_provisioning_sequence_round_trips() {
         .await;
     let gid = id_of(&group);
     listed(&onelogin.get("/Groups").await, &[&gid]);
+    events_since(&app, before, &["group.created"]).await;
+    onelogin.app_group("Sales", &[]).await;
+    let before = app.last_seq().await;
     let added = onelogin
         .patch(
             &format!("/Groups/{gid}"),
@@ -605,6 +812,9 @@ async fn onelogin_provisioning_sequence_round_trips() {
         )
         .await;
     assert_eq!(member_ids(&added), sorted(&[&id]));
+    assert_member_event(&app, before, "group.member_added", &app_id).await;
+    onelogin.app_group("Sales", &[&app_id]).await;
+    let before = app.last_seq().await;
     let removed = onelogin
         .patch(
             &format!("/Groups/{gid}"),
@@ -612,13 +822,20 @@ async fn onelogin_provisioning_sequence_round_trips() {
         )
         .await;
     assert_eq!(member_ids(&removed), Vec::<String>::new());
+    assert_member_event(&app, before, "group.member_removed", &app_id).await;
+    onelogin.app_group("Sales", &[]).await;
 
-    // app identity and events: asserted once the engine lands
-
-    // "When users are deleted in OneLogin: Delete" (L8).
+    // "When users are deleted in OneLogin: Delete" (L8): deactivated by the
+    // directory under the default policy (on_delete = deactivate).
+    let before = app.last_seq().await;
     onelogin.delete(&format!("/Users/{id}")).await;
     onelogin.gone(&format!("/Users/{id}")).await;
+    events_since(&app, before, &["user.deactivated"]).await;
+    assert_status(&app, email, "DEACTIVATED", Some("directory")).await;
+    let before = app.last_seq().await;
     onelogin.delete(&format!("/Groups/{gid}")).await;
+    events_since(&app, before, &["group.deleted"]).await;
+    assert!(onelogin.app_groups().await.is_empty());
 }
 
 #[tokio::test]
@@ -645,21 +862,46 @@ async fn onelogin_scim_1_1_connector_sequence_round_trips() {
         &[],
     );
     // SCIM 1.1 URNs are read as their 2.0 schemas (L2).
+    let email = "bo.ng@example.com";
+    let before = app.last_seq().await;
     let created = onelogin.post("/Users", &user("true")).await;
     let id = id_of(&created);
     assert_eq!(created["schemas"], json!([USER, ENTERPRISE]));
     assert_eq!(created[ENTERPRISE], json!({"employeeNumber": "7"}));
+    let app_id = assert_created(&app, before, email).await["id"].clone();
+    let person = app_user(&app, email).await;
+    assert_eq!(
+        (&person["given_name"], &person["family_name"]),
+        (&json!("Bo"), &json!("Ng"))
+    );
+    assert_eq!(
+        (&person["employee_number"], &person["manager"]),
+        (&json!("7"), &Value::Null)
+    );
     listed(
         &onelogin
             .get("/Users?filter=userName%20eq%20%22bo.ng%40example.com%22")
             .await,
         &[&id],
     );
-    for (active, expected) in [("false", false), ("true", true)] {
+    for (active, expected, event, status, by) in [
+        (
+            "false",
+            false,
+            "user.deactivated",
+            "DEACTIVATED",
+            Some("directory"),
+        ),
+        ("true", true, "user.reactivated", "PENDING", None),
+    ] {
+        let before = app.last_seq().await;
         let put = onelogin.put(&format!("/Users/{id}"), &user(active)).await;
         assert_eq!(put["active"], expected);
+        events_since(&app, before, &[event]).await;
+        assert_status(&app, email, status, by).await;
     }
 
+    let before = app.last_seq().await;
     let gid = id_of(
         &onelogin
             .post(
@@ -668,7 +910,10 @@ async fn onelogin_scim_1_1_connector_sequence_round_trips() {
             )
             .await,
     );
+    events_since(&app, before, &["group.created"]).await;
+    onelogin.app_group("Ops", &[]).await;
     // Group membership as SCIM 1.1 PATCH without Operations (L9).
+    let before = app.last_seq().await;
     let added = onelogin
         .patch(
             &format!("/Groups/{gid}"),
@@ -676,6 +921,9 @@ async fn onelogin_scim_1_1_connector_sequence_round_trips() {
         )
         .await;
     assert_eq!(member_ids(&added), sorted(&[&id]));
+    assert_member_event(&app, before, "group.member_added", &app_id).await;
+    onelogin.app_group("Ops", &[&app_id]).await;
+    let before = app.last_seq().await;
     let removed = onelogin
         .patch(
             &format!("/Groups/{gid}"),
@@ -683,11 +931,16 @@ async fn onelogin_scim_1_1_connector_sequence_round_trips() {
         )
         .await;
     assert_eq!(member_ids(&removed), Vec::<String>::new());
+    assert_member_event(&app, before, "group.member_removed", &app_id).await;
+    onelogin.app_group("Ops", &[]).await;
 
-    // app identity and events: asserted once the engine lands
-
+    // Delete: deactivated by the directory (default policy); the group stays.
+    let before = app.last_seq().await;
     onelogin.delete(&format!("/Users/{id}")).await;
     onelogin.gone(&format!("/Users/{id}")).await;
+    events_since(&app, before, &["user.deactivated"]).await;
+    assert_status(&app, email, "DEACTIVATED", Some("directory")).await;
+    onelogin.app_group("Ops", &[]).await;
 }
 
 #[tokio::test]
@@ -699,6 +952,7 @@ async fn jumpcloud_provisioning_sequence_round_trips() {
     listed(&jumpcloud.get("/Users").await, &[]);
 
     // Test/Activate: a test user and a test group are created, then deleted (J1).
+    let before = app.last_seq().await;
     let test_user = id_of(
         &jumpcloud
             .post(
@@ -708,6 +962,8 @@ async fn jumpcloud_provisioning_sequence_round_trips() {
             )
             .await,
     );
+    let probe = assert_created(&app, before, "scim-test@example.com").await;
+    let before = app.last_seq().await;
     let test_group = id_of(
         &jumpcloud
             .post(
@@ -716,11 +972,31 @@ async fn jumpcloud_provisioning_sequence_round_trips() {
             )
             .await,
     );
+    let events = events_since(&app, before, &["group.created", "group.member_added"]).await;
+    assert_eq!(events[1]["data"]["user_id"], probe["id"], "{events:?}");
+    jumpcloud
+        .app_group("JumpCloud Test Group", &[&probe["id"]])
+        .await;
+    let before = app.last_seq().await;
     jumpcloud.delete(&format!("/Groups/{test_group}")).await;
+    events_since(&app, before, &["group.deleted"]).await;
+    assert!(jumpcloud.app_groups().await.is_empty());
+    let before = app.last_seq().await;
     jumpcloud.delete(&format!("/Users/{test_user}")).await;
     listed(&jumpcloud.get("/Users").await, &[]);
+    // The test user stays, deactivated by the directory (default on_delete).
+    events_since(&app, before, &["user.deactivated"]).await;
+    assert_status(
+        &app,
+        "scim-test@example.com",
+        "DEACTIVATED",
+        Some("directory"),
+    )
+    .await;
 
     // Existence check, then create with core attributes only (J5).
+    let email = "cy.park@example.com";
+    let before = app.last_seq().await;
     listed(
         &jumpcloud
             .get("/Users?filter=userName%20eq%20%22cy.park%40example.com%22")
@@ -744,8 +1020,16 @@ async fn jumpcloud_provisioning_sequence_round_trips() {
     let id = id_of(&user);
     assert!(user.get(ENTERPRISE).is_none(), "{user}");
     jumpcloud.get(&format!("/Users/{id}")).await;
+    let app_id = assert_created(&app, before, email).await["id"].clone();
+    let person = app_user(&app, email).await;
+    assert_eq!(
+        (&person["given_name"], &person["family_name"]),
+        (&json!("Cy"), &json!("Park"))
+    );
+    assert_eq!(person["display_name"], "Cy Park");
 
     // Update (JumpCloud does not publish its update payload; RFC PATCH form).
+    let before = app.last_seq().await;
     let updated = jumpcloud
         .patch(
             &format!("/Users/{id}"),
@@ -753,6 +1037,8 @@ async fn jumpcloud_provisioning_sequence_round_trips() {
         )
         .await;
     assert_eq!(updated["displayName"], "Cy J. Park");
+    assert_updated(&app, before, &["display_name"]).await;
+    assert_eq!(app_user(&app, email).await["display_name"], "Cy J. Park");
 
     // Groups: lookup by displayName (J3), created with members (never empty),
     // a second create of the same name is 409 uniqueness so JumpCloud adopts it.
@@ -762,6 +1048,7 @@ async fn jumpcloud_provisioning_sequence_round_trips() {
             .await,
         &[],
     );
+    let before = app.last_seq().await;
     let other = id_of(
         &jumpcloud
             .post(
@@ -770,6 +1057,10 @@ async fn jumpcloud_provisioning_sequence_round_trips() {
             )
             .await,
     );
+    // No email: skipped, as app users are matched by email (DESIGN.md "match").
+    events_since(&app, before, &[]).await;
+    assert!(app.app_user("di.roe@example.com").await.is_none());
+    let before = app.last_seq().await;
     let group = jumpcloud
         .post(
             "/Groups",
@@ -778,6 +1069,9 @@ async fn jumpcloud_provisioning_sequence_round_trips() {
         .await;
     let gid = id_of(&group);
     assert_eq!(member_ids(&group), sorted(&[&other]));
+    events_since(&app, before, &["group.created"]).await;
+    jumpcloud.app_group("Engineering", &[]).await;
+    let before = app.last_seq().await;
     let again = jumpcloud
         .expect(
             Method::POST,
@@ -793,8 +1087,10 @@ async fn jumpcloud_provisioning_sequence_round_trips() {
             .await,
         &[&gid],
     );
+    events_since(&app, before, &[]).await;
 
     // Member add and Entra-style removal by value list (J4): only the listed one goes.
+    let before = app.last_seq().await;
     let added = jumpcloud
         .patch(
             &format!("/Groups/{gid}"),
@@ -802,6 +1098,9 @@ async fn jumpcloud_provisioning_sequence_round_trips() {
         )
         .await;
     assert_eq!(member_ids(&added), sorted(&[&id, &other]));
+    assert_member_event(&app, before, "group.member_added", &app_id).await;
+    jumpcloud.app_group("Engineering", &[&app_id]).await;
+    let before = app.last_seq().await;
     let removed = jumpcloud
         .patch(
             &format!("/Groups/{gid}"),
@@ -809,9 +1108,16 @@ async fn jumpcloud_provisioning_sequence_round_trips() {
         )
         .await;
     assert_eq!(member_ids(&removed), sorted(&[&other]));
+    assert_member_event(&app, before, "group.member_removed", &app_id).await;
+    jumpcloud.app_group("Engineering", &[]).await;
 
     // Deprovisioning is deactivation (J2); access granted again is reactivation.
-    for active in [false, true, false] {
+    for (active, event, status, by) in [
+        (false, "user.deactivated", "DEACTIVATED", Some("directory")),
+        (true, "user.reactivated", "PENDING", None),
+        (false, "user.deactivated", "DEACTIVATED", Some("directory")),
+    ] {
+        let before = app.last_seq().await;
         let user = jumpcloud
             .patch(
                 &format!("/Users/{id}"),
@@ -819,16 +1125,19 @@ async fn jumpcloud_provisioning_sequence_round_trips() {
             )
             .await;
         assert_eq!(user["active"], active);
+        events_since(&app, before, &[event]).await;
+        assert_status(&app, email, status, by).await;
     }
     assert_eq!(
         jumpcloud.get(&format!("/Users/{id}")).await["active"],
         false
     );
 
-    // app identity and events: asserted once the engine lands
-
+    let before = app.last_seq().await;
     jumpcloud.delete(&format!("/Groups/{gid}")).await;
     jumpcloud.gone(&format!("/Groups/{gid}")).await;
+    events_since(&app, before, &["group.deleted"]).await;
+    assert!(jumpcloud.app_groups().await.is_empty());
 }
 
 /// PingFederate always writes users whole (P1), with `type` and `primary` on
@@ -863,6 +1172,8 @@ async fn ping_provisioning_sequence_round_trips() {
     }
 
     // Create; two emails flagged primary keep only the first (P5).
+    let email = "eve.kim@example.com";
+    let before = app.last_seq().await;
     let user = ping.post("/Users", &ping_user(true, "Analyst")).await;
     let id = id_of(&user);
     assert_eq!(
@@ -880,19 +1191,37 @@ async fn ping_provisioning_sequence_round_trips() {
         listed(&ping.get(&format!("/Users?filter={filter}")).await, &[&id]);
     }
     ping.get(&format!("/Users/{id}")).await;
+    let app_id = assert_created(&app, before, email).await["id"].clone();
+    let person = app_user(&app, email).await;
+    assert_eq!(
+        (&person["given_name"], &person["family_name"]),
+        (&json!("Eve"), &json!("Kim"))
+    );
+    assert_eq!(person["title"], "Analyst");
 
     // Update, disable (Remove User Action: Disable) and enable: full PUTs (P1, P7).
+    let before = app.last_seq().await;
     let put = ping
         .put(&format!("/Users/{id}"), &ping_user(true, "Lead Analyst"))
         .await;
     assert_eq!(put["title"], "Lead Analyst");
-    for active in [false, true] {
+    assert_updated(&app, before, &["title"]).await;
+    assert_eq!(app_user(&app, email).await["title"], "Lead Analyst");
+    for (active, event, status, by) in [
+        (false, "user.deactivated", "DEACTIVATED", Some("directory")),
+        (true, "user.reactivated", "PENDING", None),
+    ] {
+        let before = app.last_seq().await;
         let user = ping
             .put(&format!("/Users/{id}"), &ping_user(active, "Lead Analyst"))
             .await;
         assert_eq!(user["active"], active);
+        events_since(&app, before, &[event]).await;
+        assert_status(&app, email, status, by).await;
     }
-    // A user provisioned disabled (P7).
+    // A user provisioned disabled (P7), without an email: skipped, as app
+    // users are matched by email (DESIGN.md "match").
+    let before = app.last_seq().await;
     let disabled = ping
         .post(
             "/Users",
@@ -901,10 +1230,13 @@ async fn ping_provisioning_sequence_round_trips() {
         .await;
     assert_eq!(disabled["active"], false);
     let fay = id_of(&disabled);
+    events_since(&app, before, &[]).await;
+    assert_eq!(app.app_users().await.len(), 1);
 
     // Groups: found by listing them all (P3), carrying only displayName and
     // members (P4).
     listed(&ping.get("/Groups").await, &[]);
+    let before = app.last_seq().await;
     let group = ping
         .post(
             "/Groups",
@@ -914,6 +1246,9 @@ async fn ping_provisioning_sequence_round_trips() {
     let gid = id_of(&group);
     assert!(group.get("externalId").is_none(), "{group}");
     listed(&ping.get("/Groups?startIndex=1&count=100").await, &[&gid]);
+    events_since(&app, before, &["group.created"]).await;
+    ping.app_group("Sales", &[]).await;
+    let before = app.last_seq().await;
     let added = ping
         .patch(
             &format!("/Groups/{gid}"),
@@ -921,6 +1256,9 @@ async fn ping_provisioning_sequence_round_trips() {
         )
         .await;
     assert_eq!(member_ids(&added), sorted(&[&id, &fay]));
+    assert_member_event(&app, before, "group.member_added", &app_id).await;
+    ping.app_group("Sales", &[&app_id]).await;
+    let before = app.last_seq().await;
     let removed = ping
         .patch(
             &format!("/Groups/{gid}"),
@@ -928,13 +1266,20 @@ async fn ping_provisioning_sequence_round_trips() {
         )
         .await;
     assert_eq!(member_ids(&removed), sorted(&[&fay]));
+    assert_member_event(&app, before, "group.member_removed", &app_id).await;
+    ping.app_group("Sales", &[]).await;
 
-    // app identity and events: asserted once the engine lands
-
-    // Remove User Action: Delete (P7).
+    // Remove User Action: Delete (P7): deactivated by the directory under the
+    // default policy (on_delete = deactivate).
+    let before = app.last_seq().await;
     ping.delete(&format!("/Users/{id}")).await;
     ping.gone(&format!("/Users/{id}")).await;
+    events_since(&app, before, &["user.deactivated"]).await;
+    assert_status(&app, email, "DEACTIVATED", Some("directory")).await;
+    let before = app.last_seq().await;
     ping.delete(&format!("/Groups/{gid}")).await;
+    events_since(&app, before, &["group.deleted"]).await;
+    assert!(ping.app_groups().await.is_empty());
 }
 
 #[tokio::test]
