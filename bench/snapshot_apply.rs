@@ -52,7 +52,11 @@ fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-async fn pass(store: &Store, directory_id: &str, users: usize) -> (f64, dirsync::reconcile::listing::Report) {
+async fn pass(
+    store: &Store,
+    directory_id: &str,
+    users: usize,
+) -> (f64, dirsync::reconcile::listing::Report) {
     let started = Instant::now();
     let mut run = Listing::begin(store, directory_id, ListingOptions::default())
         .await
@@ -61,7 +65,9 @@ async fn pass(store: &Store, directory_id: &str, users: usize) -> (f64, dirsync:
     let mut n = 0;
     while n < users {
         let end = (n + FEED).min(users);
-        run.page(store, (n..end).map(snapshot).collect(), now).await.unwrap();
+        run.page(store, (n..end).map(snapshot).collect(), now)
+            .await
+            .unwrap();
         n = end;
     }
     let report = run.finish(store, true, now).await.unwrap();
@@ -91,7 +97,10 @@ async fn main() {
         }
         Some(url) => (url, None),
         None => (
-            format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()),
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bench.db").display()
+            ),
             None,
         ),
     };
@@ -101,7 +110,11 @@ async fn main() {
     let directory = admin::create_directory(&store, "bench", "bench", "generic")
         .await
         .unwrap();
-    let backend = if url.starts_with("postgres") { "postgres" } else { "sqlite" };
+    let backend = if url.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     println!("snapshot-apply on {backend}, {users} users, pages of {FEED}");
     let (first, report) = pass(&store, &directory.id, users).await;
     assert_eq!(report.counts.created as usize, users, "{report:?}");
@@ -119,7 +132,9 @@ async fn main() {
         users as f64 / again,
         report.counts.unchanged
     );
-    let events = admin::events(&store, "bench", users as i64 - 1, 10).await.unwrap();
+    let events = admin::events(&store, "bench", users as i64 - 1, 10)
+        .await
+        .unwrap();
     println!(
         "events: last seq {} ; peak RSS {:.1} MiB",
         events.last().map_or(0, |e| e.seq),

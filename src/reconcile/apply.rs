@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{info, instrument};
 
@@ -156,7 +157,7 @@ pub fn to_plan(row: &AppUser) -> plan::AppUser {
         deactivated_by: row.deactivated_by.as_deref().and_then(parse_deactivated_by),
         deactivated_at: row.deactivated_at,
         role: row.role.clone(),
-        profile: serde_json::from_value(row.profile.clone()).unwrap_or_default(),
+        profile: Profile::deserialize(&row.profile).unwrap_or_default(),
         has_signed_in: row.has_signed_in,
     }
 }
@@ -345,29 +346,42 @@ async fn load<C: Conn>(
         .values()
         .map(|l| l.app_user_id.clone())
         .collect();
-    let emails: Vec<String> = changes
-        .iter()
-        .filter_map(|c| match &c.change {
-            Change::Upsert(s) => s.email.clone(),
-            _ => None,
-        })
-        .collect();
     user_ids.sort();
     user_ids.dedup();
     for row in ids::users_by_id(conn, &user_ids).await? {
         state.add_user(row);
     }
+    // Match by email only where the linked users do not already hold it.
+    let mut emails: Vec<String> = changes
+        .iter()
+        .filter_map(|c| match &c.change {
+            Change::Upsert(s) => s.email.clone(),
+            _ => None,
+        })
+        .filter(|e| !state.by_email.contains_key(e))
+        .collect();
+    emails.sort();
+    emails.dedup();
+    let mut by_email_only = Vec::new();
     if !emails.is_empty() {
         for row in ids::users_by_email(conn, &dir.tenant_id, &emails).await? {
+            by_email_only.push(row.id.clone());
             state.add_user(row);
         }
     }
+    // Other directories' links (one person in two directories), and this
+    // directory's links to users matched by email (one directory user per
+    // app user).
     let all: Vec<String> = state.users.keys().cloned().collect();
-    for link in ids::links_of_users(conn, &all).await? {
-        if link.directory_id == dir.id && state.links.contains_key(&link.source_id) {
-            continue;
-        }
+    for link in ids::links_elsewhere(conn, &dir.id, &all).await? {
         state.add_link(dir, link);
+    }
+    if !by_email_only.is_empty() {
+        for link in ids::links_of_users(conn, &by_email_only).await? {
+            if link.directory_id == dir.id && !state.links.contains_key(&link.source_id) {
+                state.add_link(dir, link);
+            }
+        }
     }
     if dir.uses_groups() {
         for key in ids::group_keys_of_users(conn, &dir.id, &all).await? {

@@ -27,7 +27,7 @@ pub struct NewEvent {
 }
 
 /// Rows per multi-row insert (7 binds each).
-const CHUNK: usize = 100;
+const CHUNK: usize = 500;
 
 /// Append events for a tenant, numbered after every committed one. Call it
 /// last in the transaction: the counter row stays locked until commit.

@@ -87,7 +87,7 @@ pub async fn insert_users<C: ConnectionTrait>(conn: &C, rows: Vec<AppUser>) -> R
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<users::ActiveModel> =
-            rows.by_ref().take(CHUNK / 10).map(Into::into).collect();
+            rows.by_ref().take(CHUNK / 2).map(Into::into).collect();
         users::Entity::insert_many(chunk)
             .exec_without_returning(conn)
             .await?;
@@ -168,6 +168,25 @@ pub async fn links_of_users<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// Links of other directories to these app users.
+pub async fn links_elsewhere<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    app_user_ids: &[String],
+) -> Result<Vec<Link>> {
+    let mut out = Vec::new();
+    for chunk in app_user_ids.chunks(CHUNK) {
+        out.extend(
+            user_links::Entity::find()
+                .filter(user_links::Column::AppUserId.is_in(chunk.iter().cloned()))
+                .filter(user_links::Column::DirectoryId.ne(directory_id))
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
 #[derive(Debug, FromQueryResult)]
 struct SourceId {
     source_id: String,
@@ -210,7 +229,7 @@ pub async fn upsert_links<C: ConnectionTrait>(conn: &C, rows: Vec<Link>) -> Resu
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<user_links::ActiveModel> =
-            rows.by_ref().take(CHUNK / 10).map(Into::into).collect();
+            rows.by_ref().take(CHUNK / 2).map(Into::into).collect();
         user_links::Entity::insert_many(chunk)
             .on_conflict(
                 OnConflict::columns([
