@@ -1,8 +1,8 @@
 //! The host application's identity (users, groups, their memberships), the
 //! links from what a directory asserted to those rows, and the event outbox.
 //!
-//! - `users` are per tenant and unique by folded email; `profile` is JSON of
-//!   the fields sync refreshes (names, avatar, department, title, …).
+//! - `users` are per tenant and unique by folded email, with the profile
+//!   fields sync refreshes as columns (names, avatar, department, title, …).
 //! - `user_links` ties one directory's user (its stable id in that directory:
 //!   the mirror row id for SCIM, the provider's id for a pull) to one app user,
 //!   with the last normalized snapshot and what that directory says of activity.
@@ -46,7 +46,14 @@ enum Users {
     DeactivatedAt,
     Role,
     HasSignedIn,
-    Profile,
+    GivenName,
+    FamilyName,
+    DisplayName,
+    AvatarUrl,
+    Department,
+    Title,
+    EmployeeNumber,
+    Manager,
     ProfileDirectoryId,
     Version,
     CreatedAt,
@@ -63,6 +70,7 @@ enum UserLinks {
     ExternalId,
     DirectoryActive,
     Snapshot,
+    SnapshotHash,
     RemovedAt,
     CreatedAt,
     UpdatedAt,
@@ -156,7 +164,14 @@ impl MigrationTrait for Migration {
                     .col(big_integer_null(Users::DeactivatedAt))
                     .col(string(Users::Role))
                     .col(boolean(Users::HasSignedIn))
-                    .col(json_binary(Users::Profile))
+                    .col(string_null(Users::GivenName))
+                    .col(string_null(Users::FamilyName))
+                    .col(string_null(Users::DisplayName))
+                    .col(string_null(Users::AvatarUrl))
+                    .col(string_null(Users::Department))
+                    .col(string_null(Users::Title))
+                    .col(string_null(Users::EmployeeNumber))
+                    .col(string_null(Users::Manager))
                     .col(string_len_null(Users::ProfileDirectoryId, 36))
                     .col(big_integer(Users::Version))
                     .col(big_integer(Users::CreatedAt))
@@ -195,7 +210,8 @@ impl MigrationTrait for Migration {
                     .col(id_col(UserLinks::AppUserId))
                     .col(string_null(UserLinks::ExternalId))
                     .col(boolean(UserLinks::DirectoryActive))
-                    .col(json_binary(UserLinks::Snapshot))
+                    .col(json_binary_null(UserLinks::Snapshot))
+                    .col(string_len(UserLinks::SnapshotHash, 64))
                     .col(big_integer_null(UserLinks::RemovedAt))
                     .col(big_integer(UserLinks::CreatedAt))
                     .col(big_integer(UserLinks::UpdatedAt))

@@ -6,7 +6,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::{info, instrument};
 
@@ -157,48 +156,57 @@ pub fn to_plan(row: &AppUser) -> plan::AppUser {
         deactivated_by: row.deactivated_by.as_deref().and_then(parse_deactivated_by),
         deactivated_at: row.deactivated_at,
         role: row.role.clone(),
-        profile: Profile::deserialize(&row.profile).unwrap_or_default(),
+        profile: Profile {
+            given_name: row.given_name.clone(),
+            family_name: row.family_name.clone(),
+            display_name: row.display_name.clone(),
+            avatar_url: row.avatar_url.clone(),
+            department: row.department.clone(),
+            title: row.title.clone(),
+            employee_number: row.employee_number.clone(),
+            manager: row.manager.clone(),
+        },
         has_signed_in: row.has_signed_in,
     }
 }
 
 /// The planner's user written over a row (or a new row).
 pub fn to_row(user: &plan::AppUser, base: Option<&AppUser>, tenant_id: &str, now: i64) -> AppUser {
-    let profile = serde_json::to_value(&user.profile).unwrap_or(Value::Null);
-    match base {
-        Some(b) => AppUser {
-            email: user.email.clone(),
-            email_folded: user.email.clone(),
-            status: status_str(user.status).to_owned(),
-            deactivated_by: user
-                .deactivated_by
-                .map(|d| deactivated_by_str(d).to_owned()),
-            deactivated_at: user.deactivated_at,
-            role: user.role.clone(),
-            has_signed_in: user.has_signed_in,
-            profile,
-            version: b.version + 1,
-            updated_at: now.max(b.updated_at),
-            ..b.clone()
-        },
-        None => AppUser {
-            id: user.id.clone(),
-            tenant_id: tenant_id.to_owned(),
-            email: user.email.clone(),
-            email_folded: user.email.clone(),
-            status: status_str(user.status).to_owned(),
-            deactivated_by: user
-                .deactivated_by
-                .map(|d| deactivated_by_str(d).to_owned()),
-            deactivated_at: user.deactivated_at,
-            role: user.role.clone(),
-            has_signed_in: user.has_signed_in,
-            profile,
-            profile_directory_id: None,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        },
+    let p = &user.profile;
+    let (id, version, created_at, updated_at, profile_directory_id) = match base {
+        Some(b) => (
+            b.id.clone(),
+            b.version + 1,
+            b.created_at,
+            now.max(b.updated_at),
+            b.profile_directory_id.clone(),
+        ),
+        None => (user.id.clone(), 1, now, now, None),
+    };
+    AppUser {
+        id,
+        tenant_id: tenant_id.to_owned(),
+        email: user.email.clone(),
+        email_folded: user.email.clone(),
+        status: status_str(user.status).to_owned(),
+        deactivated_by: user
+            .deactivated_by
+            .map(|d| deactivated_by_str(d).to_owned()),
+        deactivated_at: user.deactivated_at,
+        role: user.role.clone(),
+        has_signed_in: user.has_signed_in,
+        given_name: p.given_name.clone(),
+        family_name: p.family_name.clone(),
+        display_name: p.display_name.clone(),
+        avatar_url: p.avatar_url.clone(),
+        department: p.department.clone(),
+        title: p.title.clone(),
+        employee_number: p.employee_number.clone(),
+        manager: p.manager.clone(),
+        profile_directory_id,
+        version,
+        created_at,
+        updated_at,
     }
 }
 
@@ -218,8 +226,7 @@ pub fn user_view(row: &AppUser) -> Value {
     out.insert("deactivated_by".into(), json!(row.deactivated_by));
     out.insert("role".into(), json!(row.role));
     out.insert("has_signed_in".into(), json!(row.has_signed_in));
-    let profile: Profile = serde_json::from_value(row.profile.clone()).unwrap_or_default();
-    if let Ok(Value::Object(fields)) = serde_json::to_value(profile) {
+    if let Ok(Value::Object(fields)) = serde_json::to_value(to_plan(row).profile) {
         out.extend(fields);
     }
     out.insert("created_at".into(), json!(rfc3339(row.created_at)));
@@ -533,7 +540,8 @@ fn apply_one(
                     app_user_id: id.clone(),
                     external_id: None,
                     directory_active: true,
-                    snapshot: Value::Null,
+                    snapshot: None,
+                    snapshot_hash: String::new(),
                     removed_at: None,
                     created_at: now,
                     updated_at: now,
@@ -598,7 +606,13 @@ fn book_link(
             let active = s.active && dir.policy.membership_satisfied(&s.groups);
             let mut stored = (**s).clone();
             stored.groups.clear();
-            link.snapshot = serde_json::to_value(&stored).unwrap_or(Value::Null);
+            // The stored snapshot is rewritten only when it changed.
+            let text = serde_json::to_string(&stored).unwrap_or_default();
+            let hash = crate::crypto::hash_token(&text);
+            if hash != link.snapshot_hash {
+                link.snapshot = serde_json::from_str(&text).ok();
+                link.snapshot_hash = hash;
+            }
             link.external_id = s.external_id.clone();
             link.directory_active = active;
             link.removed_at = None;
@@ -744,12 +758,11 @@ pub async fn refresh_users<C: Conn>(
     if !dir.uses_groups() || app_user_ids.is_empty() {
         return Ok(());
     }
-    let changes: Vec<UserChange> = ids::links_of_users(conn, app_user_ids)
+    let changes: Vec<UserChange> = ids::snapshots_of(conn, &dir.id, app_user_ids)
         .await?
         .into_iter()
-        .filter(|l| l.directory_id == dir.id && l.removed_at.is_none())
         .filter_map(|l| {
-            let snapshot: Snapshot = serde_json::from_value(l.snapshot).ok()?;
+            let snapshot: Snapshot = serde_json::from_value(l.snapshot?).ok()?;
             Some(UserChange {
                 source_id: l.source_id,
                 change: Change::upsert(snapshot),

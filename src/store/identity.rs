@@ -111,6 +111,42 @@ pub async fn delete_user<C: ConnectionTrait>(conn: &C, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Links without their snapshot JSON (NULL in its place): the engine decides
+/// by `snapshot_hash` and leaves the stored snapshot alone unless it changed.
+fn heads() -> sea_orm::Select<user_links::Entity> {
+    use sea_orm::Iterable;
+    use sea_orm::sea_query::Expr;
+    let mut select = user_links::Entity::find().select_only();
+    for col in user_links::Column::iter() {
+        if matches!(col, user_links::Column::Snapshot) {
+            select = select.column_as(Expr::cust("NULL"), "snapshot");
+        } else {
+            select = select.column(col);
+        }
+    }
+    select
+}
+
+/// This directory's live links to these app users, with their snapshots.
+pub async fn snapshots_of<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    app_user_ids: &[String],
+) -> Result<Vec<Link>> {
+    let mut out = Vec::new();
+    for chunk in app_user_ids.chunks(CHUNK) {
+        out.extend(
+            user_links::Entity::find()
+                .filter(user_links::Column::DirectoryId.eq(directory_id))
+                .filter(user_links::Column::AppUserId.is_in(chunk.iter().cloned()))
+                .filter(user_links::Column::RemovedAt.is_null())
+                .all(conn)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
 /// This directory's links for these source ids.
 pub async fn links_by_source<C: ConnectionTrait>(
     conn: &C,
@@ -120,7 +156,7 @@ pub async fn links_by_source<C: ConnectionTrait>(
     let mut out = Vec::with_capacity(source_ids.len());
     for chunk in source_ids.chunks(CHUNK) {
         out.extend(
-            user_links::Entity::find()
+            heads()
                 .filter(user_links::Column::DirectoryId.eq(directory_id))
                 .filter(user_links::Column::SourceId.is_in(chunk.iter().cloned()))
                 .all(conn)
@@ -140,7 +176,7 @@ pub async fn removed_links_by_external_id<C: ConnectionTrait>(
     let mut out = Vec::new();
     for chunk in external_ids.chunks(CHUNK) {
         out.extend(
-            user_links::Entity::find()
+            heads()
                 .filter(user_links::Column::DirectoryId.eq(directory_id))
                 .filter(user_links::Column::ExternalId.is_in(chunk.iter().cloned()))
                 .filter(user_links::Column::RemovedAt.is_not_null())
@@ -159,7 +195,7 @@ pub async fn links_of_users<C: ConnectionTrait>(
     let mut out = Vec::new();
     for chunk in app_user_ids.chunks(CHUNK) {
         out.extend(
-            user_links::Entity::find()
+            heads()
                 .filter(user_links::Column::AppUserId.is_in(chunk.iter().cloned()))
                 .all(conn)
                 .await?,
@@ -177,7 +213,7 @@ pub async fn links_elsewhere<C: ConnectionTrait>(
     let mut out = Vec::new();
     for chunk in app_user_ids.chunks(CHUNK) {
         out.extend(
-            user_links::Entity::find()
+            heads()
                 .filter(user_links::Column::AppUserId.is_in(chunk.iter().cloned()))
                 .filter(user_links::Column::DirectoryId.ne(directory_id))
                 .all(conn)
@@ -224,7 +260,8 @@ pub async fn count_active_links<C: ConnectionTrait>(conn: &C, directory_id: &str
         .await?)
 }
 
-/// Insert or overwrite links (keyed by directory and source id).
+/// Insert or overwrite links (keyed by directory and source id); a link
+/// without a snapshot keeps the stored one.
 pub async fn upsert_links<C: ConnectionTrait>(conn: &C, rows: Vec<Link>) -> Result<()> {
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
@@ -240,10 +277,17 @@ pub async fn upsert_links<C: ConnectionTrait>(conn: &C, rows: Vec<Link>) -> Resu
                     user_links::Column::AppUserId,
                     user_links::Column::ExternalId,
                     user_links::Column::DirectoryActive,
-                    user_links::Column::Snapshot,
+                    user_links::Column::SnapshotHash,
                     user_links::Column::RemovedAt,
                     user_links::Column::UpdatedAt,
                 ])
+                // A link read without its snapshot keeps the stored one.
+                .value(
+                    user_links::Column::Snapshot,
+                    sea_orm::sea_query::Expr::cust(
+                        "COALESCE(excluded.snapshot, user_links.snapshot)",
+                    ),
+                )
                 .to_owned(),
             )
             .exec_without_returning(conn)
