@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 
 use super::ScimState;
 use super::error::ScimError;
@@ -20,6 +20,20 @@ pub struct Caller {
     pub vendor: String,
 }
 
+impl Caller {
+    /// OneLogin wants every response labelled `application/json` (L10) while
+    /// Entra wants `application/scim+json` (E23): the one genuine conflict, so
+    /// the directory's vendor decides (and, for a generic directory, the
+    /// client's User-Agent).
+    pub fn wants_plain_json(&self, user_agent: Option<&str>) -> bool {
+        match self.vendor.as_str() {
+            "onelogin" => true,
+            "generic" => user_agent.is_some_and(|ua| ua.to_ascii_lowercase().contains("onelogin")),
+            _ => false,
+        }
+    }
+}
+
 impl FromRequest for Caller {
     type Error = ScimError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -27,10 +41,15 @@ impl FromRequest for Caller {
     fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
         let state = req.app_data::<web::Data<ScimState>>().cloned();
         let token = bearer_token(req);
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ScimError::internal("server state missing"))?;
             let token = token?;
-            authenticate(&state, &token).await
+            let caller = authenticate(&state, &token).await?;
+            // The response middleware reads the directory's vendor from here
+            // (render::answer_in_accepted_media_type).
+            req.extensions_mut().insert(caller.clone());
+            Ok(caller)
         })
     }
 }

@@ -1,6 +1,7 @@
 //! Stored rows → SCIM resource representations (before projection), and the
 //! media type responses are labelled with.
 
+use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
@@ -155,20 +156,39 @@ pub fn prefers_plain_json(accept: &str) -> bool {
 }
 
 /// Middleware (`actix_web::middleware::from_fn`) for the `/scim/v2` scope: a
-/// client that accepts only `application/json` gets its SCIM responses labelled
-/// `application/json`, body unchanged (OneLogin: "the content type header for
-/// all responses must be of type application/json", L10). Everyone else keeps
-/// `application/scim+json` (RFC 7644 §3.1, E23).
+/// client that accepts only `application/json`, or any client of a OneLogin
+/// directory that does not name the SCIM type, gets its SCIM responses
+/// labelled `application/json`, body unchanged (OneLogin: "the content type
+/// header for all responses must be of type application/json", L10). Everyone
+/// else keeps `application/scim+json` (RFC 7644 §3.1, E23).
 pub async fn answer_in_accepted_media_type(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let plain = req
+    let accept = req
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(prefers_plain_json);
+        .map(str::to_owned);
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut res = next.call(req).await?;
+    // A OneLogin directory gets plain JSON unless the client asks for the
+    // SCIM type by name; anyone else only when it accepts plain JSON alone.
+    let onelogin = res
+        .request()
+        .extensions()
+        .get::<super::auth::Caller>()
+        .is_some_and(|c| c.wants_plain_json(user_agent.as_deref()));
+    let plain = match accept.as_deref() {
+        Some(a) if prefers_plain_json(a) => true,
+        Some(a) if onelogin => !a.to_ascii_lowercase().contains(super::CONTENT_TYPE),
+        None => onelogin,
+        Some(_) => false,
+    };
     let is_scim = res
         .headers()
         .get(header::CONTENT_TYPE)
