@@ -436,54 +436,60 @@ fn apply_one(
     fx: &mut Effects,
 ) -> Option<Applied> {
     let policy = &dir.policy;
-    let link = state.links.get(&item.source_id).cloned();
-    let linked = link
-        .as_ref()
-        .and_then(|l| state.users.get(&l.app_user_id))
-        .cloned();
-    let email = match &item.change {
-        Change::Upsert(s) => s.email.clone(),
-        _ => None,
-    };
-    let by_email = email
-        .as_ref()
+    // Read the batch state by reference; the plan owns what it needs.
+    let (current, subject_id, groups) = {
+        let link = state.links.get(&item.source_id);
+        let linked = link.and_then(|l| state.users.get(&l.app_user_id));
+        let by_email = match &item.change {
+            Change::Upsert(s) => s.email.as_ref(),
+            _ => None,
+        }
         .and_then(|e| state.by_email.get(e))
-        .and_then(|id| state.users.get(id))
-        .cloned();
-    let subject = linked.as_ref().or(by_email.as_ref());
-    let elsewhere = subject
-        .and_then(|u| state.elsewhere.get(&u.id))
-        .map_or(&[][..], Vec::as_slice);
-    let current = Current {
-        linked: linked.as_ref().map(to_plan),
-        by_email: by_email.as_ref().map(to_plan),
-        by_email_linked_here: link.is_none()
-            && by_email
-                .as_ref()
-                .and_then(|u| state.here.get(&u.id))
-                .is_some_and(|s| *s != item.source_id),
-        other_links: !elsewhere.is_empty(),
-        other_directory_active: elsewhere.iter().any(|l| l.directory_active),
-        owns_profile: linked.as_ref().is_some_and(|u| {
-            u.profile_directory_id
-                .as_deref()
-                .is_none_or(|d| d == dir.id)
-        }),
+        .and_then(|id| state.users.get(id));
+        let subject = linked.or(by_email);
+        let elsewhere = subject
+            .and_then(|u| state.elsewhere.get(&u.id))
+            .map_or(&[][..], Vec::as_slice);
+        let current = Current {
+            linked: linked.map(to_plan),
+            // The same row as `linked` in the common case: plan it once.
+            by_email: match (linked, by_email) {
+                (Some(l), Some(b)) if l.id == b.id => linked.map(to_plan),
+                _ => by_email.map(to_plan),
+            },
+            by_email_linked_here: link.is_none()
+                && by_email
+                    .and_then(|u| state.here.get(&u.id))
+                    .is_some_and(|s| *s != item.source_id),
+            other_links: !elsewhere.is_empty(),
+            other_directory_active: elsewhere.iter().any(|l| l.directory_active),
+            owns_profile: linked.is_some_and(|u| {
+                u.profile_directory_id
+                    .as_deref()
+                    .is_none_or(|d| d == dir.id)
+            }),
+        };
+        let groups = subject.and_then(|u| state.groups.get(&u.id)).cloned();
+        (current, subject.map(|u| u.id.clone()), groups)
     };
-    let mut change = item.change.clone();
-    if let Change::Upsert(s) = &mut change {
-        s.groups = subject
-            .and_then(|u| state.groups.get(&u.id))
-            .cloned()
-            .unwrap_or_default();
-    }
-    let plan = plan::plan_user(&current, &change, policy, now, || {
+    // The user's groups in this directory come from the store, not the edge.
+    let with_groups;
+    let change = match (&item.change, groups) {
+        (Change::Upsert(s), Some(groups)) => {
+            let mut s = s.clone();
+            s.groups = groups;
+            with_groups = Change::Upsert(s);
+            &with_groups
+        }
+        (change, _) => change,
+    };
+    let plan = plan::plan_user(&current, change, policy, now, || {
         uuid::Uuid::now_v7().to_string()
     });
     if options.hold_deactivations && plan.outcome == Outcome::Deactivated {
         return None;
     }
-    let mut app_user_id = subject.map(|u| u.id.clone());
+    let mut app_user_id = subject_id;
     match &plan.outcome {
         Outcome::Skipped(reason) => {
             info!(source_id = %item.source_id, reason, "directory user skipped");
@@ -570,7 +576,7 @@ fn apply_one(
             }
         }
     }
-    book_link(state, dir, item, &change, &plan.outcome, now);
+    book_link(state, dir, item, change, &plan.outcome, now);
     if let Some(row) = &event_row {
         push_user_event(fx, dir, &plan.outcome, row);
     }
@@ -604,10 +610,9 @@ fn book_link(
     match change {
         Change::Upsert(s) => {
             let active = s.active && dir.policy.membership_satisfied(&s.groups);
-            let mut stored = (**s).clone();
-            stored.groups.clear();
-            // The stored snapshot is rewritten only when it changed.
-            let text = serde_json::to_string(&stored).unwrap_or_default();
+            // The stored snapshot (groups are derived, never stored) is
+            // rewritten only when it changed.
+            let text = serde_json::to_string(&**s).unwrap_or_default();
             let hash = crate::crypto::hash_token(&text);
             if hash != link.snapshot_hash {
                 link.snapshot = serde_json::from_str(&text).ok();

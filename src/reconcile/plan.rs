@@ -44,7 +44,9 @@ pub struct Snapshot {
     pub profile: Profile,
     /// The directory-side active flag (SCIM active, Graph accountEnabled, …).
     pub active: bool,
-    /// Names or external ids of the directory groups the user is in.
+    /// Names or external ids of the directory groups the user is in (filled
+    /// by the engine from the store; never stored with the snapshot).
+    #[serde(skip)]
     pub groups: Vec<String>,
 }
 
