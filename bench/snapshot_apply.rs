@@ -11,6 +11,10 @@
 
 use std::time::Instant;
 
+/// The allocator `dirsync` itself runs with (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use dirsync::admin;
 use dirsync::reconcile::listing::{Listing, ListingOptions};
 use dirsync::reconcile::plan::{Profile, Snapshot};
@@ -92,8 +96,14 @@ async fn main() {
                 .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
                 .await
                 .unwrap();
-            let base = admin_url.rsplit_once('/').unwrap().0;
-            (format!("{base}/{name}"), Some((admin, name)))
+            let (base, query) = admin_url.split_once('?').unwrap_or((&admin_url, ""));
+            let base = base.rsplit_once('/').unwrap().0;
+            let query = if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{query}")
+            };
+            (format!("{base}/{name}{query}"), Some((admin, name)))
         }
         Some(url) => (url, None),
         None => (

@@ -191,14 +191,6 @@ impl MigrationTrait for Migration {
                 true,
             ))
             .await?;
-        manager
-            .create_index(index(
-                "users_tenant_id",
-                Users::Table,
-                &[Users::TenantId, Users::Id],
-                true,
-            ))
-            .await?;
 
         manager
             .create_table(
@@ -243,7 +235,11 @@ impl MigrationTrait for Migration {
             .create_index(index(
                 "user_links_external_id",
                 UserLinks::Table,
-                &[UserLinks::DirectoryId, UserLinks::ExternalId],
+                // External id first: with directory_id first, PostgreSQL's
+                // planner (stale statistics during a bulk import) took this
+                // index for `directory_id = $1 AND source_id IN (…)` and read
+                // the whole directory instead of using the primary key.
+                &[UserLinks::ExternalId, UserLinks::DirectoryId],
                 false,
             ))
             .await?;

@@ -102,6 +102,15 @@ impl Store {
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(30))
                     .create_if_missing(true)
+            })
+            .map_sqlx_postgres_opts(|opts| {
+                // sqlx prepares and caches every statement per connection.
+                // PostgreSQL then switches to a generic plan after five runs,
+                // costed with the statistics of that moment: planned on a
+                // near-empty table it stays a sequential scan as the table
+                // grows (a 15,000-user import ran at 1,600 users/s). Custom
+                // plans see the real parameters every time.
+                opts.options([("plan_cache_mode", "force_custom_plan")])
             });
         let db = Database::connect(options).await?;
         let write_lock =
