@@ -22,19 +22,35 @@ pub use users::Model as AppUser;
 /// under its bind-parameter limit.
 const CHUNK: usize = 500;
 
-/// App users by id, locked for the rest of the transaction on PostgreSQL.
-pub async fn users_by_id<C: ConnectionTrait>(conn: &C, ids: &[String]) -> Result<Vec<AppUser>> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(CHUNK) {
+/// `select` restricted to `column IN keys`, a statement per `CHUNK` keys.
+async fn find_in<C: ConnectionTrait, E: EntityTrait>(
+    conn: &C,
+    select: sea_orm::Select<E>,
+    column: E::Column,
+    keys: &[String],
+) -> Result<Vec<E::Model>> {
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(CHUNK) {
         out.extend(
-            users::Entity::find()
-                .filter(users::Column::Id.is_in(chunk.iter().cloned()))
-                .lock_exclusive()
+            select
+                .clone()
+                .filter(column.is_in(chunk.iter().cloned()))
                 .all(conn)
                 .await?,
         );
     }
     Ok(out)
+}
+
+/// App users by id, locked for the rest of the transaction on PostgreSQL.
+pub async fn users_by_id<C: ConnectionTrait>(conn: &C, ids: &[String]) -> Result<Vec<AppUser>> {
+    find_in(
+        conn,
+        users::Entity::find().lock_exclusive(),
+        users::Column::Id,
+        ids,
+    )
+    .await
 }
 
 /// App users of a tenant by folded email, locked like `users_by_id`.
@@ -43,18 +59,10 @@ pub async fn users_by_email<C: ConnectionTrait>(
     tenant_id: &str,
     emails: &[String],
 ) -> Result<Vec<AppUser>> {
-    let mut out = Vec::with_capacity(emails.len());
-    for chunk in emails.chunks(CHUNK) {
-        out.extend(
-            users::Entity::find()
-                .filter(users::Column::TenantId.eq(tenant_id))
-                .filter(users::Column::EmailFolded.is_in(chunk.iter().cloned()))
-                .lock_exclusive()
-                .all(conn)
-                .await?,
-        );
-    }
-    Ok(out)
+    let select = users::Entity::find()
+        .filter(users::Column::TenantId.eq(tenant_id))
+        .lock_exclusive();
+    find_in(conn, select, users::Column::EmailFolded, emails).await
 }
 
 pub async fn user_by_email<C: ConnectionTrait>(
@@ -133,18 +141,10 @@ pub async fn snapshots_of<C: ConnectionTrait>(
     directory_id: &str,
     app_user_ids: &[String],
 ) -> Result<Vec<Link>> {
-    let mut out = Vec::new();
-    for chunk in app_user_ids.chunks(CHUNK) {
-        out.extend(
-            user_links::Entity::find()
-                .filter(user_links::Column::DirectoryId.eq(directory_id))
-                .filter(user_links::Column::AppUserId.is_in(chunk.iter().cloned()))
-                .filter(user_links::Column::RemovedAt.is_null())
-                .all(conn)
-                .await?,
-        );
-    }
-    Ok(out)
+    let select = user_links::Entity::find()
+        .filter(user_links::Column::DirectoryId.eq(directory_id))
+        .filter(user_links::Column::RemovedAt.is_null());
+    find_in(conn, select, user_links::Column::AppUserId, app_user_ids).await
 }
 
 /// This directory's links for these source ids.
@@ -153,17 +153,8 @@ pub async fn links_by_source<C: ConnectionTrait>(
     directory_id: &str,
     source_ids: &[String],
 ) -> Result<Vec<Link>> {
-    let mut out = Vec::with_capacity(source_ids.len());
-    for chunk in source_ids.chunks(CHUNK) {
-        out.extend(
-            heads()
-                .filter(user_links::Column::DirectoryId.eq(directory_id))
-                .filter(user_links::Column::SourceId.is_in(chunk.iter().cloned()))
-                .all(conn)
-                .await?,
-        );
-    }
-    Ok(out)
+    let select = heads().filter(user_links::Column::DirectoryId.eq(directory_id));
+    find_in(conn, select, user_links::Column::SourceId, source_ids).await
 }
 
 /// Links this directory removed (SCIM DELETE) whose external id comes back:
@@ -173,18 +164,10 @@ pub async fn removed_links_by_external_id<C: ConnectionTrait>(
     directory_id: &str,
     external_ids: &[String],
 ) -> Result<Vec<Link>> {
-    let mut out = Vec::new();
-    for chunk in external_ids.chunks(CHUNK) {
-        out.extend(
-            heads()
-                .filter(user_links::Column::DirectoryId.eq(directory_id))
-                .filter(user_links::Column::ExternalId.is_in(chunk.iter().cloned()))
-                .filter(user_links::Column::RemovedAt.is_not_null())
-                .all(conn)
-                .await?,
-        );
-    }
-    Ok(out)
+    let select = heads()
+        .filter(user_links::Column::DirectoryId.eq(directory_id))
+        .filter(user_links::Column::RemovedAt.is_not_null());
+    find_in(conn, select, user_links::Column::ExternalId, external_ids).await
 }
 
 /// Every link (of any directory) to these app users.
@@ -192,16 +175,7 @@ pub async fn links_of_users<C: ConnectionTrait>(
     conn: &C,
     app_user_ids: &[String],
 ) -> Result<Vec<Link>> {
-    let mut out = Vec::new();
-    for chunk in app_user_ids.chunks(CHUNK) {
-        out.extend(
-            heads()
-                .filter(user_links::Column::AppUserId.is_in(chunk.iter().cloned()))
-                .all(conn)
-                .await?,
-        );
-    }
-    Ok(out)
+    find_in(conn, heads(), user_links::Column::AppUserId, app_user_ids).await
 }
 
 /// Links of other directories to these app users.
@@ -210,17 +184,8 @@ pub async fn links_elsewhere<C: ConnectionTrait>(
     directory_id: &str,
     app_user_ids: &[String],
 ) -> Result<Vec<Link>> {
-    let mut out = Vec::new();
-    for chunk in app_user_ids.chunks(CHUNK) {
-        out.extend(
-            heads()
-                .filter(user_links::Column::AppUserId.is_in(chunk.iter().cloned()))
-                .filter(user_links::Column::DirectoryId.ne(directory_id))
-                .all(conn)
-                .await?,
-        );
-    }
-    Ok(out)
+    let select = heads().filter(user_links::Column::DirectoryId.ne(directory_id));
+    find_in(conn, select, user_links::Column::AppUserId, app_user_ids).await
 }
 
 #[derive(Debug, FromQueryResult)]
