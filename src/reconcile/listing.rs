@@ -1,5 +1,6 @@
-//! Entry points that need no HTTP: one user snapshot, or a complete listing of
-//! a directory fed page by page (the pull worker, tests, the benchmark).
+//! Entry points that need no HTTP: one user or group snapshot, or a complete
+//! listing of a directory's users fed page by page (the pull worker, tests,
+//! the benchmark).
 //!
 //! A complete listing holds its deactivations until the end. Then the users it
 //! did not list are "missing" (policy `on_missing`), and the mass-deactivation
@@ -13,6 +14,7 @@ use serde::Serialize;
 use tracing::{instrument, warn};
 
 use super::apply::{self, Applied, Directory, Effects, Options, UserChange};
+use super::groups::{self, GroupChange, GroupOutcome};
 use super::plan::{Change, Outcome, Snapshot};
 use crate::store::identity as ids;
 use crate::store::{Store, StoreError};
@@ -108,6 +110,31 @@ pub async fn apply_snapshot(
         .into_iter()
         .next()
         .ok_or_else(|| StoreError::Invalid("the engine returned no outcome".into()))
+}
+
+/// Apply one group snapshot (or its removal) from a directory and, when
+/// given, its complete member list (the directory's ids for its users), in
+/// one transaction.
+#[instrument(skip_all, fields(directory_id, source_id))]
+pub async fn apply_group_snapshot(
+    store: &Store,
+    directory_id: &str,
+    source_id: &str,
+    change: GroupChange,
+    members: Option<&[String]>,
+    now: i64,
+) -> Result<GroupOutcome, StoreError> {
+    let tx = store.write().await?;
+    let dir = Directory::load(tx.conn(), directory_id).await?;
+    let mut fx = Effects::default();
+    let removed = change == GroupChange::Removed;
+    let outcome = groups::apply_group(tx.conn(), &dir, source_id, change, now, &mut fx).await?;
+    if let (Some(members), false) = (members, removed) {
+        groups::replace_members(tx.conn(), &dir, source_id, members, now, &mut fx).await?;
+    }
+    fx.flush(tx.conn(), &dir.tenant_id, now).await?;
+    tx.commit().await?;
+    Ok(outcome)
 }
 
 #[derive(Debug, Clone, Copy, Default)]

@@ -2,6 +2,7 @@
 //! page, as the pull worker will call it.
 
 use dirsync::admin::PolicyChange;
+use dirsync::reconcile::groups::{GroupChange, GroupOutcome, GroupSnapshot};
 use dirsync::reconcile::host::Action;
 use dirsync::reconcile::listing::{self, Listing, ListingOptions, RunStatus};
 use dirsync::reconcile::plan::{Change, Outcome, Profile, Snapshot};
@@ -291,4 +292,90 @@ proptest! {
             Ok(())
         })?;
     }
+}
+
+#[tokio::test]
+async fn a_group_snapshot_with_its_members_applies_without_http() {
+    let app = spawn_app().await;
+    run(&app, listing_of(0..3), ListingOptions::default()).await;
+    let snapshot = |name: &str| {
+        GroupChange::Upsert(GroupSnapshot {
+            name: name.into(),
+            external_id: Some("grp-1".into()),
+        })
+    };
+    let members = ["src-0".to_owned(), "src-1".to_owned()];
+    let outcome = listing::apply_group_snapshot(
+        &app.store,
+        &app.directory_id,
+        "g-1",
+        snapshot("Sales"),
+        Some(&members),
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome, GroupOutcome::Created);
+    let mut expected = Vec::new();
+    for n in [0, 1] {
+        expected.push(app.app_user(&format!("user{n}@example.com")).await.unwrap()["id"].clone());
+    }
+    expected.sort_by_key(|v| v.as_str().unwrap().to_owned());
+    assert_eq!(
+        app.app_groups().await[0]["members"],
+        serde_json::Value::Array(expected)
+    );
+
+    let before = app.last_seq().await;
+    let again = listing::apply_group_snapshot(
+        &app.store,
+        &app.directory_id,
+        "g-1",
+        snapshot("Sales"),
+        Some(&members),
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again, GroupOutcome::Unchanged);
+    assert_eq!(
+        app.last_seq().await,
+        before,
+        "an identical group snapshot emits nothing"
+    );
+
+    let members = ["src-1".to_owned(), "src-2".to_owned()];
+    listing::apply_group_snapshot(
+        &app.store,
+        &app.directory_id,
+        "g-1",
+        snapshot("Sales EMEA"),
+        Some(&members),
+        NOW,
+    )
+    .await
+    .unwrap();
+    let mut types = app.event_types_after(before).await;
+    types.sort();
+    assert_eq!(
+        types,
+        [
+            "group.member_added",
+            "group.member_removed",
+            "group.updated"
+        ]
+    );
+
+    let removed = listing::apply_group_snapshot(
+        &app.store,
+        &app.directory_id,
+        "g-1",
+        GroupChange::Removed,
+        None,
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!(removed, GroupOutcome::Deleted);
+    assert!(app.app_groups().await.is_empty());
 }

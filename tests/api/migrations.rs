@@ -12,13 +12,19 @@ use serde_json::json;
 
 use crate::helpers::{SCIM_JSON, TestApp, assert_scim_error, enc, json, patch_op, spawn_app};
 
-const TABLES: [&str; 6] = [
+const TABLES: [&str; 12] = [
     "tenants",
     "directories",
     "scim_tokens",
     "directory_users",
     "directory_groups",
     "directory_memberships",
+    "users",
+    "user_links",
+    "groups",
+    "group_members",
+    "events",
+    "event_sequences",
 ];
 
 /// The application tables that exist now.
