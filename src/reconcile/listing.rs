@@ -37,7 +37,10 @@ pub enum RunStatus {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
+    /// Users in the listing.
     pub seen: u64,
+    /// Linked users the complete listing did not include.
+    pub missing: u64,
     pub created: u64,
     pub updated: u64,
     pub unchanged: u64,
@@ -288,15 +291,26 @@ impl Listing {
             };
             return Ok(self.report(status, would_deactivate, population, true));
         }
-        let mut removals = std::mem::take(&mut self.held);
-        removals.extend(missing);
         let options = Options {
             dry_run: self.options.dry_run,
             hold_deactivations: false,
         };
-        for chunk in removals.chunks(PAGE) {
+        let held = std::mem::take(&mut self.held);
+        for chunk in held.chunks(PAGE) {
             let batch = self.run(store, chunk.to_vec(), now, options).await?;
             self.record(batch.applied);
+        }
+        // Missing users are counted once as missing, and again only when that
+        // changed something (under `on_missing: ignore` it changes nothing).
+        self.counts.missing = missing.len() as u64;
+        for chunk in missing.chunks(PAGE) {
+            let batch = self.run(store, chunk.to_vec(), now, options).await?;
+            let changed = batch
+                .applied
+                .into_iter()
+                .filter(|a| a.outcome != Outcome::Unchanged)
+                .collect();
+            self.record(changed);
         }
         let status = if self.options.dry_run {
             RunStatus::DryRun

@@ -91,7 +91,7 @@ async fn users_missing_from_a_complete_listing_follow_on_missing() {
     let app = spawn_app().await;
     run(&app, listing_of(0..10), ListingOptions::default()).await;
     let report = run(&app, listing_of(0..9), ListingOptions::default()).await;
-    assert_eq!(report.counts.deactivated, 1);
+    assert_eq!((report.counts.deactivated, report.counts.missing), (1, 1));
     let user = app.app_user("user9@example.com").await.unwrap();
     assert_eq!(
         (user["status"].as_str(), user["deactivated_by"].as_str()),
@@ -108,6 +108,7 @@ async fn users_missing_from_a_complete_listing_follow_on_missing() {
     .await;
     let report = run(&app, listing_of(0..9), ListingOptions::default()).await;
     assert_eq!(report.counts.deactivated, 0);
+    assert_eq!((report.counts.missing, report.counts.unchanged), (1, 9));
     assert!(statuses(&app).await.iter().all(|s| s == "PENDING"));
 }
 
