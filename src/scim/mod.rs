@@ -55,6 +55,9 @@ impl From<StoreError> for ScimError {
             StoreError::VersionMismatch => {
                 ScimError::precondition_failed("the resource changed concurrently; retry")
             }
+            StoreError::Busy => ScimError::service_unavailable(
+                "the database chose another concurrent change first; retry the request",
+            ),
             StoreError::Invalid(err) => {
                 tracing::error!(error = %err, "invalid stored data");
                 ScimError::internal("internal error")

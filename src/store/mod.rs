@@ -63,6 +63,10 @@ pub enum StoreError {
     /// A conditional update found another version: a concurrent writer won.
     #[error("version mismatch")]
     VersionMismatch,
+    /// The database gave up on this transaction for a concurrent one
+    /// (deadlock, serialization failure); the client should retry.
+    #[error("busy: retry")]
+    Busy,
     /// Stored data that does not parse (a policy written by hand, say).
     #[error("invalid stored data: {0}")]
     Invalid(String),
@@ -74,12 +78,27 @@ impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(msg)) => StoreError::Conflict(msg),
+            // PostgreSQL aborted this transaction to let a concurrent one
+            // through (SQLSTATE 40P01 / 40001): retrying it will succeed.
+            _ if is_transient(&err) => StoreError::Busy,
             _ => match err {
                 DbErr::RecordNotFound(_) => StoreError::NotFound,
                 other => StoreError::Database(other),
             },
         }
     }
+}
+
+fn is_transient(err: &DbErr) -> bool {
+    let text = err.to_string();
+    [
+        "40P01",
+        "40001",
+        "deadlock detected",
+        "could not serialize access",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -161,4 +180,22 @@ impl Store {
 /// Milliseconds since the Unix epoch.
 pub fn millis(at: chrono::DateTime<chrono::Utc>) -> i64 {
     at.timestamp_millis()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deadlocks_and_serialization_failures_are_busy_and_other_errors_are_not() {
+        for text in [
+            "error returned from database: deadlock detected",
+            "error returned from database: could not serialize access due to concurrent update",
+        ] {
+            let err = StoreError::from(DbErr::Custom(text.into()));
+            assert!(matches!(err, StoreError::Busy), "{text}: {err:?}");
+        }
+        let err = StoreError::from(DbErr::Custom("syntax error".into()));
+        assert!(matches!(err, StoreError::Database(_)));
+    }
 }
