@@ -1,5 +1,6 @@
 //! Secrets: SCIM bearer tokens are 256-bit random values shown once and stored
-//! only as SHA-256, compared in constant time.
+//! only as SHA-256, compared in constant time. Connector credentials are
+//! sealed with AES-256-GCM under a server-held key (`SealingKey`).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -83,5 +84,196 @@ mod tests {
     fn debug_never_prints_the_secret() {
         let t = generate_token();
         assert!(!format!("{t:?}").contains(t.secret.expose()));
+    }
+}
+
+/// Why a sealed secret could not be opened, or a key not read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SealError {
+    #[error(
+        "the secret key must be 32 bytes, base64-encoded (generate one with `openssl rand -base64 32`)"
+    )]
+    BadKey,
+    #[error("sealed with key {found}, but the server's key is {expected}; rotate with the old key")]
+    WrongKey { expected: String, found: String },
+    #[error("the sealed secret is malformed or was tampered with")]
+    Corrupt,
+    #[error("the secret is too large to seal")]
+    TooLarge,
+}
+
+/// The server-held key for secrets at rest (connector credentials):
+/// AES-256-GCM with a random 96-bit nonce per seal. `Debug` shows only the
+/// key's id (the first 8 hex digits of its SHA-256), never the key.
+#[derive(Clone)]
+pub struct SealingKey {
+    id: String,
+    cipher: aes_gcm::Aes256Gcm,
+}
+
+impl std::fmt::Debug for SealingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SealingKey({})", self.id)
+    }
+}
+
+const SEALED_VERSION: &str = "v1";
+
+impl SealingKey {
+    /// Read a key from its base64 form (standard or URL-safe alphabet).
+    pub fn parse(encoded: &str) -> Result<SealingKey, SealError> {
+        use aes_gcm::KeyInit;
+        use base64::engine::general_purpose::STANDARD;
+        let encoded = encoded.trim();
+        let bytes = STANDARD
+            .decode(encoded)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(encoded.trim_end_matches('=')))
+            .map_err(|_| SealError::BadKey)?;
+        if bytes.len() != 32 {
+            return Err(SealError::BadKey);
+        }
+        let cipher = aes_gcm::Aes256Gcm::new_from_slice(&bytes).map_err(|_| SealError::BadKey)?;
+        let id = hex::encode(Sha256::digest(&bytes))[..8].to_owned();
+        Ok(SealingKey { id, cipher })
+    }
+
+    /// A fresh random key in the base64 form `parse` reads.
+    pub fn generate() -> Secret {
+        use base64::engine::general_purpose::STANDARD;
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        Secret::new(STANDARD.encode(bytes))
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Encrypt `plaintext`, bound to `context` (the row it belongs to, so a
+    /// sealed value copied to another row does not open there):
+    /// `v1.KEYID.base64url(nonce ‖ ciphertext ‖ tag)`.
+    /// Fails only for a plaintext beyond AES-GCM's limit (64 GiB).
+    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Result<String, SealError> {
+        use aes_gcm::aead::{Aead, Payload};
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let sealed = self
+            .cipher
+            .encrypt(
+                &aes_gcm::Nonce::from(nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: context,
+                },
+            )
+            .map_err(|_| SealError::TooLarge)?;
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        Ok(format!(
+            "{SEALED_VERSION}.{}.{}",
+            self.id,
+            URL_SAFE_NO_PAD.encode(out)
+        ))
+    }
+
+    /// Decrypt what `seal` produced with this key and the same `context`.
+    pub fn open(&self, sealed: &str, context: &[u8]) -> Result<Secret, SealError> {
+        use aes_gcm::aead::{Aead, Payload};
+        let mut parts = sealed.splitn(3, '.');
+        let (Some(SEALED_VERSION), Some(key_id), Some(body)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            return Err(SealError::Corrupt);
+        };
+        if key_id != self.id {
+            return Err(SealError::WrongKey {
+                expected: self.id.clone(),
+                found: key_id.to_owned(),
+            });
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(body)
+            .map_err(|_| SealError::Corrupt)?;
+        if bytes.len() < 12 + 16 {
+            return Err(SealError::Corrupt);
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(|_| SealError::Corrupt)?;
+        let plain = self
+            .cipher
+            .decrypt(
+                &aes_gcm::Nonce::from(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: context,
+                },
+            )
+            .map_err(|_| SealError::Corrupt)?;
+        String::from_utf8(plain)
+            .map(Secret::new)
+            .map_err(|_| SealError::Corrupt)
+    }
+}
+
+#[cfg(test)]
+mod sealing_tests {
+    use super::*;
+
+    fn key() -> SealingKey {
+        SealingKey::parse(SealingKey::generate().expose()).unwrap()
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_with_the_same_key_and_context_only() {
+        let k = key();
+        let sealed = k.seal(b"client-secret-value", b"connection-1").unwrap();
+        assert!(!sealed.contains("client-secret-value"));
+        assert_eq!(
+            k.open(&sealed, b"connection-1").unwrap().expose(),
+            "client-secret-value"
+        );
+        assert_eq!(k.open(&sealed, b"connection-2"), Err(SealError::Corrupt));
+        let other = key();
+        assert!(matches!(
+            other.open(&sealed, b"connection-1"),
+            Err(SealError::WrongKey { .. })
+        ));
+    }
+
+    #[test]
+    fn sealing_twice_gives_different_ciphertexts() {
+        let k = key();
+        assert_ne!(k.seal(b"x", b"c").unwrap(), k.seal(b"x", b"c").unwrap());
+    }
+
+    #[test]
+    fn a_tampered_or_truncated_seal_is_corrupt() {
+        let k = key();
+        let sealed = k.seal(b"secret", b"c").unwrap();
+        let mut tampered = sealed.clone().into_bytes();
+        let last = tampered.len() - 2;
+        tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert_eq!(k.open(&tampered, b"c"), Err(SealError::Corrupt));
+        assert_eq!(
+            k.open(&sealed[..sealed.len() - 30], b"c"),
+            Err(SealError::Corrupt)
+        );
+        assert_eq!(k.open("v2.x.y", b"c"), Err(SealError::Corrupt));
+    }
+
+    #[test]
+    fn keys_must_be_32_bytes_of_base64_and_never_print() {
+        assert_eq!(
+            SealingKey::parse("c2hvcnQ=").unwrap_err(),
+            SealError::BadKey
+        );
+        assert_eq!(
+            SealingKey::parse("not base64 !!").unwrap_err(),
+            SealError::BadKey
+        );
+        let k = key();
+        assert_eq!(format!("{k:?}"), format!("SealingKey({})", k.id()));
+        assert_eq!(k.id().len(), 8);
     }
 }
