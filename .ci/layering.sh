@@ -13,6 +13,10 @@ check src/domain '\b(actix_web|sea_orm|reqwest|scim_v2)::' "domain must stay pur
 check src/reconcile '\b(actix_web|sea_orm|reqwest|scim_v2)::' "reconcile must stay pure"
 check src/scim '\bsea_orm::' "only store imports sea_orm"
 check src/store '\b(actix_web|scim_v2)::' "store speaks neither HTTP nor SCIM"
+check src/pull '\b(actix_web|sea_orm|scim_v2)::' "pull translates provider APIs; no HTTP server, SQL or SCIM types"
+for dir in src/domain src/reconcile src/scim src/store; do
+  check "$dir" '\breqwest::' "only pull imports an HTTP client"
+done
 for f in src/*.rs; do
   case "$f" in src/store/*) ;; *) check "$f" '\bsea_orm::' "only store imports sea_orm";; esac
 done

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod pull;
 pub mod reconcile;
 pub mod scim;
 pub mod startup;

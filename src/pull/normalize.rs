@@ -1,0 +1,228 @@
+//! Each provider's user object as the engine's `Snapshot`: its stable id (the
+//! directory's id for the user), email, names, avatar, department, title,
+//! employee number, manager, and whether the provider says the account is
+//! active (../shared/reference/pull_apis.md §1B, §2B/2E, §3B/3D).
+
+use serde_json::Value;
+
+use crate::domain::names::fold;
+use crate::reconcile::plan::{Profile, Snapshot};
+
+fn text(v: &Value, path: &[&str]) -> Option<String> {
+    let mut at = v;
+    for key in path {
+        at = at.get(*key)?;
+    }
+    at.as_str()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// The element flagged `primary`, else the first (Google's repeated fields).
+fn primary<'a>(v: &'a Value, field: &str) -> Option<&'a Value> {
+    let items = v.get(field)?.as_array()?;
+    items
+        .iter()
+        .find(|i| i.get("primary").and_then(Value::as_bool) == Some(true))
+        .or_else(|| items.first())
+}
+
+/// The first element whose `type` is `kind`.
+fn of_type<'a>(v: &'a Value, field: &str, kind: &str) -> Option<&'a Value> {
+    v.get(field)?
+        .as_array()?
+        .iter()
+        .find(|i| i.get("type").and_then(Value::as_str) == Some(kind))
+}
+
+/// A Google Workspace Directory API user (`admin#directory#user`). Suspended
+/// or archived accounts are inactive.
+pub fn google_user(user: &Value) -> Option<(String, Snapshot)> {
+    let id = text(user, &["id"])?;
+    let org = primary(user, "organizations");
+    let flag = |name: &str| user.get(name).and_then(Value::as_bool) == Some(true);
+    Some((
+        id.clone(),
+        Snapshot {
+            external_id: Some(id),
+            email: text(user, &["primaryEmail"]).map(|e| fold(&e)),
+            profile: Profile {
+                given_name: text(user, &["name", "givenName"]),
+                family_name: text(user, &["name", "familyName"]),
+                display_name: text(user, &["name", "fullName"]),
+                avatar_url: text(user, &["thumbnailPhotoUrl"]),
+                department: org.and_then(|o| text(o, &["department"])),
+                title: org.and_then(|o| text(o, &["title"])),
+                employee_number: of_type(user, "externalIds", "organization")
+                    .and_then(|e| text(e, &["value"])),
+                manager: of_type(user, "relations", "manager").and_then(|r| text(r, &["value"])),
+            },
+            active: !(flag("suspended") || flag("archived")),
+            groups: Vec::new(),
+        },
+    ))
+}
+
+/// A Microsoft Graph user. `accountEnabled: false` is inactive; the email is
+/// `mail`, or the `userPrincipalName` when the user has no mailbox; the
+/// manager is there when the listing expanded it.
+pub fn graph_user(user: &Value) -> Option<(String, Snapshot)> {
+    let id = text(user, &["id"])?;
+    let email = text(user, &["mail"]).or_else(|| text(user, &["userPrincipalName"]));
+    Some((
+        id.clone(),
+        Snapshot {
+            external_id: Some(id),
+            email: email.map(|e| fold(&e)),
+            profile: Profile {
+                given_name: text(user, &["givenName"]),
+                family_name: text(user, &["surname"]),
+                display_name: text(user, &["displayName"]),
+                avatar_url: None,
+                department: text(user, &["department"]),
+                title: text(user, &["jobTitle"]),
+                employee_number: text(user, &["employeeId"]),
+                manager: text(user, &["manager", "id"]),
+            },
+            active: user.get("accountEnabled").and_then(Value::as_bool) != Some(false),
+            groups: Vec::new(),
+        },
+    ))
+}
+
+/// An Okta user. SUSPENDED and DEPROVISIONED are inactive; every other status
+/// (ACTIVE, STAGED, PROVISIONED, LOCKED_OUT, PASSWORD_EXPIRED, RECOVERY) keeps
+/// the account (pull_apis.md §3D).
+pub fn okta_user(user: &Value) -> Option<(String, Snapshot)> {
+    let id = text(user, &["id"])?;
+    let profile = user.get("profile").unwrap_or(&Value::Null);
+    let email = text(profile, &["email"]).or_else(|| text(profile, &["login"]));
+    let status = text(user, &["status"]).unwrap_or_default();
+    Some((
+        id.clone(),
+        Snapshot {
+            external_id: Some(id),
+            email: email.map(|e| fold(&e)),
+            profile: Profile {
+                given_name: text(profile, &["firstName"]),
+                family_name: text(profile, &["lastName"]),
+                display_name: text(profile, &["displayName"]),
+                avatar_url: None,
+                department: text(profile, &["department"]),
+                title: text(profile, &["title"]),
+                employee_number: text(profile, &["employeeNumber"]),
+                manager: text(profile, &["managerId"]).or_else(|| text(profile, &["manager"])),
+            },
+            active: !matches!(status.as_str(), "SUSPENDED" | "DEPROVISIONED"),
+            groups: Vec::new(),
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+    use serde_json::json;
+
+    #[test]
+    fn a_google_user_maps_its_fields_and_folds_the_email() {
+        let (id, s) = google_user(&json!({
+            "kind": "admin#directory#user", "id": "1045", "primaryEmail": "Ada@Example.com",
+            "name": {"givenName": "Ada", "familyName": "Lovelace", "fullName": "Ada Lovelace"},
+            "thumbnailPhotoUrl": "https://lh3.example/photo",
+            "organizations": [{"title": "Analyst", "department": "R&D"}, {"title": "Other", "primary": true, "department": "Math"}],
+            "externalIds": [{"type": "custom", "value": "x"}, {"type": "organization", "value": "E-7"}],
+            "relations": [{"type": "manager", "value": "boss@example.com"}],
+            "suspended": false
+        }))
+        .unwrap();
+        assert_eq!(id, "1045");
+        assert_eq!(s.email.as_deref(), Some("ada@example.com"));
+        assert_eq!(s.profile.display_name.as_deref(), Some("Ada Lovelace"));
+        assert_eq!(
+            s.profile.department.as_deref(),
+            Some("Math"),
+            "the primary organization"
+        );
+        assert_eq!(s.profile.employee_number.as_deref(), Some("E-7"));
+        assert_eq!(s.profile.manager.as_deref(), Some("boss@example.com"));
+        assert!(s.active);
+    }
+
+    #[rstest]
+    #[case(json!({"suspended": true}), false)]
+    #[case(json!({"archived": true}), false)]
+    #[case(json!({"suspended": false, "archived": false}), true)]
+    #[case(json!({}), true)]
+    fn google_suspended_or_archived_is_inactive(#[case] flags: Value, #[case] active: bool) {
+        let mut user = json!({"id": "1", "primaryEmail": "a@example.com"});
+        user.as_object_mut()
+            .unwrap()
+            .extend(flags.as_object().unwrap().clone());
+        assert_eq!(google_user(&user).unwrap().1.active, active);
+    }
+
+    #[rstest]
+    #[case(json!({"accountEnabled": false}), false)]
+    #[case(json!({"accountEnabled": true}), true)]
+    #[case(json!({}), true)]
+    fn graph_account_enabled_decides_activity(#[case] flags: Value, #[case] active: bool) {
+        let mut user = json!({"id": "u1", "mail": "a@example.com"});
+        user.as_object_mut()
+            .unwrap()
+            .extend(flags.as_object().unwrap().clone());
+        assert_eq!(graph_user(&user).unwrap().1.active, active);
+    }
+
+    #[test]
+    fn a_graph_user_without_a_mailbox_is_matched_by_its_user_principal_name() {
+        let (_, s) = graph_user(&json!({
+            "id": "u1", "mail": null, "userPrincipalName": "Ada@Contoso.onmicrosoft.com",
+            "givenName": "Ada", "surname": "Lovelace", "jobTitle": "Analyst", "employeeId": "7",
+            "manager": {"id": "u0"}
+        }))
+        .unwrap();
+        assert_eq!(s.email.as_deref(), Some("ada@contoso.onmicrosoft.com"));
+        assert_eq!(s.profile.family_name.as_deref(), Some("Lovelace"));
+        assert_eq!(s.profile.title.as_deref(), Some("Analyst"));
+        assert_eq!(s.profile.manager.as_deref(), Some("u0"));
+    }
+
+    #[rstest]
+    #[case("ACTIVE", true)]
+    #[case("STAGED", true)]
+    #[case("PROVISIONED", true)]
+    #[case("LOCKED_OUT", true)]
+    #[case("PASSWORD_EXPIRED", true)]
+    #[case("RECOVERY", true)]
+    #[case("SUSPENDED", false)]
+    #[case("DEPROVISIONED", false)]
+    fn okta_statuses_map_to_activity(#[case] status: &str, #[case] active: bool) {
+        let user = json!({"id": "00u1", "status": status, "profile": {"login": "a@example.com"}});
+        assert_eq!(okta_user(&user).unwrap().1.active, active);
+    }
+
+    #[test]
+    fn an_okta_user_maps_its_profile() {
+        let (id, s) = okta_user(&json!({
+            "id": "00ub0oNGTSWTBKOLGLNR", "status": "ACTIVE",
+            "profile": {"login": "ada@example.com", "email": "Ada@Example.com", "firstName": "Ada",
+                        "lastName": "Lovelace", "department": "R&D", "title": "Analyst",
+                        "employeeNumber": "7", "managerId": "00u0"}
+        }))
+        .unwrap();
+        assert_eq!(id, "00ub0oNGTSWTBKOLGLNR");
+        assert_eq!(s.external_id.as_deref(), Some("00ub0oNGTSWTBKOLGLNR"));
+        assert_eq!(s.email.as_deref(), Some("ada@example.com"));
+        assert_eq!(s.profile.manager.as_deref(), Some("00u0"));
+    }
+
+    #[test]
+    fn a_user_without_an_id_is_not_a_snapshot() {
+        assert!(google_user(&json!({"primaryEmail": "a@example.com"})).is_none());
+        assert!(graph_user(&json!({"mail": "a@example.com"})).is_none());
+        assert!(okta_user(&json!({"profile": {"login": "a@example.com"}})).is_none());
+    }
+}
