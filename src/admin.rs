@@ -6,6 +6,7 @@ use serde::Serialize;
 use validator::Validate;
 
 use crate::crypto;
+use crate::domain::time::rfc3339;
 use crate::reconcile::host::{Action, HostError};
 use crate::reconcile::policy::{GroupRole, NewUserStatus, OnDelete, OnMissing, Policy};
 use crate::store::tenants::Directory;
@@ -98,10 +99,6 @@ pub struct NewTokenView {
     pub id: String,
     pub directory_id: String,
     pub token: String,
-}
-
-fn rfc3339(ms: i64) -> String {
-    crate::scim::render::timestamp(ms)
 }
 
 pub async fn create_tenant(store: &Store, name: &str) -> Result<TenantView, AdminError> {

@@ -13,6 +13,7 @@ use super::plan::{
     self, Change, Current, DeactivatedBy, Field, Outcome, Profile, Snapshot, Status, Write,
 };
 use super::policy::{OnDelete, OnMissing, Policy};
+use crate::domain::time::rfc3339;
 use crate::store::events::{self, NewEvent};
 use crate::store::identity::{self as ids, AppUser, Link};
 use crate::store::{Conn, StoreError, tenants};
@@ -208,13 +209,6 @@ pub fn to_row(user: &plan::AppUser, base: Option<&AppUser>, tenant_id: &str, now
         created_at,
         updated_at,
     }
-}
-
-/// Milliseconds as RFC 3339 with milliseconds (DESIGN.md "Times").
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The host application's view of a user (events, CLI, API).

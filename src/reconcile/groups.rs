@@ -9,6 +9,7 @@ use serde_json::json;
 use tracing::instrument;
 
 use super::apply::{self, Directory, Effects};
+use crate::domain::time::rfc3339;
 use crate::store::identity::{self as ids, AppGroup};
 use crate::store::{Conn, StoreError};
 
@@ -40,8 +41,8 @@ fn group_view(g: &AppGroup) -> serde_json::Value {
         "name": g.name,
         "external_id": g.external_id,
         "directory_id": g.directory_id,
-        "created_at": apply::rfc3339(g.created_at),
-        "updated_at": apply::rfc3339(g.updated_at),
+        "created_at": rfc3339(g.created_at),
+        "updated_at": rfc3339(g.updated_at),
     })
 }
 

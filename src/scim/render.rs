@@ -15,9 +15,7 @@ use crate::store::users::{GroupOfUser, User};
 
 /// RFC 3339 with milliseconds, UTC.
 pub fn timestamp(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    crate::domain::time::rfc3339(ms)
 }
 
 fn meta(resource_type: &str, location: String, created: i64, updated: i64, version: i64) -> Value {

@@ -116,17 +116,30 @@ pub async fn group_changed<C: Conn>(
     Ok(())
 }
 
-/// Run the engine for membership changes of one group (no group change).
-pub async fn members_changed<C: Conn>(
+/// Run the engine for a user the directory deleted: it leaves each of these
+/// directory groups, then the removal itself, with one policy read and one
+/// append of events. Call last in the delete's transaction.
+pub async fn user_removed<C: Conn>(
     conn: &C,
     directory_id: &str,
-    group_source_id: &str,
-    members: &MemberChanges,
+    source_id: &str,
+    groups: &[String],
     now: i64,
 ) -> Result<(), ScimError> {
     let dir = Directory::load(conn, directory_id).await?;
     let mut fx = Effects::default();
-    app_groups::apply_members(conn, &dir, group_source_id, members, now, &mut fx).await?;
+    let left = MemberChanges {
+        added: Vec::new(),
+        removed: vec![source_id.to_owned()],
+    };
+    for group in groups {
+        app_groups::apply_members(conn, &dir, group, &left, now, &mut fx).await?;
+    }
+    let removal = vec![UserChange {
+        source_id: source_id.to_owned(),
+        change: Change::Removed,
+    }];
+    apply::apply_users(conn, &dir, removal, now, Options::default(), &mut fx).await?;
     fx.flush(conn, &dir.tenant_id, now).await?;
     Ok(())
 }

@@ -17,7 +17,6 @@ use super::schema::USER_RESOURCE;
 use super::snapshot;
 use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::UserName;
-use crate::reconcile::groups::MemberChanges;
 use crate::reconcile::plan::Change;
 use crate::store::users::{self as store_users, GroupOfUser, User};
 use crate::store::{Conn, StoreError, WriteTx};
@@ -420,21 +419,8 @@ pub(super) async fn delete(
     let groups =
         store_users::groups_of_users(tx.conn(), &caller.directory_id, &[id.to_owned()]).await?;
     store_users::delete_user(tx.conn(), &caller.directory_id, id, now).await?;
-    let removed = MemberChanges {
-        added: Vec::new(),
-        removed: vec![id.to_owned()],
-    };
-    for group in groups {
-        snapshot::members_changed(
-            tx.conn(),
-            &caller.directory_id,
-            &group.group_id,
-            &removed,
-            now,
-        )
-        .await?;
-    }
-    snapshot::user_changed(tx.conn(), &caller.directory_id, id, Change::Removed, now).await?;
+    let groups: Vec<String> = groups.into_iter().map(|g| g.group_id).collect();
+    snapshot::user_removed(tx.conn(), &caller.directory_id, id, &groups, now).await?;
     tx.commit().await?;
     Ok(())
 }

@@ -45,9 +45,11 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let handle = self.handle.clone();
-        // Stopping is async; the server also ends with its runtime.
-        drop(tokio::spawn(async move { handle.stop(false).await }));
+        // Stopping is async; outside a runtime the server ends with its own.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let handle = self.handle.clone();
+            drop(runtime.spawn(async move { handle.stop(false).await }));
+        }
     }
 }
 
