@@ -7,6 +7,7 @@
 use serde_json::Value;
 use tracing::instrument;
 
+use super::PullError;
 use super::normalize::graph_user;
 use crate::crypto::Secret;
 use crate::reconcile::plan::Snapshot;
@@ -24,20 +25,6 @@ pub struct Config {
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: Secret,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PullError {
-    /// The provider refused the credentials; its own words.
-    #[error("authentication failed: {0}")]
-    Auth(String),
-    /// The provider answered an API call with an error.
-    #[error("{status} from the provider: {message}")]
-    Provider { status: u16, message: String },
-    #[error("could not reach the provider: {0}")]
-    Network(String),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
 }
 
 pub struct Graph {
@@ -59,10 +46,6 @@ impl Graph {
             config,
             token: None,
         }
-    }
-
-    fn network(err: reqwest::Error) -> PullError {
-        PullError::Network(err.without_url().to_string())
     }
 
     #[instrument(skip_all, fields(tenant_id = %self.config.tenant_id))]
@@ -93,9 +76,9 @@ impl Graph {
             ])
             .send()
             .await
-            .map_err(Self::network)?;
+            .map_err(PullError::network)?;
         let ok = res.status().is_success();
-        let body: Value = res.json().await.map_err(Self::network)?;
+        let body: Value = res.json().await.map_err(PullError::network)?;
         if !ok {
             // Entra's `error_description` names the cause (AADSTS7000215:
             // invalid secret, AADSTS700016: unknown app, …).
@@ -131,9 +114,9 @@ impl Graph {
             .bearer_auth(token)
             .send()
             .await
-            .map_err(Self::network)?;
+            .map_err(PullError::network)?;
         let status = res.status().as_u16();
-        let body: Value = res.json().await.map_err(Self::network)?;
+        let body: Value = res.json().await.map_err(PullError::network)?;
         if !(200..300).contains(&status) {
             return Err(PullError::Provider {
                 status,

@@ -3,14 +3,79 @@
 //! engine normalized snapshots (`reconcile::listing`). Translation only: no
 //! reconciliation rule lives here. Only this module may import an HTTP client.
 //!
-//! Status (issue 4): the provider-to-snapshot mappings, the Graph users
-//! connector against a fake Microsoft Graph, and `sync_graph_users` (one run
-//! through the engine). Connections, groups, delta, throttling, recorded runs,
-//! the scheduler, Google and Okta come next.
 
 pub mod fake;
 pub mod graph;
 pub mod normalize;
+pub mod retry;
+pub mod source;
+
+/// The providers a pull directory can hold a connection to; the name is the
+/// directory's `kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Google,
+    Entra,
+    Okta,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 3] = [Provider::Google, Provider::Entra, Provider::Okta];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Google => "google",
+            Provider::Entra => "entra",
+            Provider::Okta => "okta",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Provider> {
+        Provider::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(raw.trim()))
+    }
+}
+
+/// Why a pull could not go on. Provider errors carry the provider's own
+/// words, so an operator reads "AADSTS7000215: Invalid client secret", not
+/// "401".
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    /// The provider refused the credentials (token endpoint or API 401).
+    #[error("authentication failed: {0}")]
+    Auth(String),
+    /// The credentials work but may not read this (403: missing permission
+    /// or scope, an admin that is not one).
+    #[error("permission denied: {0}")]
+    Permission(String),
+    /// The provider answered an API call with another error.
+    #[error("{status} from the provider: {message}")]
+    Provider { status: u16, message: String },
+    /// Still throttled or failing after every retry.
+    #[error("gave up after {attempts} attempts: {last}")]
+    Exhausted { attempts: u32, last: String },
+    /// The incremental cursor is no longer valid (Graph's expired
+    /// deltaLink); a full run starts over.
+    #[error("the incremental cursor expired: {0}")]
+    CursorExpired(String),
+    /// The connection's settings or credentials cannot be used as given
+    /// (a key file that is not one, a URL that does not parse).
+    #[error("invalid connection: {0}")]
+    Config(String),
+    #[error("could not reach the provider: {0}")]
+    Network(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl PullError {
+    /// A transport failure, without the URL (it may carry a token in a query).
+    pub fn network(err: reqwest::Error) -> PullError {
+        PullError::Network(err.without_url().to_string())
+    }
+}
 
 use crate::reconcile::listing::{Listing, ListingOptions, Report};
 use crate::store::Store;
@@ -20,7 +85,7 @@ use crate::store::Store;
 #[derive(Debug)]
 pub struct SyncOutcome {
     pub report: Report,
-    pub error: Option<graph::PullError>,
+    pub error: Option<PullError>,
 }
 
 /// Pull every user of a Graph directory through the engine once, a page at a
@@ -32,7 +97,7 @@ pub async fn sync_graph_users(
     source: &mut graph::Graph,
     options: ListingOptions,
     now: i64,
-) -> Result<SyncOutcome, graph::PullError> {
+) -> Result<SyncOutcome, PullError> {
     let mut listing = Listing::begin(store, directory_id, options).await?;
     let mut next: Option<String> = None;
     let error = loop {

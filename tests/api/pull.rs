@@ -1,11 +1,10 @@
 //! Pulling from the fake Microsoft Graph through the engine, without HTTP on
 //! dirsync's side: the connector, the listing and the rules end to end.
 
-use std::sync::Arc;
-
 use dirsync::crypto::Secret;
+use dirsync::pull::PullError;
 use dirsync::pull::fake::{self, Directory};
-use dirsync::pull::graph::{Config, Graph, PullError};
+use dirsync::pull::graph::{Config, Graph};
 use dirsync::pull::sync_graph_users;
 use dirsync::reconcile::listing::{ListingOptions, RunStatus};
 
@@ -13,7 +12,7 @@ use crate::helpers::spawn_app;
 
 const NOW: i64 = 1_800_000_000_000;
 
-fn config(fake: &fake::graph::Running, secret: &str) -> Config {
+fn config(fake: &fake::Running, secret: &str) -> Config {
     Config {
         authority_base: fake.base_url.clone(),
         graph_base: fake.graph_base(),
@@ -23,9 +22,9 @@ fn config(fake: &fake::graph::Running, secret: &str) -> Config {
     }
 }
 
-fn start(directory: Directory) -> fake::graph::Running {
+fn start(directory: Directory) -> fake::Running {
     fake::graph::start(
-        Arc::new(directory),
+        fake::Shared::new(directory),
         fake::graph::Credentials {
             tenant_id: "contoso".into(),
             client_id: "app-1".into(),

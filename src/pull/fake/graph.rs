@@ -4,16 +4,14 @@
 //! `@odata.nextLink` paging built from the fake's own base URL.
 
 use std::collections::HashMap;
-use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use super::Directory;
+use super::{Fault, Running, Shared};
 
 /// The one app registration the fake accepts.
 #[derive(Debug, Clone)]
@@ -26,64 +24,28 @@ pub struct Credentials {
 struct State {
     base: String,
     credentials: Credentials,
-    access_token: String,
-    directory: Arc<Directory>,
+    shared: Arc<Shared>,
 }
 
-/// A running fake; stops when dropped.
-pub struct Running {
-    /// `http://127.0.0.1:PORT`: the authority base and, with `/v1.0`, the Graph base.
-    pub base_url: String,
-    handle: ServerHandle,
-}
-
-impl Running {
-    pub fn graph_base(&self) -> String {
-        format!("{}/v1.0", self.base_url)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        // Stopping is async; outside a runtime the server ends with its own.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let handle = self.handle.clone();
-            drop(runtime.spawn(async move { handle.stop(false).await }));
+/// Start the fake on 127.0.0.1, port 0: the authority base is its
+/// `base_url`, the Graph base `graph_base()`.
+pub fn start(shared: Arc<Shared>, credentials: Credentials) -> std::io::Result<Running> {
+    super::serve(|base| {
+        let state = web::Data::new(State {
+            base: base.to_owned(),
+            credentials,
+            shared,
+        });
+        move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(state.clone())
+                .route(
+                    "/{tenant}/oauth2/v2.0/token",
+                    web::post().to(token_endpoint),
+                )
+                .route("/v1.0/users", web::get().to(list_users))
+                .route("/v1.0/groups", web::get().to(list_groups))
+                .route("/v1.0/groups/{id}/members", web::get().to(list_members));
         }
-    }
-}
-
-/// Start the fake on 127.0.0.1, port 0.
-pub fn start(directory: Arc<Directory>, credentials: Credentials) -> std::io::Result<Running> {
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let mut token = [0u8; 24];
-    rand::RngCore::fill_bytes(&mut rand::rng(), &mut token);
-    let state = web::Data::new(State {
-        base: base.clone(),
-        credentials,
-        access_token: URL_SAFE_NO_PAD.encode(token),
-        directory,
-    });
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .route(
-                "/{tenant}/oauth2/v2.0/token",
-                web::post().to(token_endpoint),
-            )
-            .route("/v1.0/users", web::get().to(list_users))
-            .route("/v1.0/groups", web::get().to(list_groups))
-            .route("/v1.0/groups/{id}/members", web::get().to(list_members))
-    })
-    .workers(1)
-    .listen(listener)?
-    .run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    Ok(Running {
-        base_url: base,
-        handle,
     })
 }
 
@@ -143,7 +105,7 @@ async fn token_endpoint(
                 "token_type": "Bearer",
                 "expires_in": 3599,
                 "ext_expires_in": 3599,
-                "access_token": state.access_token,
+                "access_token": state.shared.issue_token(),
             }))
         }
         Some(_) => aadsts(
@@ -162,12 +124,36 @@ fn unauthorized() -> HttpResponse {
     }}))
 }
 
-fn authorized(state: &State, req: &HttpRequest) -> bool {
-    req.headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        == Some(state.access_token.as_str())
+/// Authorize an API request and consult the injected faults: Some(answer)
+/// when the request gets no data.
+fn gate(state: &State, req: &HttpRequest) -> Option<HttpResponse> {
+    let token = super::credential(req, "Bearer");
+    if !token.is_some_and(|t| state.shared.token_valid(t)) {
+        return Some(unauthorized());
+    }
+    match state.shared.faults.next()? {
+        // Graph's throttling answer (concepts/throttling.md).
+        Fault::Throttle => {
+            let ms = state
+                .shared
+                .faults
+                .retry_after_ms
+                .load(std::sync::atomic::Ordering::SeqCst);
+            Some(
+                HttpResponse::TooManyRequests()
+                    .insert_header(("Retry-After", format!("{:.3}", ms as f64 / 1000.0)))
+                    .json(json!({"error": {
+                        "code": "TooManyRequests",
+                        "message": "Please retry again later.",
+                        "innerError": {"code": "429", "message": "Please retry after", "status": "429"},
+                    }})),
+            )
+        }
+        Fault::Unavailable => Some(HttpResponse::ServiceUnavailable().json(json!({"error": {
+            "code": "serviceNotAvailable",
+            "message": "The service is temporarily unavailable.",
+        }}))),
+    }
 }
 
 /// One page of `items` and the absolute link to the next (Graph's
@@ -226,18 +212,28 @@ fn page(state: &State, req: &HttpRequest, path: &str, items: Vec<Value>) -> Http
 }
 
 async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
-    if !authorized(&state, &req) {
-        return unauthorized();
+    if let Some(answer) = gate(&state, &req) {
+        return answer;
     }
-    let users = state.directory.users.iter().map(|u| u.graph()).collect();
+    let users = state
+        .shared
+        .directory()
+        .live_users()
+        .map(|u| u.graph())
+        .collect();
     page(&state, &req, "users", users)
 }
 
 async fn list_groups(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
-    if !authorized(&state, &req) {
-        return unauthorized();
+    if let Some(answer) = gate(&state, &req) {
+        return answer;
     }
-    let groups = state.directory.groups.iter().map(|g| g.graph()).collect();
+    let groups = state
+        .shared
+        .directory()
+        .live_groups()
+        .map(|g| g.graph())
+        .collect();
     page(&state, &req, "groups", groups)
 }
 
@@ -246,31 +242,32 @@ async fn list_members(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    if !authorized(&state, &req) {
-        return unauthorized();
+    if let Some(answer) = gate(&state, &req) {
+        return answer;
     }
-    let Some(group) = state.directory.groups.iter().find(|g| g.id == *id) else {
+    let directory = state.shared.directory();
+    let Some(group) = directory.live_groups().find(|g| g.id == *id) else {
         return HttpResponse::NotFound().json(json!({"error": {
             "code": "Request_ResourceNotFound",
             "message": format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
         }}));
     };
-    let members = group
-        .members
-        .iter()
-        .filter_map(|i| state.directory.users.get(*i))
+    let members = directory
+        .members_of(group)
         .map(|u| {
             let mut v = u.graph();
             v["@odata.type"] = json!("#microsoft.graph.user");
             v
         })
         .collect();
+    drop(directory);
     page(&state, &req, &format!("groups/{id}/members"), members)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pull::fake::Directory;
     use crate::pull::normalize::graph_user;
 
     fn credentials() -> Credentials {
@@ -298,8 +295,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_fake_lists_every_user_across_next_links_after_the_client_credentials_grant() {
-        let dir = Arc::new(Directory::generate(250, 4, 42));
-        let fake = start(dir.clone(), credentials()).unwrap();
+        let dir = Directory::generate(250, 4, 42);
+        let fake = start(Shared::new(dir.clone()), credentials()).unwrap();
         let (status, body) = token(&fake, "s3cret").await;
         assert_eq!(status, 200, "{body}");
         let access = body["access_token"].as_str().unwrap().to_owned();
@@ -338,7 +335,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_fake_answers_like_entra_to_a_bad_secret_and_like_graph_to_no_token() {
-        let fake = start(Arc::new(Directory::generate(3, 1, 1)), credentials()).unwrap();
+        let fake = start(Shared::new(Directory::generate(3, 1, 1)), credentials()).unwrap();
         let (status, body) = token(&fake, "wrong").await;
         assert_eq!(status, 401);
         assert_eq!(body["error"], "invalid_client");
@@ -358,8 +355,8 @@ mod tests {
 
     #[tokio::test]
     async fn group_members_are_typed_directory_objects() {
-        let dir = Arc::new(Directory::generate(30, 2, 5));
-        let fake = start(dir.clone(), credentials()).unwrap();
+        let dir = Directory::generate(30, 2, 5);
+        let fake = start(Shared::new(dir.clone()), credentials()).unwrap();
         let (_, body) = token(&fake, "s3cret").await;
         let access = body["access_token"].as_str().unwrap();
         let group = &dir.groups[0];

@@ -1,9 +1,18 @@
-//! Local stand-ins for the providers' APIs, so tests (and a newcomer, later
+//! Local stand-ins for the providers' APIs, so tests (and a newcomer,
 //! through `dirsync dev fake-directory`) can watch a pull work without any
-//! account. Generated from a seed: the same seed, the same directory.
+//! account. Generated from a seed: the same seed, the same directory. A
+//! running fake shares one `Shared`: the directory (which tests change while
+//! it runs: every change is stamped, for delta and lastUpdated listings), the
+//! access tokens it issued, and the faults it was told to inject.
 
 pub mod graph;
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 /// One generated person.
@@ -17,6 +26,12 @@ pub struct User {
     pub title: String,
     pub employee_number: String,
     pub active: bool,
+    /// Google's organizational unit path (`/` is the root).
+    pub org_unit: String,
+    /// When it last changed (the directory's clock, epoch milliseconds).
+    pub updated_at: i64,
+    /// Deleted at this time: gone from listings, reported by delta.
+    pub deleted_at: Option<i64>,
 }
 
 impl User {
@@ -43,6 +58,9 @@ pub struct Group {
     pub id: String,
     pub name: String,
     pub members: Vec<usize>,
+    /// When its name or its members last changed.
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
 }
 
 impl Group {
@@ -62,7 +80,12 @@ impl Group {
 pub struct Directory {
     pub users: Vec<User>,
     pub groups: Vec<Group>,
+    /// The last stamp handed out (epoch milliseconds, strictly increasing).
+    pub clock: i64,
 }
+
+/// Where generated directories start their clock: 2026-01-01T00:00:00Z.
+const EPOCH: i64 = 1_767_225_600_000;
 
 const GIVEN: &[&str] = &[
     "Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken",
@@ -93,7 +116,10 @@ impl Directory {
     /// user is in one group, chosen by the seed.
     pub fn generate(users: usize, groups: usize, seed: u64) -> Directory {
         let mut rng = Rng(seed.max(1));
-        let mut dir = Directory::default();
+        let mut dir = Directory {
+            clock: EPOCH,
+            ..Directory::default()
+        };
         for n in 0..users {
             let given = rng.pick(GIVEN);
             let family = rng.pick(FAMILY);
@@ -110,6 +136,9 @@ impl Directory {
                 title: "Engineer".to_owned(),
                 employee_number: format!("E{n:06}"),
                 active: !rng.next().is_multiple_of(20),
+                org_unit: if n % 2 == 0 { "/Engineering" } else { "/Sales" }.to_owned(),
+                updated_at: EPOCH,
+                deleted_at: None,
             });
         }
         for g in 0..groups {
@@ -117,6 +146,8 @@ impl Directory {
                 id: format!("{:08x}-0000-4000-9000-{g:012x}", seed as u32),
                 name: format!("Group {g}"),
                 members: Vec::new(),
+                updated_at: EPOCH,
+                deleted_at: None,
             });
         }
         if groups > 0 {
@@ -127,6 +158,293 @@ impl Directory {
         }
         dir
     }
+
+    /// A fresh stamp: later than every earlier one, and than the wall clock's
+    /// now when that is later (so lastUpdated filters with real times work).
+    pub fn tick(&mut self) -> i64 {
+        self.clock = (self.clock + 1).max(chrono::Utc::now().timestamp_millis());
+        self.clock
+    }
+
+    /// Users a listing shows (not deleted).
+    pub fn live_users(&self) -> impl Iterator<Item = &User> {
+        self.users.iter().filter(|u| u.deleted_at.is_none())
+    }
+
+    pub fn live_groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.iter().filter(|g| g.deleted_at.is_none())
+    }
+
+    /// A group's live members.
+    pub fn members_of<'a>(&'a self, group: &'a Group) -> impl Iterator<Item = &'a User> {
+        group
+            .members
+            .iter()
+            .filter_map(|i| self.users.get(*i))
+            .filter(|u| u.deleted_at.is_none())
+    }
+
+    /// Change the user with this id and stamp it; false if there is none.
+    pub fn update_user(&mut self, id: &str, change: impl FnOnce(&mut User)) -> bool {
+        let at = self.tick();
+        match self.users.iter_mut().find(|u| u.id == id) {
+            Some(user) => {
+                change(user);
+                user.updated_at = at;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Delete a user: gone from listings and groups, a tombstone for delta.
+    pub fn delete_user(&mut self, id: &str) -> bool {
+        let at = self.tick();
+        let Some(index) = self.users.iter().position(|u| u.id == id) else {
+            return false;
+        };
+        self.users[index].deleted_at = Some(at);
+        self.users[index].updated_at = at;
+        for group in &mut self.groups {
+            if group.members.contains(&index) {
+                group.members.retain(|m| *m != index);
+                group.updated_at = at;
+            }
+        }
+        true
+    }
+
+    /// Add a user (stamped now); its index.
+    pub fn add_user(&mut self, mut user: User) -> usize {
+        user.updated_at = self.tick();
+        user.deleted_at = None;
+        self.users.push(user);
+        self.users.len() - 1
+    }
+
+    /// Put a user in a group, or take it out.
+    pub fn set_member(&mut self, group_id: &str, user_id: &str, member: bool) -> bool {
+        let at = self.tick();
+        let Some(index) = self.users.iter().position(|u| u.id == user_id) else {
+            return false;
+        };
+        let Some(group) = self.groups.iter_mut().find(|g| g.id == group_id) else {
+            return false;
+        };
+        let present = group.members.contains(&index);
+        if member && !present {
+            group.members.push(index);
+        } else if !member && present {
+            group.members.retain(|m| *m != index);
+        }
+        group.updated_at = at;
+        true
+    }
+}
+
+/// A fault the fake injects into its next API answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 429 with the provider's throttling headers and body.
+    Throttle,
+    /// 503 with the provider's error body.
+    Unavailable,
+}
+
+/// Faults to inject, shared with the test that set them. Token endpoints are
+/// never faulted; every API request asks `next()` first.
+#[derive(Debug)]
+pub struct Faults {
+    throttle: AtomicU32,
+    fail: AtomicU32,
+    /// Listing pages still served before every request fails (u64::MAX: no cut).
+    cut_after: AtomicU64,
+    /// How long a throttled client is told to wait, in milliseconds.
+    pub retry_after_ms: AtomicU64,
+    /// API requests answered (faulted or not), for tests that count calls.
+    pub requests: AtomicU64,
+}
+
+impl Default for Faults {
+    fn default() -> Faults {
+        Faults {
+            throttle: AtomicU32::new(0),
+            fail: AtomicU32::new(0),
+            cut_after: AtomicU64::new(u64::MAX),
+            retry_after_ms: AtomicU64::new(1000),
+            requests: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Faults {
+    /// The next `requests` API requests are throttled.
+    pub fn throttle(&self, requests: u32) {
+        self.throttle.store(requests, Ordering::SeqCst);
+    }
+
+    /// The next `requests` API requests fail with 503.
+    pub fn fail(&self, requests: u32) {
+        self.fail.store(requests, Ordering::SeqCst);
+    }
+
+    /// Serve `pages` more requests, then fail every one with 503 until
+    /// `clear` (an outage mid-listing: the listing never completes).
+    pub fn cut_after(&self, pages: u64) {
+        self.cut_after.store(pages, Ordering::SeqCst);
+    }
+
+    pub fn clear(&self) {
+        self.throttle(0);
+        self.fail(0);
+        self.cut_after(u64::MAX);
+    }
+
+    /// What to do with this API request: a fault, or None to answer it.
+    pub fn next(&self) -> Option<Fault> {
+        self.requests.fetch_add(1, Ordering::SeqCst);
+        let take = |counter: &AtomicU32| {
+            counter
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        };
+        if take(&self.throttle) {
+            return Some(Fault::Throttle);
+        }
+        if take(&self.fail) {
+            return Some(Fault::Unavailable);
+        }
+        let cut = self
+            .cut_after
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| match n {
+                u64::MAX => None,
+                0 => None,
+                n => Some(n - 1),
+            });
+        match cut {
+            Err(0) => Some(Fault::Unavailable),
+            _ => None,
+        }
+    }
+}
+
+/// What a running fake and its test share.
+#[derive(Debug, Default)]
+pub struct Shared {
+    directory: RwLock<Directory>,
+    pub faults: Faults,
+    tokens: Mutex<HashSet<String>>,
+    /// Access tokens issued, for tests of token reuse and refresh.
+    pub tokens_issued: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(directory: Directory) -> std::sync::Arc<Shared> {
+        std::sync::Arc::new(Shared {
+            directory: RwLock::new(directory),
+            ..Shared::default()
+        })
+    }
+
+    /// Read the directory (a poisoned lock still reads: a panicking test
+    /// handler must not hide the directory from the others).
+    pub fn directory(&self) -> RwLockReadGuard<'_, Directory> {
+        self.directory.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn directory_mut(&self) -> RwLockWriteGuard<'_, Directory> {
+        self.directory.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Mint an access token the fake will accept until `revoke_tokens`.
+    pub fn issue_token(&self) -> String {
+        let mut bytes = [0u8; 24];
+        rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+        let token = URL_SAFE_NO_PAD.encode(bytes);
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token.clone());
+        self.tokens_issued.fetch_add(1, Ordering::SeqCst);
+        token
+    }
+
+    pub fn token_valid(&self, token: &str) -> bool {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(token)
+    }
+
+    /// Expire every issued token (the next API call gets 401).
+    pub fn revoke_tokens(&self) {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}
+
+/// The `Authorization` header's credential after `scheme ` (Bearer, SSWS).
+pub fn credential<'a>(req: &'a actix_web::HttpRequest, scheme: &str) -> Option<&'a str> {
+    req.headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix(scheme)?
+        .strip_prefix(' ')
+}
+
+/// Start an actix server for a fake on 127.0.0.1, port 0; `routes` gets the
+/// fake's base URL (for the absolute next links providers send).
+pub fn serve<F>(routes: impl FnOnce(&str) -> F) -> std::io::Result<Running>
+where
+    F: Fn(&mut actix_web::web::ServiceConfig) + Send + Clone + 'static,
+{
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let configure = routes(&base_url);
+    let server =
+        actix_web::HttpServer::new(move || actix_web::App::new().configure(configure.clone()))
+            .workers(1)
+            .disable_signals()
+            .listen(listener)?
+            .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Ok(Running { base_url, handle })
+}
+
+/// A running fake; stops when dropped.
+pub struct Running {
+    /// `http://127.0.0.1:PORT`
+    pub base_url: String,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Running {
+    /// Graph's API base on this fake (`/v1.0`).
+    pub fn graph_base(&self) -> String {
+        format!("{}/v1.0", self.base_url)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Stopping is async; outside a runtime the server ends with its own.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let handle = self.handle.clone();
+            drop(runtime.spawn(async move { handle.stop(false).await }));
+        }
+    }
+}
+
+/// `2026-01-01T00:00:00.000Z` from epoch milliseconds (the providers' form).
+pub fn timestamp(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -142,5 +460,34 @@ mod tests {
             dir.groups.iter().map(|g| g.members.len()).sum::<usize>(),
             50
         );
+    }
+
+    #[test]
+    fn changes_are_stamped_later_and_deleted_users_leave_listings_and_groups() {
+        let mut dir = Directory::generate(10, 2, 3);
+        let before = dir.clock;
+        let id = dir.users[0].id.clone();
+        assert!(dir.update_user(&id, |u| u.title = "Boss".into()));
+        assert!(dir.users[0].updated_at > before);
+        assert!(dir.delete_user(&id));
+        assert_eq!(dir.live_users().count(), 9);
+        assert!(dir.groups.iter().all(|g| !g.members.contains(&0)));
+        assert!(!dir.update_user("nobody", |_| ()));
+    }
+
+    #[test]
+    fn faults_are_served_in_order_and_a_cut_fails_every_request_after_it() {
+        let faults = Faults::default();
+        faults.throttle(1);
+        faults.fail(1);
+        assert_eq!(faults.next(), Some(Fault::Throttle));
+        assert_eq!(faults.next(), Some(Fault::Unavailable));
+        assert_eq!(faults.next(), None);
+        faults.cut_after(1);
+        assert_eq!(faults.next(), None);
+        assert_eq!(faults.next(), Some(Fault::Unavailable));
+        assert_eq!(faults.next(), Some(Fault::Unavailable));
+        faults.clear();
+        assert_eq!(faults.next(), None);
     }
 }

@@ -1,0 +1,85 @@
+//! The one interface every provider connector implements (Google, Graph,
+//! Okta), so runs, the scheduler and `connection test` are written once.
+//! A connector translates: provider pages in, normalized snapshots out; no
+//! reconciliation rule lives behind this trait.
+
+use std::future::Future;
+
+use crate::reconcile::groups::GroupSnapshot;
+use crate::reconcile::plan::Snapshot;
+
+use super::PullError;
+
+/// Where a user listing reads from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// The first page of a full listing.
+    Start,
+    /// The first page of an incremental listing, from the cursor a previous
+    /// run's last page returned (Graph's deltaLink, Okta's lastUpdated mark).
+    Since(String),
+    /// A later page: the `next` of the page before, followed as given.
+    Next(String),
+}
+
+/// One page of users.
+#[derive(Debug, Default)]
+pub struct UserPage {
+    /// The directory's id for each user and its snapshot.
+    pub users: Vec<(String, Snapshot)>,
+    /// Directory ids the provider says are gone (Graph delta's `@removed`).
+    pub removed: Vec<String>,
+    /// The next page, if there is one.
+    pub next: Option<String>,
+    /// On the last page only: where the next incremental run starts (None
+    /// when the provider or the connection's scope has no incremental form).
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct GroupPage {
+    /// The directory's id for each group and its snapshot.
+    pub groups: Vec<(String, GroupSnapshot)>,
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct MemberPage {
+    /// The directory ids of the group's direct user members (nested groups,
+    /// contacts and devices are left out).
+    pub users: Vec<String>,
+    pub next: Option<String>,
+}
+
+/// What `connection test` proved.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    /// The handshake the connector performed, in the provider's terms.
+    pub authenticated: String,
+    /// How many users the one small read returned (at most a handful).
+    pub users_read: usize,
+}
+
+/// A directory source. Every method is one provider round trip (plus its
+/// retries and any token refresh), so a run holds at most one page in memory.
+pub trait Source {
+    /// Authenticate and read one small page of users; the error names the
+    /// provider's own reason (bad secret, missing permission, unknown admin…).
+    fn check(&mut self) -> impl Future<Output = Result<Check, PullError>> + Send;
+
+    /// A page of the users in the connection's scope.
+    fn users(&mut self, at: &Position) -> impl Future<Output = Result<UserPage, PullError>> + Send;
+
+    /// A page of groups (`next` None: the first page).
+    fn groups(
+        &mut self,
+        next: Option<&str>,
+    ) -> impl Future<Output = Result<GroupPage, PullError>> + Send;
+
+    /// A page of one group's direct user members (`next` None: the first page).
+    fn members(
+        &mut self,
+        group_id: &str,
+        next: Option<&str>,
+    ) -> impl Future<Output = Result<MemberPage, PullError>> + Send;
+}
