@@ -83,3 +83,17 @@ pub trait Source {
         next: Option<&str>,
     ) -> impl Future<Output = Result<MemberPage, PullError>> + Send;
 }
+
+/// What part of the directory a connection imports. `group` (Graph, Google,
+/// Okta) and `org_unit` (Google) are asked of the provider by the connector;
+/// `department` is applied to the normalized snapshots by the run, the same
+/// way for every provider. A user that leaves the scope is missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Scope {
+    /// The provider's id for the group (Google also takes its email).
+    pub group: Option<String>,
+    /// A Google organizational unit path, e.g. `/Engineering`.
+    pub org_unit: Option<String>,
+    pub department: Option<String>,
+}

@@ -16,7 +16,6 @@ mod migrations;
 mod paging;
 mod patch;
 mod projection;
-mod pull;
 mod reconcile;
 mod smoke;
 mod tenancy;
