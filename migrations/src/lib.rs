@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_directory_mirror;
 mod m20261122_000002_app_identity;
+mod m20261201_000003_pull;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_directory_mirror::Migration),
             Box::new(m20261122_000002_app_identity::Migration),
+            Box::new(m20261201_000003_pull::Migration),
         ]
     }
 }

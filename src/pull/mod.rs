@@ -8,6 +8,8 @@ pub mod fake;
 pub mod graph;
 pub mod normalize;
 pub mod retry;
+pub mod run;
+pub mod schedule;
 pub mod source;
 
 /// The providers a pull directory can hold a connection to; the name is the

@@ -75,6 +75,16 @@ impl Effects {
         self.events.is_empty()
     }
 
+    /// How many events of this type are waiting.
+    pub fn count(&self, r#type: &str) -> u64 {
+        self.events.iter().filter(|e| e.r#type == r#type).count() as u64
+    }
+
+    /// Add one event of the caller's own (a run's `sync.run.finished`).
+    pub fn push_event(&mut self, event: NewEvent) {
+        self.events.push(event);
+    }
+
     /// Append the events (numbered per tenant). Call last in the transaction.
     pub async fn flush<C: Conn>(
         self,

@@ -14,7 +14,7 @@ use serde::Serialize;
 use tracing::{instrument, warn};
 
 use super::apply::{self, Applied, Directory, Effects, Options, UserChange};
-use super::groups::{self, GroupChange, GroupOutcome};
+use super::groups::{self, GroupChange, GroupOutcome, GroupSnapshot};
 use super::plan::{Change, Outcome, Snapshot};
 use crate::store::identity as ids;
 use crate::store::{Store, StoreError};
@@ -77,6 +77,8 @@ pub struct Report {
     pub population: u64,
     /// Whether the guard tripped (also reported on a dry run).
     pub guard_tripped: bool,
+    /// The first skips and conflicts, with their reasons.
+    pub problems: Vec<Problem>,
     /// The plan, on a dry run.
     #[serde(skip)]
     pub plan: Vec<Applied>,
@@ -145,6 +147,26 @@ pub struct ListingOptions {
     pub dry_run: bool,
     /// An operator approved the deactivations (the guard does not apply).
     pub approved: bool,
+    /// An operator approved up to this many deactivations (a run the guard
+    /// stopped, approved as it was weighed): the guard lets through as many,
+    /// and trips again beyond.
+    pub approved_up_to: Option<u64>,
+    /// The listing names only some users (an incremental run, a selective
+    /// import): no one is missing for not being listed; what it lists, and
+    /// what it says was removed, is applied under the guard all the same.
+    pub partial: bool,
+}
+
+/// Skips and conflicts kept with their reasons, per run.
+pub const PROBLEMS_KEPT: usize = 20;
+
+/// A change that was not applied, and why (a skip or a conflict).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The directory's id for the user.
+    pub source_id: String,
+    pub outcome: &'static str,
+    pub reason: String,
 }
 
 /// A complete listing of one directory in progress.
@@ -153,7 +175,10 @@ pub struct Listing {
     options: ListingOptions,
     seen: HashSet<String>,
     held: Vec<UserChange>,
+    /// Users the source said are gone (a partial listing's removals).
+    removed: Vec<String>,
     counts: Counts,
+    problems: Vec<Problem>,
     plan: Vec<Applied>,
 }
 
@@ -169,7 +194,9 @@ impl Listing {
             options,
             seen: HashSet::new(),
             held: Vec::new(),
+            removed: Vec::new(),
             counts: Counts::default(),
+            problems: Vec::new(),
             plan: Vec::new(),
         })
     }
@@ -177,6 +204,18 @@ impl Listing {
     fn record(&mut self, applied: Vec<Applied>) {
         for a in &applied {
             self.counts.add(&a.outcome);
+            let problem = match &a.outcome {
+                Outcome::Skipped(why) => Some(("skipped", why)),
+                Outcome::Conflict(why) => Some(("conflict", why)),
+                _ => None,
+            };
+            if let (Some((outcome, why)), true) = (problem, self.problems.len() < PROBLEMS_KEPT) {
+                self.problems.push(Problem {
+                    source_id: a.source_id.clone(),
+                    outcome,
+                    reason: why.clone(),
+                });
+            }
         }
         if self.options.dry_run {
             self.plan.extend(applied);
@@ -215,6 +254,16 @@ impl Listing {
         Ok(())
     }
 
+    /// Users the source reports removed (Graph delta's `@removed`): treated
+    /// as missing from the directory, decided at `finish` with the rest.
+    pub fn removed(&mut self, source_ids: Vec<String>) {
+        for id in source_ids {
+            if self.seen.insert(id.clone()) {
+                self.removed.push(id);
+            }
+        }
+    }
+
     async fn run(
         &self,
         store: &Store,
@@ -249,10 +298,16 @@ impl Listing {
             );
             return Ok(self.report(RunStatus::Incomplete, 0, 0, false));
         }
-        let live = ids::live_source_ids(store.connection(), &self.dir.id).await?;
-        let missing: Vec<UserChange> = live
+        let missing_ids: Vec<String> = if self.options.partial {
+            std::mem::take(&mut self.removed)
+        } else {
+            let live = ids::live_source_ids(store.connection(), &self.dir.id).await?;
+            live.into_iter()
+                .filter(|s| !self.seen.contains(s))
+                .collect()
+        };
+        let missing: Vec<UserChange> = missing_ids
             .into_iter()
-            .filter(|s| !self.seen.contains(s))
             .map(|source_id| UserChange {
                 source_id,
                 change: Change::Missing,
@@ -279,7 +334,12 @@ impl Listing {
             .policy
             .deactivation_threshold
             .is_exceeded(would_deactivate, population);
-        if tripped && !self.options.approved {
+        let approved = self.options.approved
+            || self
+                .options
+                .approved_up_to
+                .is_some_and(|n| would_deactivate <= n);
+        if tripped && !approved {
             warn!(
                 would_deactivate,
                 population, "mass-deactivation guard tripped: nothing deactivated"
@@ -330,10 +390,134 @@ impl Listing {
         Report {
             status,
             counts: self.counts,
+            problems: self.problems,
             deactivations,
             population,
             guard_tripped,
             plan: self.plan,
         }
+    }
+}
+
+/// What a group listing did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GroupCounts {
+    pub seen: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub deleted: u64,
+    pub members_added: u64,
+    pub members_removed: u64,
+}
+
+impl GroupCounts {
+    fn add(&mut self, outcome: GroupOutcome) {
+        let slot = match outcome {
+            GroupOutcome::Created => &mut self.created,
+            GroupOutcome::Updated => &mut self.updated,
+            GroupOutcome::Unchanged => &mut self.unchanged,
+            GroupOutcome::Deleted => &mut self.deleted,
+        };
+        *slot += 1;
+    }
+
+    fn effects(&mut self, fx: &Effects) {
+        self.members_added += fx.count("group.member_added");
+        self.members_removed += fx.count("group.member_removed");
+    }
+}
+
+/// A complete listing of a directory's groups, one group and its whole
+/// member list at a time (one transaction each). When it completes, groups
+/// it did not list are deleted; on a dry run every transaction rolls back.
+pub struct GroupListing {
+    dir: Directory,
+    dry_run: bool,
+    seen: HashSet<String>,
+    pub counts: GroupCounts,
+}
+
+impl GroupListing {
+    pub async fn begin(
+        store: &Store,
+        directory_id: &str,
+        dry_run: bool,
+    ) -> Result<GroupListing, StoreError> {
+        Ok(GroupListing {
+            dir: Directory::load(store.connection(), directory_id).await?,
+            dry_run,
+            seen: HashSet::new(),
+            counts: GroupCounts::default(),
+        })
+    }
+
+    /// Apply one group and make its members exactly `members` (the
+    /// directory's ids for its user members).
+    #[instrument(skip_all, fields(directory_id = %self.dir.id, source_id, members = members.len()))]
+    pub async fn group(
+        &mut self,
+        store: &Store,
+        source_id: &str,
+        snapshot: GroupSnapshot,
+        members: &[String],
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if !self.seen.insert(source_id.to_owned()) {
+            return Ok(());
+        }
+        self.counts.seen += 1;
+        let tx = store.write().await?;
+        let mut fx = Effects::default();
+        let outcome = groups::apply_group(
+            tx.conn(),
+            &self.dir,
+            source_id,
+            GroupChange::Upsert(snapshot),
+            now,
+            &mut fx,
+        )
+        .await?;
+        groups::replace_members(tx.conn(), &self.dir, source_id, members, now, &mut fx).await?;
+        self.counts.add(outcome);
+        self.counts.effects(&fx);
+        if !self.dry_run {
+            fx.flush(tx.conn(), &self.dir.tenant_id, now).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+
+    /// End the listing; when `complete`, delete the groups it did not list.
+    pub async fn finish(
+        mut self,
+        store: &Store,
+        complete: bool,
+        now: i64,
+    ) -> Result<GroupCounts, StoreError> {
+        if !complete {
+            return Ok(self.counts);
+        }
+        let known = ids::group_source_ids(store.connection(), &self.dir.id).await?;
+        for source_id in known.into_iter().filter(|s| !self.seen.contains(s)) {
+            let tx = store.write().await?;
+            let mut fx = Effects::default();
+            let outcome = groups::apply_group(
+                tx.conn(),
+                &self.dir,
+                &source_id,
+                GroupChange::Removed,
+                now,
+                &mut fx,
+            )
+            .await?;
+            self.counts.add(outcome);
+            self.counts.effects(&fx);
+            if !self.dry_run {
+                fx.flush(tx.conn(), &self.dir.tenant_id, now).await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(self.counts)
     }
 }

@@ -281,3 +281,60 @@ pub mod event_sequences {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod connections {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "connections")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub directory_id: String,
+        pub tenant_id: String,
+        pub provider: String,
+        pub settings: Json,
+        pub scope: Json,
+        pub schedule: Json,
+        pub secret_sealed: String,
+        pub cursor: Option<String>,
+        pub next_run_at: Option<i64>,
+        pub lease_owner: Option<String>,
+        pub lease_expires_at: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod sync_runs {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sync_runs")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub connection_id: String,
+        pub directory_id: String,
+        pub tenant_id: String,
+        pub trigger: String,
+        pub mode: String,
+        pub status: String,
+        pub started_at: i64,
+        pub finished_at: Option<i64>,
+        pub counts: Json,
+        pub errors: Json,
+        pub deactivations: i64,
+        pub approved_by_run_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

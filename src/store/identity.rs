@@ -324,6 +324,20 @@ pub async fn group_by_source<C: ConnectionTrait>(
         .await?)
 }
 
+/// The directory's ids for the app groups of one directory.
+pub async fn group_source_ids<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+) -> Result<Vec<String>> {
+    Ok(groups::Entity::find()
+        .select_only()
+        .column(groups::Column::SourceId)
+        .filter(groups::Column::DirectoryId.eq(directory_id))
+        .into_tuple()
+        .all(conn)
+        .await?)
+}
+
 pub async fn groups_of_tenant<C: ConnectionTrait>(
     conn: &C,
     tenant_id: &str,

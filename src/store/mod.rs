@@ -7,6 +7,7 @@ pub mod events;
 pub mod filter;
 pub mod groups;
 pub mod identity;
+pub mod pull;
 pub mod tenants;
 pub mod users;
 

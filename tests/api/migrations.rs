@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::helpers::{SCIM_JSON, TestApp, assert_scim_error, enc, json, patch_op, spawn_app};
 
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 14] = [
     "tenants",
     "directories",
     "scim_tokens",
@@ -25,6 +25,8 @@ const TABLES: [&str; 12] = [
     "group_members",
     "events",
     "event_sequences",
+    "connections",
+    "sync_runs",
 ];
 
 /// The application tables that exist now.

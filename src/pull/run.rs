@@ -1,0 +1,559 @@
+//! One run of a connection: list the users in scope page by page into the
+//! engine (`reconcile::listing`), then, on a full run whose user listing
+//! completed, the groups and their members; record the run (trigger, mode,
+//! status, counts, first errors) and where the next incremental run starts.
+//!
+//! The rules stay in `reconcile`: a listing that did not complete
+//! deactivates no one, the mass-deactivation guard stops a run at
+//! `needs_approval`, a dry run writes nothing but the run's record.
+//!
+//! `run_connection` wraps a run in the connection's lease, so one process at
+//! a time runs a connection, whichever replica or CLI started it.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use tracing::{info, instrument, warn};
+
+use super::PullError;
+use super::source::{Position, Scope, Source};
+use crate::domain::names::fold;
+use crate::domain::time::rfc3339;
+use crate::reconcile::apply::Effects;
+use crate::reconcile::listing::{
+    Counts, GroupCounts, GroupListing, Listing, ListingOptions, Problem, RunStatus,
+};
+use crate::store::events::NewEvent;
+use crate::store::pull::{self as runs, Connection, Run};
+use crate::store::{Store, StoreError};
+
+/// How long a lease lasts without renewal; a run renews it every page, so a
+/// replica that died loses its connections this long after its last page.
+pub const LEASE_TTL_MS: i64 = 5 * 60 * 1000;
+
+/// Errors kept per run (the provider's first, then skips and conflicts).
+const ERRORS_KEPT: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Manual,
+    Schedule,
+    /// An operator approved a run the guard stopped.
+    Approval,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Schedule => "schedule",
+            Trigger::Approval => "approval",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub trigger: Trigger,
+    pub dry_run: bool,
+    /// Start from the stored cursor when there is one (else a full run).
+    pub incremental: bool,
+    /// Import just these users (emails or the directory's ids): a selective
+    /// import, which never marks anyone missing.
+    pub only: Vec<String>,
+    /// Import just this department's users (selective, as `only`).
+    pub department: Option<String>,
+    /// The run the guard stopped that this run carries out, with the number
+    /// of deactivations the operator saw and approved.
+    pub approves: Option<(String, u64)>,
+}
+
+impl Request {
+    pub fn manual() -> Request {
+        Request {
+            trigger: Trigger::Manual,
+            dry_run: false,
+            incremental: false,
+            only: Vec::new(),
+            department: None,
+            approves: None,
+        }
+    }
+
+    fn is_selective(&self) -> bool {
+        !self.only.is_empty() || self.department.is_some()
+    }
+}
+
+/// How far a run got, for a progress bar.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub pages: u64,
+    pub users: u64,
+    pub groups: u64,
+}
+
+/// A run's counts, as stored and shown.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunCounts {
+    pub users: Counts,
+    pub groups: GroupCounts,
+    /// Deactivations the run weighed against the guard.
+    pub deactivations: u64,
+    /// Active users the guard measured against.
+    pub population: u64,
+    pub guard_tripped: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("directory {0} has no connection")]
+    NoConnection(String),
+    #[error("a run of this connection is already in progress ({0})")]
+    Busy(String),
+    #[error(transparent)]
+    Pull(#[from] PullError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// A run as an operator reads it (`dirsync runs`).
+pub fn run_view(run: &Run) -> Value {
+    json!({
+        "id": run.id,
+        "directory_id": run.directory_id,
+        "trigger": run.trigger,
+        "mode": run.mode,
+        "status": run.status,
+        "started_at": rfc3339(run.started_at),
+        "finished_at": run.finished_at.map(rfc3339),
+        "counts": run.counts,
+        "errors": run.errors,
+        "approved_by_run_id": run.approved_by_run_id,
+    })
+}
+
+/// Which users of a page the request keeps.
+struct Selection {
+    only: Vec<String>,
+    department: Option<String>,
+}
+
+impl Selection {
+    fn new(request: &Request, scope: &Scope) -> Selection {
+        Selection {
+            only: request.only.iter().map(|o| fold(o.trim())).collect(),
+            department: request
+                .department
+                .as_deref()
+                .or(scope.department.as_deref())
+                .map(fold),
+        }
+    }
+
+    fn keeps(&self, source_id: &str, snapshot: &crate::reconcile::plan::Snapshot) -> bool {
+        let listed = self.only.is_empty()
+            || self
+                .only
+                .iter()
+                .any(|o| fold(source_id) == *o || snapshot.email.as_deref() == Some(o.as_str()));
+        let in_department = self.department.as_ref().is_none_or(|d| {
+            snapshot
+                .profile
+                .department
+                .as_deref()
+                .is_some_and(|have| fold(have) == *d)
+        });
+        listed && in_department
+    }
+}
+
+/// One error of a run, as stored.
+fn error_entry(kind: &str, reason: &str, source_id: Option<&str>) -> Value {
+    let mut v = json!({ "kind": kind, "reason": reason });
+    if let Some(id) = source_id {
+        v["source_id"] = json!(id);
+    }
+    v
+}
+
+/// Run `request` on `connection` through `source` once, recording it. The
+/// caller holds the connection's lease as `owner`; it is renewed every page.
+#[instrument(skip_all, fields(directory_id = %connection.directory_id, trigger = request.trigger.as_str()))]
+pub async fn sync_once<S: Source + Send>(
+    store: &Store,
+    connection: &Connection,
+    source: &mut S,
+    request: &Request,
+    owner: &str,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<Run, RunError> {
+    let scope: Scope = serde_json::from_value(connection.scope.clone()).unwrap_or_default();
+    let selection = Selection::new(request, &scope);
+    let selective = request.is_selective();
+    let mut incremental = request.incremental && !selective && connection.cursor.is_some();
+    let mode = |incremental: bool| match (request.dry_run, incremental) {
+        (true, _) => "dry_run",
+        (false, true) => "incremental",
+        (false, false) => "full",
+    };
+    let started_at = now_ms();
+    let mut run = store
+        .insert_run(Run {
+            id: uuid::Uuid::now_v7().to_string(),
+            connection_id: connection.id.clone(),
+            directory_id: connection.directory_id.clone(),
+            tenant_id: connection.tenant_id.clone(),
+            trigger: request.trigger.as_str().to_owned(),
+            mode: mode(incremental).to_owned(),
+            status: "running".to_owned(),
+            started_at,
+            finished_at: None,
+            counts: json!({}),
+            errors: json!([]),
+            deactivations: 0,
+            approved_by_run_id: None,
+        })
+        .await?;
+    let outcome = list_and_apply(
+        store,
+        connection,
+        source,
+        request,
+        &selection,
+        &mut incremental,
+        owner,
+        progress,
+    )
+    .await;
+    run.mode = mode(incremental).to_owned();
+    run.finished_at = Some(now_ms());
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            // The store failed under the run: record that much if it can.
+            run.status = "failed".to_owned();
+            run.errors = json!([error_entry("store", &err.to_string(), None)]);
+            let _ = runs::save_run(store.connection(), run).await;
+            return Err(err);
+        }
+    };
+    let mut errors: Vec<Value> = outcome
+        .failures
+        .iter()
+        .map(|(kind, err)| error_entry(kind, &err.to_string(), None))
+        .collect();
+    errors.extend(
+        outcome
+            .problems
+            .iter()
+            .map(|p: &Problem| error_entry(p.outcome, &p.reason, Some(&p.source_id))),
+    );
+    errors.truncate(ERRORS_KEPT);
+    let users_failed = outcome.failures.iter().any(|(kind, _)| *kind == "users");
+    run.status = if outcome.status == RunStatus::NeedsApproval {
+        "needs_approval"
+    } else if users_failed && outcome.counts.users.seen == 0 {
+        "failed"
+    } else if !outcome.failures.is_empty() {
+        "partial"
+    } else {
+        "succeeded"
+    }
+    .to_owned();
+    run.deactivations = outcome.counts.deactivations as i64;
+    run.counts = serde_json::to_value(&outcome.counts).unwrap_or_default();
+    run.errors = Value::Array(errors);
+
+    let tx = store.write().await?;
+    if let (Some(cursor), false) = (&outcome.cursor, request.dry_run) {
+        store_cursor(tx.conn(), connection, cursor.as_deref()).await?;
+    }
+    runs::save_run(tx.conn(), run.clone()).await?;
+    // Host applications hear of runs that changed something or did not
+    // succeed; a no-op run stays silent (an hourly schedule would flood the
+    // feed with nothing).
+    let c = &outcome.counts;
+    let changed = c.users.seen != c.users.unchanged + c.users.skipped + c.users.conflicts
+        || c.users.deactivated + c.users.reactivated + c.users.deleted > 0
+        || c.groups.created + c.groups.updated + c.groups.deleted > 0
+        || c.groups.members_added + c.groups.members_removed > 0;
+    if !request.dry_run && (changed || run.status != "succeeded") {
+        let mut fx = Effects::default();
+        fx.push_event(NewEvent {
+            r#type: "sync.run.finished",
+            resource_type: "sync_run",
+            resource_id: run.id.clone(),
+            data: json!({ "run": run_view(&run) }),
+        });
+        fx.flush(tx.conn(), &connection.tenant_id, now_ms()).await?;
+    }
+    tx.commit().await?;
+    info!(run_id = %run.id, status = %run.status, mode = %run.mode, "run finished");
+    Ok(run)
+}
+
+async fn store_cursor<C: crate::store::Conn>(
+    conn: &C,
+    connection: &Connection,
+    cursor: Option<&str>,
+) -> Result<(), StoreError> {
+    let mut row = connection.clone();
+    row.cursor = cursor.map(str::to_owned);
+    row.updated_at = now_ms();
+    runs::save_connection(conn, row).await
+}
+
+/// What the listings did.
+struct Outcome {
+    status: RunStatus,
+    counts: RunCounts,
+    problems: Vec<Problem>,
+    /// Provider errors that cut a listing short: ("users" | "groups", error).
+    failures: Vec<(&'static str, PullError)>,
+    /// Some(new cursor) when the run decides the next run's start (None
+    /// inside: the next run is full).
+    cursor: Option<Option<String>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn list_and_apply<S: Source + Send>(
+    store: &Store,
+    connection: &Connection,
+    source: &mut S,
+    request: &Request,
+    selection: &Selection,
+    incremental: &mut bool,
+    owner: &str,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<Outcome, RunError> {
+    let selective = request.is_selective();
+    let options = |incremental: bool| ListingOptions {
+        dry_run: request.dry_run,
+        approved: false,
+        approved_up_to: request.approves.as_ref().map(|(_, n)| *n),
+        partial: incremental || selective,
+    };
+    let mut listing =
+        Listing::begin(store, &connection.directory_id, options(*incremental)).await?;
+    let mut at = match (&connection.cursor, *incremental) {
+        (Some(cursor), true) => Position::Since(cursor.clone()),
+        _ => Position::Start,
+    };
+    let mut seen = Progress::default();
+    let mut failures = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = match source.users(&at).await {
+            Ok(page) => page,
+            Err(PullError::CursorExpired(why)) if matches!(at, Position::Since(_)) => {
+                warn!(%why, "incremental cursor expired: running a full listing");
+                *incremental = false;
+                listing = Listing::begin(store, &connection.directory_id, options(false)).await?;
+                at = Position::Start;
+                continue;
+            }
+            Err(PullError::Store(err)) => return Err(err.into()),
+            Err(err) => {
+                failures.push(("users", err));
+                break;
+            }
+        };
+        seen.pages += 1;
+        seen.users += page.users.len() as u64;
+        let users = page
+            .users
+            .into_iter()
+            .filter(|(id, s)| selection.keeps(id, s))
+            .collect();
+        let now = now_ms();
+        listing.page(store, users, now).await?;
+        if *incremental {
+            listing.removed(page.removed);
+        }
+        progress(&seen);
+        renew(store, connection, owner).await?;
+        match page.next {
+            Some(next) => at = Position::Next(next),
+            None => {
+                cursor = Some(page.cursor);
+                break;
+            }
+        }
+    }
+    let complete = failures.is_empty();
+    let report = listing.finish(store, complete, now_ms()).await?;
+    let mut counts = RunCounts {
+        users: report.counts,
+        groups: GroupCounts::default(),
+        deactivations: report.deactivations,
+        population: report.population,
+        guard_tripped: report.guard_tripped,
+    };
+    // Groups follow a complete full listing (memberships name users the run
+    // has just linked); incremental and selective runs refresh users only.
+    if complete && !*incremental && !selective {
+        match list_groups(
+            store,
+            connection,
+            source,
+            request.dry_run,
+            owner,
+            &mut seen,
+            progress,
+        )
+        .await
+        {
+            Ok(groups) => counts.groups = groups,
+            Err(RunError::Pull(err)) => failures.push(("groups", err)),
+            Err(other) => return Err(other),
+        }
+    }
+    // The cursor moves only past a listing that completed; selective runs
+    // leave it where it was.
+    let cursor = if complete && !selective { cursor } else { None };
+    Ok(Outcome {
+        status: report.status,
+        counts,
+        problems: report.problems,
+        failures,
+        cursor,
+    })
+}
+
+async fn list_groups<S: Source + Send>(
+    store: &Store,
+    connection: &Connection,
+    source: &mut S,
+    dry_run: bool,
+    owner: &str,
+    seen: &mut Progress,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<GroupCounts, RunError> {
+    let mut listing = GroupListing::begin(store, &connection.directory_id, dry_run).await?;
+    let mut next: Option<String> = None;
+    loop {
+        let page = source.groups(next.as_deref()).await?;
+        for (group_id, snapshot) in page.groups {
+            let mut members = Vec::new();
+            let mut at: Option<String> = None;
+            loop {
+                let page = source.members(&group_id, at.as_deref()).await?;
+                members.extend(page.users);
+                match page.next {
+                    Some(n) => at = Some(n),
+                    None => break,
+                }
+            }
+            listing
+                .group(store, &group_id, snapshot, &members, now_ms())
+                .await?;
+            seen.groups += 1;
+            progress(seen);
+        }
+        renew(store, connection, owner).await?;
+        match page.next {
+            Some(n) => next = Some(n),
+            None => break,
+        }
+    }
+    Ok(listing.finish(store, true, now_ms()).await?)
+}
+
+/// Keep the lease while the run goes on; a run that lost it stops.
+async fn renew(store: &Store, connection: &Connection, owner: &str) -> Result<(), RunError> {
+    if store
+        .take_lease(&connection.id, owner, now_ms(), LEASE_TTL_MS)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(RunError::Busy(
+            "this run lost its lease to another worker".into(),
+        ))
+    }
+}
+
+/// Take the connection's lease as `owner`, run, and give the lease back;
+/// then schedule the next run. `Busy` when another worker holds the lease.
+#[instrument(skip_all, fields(directory_id, owner))]
+pub async fn run_connection<S, F>(
+    store: &Store,
+    directory_id: &str,
+    request: &Request,
+    owner: &str,
+    connect: F,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<Run, RunError>
+where
+    S: Source + Send,
+    F: FnOnce(&Connection) -> Result<S, PullError>,
+{
+    let connection = store
+        .connection_of(directory_id)
+        .await
+        .map_err(|e| match e {
+            StoreError::NotFound => RunError::NoConnection(directory_id.to_owned()),
+            other => other.into(),
+        })?;
+    if !store
+        .take_lease(&connection.id, owner, now_ms(), LEASE_TTL_MS)
+        .await?
+    {
+        let holder = store.connection_of(directory_id).await?;
+        return Err(RunError::Busy(format!(
+            "held by {} until {}",
+            holder.lease_owner.as_deref().unwrap_or("another worker"),
+            holder.lease_expires_at.map(rfc3339).unwrap_or_default()
+        )));
+    }
+    // Whoever ran it before us is gone (its lease lapsed): its run ended.
+    store.fail_abandoned_runs(&connection.id, now_ms()).await?;
+    let result = match connect(&connection) {
+        Ok(mut source) => {
+            sync_once(store, &connection, &mut source, request, owner, progress).await
+        }
+        Err(err) => record_unstarted(store, &connection, request, err).await,
+    };
+    if !request.dry_run {
+        let schedule: super::schedule::Schedule =
+            serde_json::from_value(connection.schedule.clone()).unwrap_or_default();
+        store
+            .set_next_run(&connection.id, schedule.next_after(now_ms()))
+            .await?;
+    }
+    store.release_lease(&connection.id, owner).await?;
+    result
+}
+
+/// A run that could not start (unreadable credentials): recorded as failed.
+async fn record_unstarted(
+    store: &Store,
+    connection: &Connection,
+    request: &Request,
+    err: PullError,
+) -> Result<Run, RunError> {
+    let now = now_ms();
+    Ok(store
+        .insert_run(Run {
+            id: uuid::Uuid::now_v7().to_string(),
+            connection_id: connection.id.clone(),
+            directory_id: connection.directory_id.clone(),
+            tenant_id: connection.tenant_id.clone(),
+            trigger: request.trigger.as_str().to_owned(),
+            mode: if request.dry_run { "dry_run" } else { "full" }.to_owned(),
+            status: "failed".to_owned(),
+            started_at: now,
+            finished_at: Some(now),
+            counts: serde_json::to_value(RunCounts::default()).unwrap_or_default(),
+            errors: json!([error_entry("connection", &err.to_string(), None)]),
+            deactivations: 0,
+            approved_by_run_id: None,
+        })
+        .await?)
+}

@@ -1,0 +1,190 @@
+//! Connections and runs of the pull side, and the row lease that lets one
+//! replica at a time run a connection: taken by one conditional UPDATE (the
+//! lease is free, expired, or already ours), so two replicas racing for it on
+//! PostgreSQL cannot both win, and a replica that died loses it on expiry.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect,
+};
+use tracing::instrument;
+
+use super::entities::{connections, sync_runs};
+use super::{Conn, Result, Store, StoreError};
+
+pub use connections::Model as Connection;
+pub use sync_runs::Model as Run;
+
+impl Store {
+    #[instrument(skip_all, fields(directory_id = %connection.directory_id))]
+    pub async fn insert_connection(&self, connection: Connection) -> Result<Connection> {
+        let model: connections::ActiveModel = connection.into();
+        Ok(model.insert(self.connection()).await?)
+    }
+
+    pub async fn connection_of(&self, directory_id: &str) -> Result<Connection> {
+        connections::Entity::find()
+            .filter(connections::Column::DirectoryId.eq(directory_id))
+            .one(self.connection())
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// Every connection (key rotation, the scheduler's view).
+    pub async fn connections(&self) -> Result<Vec<Connection>> {
+        Ok(connections::Entity::find()
+            .order_by_asc(connections::Column::Id)
+            .all(self.connection())
+            .await?)
+    }
+
+    #[instrument(skip(self))]
+    pub async fn delete_connection(&self, directory_id: &str) -> Result<()> {
+        connections::Entity::delete_many()
+            .filter(connections::Column::DirectoryId.eq(directory_id))
+            .exec(self.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// Where the next incremental run starts (None: the next run is full).
+    pub async fn set_cursor(&self, id: &str, cursor: Option<&str>, now: i64) -> Result<()> {
+        connections::Entity::update_many()
+            .col_expr(
+                connections::Column::Cursor,
+                Expr::value(cursor.map(str::to_owned)),
+            )
+            .col_expr(connections::Column::UpdatedAt, Expr::value(now))
+            .filter(connections::Column::Id.eq(id))
+            .exec(self.connection())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_next_run(&self, id: &str, at: Option<i64>) -> Result<()> {
+        connections::Entity::update_many()
+            .col_expr(connections::Column::NextRunAt, Expr::value(at))
+            .filter(connections::Column::Id.eq(id))
+            .exec(self.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// Connections whose scheduled run is due and whose lease is free.
+    pub async fn due_connections(&self, now: i64, limit: u64) -> Result<Vec<Connection>> {
+        Ok(connections::Entity::find()
+            .filter(connections::Column::NextRunAt.lte(now))
+            .filter(lease_free(now))
+            .order_by_asc(connections::Column::NextRunAt)
+            .limit(limit)
+            .all(self.connection())
+            .await?)
+    }
+
+    /// Take (or renew) the connection's lease until `now + ttl_ms`: true
+    /// when `owner` holds it now.
+    #[instrument(skip(self))]
+    pub async fn take_lease(&self, id: &str, owner: &str, now: i64, ttl_ms: i64) -> Result<bool> {
+        let done = connections::Entity::update_many()
+            .col_expr(connections::Column::LeaseOwner, Expr::value(owner))
+            .col_expr(
+                connections::Column::LeaseExpiresAt,
+                Expr::value(now + ttl_ms),
+            )
+            .filter(connections::Column::Id.eq(id))
+            .filter(
+                Condition::any()
+                    .add(lease_free(now))
+                    .add(connections::Column::LeaseOwner.eq(owner)),
+            )
+            .exec(self.connection())
+            .await?;
+        Ok(done.rows_affected == 1)
+    }
+
+    /// Give the lease back (only if `owner` still holds it).
+    pub async fn release_lease(&self, id: &str, owner: &str) -> Result<()> {
+        connections::Entity::update_many()
+            .col_expr(
+                connections::Column::LeaseOwner,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                connections::Column::LeaseExpiresAt,
+                Expr::value(Option::<i64>::None),
+            )
+            .filter(connections::Column::Id.eq(id))
+            .filter(connections::Column::LeaseOwner.eq(owner))
+            .exec(self.connection())
+            .await?;
+        Ok(())
+    }
+
+    /// Runs of this connection still marked running when a new lease holder
+    /// starts: their worker died, so they failed.
+    pub async fn fail_abandoned_runs(&self, connection_id: &str, now: i64) -> Result<u64> {
+        let done = sync_runs::Entity::update_many()
+            .col_expr(sync_runs::Column::Status, Expr::value("failed"))
+            .col_expr(sync_runs::Column::FinishedAt, Expr::value(now))
+            .col_expr(
+                sync_runs::Column::Errors,
+                Expr::value(serde_json::json!([{
+                    "kind": "worker",
+                    "reason": "the worker running it stopped before it finished (its lease expired)",
+                }])),
+            )
+            .filter(sync_runs::Column::ConnectionId.eq(connection_id))
+            .filter(sync_runs::Column::Status.eq("running"))
+            .exec(self.connection())
+            .await?;
+        Ok(done.rows_affected)
+    }
+
+    pub async fn insert_run(&self, run: Run) -> Result<Run> {
+        let model: sync_runs::ActiveModel = run.into();
+        Ok(model.insert(self.connection()).await?)
+    }
+
+    pub async fn run(&self, id: &str) -> Result<Run> {
+        sync_runs::Entity::find_by_id(id.to_owned())
+            .one(self.connection())
+            .await?
+            .ok_or(StoreError::NotFound)
+    }
+
+    /// A directory's runs, newest first.
+    pub async fn runs_of(&self, directory_id: &str, limit: u64) -> Result<Vec<Run>> {
+        Ok(sync_runs::Entity::find()
+            .filter(sync_runs::Column::DirectoryId.eq(directory_id))
+            .order_by_desc(sync_runs::Column::StartedAt)
+            .order_by_desc(sync_runs::Column::Id)
+            .limit(limit)
+            .all(self.connection())
+            .await?)
+    }
+}
+
+/// Write a connection's changed columns (settings, scope, schedule,
+/// sealed credentials) as a whole row.
+#[instrument(skip_all, fields(id = %connection.id))]
+pub async fn save_connection<C: Conn>(conn: &C, connection: Connection) -> Result<()> {
+    connection
+        .into_active_model()
+        .reset_all()
+        .update(conn)
+        .await?;
+    Ok(())
+}
+
+/// Write a run's row as it now stands.
+pub async fn save_run<C: Conn>(conn: &C, run: Run) -> Result<()> {
+    run.into_active_model().reset_all().update(conn).await?;
+    Ok(())
+}
+
+fn lease_free(now: i64) -> Condition {
+    Condition::any()
+        .add(connections::Column::LeaseOwner.is_null())
+        .add(connections::Column::LeaseExpiresAt.lt(now))
+}
