@@ -272,7 +272,7 @@ pub async fn sync_once<S: Source + Send>(
 
     let tx = store.write().await?;
     if let (Some(cursor), false) = (&outcome.cursor, request.dry_run) {
-        store_cursor(tx.conn(), connection, cursor.as_deref()).await?;
+        runs::set_cursor(tx.conn(), &connection.id, cursor.as_deref(), now_ms()).await?;
     }
     runs::save_run(tx.conn(), run.clone()).await?;
     // Host applications hear of runs that changed something or did not
@@ -296,17 +296,6 @@ pub async fn sync_once<S: Source + Send>(
     tx.commit().await?;
     info!(run_id = %run.id, status = %run.status, mode = %run.mode, "run finished");
     Ok(run)
-}
-
-async fn store_cursor<C: crate::store::Conn>(
-    conn: &C,
-    connection: &Connection,
-    cursor: Option<&str>,
-) -> Result<(), StoreError> {
-    let mut row = connection.clone();
-    row.cursor = cursor.map(str::to_owned);
-    row.updated_at = now_ms();
-    runs::save_connection(conn, row).await
 }
 
 /// What the listings did.

@@ -48,20 +48,6 @@ impl Store {
         Ok(())
     }
 
-    /// Where the next incremental run starts (None: the next run is full).
-    pub async fn set_cursor(&self, id: &str, cursor: Option<&str>, now: i64) -> Result<()> {
-        connections::Entity::update_many()
-            .col_expr(
-                connections::Column::Cursor,
-                Expr::value(cursor.map(str::to_owned)),
-            )
-            .col_expr(connections::Column::UpdatedAt, Expr::value(now))
-            .filter(connections::Column::Id.eq(id))
-            .exec(self.connection())
-            .await?;
-        Ok(())
-    }
-
     pub async fn set_next_run(&self, id: &str, at: Option<i64>) -> Result<()> {
         connections::Entity::update_many()
             .col_expr(connections::Column::NextRunAt, Expr::value(at))
@@ -180,6 +166,20 @@ pub async fn save_connection<C: Conn>(conn: &C, connection: Connection) -> Resul
 /// Write a run's row as it now stands.
 pub async fn save_run<C: Conn>(conn: &C, run: Run) -> Result<()> {
     run.into_active_model().reset_all().update(conn).await?;
+    Ok(())
+}
+
+/// Where the next incremental run starts (None: the next run is full).
+pub async fn set_cursor<C: Conn>(conn: &C, id: &str, cursor: Option<&str>, now: i64) -> Result<()> {
+    connections::Entity::update_many()
+        .col_expr(
+            connections::Column::Cursor,
+            Expr::value(cursor.map(str::to_owned)),
+        )
+        .col_expr(connections::Column::UpdatedAt, Expr::value(now))
+        .filter(connections::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
     Ok(())
 }
 

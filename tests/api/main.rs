@@ -17,6 +17,7 @@ mod paging;
 mod patch;
 mod projection;
 mod reconcile;
+mod runs;
 mod smoke;
 mod tenancy;
 mod users;
