@@ -138,7 +138,7 @@ impl std::fmt::Debug for Graph {
 
 /// The kind of listing a request belongs to: a delta request's 410 means
 /// its token expired; elsewhere 410 is just an error.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Listing {
     Delta,
     Other,
@@ -533,5 +533,596 @@ impl Source for Graph {
             users,
             next: next_link(&body),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::pull::fake::graph::{Credentials, dev_connection, expire_delta_tokens, start};
+    use crate::pull::fake::{Directory, Running, Shared};
+
+    const SECRET: &str = "s3cret-value~with.odd_chars";
+
+    fn credentials() -> Credentials {
+        Credentials {
+            tenant_id: "contoso".into(),
+            client_id: "app-1".into(),
+            client_secret: Secret::new(SECRET.into()),
+            ..Credentials::default()
+        }
+    }
+
+    fn settings(fake: &Running) -> Settings {
+        Settings {
+            tenant_id: "contoso".into(),
+            client_id: "app-1".into(),
+            authority_base: fake.base_url.clone(),
+            graph_base: fake.graph_base(),
+        }
+    }
+
+    fn connect(fake: &Running, scope: &Scope, secret: &str, pacing: Pacing) -> Graph {
+        Graph::new(settings(fake), scope, Secret::new(secret.into()), pacing).unwrap()
+    }
+
+    fn fake(dir: &Directory, creds: Credentials) -> (Arc<Shared>, Running) {
+        let shared = Shared::new(dir.clone());
+        let running = start(shared.clone(), creds).unwrap();
+        (shared, running)
+    }
+
+    /// Every page of a listing from `at`.
+    async fn pages(graph: &mut Graph, at: Position) -> Vec<UserPage> {
+        let mut out = Vec::new();
+        let mut at = at;
+        loop {
+            let page = graph.users(&at).await.unwrap();
+            let next = page.next.clone();
+            out.push(page);
+            match next {
+                Some(link) => at = Position::Next(link),
+                None => return out,
+            }
+        }
+    }
+
+    fn recording() -> Pacing {
+        Pacing::recording(4).0
+    }
+
+    #[tokio::test]
+    async fn a_full_listing_walks_delta_pages_maps_disabled_accounts_and_ends_with_a_cursor() {
+        let dir = Directory::generate(250, 3, 42);
+        let (_, fake) = fake(&dir, credentials());
+        let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
+        let pages = pages(&mut graph, Position::Start).await;
+        assert_eq!(pages.len(), 3);
+        assert!(pages[..2].iter().all(|p| p.cursor.is_none()));
+        let cursor = pages[2].cursor.as_deref().unwrap();
+        assert!(cursor.starts_with(&format!("{}/users/delta?$deltatoken=", fake.graph_base())));
+        let users: Vec<_> = pages.iter().flat_map(|p| p.users.iter()).collect();
+        assert_eq!(users.len(), 250);
+        assert!(pages.iter().all(|p| p.removed.is_empty()));
+        for ((id, snapshot), user) in users.iter().zip(&dir.users) {
+            assert_eq!(id, &user.id);
+            assert_eq!(snapshot.external_id.as_deref(), Some(user.id.as_str()));
+            assert_eq!(
+                snapshot.active, user.active,
+                "accountEnabled maps to active"
+            );
+            assert_eq!(
+                snapshot.profile.department.as_deref(),
+                Some(user.department.as_str())
+            );
+            assert_eq!(
+                snapshot.profile.employee_number.as_deref(),
+                Some(user.employee_number.as_str())
+            );
+        }
+        assert!(
+            dir.users.iter().any(|u| !u.active),
+            "the seed has disabled users"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_incremental_round_returns_exactly_the_changed_user_and_the_removed_id() {
+        let dir = Directory::generate(150, 2, 7);
+        let (shared, fake) = fake(&dir, credentials());
+        let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
+        let full = pages(&mut graph, Position::Start).await;
+        let cursor = full.last().unwrap().cursor.clone().unwrap();
+        let (changed, deleted) = (dir.users[120].id.clone(), dir.users[3].id.clone());
+        shared
+            .directory_mut()
+            .update_user(&changed, |u| u.title = "Principal".into());
+        shared.directory_mut().delete_user(&deleted);
+
+        let round = pages(&mut graph, Position::Since(cursor.clone())).await;
+        let users: Vec<_> = round.iter().flat_map(|p| p.users.iter()).collect();
+        let removed: Vec<_> = round.iter().flat_map(|p| p.removed.iter()).collect();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].0, changed);
+        assert_eq!(users[0].1.profile.title.as_deref(), Some("Principal"));
+        assert_eq!(
+            users[0].1.email.as_deref(),
+            Some(dir.users[120].email.as_str()),
+            "a delta item is a full user, not only its changed properties"
+        );
+        assert_eq!(removed, vec![&deleted]);
+        let next = round.last().unwrap().cursor.clone().unwrap();
+        assert_ne!(next, cursor);
+
+        let quiet = pages(&mut graph, Position::Since(next)).await;
+        assert!(
+            quiet
+                .iter()
+                .all(|p| p.users.is_empty() && p.removed.is_empty())
+        );
+        assert!(quiet.last().unwrap().cursor.is_some());
+    }
+
+    #[tokio::test]
+    async fn an_expired_or_foreign_cursor_asks_for_a_full_listing() {
+        let dir = Directory::generate(5, 1, 7);
+        let (shared, fake) = fake(&dir, credentials());
+        let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
+        let cursor = pages(&mut graph, Position::Start).await[0]
+            .cursor
+            .clone()
+            .unwrap();
+        expire_delta_tokens(&shared);
+        match graph.users(&Position::Since(cursor)).await {
+            Err(PullError::CursorExpired(why)) => {
+                assert!(why.starts_with("syncStateNotFound"), "{why}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let garbage = format!("{}/users/delta?$deltatoken=not-a-token", fake.graph_base());
+        assert!(matches!(
+            graph.users(&Position::Since(garbage)).await,
+            Err(PullError::CursorExpired(why)) if why.starts_with("resyncRequired")
+        ));
+        let foreign = "https://graph.example.net/v1.0/users/delta?$deltatoken=x".to_owned();
+        assert!(matches!(
+            graph.users(&Position::Since(foreign)).await,
+            Err(PullError::CursorExpired(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_group_scope_lists_the_groups_transitive_user_members_without_a_cursor() {
+        let dir = Directory::generate(40, 3, 11);
+        let (_, fake) = fake(&dir, credentials());
+        let group = &dir.groups[1];
+        let scope = Scope {
+            group: Some(group.id.clone()),
+            ..Scope::default()
+        };
+        let mut graph = connect(&fake, &scope, SECRET, recording());
+        let pages = pages(&mut graph, Position::Start).await;
+        let mut ids: Vec<_> = pages
+            .iter()
+            .flat_map(|p| p.users.iter().map(|(id, _)| id.clone()))
+            .collect();
+        let mut expected: Vec<_> = group
+            .members
+            .iter()
+            .map(|i| dir.users[*i].id.clone())
+            .collect();
+        ids.sort();
+        expected.sort();
+        assert_eq!(ids, expected, "users only: the group's contact is left out");
+        assert!(pages.last().unwrap().cursor.is_none());
+        assert!(matches!(
+            graph.users(&Position::Since("x".into())).await,
+            Err(PullError::CursorExpired(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn groups_are_listed_by_name_and_members_are_only_users() {
+        let dir = Directory::generate(30, 3, 5);
+        let (_, fake) = fake(&dir, credentials());
+        let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
+        let page = graph.groups(None).await.unwrap();
+        assert!(page.next.is_none());
+        let expected: Vec<_> = dir
+            .groups
+            .iter()
+            .map(|g| {
+                (
+                    g.id.clone(),
+                    GroupSnapshot {
+                        name: g.name.clone(),
+                        external_id: Some(g.id.clone()),
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(page.groups, expected);
+        for group in &dir.groups {
+            let members = graph.members(&group.id, None).await.unwrap();
+            let expected: Vec<_> = group
+                .members
+                .iter()
+                .map(|i| dir.users[*i].id.clone())
+                .collect();
+            assert_eq!(
+                members.users, expected,
+                "the organizational contact is not a member"
+            );
+            assert!(members.next.is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn throttled_twice_then_served_after_waiting_what_retry_after_said() {
+        let dir = Directory::generate(5, 1, 3);
+        let (shared, fake) = fake(&dir, credentials());
+        shared.faults.retry_after_ms.store(2128, Ordering::SeqCst);
+        shared.faults.throttle(2);
+        let (pacing, waits) = Pacing::recording(4);
+        let mut graph = connect(&fake, &Scope::default(), SECRET, pacing);
+        let page = graph.users(&Position::Start).await.unwrap();
+        assert_eq!(page.users.len(), 5);
+        assert_eq!(*waits.lock().unwrap(), vec![Duration::from_millis(2128); 2]);
+    }
+
+    #[tokio::test]
+    async fn a_storm_of_503s_ends_exhausted_with_graphs_words() {
+        let dir = Directory::generate(5, 1, 3);
+        let (shared, fake) = fake(&dir, credentials());
+        shared.faults.fail(100);
+        let (pacing, waits) = Pacing::recording(3);
+        let mut graph = connect(&fake, &Scope::default(), SECRET, pacing);
+        match graph.groups(None).await {
+            Err(PullError::Exhausted { attempts, last }) => {
+                assert_eq!(attempts, 3);
+                assert_eq!(
+                    last,
+                    "serviceNotAvailable: The service is temporarily unavailable."
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            waits.lock().unwrap().len(),
+            2,
+            "backed off between the attempts"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_revoked_mid_listing_is_renewed_once_and_the_listing_goes_on() {
+        let dir = Directory::generate(250, 1, 9);
+        let (shared, fake) = fake(&dir, credentials());
+        let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
+        let first = graph.users(&Position::Start).await.unwrap();
+        assert_eq!(shared.tokens_issued.load(Ordering::SeqCst), 1);
+        shared.revoke_tokens();
+        let mut rest = pages(&mut graph, Position::Next(first.next.unwrap())).await;
+        assert_eq!(shared.tokens_issued.load(Ordering::SeqCst), 2);
+        let count: usize = first.users.len() + rest.iter().map(|p| p.users.len()).sum::<usize>();
+        assert_eq!(count, 250);
+        assert!(rest.pop().unwrap().cursor.is_some());
+    }
+
+    #[tokio::test]
+    async fn a_token_is_reused_until_a_minute_before_it_expires() {
+        let dir = Directory::generate(3, 1, 9);
+        let (shared, fake) = fake(&dir, credentials());
+        let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
+        graph.groups(None).await.unwrap();
+        graph.groups(None).await.unwrap();
+        assert_eq!(shared.tokens_issued.load(Ordering::SeqCst), 1);
+
+        let short = Credentials {
+            token_lifetime_secs: 45,
+            ..credentials()
+        };
+        let (shared, fake) = self::fake(&dir, short);
+        let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
+        graph.groups(None).await.unwrap();
+        graph.groups(None).await.unwrap();
+        assert_eq!(
+            shared.tokens_issued.load(Ordering::SeqCst),
+            2,
+            "a 45 s token is inside the 60 s margin: renewed for each request"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_permission_is_denied_in_graphs_words() {
+        let dir = Directory::generate(3, 1, 9);
+        let creds = Credentials {
+            permissions: vec!["User.Read.All".into()],
+            ..credentials()
+        };
+        let (_, fake) = fake(&dir, creds);
+        let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
+        match graph.members(&dir.groups[0].id, None).await {
+            Err(PullError::Permission(why)) => assert_eq!(
+                why,
+                "Authorization_RequestDenied: Insufficient privileges to complete the operation."
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            graph.check().await.unwrap().users_read,
+            1,
+            "users stay readable"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_secret_fails_with_entras_reason_and_never_shows_the_secret() {
+        let dir = Directory::generate(3, 1, 9);
+        let (_, fake) = fake(&dir, credentials());
+        let wrong = "wrong-secret-value";
+        let mut graph = connect(&fake, &Scope::default(), wrong, recording());
+        let err = graph.check().await.unwrap_err();
+        let PullError::Auth(why) = &err else {
+            panic!("{err:?}")
+        };
+        assert!(
+            why.starts_with("AADSTS7000215: Invalid client secret provided."),
+            "{why}"
+        );
+        assert!(!why.contains("Trace ID"), "only the reason line: {why}");
+        for shown in [format!("{err}"), format!("{err:?}"), format!("{graph:?}")] {
+            assert!(!shown.contains(wrong), "{shown}");
+        }
+        let good = connect(&fake, &Scope::default(), SECRET, recording());
+        assert!(!format!("{good:?}").contains(SECRET));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_app_fails_with_entras_reason() {
+        let dir = Directory::generate(3, 1, 9);
+        let (_, fake) = fake(&dir, credentials());
+        let settings = Settings {
+            client_id: "app-2".into(),
+            ..settings(&fake)
+        };
+        let mut graph = Graph::new(
+            settings,
+            &Scope::default(),
+            Secret::new(SECRET.into()),
+            recording(),
+        )
+        .unwrap();
+        assert!(matches!(
+            graph.check().await,
+            Err(PullError::Auth(why)) if why.starts_with("AADSTS700016: Application with identifier 'app-2'")
+        ));
+    }
+
+    #[tokio::test]
+    async fn check_authenticates_and_reads_one_user_or_the_scoped_group() {
+        let dir = Directory::generate(12, 2, 9);
+        let (shared, fake) = fake(&dir, credentials());
+        let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
+        let check = graph.check().await.unwrap();
+        assert_eq!(check.users_read, 1);
+        assert!(
+            check.authenticated.contains("contoso"),
+            "{}",
+            check.authenticated
+        );
+        assert_eq!(
+            shared.faults.requests.load(Ordering::SeqCst),
+            1,
+            "one API read"
+        );
+
+        let scope = Scope {
+            group: Some("no-such-group".into()),
+            ..Scope::default()
+        };
+        let mut graph = connect(&fake, &scope, SECRET, recording());
+        assert!(matches!(
+            graph.check().await,
+            Err(PullError::Provider { status: 404, message }) if message.starts_with("Request_ResourceNotFound")
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_dev_connection_points_a_connector_at_the_fake() {
+        let dir = Directory::generate(4, 1, 9);
+        let creds = Credentials::default();
+        let (_, fake) = fake(&dir, creds.clone());
+        let connection = dev_connection(&fake, &creds);
+        assert_eq!(connection["provider"], "entra");
+        let settings: Settings = serde_json::from_value(connection["settings"].clone()).unwrap();
+        assert_eq!(settings.graph_base, fake.graph_base());
+        let secret = Secret::new(connection["secret"].as_str().unwrap().to_owned());
+        let mut graph = Graph::new(settings, &Scope::default(), secret, recording()).unwrap();
+        assert_eq!(graph.check().await.unwrap().users_read, 1);
+    }
+
+    #[test]
+    fn settings_default_to_microsoft_and_refuse_unknown_fields() {
+        let s: Settings =
+            serde_json::from_value(serde_json::json!({"tenant_id": "t", "client_id": "c"}))
+                .unwrap();
+        assert_eq!(s.authority_base, "https://login.microsoftonline.com");
+        assert_eq!(s.graph_base, "https://graph.microsoft.com/v1.0");
+        assert_eq!(s.scope(), "https://graph.microsoft.com/.default");
+        assert!(s.validate().is_ok());
+        let typo = serde_json::json!({"tenant_id": "t", "client_id": "c", "graph_url": "x"});
+        assert!(serde_json::from_value::<Settings>(typo).is_err());
+    }
+
+    #[test]
+    fn invalid_settings_and_secrets_are_refused_with_a_reason() {
+        let good = Settings {
+            tenant_id: "contoso.onmicrosoft.com".into(),
+            client_id: "app".into(),
+            authority_base: default_authority_base(),
+            graph_base: default_graph_base(),
+        };
+        let cases = [
+            (
+                Settings {
+                    tenant_id: " ".into(),
+                    ..good.clone()
+                },
+                "tenant_id is empty",
+            ),
+            (
+                Settings {
+                    tenant_id: "a/b".into(),
+                    ..good.clone()
+                },
+                "is not a tenant id",
+            ),
+            (
+                Settings {
+                    client_id: "".into(),
+                    ..good.clone()
+                },
+                "client_id is empty",
+            ),
+            (
+                Settings {
+                    graph_base: "graph".into(),
+                    ..good.clone()
+                },
+                "graph_base \"graph\" is not a URL",
+            ),
+            (
+                Settings {
+                    authority_base: "ftp://x".into(),
+                    ..good.clone()
+                },
+                "not an http(s) URL",
+            ),
+        ];
+        for (settings, reason) in cases {
+            let why = settings.validate().unwrap_err();
+            assert!(why.contains(reason), "{why}");
+        }
+        let pacing = Pacing::default();
+        assert!(matches!(
+            Graph::new(good.clone(), &Scope::default(), Secret::new(" ".into()), pacing.clone()),
+            Err(PullError::Config(why)) if why.contains("client secret is empty")
+        ));
+        let ou = Scope {
+            org_unit: Some("/Sales".into()),
+            ..Scope::default()
+        };
+        assert!(matches!(
+            Graph::new(good, &ou, Secret::new("s".into()), pacing),
+            Err(PullError::Config(why)) if why.contains("Google")
+        ));
+    }
+
+    fn answer(status: u16, retry_after: Option<&str>, body: &str) -> Answer {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(wait) = retry_after {
+            headers.insert("retry-after", wait.parse().unwrap());
+        }
+        Answer {
+            status,
+            headers,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[rstest::rstest]
+    #[case(429, Some("2.5"), Retry::After(Duration::from_millis(2500)))]
+    #[case(429, None, Retry::Backoff)]
+    #[case(503, Some("3"), Retry::After(Duration::from_secs(3)))]
+    #[case(504, None, Retry::Backoff)]
+    #[case(500, Some("3"), Retry::Backoff)]
+    #[case(404, None, Retry::No)]
+    #[case(401, None, Retry::No)]
+    fn throttling_waits_as_graph_says_and_other_5xx_back_off(
+        #[case] status: u16,
+        #[case] retry_after: Option<&str>,
+        #[case] expected: Retry,
+    ) {
+        assert_eq!(classify(&answer(status, retry_after, "")), expected);
+    }
+
+    fn envelope(code: &str) -> String {
+        serde_json::json!({"error": {"code": code, "message": "Words."}}).to_string()
+    }
+
+    #[rstest::rstest]
+    #[case(
+        401,
+        envelope("InvalidAuthenticationToken"),
+        Listing::Other,
+        "authentication failed: InvalidAuthenticationToken: Words."
+    )]
+    #[case(
+        403,
+        envelope("Authorization_RequestDenied"),
+        Listing::Other,
+        "permission denied: Authorization_RequestDenied: Words."
+    )]
+    #[case(
+        410,
+        envelope("syncStateNotFound"),
+        Listing::Delta,
+        "the incremental cursor expired: syncStateNotFound: Words."
+    )]
+    #[case(
+        404,
+        envelope("syncStateNotFound"),
+        Listing::Delta,
+        "the incremental cursor expired: syncStateNotFound: Words."
+    )]
+    #[case(
+        400,
+        envelope("resyncRequired"),
+        Listing::Delta,
+        "the incremental cursor expired: resyncRequired: Words."
+    )]
+    #[case(
+        410,
+        envelope("Gone"),
+        Listing::Other,
+        "410 from the provider: Gone: Words."
+    )]
+    #[case(
+        400,
+        envelope("Request_UnsupportedQuery"),
+        Listing::Other,
+        "400 from the provider: Request_UnsupportedQuery: Words."
+    )]
+    #[case(
+        429,
+        envelope("TooManyRequests"),
+        Listing::Delta,
+        "gave up after 6 attempts: TooManyRequests: Words."
+    )]
+    #[case(502, "<html>Bad Gateway</html>".to_owned(), Listing::Other, "gave up after 6 attempts: HTTP 502: <html>Bad Gateway</html>")]
+    fn graph_errors_are_reported_in_graphs_words(
+        #[case] status: u16,
+        #[case] body: String,
+        #[case] listing: Listing,
+        #[case] expected: &str,
+    ) {
+        let graph = Graph::new(
+            Settings {
+                tenant_id: "t".into(),
+                client_id: "c".into(),
+                authority_base: default_authority_base(),
+                graph_base: default_graph_base(),
+            },
+            &Scope::default(),
+            Secret::new("s".into()),
+            Pacing::default(),
+        )
+        .unwrap();
+        let err = graph.failure(&answer(status, None, &body), listing);
+        assert_eq!(err.to_string(), expected);
     }
 }
