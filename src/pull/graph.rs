@@ -299,6 +299,14 @@ impl Graph {
         origin(link).is_some_and(|o| Some(o) == origin(&self.settings.graph_base))
     }
 
+    /// Users come from delta unless the connection is scoped to a group.
+    fn users_listing(&self) -> Listing {
+        match self.group {
+            Some(_) => Listing::Other,
+            None => Listing::Delta,
+        }
+    }
+
     fn first_users_url(&self) -> String {
         let base = self.settings.graph_base();
         match &self.group {
@@ -421,13 +429,7 @@ impl Source for Graph {
     #[instrument(skip_all, fields(tenant_id = %self.settings.tenant_id))]
     async fn users(&mut self, at: &Position) -> Result<UserPage, PullError> {
         let (url, listing) = match at {
-            Position::Start => {
-                let listing = match self.group {
-                    Some(_) => Listing::Other,
-                    None => Listing::Delta,
-                };
-                (self.first_users_url(), listing)
-            }
+            Position::Start => (self.first_users_url(), self.users_listing()),
             Position::Since(cursor) => {
                 if self.group.is_some() {
                     return Err(PullError::CursorExpired(
@@ -447,11 +449,7 @@ impl Source for Graph {
                         "a next link points outside the configured graph_base".into(),
                     ));
                 }
-                let listing = match self.group {
-                    Some(_) => Listing::Other,
-                    None => Listing::Delta,
-                };
-                (link.clone(), listing)
+                (link.clone(), self.users_listing())
             }
         };
         let body = self.get(&url, listing).await?;
