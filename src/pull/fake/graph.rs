@@ -1,17 +1,23 @@
-//! A fake Microsoft Graph on port 0 (pull_apis.md §2A, §2B, §2F): the
-//! client-credentials token endpoint with Entra's error bodies, and `users`,
-//! `groups` and `groups/{id}/members` with `$top`, `$select` and absolute
-//! `@odata.nextLink` paging built from the fake's own base URL.
+//! A fake Microsoft Graph on port 0 (pull_apis.md §2A–2F): the
+//! client-credentials token endpoint with Entra's error bodies; `users`,
+//! `users/delta` (full and incremental rounds, `@removed` tombstones,
+//! 7-day delta tokens that expire into 410 `syncStateNotFound`), `groups`,
+//! `groups/{id}/members` and `groups/{id}/transitiveMembers` with `$top`,
+//! `$select` and absolute `@odata.nextLink` paging built from the fake's own
+//! base URL; 403 `Authorization_RequestDenied` for an app without the
+//! permission, and the injected faults of `Shared` as Graph answers them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Fault, Running, Shared};
+use super::{Directory, Fault, Running, Shared};
 
 /// The one app registration the fake accepts.
 #[derive(Debug, Clone)]
@@ -19,7 +25,76 @@ pub struct Credentials {
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: crate::crypto::Secret,
+    /// The application permissions granted to the app (admin-consented
+    /// roles, e.g. `User.Read.All`); a request needing another is 403.
+    pub permissions: Vec<String>,
+    /// The `expires_in` of the tokens the fake issues (Entra: 3599).
+    pub token_lifetime_secs: u64,
 }
+
+impl Default for Credentials {
+    /// Fixed dev credentials (`dirsync dev fake-directory` prints them).
+    fn default() -> Credentials {
+        Credentials {
+            tenant_id: "contoso.onmicrosoft.com".into(),
+            client_id: "0d1e5b2a-7c3f-4e8a-9b61-d1a5c0ffee01".into(),
+            client_secret: crate::crypto::Secret::new("dirsync-dev-client-secret".into()),
+            permissions: vec!["User.Read.All".into(), "GroupMember.Read.All".into()],
+            token_lifetime_secs: 3599,
+        }
+    }
+}
+
+/// What a newcomer hands `dirsync connection create --file` to point an
+/// Entra connection at this fake.
+pub fn dev_connection(running: &Running, credentials: &Credentials) -> Value {
+    let settings = crate::pull::graph::Settings {
+        tenant_id: credentials.tenant_id.clone(),
+        client_id: credentials.client_id.clone(),
+        authority_base: running.base_url.clone(),
+        graph_base: running.graph_base(),
+    };
+    json!({
+        "provider": "entra",
+        "settings": serde_json::to_value(settings).unwrap_or(Value::Null),
+        "secret": credentials.client_secret.expose(),
+    })
+}
+
+/// Directory-object delta tokens are valid for 7 days (§2C).
+const DELTA_TOKEN_LIFE_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Users per delta page (delta takes no `$top`; Graph picks the size).
+const DELTA_PAGE: usize = 100;
+
+/// Make every delta token issued so far too old: the fake's clock moves
+/// past their 7-day life, so the next request with one is 410 Gone. Later
+/// changes are stamped after the jump.
+pub fn expire_delta_tokens(shared: &Shared) {
+    let mut directory = shared.directory_mut();
+    directory.clock = now(&directory) + DELTA_TOKEN_LIFE_MS + 60_000;
+}
+
+/// The fake's "now": its directory clock, or the wall clock when later.
+fn now(directory: &Directory) -> i64 {
+    directory.clock.max(chrono::Utc::now().timestamp_millis())
+}
+
+/// Application permissions that allow reading users (§2A), and groups with
+/// their members.
+const USERS_READ: &[&str] = &[
+    "User.Read.All",
+    "User.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
+const GROUPS_READ: &[&str] = &[
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+];
 
 struct State {
     base: String,
@@ -43,8 +118,13 @@ pub fn start(shared: Arc<Shared>, credentials: Credentials) -> std::io::Result<R
                     web::post().to(token_endpoint),
                 )
                 .route("/v1.0/users", web::get().to(list_users))
+                .route("/v1.0/users/delta", web::get().to(users_delta))
                 .route("/v1.0/groups", web::get().to(list_groups))
-                .route("/v1.0/groups/{id}/members", web::get().to(list_members));
+                .route("/v1.0/groups/{id}/members", web::get().to(list_members))
+                .route(
+                    "/v1.0/groups/{id}/transitiveMembers",
+                    web::get().to(list_transitive_members),
+                );
         }
     })
 }
@@ -52,9 +132,13 @@ pub fn start(shared: Arc<Shared>, credentials: Credentials) -> std::io::Result<R
 fn aadsts(status: u16, error: &str, code: u32, message: &str) -> HttpResponse {
     let status = actix_web::http::StatusCode::from_u16(status)
         .unwrap_or(actix_web::http::StatusCode::BAD_REQUEST);
+    // Entra appends trace ids and a timestamp on later lines (§2A).
     HttpResponse::build(status).json(json!({
         "error": error,
-        "error_description": format!("AADSTS{code}: {message}"),
+        "error_description": format!(
+            "AADSTS{code}: {message}\r\nTrace ID: 00000000-0000-0000-0000-000000000000\r\nCorrelation ID: 00000000-0000-0000-0000-000000000000\r\nTimestamp: {}",
+            chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ")
+        ),
         "error_codes": [code],
         "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
     }))
@@ -67,7 +151,12 @@ async fn token_endpoint(
 ) -> HttpResponse {
     let c = &state.credentials;
     if *tenant != c.tenant_id {
-        return aadsts(400, "invalid_request", 90002, "Tenant not found.");
+        return aadsts(
+            400,
+            "invalid_request",
+            90002,
+            &format!("Tenant '{tenant}' not found."),
+        );
     }
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return aadsts(
@@ -85,12 +174,15 @@ async fn token_endpoint(
             "Client credential flows must have a scope value with /.default suffixed to the resource identifier.",
         );
     }
-    if form.get("client_id") != Some(&c.client_id) {
+    let client_id = form.get("client_id").map(String::as_str).unwrap_or("");
+    if client_id != c.client_id {
         return aadsts(
             400,
             "unauthorized_client",
             700016,
-            "Application was not found in the directory.",
+            &format!(
+                "Application with identifier '{client_id}' was not found in the directory '{tenant}'."
+            ),
         );
     }
     match form.get("client_secret") {
@@ -103,8 +195,8 @@ async fn token_endpoint(
         Some(secret) if secret.as_str() == c.client_secret.expose() => {
             HttpResponse::Ok().json(json!({
                 "token_type": "Bearer",
-                "expires_in": 3599,
-                "ext_expires_in": 3599,
+                "expires_in": c.token_lifetime_secs,
+                "ext_expires_in": c.token_lifetime_secs,
                 "access_token": state.shared.issue_token(),
             }))
         }
@@ -112,33 +204,47 @@ async fn token_endpoint(
             401,
             "invalid_client",
             7000215,
-            "Invalid client secret provided.",
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.",
         ),
     }
 }
 
-fn unauthorized() -> HttpResponse {
-    HttpResponse::Unauthorized().json(json!({"error": {
-        "code": "InvalidAuthenticationToken",
-        "message": "Access token has expired or is not yet valid.",
+fn graph_error(status: actix_web::http::StatusCode, code: &str, message: &str) -> HttpResponse {
+    HttpResponse::build(status).json(json!({"error": {
+        "code": code,
+        "message": message,
+        "innerError": {
+            "date": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string(),
+            "request-id": uuid::Uuid::new_v4().to_string(),
+        },
     }}))
 }
 
-/// Authorize an API request and consult the injected faults: Some(answer)
-/// when the request gets no data.
-fn gate(state: &State, req: &HttpRequest) -> Option<HttpResponse> {
+/// Authorize an API request, check the app holds one of `needs`, and
+/// consult the injected faults: Some(answer) when the request gets no data.
+fn gate(state: &State, req: &HttpRequest, needs: &[&str]) -> Option<HttpResponse> {
+    use actix_web::http::StatusCode;
     let token = super::credential(req, "Bearer");
     if !token.is_some_and(|t| state.shared.token_valid(t)) {
-        return Some(unauthorized());
+        return Some(graph_error(
+            StatusCode::UNAUTHORIZED,
+            "InvalidAuthenticationToken",
+            "Access token has expired or is not yet valid.",
+        ));
+    }
+    let granted = &state.credentials.permissions;
+    if !needs.iter().any(|n| granted.iter().any(|g| g == n)) {
+        // ms-identity-python-daemon#8 (§2A).
+        return Some(graph_error(
+            StatusCode::FORBIDDEN,
+            "Authorization_RequestDenied",
+            "Insufficient privileges to complete the operation.",
+        ));
     }
     match state.shared.faults.next()? {
-        // Graph's throttling answer (concepts/throttling.md).
+        // Graph's throttling answer (concepts/throttling.md, §2D).
         Fault::Throttle => {
-            let ms = state
-                .shared
-                .faults
-                .retry_after_ms
-                .load(std::sync::atomic::Ordering::SeqCst);
+            let ms = state.shared.faults.retry_after_ms.load(Ordering::SeqCst);
             Some(
                 HttpResponse::TooManyRequests()
                     .insert_header(("Retry-After", format!("{:.3}", ms as f64 / 1000.0)))
@@ -149,20 +255,40 @@ fn gate(state: &State, req: &HttpRequest) -> Option<HttpResponse> {
                     }})),
             )
         }
-        Fault::Unavailable => Some(HttpResponse::ServiceUnavailable().json(json!({"error": {
-            "code": "serviceNotAvailable",
-            "message": "The service is temporarily unavailable.",
-        }}))),
+        Fault::Unavailable => Some(graph_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "serviceNotAvailable",
+            "The service is temporarily unavailable.",
+        )),
     }
+}
+
+fn query(req: &HttpRequest) -> HashMap<String, String> {
+    web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
+}
+
+/// Keep `id`, the OData annotations and the selected fields (§2B: Graph
+/// returns only what is selected, and always the id).
+fn project(item: &Value, select: Option<&str>) -> Value {
+    let Some(select) = select else {
+        return item.clone();
+    };
+    let fields: Vec<&str> = select.split(',').map(str::trim).collect();
+    let mut out = serde_json::Map::new();
+    for (k, v) in item.as_object().into_iter().flatten() {
+        if k == "id" || k.starts_with('@') || fields.contains(&k.as_str()) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
 }
 
 /// One page of `items` and the absolute link to the next (Graph's
 /// `$skiptoken` is opaque to clients; here it is the offset).
 fn page(state: &State, req: &HttpRequest, path: &str, items: Vec<Value>) -> HttpResponse {
-    let query: HashMap<String, String> =
-        web::Query::<HashMap<String, String>>::from_query(req.query_string())
-            .map(|q| q.into_inner())
-            .unwrap_or_default();
+    let query = query(req);
     let top = query
         .get("$top")
         .and_then(|t| t.parse::<usize>().ok())
@@ -174,24 +300,13 @@ fn page(state: &State, req: &HttpRequest, path: &str, items: Vec<Value>) -> Http
         .and_then(|b| String::from_utf8(b).ok())
         .and_then(|s| s.parse::<usize>().ok())
         .unwrap_or(0);
-    let select: Option<Vec<&str>> = query.get("$select").map(|s| s.split(',').collect());
+    let select = query.get("$select").map(String::as_str);
     let end = (offset + top).min(items.len());
     let value: Vec<Value> = items
         .get(offset..end)
         .unwrap_or_default()
         .iter()
-        .map(|item| match &select {
-            Some(fields) => {
-                let mut out = serde_json::Map::new();
-                for (k, v) in item.as_object().into_iter().flatten() {
-                    if k == "id" || k.starts_with("@odata") || fields.contains(&k.as_str()) {
-                        out.insert(k.clone(), v.clone());
-                    }
-                }
-                Value::Object(out)
-            }
-            None => item.clone(),
-        })
+        .map(|item| project(item, select))
         .collect();
     let mut body = json!({
         "@odata.context": format!("{}/v1.0/$metadata#{path}", state.base),
@@ -203,7 +318,7 @@ fn page(state: &State, req: &HttpRequest, path: &str, items: Vec<Value>) -> Http
             state.base,
             URL_SAFE_NO_PAD.encode(end.to_string())
         );
-        if let Some(select) = query.get("$select") {
+        if let Some(select) = select {
             next.push_str(&format!("&$select={select}"));
         }
         body["@odata.nextLink"] = Value::String(next);
@@ -212,7 +327,7 @@ fn page(state: &State, req: &HttpRequest, path: &str, items: Vec<Value>) -> Http
 }
 
 async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
-    if let Some(answer) = gate(&state, &req) {
+    if let Some(answer) = gate(&state, &req, USERS_READ) {
         return answer;
     }
     let users = state
@@ -224,8 +339,163 @@ async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
     page(&state, &req, "users", users)
 }
 
+/// Where a delta round stands, carried in its opaque `$skiptoken` and
+/// `$deltatoken` (Graph encodes the query in its tokens, §2C).
+#[derive(Debug, Serialize, Deserialize)]
+struct Round {
+    /// None: the initial round (every live user); else report what changed
+    /// after this stamp.
+    since: Option<i64>,
+    /// The directory clock when the round started: the next round's `since`.
+    at: i64,
+    /// When the link carrying this was issued (the fake's now), for the
+    /// 7-day life of delta tokens.
+    issued: i64,
+    /// The `$select` of the round's first request.
+    select: Option<String>,
+    /// The index in `Directory::users` the next page starts at (users are
+    /// only appended and deletions leave tombstones, so indexes are stable).
+    offset: usize,
+}
+
+impl Round {
+    fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    fn decode(token: &str) -> Option<Round> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token).ok()?).ok()
+    }
+}
+
+/// `GET /v1.0/users/delta` (§2C): a round lists users page by page
+/// (`@odata.nextLink`), its last page carries `@odata.deltaLink`; a later
+/// round from that link reports users changed since (full objects) and
+/// `@removed` tombstones for users deleted since.
+async fn users_delta(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
+    use actix_web::http::StatusCode;
+    if let Some(answer) = gate(&state, &req, USERS_READ) {
+        return answer;
+    }
+    let query = query(&req);
+    let directory = state.shared.directory();
+    let now = now(&directory);
+    let delta_path = format!("{}/v1.0/users/delta", state.base);
+    let expired = |select: Option<&str>| {
+        // A fresh, empty-token delta URL to start over from (§2C).
+        let location = match select {
+            Some(select) => format!("{delta_path}?$select={select}"),
+            None => delta_path.clone(),
+        };
+        HttpResponse::Gone()
+            .insert_header(("Location", location))
+            .json(json!({"error": {
+                "code": "syncStateNotFound",
+                "message": "The sync state has expired. Restart the sync without a delta token.",
+            }}))
+    };
+    let select = query.get("$select").cloned();
+    let round = if let Some(token) = query.get("$skiptoken") {
+        match Round::decode(token) {
+            Some(round) if round.issued + DELTA_TOKEN_LIFE_MS < now => {
+                return expired(round.select.as_deref());
+            }
+            Some(round) => round,
+            // An unreadable token: the fake's answer is the 400 form of
+            // Graph's resync error.
+            None => {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "resyncRequired",
+                    "The skip token is not valid. Restart the sync.",
+                );
+            }
+        }
+    } else if query.get("$deltatoken").map(String::as_str) == Some("latest") {
+        // "Sync from now": no data, only a deltaLink (§2C).
+        let link = Round {
+            since: Some(directory.clock),
+            at: directory.clock,
+            issued: now,
+            select,
+            offset: 0,
+        };
+        return HttpResponse::Ok().json(json!({
+            "@odata.context": format!("{}/v1.0/$metadata#users", state.base),
+            "@odata.deltaLink": format!("{delta_path}?$deltatoken={}", link.encode()),
+            "value": [],
+        }));
+    } else if let Some(token) = query.get("$deltatoken") {
+        match Round::decode(token) {
+            Some(link) if link.issued + DELTA_TOKEN_LIFE_MS < now => {
+                return expired(link.select.as_deref());
+            }
+            Some(link) => Round {
+                since: link.since,
+                at: directory.clock,
+                issued: now,
+                select: link.select,
+                offset: 0,
+            },
+            None => {
+                return graph_error(
+                    StatusCode::BAD_REQUEST,
+                    "resyncRequired",
+                    "The delta token is not valid. Restart the sync.",
+                );
+            }
+        }
+    } else {
+        Round {
+            since: None,
+            at: directory.clock,
+            issued: now,
+            select,
+            offset: 0,
+        }
+    };
+    let select = round.select.as_deref();
+    let mut value = Vec::new();
+    let mut index = round.offset;
+    while index < directory.users.len() && value.len() < DELTA_PAGE {
+        let user = &directory.users[index];
+        index += 1;
+        match (round.since, user.deleted_at) {
+            (None, None) => value.push(project(&user.graph(), select)),
+            (None, Some(_)) => {}
+            (Some(since), _) if user.updated_at <= since => {}
+            // Hard-deleted since the last round (§2C, §2E).
+            (Some(_), Some(_)) => {
+                value.push(json!({"id": user.id, "@removed": {"reason": "deleted"}}))
+            }
+            (Some(_), None) => value.push(project(&user.graph(), select)),
+        }
+    }
+    let mut body = json!({
+        "@odata.context": format!("{}/v1.0/$metadata#users", state.base),
+        "value": value,
+    });
+    if index < directory.users.len() {
+        let next = Round {
+            offset: index,
+            ..round
+        };
+        body["@odata.nextLink"] = json!(format!("{delta_path}?$skiptoken={}", next.encode()));
+    } else {
+        let link = Round {
+            since: Some(round.at),
+            at: round.at,
+            issued: now,
+            select: round.select,
+            offset: 0,
+        };
+        body["@odata.deltaLink"] = json!(format!("{delta_path}?$deltatoken={}", link.encode()));
+    }
+    HttpResponse::Ok().json(body)
+}
+
 async fn list_groups(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
-    if let Some(answer) = gate(&state, &req) {
+    if let Some(answer) = gate(&state, &req, GROUPS_READ) {
         return answer;
     }
     let groups = state
@@ -242,17 +512,35 @@ async fn list_members(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    if let Some(answer) = gate(&state, &req) {
+    members(&state, &req, &id, "members")
+}
+
+/// The fake's groups are flat, so transitive members are the direct ones.
+async fn list_transitive_members(
+    state: web::Data<State>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    members(&state, &req, &id, "transitiveMembers")
+}
+
+/// A group's members as typed directoryObjects (§2B): its users, and one
+/// organizational contact, as real groups hold more than users.
+fn members(state: &State, req: &HttpRequest, id: &str, relation: &str) -> HttpResponse {
+    if let Some(answer) = gate(state, req, GROUPS_READ) {
         return answer;
     }
     let directory = state.shared.directory();
-    let Some(group) = directory.live_groups().find(|g| g.id == *id) else {
-        return HttpResponse::NotFound().json(json!({"error": {
-            "code": "Request_ResourceNotFound",
-            "message": format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
-        }}));
+    let Some(group) = directory.live_groups().find(|g| g.id == id) else {
+        return graph_error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
     };
-    let members = directory
+    let mut members: Vec<Value> = directory
         .members_of(group)
         .map(|u| {
             let mut v = u.graph();
@@ -260,8 +548,14 @@ async fn list_members(
             v
         })
         .collect();
+    members.push(json!({
+        "@odata.type": "#microsoft.graph.orgContact",
+        "id": format!("c0ffee00-0000-4000-8000-{:0>12}", group.id.rsplit('-').next().unwrap_or("0")),
+        "displayName": format!("{} partner contact", group.name),
+        "mail": "partner@contractor.example",
+    }));
     drop(directory);
-    page(&state, &req, &format!("groups/{id}/members"), members)
+    page(state, req, &format!("groups/{id}/{relation}"), members)
 }
 
 #[cfg(test)]
@@ -275,6 +569,7 @@ mod tests {
             tenant_id: "contoso".into(),
             client_id: "app-1".into(),
             client_secret: crate::crypto::Secret::new("s3cret".into()),
+            ..Credentials::default()
         }
     }
 
@@ -374,12 +669,105 @@ mod tests {
             .await
             .unwrap();
         let members = page["value"].as_array().unwrap();
-        assert_eq!(members.len(), group.members.len());
-        assert!(
-            members
-                .iter()
-                .all(|m| m["@odata.type"] == "#microsoft.graph.user")
-        );
+        let users = members
+            .iter()
+            .filter(|m| m["@odata.type"] == "#microsoft.graph.user")
+            .count();
+        assert_eq!(users, group.members.len());
+        assert_eq!(members.len(), users + 1, "plus one organizational contact");
         assert!(page.get("@odata.nextLink").is_none());
+    }
+
+    async fn get(url: &str, access: &str) -> (u16, Value) {
+        let res = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        (
+            res.status().as_u16(),
+            res.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_delta_round_keeps_the_first_select_and_latest_starts_from_now() {
+        let shared = Shared::new(Directory::generate(5, 1, 2));
+        let fake = start(shared.clone(), credentials()).unwrap();
+        let (_, body) = token(&fake, "s3cret").await;
+        let access = body["access_token"].as_str().unwrap();
+        let (status, latest) = get(
+            &format!(
+                "{}/users/delta?$deltatoken=latest&$select=id,mail",
+                fake.graph_base()
+            ),
+            access,
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(latest["value"], json!([]));
+        let link = latest["@odata.deltaLink"].as_str().unwrap();
+        assert!(link.starts_with(&format!("{}/users/delta?$deltatoken=", fake.graph_base())));
+        let id = shared.directory().users[1].id.clone();
+        shared
+            .directory_mut()
+            .update_user(&id, |u| u.department = "Legal".into());
+        let (_, round) = get(link, access).await;
+        let value = round["value"].as_array().unwrap();
+        assert_eq!(value.len(), 1, "{round}");
+        assert_eq!(value[0]["id"], json!(id));
+        assert!(
+            value[0].get("department").is_none(),
+            "the first $select holds"
+        );
+        assert!(value[0].get("mail").is_some());
+    }
+
+    #[tokio::test]
+    async fn an_expired_delta_token_is_gone_with_a_fresh_location() {
+        let shared = Shared::new(Directory::generate(3, 1, 2));
+        let fake = start(shared.clone(), credentials()).unwrap();
+        let (_, body) = token(&fake, "s3cret").await;
+        let access = body["access_token"].as_str().unwrap();
+        let (_, first) = get(
+            &format!("{}/users/delta?$select=id", fake.graph_base()),
+            access,
+        )
+        .await;
+        let link = first["@odata.deltaLink"].as_str().unwrap().to_owned();
+        expire_delta_tokens(&shared);
+        let res = reqwest::Client::new()
+            .get(&link)
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 410);
+        let location = res.headers()["location"].to_str().unwrap().to_owned();
+        assert_eq!(
+            location,
+            format!("{}/users/delta?$select=id", fake.graph_base())
+        );
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "syncStateNotFound");
+        let (status, _) = get(&location, access).await;
+        assert_eq!(status, 200, "a new round starts from the Location");
+    }
+
+    #[tokio::test]
+    async fn an_app_without_group_permission_is_denied_groups_but_reads_users() {
+        let creds = Credentials {
+            permissions: vec!["User.Read.All".into()],
+            ..credentials()
+        };
+        let fake = start(Shared::new(Directory::generate(3, 1, 2)), creds).unwrap();
+        let (_, body) = token(&fake, "s3cret").await;
+        let access = body["access_token"].as_str().unwrap();
+        let (status, body) = get(&format!("{}/groups", fake.graph_base()), access).await;
+        assert_eq!(status, 403);
+        assert_eq!(body["error"]["code"], "Authorization_RequestDenied");
+        let (status, _) = get(&format!("{}/users", fake.graph_base()), access).await;
+        assert_eq!(status, 200);
     }
 }
