@@ -63,6 +63,15 @@ pub struct ServerSettings {
     /// Worker threads (0 = one per core).
     #[arg(long, env = "DIRSYNC_WORKERS", default_value_t = 0)]
     pub workers: usize,
+
+    /// Run pull connections on their schedules (any number of replicas may:
+    /// a lease runs each connection on one at a time).
+    #[arg(long, env = "DIRSYNC_SCHEDULER", default_value_t = true, action = clap::ArgAction::Set)]
+    pub scheduler: bool,
+
+    /// How often the scheduler looks for due connections, in seconds.
+    #[arg(long, env = "DIRSYNC_SCHEDULER_TICK_SECS", default_value_t = 15)]
+    pub scheduler_tick_secs: u64,
 }
 
 impl ServerSettings {
@@ -77,6 +86,38 @@ impl ServerSettings {
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4_194_304,
             workers: 2,
+            scheduler: false,
+            scheduler_tick_secs: 15,
         }
+    }
+}
+
+/// The server-held key that seals connector credentials at rest.
+#[derive(Clone, Args)]
+pub struct KeySettings {
+    /// 32 bytes, base64 (`dirsync secret-key generate`). Without it the
+    /// server refuses to store or open connection credentials.
+    #[arg(
+        long,
+        env = "DIRSYNC_SECRET_KEY",
+        global = true,
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
+}
+
+impl std::fmt::Debug for KeySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeySettings(***)")
+    }
+}
+
+impl KeySettings {
+    /// The key, if one is configured; an unreadable one is an error.
+    pub fn key(&self) -> Result<Option<crate::crypto::SealingKey>, crate::crypto::SealError> {
+        self.secret_key
+            .as_deref()
+            .map(crate::crypto::SealingKey::parse)
+            .transpose()
     }
 }

@@ -12,7 +12,10 @@ use subtle::ConstantTimeEq;
 pub const TOKEN_PREFIX: &str = "dsync_";
 
 /// A secret string whose `Debug` never prints the secret.
-#[derive(Clone, PartialEq, Eq)]
+/// Deserializes from a plain string (a connection file's `secret`); never
+/// serializes.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {

@@ -4,8 +4,12 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
-use dirsync::config::{DatabaseSettings, ServerSettings};
+use dirsync::config::{DatabaseSettings, KeySettings, ServerSettings};
+use dirsync::pull::connector::Definition;
+use dirsync::pull::run::{Progress, Request};
 use dirsync::reconcile::host::Action;
+
+mod dev;
 
 /// mimalloc: glibc's malloc was a third of the engine's CPU in the
 /// snapshot-apply benchmark (allocation-heavy rows and JSON); see README.
@@ -24,6 +28,8 @@ use dirsync::{admin, telemetry};
 struct Cli {
     #[command(flatten)]
     db: DatabaseSettings,
+    #[command(flatten)]
+    key: KeySettings,
     #[command(subcommand)]
     command: Command,
 }
@@ -68,6 +74,37 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// A pull directory's connection to Google Workspace, Microsoft Entra ID
+    /// (Graph) or Okta.
+    Connection {
+        #[command(subcommand)]
+        command: ConnectionCommand,
+    },
+    /// Run a pull directory's connection now and print the run.
+    Sync(SyncArgs),
+    /// A pull directory's runs, newest first; or approve one the
+    /// mass-deactivation guard stopped.
+    #[command(args_conflicts_with_subcommands = true)]
+    Runs {
+        #[command(subcommand)]
+        command: Option<RunsCommand>,
+        /// The directory: its id, or TENANT/NAME.
+        directory: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The key that seals connection credentials at rest.
+    SecretKey {
+        #[command(subcommand)]
+        command: SecretKeyCommand,
+    },
+    /// Tools for trying dirsync out without any account.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
     /// Read a tenant's events in order, after a sequence number.
     Events {
         #[arg(long)]
@@ -79,6 +116,139 @@ enum Command {
         limit: u64,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConnectionCommand {
+    /// Create a pull directory in a tenant with its connection. The
+    /// credentials are sealed with DIRSYNC_SECRET_KEY and never shown again.
+    Create(Box<ConnectionArgs>),
+    /// Show a connection (never its credentials).
+    Show {
+        /// The directory: its id, or TENANT/NAME.
+        directory: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Authenticate and read one user; says exactly what failed.
+    Test {
+        directory: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete the connection (the directory and its users stay).
+    Delete {
+        directory: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-seal every connection's credentials under a new key, then switch
+    /// DIRSYNC_SECRET_KEY to it. The current key opens them.
+    RotateKey {
+        /// The variable that holds the new key.
+        #[arg(long, default_value = "DIRSYNC_NEW_SECRET_KEY")]
+        new_key_env: String,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct ConnectionArgs {
+    #[arg(long)]
+    tenant: String,
+    /// The new directory's name.
+    #[arg(long)]
+    name: String,
+    /// A connection file: {"provider", "settings", "secret", "scope", "schedule"}
+    /// (what `dirsync dev fake-directory` writes). Flags override it.
+    #[arg(long)]
+    file: Option<std::path::PathBuf>,
+    /// google | entra | okta
+    #[arg(long)]
+    provider: Option<String>,
+    /// A provider setting KEY=VALUE (repeat), e.g. tenant_id=…, client_id=…,
+    /// admin_email=…, org_url=…
+    #[arg(long = "set")]
+    set: Vec<String>,
+    /// Read the credentials from this file (Google's service-account key
+    /// file, Okta's private key, or a file holding a secret or token).
+    #[arg(long)]
+    secret_file: Option<std::path::PathBuf>,
+    /// Read the credentials from this environment variable.
+    #[arg(long)]
+    secret_env: Option<String>,
+    /// Import only this group's members (the provider's group id).
+    #[arg(long)]
+    group: Option<String>,
+    /// Import only this Google organizational unit, e.g. /Engineering.
+    #[arg(long)]
+    org_unit: Option<String>,
+    /// Import only this department.
+    #[arg(long)]
+    department: Option<String>,
+    /// Seconds between scheduled runs (default 3600).
+    #[arg(long)]
+    interval: Option<u64>,
+    /// No scheduled runs: only `dirsync sync` runs it.
+    #[arg(long)]
+    no_schedule: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct SyncArgs {
+    /// The directory: its id, or TENANT/NAME.
+    directory: String,
+    /// Plan and count only: nothing is written but the run's record.
+    #[arg(long)]
+    dry_run: bool,
+    /// Only what changed since the last run, where the provider can say.
+    #[arg(long)]
+    incremental: bool,
+    /// Import just these users (emails or the provider's ids).
+    #[arg(long, num_args = 1..)]
+    only: Vec<String>,
+    /// Import just this department's users.
+    #[arg(long)]
+    department: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum RunsCommand {
+    /// Approve a run the mass-deactivation guard stopped: run again, allowed
+    /// up to the deactivations it weighed.
+    Approve {
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretKeyCommand {
+    /// Print a new random key for DIRSYNC_SECRET_KEY.
+    Generate,
+}
+
+#[derive(Debug, Subcommand)]
+enum DevCommand {
+    /// Run a fake Google Workspace, Entra ID (Graph) or Okta with generated
+    /// users and groups on 127.0.0.1, until stopped.
+    FakeDirectory {
+        #[arg(value_parser = ["google", "entra", "okta"])]
+        provider: String,
+        #[arg(long, default_value_t = 100)]
+        users: usize,
+        #[arg(long, default_value_t = 5)]
+        groups: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the connection file (for `dirsync connection create --file`) here.
+        #[arg(long, default_value = "fake-connection.json")]
+        connection_file: std::path::PathBuf,
     },
 }
 
@@ -278,6 +448,194 @@ async fn store(db: &DatabaseSettings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
+/// The lease holder's name for a run this process starts.
+fn owner(what: &str) -> String {
+    format!("{what}:pid {}", std::process::id())
+}
+
+/// A spinner on a terminal (stderr), nothing when piped.
+fn progress_bar() -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    })
+}
+
+fn run_line(run: &serde_json::Value) -> String {
+    let c = &run["counts"];
+    let n = |path: &str| {
+        c.pointer(path)
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0)
+    };
+    let mut line = format!(
+        "run {}  {}  {} {}  started {}\n  users: {} seen, {} created, {} updated, {} unchanged, {} deactivated, {} reactivated, {} missing, {} skipped, {} conflicts\n  groups: {} seen, {} created, {} updated, {} unchanged, {} deleted; members +{} -{}",
+        run["id"].as_str().unwrap_or_default(),
+        run["status"].as_str().unwrap_or_default(),
+        run["trigger"].as_str().unwrap_or_default(),
+        run["mode"].as_str().unwrap_or_default(),
+        run["started_at"].as_str().unwrap_or_default(),
+        n("/users/seen"),
+        n("/users/created"),
+        n("/users/updated"),
+        n("/users/unchanged"),
+        n("/users/deactivated"),
+        n("/users/reactivated"),
+        n("/users/missing"),
+        n("/users/skipped"),
+        n("/users/conflicts"),
+        n("/groups/seen"),
+        n("/groups/created"),
+        n("/groups/updated"),
+        n("/groups/unchanged"),
+        n("/groups/deleted"),
+        n("/groups/members_added"),
+        n("/groups/members_removed"),
+    );
+    if run["status"] == "needs_approval" {
+        line.push_str(&format!(
+            "\n  stopped by the mass-deactivation guard: {} deactivations of {} active users; approve with: dirsync runs approve {}",
+            n("/deactivations"),
+            n("/population"),
+            run["id"].as_str().unwrap_or_default()
+        ));
+    }
+    for error in run["errors"].as_array().into_iter().flatten() {
+        line.push_str(&format!(
+            "\n  {}: {}{}",
+            error["kind"].as_str().unwrap_or_default(),
+            error["reason"].as_str().unwrap_or_default(),
+            error["source_id"]
+                .as_str()
+                .map(|id| format!(" ({id})"))
+                .unwrap_or_default()
+        ));
+    }
+    line
+}
+
+async fn connection(
+    db: &DatabaseSettings,
+    key: &KeySettings,
+    command: ConnectionCommand,
+) -> anyhow::Result<()> {
+    let store = store(db).await?;
+    let key = key.key().context("DIRSYNC_SECRET_KEY")?;
+    let show = |v: &admin::connections::ConnectionView| {
+        format!(
+            "directory {} ({}) in tenant {}: {}\n  settings {}\n  scope {}\n  credentials {}\n  next run {}",
+            v.directory,
+            v.provider.as_str(),
+            v.tenant_id,
+            v.directory_id,
+            v.settings,
+            v.scope,
+            v.credentials,
+            v.next_run_at.as_deref().unwrap_or("not scheduled"),
+        )
+    };
+    match command {
+        ConnectionCommand::Create(args) => {
+            let definition = args.definition()?;
+            let view = admin::connections::create(
+                &store,
+                key.as_ref(),
+                &args.tenant,
+                &args.name,
+                definition,
+            )
+            .await?;
+            print(args.json, &view, show)?;
+        }
+        ConnectionCommand::Show { directory, json } => {
+            let view = admin::connections::show(&store, &directory).await?;
+            print(json, &view, show)?;
+        }
+        ConnectionCommand::Test { directory, json } => {
+            let check = admin::connections::test(&store, key.as_ref(), &directory).await?;
+            print(json, &check, |c| {
+                format!("ok: {}; read {} user(s)", c.authenticated, c.users_read)
+            })?;
+        }
+        ConnectionCommand::Delete { directory, json } => {
+            let view = admin::connections::delete(&store, &directory).await?;
+            print(json, &view, |v| {
+                format!("connection of directory {} deleted", v.directory)
+            })?;
+        }
+        ConnectionCommand::RotateKey { new_key_env } => {
+            let new = std::env::var(&new_key_env)
+                .with_context(|| format!("reading the new key from {new_key_env}"))?;
+            let new = dirsync::crypto::SealingKey::parse(&new).context(new_key_env)?;
+            let count = admin::connections::rotate_key(&store, key.as_ref(), &new).await?;
+            println!(
+                "{count} connection(s) re-sealed under key {}; now set DIRSYNC_SECRET_KEY to the new key",
+                new.id()
+            );
+        }
+    }
+    Ok(())
+}
+
+impl ConnectionArgs {
+    /// The connection file (if any) with the flags applied over it.
+    fn definition(&self) -> anyhow::Result<Definition> {
+        let mut raw = match &self.file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", path.display()))?
+            }
+            None => serde_json::json!({}),
+        };
+        if let Some(provider) = &self.provider {
+            raw["provider"] = provider.to_ascii_lowercase().into();
+        }
+        for pair in &self.set {
+            let (k, v) = pair
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--set {pair:?} is not KEY=VALUE"))?;
+            raw["settings"][k.trim()] = v.trim().into();
+        }
+        let secret = match (&self.secret_file, &self.secret_env) {
+            (Some(path), _) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            ),
+            (None, Some(var)) => {
+                Some(std::env::var(var).with_context(|| format!("reading {var}"))?)
+            }
+            (None, None) => None,
+        };
+        if let Some(secret) = secret {
+            raw["secret"] = secret.trim_end().into();
+        }
+        for (field, value) in [
+            ("group", &self.group),
+            ("org_unit", &self.org_unit),
+            ("department", &self.department),
+        ] {
+            if let Some(v) = value {
+                raw["scope"][field] = v.clone().into();
+            }
+        }
+        if let Some(secs) = self.interval {
+            raw["schedule"]["interval_secs"] = secs.into();
+        }
+        if self.no_schedule {
+            raw["schedule"]["enabled"] = false.into();
+        }
+        if raw.get("provider").is_none() {
+            anyhow::bail!("name the provider: --provider google|entra|okta (or a --file with one)");
+        }
+        // Never echo the parse error's input: it may hold the secret.
+        serde_json::from_value(raw).map_err(|e| anyhow::anyhow!("the connection: {e}"))
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -289,10 +647,92 @@ async fn main() -> anyhow::Result<()> {
     });
     match cli.command {
         Command::Serve(settings) => {
-            let app = Application::build(&cli.db, settings).await?;
+            let key = cli.key.key().context("DIRSYNC_SECRET_KEY")?;
+            if key.is_none() {
+                tracing::warn!("no DIRSYNC_SECRET_KEY: pull connections cannot run");
+            }
+            let app = Application::build(&cli.db, settings, key).await?;
             tracing::info!(port = app.port(), "dirsync listening");
             app.run_until_stopped().await?;
         }
+        Command::Connection { command } => connection(&cli.db, &cli.key, command).await?,
+        Command::Sync(args) => {
+            let store = store(&cli.db).await?;
+            let key = cli.key.key().context("DIRSYNC_SECRET_KEY")?;
+            let request = Request {
+                dry_run: args.dry_run,
+                incremental: args.incremental,
+                only: args.only.clone(),
+                department: args.department.clone(),
+                ..Request::manual()
+            };
+            let bar = progress_bar();
+            let mut progress = |p: &Progress| {
+                if let Some(bar) = &bar {
+                    bar.set_message(format!(
+                        "{} users, {} groups, {} pages",
+                        p.users, p.groups, p.pages
+                    ));
+                    bar.tick();
+                }
+            };
+            let result = admin::connections::sync(
+                &store,
+                key.as_ref(),
+                &args.directory,
+                &request,
+                &owner("sync"),
+                &mut progress,
+            )
+            .await;
+            if let Some(bar) = &bar {
+                bar.finish_and_clear();
+            }
+            let run = result?;
+            print(args.json, &run, run_line)?;
+        }
+        Command::Runs {
+            command,
+            directory,
+            limit,
+            json,
+        } => {
+            let store = store(&cli.db).await?;
+            match (command, directory) {
+                (Some(RunsCommand::Approve { run, json }), _) => {
+                    let key = cli.key.key().context("DIRSYNC_SECRET_KEY")?;
+                    let run = admin::connections::approve(
+                        &store,
+                        key.as_ref(),
+                        &run,
+                        &owner("approve"),
+                        &mut |_| {},
+                    )
+                    .await?;
+                    print(json, &run, run_line)?;
+                }
+                (None, Some(directory)) => {
+                    let runs = admin::connections::runs(&store, &directory, limit).await?;
+                    print(json, &runs, |rs| {
+                        rs.iter().map(run_line).collect::<Vec<_>>().join("\n")
+                    })?;
+                }
+                (None, None) => anyhow::bail!("name a directory: dirsync runs DIRECTORY"),
+            }
+        }
+        Command::SecretKey {
+            command: SecretKeyCommand::Generate,
+        } => println!("{}", dirsync::crypto::SealingKey::generate().expose()),
+        Command::Dev {
+            command:
+                DevCommand::FakeDirectory {
+                    provider,
+                    users,
+                    groups,
+                    seed,
+                    connection_file,
+                },
+        } => dev::fake_directory(&provider, users, groups, seed, &connection_file).await?,
         Command::Migrate => {
             store(&cli.db).await?;
             println!("migrated");

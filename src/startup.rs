@@ -1,6 +1,7 @@
 //! Build the actix application, bind the listener, expose the port.
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{NormalizePath, TrailingSlash};
@@ -9,24 +10,41 @@ use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 use crate::config::{DatabaseSettings, ServerSettings};
+use crate::crypto::SealingKey;
+use crate::pull::schedule;
 use crate::scim::{self, ScimState};
 use crate::store::Store;
 
 pub struct Application {
     port: u16,
     server: Server,
+    scheduler: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
-    /// Connect, migrate, bind. `listen` may use port 0 (tests).
-    pub async fn build(db: &DatabaseSettings, settings: ServerSettings) -> anyhow::Result<Self> {
+    /// Connect, migrate, bind, and (unless turned off) start the scheduler
+    /// with the key that opens connection credentials. `listen` may use
+    /// port 0 (tests).
+    pub async fn build(
+        db: &DatabaseSettings,
+        settings: ServerSettings,
+        key: Option<SealingKey>,
+    ) -> anyhow::Result<Self> {
         let store = Store::connect(&db.database_url, db.database_max_connections)
             .await
             .context("connecting to the database")?;
         store.migrate().await.context("migrating the database")?;
-        Self::with_store(store, settings)
+        let scheduler = settings.scheduler.then(|| {
+            let owner = format!("serve:{}", uuid::Uuid::now_v7());
+            let every = Duration::from_secs(settings.scheduler_tick_secs.max(1));
+            tokio::spawn(schedule::run_forever(store.clone(), key, owner, every))
+        });
+        let mut app = Self::with_store(store, settings)?;
+        app.scheduler = scheduler;
+        Ok(app)
     }
 
+    /// The HTTP server alone (no scheduler).
     pub fn with_store(store: Store, settings: ServerSettings) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
@@ -45,7 +63,11 @@ impl Application {
             directories: Default::default(),
         });
         let server = run(listener, state)?;
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            scheduler: None,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -53,7 +75,11 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        if let Some(scheduler) = self.scheduler {
+            scheduler.abort();
+        }
+        result
     }
 }
 

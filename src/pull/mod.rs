@@ -4,6 +4,7 @@
 //! reconciliation rule lives here. Only this module may import an HTTP client.
 //!
 
+pub mod connector;
 pub mod fake;
 pub mod graph;
 pub mod normalize;

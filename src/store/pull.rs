@@ -23,6 +23,22 @@ impl Store {
         Ok(model.insert(self.connection()).await?)
     }
 
+    /// A pull directory and its connection, together or not at all.
+    #[instrument(skip_all, fields(tenant_id = %directory.tenant_id, name = %directory.name))]
+    pub async fn create_pull_directory(
+        &self,
+        directory: super::tenants::Directory,
+        connection: Connection,
+    ) -> Result<(super::tenants::Directory, Connection)> {
+        let tx = self.write().await?;
+        let directory: super::entities::directories::ActiveModel = directory.into();
+        let directory = directory.insert(tx.conn()).await?;
+        let connection: connections::ActiveModel = connection.into();
+        let connection = connection.insert(tx.conn()).await?;
+        tx.commit().await?;
+        Ok((directory, connection))
+    }
+
     pub async fn connection_of(&self, directory_id: &str) -> Result<Connection> {
         connections::Entity::find()
             .filter(connections::Column::DirectoryId.eq(directory_id))

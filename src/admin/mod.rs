@@ -2,6 +2,8 @@
 //! SCIM tokens, and (until the JSON API) the host application's reads and actions.
 //! Kept in the library so tests drive exactly what the CLI runs.
 
+pub mod connections;
+
 use serde::Serialize;
 use validator::Validate;
 

@@ -1,0 +1,177 @@
+//! Pull benchmark: a fake Microsoft Graph on loopback with N users in G
+//! groups, synced through the whole pull path (connector, run, engine,
+//! store): a first full sync, a no-op full re-sync, then an incremental
+//! (delta) sync after K users changed.
+//!
+//! cargo bench --bench pull_sync -- [--users N] [--groups G] [--changes K] [--database-url URL]
+//!
+//! Without `--database-url` it runs on a fresh SQLite file in a temp
+//! directory; with a `postgres://` URL it creates a fresh database beside it
+//! and drops it afterwards. The fake runs in the same process (its memory is
+//! in the peak RSS printed, so the figure is an upper bound for dirsync).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Instant;
+
+/// The allocator `dirsync` itself runs with (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+use dirsync::admin;
+use dirsync::crypto::SealingKey;
+use dirsync::pull::fake::{self, Directory, Shared};
+use dirsync::pull::run::Request;
+use dirsync::store::Store;
+use serde_json::Value;
+
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn n(run: &Value, path: &str) -> u64 {
+    run["counts"]
+        .pointer(path)
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+}
+
+async fn timed(store: &Store, key: &SealingKey, label: &str, request: Request) -> (f64, Value) {
+    let started = Instant::now();
+    let run = admin::connections::sync(
+        store,
+        Some(key),
+        "bench/graph",
+        &request,
+        "bench",
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{label}: {secs:.2} s  [{} {}; users {} seen, {} created, {} updated, {} unchanged; groups {} seen, {} created; members +{}]",
+        run["status"].as_str().unwrap_or_default(),
+        run["mode"].as_str().unwrap_or_default(),
+        n(&run, "/users/seen"),
+        n(&run, "/users/created"),
+        n(&run, "/users/updated"),
+        n(&run, "/users/unchanged"),
+        n(&run, "/groups/seen"),
+        n(&run, "/groups/created"),
+        n(&run, "/groups/members_added"),
+    );
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    (secs, run)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let users: usize = arg("--users").map_or(100_000, |v| v.parse().unwrap());
+    let groups: usize = arg("--groups").map_or(500, |v| v.parse().unwrap());
+    let changes: usize = arg("--changes").map_or(1_000, |v| v.parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let (url, cleanup) = match arg("--database-url") {
+        Some(admin_url) if admin_url.starts_with("postgres") => {
+            let name = format!("dirsync_bench_{}", uuid::Uuid::new_v4().simple());
+            let admin = Store::connect(&admin_url, 1).await.unwrap();
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .unwrap();
+            let (base, query) = admin_url.split_once('?').unwrap_or((&admin_url, ""));
+            let base = base.rsplit_once('/').unwrap().0;
+            let query = if query.is_empty() {
+                String::new()
+            } else {
+                format!("?{query}")
+            };
+            (format!("{base}/{name}{query}"), Some((admin, name)))
+        }
+        Some(url) => (url, None),
+        None => (
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("bench.db").display()
+            ),
+            None,
+        ),
+    };
+    let backend = if url.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let store = Store::connect(&url, 4).await.unwrap();
+    store.migrate().await.unwrap();
+    admin::create_tenant(&store, "bench").await.unwrap();
+
+    let shared = Shared::new(Directory::generate(users, groups, 7));
+    let credentials = fake::graph::Credentials::default();
+    let running = fake::graph::start(shared.clone(), credentials.clone()).unwrap();
+    let key = SealingKey::parse(SealingKey::generate().expose()).unwrap();
+    let mut definition = fake::graph::dev_connection(&running, &credentials);
+    definition["schedule"] = serde_json::json!({"enabled": false});
+    admin::connections::create(
+        &store,
+        Some(&key),
+        "bench",
+        "graph",
+        serde_json::from_value(definition).unwrap(),
+    )
+    .await
+    .unwrap();
+    println!(
+        "pull-sync from a fake Microsoft Graph on {backend}: {users} users in {groups} groups"
+    );
+
+    let (first, run) = timed(&store, &key, "first full sync", Request::manual()).await;
+    assert_eq!(n(&run, "/users/created") as usize, users);
+    let (again, run) = timed(&store, &key, "no-op full re-sync", Request::manual()).await;
+    assert_eq!(n(&run, "/users/unchanged") as usize, users);
+
+    {
+        let mut directory = shared.directory_mut();
+        let ids: Vec<String> = directory
+            .users
+            .iter()
+            .take(changes)
+            .map(|u| u.id.clone())
+            .collect();
+        for id in ids {
+            directory.update_user(&id, |u| u.title = "Principal Engineer".into());
+        }
+    }
+    let incremental = Request {
+        incremental: true,
+        ..Request::manual()
+    };
+    let (delta, run) = timed(&store, &key, "incremental (delta) sync", incremental).await;
+    assert_eq!(n(&run, "/users/updated") as usize, changes);
+    println!(
+        "summary {backend}: first {first:.2} s, no-op {again:.2} s, delta of {changes} {delta:.2} s, peak RSS {:.1} MiB (dirsync and the fake)",
+        peak_rss_mib()
+    );
+    drop(running);
+    drop(store);
+    if let Some((admin, name)) = cleanup {
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await
+            .unwrap();
+    }
+}

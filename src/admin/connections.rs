@@ -1,0 +1,355 @@
+//! Pull directories for the operator: a connection's create / show / test /
+//! delete, the key its credentials are sealed under and its rotation, runs
+//! on demand, the run history and the approval of a run the guard stopped.
+//! Credentials go in once and never come back out: no view carries them.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{AdminError, new_id, now, valid_name};
+use crate::crypto::SealingKey;
+use crate::domain::time::rfc3339;
+use crate::pull::Provider;
+use crate::pull::connector::{self, Connector, Definition};
+use crate::pull::retry::Pacing;
+use crate::pull::run::{self, Progress, Request, RunError, Trigger};
+use crate::pull::source::{Check, Source};
+use crate::store::pull::{self as rows, Connection, Run};
+use crate::store::tenants::Directory;
+use crate::store::{Store, StoreError};
+
+/// A connection as shown: settings, scope, schedule and state; of the
+/// credentials only that they are sealed, and under which key.
+#[derive(Debug, Serialize)]
+pub struct ConnectionView {
+    pub directory_id: String,
+    pub tenant_id: String,
+    pub directory: String,
+    pub provider: Provider,
+    pub settings: Value,
+    pub scope: Value,
+    pub schedule: Value,
+    /// `sealed with key 1a2b3c4d`
+    pub credentials: String,
+    pub incremental_cursor: bool,
+    pub next_run_at: Option<String>,
+    pub running_on: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn view(connection: &Connection, directory: &str) -> ConnectionView {
+    let key_id = connection
+        .secret_sealed
+        .split('.')
+        .nth(1)
+        .unwrap_or("unknown");
+    let now = now();
+    ConnectionView {
+        directory_id: connection.directory_id.clone(),
+        tenant_id: connection.tenant_id.clone(),
+        directory: directory.to_owned(),
+        provider: Provider::parse(&connection.provider).unwrap_or(Provider::Entra),
+        settings: connection.settings.clone(),
+        scope: connection.scope.clone(),
+        schedule: connection.schedule.clone(),
+        credentials: format!("sealed with key {key_id}"),
+        incremental_cursor: connection.cursor.is_some(),
+        next_run_at: connection.next_run_at.map(rfc3339),
+        running_on: connection
+            .lease_owner
+            .clone()
+            .filter(|_| connection.lease_expires_at.is_some_and(|at| at > now)),
+        created_at: rfc3339(connection.created_at),
+        updated_at: rfc3339(connection.updated_at),
+    }
+}
+
+fn no_key() -> AdminError {
+    AdminError::Invalid(
+        "the server has no secret key to seal credentials with: set DIRSYNC_SECRET_KEY \
+         (`dirsync secret-key generate` makes one)"
+            .into(),
+    )
+}
+
+fn store_err(what: String) -> impl FnOnce(StoreError) -> AdminError {
+    move |e| match e {
+        StoreError::NotFound => AdminError::NotFound(what),
+        other => AdminError::Store(other),
+    }
+}
+
+/// A directory by id, or by `TENANT/NAME`.
+pub async fn resolve_directory(store: &Store, reference: &str) -> Result<Directory, AdminError> {
+    if let Ok(directory) = store.directory(reference).await {
+        return Ok(directory);
+    }
+    let not_found = || AdminError::NotFound(format!("directory {reference:?}"));
+    let (tenant, name) = reference.split_once('/').ok_or_else(not_found)?;
+    let tenant = store
+        .tenant_by_name(tenant)
+        .await
+        .map_err(|_| not_found())?;
+    store
+        .directories_of(&tenant.id)
+        .await
+        .map_err(AdminError::Store)?
+        .into_iter()
+        .find(|d| d.name == name)
+        .ok_or_else(not_found)
+}
+
+async fn connection_of(store: &Store, directory: &Directory) -> Result<Connection, AdminError> {
+    store
+        .connection_of(&directory.id)
+        .await
+        .map_err(store_err(format!(
+            "a connection for directory {:?} (it is a {} directory)",
+            directory.name, directory.kind
+        )))
+}
+
+/// Create a pull directory of `definition.provider` in `tenant`, holding the
+/// connection; the credentials are sealed under `key` before they are stored.
+pub async fn create(
+    store: &Store,
+    key: Option<&SealingKey>,
+    tenant: &str,
+    name: &str,
+    definition: Definition,
+) -> Result<ConnectionView, AdminError> {
+    let key = key.ok_or_else(no_key)?;
+    let name = valid_name("a directory name", name)?;
+    let secret = definition.secret.ok_or_else(|| {
+        AdminError::Invalid(
+            "the connection needs its credentials (--secret-file or --secret-env)".into(),
+        )
+    })?;
+    if secret.expose().trim().is_empty() {
+        return Err(AdminError::Invalid("the credentials are empty".into()));
+    }
+    let provider = definition.provider;
+    let settings =
+        connector::settings(provider, &definition.settings).map_err(AdminError::Invalid)?;
+    definition
+        .schedule
+        .validate()
+        .map_err(AdminError::Invalid)?;
+    // The connector reads the credentials here once, so a key file that is
+    // not one is refused now rather than at the first run.
+    Connector::connect(
+        provider,
+        &settings,
+        &definition.scope,
+        secret.clone(),
+        Pacing::default(),
+    )
+    .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let tenant = store
+        .tenant_by_name(tenant)
+        .await
+        .map_err(store_err(format!("tenant {tenant:?}")))?;
+    let now = now();
+    let connection_id = new_id();
+    let sealed = connector::seal(key, &connection_id, &secret)
+        .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let directory = Directory {
+        id: new_id(),
+        tenant_id: tenant.id.clone(),
+        name: name.to_owned(),
+        kind: provider.as_str().to_owned(),
+        vendor: provider.as_str().to_owned(),
+        policy: serde_json::json!({}),
+        created_at: now,
+    };
+    let connection = Connection {
+        id: connection_id,
+        directory_id: directory.id.clone(),
+        tenant_id: tenant.id.clone(),
+        provider: provider.as_str().to_owned(),
+        settings,
+        scope: serde_json::to_value(&definition.scope).unwrap_or_default(),
+        schedule: serde_json::to_value(&definition.schedule).unwrap_or_default(),
+        secret_sealed: sealed,
+        cursor: None,
+        // A scheduled connection's first import is due at once.
+        next_run_at: definition.schedule.enabled.then_some(now),
+        lease_owner: None,
+        lease_expires_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let (directory, connection) = store
+        .create_pull_directory(directory, connection)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => AdminError::Exists(format!(
+                "a directory named {name:?} or a {} connection in tenant {:?}",
+                provider.as_str(),
+                tenant.name
+            )),
+            other => AdminError::Store(other),
+        })?;
+    Ok(view(&connection, &directory.name))
+}
+
+pub async fn show(store: &Store, directory: &str) -> Result<ConnectionView, AdminError> {
+    let directory = resolve_directory(store, directory).await?;
+    let connection = connection_of(store, &directory).await?;
+    Ok(view(&connection, &directory.name))
+}
+
+/// Delete the connection: no more runs. The directory, its users and its
+/// run history stay.
+pub async fn delete(store: &Store, directory: &str) -> Result<ConnectionView, AdminError> {
+    let directory = resolve_directory(store, directory).await?;
+    let connection = connection_of(store, &directory).await?;
+    store
+        .delete_connection(&directory.id)
+        .await
+        .map_err(AdminError::Store)?;
+    Ok(view(&connection, &directory.name))
+}
+
+/// Perform the auth handshake and one small read.
+pub async fn test(
+    store: &Store,
+    key: Option<&SealingKey>,
+    directory: &str,
+) -> Result<Check, AdminError> {
+    let directory = resolve_directory(store, directory).await?;
+    let connection = connection_of(store, &directory).await?;
+    let mut connector = connector::for_connection(key, &connection, Pacing::default())
+        .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    connector
+        .check()
+        .await
+        .map_err(|e| AdminError::Invalid(e.to_string()))
+}
+
+/// Re-seal every connection's credentials under `new`, in one transaction
+/// (all or nothing). Values already under `new` are left as they are.
+pub async fn rotate_key(
+    store: &Store,
+    old: Option<&SealingKey>,
+    new: &SealingKey,
+) -> Result<u64, AdminError> {
+    let old = old.ok_or_else(no_key)?;
+    let connections = store.connections().await.map_err(AdminError::Store)?;
+    let tx = store.write().await.map_err(AdminError::Store)?;
+    let mut rotated = 0;
+    for mut connection in connections {
+        if connection.secret_sealed.split('.').nth(1) == Some(new.id()) {
+            continue;
+        }
+        let secret =
+            connector::open(old, &connection.id, &connection.secret_sealed).map_err(|e| {
+                AdminError::Invalid(format!(
+                    "connection of directory {}: {e}",
+                    connection.directory_id
+                ))
+            })?;
+        connection.secret_sealed = connector::seal(new, &connection.id, &secret)
+            .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        connection.updated_at = now();
+        rows::save_connection(tx.conn(), connection)
+            .await
+            .map_err(AdminError::Store)?;
+        rotated += 1;
+    }
+    tx.commit().await.map_err(AdminError::Store)?;
+    Ok(rotated)
+}
+
+fn run_error(err: RunError) -> AdminError {
+    match err {
+        RunError::Store(e) => AdminError::Store(e),
+        RunError::NoConnection(d) => {
+            AdminError::NotFound(format!("a connection for directory {d}"))
+        }
+        other => AdminError::Invalid(other.to_string()),
+    }
+}
+
+/// Run a connection now, as `owner` (the lease holder's name).
+pub async fn sync(
+    store: &Store,
+    key: Option<&SealingKey>,
+    directory: &str,
+    request: &Request,
+    owner: &str,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<Value, AdminError> {
+    let directory = resolve_directory(store, directory).await?;
+    let run = run::run_connection(
+        store,
+        &directory.id,
+        request,
+        owner,
+        |connection| connector::for_connection(key, connection, Pacing::default()),
+        progress,
+    )
+    .await
+    .map_err(run_error)?;
+    Ok(run::run_view(&run))
+}
+
+/// A directory's runs, newest first.
+pub async fn runs(store: &Store, directory: &str, limit: u64) -> Result<Vec<Value>, AdminError> {
+    let directory = resolve_directory(store, directory).await?;
+    Ok(store
+        .runs_of(&directory.id, limit)
+        .await
+        .map_err(AdminError::Store)?
+        .iter()
+        .map(run::run_view)
+        .collect())
+}
+
+/// Approve a run the guard stopped: run the connection again, allowed up to
+/// the deactivations the stopped run weighed (more trips the guard again).
+pub async fn approve(
+    store: &Store,
+    key: Option<&SealingKey>,
+    run_id: &str,
+    owner: &str,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<Value, AdminError> {
+    let stopped: Run = store
+        .run(run_id)
+        .await
+        .map_err(store_err(format!("run {run_id:?}")))?;
+    if stopped.status != "needs_approval" {
+        return Err(AdminError::Invalid(format!(
+            "run {run_id} is {}, not needs_approval",
+            stopped.status
+        )));
+    }
+    if let Some(by) = &stopped.approved_by_run_id {
+        return Err(AdminError::Invalid(format!(
+            "run {run_id} was already approved (run {by})"
+        )));
+    }
+    let request = Request {
+        trigger: Trigger::Approval,
+        approves: Some((stopped.id.clone(), stopped.deactivations.max(0) as u64)),
+        ..Request::manual()
+    };
+    let run = run::run_connection(
+        store,
+        &stopped.directory_id,
+        &request,
+        owner,
+        |connection| connector::for_connection(key, connection, Pacing::default()),
+        progress,
+    )
+    .await
+    .map_err(run_error)?;
+    let mut stopped = stopped;
+    stopped.approved_by_run_id = Some(run.id.clone());
+    rows::save_run(store.connection(), stopped)
+        .await
+        .map_err(AdminError::Store)?;
+    Ok(run::run_view(&run))
+}
