@@ -5,6 +5,7 @@
 //!
 
 pub mod fake;
+pub mod google;
 pub mod graph;
 pub mod normalize;
 pub mod retry;
