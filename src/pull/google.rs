@@ -440,8 +440,8 @@ impl Google {
         let mut url = self.listing("users", max, page_token)?;
         {
             let mut query = url.query_pairs_mut();
-            // `full` also returns custom schemas; the mapped fields come
-            // with every projection, but `full` is what the brief pins.
+            // `full` adds the custom schemas (GDISC users.list `projection`),
+            // where tenants keep attributes a mapping may come to read.
             query.append_pair("projection", "full");
             if let Some(search) = &self.search {
                 query.append_pair("query", search);
@@ -1037,6 +1037,32 @@ mod tests {
                 assert!(!out.contains(token.as_str()), "{out}");
             }
         }
+    }
+
+    #[rstest::rstest]
+    #[case(403, "userRateLimitExceeded", Retry::Backoff)]
+    #[case(403, "quotaExceeded", Retry::Backoff)]
+    #[case(429, "rateLimitExceeded", Retry::Backoff)]
+    #[case(503, "backendError", Retry::Backoff)]
+    #[case(500, "backendError", Retry::Backoff)]
+    #[case(403, "forbidden", Retry::No)]
+    #[case(403, "dailyLimitExceeded", Retry::No)]
+    #[case(404, "notFound", Retry::No)]
+    #[case(401, "authError", Retry::No)]
+    fn google_throttling_reasons_back_off_and_other_errors_do_not(
+        #[case] status: u16,
+        #[case] reason: &str,
+        #[case] retry: Retry,
+    ) {
+        let answer = Answer {
+            status,
+            headers: reqwest::header::HeaderMap::new(),
+            body: serde_json::json!({"error": {"code": status, "message": "m",
+                "errors": [{"domain": "usageLimits", "reason": reason, "message": "m"}]}})
+            .to_string()
+            .into_bytes(),
+        };
+        assert_eq!(classify(&answer), retry);
     }
 
     #[test]

@@ -17,13 +17,7 @@ use serde_json::{Value, json};
 
 use super::{Fault, Running, Shared};
 use crate::crypto::Secret;
-
-/// The three read-only scopes dirsync asks for (GDISC `auth.oauth2.scopes`).
-pub const SCOPES: [&str; 3] = [
-    "https://www.googleapis.com/auth/admin.directory.user.readonly",
-    "https://www.googleapis.com/auth/admin.directory.group.readonly",
-    "https://www.googleapis.com/auth/admin.directory.group.member.readonly",
-];
+use crate::pull::google::SCOPES;
 
 /// FAKE-ONLY test key: an RSA 2048 PKCS#8 key generated once with
 /// `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048`, committed
@@ -612,14 +606,18 @@ mod tests {
 
     /// An assertion signed as yup-oauth2 signs it: padded base64url segments.
     fn padded_assertion(credentials: &Credentials, aud: &str, sub: &str) -> String {
-        use base64::engine::general_purpose::URL_SAFE;
         let now = chrono::Utc::now().timestamp();
-        let header = URL_SAFE.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
-        let claims = URL_SAFE.encode(
+        signed(
+            credentials,
             json!({"iss": credentials.client_email, "sub": sub, "scope": SCOPES.join(" "),
-                   "aud": aud, "iat": now, "exp": now + 3595})
-            .to_string(),
-        );
+                   "aud": aud, "iat": now, "exp": now + 3595}),
+        )
+    }
+
+    fn signed(credentials: &Credentials, claims: Value) -> String {
+        use base64::engine::general_purpose::URL_SAFE;
+        let header = URL_SAFE.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+        let claims = URL_SAFE.encode(claims.to_string());
         let message = format!("{header}.{claims}");
         let key =
             jsonwebtoken::EncodingKey::from_rsa_pem(credentials.private_key.expose().as_bytes())
@@ -701,6 +699,41 @@ mod tests {
         .await;
         assert_eq!(status, 400);
         assert_eq!(body["error_description"], "Invalid email or User ID");
+    }
+
+    #[tokio::test]
+    async fn the_fake_refuses_a_long_lived_assertion_and_an_unknown_client() {
+        let credentials = Credentials::default();
+        let fake = start(
+            Shared::new(Directory::generate(3, 1, 1)),
+            credentials.clone(),
+        )
+        .unwrap();
+        let aud = format!("{}/token", fake.base_url);
+        let now = chrono::Utc::now().timestamp();
+        let claims = |iss: &str, exp: i64| {
+            json!({"iss": iss, "sub": "admin@example.com", "scope": SCOPES.join(" "),
+                   "aud": aud, "iat": now, "exp": exp})
+        };
+        let (status, body) = token(
+            &fake,
+            &signed(&credentials, claims(&credentials.client_email, now + 7200)),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(body["error_description"], SHORT_LIVED);
+        let (status, body) = token(
+            &fake,
+            &signed(
+                &credentials,
+                claims("other@x.iam.gserviceaccount.com", now + 60),
+            ),
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client"))
+        );
     }
 
     #[tokio::test]
