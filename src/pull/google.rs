@@ -271,7 +271,10 @@ impl Google {
             // Google's search syntax quotes values with single quotes
             // (`orgUnitPath='/Sales Team'`, search-users guide); it documents
             // no escape for a quote inside one, so such a path is refused
-            // rather than searched wrongly.
+            // rather than searched wrongly. orgUnitPath matches the unit and
+            // the units under it. Search is eventually consistent ("up to 36
+            // hours for new data to be reflected in all search results"), so
+            // a user just moved into the unit may show up a run late.
             Some(unit) if unit.contains('\'') => {
                 return Err(PullError::Config(format!(
                     "the org unit {unit:?} contains a single quote, which Google's user search cannot express"
@@ -763,6 +766,29 @@ mod tests {
                 .flat_map(|p| &p.users)
                 .all(|(_, s)| s.email.is_some())
         );
+    }
+
+    #[tokio::test]
+    async fn a_scope_group_that_does_not_exist_is_reported_in_googles_words() {
+        let scope = Scope {
+            group: Some("nobody@example.com".into()),
+            ..Scope::default()
+        };
+        let (_fake, _shared, mut google) = connect(
+            Directory::generate(5, 1, 1),
+            Credentials::default(),
+            scope,
+            Pacing::default(),
+        );
+        match google.users(&Position::Start).await {
+            Err(PullError::Provider { status, message }) => {
+                assert_eq!(
+                    (status, message.as_str()),
+                    (404, "Resource Not Found: groupKey")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]
