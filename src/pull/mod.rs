@@ -6,6 +6,7 @@
 
 pub mod connector;
 pub mod fake;
+pub mod google;
 pub mod graph;
 pub mod normalize;
 pub mod retry;

@@ -5,6 +5,7 @@
 //! it runs: every change is stamped, for delta and lastUpdated listings), the
 //! access tokens it issued, and the faults it was told to inject.
 
+pub mod google;
 pub mod graph;
 
 use std::collections::HashSet;
@@ -50,6 +51,44 @@ impl User {
             "employeeId": self.employee_number,
         })
     }
+
+    /// As the Google Directory API lists it (`admin#directory#user`,
+    /// pull_apis.md §1B). Google has two ways to be inactive, `suspended`
+    /// and `archived`; the fake spreads the directory's inactive users over
+    /// both (by the parity of the id's last digit) so connectors meet each.
+    pub fn google(&self) -> Value {
+        let archived = !self.active && self.id.ends_with(['0', '2', '4', '6', '8', 'a', 'c', 'e']);
+        let mut user = json!({
+            "kind": "admin#directory#user",
+            "id": self.id,
+            "etag": format!("\"{}\"", self.updated_at),
+            "primaryEmail": self.email,
+            "name": {
+                "givenName": self.given_name,
+                "familyName": self.family_name,
+                "fullName": format!("{} {}", self.given_name, self.family_name),
+            },
+            "isAdmin": false,
+            "isDelegatedAdmin": false,
+            "suspended": !self.active && !archived,
+            "archived": archived,
+            "orgUnitPath": self.org_unit,
+            "customerId": "C03az79cb",
+            "creationTime": timestamp(EPOCH),
+            "organizations": [{
+                "department": self.department,
+                "title": self.title,
+                "primary": true,
+                "customType": "",
+            }],
+            "externalIds": [{"type": "organization", "value": self.employee_number}],
+            "thumbnailPhotoUrl": format!("https://lh3.googleusercontent.com/a-/{}", self.id),
+        });
+        if !self.active && !archived {
+            user["suspensionReason"] = json!("ADMIN");
+        }
+        user
+    }
 }
 
 /// One generated group and its members (indexes into `Directory::users`).
@@ -71,6 +110,21 @@ impl Group {
             "mailEnabled": false,
             "securityEnabled": true,
             "groupTypes": [],
+        })
+    }
+
+    /// As the Google Directory API lists it (`admin#directory#group`);
+    /// `directMembersCount` is an int64, which Google encodes as a string.
+    pub fn google(&self) -> Value {
+        json!({
+            "kind": "admin#directory#group",
+            "id": self.id,
+            "etag": format!("\"{}\"", self.updated_at),
+            "email": format!("{}@example.com", self.name.to_lowercase().replace(' ', "-")),
+            "name": self.name,
+            "description": "",
+            "directMembersCount": self.members.len().to_string(),
+            "adminCreated": true,
         })
     }
 }
