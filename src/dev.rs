@@ -16,6 +16,12 @@ pub async fn fake_directory(
 ) -> anyhow::Result<()> {
     let shared = Shared::new(Directory::generate(users, groups, seed));
     let (running, connection) = match provider {
+        "google" => {
+            let credentials = fake::google::Credentials::default();
+            let running = fake::google::start(shared, credentials.clone())?;
+            let connection = fake::google::dev_connection(&running, &credentials);
+            (running, connection)
+        }
         "entra" => {
             let credentials = fake::graph::Credentials::default();
             let running = fake::graph::start(shared, credentials.clone())?;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::retry::Pacing;
 use super::schedule::Schedule;
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
-use super::{Provider, PullError, graph};
+use super::{Provider, PullError, google, graph};
 use crate::crypto::{SealError, SealingKey, Secret};
 
 /// A connection as an operator writes it (`dirsync connection create --file`,
@@ -48,6 +48,7 @@ pub fn settings(provider: Provider, raw: &Value) -> Result<Value, String> {
         serde_json::to_value(&parsed).map_err(|e| e.to_string())
     }
     match provider {
+        Provider::Google => check(raw, google::Settings::validate),
         Provider::Entra => check(raw, graph::Settings::validate),
         other => Err(format!(
             "{} connections are not available yet",
@@ -94,6 +95,7 @@ pub fn for_connection(
 /// Any provider's connector.
 #[derive(Debug)]
 pub enum Connector {
+    Google(Box<google::Google>),
     Graph(Box<graph::Graph>),
 }
 
@@ -112,6 +114,12 @@ impl Connector {
                 .map_err(|e| PullError::Config(format!("settings: {e}")))
         }
         Ok(match provider {
+            Provider::Google => Connector::Google(Box::new(google::Google::new(
+                parse(settings)?,
+                scope,
+                secret,
+                pacing,
+            )?)),
             Provider::Entra => Connector::Graph(Box::new(graph::Graph::new(
                 parse(settings)?,
                 scope,
@@ -131,18 +139,21 @@ impl Connector {
 impl Source for Connector {
     async fn check(&mut self) -> Result<Check, PullError> {
         match self {
+            Connector::Google(c) => c.check().await,
             Connector::Graph(c) => c.check().await,
         }
     }
 
     async fn users(&mut self, at: &Position) -> Result<UserPage, PullError> {
         match self {
+            Connector::Google(c) => c.users(at).await,
             Connector::Graph(c) => c.users(at).await,
         }
     }
 
     async fn groups(&mut self, next: Option<&str>) -> Result<GroupPage, PullError> {
         match self {
+            Connector::Google(c) => c.groups(next).await,
             Connector::Graph(c) => c.groups(next).await,
         }
     }
@@ -153,6 +164,7 @@ impl Source for Connector {
         next: Option<&str>,
     ) -> Result<MemberPage, PullError> {
         match self {
+            Connector::Google(c) => c.members(group_id, next).await,
             Connector::Graph(c) => c.members(group_id, next).await,
         }
     }

@@ -16,6 +16,7 @@ mod migrations;
 mod paging;
 mod patch;
 mod projection;
+mod pull;
 mod reconcile;
 mod runs;
 mod smoke;

@@ -430,6 +430,16 @@ impl Shared {
             .contains(token)
     }
 
+    /// Every access token issued and still valid (tests check none leaks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     /// Expire every issued token (the next API call gets 401).
     pub fn revoke_tokens(&self) {
         self.tokens

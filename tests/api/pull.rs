@@ -1,0 +1,410 @@
+//! Pulls end to end against each provider's fake on port 0: the connection
+//! as an operator creates it (sealed credentials), the connector, the run
+//! and the engine. Every scenario runs for every provider.
+
+use std::sync::Arc;
+
+use dirsync::admin::{self, PolicyChange};
+use dirsync::crypto::SealingKey;
+use dirsync::pull::connector::{self, Definition};
+use dirsync::pull::fake::{self, Directory, Running, Shared};
+use dirsync::pull::retry::Pacing;
+use dirsync::pull::run::{self, Request};
+use dirsync::reconcile::policy::OnMissing;
+use dirsync::store::pull::Run;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Provider {
+    Google,
+    Entra,
+}
+
+pub const PROVIDERS: [Provider; 2] = [Provider::Google, Provider::Entra];
+
+/// A fake provider with a pull directory connected to it.
+pub struct Pulled {
+    pub app: TestApp,
+    pub provider: Provider,
+    pub shared: Arc<Shared>,
+    pub running: Running,
+    pub key: SealingKey,
+    /// `TENANT/NAME`
+    pub directory: String,
+    pub directory_id: String,
+    /// The credentials the connection holds.
+    pub secret: String,
+}
+
+pub fn start_fake(provider: Provider, shared: Arc<Shared>) -> (Running, Value) {
+    match provider {
+        Provider::Google => {
+            let c = fake::google::Credentials::default();
+            let running = fake::google::start(shared, c.clone()).unwrap();
+            let def = fake::google::dev_connection(&running, &c);
+            (running, def)
+        }
+        Provider::Entra => {
+            let c = fake::graph::Credentials::default();
+            let running = fake::graph::start(shared, c.clone()).unwrap();
+            let def = fake::graph::dev_connection(&running, &c);
+            (running, def)
+        }
+    }
+}
+
+pub async fn pulled(provider: Provider, directory: Directory, scope: Value) -> Pulled {
+    let app = spawn_app().await;
+    let shared = Shared::new(directory);
+    let (running, mut definition) = start_fake(provider, shared.clone());
+    definition["scope"] = scope;
+    definition["schedule"] = json!({"enabled": false});
+    let secret = definition["secret"].as_str().unwrap().to_owned();
+    let key = SealingKey::parse(SealingKey::generate().expose()).unwrap();
+    let definition: Definition = serde_json::from_value(definition).unwrap();
+    let view = admin::connections::create(&app.store, Some(&key), &app.tenant, "pulled", definition)
+        .await
+        .unwrap();
+    Pulled {
+        directory: format!("{}/pulled", app.tenant),
+        directory_id: view.directory_id,
+        app,
+        provider,
+        shared,
+        running,
+        key,
+        secret,
+    }
+}
+
+impl Pulled {
+    /// Run now; waits the provider asks for are recorded, not slept.
+    pub async fn sync_with(&self, request: Request) -> (Run, Vec<std::time::Duration>) {
+        let (pacing, waits) = Pacing::recording(4);
+        let key = self.key.clone();
+        let run = run::run_connection(
+            &self.app.store,
+            &self.directory_id,
+            &request,
+            "test",
+            move |c| connector::for_connection(Some(&key), c, pacing),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        let waits = waits.lock().unwrap().clone();
+        (run, waits)
+    }
+
+    pub async fn sync(&self) -> Run {
+        self.sync_with(Request::manual()).await.0
+    }
+
+    pub async fn policy(&self, change: PolicyChange) {
+        admin::update_policy(&self.app.store, &self.directory_id, change)
+            .await
+            .unwrap();
+    }
+
+    pub fn user(&self, n: usize) -> fake::User {
+        self.shared.directory().users[n].clone()
+    }
+
+    pub async fn app_user(&self, n: usize) -> Value {
+        let email = self.user(n).email;
+        self.app.app_user(&email).await.unwrap_or(Value::Null)
+    }
+}
+
+pub fn count(run: &Run, path: &str) -> u64 {
+    run.counts.pointer(path).and_then(Value::as_u64).unwrap_or_else(|| panic!("{path} in {}", run.counts))
+}
+
+fn active_in(dir: &Directory) -> usize {
+    dir.users.iter().filter(|u| u.active).count()
+}
+
+#[tokio::test]
+async fn a_first_sync_imports_everyone_and_their_groups_and_a_second_changes_nothing() {
+    for provider in PROVIDERS {
+        let directory = Directory::generate(260, 3, 11);
+        let inactive = directory.users.len() - active_in(&directory);
+        let p = pulled(provider, directory, json!({})).await;
+        let first = p.sync().await;
+        assert_eq!(first.status, "succeeded", "{provider:?}: {}", first.errors);
+        assert_eq!(count(&first, "/users/created"), 260, "{provider:?}");
+        assert_eq!(count(&first, "/groups/created"), 3, "{provider:?}");
+        assert_eq!(count(&first, "/groups/members_added"), 260, "{provider:?}");
+        let users = p.app.app_users().await;
+        assert_eq!(users.len(), 260);
+        assert_eq!(
+            users.iter().filter(|u| u["status"] == "DEACTIVATED" && u["deactivated_by"] == "directory").count(),
+            inactive,
+            "{provider:?}: inactive accounts arrive deactivated by the directory"
+        );
+        let user = p.app_user(0).await;
+        assert_eq!(user["department"], p.user(0).department.as_str(), "{provider:?}");
+        assert_eq!(user["given_name"], p.user(0).given_name.as_str(), "{provider:?}");
+        let seq = p.app.last_seq().await;
+
+        let second = p.sync().await;
+        assert_eq!(second.status, "succeeded", "{provider:?}");
+        assert_eq!(count(&second, "/users/unchanged"), 260, "{provider:?}");
+        assert_eq!(count(&second, "/groups/unchanged"), 3, "{provider:?}");
+        assert_eq!(p.app.last_seq().await, seq, "{provider:?}: a no-op re-sync emits no event");
+    }
+}
+
+#[tokio::test]
+async fn changed_fields_a_suspension_and_an_email_change_reach_the_same_app_user() {
+    for provider in PROVIDERS {
+        let mut directory = Directory::generate(20, 1, 5);
+        for u in &mut directory.users {
+            u.active = true;
+        }
+        let p = pulled(provider, directory, json!({})).await;
+        p.sync().await;
+        let before = p.app_user(2).await;
+        let (id1, id2, id3) = (p.user(1).id, p.user(2).id, p.user(3).id);
+        {
+            let mut d = p.shared.directory_mut();
+            d.update_user(&id1, |u| u.title = "Director".into());
+            d.update_user(&id2, |u| u.email = "renamed.two@example.com".into());
+            d.update_user(&id3, |u| u.active = false);
+        }
+        let run = p.sync().await;
+        assert_eq!(count(&run, "/users/updated"), 2, "{provider:?}: {}", run.counts);
+        assert_eq!(count(&run, "/users/deactivated"), 1, "{provider:?}");
+        assert_eq!(p.app_user(1).await["title"], "Director", "{provider:?}");
+        let renamed = p.app.app_user("renamed.two@example.com").await.unwrap();
+        assert_eq!(renamed["id"], before["id"], "{provider:?}: the same app user, not a new one");
+        assert_eq!(p.app.app_users().await.len(), 20, "{provider:?}");
+        let suspended = p.app_user(3).await;
+        assert_eq!((suspended["status"].as_str(), suspended["deactivated_by"].as_str()), (Some("DEACTIVATED"), Some("directory")), "{provider:?}");
+
+        p.shared.directory_mut().update_user(&id3, |u| u.active = true);
+        let back = p.sync().await;
+        assert_eq!(count(&back, "/users/reactivated"), 1, "{provider:?}");
+        assert_eq!(p.app_user(3).await["status"], "PENDING", "{provider:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_removed_user_is_deactivated_or_kept_as_on_missing_says() {
+    for provider in PROVIDERS {
+        for (policy, expected) in [(OnMissing::Deactivate, "DEACTIVATED"), (OnMissing::Ignore, "PENDING")] {
+            let mut directory = Directory::generate(12, 1, 9);
+            for u in &mut directory.users {
+                u.active = true;
+            }
+            let p = pulled(provider, directory, json!({})).await;
+            p.policy(PolicyChange { on_missing: Some(policy), ..PolicyChange::default() }).await;
+            p.sync().await;
+            let gone = p.user(4).id;
+            p.shared.directory_mut().delete_user(&gone);
+            let run = p.sync().await;
+            assert_eq!(run.status, "succeeded");
+            assert_eq!(count(&run, "/users/missing"), 1, "{provider:?} {policy:?}");
+            assert_eq!(p.app_user(4).await["status"], expected, "{provider:?} {policy:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_group_scope_imports_its_members_and_a_user_who_leaves_it_is_missing() {
+    for provider in PROVIDERS {
+        let mut directory = Directory::generate(30, 2, 21);
+        for u in &mut directory.users {
+            u.active = true;
+        }
+        let group = directory.groups[0].clone();
+        let p = pulled(provider, directory, json!({"group": group.id})).await;
+        p.policy(PolicyChange { on_missing: Some(OnMissing::Deactivate), ..PolicyChange::default() }).await;
+        let first = p.sync().await;
+        assert_eq!(first.status, "succeeded", "{provider:?}: {}", first.errors);
+        assert_eq!(count(&first, "/users/created") as usize, group.members.len(), "{provider:?}");
+        let leaving = p.user(group.members[0]).id;
+        let joining = p.shared.directory().users.iter().position(|u| !group.members.contains(&p.shared.directory().users.iter().position(|x| x.id == u.id).unwrap())).unwrap();
+        let joining_id = p.user(joining).id;
+        {
+            let mut d = p.shared.directory_mut();
+            d.set_member(&group.id, &leaving, false);
+            d.set_member(&group.id, &joining_id, true);
+        }
+        let second = p.sync().await;
+        assert_eq!(count(&second, "/users/created"), 1, "{provider:?}: the user who joined the scope");
+        assert_eq!(count(&second, "/users/missing"), 1, "{provider:?}: the user who left it");
+        assert_eq!(p.app_user(group.members[0]).await["status"], "DEACTIVATED", "{provider:?}");
+        assert_eq!(p.app_user(joining).await["status"], "PENDING", "{provider:?}");
+    }
+}
+
+#[tokio::test]
+async fn throttling_mid_listing_is_waited_out_and_the_run_succeeds() {
+    for provider in PROVIDERS {
+        let p = pulled(provider, Directory::generate(700, 1, 3), json!({})).await;
+        p.shared.faults.retry_after_ms.store(1500, std::sync::atomic::Ordering::SeqCst);
+        // The first page is served, then the provider throttles twice.
+        p.shared.faults.cut_after(u64::MAX);
+        let (run, waits) = {
+            let faults = &p.shared.faults;
+            faults.throttle(0);
+            let shared = p.shared.clone();
+            let handle = tokio::spawn(async move {
+                // Throttle from the second request on: the token and the
+                // first page went through already.
+                let _ = shared;
+            });
+            handle.await.unwrap();
+            faults.throttle(2);
+            p.sync_with(Request::manual()).await
+        };
+        assert_eq!(run.status, "succeeded", "{provider:?}: {}", run.errors);
+        assert_eq!(count(&run, "/users/created"), 700, "{provider:?}");
+        assert_eq!(waits.len(), 2, "{provider:?}: two waits, one per throttled answer: {waits:?}");
+        if provider == Provider::Entra {
+            assert!(waits.iter().all(|w| w.as_millis() == 1500), "Graph's Retry-After is honoured: {waits:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_5xx_storm_mid_listing_ends_partial_and_deactivates_no_one() {
+    for provider in PROVIDERS {
+        let mut directory = Directory::generate(700, 1, 3);
+        for u in &mut directory.users {
+            u.active = true;
+        }
+        let p = pulled(provider, directory, json!({})).await;
+        p.policy(PolicyChange { on_missing: Some(OnMissing::Deactivate), ..PolicyChange::default() }).await;
+        p.sync().await;
+        let suspended = p.user(0).id;
+        p.shared.directory_mut().update_user(&suspended, |u| u.active = false);
+        // One listing page is served, then every request fails.
+        p.shared.faults.cut_after(1);
+        let (run, _) = p.sync_with(Request::manual()).await;
+        assert_eq!(run.status, "partial", "{provider:?}: {}", run.errors);
+        assert_eq!(run.errors[0]["kind"], "users", "{provider:?}");
+        assert_eq!(count(&run, "/users/deactivated"), 0, "{provider:?}");
+        assert_eq!(count(&run, "/users/missing"), 0, "{provider:?}");
+        assert!(p.app.app_users().await.iter().all(|u| u["status"] == "PENDING"), "{provider:?}: no one deactivated");
+
+        p.shared.faults.cut_after(0);
+        let (failed, _) = p.sync_with(Request::manual()).await;
+        assert_eq!(failed.status, "failed", "{provider:?}: nothing was read");
+        p.shared.faults.clear();
+        let healed = p.sync().await;
+        assert_eq!(count(&healed, "/users/deactivated"), 1, "{provider:?}: once the listing completes");
+    }
+}
+
+#[tokio::test]
+async fn the_guard_stops_a_mass_removal_until_an_operator_approves_it() {
+    for provider in PROVIDERS {
+        let mut directory = Directory::generate(40, 1, 13);
+        for u in &mut directory.users {
+            u.active = true;
+        }
+        let p = pulled(provider, directory, json!({})).await;
+        p.policy(PolicyChange {
+            on_missing: Some(OnMissing::Deactivate),
+            max_deactivation_percent: Some(Some(10.0)),
+            ..PolicyChange::default()
+        })
+        .await;
+        p.sync().await;
+        let ids: Vec<String> = (0..10).map(|n| p.user(n).id).collect();
+        for id in &ids {
+            p.shared.directory_mut().delete_user(id);
+        }
+        let stopped = p.sync().await;
+        assert_eq!(stopped.status, "needs_approval", "{provider:?}");
+        assert!(p.app.app_users().await.iter().all(|u| u["status"] == "PENDING"));
+        let key = p.key.clone();
+        let approved = admin::connections::approve(&p.app.store, Some(&key), &stopped.id, "test", &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(approved["status"], "succeeded", "{provider:?}: {approved}");
+        assert_eq!(approved["trigger"], "approval");
+        assert_eq!(approved["counts"]["users"]["deactivated"], 10);
+        let again = admin::connections::approve(&p.app.store, Some(&key), &stopped.id, "test", &mut |_| {}).await;
+        assert!(again.unwrap_err().to_string().contains("already approved"));
+    }
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_the_plan_and_writes_nothing() {
+    for provider in PROVIDERS {
+        let p = pulled(provider, Directory::generate(50, 2, 17), json!({})).await;
+        let (run, _) = p.sync_with(Request { dry_run: true, ..Request::manual() }).await;
+        assert_eq!((run.status.as_str(), run.mode.as_str()), ("succeeded", "dry_run"), "{provider:?}");
+        assert_eq!(count(&run, "/users/created"), 50);
+        assert_eq!(count(&run, "/groups/created"), 2);
+        assert!(p.app.app_users().await.is_empty());
+        assert!(p.app.app_groups().await.is_empty());
+        assert_eq!(p.app.last_seq().await, 0);
+    }
+}
+
+#[tokio::test]
+async fn an_incremental_graph_run_reads_only_the_delta_and_an_expired_delta_falls_back_to_full() {
+    let mut directory = Directory::generate(300, 2, 19);
+    for u in &mut directory.users {
+        u.active = true;
+    }
+    let p = pulled(Provider::Entra, directory, json!({})).await;
+    p.policy(PolicyChange { on_missing: Some(OnMissing::Deactivate), ..PolicyChange::default() }).await;
+    p.sync().await;
+    let (changed, gone) = (p.user(7).id, p.user(8).id);
+    p.shared.directory_mut().update_user(&changed, |u| u.title = "Principal".into());
+    p.shared.directory_mut().delete_user(&gone);
+    let incremental = Request { incremental: true, ..Request::manual() };
+    let (run, _) = p.sync_with(incremental.clone()).await;
+    assert_eq!((run.status.as_str(), run.mode.as_str()), ("succeeded", "incremental"));
+    assert_eq!(count(&run, "/users/seen"), 1, "only the delta: {}", run.counts);
+    assert_eq!(count(&run, "/users/updated"), 1);
+    assert_eq!(count(&run, "/users/deactivated"), 1, "the deleted user");
+    assert_eq!(p.app_user(8).await["status"], "DEACTIVATED");
+
+    fake::graph::expire_delta_tokens(&p.shared);
+    let (full, _) = p.sync_with(incremental).await;
+    assert_eq!((full.status.as_str(), full.mode.as_str()), ("succeeded", "full"));
+    assert_eq!(count(&full, "/users/seen"), 299);
+}
+
+#[tokio::test]
+async fn a_bad_secret_fails_the_run_with_the_providers_reason_and_changes_nothing() {
+    for provider in PROVIDERS {
+        let app = spawn_app().await;
+        let shared = Shared::new(Directory::generate(5, 1, 3));
+        let (_running, mut definition) = start_fake(provider, shared);
+        definition["secret"] = match provider {
+            // A well-formed key file whose key the fake does not know.
+            Provider::Google => {
+                let mut key: Value = serde_json::from_str(definition["secret"].as_str().unwrap()).unwrap();
+                key["private_key"] = include_str!("../../src/pull/fake/google_other_key.pem").into();
+                key.to_string().into()
+            }
+            Provider::Entra => "not-the-secret".into(),
+        };
+        let key = SealingKey::parse(SealingKey::generate().expose()).unwrap();
+        admin::connections::create(&app.store, Some(&key), &app.tenant, "bad", serde_json::from_value(definition).unwrap())
+            .await
+            .unwrap();
+        let directory = format!("{}/bad", app.tenant);
+        let err = admin::connections::test(&app.store, Some(&key), &directory).await.unwrap_err().to_string();
+        let expected = match provider {
+            Provider::Google => "Invalid JWT Signature",
+            Provider::Entra => "AADSTS7000215",
+        };
+        assert!(err.contains(expected), "{provider:?}: {err}");
+        let run = admin::connections::sync(&app.store, Some(&key), &directory, &Request::manual(), "test", &mut |_| {})
+            .await
+            .unwrap();
+        assert_eq!(run["status"], "failed", "{provider:?}");
+        assert!(run["errors"][0]["reason"].as_str().unwrap().contains(expected), "{provider:?}: {run}");
+        assert!(app.app_users().await.is_empty());
+    }
+}
