@@ -7,6 +7,7 @@
 pub mod fake;
 pub mod graph;
 pub mod normalize;
+pub mod okta;
 pub mod retry;
 pub mod source;
 

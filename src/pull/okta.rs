@@ -1,0 +1,793 @@
+//! The Okta connector (pull_apis.md §3): the Management API under one org URL,
+//! authenticated by an API token (`SSWS`) or by a service app's
+//! private_key_jwt client-credentials grant on the org authorization server;
+//! users paged by `Link: rel="next"` headers, incremental by `lastUpdated`,
+//! groups and their direct user members. Translation only: every page goes to
+//! `normalize::okta_user` and on to the run. Must not import `sea_orm`,
+//! `scim_v2` or `actix_web`.
+//!
+//! DPoP-bound tokens (Okta's default for new API service apps since February
+//! 2024, pull_apis.md §3A) are out of scope: the service app must have
+//! "Require Demonstrating Proof of Possession" turned off.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
+use tracing::instrument;
+
+use super::PullError;
+use super::normalize::okta_user;
+use super::retry::{Answer, Pacing, Retry, transient};
+use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
+use crate::crypto::Secret;
+use crate::reconcile::groups::GroupSnapshot;
+
+/// Okta's page size cap for users (pull_apis.md §3B) and the size it
+/// recommends for groups and group members.
+const PAGE: u32 = 200;
+
+/// How far back an incremental listing reaches before its cursor, so a user
+/// updated while the previous run was reading (or stamped by a clock a little
+/// behind) is not missed (pull_apis.md §3D: "use a safety overlap window").
+const OVERLAP: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Renew an access token this long before Okta says it expires.
+const RENEW_EARLY: Duration = Duration::from_secs(60);
+
+/// How long a client assertion is valid (Okta accepts at most one hour).
+const ASSERTION_LIFETIME: i64 = 300;
+
+const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+fn default_scopes() -> String {
+    "okta.users.read okta.groups.read".to_owned()
+}
+
+/// How dirsync authenticates to Okta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Auth {
+    /// An API token (the secret), sent as `Authorization: SSWS <token>`.
+    Ssws,
+    /// An API service app's client-credentials grant with a signed client
+    /// assertion; the secret is the app's private key (PKCS#8 PEM).
+    PrivateKeyJwt,
+}
+
+/// A connection's non-secret settings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// `https://acme.okta.com`: the token endpoint is `{org_url}/oauth2/v1/token`
+    /// (the org authorization server, the only one that mints `okta.*`
+    /// scopes) and the API `{org_url}/api/v1/...`.
+    pub org_url: String,
+    pub auth: Auth,
+    /// The service app's client id (private_key_jwt only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The `kid` of the app's public key in Okta, sent in the assertion's
+    /// header (needed when the app holds more than one key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The scopes asked for (private_key_jwt only), space-separated.
+    #[serde(default = "default_scopes")]
+    pub scopes: String,
+}
+
+impl Settings {
+    /// The org URL without a trailing slash, checked: https (http only for a
+    /// loopback fake, so a token never crosses a network in clear), no path.
+    fn org(&self) -> Result<url::Url, String> {
+        let url = url::Url::parse(self.org_url.trim())
+            .map_err(|e| format!("org_url {:?} is not a URL: {e}", self.org_url))?;
+        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
+            return Err(format!(
+                "org_url {:?} must be https (e.g. https://acme.okta.com)",
+                self.org_url
+            ));
+        }
+        if url.path() != "/" || url.query().is_some() {
+            return Err(format!(
+                "org_url {:?} must be the org's address alone, without a path such as /oauth2/default",
+                self.org_url
+            ));
+        }
+        Ok(url)
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        self.org()?;
+        match self.auth {
+            Auth::Ssws => {
+                if self.client_id.is_some() || self.key_id.is_some() {
+                    return Err(
+                        "client_id and key_id are only used with auth \"private_key_jwt\"".into(),
+                    );
+                }
+            }
+            Auth::PrivateKeyJwt => {
+                if self
+                    .client_id
+                    .as_deref()
+                    .is_none_or(|c| c.trim().is_empty())
+                {
+                    return Err("auth \"private_key_jwt\" needs the service app's client_id".into());
+                }
+                if self.scopes.split_whitespace().next().is_none() {
+                    return Err("scopes is empty (okta.users.read okta.groups.read)".into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn base(&self) -> Result<String, String> {
+        Ok(self.org()?.as_str().trim_end_matches('/').to_owned())
+    }
+}
+
+/// What the connector signs in with.
+enum Credential {
+    Ssws(Secret),
+    PrivateKeyJwt {
+        client_id: String,
+        key_id: Option<String>,
+        scopes: String,
+        algorithm: Algorithm,
+        key: EncodingKey,
+    },
+}
+
+/// An access token and when to stop using it.
+struct Token {
+    value: Secret,
+    renew_at: Instant,
+}
+
+pub struct Okta {
+    http: reqwest::Client,
+    /// The org URL without a trailing slash.
+    org: String,
+    credential: Credential,
+    /// The group the connection imports (Okta group id), if any.
+    group: Option<String>,
+    pacing: Pacing,
+    token: Option<Token>,
+}
+
+impl std::fmt::Debug for Okta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let auth = match &self.credential {
+            Credential::Ssws(_) => "ssws".to_owned(),
+            Credential::PrivateKeyJwt { client_id, .. } => format!("private_key_jwt({client_id})"),
+        };
+        f.debug_struct("Okta")
+            .field("org", &self.org)
+            .field("auth", &auth)
+            .field("group", &self.group)
+            .field("pacing", &self.pacing)
+            .finish()
+    }
+}
+
+/// Which listing a user page belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The plain list (every status but DEPROVISIONED).
+    Listed,
+    /// The second half of a full listing: `status eq "DEPROVISIONED"`.
+    Deprovisioned,
+    /// `lastUpdated gt …`: an incremental listing.
+    Changed,
+    /// A group's members (group scope; no incremental form).
+    Group,
+}
+
+impl Phase {
+    fn as_str(self) -> &'static str {
+        match self {
+            Phase::Listed => "listed",
+            Phase::Deprovisioned => "deprovisioned",
+            Phase::Changed => "changed",
+            Phase::Group => "group",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Phase> {
+        [
+            Phase::Listed,
+            Phase::Deprovisioned,
+            Phase::Changed,
+            Phase::Group,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == raw)
+    }
+}
+
+/// Where a user listing goes next, as the opaque `next` the run hands back:
+/// `{phase} {latest lastUpdated so far or -} {url}`. The phase and mark ride
+/// along so a full listing (plain, then deprovisioned) reads as one sequence
+/// of pages and the last one can return the cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Step {
+    phase: Phase,
+    mark: Option<DateTime<Utc>>,
+    url: String,
+}
+
+impl Step {
+    fn encode(&self) -> String {
+        let mark = self.mark.map(stamp).unwrap_or_else(|| "-".to_owned());
+        format!("{} {mark} {}", self.phase.as_str(), self.url)
+    }
+
+    fn parse(raw: &str) -> Option<Step> {
+        let mut parts = raw.splitn(3, ' ');
+        let phase = Phase::parse(parts.next()?)?;
+        let mark = match parts.next()? {
+            "-" => None,
+            m => Some(instant(m)?),
+        };
+        let url = parts.next()?.to_owned();
+        Some(Step { phase, mark, url })
+    }
+}
+
+/// Okta's timestamp form, `2026-01-01T00:00:00.000Z`.
+fn stamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn instant(raw: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Okta's error words: `errorSummary (errorCode)` plus any causes, or the
+/// token endpoint's `error_description (error)`.
+fn words(answer: &Answer) -> String {
+    let body = answer.json();
+    if let Some(summary) = body["errorSummary"].as_str() {
+        let mut out = summary.to_owned();
+        let causes: Vec<&str> = body["errorCauses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["errorSummary"].as_str())
+            .collect();
+        if !causes.is_empty() {
+            out.push_str(": ");
+            out.push_str(&causes.join("; "));
+        }
+        if let Some(code) = body["errorCode"].as_str() {
+            out.push_str(&format!(" ({code})"));
+        }
+        return out;
+    }
+    if let Some(description) = body["error_description"].as_str() {
+        return match body["error"].as_str() {
+            Some(error) => format!("{description} ({error})"),
+            None => description.to_owned(),
+        };
+    }
+    if let Some(error) = body["error"].as_str() {
+        return error.to_owned();
+    }
+    format!("HTTP {} without an Okta error body", answer.status)
+}
+
+/// How long Okta asks a throttled client to wait: `X-Rate-Limit-Reset`
+/// (epoch seconds) minus the answer's `Date`, plus one second, as
+/// okta-sdk-golang computes it (pull_apis.md §3C); None without both headers.
+fn rate_limit_wait(answer: &Answer) -> Option<Duration> {
+    let reset: i64 = answer.header("x-rate-limit-reset")?.trim().parse().ok()?;
+    let date = DateTime::parse_from_rfc2822(answer.header("date")?.trim())
+        .ok()?
+        .timestamp();
+    Some(Duration::from_secs(
+        u64::try_from(reset - date).unwrap_or(0) + 1,
+    ))
+}
+
+/// 429 waits as Okta says (else backs off); 5xx backs off.
+fn classify(answer: &Answer) -> Retry {
+    if answer.status == 429 {
+        return rate_limit_wait(answer).map_or(Retry::Backoff, Retry::After);
+    }
+    if transient(answer) {
+        return Retry::Backoff;
+    }
+    Retry::No
+}
+
+/// The `rel="next"` target among the answer's `Link` headers: Okta sends one
+/// header line per rel (pull_apis.md §0.2), and a proxy may join them with
+/// commas, so every line and every entry is read.
+fn next_link(answer: &Answer) -> Option<String> {
+    answer
+        .headers
+        .get_all("link")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|entry| {
+            let (target, params) = entry.trim().split_once(';')?;
+            let is_next = params.split(';').any(|p| {
+                p.trim()
+                    .strip_prefix("rel=")
+                    .is_some_and(|r| r.trim_matches('"').split(' ').any(|r| r == "next"))
+            });
+            is_next.then(|| {
+                target
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned()
+            })
+        })
+}
+
+fn not_an_array(answer: &Answer) -> PullError {
+    PullError::Provider {
+        status: answer.status,
+        message: "the answer is not a JSON array".into(),
+    }
+}
+
+impl Okta {
+    pub fn new(
+        settings: Settings,
+        scope: &Scope,
+        secret: Secret,
+        pacing: Pacing,
+    ) -> Result<Okta, PullError> {
+        settings.validate().map_err(PullError::Config)?;
+        let org = settings.base().map_err(PullError::Config)?;
+        let credential = match settings.auth {
+            Auth::Ssws => {
+                let token = secret.expose().trim();
+                if token.is_empty() {
+                    return Err(PullError::Config("the Okta API token is empty".into()));
+                }
+                if HeaderValue::from_str(&format!("SSWS {token}")).is_err() {
+                    return Err(PullError::Config(
+                        "the Okta API token holds characters a header cannot carry".into(),
+                    ));
+                }
+                Credential::Ssws(Secret::new(token.to_owned()))
+            }
+            Auth::PrivateKeyJwt => {
+                // Okta service apps take RSA (RS256) or EC P-256 (ES256) keys,
+                // as okta-sdk-golang's createClientAssertion signs them.
+                let pem = secret.expose().trim().as_bytes();
+                let (algorithm, key) = match EncodingKey::from_rsa_pem(pem) {
+                    Ok(key) => (Algorithm::RS256, key),
+                    Err(_) => match EncodingKey::from_ec_pem(pem) {
+                        Ok(key) => (Algorithm::ES256, key),
+                        Err(_) => {
+                            return Err(PullError::Config(
+                                "the secret is not a PEM private key (an RSA or EC P-256 key, \
+                                 -----BEGIN PRIVATE KEY-----)"
+                                    .into(),
+                            ));
+                        }
+                    },
+                };
+                Credential::PrivateKeyJwt {
+                    client_id: settings.client_id.unwrap_or_default().trim().to_owned(),
+                    key_id: settings.key_id.filter(|k| !k.trim().is_empty()),
+                    scopes: settings
+                        .scopes
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    algorithm,
+                    key,
+                }
+            }
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(PullError::network)?;
+        Ok(Okta {
+            http,
+            org,
+            credential,
+            group: scope
+                .group
+                .as_deref()
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned),
+            pacing,
+            token: None,
+        })
+    }
+
+    fn token_url(&self) -> String {
+        format!("{}/oauth2/v1/token", self.org)
+    }
+
+    /// `{org}/api/v1/{path}` with a query.
+    fn api(&self, path: &[&str], query: &[(&str, &str)]) -> Result<String, PullError> {
+        let mut url = url::Url::parse(&format!("{}/api/v1", self.org))
+            .map_err(|e| PullError::Config(format!("org_url: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|()| PullError::Config("org_url cannot take a path".into()))?
+            .extend(path);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        Ok(url.into())
+    }
+
+    /// A link to follow: only on the org's own origin, so the API token is
+    /// never sent to a host the connection was not configured for.
+    fn on_org(&self, link: &str) -> Result<String, PullError> {
+        let same = match (url::Url::parse(link), url::Url::parse(&self.org)) {
+            (Ok(link), Ok(org)) => link.origin() == org.origin(),
+            _ => false,
+        };
+        if same {
+            Ok(link.to_owned())
+        } else {
+            Err(PullError::Config(format!(
+                "the next page {link:?} is not on the org {}",
+                self.org
+            )))
+        }
+    }
+
+    /// The client assertion: RS256/ES256, `iss`=`sub`=client_id, `aud`= the
+    /// token URL, a fresh `jti` (pull_apis.md §3A).
+    fn assertion(&self) -> Result<String, PullError> {
+        let Credential::PrivateKeyJwt {
+            client_id,
+            key_id,
+            algorithm,
+            key,
+            ..
+        } = &self.credential
+        else {
+            return Err(PullError::Config("no private key to sign with".into()));
+        };
+        let iat = Utc::now().timestamp();
+        let claims = serde_json::json!({
+            "iss": client_id,
+            "sub": client_id,
+            "aud": self.token_url(),
+            "iat": iat,
+            "exp": iat + ASSERTION_LIFETIME,
+            "jti": uuid::Uuid::new_v4().to_string(),
+        });
+        let mut header = Header::new(*algorithm);
+        header.kid = key_id.clone();
+        jsonwebtoken::encode(&header, &claims, key)
+            .map_err(|e| PullError::Config(format!("could not sign the client assertion: {e}")))
+    }
+
+    /// The client-credentials grant on the org authorization server.
+    #[instrument(skip_all, fields(org = %self.org))]
+    async fn grant(&mut self) -> Result<Token, PullError> {
+        let Credential::PrivateKeyJwt { scopes, .. } = &self.credential else {
+            return Err(PullError::Config("SSWS needs no grant".into()));
+        };
+        let form = [
+            ("grant_type", "client_credentials".to_owned()),
+            ("scope", scopes.clone()),
+            ("client_assertion_type", JWT_BEARER.to_owned()),
+            ("client_assertion", self.assertion()?),
+        ];
+        let url = self.token_url();
+        let http = &self.http;
+        let answer = self
+            .pacing
+            .send(
+                || {
+                    http.post(&url)
+                        .header(ACCEPT, "application/json")
+                        .form(&form)
+                },
+                classify,
+            )
+            .await?;
+        if !answer.is_success() {
+            let why = words(&answer);
+            return Err(if transient(&answer) {
+                PullError::Exhausted {
+                    attempts: self.pacing.attempts.max(1),
+                    last: why,
+                }
+            } else {
+                PullError::Auth(why)
+            });
+        }
+        let body = answer.json();
+        let value = body["access_token"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| PullError::Auth("the token response has no access_token".into()))?;
+        let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600));
+        Ok(Token {
+            value: Secret::new(value.to_owned()),
+            renew_at: Instant::now() + lifetime.saturating_sub(RENEW_EARLY),
+        })
+    }
+
+    /// The `Authorization` header for the next API call, renewing the access
+    /// token when it is about to expire.
+    async fn authorization(&mut self) -> Result<HeaderValue, PullError> {
+        let raw = match &self.credential {
+            Credential::Ssws(token) => format!("SSWS {}", token.expose()),
+            Credential::PrivateKeyJwt { .. } => {
+                let fresh = self
+                    .token
+                    .as_ref()
+                    .is_some_and(|t| Instant::now() < t.renew_at);
+                if !fresh {
+                    self.token = Some(self.grant().await?);
+                }
+                let token = self.token.as_ref().map(|t| t.value.expose()).unwrap_or("");
+                format!("Bearer {token}")
+            }
+        };
+        let mut value = HeaderValue::from_str(&raw)
+            .map_err(|_| PullError::Auth("the access token cannot be sent in a header".into()))?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
+    /// GET an API URL: throttling and 5xx retried by `Pacing`, an expired
+    /// access token renewed once, Okta's error words on failure.
+    #[instrument(skip_all, fields(org = %self.org))]
+    async fn get(&mut self, url: &str) -> Result<Answer, PullError> {
+        let mut renewed = false;
+        loop {
+            let authorization = self.authorization().await?;
+            let http = &self.http;
+            let answer = self
+                .pacing
+                .send(
+                    || {
+                        http.get(url)
+                            .header(ACCEPT, "application/json")
+                            .header(AUTHORIZATION, authorization.clone())
+                    },
+                    classify,
+                )
+                .await?;
+            match answer.status {
+                200..=299 => return Ok(answer),
+                401 if !renewed && matches!(self.credential, Credential::PrivateKeyJwt { .. }) => {
+                    // An access token Okta no longer accepts: one new grant.
+                    self.token = None;
+                    renewed = true;
+                }
+                401 => return Err(PullError::Auth(words(&answer))),
+                403 => return Err(PullError::Permission(words(&answer))),
+                _ if transient(&answer) => {
+                    return Err(PullError::Exhausted {
+                        attempts: self.pacing.attempts.max(1),
+                        last: words(&answer),
+                    });
+                }
+                status => {
+                    return Err(PullError::Provider {
+                        status,
+                        message: words(&answer),
+                    });
+                }
+            }
+        }
+    }
+
+    fn listed_url(&self) -> Result<String, PullError> {
+        self.api(&["users"], &[("limit", &PAGE.to_string())])
+    }
+
+    /// The plain list omits DEPROVISIONED users; a filter shows them
+    /// (pull_apis.md §3B), so a full listing reads them after the rest.
+    fn deprovisioned_url(&self) -> Result<String, PullError> {
+        self.api(
+            &["users"],
+            &[
+                ("limit", &PAGE.to_string()),
+                ("filter", "status eq \"DEPROVISIONED\""),
+            ],
+        )
+    }
+
+    fn changed_url(&self, since: DateTime<Utc>) -> Result<String, PullError> {
+        let filter = format!("lastUpdated gt \"{}\"", stamp(since - OVERLAP));
+        self.api(
+            &["users"],
+            &[("limit", &PAGE.to_string()), ("filter", &filter)],
+        )
+    }
+
+    fn group_users_url(&self, group: &str) -> Result<String, PullError> {
+        self.api(&["groups", group, "users"], &[("limit", &PAGE.to_string())])
+    }
+
+    fn first_step(&self, at: &Position) -> Result<Step, PullError> {
+        match (at, &self.group) {
+            (Position::Start, Some(group)) => Ok(Step {
+                phase: Phase::Group,
+                mark: None,
+                url: self.group_users_url(group)?,
+            }),
+            (Position::Start, None) => Ok(Step {
+                phase: Phase::Listed,
+                mark: None,
+                url: self.listed_url()?,
+            }),
+            (Position::Since(_), Some(_)) => Err(PullError::CursorExpired(
+                "a group-scoped Okta connection has no incremental listing".into(),
+            )),
+            (Position::Since(cursor), None) => {
+                let since = instant(cursor).ok_or_else(|| {
+                    PullError::CursorExpired(format!(
+                        "{cursor:?} is not an Okta lastUpdated timestamp"
+                    ))
+                })?;
+                Ok(Step {
+                    phase: Phase::Changed,
+                    mark: Some(since),
+                    url: self.changed_url(since)?,
+                })
+            }
+            (Position::Next(next), _) => {
+                let step = Step::parse(next).ok_or_else(|| {
+                    PullError::Config(format!("{next:?} is not a page of an Okta user listing"))
+                })?;
+                Ok(Step {
+                    url: self.on_org(&step.url)?,
+                    ..step
+                })
+            }
+        }
+    }
+}
+
+impl Source for Okta {
+    #[instrument(skip_all, fields(org = %self.org))]
+    async fn check(&mut self) -> Result<Check, PullError> {
+        let url = match &self.group {
+            Some(group) => self.api(&["groups", group, "users"], &[("limit", "3")])?,
+            None => self.api(&["users"], &[("limit", "3")])?,
+        };
+        let answer = self.get(&url).await?;
+        let users_read = answer
+            .json()
+            .as_array()
+            .map(Vec::len)
+            .ok_or_else(|| not_an_array(&answer))?;
+        let authenticated = match &self.credential {
+            Credential::Ssws(_) => format!("API token (SSWS) accepted by {}", self.org),
+            Credential::PrivateKeyJwt {
+                client_id, scopes, ..
+            } => format!(
+                "private_key_jwt grant for service app {client_id} on {} ({scopes})",
+                self.org
+            ),
+        };
+        Ok(Check {
+            authenticated,
+            users_read,
+        })
+    }
+
+    #[instrument(skip_all, fields(org = %self.org))]
+    async fn users(&mut self, at: &Position) -> Result<UserPage, PullError> {
+        let step = self.first_step(at)?;
+        let answer = self.get(&step.url).await?;
+        let body = answer.json();
+        let items = body.as_array().ok_or_else(|| not_an_array(&answer))?;
+        let mut mark = step.mark;
+        for item in items {
+            if let Some(at) = item["lastUpdated"].as_str().and_then(instant) {
+                mark = Some(mark.map_or(at, |m| m.max(at)));
+            }
+        }
+        let users = items.iter().filter_map(okta_user).collect();
+        let mut page = UserPage {
+            users,
+            ..UserPage::default()
+        };
+        match (next_link(&answer), step.phase) {
+            (Some(link), phase) => {
+                page.next = Some(
+                    Step {
+                        phase,
+                        mark,
+                        url: self.on_org(&link)?,
+                    }
+                    .encode(),
+                );
+            }
+            (None, Phase::Listed) => {
+                page.next = Some(
+                    Step {
+                        phase: Phase::Deprovisioned,
+                        mark,
+                        url: self.deprovisioned_url()?,
+                    }
+                    .encode(),
+                );
+            }
+            (None, Phase::Deprovisioned | Phase::Changed) => {
+                // An org with no users at all: Okta's own clock, so the next
+                // incremental run still starts from this listing.
+                let mark = mark.or_else(|| {
+                    answer
+                        .header("date")
+                        .and_then(|d| DateTime::parse_from_rfc2822(d.trim()).ok())
+                        .map(|d| d.with_timezone(&Utc))
+                });
+                page.cursor = mark.map(stamp);
+            }
+            (None, Phase::Group) => {}
+        }
+        Ok(page)
+    }
+
+    /// Every group, Okta's BUILT_IN "Everyone" (all users) included: the
+    /// connector skips nothing; which groups to import is the run's choice.
+    #[instrument(skip_all, fields(org = %self.org))]
+    async fn groups(&mut self, next: Option<&str>) -> Result<GroupPage, PullError> {
+        let url = match next {
+            Some(link) => self.on_org(link)?,
+            None => self.api(&["groups"], &[("limit", &PAGE.to_string())])?,
+        };
+        let answer = self.get(&url).await?;
+        let body = answer.json();
+        let items = body.as_array().ok_or_else(|| not_an_array(&answer))?;
+        let groups = items
+            .iter()
+            .filter_map(|g| {
+                let id = g["id"].as_str()?.to_owned();
+                let name = g["profile"]["name"].as_str()?.trim().to_owned();
+                Some((
+                    id.clone(),
+                    GroupSnapshot {
+                        name,
+                        external_id: Some(id),
+                    },
+                ))
+            })
+            .collect();
+        Ok(GroupPage {
+            groups,
+            next: next_link(&answer).map(|l| self.on_org(&l)).transpose()?,
+        })
+    }
+
+    #[instrument(skip_all, fields(org = %self.org, group_id))]
+    async fn members(
+        &mut self,
+        group_id: &str,
+        next: Option<&str>,
+    ) -> Result<MemberPage, PullError> {
+        let url = match next {
+            Some(link) => self.on_org(link)?,
+            None => self.group_users_url(group_id)?,
+        };
+        let answer = self.get(&url).await?;
+        let body = answer.json();
+        let items = body.as_array().ok_or_else(|| not_an_array(&answer))?;
+        Ok(MemberPage {
+            users: items
+                .iter()
+                .filter_map(|u| u["id"].as_str().map(str::to_owned))
+                .collect(),
+            next: next_link(&answer).map(|l| self.on_org(&l)).transpose()?,
+        })
+    }
+}
