@@ -791,3 +791,562 @@ impl Source for Okta {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::pull::fake::okta::{Credentials, EVERYONE, TEST_PRIVATE_KEY, dev_connection, start};
+    use crate::pull::fake::{Directory, Running, Shared, timestamp};
+    use crate::reconcile::plan::Snapshot;
+
+    /// A second RSA key (made like `TEST_PRIVATE_KEY`), registered nowhere.
+    const OTHER_KEY: &str = include_str!("fake/okta_other_key.pem");
+
+    fn settings(fake: &Running, auth: Auth) -> Settings {
+        Settings {
+            org_url: fake.base_url.clone(),
+            auth,
+            client_id: (auth == Auth::PrivateKeyJwt).then(|| Credentials::default().client_id),
+            key_id: None,
+            scopes: default_scopes(),
+        }
+    }
+
+    fn ssws(fake: &Running, scope: &Scope) -> Okta {
+        let (pacing, _) = Pacing::recording(3);
+        Okta::new(
+            settings(fake, Auth::Ssws),
+            scope,
+            Credentials::default().api_token,
+            pacing,
+        )
+        .unwrap()
+    }
+
+    fn jwt(fake: &Running, key: &str) -> Okta {
+        let (pacing, _) = Pacing::recording(3);
+        Okta::new(
+            settings(fake, Auth::PrivateKeyJwt),
+            &Scope::default(),
+            Secret::new(key.to_owned()),
+            pacing,
+        )
+        .unwrap()
+    }
+
+    /// A directory whose user 1 is DEPROVISIONED and user 2 SUSPENDED (the
+    /// fake's id-parity rule) and every other user active.
+    fn directory(users: usize, groups: usize) -> Directory {
+        let mut dir = Directory::generate(users, groups, 11);
+        for u in &mut dir.users {
+            u.active = true;
+        }
+        dir.users[1].active = false;
+        dir.users[2].active = false;
+        dir
+    }
+
+    struct Listing {
+        users: Vec<(String, Snapshot)>,
+        pages: usize,
+        cursor: Option<String>,
+    }
+
+    async fn list(okta: &mut Okta, from: Position) -> Listing {
+        let mut at = from;
+        let mut listing = Listing {
+            users: Vec::new(),
+            pages: 0,
+            cursor: None,
+        };
+        loop {
+            let page = okta.users(&at).await.unwrap();
+            listing.pages += 1;
+            listing.users.extend(page.users);
+            match page.next {
+                Some(next) => {
+                    assert!(page.cursor.is_none(), "only the last page has a cursor");
+                    at = Position::Next(next);
+                }
+                None => {
+                    listing.cursor = page.cursor;
+                    return listing;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_ssws_listing_reads_every_page_then_the_deprovisioned_users() {
+        let dir = directory(450, 3);
+        let fake = start(Shared::new(dir.clone()), Credentials::default()).unwrap();
+        let mut okta = ssws(&fake, &Scope::default());
+        let listing = list(&mut okta, Position::Start).await;
+        // 449 listed (200 + 200 + 49), then one page of the DEPROVISIONED one.
+        assert_eq!(listing.pages, 4);
+        let mut ids: Vec<&str> = listing.users.iter().map(|(id, _)| id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 450, "every user exactly once");
+        let active = |n: usize| {
+            listing
+                .users
+                .iter()
+                .find(|(id, _)| *id == dir.users[n].id)
+                .map(|(_, s)| s.active)
+        };
+        assert_eq!(active(1), Some(false), "DEPROVISIONED is read and inactive");
+        assert_eq!(active(2), Some(false), "SUSPENDED is inactive");
+        assert_eq!(active(0), Some(true));
+        assert_eq!(
+            listing.cursor.as_deref(),
+            Some(timestamp(dir.users[0].updated_at).as_str()),
+            "the latest lastUpdated seen"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_private_key_jwt_grant_yields_one_token_for_a_whole_listing() {
+        let dir = directory(250, 1);
+        let shared = Shared::new(dir.clone());
+        let fake = start(shared.clone(), Credentials::default()).unwrap();
+        let mut okta = jwt(&fake, TEST_PRIVATE_KEY);
+        let listing = list(&mut okta, Position::Start).await;
+        assert_eq!(listing.users.len(), 250);
+        assert_eq!(listing.pages, 3);
+        assert_eq!(shared.tokens_issued.load(Ordering::SeqCst), 1);
+        let check = okta.check().await.unwrap();
+        assert_eq!(check.users_read, 3);
+        assert!(check.authenticated.contains("0oafakeserviceapp000"));
+    }
+
+    #[tokio::test]
+    async fn a_wrong_private_key_or_client_id_fails_with_oktas_words() {
+        let fake = start(Shared::new(directory(3, 1)), Credentials::default()).unwrap();
+        let err = jwt(&fake, OTHER_KEY).check().await.unwrap_err();
+        assert!(
+            matches!(&err, PullError::Auth(why) if why == "The client_assertion signature is invalid. (invalid_client)"),
+            "{err}"
+        );
+        let (pacing, _) = Pacing::recording(3);
+        let mut unknown = Okta::new(
+            Settings {
+                client_id: Some("0oanobody".into()),
+                ..settings(&fake, Auth::PrivateKeyJwt)
+            },
+            &Scope::default(),
+            Secret::new(TEST_PRIVATE_KEY.into()),
+            pacing,
+        )
+        .unwrap();
+        let err = unknown.check().await.unwrap_err();
+        assert!(
+            matches!(&err, PullError::Auth(why) if why.contains("Invalid value for 'client_id' parameter.")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_scope_the_app_was_not_granted_fails_at_the_token_endpoint_and_a_missing_one_is_403()
+    {
+        let fake = start(Shared::new(directory(3, 1)), Credentials::default()).unwrap();
+        let with_scopes = |scopes: &str| {
+            Okta::new(
+                Settings {
+                    scopes: scopes.into(),
+                    ..settings(&fake, Auth::PrivateKeyJwt)
+                },
+                &Scope::default(),
+                Secret::new(TEST_PRIVATE_KEY.into()),
+                Pacing::recording(1).0,
+            )
+            .unwrap()
+        };
+        let err = with_scopes("okta.users.read okta.users.manage")
+            .check()
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PullError::Auth(why) if why.contains("okta.users.manage") && why.contains("invalid_scope")),
+            "{err}"
+        );
+        let err = with_scopes("okta.users.read")
+            .groups(None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PullError::Permission(why) if why == "You do not have permission to perform the requested action (E0000006)"),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_api_token_fails_with_e0000011s_summary() {
+        let fake = start(Shared::new(directory(3, 1)), Credentials::default()).unwrap();
+        let mut okta = Okta::new(
+            settings(&fake, Auth::Ssws),
+            &Scope::default(),
+            Secret::new("00wrong-token".into()),
+            Pacing::recording(3).0,
+        )
+        .unwrap();
+        let err = okta.check().await.unwrap_err();
+        assert!(
+            matches!(&err, PullError::Auth(why) if why == "Invalid token provided (E0000011)"),
+            "{err}"
+        );
+        assert!(!format!("{err} {err:?} {okta:?}").contains("00wrong-token"));
+    }
+
+    #[tokio::test]
+    async fn a_group_scope_lists_the_groups_members_as_users_without_a_cursor() {
+        let dir = directory(40, 3);
+        let group = &dir.groups[1];
+        let fake = start(Shared::new(dir.clone()), Credentials::default()).unwrap();
+        let scope = Scope {
+            group: Some(group.id.clone()),
+            ..Scope::default()
+        };
+        let mut okta = ssws(&fake, &scope);
+        let listing = list(&mut okta, Position::Start).await;
+        let mut got: Vec<String> = listing.users.into_iter().map(|(id, _)| id).collect();
+        let mut want: Vec<String> = group
+            .members
+            .iter()
+            .map(|i| dir.users[*i].id.clone())
+            .collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want);
+        assert_eq!(listing.cursor, None);
+        let err = okta
+            .users(&Position::Since("2026-01-01T00:00:00.000Z".into()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PullError::CursorExpired(_)), "{err}");
+        assert_eq!(okta.check().await.unwrap().users_read, 3.min(want.len()));
+    }
+
+    #[tokio::test]
+    async fn groups_come_with_everyone_and_members_are_the_user_ids() {
+        let dir = directory(30, 3);
+        let fake = start(Shared::new(dir.clone()), Credentials::default()).unwrap();
+        let mut okta = jwt(&fake, TEST_PRIVATE_KEY);
+        let page = okta.groups(None).await.unwrap();
+        assert_eq!(page.next, None);
+        let names: Vec<&str> = page.groups.iter().map(|(_, g)| g.name.as_str()).collect();
+        assert_eq!(names, ["Everyone", "Group 0", "Group 1", "Group 2"]);
+        assert_eq!(page.groups[1].0, dir.groups[0].id);
+        assert_eq!(
+            page.groups[1].1.external_id.as_deref(),
+            Some(dir.groups[0].id.as_str())
+        );
+        let members = okta.members(&dir.groups[2].id, None).await.unwrap();
+        let want: Vec<String> = dir.groups[2]
+            .members
+            .iter()
+            .map(|i| dir.users[*i].id.clone())
+            .collect();
+        assert_eq!(members.users, want);
+        assert_eq!(okta.members(EVERYONE, None).await.unwrap().users.len(), 30);
+        let err = okta.members("00gnothere", None).await.unwrap_err();
+        assert!(
+            matches!(&err, PullError::Provider { status: 404, message } if message.contains("E0000007")),
+            "{err}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_incremental_listing_returns_just_the_changed_user_and_a_later_cursor() {
+        let dir = directory(300, 2);
+        let shared = Shared::new(dir.clone());
+        let fake = start(shared.clone(), Credentials::default()).unwrap();
+        let (changed, bystander) = (dir.users[5].id.clone(), dir.users[6].id.clone());
+        // The last change before the full run is the one at its cursor.
+        shared
+            .directory_mut()
+            .update_user(&changed, |u| u.title = "Lead".into());
+        let mut okta = ssws(&fake, &Scope::default());
+        let full = list(&mut okta, Position::Start).await;
+        let cursor = full.cursor.unwrap();
+        // Two minutes later (past the 60 s overlap) its title changes again.
+        {
+            let mut d = shared.directory_mut();
+            d.clock += 120_000;
+            d.update_user(&changed, |u| u.title = "Director".into());
+        }
+        let delta = list(&mut okta, Position::Since(cursor.clone())).await;
+        let ids: Vec<&str> = delta.users.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, [changed.as_str()]);
+        assert_eq!(delta.users[0].1.profile.title.as_deref(), Some("Director"));
+        let later = delta.cursor.unwrap();
+        assert!(instant(&later).unwrap() > instant(&cursor).unwrap());
+
+        // A user changed within the overlap before the cursor is read again;
+        // with nothing newer the cursor stays.
+        {
+            let mut d = shared.directory_mut();
+            d.update_user(&bystander, |u| u.title = "Nudged".into());
+            let at = d.users[5].updated_at - 30_000;
+            d.users[6].updated_at = at;
+        }
+        let again = list(&mut okta, Position::Since(later.clone())).await;
+        let mut ids: Vec<&str> = again.users.iter().map(|(id, _)| id.as_str()).collect();
+        ids.sort_unstable();
+        let mut want = [changed.as_str(), bystander.as_str()];
+        want.sort_unstable();
+        assert_eq!(ids, want);
+        assert_eq!(again.cursor, Some(later));
+        let err = okta
+            .users(&Position::Since("yesterday".into()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PullError::CursorExpired(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_deprovisioned_user_in_an_incremental_listing_is_inactive() {
+        let dir = directory(10, 1);
+        let shared = Shared::new(dir.clone());
+        let fake = start(shared.clone(), Credentials::default()).unwrap();
+        shared
+            .directory_mut()
+            .update_user(&dir.users[3].id, |u| u.title = "Leaving".into());
+        let mut okta = ssws(&fake, &Scope::default());
+        let cursor = list(&mut okta, Position::Start).await.cursor.unwrap();
+        {
+            let mut d = shared.directory_mut();
+            d.clock += 120_000;
+            // Index 3: an odd id, so the fake reports DEPROVISIONED.
+            let id = d.users[3].id.clone();
+            d.update_user(&id, |u| u.active = false);
+        }
+        let delta = list(&mut okta, Position::Since(cursor)).await;
+        assert_eq!(delta.users.len(), 1);
+        assert_eq!(delta.users[0].0, dir.users[3].id);
+        assert!(!delta.users[0].1.active);
+    }
+
+    #[tokio::test]
+    async fn a_throttled_request_waits_until_okta_s_reset_and_succeeds() {
+        let shared = Shared::new(directory(5, 1));
+        let fake = start(shared.clone(), Credentials::default()).unwrap();
+        shared.faults.throttle(1);
+        let (pacing, waits) = Pacing::recording(3);
+        let mut okta = Okta::new(
+            settings(&fake, Auth::Ssws),
+            &Scope::default(),
+            Credentials::default().api_token,
+            pacing,
+        )
+        .unwrap();
+        let page = okta.users(&Position::Start).await.unwrap();
+        assert_eq!(page.users.len(), 4);
+        // The fake's X-Rate-Limit-Reset is its Date + 1 s; okta-sdk-golang
+        // waits Reset − Date + 1 s.
+        assert_eq!(*waits.lock().unwrap(), [Duration::from_secs(2)]);
+    }
+
+    #[tokio::test]
+    async fn a_persistent_503_ends_exhausted_with_oktas_message() {
+        let shared = Shared::new(directory(5, 1));
+        let fake = start(shared.clone(), Credentials::default()).unwrap();
+        shared.faults.fail(100);
+        let (pacing, waits) = Pacing::recording(3);
+        let mut okta = Okta::new(
+            settings(&fake, Auth::Ssws),
+            &Scope::default(),
+            Credentials::default().api_token,
+            pacing,
+        )
+        .unwrap();
+        let err = okta.users(&Position::Start).await.unwrap_err();
+        assert!(
+            matches!(&err, PullError::Exhausted { attempts: 3, last } if last.contains("(E0000009)")),
+            "{err}"
+        );
+        assert_eq!(waits.lock().unwrap().len(), 2, "backed off between tries");
+    }
+
+    #[tokio::test]
+    async fn an_expired_access_token_is_renewed_once_and_a_short_lived_one_before_each_use() {
+        let shared = Shared::new(directory(5, 1));
+        let fake = start(
+            shared.clone(),
+            Credentials {
+                token_lifetime: 30,
+                ..Credentials::default()
+            },
+        )
+        .unwrap();
+        let mut okta = jwt(&fake, TEST_PRIVATE_KEY);
+        okta.check().await.unwrap();
+        okta.check().await.unwrap();
+        assert_eq!(
+            shared.tokens_issued.load(Ordering::SeqCst),
+            2,
+            "a 30 s token is inside the 60 s renewal margin"
+        );
+
+        let fake = start(shared.clone(), Credentials::default()).unwrap();
+        let mut okta = jwt(&fake, TEST_PRIVATE_KEY);
+        okta.check().await.unwrap();
+        shared.revoke_tokens();
+        okta.check().await.unwrap();
+        assert_eq!(shared.tokens_issued.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn the_dev_connection_points_a_connector_at_the_fake() {
+        let fake = start(Shared::new(directory(5, 1)), Credentials::default()).unwrap();
+        let connection = dev_connection(&fake, &Credentials::default());
+        assert_eq!(connection["provider"], "okta");
+        let settings: Settings = serde_json::from_value(connection["settings"].clone()).unwrap();
+        assert_eq!(settings.scopes, "okta.users.read okta.groups.read");
+        let secret = Secret::new(connection["secret"].as_str().unwrap().into());
+        let mut okta =
+            Okta::new(settings, &Scope::default(), secret, Pacing::recording(1).0).unwrap();
+        assert!(okta.check().await.unwrap().authenticated.contains("SSWS"));
+    }
+
+    #[test]
+    fn the_secret_is_in_no_debug_output_or_error() {
+        let settings = Settings {
+            org_url: "https://acme.okta.com".into(),
+            auth: Auth::PrivateKeyJwt,
+            client_id: Some("0oa1".into()),
+            key_id: Some("k1".into()),
+            scopes: default_scopes(),
+        };
+        let okta = Okta::new(
+            settings.clone(),
+            &Scope::default(),
+            Secret::new(TEST_PRIVATE_KEY.into()),
+            Pacing::default(),
+        )
+        .unwrap();
+        let key_line = TEST_PRIVATE_KEY.lines().nth(1).unwrap();
+        assert!(!format!("{okta:?}").contains(key_line));
+        let bad =
+            "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1ieXRlcw==\n-----END PRIVATE KEY-----";
+        let err = Okta::new(
+            settings,
+            &Scope::default(),
+            Secret::new(bad.into()),
+            Pacing::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(err, PullError::Config(_)), "{err}");
+        assert!(!format!("{err} {err:?}").contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn settings_are_checked_with_a_reason() {
+        let ok = Settings {
+            org_url: "https://acme.okta.com/".into(),
+            auth: Auth::Ssws,
+            client_id: None,
+            key_id: None,
+            scopes: default_scopes(),
+        };
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(ok.base().unwrap(), "https://acme.okta.com");
+        let cases = [
+            (
+                Settings {
+                    org_url: "http://acme.okta.com".into(),
+                    ..ok.clone()
+                },
+                "must be https",
+            ),
+            (
+                Settings {
+                    org_url: "https://acme.okta.com/oauth2/default".into(),
+                    ..ok.clone()
+                },
+                "without a path",
+            ),
+            (
+                Settings {
+                    auth: Auth::PrivateKeyJwt,
+                    ..ok.clone()
+                },
+                "needs the service app's client_id",
+            ),
+            (
+                Settings {
+                    client_id: Some("0oa1".into()),
+                    ..ok.clone()
+                },
+                "only used with auth",
+            ),
+        ];
+        for (settings, reason) in cases {
+            let why = settings.validate().unwrap_err();
+            assert!(why.contains(reason), "{why}");
+        }
+        let unknown = serde_json::from_value::<Settings>(serde_json::json!({
+            "org_url": "https://acme.okta.com", "auth": "ssws", "token": "x"
+        }));
+        assert!(unknown.is_err());
+    }
+
+    fn answer(headers: &[(&'static str, &str)]) -> Answer {
+        let mut map = reqwest::header::HeaderMap::new();
+        for (name, value) in headers {
+            map.append(*name, value.parse().unwrap());
+        }
+        Answer {
+            status: 429,
+            headers: map,
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_next_link_is_found_on_its_own_line_or_in_a_joined_one() {
+        let separate = answer(&[
+            ("link", "<https://o/api/v1/users?limit=2>; rel=\"self\""),
+            (
+                "link",
+                "<https://o/api/v1/users?after=x&limit=2>; rel=\"next\"",
+            ),
+        ]);
+        assert_eq!(
+            next_link(&separate).as_deref(),
+            Some("https://o/api/v1/users?after=x&limit=2")
+        );
+        let joined = answer(&[(
+            "link",
+            "<https://o/a>; rel=\"self\", <https://o/b>; rel=\"next\"",
+        )]);
+        assert_eq!(next_link(&joined).as_deref(), Some("https://o/b"));
+        assert_eq!(
+            next_link(&answer(&[("link", "<https://o/a>; rel=\"self\"")])),
+            None
+        );
+    }
+
+    #[test]
+    fn a_429_without_reset_or_date_backs_off() {
+        assert_eq!(classify(&answer(&[])), Retry::Backoff);
+        let full = answer(&[
+            ("x-rate-limit-reset", "1767225610"),
+            ("date", "Thu, 01 Jan 2026 00:00:00 GMT"),
+        ]);
+        assert_eq!(classify(&full), Retry::After(Duration::from_secs(11)));
+    }
+
+    #[tokio::test]
+    async fn a_next_link_off_the_org_is_refused() {
+        let fake = start(Shared::new(directory(3, 1)), Credentials::default()).unwrap();
+        let mut okta = ssws(&fake, &Scope::default());
+        let err = okta
+            .groups(Some("https://evil.example/api/v1/groups"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PullError::Config(_)), "{err}");
+    }
+}
