@@ -796,13 +796,21 @@ impl Source for Okta {
 mod tests {
     use std::sync::atomic::Ordering;
 
+    use serde_json::{Value, json};
+
     use super::*;
-    use crate::pull::fake::okta::{Credentials, EVERYONE, TEST_PRIVATE_KEY, dev_connection, start};
+    use crate::pull::fake::okta::{
+        Credentials, EVERYONE, TEST_PRIVATE_KEY, TEST_PUBLIC_KEY, dev_connection, start,
+    };
     use crate::pull::fake::{Directory, Running, Shared, timestamp};
     use crate::reconcile::plan::Snapshot;
 
     /// A second RSA key (made like `TEST_PRIVATE_KEY`), registered nowhere.
     const OTHER_KEY: &str = include_str!("fake/okta_other_key.pem");
+    /// A fixed EC P-256 key (`openssl genpkey -algorithm EC -pkeyopt
+    /// ec_paramgen_curve:P-256`), test-only, and its public half.
+    const EC_KEY: &str = include_str!("fake/okta_test_ec_key.pem");
+    const EC_PUBLIC_KEY: &str = include_str!("fake/okta_test_ec_key.pub.pem");
 
     fn settings(fake: &Running, auth: Auth) -> Settings {
         Settings {
@@ -1130,7 +1138,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_throttled_request_waits_until_okta_s_reset_and_succeeds() {
+    async fn a_throttled_request_waits_until_oktas_reset_then_succeeds() {
         let shared = Shared::new(directory(5, 1));
         let fake = start(shared.clone(), Credentials::default()).unwrap();
         shared.faults.throttle(1);
@@ -1240,6 +1248,62 @@ mod tests {
         .unwrap_err();
         assert!(matches!(err, PullError::Config(_)), "{err}");
         assert!(!format!("{err} {err:?}").contains("c2VjcmV0"));
+    }
+
+    fn assertion_claims(okta: &Okta, public_pem: &str, algorithm: Algorithm) -> (Header, Value) {
+        let key = match algorithm {
+            Algorithm::ES256 => jsonwebtoken::DecodingKey::from_ec_pem(public_pem.as_bytes()),
+            _ => jsonwebtoken::DecodingKey::from_rsa_pem(public_pem.as_bytes()),
+        }
+        .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(algorithm);
+        validation.set_audience(&["https://acme.okta.com/oauth2/v1/token"]);
+        let data =
+            jsonwebtoken::decode::<Value>(okta.assertion().unwrap(), &key, &validation).unwrap();
+        (data.header, data.claims)
+    }
+
+    #[test]
+    fn the_client_assertion_names_the_app_the_token_url_and_the_key() {
+        let settings = |key_id: Option<&str>| Settings {
+            org_url: "https://acme.okta.com".into(),
+            auth: Auth::PrivateKeyJwt,
+            client_id: Some("0oa1".into()),
+            key_id: key_id.map(str::to_owned),
+            scopes: default_scopes(),
+        };
+        let rsa = Okta::new(
+            settings(Some("kid-1")),
+            &Scope::default(),
+            Secret::new(TEST_PRIVATE_KEY.into()),
+            Pacing::default(),
+        )
+        .unwrap();
+        let (header, claims) = assertion_claims(&rsa, TEST_PUBLIC_KEY, Algorithm::RS256);
+        assert_eq!(header.kid.as_deref(), Some("kid-1"));
+        assert_eq!(
+            (&claims["iss"], &claims["sub"]),
+            (&json!("0oa1"), &json!("0oa1"))
+        );
+        assert_eq!(
+            claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+            ASSERTION_LIFETIME
+        );
+        assert_ne!(
+            assertion_claims(&rsa, TEST_PUBLIC_KEY, Algorithm::RS256).1["jti"],
+            claims["jti"],
+            "a fresh jti each time"
+        );
+        // An EC P-256 service-app key signs ES256.
+        let ec = Okta::new(
+            settings(None),
+            &Scope::default(),
+            Secret::new(EC_KEY.into()),
+            Pacing::default(),
+        )
+        .unwrap();
+        let (header, _) = assertion_claims(&ec, EC_PUBLIC_KEY, Algorithm::ES256);
+        assert_eq!((header.alg, header.kid), (Algorithm::ES256, None));
     }
 
     #[test]

@@ -503,6 +503,12 @@ async fn token_endpoint(
     state: web::Data<State>,
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
+    // The org authorization server is rate limited like the API.
+    answer(&state, grant(&state, &form))
+}
+
+/// The client-credentials grant with a private_key_jwt client assertion.
+fn grant(state: &State, form: &HashMap<String, String>) -> HttpResponse {
     if form.get("grant_type").map(String::as_str) != Some("client_credentials") {
         return oauth_error(
             400,
@@ -523,7 +529,7 @@ async fn token_endpoint(
             );
         }
     };
-    if let Err(why) = verify_assertion(&state, assertion) {
+    if let Err(why) = verify_assertion(state, assertion) {
         return oauth_error(401, "invalid_client", why);
     }
     let asked: Vec<String> = form
