@@ -6,6 +6,13 @@
 //! `normalize::okta_user` and on to the run. Must not import `sea_orm`,
 //! `scim_v2` or `actix_web`.
 //!
+//! A full listing is the plain list, then `status eq "DEPROVISIONED"` (the
+//! plain list omits deprovisioned users, pull_apis.md §3B), chained in one
+//! sequence of `next` pages so a deactivated user arrives inactive instead
+//! of merely missing. Hard-deleted users vanish from every Okta listing,
+//! `lastUpdated` filters included (§3D), so `removed` is always empty: a
+//! deletion shows as a user missing from the next full listing.
+//!
 //! DPoP-bound tokens (Okta's default for new API service apps since February
 //! 2024, pull_apis.md §3A) are out of scope: the service app must have
 //! "Require Demonstrating Proof of Possession" turned off.
@@ -14,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use tracing::instrument;
 
@@ -38,6 +46,13 @@ const RENEW_EARLY: Duration = Duration::from_secs(60);
 
 /// How long a client assertion is valid (Okta accepts at most one hour).
 const ASSERTION_LIFETIME: i64 = 300;
+
+/// Everything but RFC 3986's unreserved characters is escaped in a value.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -423,7 +438,13 @@ impl Okta {
             .map_err(|()| PullError::Config("org_url cannot take a path".into()))?
             .extend(path);
         if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query);
+            // Spaces as %20, as Okta's own filter examples are written
+            // (pull_apis.md §3B), not the form encoding's `+`.
+            let query: Vec<String> = query
+                .iter()
+                .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY_VALUE)))
+                .collect();
+            url.set_query(Some(&query.join("&")));
         }
         Ok(url.into())
     }
@@ -684,6 +705,9 @@ impl Source for Okta {
         })
     }
 
+    /// A user whose status changes to DEPROVISIONED between the two halves
+    /// of a full listing comes twice; the later (deprovisioned) page is the
+    /// newer word.
     #[instrument(skip_all, fields(org = %self.org))]
     async fn users(&mut self, at: &Position) -> Result<UserPage, PullError> {
         let step = self.first_step(at)?;
@@ -1355,6 +1379,31 @@ mod tests {
             "org_url": "https://acme.okta.com", "auth": "ssws", "token": "x"
         }));
         assert!(unknown.is_err());
+    }
+
+    #[test]
+    fn an_incremental_listing_filters_on_last_updated_a_minute_before_the_cursor() {
+        let okta = Okta::new(
+            Settings {
+                org_url: "https://acme.okta.com".into(),
+                auth: Auth::Ssws,
+                client_id: None,
+                key_id: None,
+                scopes: default_scopes(),
+            },
+            &Scope::default(),
+            Secret::new("00t".into()),
+            Pacing::default(),
+        )
+        .unwrap();
+        let step = okta
+            .first_step(&Position::Since("2026-03-01T10:00:30.250Z".into()))
+            .unwrap();
+        assert_eq!(
+            step.url,
+            "https://acme.okta.com/api/v1/users?limit=200&filter=lastUpdated%20gt%20%222026-03-01T09%3A59%3A30.250Z%22"
+        );
+        assert_eq!(Step::parse(&step.encode()), Some(step));
     }
 
     fn answer(headers: &[(&'static str, &str)]) -> Answer {
