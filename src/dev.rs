@@ -28,6 +28,12 @@ pub async fn fake_directory(
             let connection = fake::graph::dev_connection(&running, &credentials);
             (running, connection)
         }
+        "okta" => {
+            let credentials = fake::okta::Credentials::default();
+            let running = fake::okta::start(shared, credentials.clone())?;
+            let connection = fake::okta::dev_connection(&running, &credentials);
+            (running, connection)
+        }
         other => anyhow::bail!("no fake for {other:?}: google, entra or okta"),
     };
     std::fs::write(connection_file, serde_json::to_string_pretty(&connection)?)

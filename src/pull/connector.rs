@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::retry::Pacing;
 use super::schedule::Schedule;
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
-use super::{Provider, PullError, google, graph};
+use super::{Provider, PullError, google, graph, okta};
 use crate::crypto::{SealError, SealingKey, Secret};
 
 /// A connection as an operator writes it (`dirsync connection create --file`,
@@ -97,6 +97,7 @@ pub fn for_connection(
 pub enum Connector {
     Google(Box<google::Google>),
     Graph(Box<graph::Graph>),
+    Okta(Box<okta::Okta>),
 }
 
 impl Connector {
@@ -126,12 +127,12 @@ impl Connector {
                 secret,
                 pacing,
             )?)),
-            other => {
-                return Err(PullError::Config(format!(
-                    "{} connections are not available yet",
-                    other.as_str()
-                )));
-            }
+            Provider::Okta => Connector::Okta(Box::new(okta::Okta::new(
+                parse(settings)?,
+                scope,
+                secret,
+                pacing,
+            )?)),
         })
     }
 }
@@ -141,6 +142,7 @@ impl Source for Connector {
         match self {
             Connector::Google(c) => c.check().await,
             Connector::Graph(c) => c.check().await,
+            Connector::Okta(c) => c.check().await,
         }
     }
 
@@ -148,6 +150,7 @@ impl Source for Connector {
         match self {
             Connector::Google(c) => c.users(at).await,
             Connector::Graph(c) => c.users(at).await,
+            Connector::Okta(c) => c.users(at).await,
         }
     }
 
@@ -155,6 +158,7 @@ impl Source for Connector {
         match self {
             Connector::Google(c) => c.groups(next).await,
             Connector::Graph(c) => c.groups(next).await,
+            Connector::Okta(c) => c.groups(next).await,
         }
     }
 
@@ -166,6 +170,7 @@ impl Source for Connector {
         match self {
             Connector::Google(c) => c.members(group_id, next).await,
             Connector::Graph(c) => c.members(group_id, next).await,
+            Connector::Okta(c) => c.members(group_id, next).await,
         }
     }
 }

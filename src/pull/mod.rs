@@ -9,6 +9,7 @@ pub mod fake;
 pub mod google;
 pub mod graph;
 pub mod normalize;
+pub mod okta;
 pub mod retry;
 pub mod run;
 pub mod schedule;

@@ -20,9 +20,10 @@ use crate::helpers::{TestApp, spawn_app};
 pub enum Provider {
     Google,
     Entra,
+    Okta,
 }
 
-pub const PROVIDERS: [Provider; 2] = [Provider::Google, Provider::Entra];
+pub const PROVIDERS: [Provider; 3] = [Provider::Google, Provider::Entra, Provider::Okta];
 
 /// A fake provider with a pull directory connected to it.
 pub struct Pulled {
@@ -50,6 +51,12 @@ pub fn start_fake(provider: Provider, shared: Arc<Shared>) -> (Running, Value) {
             let c = fake::graph::Credentials::default();
             let running = fake::graph::start(shared, c.clone()).unwrap();
             let def = fake::graph::dev_connection(&running, &c);
+            (running, def)
+        }
+        Provider::Okta => {
+            let c = fake::okta::Credentials::default();
+            let running = fake::okta::start(shared, c.clone()).unwrap();
+            let def = fake::okta::dev_connection(&running, &c);
             (running, def)
         }
     }
@@ -387,7 +394,7 @@ async fn a_bad_secret_fails_the_run_with_the_providers_reason_and_changes_nothin
                 key["private_key"] = include_str!("../../src/pull/fake/google_other_key.pem").into();
                 key.to_string().into()
             }
-            Provider::Entra => "not-the-secret".into(),
+            Provider::Entra | Provider::Okta => "not-the-secret".into(),
         };
         let key = SealingKey::parse(SealingKey::generate().expose()).unwrap();
         admin::connections::create(&app.store, Some(&key), &app.tenant, "bad", serde_json::from_value(definition).unwrap())
@@ -398,6 +405,7 @@ async fn a_bad_secret_fails_the_run_with_the_providers_reason_and_changes_nothin
         let expected = match provider {
             Provider::Google => "Invalid JWT Signature",
             Provider::Entra => "AADSTS7000215",
+            Provider::Okta => "E0000011",
         };
         assert!(err.contains(expected), "{provider:?}: {err}");
         let run = admin::connections::sync(&app.store, Some(&key), &directory, &Request::manual(), "test", &mut |_| {})

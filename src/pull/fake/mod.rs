@@ -7,6 +7,7 @@
 
 pub mod google;
 pub mod graph;
+pub mod okta;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -89,6 +90,53 @@ impl User {
         }
         user
     }
+
+    /// As Okta lists it (`/api/v1/users`, without `_links`, which need the
+    /// fake's base). An inactive user is SUSPENDED or DEPROVISIONED by the
+    /// parity of its id's last hex digit (generated users: even index
+    /// SUSPENDED, odd DEPROVISIONED), so a directory holds both.
+    pub fn okta(&self) -> Value {
+        let status = if self.active {
+            "ACTIVE"
+        } else if self
+            .id
+            .chars()
+            .last()
+            .and_then(|c| c.to_digit(16))
+            .is_some_and(|d| d % 2 == 0)
+        {
+            "SUSPENDED"
+        } else {
+            "DEPROVISIONED"
+        };
+        let created = timestamp(EPOCH.min(self.updated_at));
+        json!({
+            "id": self.id,
+            "status": status,
+            "created": created,
+            "activated": created,
+            "statusChanged": if self.active { Value::Null } else { json!(timestamp(self.updated_at)) },
+            "lastLogin": null,
+            "lastUpdated": timestamp(self.updated_at),
+            "passwordChanged": created,
+            "type": {"id": "otyfake0000000000000"},
+            "profile": {
+                "login": self.email,
+                "email": self.email,
+                "firstName": self.given_name,
+                "lastName": self.family_name,
+                "displayName": format!("{} {}", self.given_name, self.family_name),
+                "department": self.department,
+                "title": self.title,
+                "employeeNumber": self.employee_number,
+                "managerId": null,
+            },
+            "credentials": {
+                "password": {},
+                "provider": {"type": "OKTA", "name": "OKTA"},
+            },
+        })
+    }
 }
 
 /// One generated group and its members (indexes into `Directory::users`).
@@ -125,6 +173,19 @@ impl Group {
             "description": "",
             "directMembersCount": self.members.len().to_string(),
             "adminCreated": true,
+        })
+    }
+
+    /// As Okta lists it (`/api/v1/groups`, without `_links`).
+    pub fn okta(&self) -> Value {
+        json!({
+            "id": self.id,
+            "created": timestamp(EPOCH.min(self.updated_at)),
+            "lastUpdated": timestamp(self.updated_at),
+            "lastMembershipUpdated": timestamp(self.updated_at),
+            "objectClass": ["okta:user_group"],
+            "type": "OKTA_GROUP",
+            "profile": {"name": self.name, "description": null},
         })
     }
 }
