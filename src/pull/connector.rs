@@ -50,10 +50,7 @@ pub fn settings(provider: Provider, raw: &Value) -> Result<Value, String> {
     match provider {
         Provider::Google => check(raw, google::Settings::validate),
         Provider::Entra => check(raw, graph::Settings::validate),
-        other => Err(format!(
-            "{} connections are not available yet",
-            other.as_str()
-        )),
+        Provider::Okta => check(raw, okta::Settings::validate),
     }
 }
 

@@ -762,8 +762,9 @@ impl Source for Okta {
         Ok(page)
     }
 
-    /// Every group, Okta's BUILT_IN "Everyone" (all users) included: the
-    /// connector skips nothing; which groups to import is the run's choice.
+    /// Every group but Okta's BUILT_IN "Everyone": it holds every user by
+    /// definition, so as an app group it would say nothing and cost a
+    /// membership per user (Okta's own SCIM push never sends it either).
     #[instrument(skip_all, fields(org = %self.org))]
     async fn groups(&mut self, next: Option<&str>) -> Result<GroupPage, PullError> {
         let url = match next {
@@ -775,6 +776,7 @@ impl Source for Okta {
         let items = body.as_array().ok_or_else(|| not_an_array(&answer))?;
         let groups = items
             .iter()
+            .filter(|g| g["type"] != "BUILT_IN")
             .filter_map(|g| {
                 let id = g["id"].as_str()?.to_owned();
                 let name = g["profile"]["name"].as_str()?.trim().to_owned();
@@ -1062,17 +1064,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn groups_come_with_everyone_and_members_are_the_user_ids() {
+    async fn groups_leave_out_everyone_and_members_are_the_user_ids() {
         let dir = directory(30, 3);
         let fake = start(Shared::new(dir.clone()), Credentials::default()).unwrap();
         let mut okta = jwt(&fake, TEST_PRIVATE_KEY);
         let page = okta.groups(None).await.unwrap();
         assert_eq!(page.next, None);
         let names: Vec<&str> = page.groups.iter().map(|(_, g)| g.name.as_str()).collect();
-        assert_eq!(names, ["Everyone", "Group 0", "Group 1", "Group 2"]);
-        assert_eq!(page.groups[1].0, dir.groups[0].id);
+        assert_eq!(names, ["Group 0", "Group 1", "Group 2"]);
+        assert_eq!(page.groups[0].0, dir.groups[0].id);
         assert_eq!(
-            page.groups[1].1.external_id.as_deref(),
+            page.groups[0].1.external_id.as_deref(),
             Some(dir.groups[0].id.as_str())
         );
         let members = okta.members(&dir.groups[2].id, None).await.unwrap();

@@ -28,9 +28,9 @@ pub const PROVIDERS: [Provider; 3] = [Provider::Google, Provider::Entra, Provide
 /// A fake provider with a pull directory connected to it.
 pub struct Pulled {
     pub app: TestApp,
-    pub provider: Provider,
     pub shared: Arc<Shared>,
-    pub running: Running,
+    /// Kept for the test's life: the fake stops when dropped.
+    _running: Running,
     pub key: SealingKey,
     /// `TENANT/NAME`
     pub directory: String,
@@ -71,16 +71,16 @@ pub async fn pulled(provider: Provider, directory: Directory, scope: Value) -> P
     let secret = definition["secret"].as_str().unwrap().to_owned();
     let key = SealingKey::parse(SealingKey::generate().expose()).unwrap();
     let definition: Definition = serde_json::from_value(definition).unwrap();
-    let view = admin::connections::create(&app.store, Some(&key), &app.tenant, "pulled", definition)
-        .await
-        .unwrap();
+    let view =
+        admin::connections::create(&app.store, Some(&key), &app.tenant, "pulled", definition)
+            .await
+            .unwrap();
     Pulled {
         directory: format!("{}/pulled", app.tenant),
         directory_id: view.directory_id,
         app,
-        provider,
         shared,
-        running,
+        _running: running,
         key,
         secret,
     }
@@ -89,6 +89,15 @@ pub async fn pulled(provider: Provider, directory: Directory, scope: Value) -> P
 impl Pulled {
     /// Run now; waits the provider asks for are recorded, not slept.
     pub async fn sync_with(&self, request: Request) -> (Run, Vec<std::time::Duration>) {
+        self.sync_observed(request, &mut |_| {}).await
+    }
+
+    /// Run now, calling `progress` after every page.
+    pub async fn sync_observed(
+        &self,
+        request: Request,
+        progress: &mut (dyn FnMut(&run::Progress) + Send),
+    ) -> (Run, Vec<std::time::Duration>) {
         let (pacing, waits) = Pacing::recording(4);
         let key = self.key.clone();
         let run = run::run_connection(
@@ -97,7 +106,7 @@ impl Pulled {
             &request,
             "test",
             move |c| connector::for_connection(Some(&key), c, pacing),
-            &mut |_| {},
+            progress,
         )
         .await
         .unwrap();
@@ -126,7 +135,10 @@ impl Pulled {
 }
 
 pub fn count(run: &Run, path: &str) -> u64 {
-    run.counts.pointer(path).and_then(Value::as_u64).unwrap_or_else(|| panic!("{path} in {}", run.counts))
+    run.counts
+        .pointer(path)
+        .and_then(Value::as_u64)
+        .unwrap_or_else(|| panic!("{path} in {}", run.counts))
 }
 
 fn active_in(dir: &Directory) -> usize {
@@ -147,20 +159,35 @@ async fn a_first_sync_imports_everyone_and_their_groups_and_a_second_changes_not
         let users = p.app.app_users().await;
         assert_eq!(users.len(), 260);
         assert_eq!(
-            users.iter().filter(|u| u["status"] == "DEACTIVATED" && u["deactivated_by"] == "directory").count(),
+            users
+                .iter()
+                .filter(|u| u["status"] == "DEACTIVATED" && u["deactivated_by"] == "directory")
+                .count(),
             inactive,
             "{provider:?}: inactive accounts arrive deactivated by the directory"
         );
         let user = p.app_user(0).await;
-        assert_eq!(user["department"], p.user(0).department.as_str(), "{provider:?}");
-        assert_eq!(user["given_name"], p.user(0).given_name.as_str(), "{provider:?}");
+        assert_eq!(
+            user["department"],
+            p.user(0).department.as_str(),
+            "{provider:?}"
+        );
+        assert_eq!(
+            user["given_name"],
+            p.user(0).given_name.as_str(),
+            "{provider:?}"
+        );
         let seq = p.app.last_seq().await;
 
         let second = p.sync().await;
         assert_eq!(second.status, "succeeded", "{provider:?}");
         assert_eq!(count(&second, "/users/unchanged"), 260, "{provider:?}");
         assert_eq!(count(&second, "/groups/unchanged"), 3, "{provider:?}");
-        assert_eq!(p.app.last_seq().await, seq, "{provider:?}: a no-op re-sync emits no event");
+        assert_eq!(
+            p.app.last_seq().await,
+            seq,
+            "{provider:?}: a no-op re-sync emits no event"
+        );
     }
 }
 
@@ -182,16 +209,33 @@ async fn changed_fields_a_suspension_and_an_email_change_reach_the_same_app_user
             d.update_user(&id3, |u| u.active = false);
         }
         let run = p.sync().await;
-        assert_eq!(count(&run, "/users/updated"), 2, "{provider:?}: {}", run.counts);
+        assert_eq!(
+            count(&run, "/users/updated"),
+            2,
+            "{provider:?}: {}",
+            run.counts
+        );
         assert_eq!(count(&run, "/users/deactivated"), 1, "{provider:?}");
         assert_eq!(p.app_user(1).await["title"], "Director", "{provider:?}");
         let renamed = p.app.app_user("renamed.two@example.com").await.unwrap();
-        assert_eq!(renamed["id"], before["id"], "{provider:?}: the same app user, not a new one");
+        assert_eq!(
+            renamed["id"], before["id"],
+            "{provider:?}: the same app user, not a new one"
+        );
         assert_eq!(p.app.app_users().await.len(), 20, "{provider:?}");
         let suspended = p.app_user(3).await;
-        assert_eq!((suspended["status"].as_str(), suspended["deactivated_by"].as_str()), (Some("DEACTIVATED"), Some("directory")), "{provider:?}");
+        assert_eq!(
+            (
+                suspended["status"].as_str(),
+                suspended["deactivated_by"].as_str()
+            ),
+            (Some("DEACTIVATED"), Some("directory")),
+            "{provider:?}"
+        );
 
-        p.shared.directory_mut().update_user(&id3, |u| u.active = true);
+        p.shared
+            .directory_mut()
+            .update_user(&id3, |u| u.active = true);
         let back = p.sync().await;
         assert_eq!(count(&back, "/users/reactivated"), 1, "{provider:?}");
         assert_eq!(p.app_user(3).await["status"], "PENDING", "{provider:?}");
@@ -201,20 +245,31 @@ async fn changed_fields_a_suspension_and_an_email_change_reach_the_same_app_user
 #[tokio::test]
 async fn a_removed_user_is_deactivated_or_kept_as_on_missing_says() {
     for provider in PROVIDERS {
-        for (policy, expected) in [(OnMissing::Deactivate, "DEACTIVATED"), (OnMissing::Ignore, "PENDING")] {
+        for (policy, expected) in [
+            (OnMissing::Deactivate, "DEACTIVATED"),
+            (OnMissing::Ignore, "PENDING"),
+        ] {
             let mut directory = Directory::generate(12, 1, 9);
             for u in &mut directory.users {
                 u.active = true;
             }
             let p = pulled(provider, directory, json!({})).await;
-            p.policy(PolicyChange { on_missing: Some(policy), ..PolicyChange::default() }).await;
+            p.policy(PolicyChange {
+                on_missing: Some(policy),
+                ..PolicyChange::default()
+            })
+            .await;
             p.sync().await;
             let gone = p.user(4).id;
             p.shared.directory_mut().delete_user(&gone);
             let run = p.sync().await;
             assert_eq!(run.status, "succeeded");
             assert_eq!(count(&run, "/users/missing"), 1, "{provider:?} {policy:?}");
-            assert_eq!(p.app_user(4).await["status"], expected, "{provider:?} {policy:?}");
+            assert_eq!(
+                p.app_user(4).await["status"],
+                expected,
+                "{provider:?} {policy:?}"
+            );
         }
     }
 }
@@ -228,12 +283,35 @@ async fn a_group_scope_imports_its_members_and_a_user_who_leaves_it_is_missing()
         }
         let group = directory.groups[0].clone();
         let p = pulled(provider, directory, json!({"group": group.id})).await;
-        p.policy(PolicyChange { on_missing: Some(OnMissing::Deactivate), ..PolicyChange::default() }).await;
+        p.policy(PolicyChange {
+            on_missing: Some(OnMissing::Deactivate),
+            ..PolicyChange::default()
+        })
+        .await;
         let first = p.sync().await;
         assert_eq!(first.status, "succeeded", "{provider:?}: {}", first.errors);
-        assert_eq!(count(&first, "/users/created") as usize, group.members.len(), "{provider:?}");
+        assert_eq!(
+            count(&first, "/users/created") as usize,
+            group.members.len(),
+            "{provider:?}"
+        );
         let leaving = p.user(group.members[0]).id;
-        let joining = p.shared.directory().users.iter().position(|u| !group.members.contains(&p.shared.directory().users.iter().position(|x| x.id == u.id).unwrap())).unwrap();
+        let joining = p
+            .shared
+            .directory()
+            .users
+            .iter()
+            .position(|u| {
+                !group.members.contains(
+                    &p.shared
+                        .directory()
+                        .users
+                        .iter()
+                        .position(|x| x.id == u.id)
+                        .unwrap(),
+                )
+            })
+            .unwrap();
         let joining_id = p.user(joining).id;
         {
             let mut d = p.shared.directory_mut();
@@ -241,10 +319,26 @@ async fn a_group_scope_imports_its_members_and_a_user_who_leaves_it_is_missing()
             d.set_member(&group.id, &joining_id, true);
         }
         let second = p.sync().await;
-        assert_eq!(count(&second, "/users/created"), 1, "{provider:?}: the user who joined the scope");
-        assert_eq!(count(&second, "/users/missing"), 1, "{provider:?}: the user who left it");
-        assert_eq!(p.app_user(group.members[0]).await["status"], "DEACTIVATED", "{provider:?}");
-        assert_eq!(p.app_user(joining).await["status"], "PENDING", "{provider:?}");
+        assert_eq!(
+            count(&second, "/users/created"),
+            1,
+            "{provider:?}: the user who joined the scope"
+        );
+        assert_eq!(
+            count(&second, "/users/missing"),
+            1,
+            "{provider:?}: the user who left it"
+        );
+        assert_eq!(
+            p.app_user(group.members[0]).await["status"],
+            "DEACTIVATED",
+            "{provider:?}"
+        );
+        assert_eq!(
+            p.app_user(joining).await["status"],
+            "PENDING",
+            "{provider:?}"
+        );
     }
 }
 
@@ -252,27 +346,33 @@ async fn a_group_scope_imports_its_members_and_a_user_who_leaves_it_is_missing()
 async fn throttling_mid_listing_is_waited_out_and_the_run_succeeds() {
     for provider in PROVIDERS {
         let p = pulled(provider, Directory::generate(700, 1, 3), json!({})).await;
-        p.shared.faults.retry_after_ms.store(1500, std::sync::atomic::Ordering::SeqCst);
-        // The first page is served, then the provider throttles twice.
-        p.shared.faults.cut_after(u64::MAX);
-        let (run, waits) = {
-            let faults = &p.shared.faults;
-            faults.throttle(0);
-            let shared = p.shared.clone();
-            let handle = tokio::spawn(async move {
-                // Throttle from the second request on: the token and the
-                // first page went through already.
-                let _ = shared;
-            });
-            handle.await.unwrap();
-            faults.throttle(2);
-            p.sync_with(Request::manual()).await
-        };
+        p.shared
+            .faults
+            .retry_after_ms
+            .store(1500, std::sync::atomic::Ordering::SeqCst);
+        // After the first page, the provider throttles the next two requests.
+        let faults = p.shared.clone();
+        let mut pages = 0;
+        let (run, waits) = p
+            .sync_observed(Request::manual(), &mut |_| {
+                pages += 1;
+                if pages == 1 {
+                    faults.faults.throttle(2);
+                }
+            })
+            .await;
         assert_eq!(run.status, "succeeded", "{provider:?}: {}", run.errors);
         assert_eq!(count(&run, "/users/created"), 700, "{provider:?}");
-        assert_eq!(waits.len(), 2, "{provider:?}: two waits, one per throttled answer: {waits:?}");
+        assert_eq!(
+            waits.len(),
+            2,
+            "{provider:?}: two waits, one per throttled answer: {waits:?}"
+        );
         if provider == Provider::Entra {
-            assert!(waits.iter().all(|w| w.as_millis() == 1500), "Graph's Retry-After is honoured: {waits:?}");
+            assert!(
+                waits.iter().all(|w| w.as_millis() == 1500),
+                "Graph's Retry-After is honoured: {waits:?}"
+            );
         }
     }
 }
@@ -285,10 +385,16 @@ async fn a_5xx_storm_mid_listing_ends_partial_and_deactivates_no_one() {
             u.active = true;
         }
         let p = pulled(provider, directory, json!({})).await;
-        p.policy(PolicyChange { on_missing: Some(OnMissing::Deactivate), ..PolicyChange::default() }).await;
+        p.policy(PolicyChange {
+            on_missing: Some(OnMissing::Deactivate),
+            ..PolicyChange::default()
+        })
+        .await;
         p.sync().await;
         let suspended = p.user(0).id;
-        p.shared.directory_mut().update_user(&suspended, |u| u.active = false);
+        p.shared
+            .directory_mut()
+            .update_user(&suspended, |u| u.active = false);
         // One listing page is served, then every request fails.
         p.shared.faults.cut_after(1);
         let (run, _) = p.sync_with(Request::manual()).await;
@@ -296,14 +402,25 @@ async fn a_5xx_storm_mid_listing_ends_partial_and_deactivates_no_one() {
         assert_eq!(run.errors[0]["kind"], "users", "{provider:?}");
         assert_eq!(count(&run, "/users/deactivated"), 0, "{provider:?}");
         assert_eq!(count(&run, "/users/missing"), 0, "{provider:?}");
-        assert!(p.app.app_users().await.iter().all(|u| u["status"] == "PENDING"), "{provider:?}: no one deactivated");
+        assert!(
+            p.app
+                .app_users()
+                .await
+                .iter()
+                .all(|u| u["status"] == "PENDING"),
+            "{provider:?}: no one deactivated"
+        );
 
         p.shared.faults.cut_after(0);
         let (failed, _) = p.sync_with(Request::manual()).await;
         assert_eq!(failed.status, "failed", "{provider:?}: nothing was read");
         p.shared.faults.clear();
         let healed = p.sync().await;
-        assert_eq!(count(&healed, "/users/deactivated"), 1, "{provider:?}: once the listing completes");
+        assert_eq!(
+            count(&healed, "/users/deactivated"),
+            1,
+            "{provider:?}: once the listing completes"
+        );
     }
 }
 
@@ -328,15 +445,24 @@ async fn the_guard_stops_a_mass_removal_until_an_operator_approves_it() {
         }
         let stopped = p.sync().await;
         assert_eq!(stopped.status, "needs_approval", "{provider:?}");
-        assert!(p.app.app_users().await.iter().all(|u| u["status"] == "PENDING"));
+        assert!(
+            p.app
+                .app_users()
+                .await
+                .iter()
+                .all(|u| u["status"] == "PENDING")
+        );
         let key = p.key.clone();
-        let approved = admin::connections::approve(&p.app.store, Some(&key), &stopped.id, "test", &mut |_| {})
-            .await
-            .unwrap();
+        let approved =
+            admin::connections::approve(&p.app.store, Some(&key), &stopped.id, "test", &mut |_| {})
+                .await
+                .unwrap();
         assert_eq!(approved["status"], "succeeded", "{provider:?}: {approved}");
         assert_eq!(approved["trigger"], "approval");
         assert_eq!(approved["counts"]["users"]["deactivated"], 10);
-        let again = admin::connections::approve(&p.app.store, Some(&key), &stopped.id, "test", &mut |_| {}).await;
+        let again =
+            admin::connections::approve(&p.app.store, Some(&key), &stopped.id, "test", &mut |_| {})
+                .await;
         assert!(again.unwrap_err().to_string().contains("already approved"));
     }
 }
@@ -345,8 +471,17 @@ async fn the_guard_stops_a_mass_removal_until_an_operator_approves_it() {
 async fn a_dry_run_reports_the_plan_and_writes_nothing() {
     for provider in PROVIDERS {
         let p = pulled(provider, Directory::generate(50, 2, 17), json!({})).await;
-        let (run, _) = p.sync_with(Request { dry_run: true, ..Request::manual() }).await;
-        assert_eq!((run.status.as_str(), run.mode.as_str()), ("succeeded", "dry_run"), "{provider:?}");
+        let (run, _) = p
+            .sync_with(Request {
+                dry_run: true,
+                ..Request::manual()
+            })
+            .await;
+        assert_eq!(
+            (run.status.as_str(), run.mode.as_str()),
+            ("succeeded", "dry_run"),
+            "{provider:?}"
+        );
         assert_eq!(count(&run, "/users/created"), 50);
         assert_eq!(count(&run, "/groups/created"), 2);
         assert!(p.app.app_users().await.is_empty());
@@ -362,22 +497,42 @@ async fn an_incremental_graph_run_reads_only_the_delta_and_an_expired_delta_fall
         u.active = true;
     }
     let p = pulled(Provider::Entra, directory, json!({})).await;
-    p.policy(PolicyChange { on_missing: Some(OnMissing::Deactivate), ..PolicyChange::default() }).await;
+    p.policy(PolicyChange {
+        on_missing: Some(OnMissing::Deactivate),
+        ..PolicyChange::default()
+    })
+    .await;
     p.sync().await;
     let (changed, gone) = (p.user(7).id, p.user(8).id);
-    p.shared.directory_mut().update_user(&changed, |u| u.title = "Principal".into());
+    p.shared
+        .directory_mut()
+        .update_user(&changed, |u| u.title = "Principal".into());
     p.shared.directory_mut().delete_user(&gone);
-    let incremental = Request { incremental: true, ..Request::manual() };
+    let incremental = Request {
+        incremental: true,
+        ..Request::manual()
+    };
     let (run, _) = p.sync_with(incremental.clone()).await;
-    assert_eq!((run.status.as_str(), run.mode.as_str()), ("succeeded", "incremental"));
-    assert_eq!(count(&run, "/users/seen"), 1, "only the delta: {}", run.counts);
+    assert_eq!(
+        (run.status.as_str(), run.mode.as_str()),
+        ("succeeded", "incremental")
+    );
+    assert_eq!(
+        count(&run, "/users/seen"),
+        1,
+        "only the delta: {}",
+        run.counts
+    );
     assert_eq!(count(&run, "/users/updated"), 1);
     assert_eq!(count(&run, "/users/deactivated"), 1, "the deleted user");
     assert_eq!(p.app_user(8).await["status"], "DEACTIVATED");
 
     fake::graph::expire_delta_tokens(&p.shared);
     let (full, _) = p.sync_with(incremental).await;
-    assert_eq!((full.status.as_str(), full.mode.as_str()), ("succeeded", "full"));
+    assert_eq!(
+        (full.status.as_str(), full.mode.as_str()),
+        ("succeeded", "full")
+    );
     assert_eq!(count(&full, "/users/seen"), 299);
 }
 
@@ -390,29 +545,53 @@ async fn a_bad_secret_fails_the_run_with_the_providers_reason_and_changes_nothin
         definition["secret"] = match provider {
             // A well-formed key file whose key the fake does not know.
             Provider::Google => {
-                let mut key: Value = serde_json::from_str(definition["secret"].as_str().unwrap()).unwrap();
-                key["private_key"] = include_str!("../../src/pull/fake/google_other_key.pem").into();
+                let mut key: Value =
+                    serde_json::from_str(definition["secret"].as_str().unwrap()).unwrap();
+                key["private_key"] =
+                    include_str!("../../src/pull/fake/google_other_key.pem").into();
                 key.to_string().into()
             }
             Provider::Entra | Provider::Okta => "not-the-secret".into(),
         };
         let key = SealingKey::parse(SealingKey::generate().expose()).unwrap();
-        admin::connections::create(&app.store, Some(&key), &app.tenant, "bad", serde_json::from_value(definition).unwrap())
-            .await
-            .unwrap();
+        admin::connections::create(
+            &app.store,
+            Some(&key),
+            &app.tenant,
+            "bad",
+            serde_json::from_value(definition).unwrap(),
+        )
+        .await
+        .unwrap();
         let directory = format!("{}/bad", app.tenant);
-        let err = admin::connections::test(&app.store, Some(&key), &directory).await.unwrap_err().to_string();
+        let err = admin::connections::test(&app.store, Some(&key), &directory)
+            .await
+            .unwrap_err()
+            .to_string();
         let expected = match provider {
             Provider::Google => "Invalid JWT Signature",
             Provider::Entra => "AADSTS7000215",
             Provider::Okta => "E0000011",
         };
         assert!(err.contains(expected), "{provider:?}: {err}");
-        let run = admin::connections::sync(&app.store, Some(&key), &directory, &Request::manual(), "test", &mut |_| {})
-            .await
-            .unwrap();
+        let run = admin::connections::sync(
+            &app.store,
+            Some(&key),
+            &directory,
+            &Request::manual(),
+            "test",
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
         assert_eq!(run["status"], "failed", "{provider:?}");
-        assert!(run["errors"][0]["reason"].as_str().unwrap().contains(expected), "{provider:?}: {run}");
+        assert!(
+            run["errors"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains(expected),
+            "{provider:?}: {run}"
+        );
         assert!(app.app_users().await.is_empty());
     }
 }
