@@ -32,11 +32,7 @@ pub struct Pulled {
     /// Kept for the test's life: the fake stops when dropped.
     _running: Running,
     pub key: SealingKey,
-    /// `TENANT/NAME`
-    pub directory: String,
     pub directory_id: String,
-    /// The credentials the connection holds.
-    pub secret: String,
 }
 
 pub fn start_fake(provider: Provider, shared: Arc<Shared>) -> (Running, Value) {
@@ -68,7 +64,6 @@ pub async fn pulled(provider: Provider, directory: Directory, scope: Value) -> P
     let (running, mut definition) = start_fake(provider, shared.clone());
     definition["scope"] = scope;
     definition["schedule"] = json!({"enabled": false});
-    let secret = definition["secret"].as_str().unwrap().to_owned();
     let key = SealingKey::parse(SealingKey::generate().expose()).unwrap();
     let definition: Definition = serde_json::from_value(definition).unwrap();
     let view =
@@ -76,13 +71,11 @@ pub async fn pulled(provider: Provider, directory: Directory, scope: Value) -> P
             .await
             .unwrap();
     Pulled {
-        directory: format!("{}/pulled", app.tenant),
         directory_id: view.directory_id,
         app,
         shared,
         _running: running,
         key,
-        secret,
     }
 }
 
@@ -594,4 +587,188 @@ async fn a_bad_secret_fails_the_run_with_the_providers_reason_and_changes_nothin
         );
         assert!(app.app_users().await.is_empty());
     }
+}
+
+/// `dirsync ARGS…` against this run's database with the sealing key and
+/// every log line on; (success, stdout, stderr).
+fn dirsync(db_url: &str, key: &str, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dirsync"))
+        .arg("--database-url")
+        .arg(db_url)
+        .args(args)
+        .env("DIRSYNC_SECRET_KEY", key)
+        .env("RUST_LOG", "trace")
+        .output()
+        .expect("run dirsync");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+// Multi-threaded: the fake answers the `dirsync` process from this test's
+// runtime while a thread waits for that process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_connects_tests_syncs_and_reads_runs_and_no_secret_is_ever_shown_or_logged() {
+    for provider in PROVIDERS {
+        let app = spawn_app().await;
+        let shared = Shared::new(Directory::generate(40, 2, 23));
+        let (_running, definition) = start_fake(provider, shared.clone());
+        let secret = definition["secret"].as_str().unwrap().to_owned();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), definition.to_string()).unwrap();
+        let key = SealingKey::generate().expose().to_owned();
+        let directory = format!("{}/corp", app.tenant);
+        let path = file.path().to_str().unwrap();
+        let mut transcript = String::new();
+        let mut run = |args: &[&str]| {
+            let (ok, out, err) = dirsync(&app.db_url, &key, args);
+            transcript.push_str(&out);
+            transcript.push_str(&err);
+            assert!(ok, "{provider:?} dirsync {args:?}: {err}");
+            out
+        };
+        let created: Value = serde_json::from_str(&run(&[
+            "connection",
+            "create",
+            "--tenant",
+            &app.tenant,
+            "--name",
+            "corp",
+            "--file",
+            path,
+            "--no-schedule",
+            "--json",
+        ]))
+        .unwrap();
+        assert!(
+            created["credentials"]
+                .as_str()
+                .unwrap()
+                .starts_with("sealed with key "),
+            "{created}"
+        );
+        let shown: Value =
+            serde_json::from_str(&run(&["connection", "show", &directory, "--json"])).unwrap();
+        assert_eq!(shown["directory_id"], created["directory_id"]);
+        let tested = run(&["connection", "test", &directory]);
+        assert!(tested.starts_with("ok: "), "{tested}");
+        let synced: Value = serde_json::from_str(&run(&["sync", &directory, "--json"])).unwrap();
+        assert_eq!(synced["status"], "succeeded", "{provider:?}: {synced}");
+        assert_eq!(synced["counts"]["users"]["created"], 40);
+        let text = run(&["sync", &directory]);
+        assert!(
+            text.contains("succeeded") && text.contains("40 unchanged"),
+            "{text}"
+        );
+        let runs: Value = serde_json::from_str(&run(&["runs", &directory, "--json"])).unwrap();
+        assert_eq!(runs.as_array().unwrap().len(), 2);
+
+        // What must never show: the credentials (or, for a key file, any
+        // line of its private key), the sealing key, the access tokens.
+        let mut never: Vec<String> = vec![secret.clone(), key.clone()];
+        if let Ok(file) = serde_json::from_str::<Value>(&secret) {
+            never.extend(
+                file["private_key"]
+                    .as_str()
+                    .unwrap()
+                    .lines()
+                    .filter(|l| l.len() > 20)
+                    .map(str::to_owned),
+            );
+        }
+        never.extend(shared.issued_tokens());
+        if provider != Provider::Okta {
+            // (Okta's SSWS token is the secret itself: no access token.)
+            assert!(
+                shared.issued_tokens().len() >= 2,
+                "{provider:?}: the runs did authenticate"
+            );
+        }
+        for needle in &never {
+            assert!(
+                !transcript.contains(needle.as_str()),
+                "{provider:?}: a secret appeared in the CLI's output or logs"
+            );
+        }
+        assert!(
+            transcript.contains("TRACE") || transcript.contains("DEBUG"),
+            "the logs were on"
+        );
+        let stored = app
+            .store
+            .connection_of(created["directory_id"].as_str().unwrap())
+            .await
+            .unwrap();
+        for needle in &never {
+            assert!(
+                !stored.secret_sealed.contains(needle.as_str())
+                    && !stored.settings.to_string().contains(needle.as_str())
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn credentials_are_refused_without_a_server_key_and_rotation_reseals_them_under_a_new_one() {
+    let app = spawn_app().await;
+    let shared = Shared::new(Directory::generate(5, 1, 29));
+    let (_running, definition) = start_fake(Provider::Entra, shared);
+    let refused = admin::connections::create(
+        &app.store,
+        None,
+        &app.tenant,
+        "corp",
+        serde_json::from_value(definition.clone()).unwrap(),
+    )
+    .await;
+    assert!(
+        refused
+            .unwrap_err()
+            .to_string()
+            .contains("DIRSYNC_SECRET_KEY")
+    );
+    assert!(app.store.connection_of(&app.directory_id).await.is_err());
+
+    let old = SealingKey::parse(SealingKey::generate().expose()).unwrap();
+    let new = SealingKey::parse(SealingKey::generate().expose()).unwrap();
+    admin::connections::create(
+        &app.store,
+        Some(&old),
+        &app.tenant,
+        "corp",
+        serde_json::from_value(definition).unwrap(),
+    )
+    .await
+    .unwrap();
+    let directory = format!("{}/corp", app.tenant);
+    assert_eq!(
+        admin::connections::rotate_key(&app.store, Some(&old), &new)
+            .await
+            .unwrap(),
+        1
+    );
+    let err = admin::connections::test(&app.store, Some(&old), &directory)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("rotate"),
+        "the old key no longer opens it: {err}"
+    );
+    admin::connections::test(&app.store, Some(&new), &directory)
+        .await
+        .unwrap();
+    assert_eq!(
+        admin::connections::rotate_key(&app.store, Some(&new), &new)
+            .await
+            .unwrap(),
+        0,
+        "already under the new key"
+    );
+    let shown = admin::connections::show(&app.store, &directory)
+        .await
+        .unwrap();
+    assert_eq!(shown.credentials, format!("sealed with key {}", new.id()));
 }
