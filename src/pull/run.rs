@@ -104,6 +104,9 @@ pub struct RunCounts {
     /// Active users the guard measured against.
     pub population: u64,
     pub guard_tripped: bool,
+    /// Provider errors that cut a listing short (their reasons are in the
+    /// run's `errors`).
+    pub errors: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -383,6 +386,7 @@ async fn list_and_apply<S: Source + Send>(
         deactivations: report.deactivations,
         population: report.population,
         guard_tripped: report.guard_tripped,
+        errors: 0,
     };
     // Groups follow a complete full listing (memberships name users the run
     // has just linked); incremental and selective runs refresh users only.
@@ -406,6 +410,7 @@ async fn list_and_apply<S: Source + Send>(
     // The cursor moves only past a listing that completed; selective runs
     // leave it where it was.
     let cursor = if complete && !selective { cursor } else { None };
+    counts.errors = failures.len() as u64;
     Ok(Outcome {
         status: report.status,
         counts,

@@ -97,13 +97,17 @@ pub async fn tick(
     for connection in store.due_connections(now, DUE_PER_TICK).await? {
         let schedule: Schedule =
             serde_json::from_value(connection.schedule.clone()).unwrap_or_default();
+        // Full when none of the last `full_every - 1` runs was a full run
+        // that succeeded.
         let recent = store
-            .runs_of(&connection.directory_id, u64::from(schedule.full_every))
+            .runs_of(
+                &connection.directory_id,
+                u64::from(schedule.full_every.saturating_sub(1)),
+            )
             .await?;
-        let full_is_due = recent.len() < schedule.full_every as usize
-            || !recent
-                .iter()
-                .any(|r| r.mode == "full" && r.status == "succeeded");
+        let full_is_due = !recent
+            .iter()
+            .any(|r| r.mode == "full" && r.status == "succeeded");
         let request = Request {
             trigger: Trigger::Schedule,
             incremental: !full_is_due,

@@ -772,3 +772,44 @@ async fn credentials_are_refused_without_a_server_key_and_rotation_reseals_them_
         .unwrap();
     assert_eq!(shown.credentials, format!("sealed with key {}", new.id()));
 }
+
+#[tokio::test]
+async fn the_scheduler_runs_what_is_due_once_then_incrementally_until_a_full_run_is_due_again() {
+    let p = pulled(Provider::Entra, Directory::generate(30, 1, 31), json!({})).await;
+    let store = &p.app.store;
+    let connection = store.connection_of(&p.directory_id).await.unwrap();
+    // Every run is due now; a full run every third.
+    let mut row = connection.clone();
+    row.schedule = json!({"enabled": true, "interval_secs": 3600, "full_every": 3});
+    dirsync::store::pull::save_connection(store.connection(), row)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let (pacing, _) = Pacing::recording(2);
+    let mut modes = Vec::new();
+    for _ in 0..4 {
+        store.set_next_run(&connection.id, Some(now)).await.unwrap();
+        let ran = dirsync::pull::schedule::tick(store, Some(&p.key), "replica-a", &pacing)
+            .await
+            .unwrap();
+        assert_eq!(ran.len(), 1);
+        assert_eq!(ran[0].trigger, "schedule");
+        modes.push(ran[0].mode.clone());
+        let idle = dirsync::pull::schedule::tick(store, Some(&p.key), "replica-a", &pacing)
+            .await
+            .unwrap();
+        assert!(idle.is_empty(), "not due again until its next run");
+        let next = store
+            .connection_of(&p.directory_id)
+            .await
+            .unwrap()
+            .next_run_at
+            .unwrap();
+        assert!(
+            next > now + 3_000_000 && next < now + 4_000_000,
+            "an hour on, within the jitter"
+        );
+    }
+    assert_eq!(modes, ["full", "incremental", "incremental", "full"]);
+    assert_eq!(p.app.app_users().await.len(), 30);
+}

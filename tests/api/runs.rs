@@ -366,6 +366,7 @@ async fn a_listing_cut_short_by_a_provider_outage_is_partial_and_deactivates_no_
     assert_eq!(count(&run, "/users/deactivated"), 0);
     assert_eq!(count(&run, "/users/missing"), 0);
     assert_eq!(run.errors[0]["kind"], "users");
+    assert_eq!(count(&run, "/errors"), 1);
     assert!(
         run.errors[0]["reason"]
             .as_str()
