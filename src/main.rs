@@ -432,12 +432,17 @@ fn print<T: Serialize>(
     value: &T,
     text: impl FnOnce(&T) -> String,
 ) -> anyhow::Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(value)?);
+    let out = if json {
+        serde_json::to_string_pretty(value)?
     } else {
-        println!("{}", text(value));
+        text(value)
+    };
+    use std::io::Write;
+    match writeln!(std::io::stdout(), "{out}") {
+        // `dirsync users | head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
-    Ok(())
 }
 
 async fn store(db: &DatabaseSettings) -> anyhow::Result<Store> {
