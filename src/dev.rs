@@ -45,7 +45,10 @@ pub async fn fake_directory(
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(connection_file, std::fs::Permissions::from_mode(0o600))?;
     }
-    println!(
+    // Whoever started it may stop reading; the fake goes on serving.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stdout(),
         "fake {provider} directory with {users} users in {groups} groups at {}\n\
          connection file: {}\n\
          create a pull directory from it:\n  \

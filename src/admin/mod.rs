@@ -180,6 +180,18 @@ pub async fn create_token(
     label: Option<&str>,
 ) -> Result<NewTokenView, AdminError> {
     directory_exists(store, directory_id).await?;
+    let directory = store
+        .directory(directory_id)
+        .await
+        .map_err(AdminError::Store)?;
+    if directory.kind != "scim" {
+        // A pull directory's users come from its connection; a SCIM client
+        // writing into it too would fight every run.
+        return Err(AdminError::Invalid(format!(
+            "directory {:?} pulls from {}: it takes no SCIM tokens",
+            directory.name, directory.kind
+        )));
+    }
     let token = crypto::generate_token();
     let saved = store
         .create_token(

@@ -771,6 +771,13 @@ async fn credentials_are_refused_without_a_server_key_and_rotation_reseals_them_
         .await
         .unwrap();
     assert_eq!(shown.credentials, format!("sealed with key {}", new.id()));
+    let token = admin::create_token(&app.store, &shown.directory_id, None).await;
+    assert!(
+        token
+            .unwrap_err()
+            .to_string()
+            .contains("takes no SCIM tokens")
+    );
 }
 
 #[tokio::test]
@@ -812,4 +819,79 @@ async fn the_scheduler_runs_what_is_due_once_then_incrementally_until_a_full_run
     }
     assert_eq!(modes, ["full", "incremental", "incremental", "full"]);
     assert_eq!(p.app.app_users().await.len(), 30);
+}
+
+/// A child process that is killed when dropped, passed or panicking.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The README's walk-through: `dirsync dev fake-directory` in the
+/// background, then a connection from the file it writes, and a sync.
+#[tokio::test]
+async fn a_newcomer_pulls_from_the_fake_directory_the_dev_command_runs() {
+    use std::io::BufRead;
+    for provider in ["google", "entra", "okta"] {
+        let app = spawn_app().await;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("fake-connection.json");
+        let fake = std::process::Command::new(env!("CARGO_BIN_EXE_dirsync"))
+            .args([
+                "dev",
+                "fake-directory",
+                provider,
+                "--users",
+                "25",
+                "--groups",
+                "2",
+                "--connection-file",
+            ])
+            .arg(&file)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut fake = Killed(fake);
+        // Its first line says where it listens; the file is written before it.
+        let mut first = String::new();
+        // (The reader stays open: the fake goes on printing.)
+        let mut stdout = std::io::BufReader::new(fake.0.stdout.take().unwrap());
+        stdout.read_line(&mut first).unwrap();
+        assert!(
+            first.starts_with(&format!("fake {provider} directory with 25 users")),
+            "{first}"
+        );
+        let key = SealingKey::generate().expose().to_owned();
+        let path = file.to_str().unwrap();
+        let (ok, _, err) = dirsync(
+            &app.db_url,
+            &key,
+            &[
+                "connection",
+                "create",
+                "--tenant",
+                &app.tenant,
+                "--name",
+                "corp",
+                "--file",
+                path,
+            ],
+        );
+        assert!(ok, "{provider}: {err}");
+        let (ok, out, err) = dirsync(
+            &app.db_url,
+            &key,
+            &["sync", &format!("{}/corp", app.tenant), "--json"],
+        );
+        drop(fake);
+        assert!(ok, "{provider}: {err}");
+        let run: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(run["status"], "succeeded", "{provider}: {run}");
+        assert_eq!(run["counts"]["users"]["created"], 25, "{provider}");
+        assert_eq!(run["counts"]["groups"]["created"], 2, "{provider}");
+    }
 }
