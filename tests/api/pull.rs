@@ -895,3 +895,38 @@ async fn a_newcomer_pulls_from_the_fake_directory_the_dev_command_runs() {
         assert_eq!(run["counts"]["groups"]["created"], 2, "{provider}");
     }
 }
+
+#[tokio::test]
+async fn an_incremental_okta_run_reads_only_users_updated_since_the_last_run() {
+    let mut directory = Directory::generate(300, 2, 37);
+    for u in &mut directory.users {
+        u.active = true;
+    }
+    let p = pulled(Provider::Okta, directory, json!({})).await;
+    let first = p.sync().await;
+    assert_eq!(count(&first, "/users/created"), 300);
+    let (changed, suspended) = (p.user(7).id, p.user(8).id);
+    p.shared
+        .directory_mut()
+        .update_user(&changed, |u| u.title = "Principal".into());
+    p.shared
+        .directory_mut()
+        .update_user(&suspended, |u| u.active = false);
+    let incremental = Request {
+        incremental: true,
+        ..Request::manual()
+    };
+    let (run, _) = p.sync_with(incremental.clone()).await;
+    assert_eq!(
+        (run.status.as_str(), run.mode.as_str()),
+        ("succeeded", "incremental")
+    );
+    // lastUpdated is read with a minute of overlap: users the first run saw
+    // change within it come back unchanged, never missed.
+    assert_eq!(count(&run, "/users/updated"), 1, "{}", run.counts);
+    assert_eq!(count(&run, "/users/deactivated"), 1);
+    assert_eq!(count(&run, "/users/created"), 0);
+    assert_eq!(p.app_user(7).await["title"], "Principal");
+    assert_eq!(p.app_user(8).await["status"], "DEACTIVATED");
+    assert_eq!(p.app.app_users().await.len(), 300);
+}
