@@ -455,7 +455,12 @@ async fn store(db: &DatabaseSettings) -> anyhow::Result<Store> {
 
 /// The lease holder's name for a run this process starts.
 fn owner(what: &str) -> String {
-    format!("{what}:pid {}", std::process::id())
+    // Unique per process even where every container's pid is 1.
+    format!(
+        "{what}:pid {}:{}",
+        std::process::id(),
+        uuid::Uuid::now_v7().simple()
+    )
 }
 
 /// A spinner on a terminal (stderr), nothing when piped.

@@ -239,7 +239,7 @@ pub async fn rotate_key(
     let connections = store.connections().await.map_err(AdminError::Store)?;
     let tx = store.write().await.map_err(AdminError::Store)?;
     let mut rotated = 0;
-    for mut connection in connections {
+    for connection in connections {
         if connection.secret_sealed.split('.').nth(1) == Some(new.id()) {
             continue;
         }
@@ -250,12 +250,23 @@ pub async fn rotate_key(
                     connection.directory_id
                 ))
             })?;
-        connection.secret_sealed = connector::seal(new, &connection.id, &secret)
+        let sealed = connector::seal(new, &connection.id, &secret)
             .map_err(|e| AdminError::Invalid(e.to_string()))?;
-        connection.updated_at = now();
-        rows::save_connection(tx.conn(), connection)
-            .await
-            .map_err(AdminError::Store)?;
+        let done = rows::reseal(
+            tx.conn(),
+            &connection.id,
+            &connection.secret_sealed,
+            &sealed,
+            now(),
+        )
+        .await
+        .map_err(AdminError::Store)?;
+        if !done {
+            return Err(AdminError::Invalid(format!(
+                "the credentials of directory {} changed during the rotation; run it again",
+                connection.directory_id
+            )));
+        }
         rotated += 1;
     }
     tx.commit().await.map_err(AdminError::Store)?;
@@ -331,8 +342,21 @@ pub async fn approve(
             "run {run_id} was already approved (run {by})"
         )));
     }
+    // The same run again (its selection, its mode), allowed as many
+    // deactivations as the operator saw.
+    let asked = &stopped.counts["request"];
     let request = Request {
         trigger: Trigger::Approval,
+        incremental: asked["incremental"].as_bool().unwrap_or(false),
+        only: asked["only"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        department: asked["department"].as_str().map(str::to_owned),
         approves: Some((stopped.id.clone(), stopped.deactivations.max(0) as u64)),
         ..Request::manual()
     };
@@ -346,10 +370,14 @@ pub async fn approve(
     )
     .await
     .map_err(run_error)?;
-    let mut stopped = stopped;
-    stopped.approved_by_run_id = Some(run.id.clone());
-    rows::save_run(store.connection(), stopped)
-        .await
-        .map_err(AdminError::Store)?;
+    // Approved once it went through; a run that failed, or tripped the guard
+    // again (more to deactivate than was approved), leaves it open.
+    if run.status == "succeeded" {
+        let mut stopped = stopped;
+        stopped.approved_by_run_id = Some(run.id.clone());
+        rows::save_run(store.connection(), stopped)
+            .await
+            .map_err(AdminError::Store)?;
+    }
     Ok(run::run_view(&run))
 }

@@ -78,11 +78,7 @@ pub struct Settings {
 }
 
 fn http_url(what: &str, raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw).map_err(|e| format!("{what} {raw:?} is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
-        return Err(format!("{what} {raw:?} is not an http(s) URL"));
-    }
-    Ok(url)
+    super::endpoint(what, raw)
 }
 
 impl Settings {

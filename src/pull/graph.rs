@@ -85,11 +85,7 @@ impl Settings {
             ("authority_base", &self.authority_base),
             ("graph_base", &self.graph_base),
         ] {
-            let url = url::Url::parse(value)
-                .map_err(|e| format!("{name} {value:?} is not a URL: {e}"))?;
-            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(format!("{name} {value:?} is not an http(s) URL"));
-            }
+            super::endpoint(name, value)?;
         }
         Ok(())
     }

@@ -75,9 +75,50 @@ pub enum PullError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// A provider endpoint from a connection's settings: https, or plain http
+/// only on this machine (a local fake), so credentials and tokens never
+/// cross a network in clear.
+pub fn endpoint(what: &str, raw: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("{what} {raw:?} is not a URL: {e}"))?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        _ if url.cannot_be_a_base() || url.host().is_none() => {
+            Err(format!("{what} {raw:?} is not an http(s) URL"))
+        }
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        "http" => Err(format!(
+            "{what} {raw:?} must use https (plain http only to this machine)"
+        )),
+        _ => Err(format!("{what} {raw:?} is not an http(s) URL")),
+    }
+}
+
 impl PullError {
     /// A transport failure, without the URL (it may carry a token in a query).
     pub fn network(err: reqwest::Error) -> PullError {
         PullError::Network(err.without_url().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_https_or_plain_http_only_to_this_machine() {
+        assert!(endpoint("x", "https://graph.microsoft.com/v1.0").is_ok());
+        assert!(endpoint("x", "http://127.0.0.1:8080").is_ok());
+        assert!(endpoint("x", "http://localhost:1").is_ok());
+        assert!(endpoint("x", "http://[::1]:1").is_ok());
+        let err = endpoint("graph_base", "http://graph.example.com").unwrap_err();
+        assert!(err.contains("must use https"), "{err}");
+        assert!(endpoint("x", "ftp://example.com").is_err());
+        assert!(endpoint("x", "mailto:a@example.com").is_err());
     }
 }

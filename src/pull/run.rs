@@ -22,6 +22,7 @@ use crate::reconcile::apply::Effects;
 use crate::reconcile::listing::{
     Counts, GroupCounts, GroupListing, Listing, ListingOptions, Problem, RunStatus,
 };
+use crate::reconcile::plan::Snapshot;
 use crate::store::events::NewEvent;
 use crate::store::pull::{self as runs, Connection, Run};
 use crate::store::{Store, StoreError};
@@ -141,38 +142,44 @@ pub fn run_view(run: &Run) -> Value {
     })
 }
 
-/// Which users of a page the request keeps.
+/// Which users of a page the run keeps: the connection's department scope
+/// (leaving it is being missing), narrowed by the request's selection.
 struct Selection {
     only: Vec<String>,
     department: Option<String>,
+    scope_department: Option<String>,
+}
+
+fn in_department(department: &Option<String>, snapshot: &Snapshot) -> bool {
+    department.as_ref().is_none_or(|d| {
+        snapshot
+            .profile
+            .department
+            .as_deref()
+            .is_some_and(|have| fold(have) == *d)
+    })
 }
 
 impl Selection {
     fn new(request: &Request, scope: &Scope) -> Selection {
         Selection {
             only: request.only.iter().map(|o| fold(o.trim())).collect(),
-            department: request
-                .department
-                .as_deref()
-                .or(scope.department.as_deref())
-                .map(fold),
+            department: request.department.as_deref().map(fold),
+            scope_department: scope.department.as_deref().map(fold),
         }
     }
 
-    fn keeps(&self, source_id: &str, snapshot: &crate::reconcile::plan::Snapshot) -> bool {
+    fn in_scope(&self, snapshot: &Snapshot) -> bool {
+        in_department(&self.scope_department, snapshot)
+    }
+
+    fn selected(&self, source_id: &str, snapshot: &Snapshot) -> bool {
         let listed = self.only.is_empty()
             || self
                 .only
                 .iter()
                 .any(|o| fold(source_id) == *o || snapshot.email.as_deref() == Some(o.as_str()));
-        let in_department = self.department.as_ref().is_none_or(|d| {
-            snapshot
-                .profile
-                .department
-                .as_deref()
-                .is_some_and(|have| fold(have) == *d)
-        });
-        listed && in_department
+        listed && in_department(&self.department, snapshot)
     }
 }
 
@@ -200,10 +207,13 @@ pub async fn sync_once<S: Source + Send>(
     let selection = Selection::new(request, &scope);
     let selective = request.is_selective();
     let mut incremental = request.incremental && !selective && connection.cursor.is_some();
-    let mode = |incremental: bool| match (request.dry_run, incremental) {
-        (true, _) => "dry_run",
-        (false, true) => "incremental",
-        (false, false) => "full",
+    // A selective run is never "full": the scheduler counts only real full
+    // runs (missing users, groups) when it decides the next one.
+    let mode = |incremental: bool| match (request.dry_run, selective, incremental) {
+        (true, _, _) => "dry_run",
+        (false, true, _) => "selective",
+        (false, false, true) => "incremental",
+        (false, false, false) => "full",
     };
     let started_at = now_ms();
     let mut run = store
@@ -271,11 +281,32 @@ pub async fn sync_once<S: Source + Send>(
     .to_owned();
     run.deactivations = outcome.counts.deactivations as i64;
     run.counts = serde_json::to_value(&outcome.counts).unwrap_or_default();
+    // What was asked, so an approval repeats the same run.
+    run.counts["request"] = json!({
+        "only": request.only,
+        "department": request.department,
+        "incremental": request.incremental,
+    });
     run.errors = Value::Array(errors);
 
+    renew(store, connection, owner).await?;
     let tx = store.write().await?;
     if let (Some(cursor), false) = (&outcome.cursor, request.dry_run) {
-        runs::set_cursor(tx.conn(), &connection.id, cursor.as_deref(), now_ms()).await?;
+        // Only the lease holder moves the cursor: a run that lost its lease
+        // must not rewind the cursor of the run that took over.
+        if !runs::set_cursor(
+            tx.conn(),
+            &connection.id,
+            owner,
+            cursor.as_deref(),
+            now_ms(),
+        )
+        .await?
+        {
+            return Err(RunError::Busy(
+                "this run lost its lease to another worker".into(),
+            ));
+        }
     }
     runs::save_run(tx.conn(), run.clone()).await?;
     // Host applications hear of runs that changed something or did not
@@ -340,6 +371,7 @@ async fn list_and_apply<S: Source + Send>(
     let mut seen = Progress::default();
     let mut failures = Vec::new();
     let mut cursor = None;
+    let mut batch: Vec<(String, Snapshot)> = Vec::new();
     loop {
         let page = match source.users(&at).await {
             Ok(page) => page,
@@ -347,26 +379,44 @@ async fn list_and_apply<S: Source + Send>(
                 warn!(%why, "incremental cursor expired: running a full listing");
                 *incremental = false;
                 listing = Listing::begin(store, &connection.directory_id, options(false)).await?;
+                batch.clear();
                 at = Position::Start;
                 continue;
             }
             Err(PullError::Store(err)) => return Err(err.into()),
             Err(err) => {
+                // What was read before the failure is applied (creations and
+                // updates); the listing stays incomplete.
+                listing
+                    .page(store, std::mem::take(&mut batch), now_ms())
+                    .await?;
                 failures.push(("users", err));
                 break;
             }
         };
         seen.pages += 1;
         seen.users += page.users.len() as u64;
-        let users = page
-            .users
-            .into_iter()
-            .filter(|(id, s)| selection.keeps(id, s))
-            .collect();
-        let now = now_ms();
-        listing.page(store, users, now).await?;
+        let mut left_scope = Vec::new();
+        for (id, snapshot) in page.users {
+            if !selection.in_scope(&snapshot) {
+                left_scope.push(id);
+            } else if selection.selected(&id, &snapshot) {
+                batch.push((id, snapshot));
+            }
+        }
+        // Providers page in hundreds; the engine writes a transaction per
+        // `listing::PAGE` users, so small pages are gathered (memory stays
+        // bounded by that many snapshots).
+        if batch.len() >= crate::reconcile::listing::PAGE || page.next.is_none() {
+            listing
+                .page(store, std::mem::take(&mut batch), now_ms())
+                .await?;
+        }
         if *incremental {
+            // In an incremental run, a user who changed out of the
+            // department scope is gone from it: missing, as in a full run.
             listing.removed(page.removed);
+            listing.removed(left_scope);
         }
         progress(&seen);
         renew(store, connection, owner).await?;
@@ -390,7 +440,11 @@ async fn list_and_apply<S: Source + Send>(
     };
     // Groups follow a complete full listing (memberships name users the run
     // has just linked); incremental and selective runs refresh users only.
-    if complete && !*incremental && !selective {
+    // Not after the guard stopped the run either: group changes can
+    // deactivate (a membership requirement), and nothing may be removed
+    // until an operator approves.
+    let stopped = report.status == RunStatus::NeedsApproval;
+    if complete && !*incremental && !selective && !stopped {
         match list_groups(
             store,
             connection,
@@ -409,7 +463,12 @@ async fn list_and_apply<S: Source + Send>(
     }
     // The cursor moves only past a listing that completed; selective runs
     // leave it where it was.
-    let cursor = if complete && !selective { cursor } else { None };
+    // nor past deactivations the guard held back.
+    let cursor = if complete && !selective && !stopped {
+        cursor
+    } else {
+        None
+    };
     counts.errors = failures.len() as u64;
     Ok(Outcome {
         status: report.status,
@@ -439,6 +498,7 @@ async fn list_groups<S: Source + Send>(
             loop {
                 let page = source.members(&group_id, at.as_deref()).await?;
                 members.extend(page.users);
+                renew(store, connection, owner).await?;
                 match page.next {
                     Some(n) => at = Some(n),
                     None => break,
@@ -488,7 +548,7 @@ where
     S: Source + Send,
     F: FnOnce(&Connection) -> Result<S, PullError>,
 {
-    let connection = store
+    let listed = store
         .connection_of(directory_id)
         .await
         .map_err(|e| match e {
@@ -496,7 +556,7 @@ where
             other => other.into(),
         })?;
     if !store
-        .take_lease(&connection.id, owner, now_ms(), LEASE_TTL_MS)
+        .take_lease(&listed.id, owner, now_ms(), LEASE_TTL_MS)
         .await?
     {
         let holder = store.connection_of(directory_id).await?;
@@ -505,6 +565,36 @@ where
             holder.lease_owner.as_deref().unwrap_or("another worker"),
             holder.lease_expires_at.map(rfc3339).unwrap_or_default()
         )));
+    }
+    let result = run_leased(store, directory_id, request, owner, connect, progress).await;
+    // The lease goes back whatever happened, so the next run need not wait
+    // for it to lapse.
+    let released = store.release_lease(&listed.id, owner).await;
+    let run = result?;
+    released?;
+    Ok(run)
+}
+
+async fn run_leased<S, F>(
+    store: &Store,
+    directory_id: &str,
+    request: &Request,
+    owner: &str,
+    connect: F,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<Run, RunError>
+where
+    S: Source + Send,
+    F: FnOnce(&Connection) -> Result<S, PullError>,
+{
+    // Read again under the lease: the row read before may predate a run
+    // that finished in between (its cursor, its next run).
+    let connection = store.connection_of(directory_id).await?;
+    if request.trigger == Trigger::Schedule && connection.next_run_at.is_none_or(|at| at > now_ms())
+    {
+        return Err(RunError::Busy(
+            "another worker ran it since it was due".into(),
+        ));
     }
     // Whoever ran it before us is gone (its lease lapsed): its run ended.
     store.fail_abandoned_runs(&connection.id, now_ms()).await?;
@@ -521,7 +611,6 @@ where
             .set_next_run(&connection.id, schedule.next_after(now_ms()))
             .await?;
     }
-    store.release_lease(&connection.id, owner).await?;
     result
 }
 

@@ -79,7 +79,7 @@ pub struct Report {
     pub guard_tripped: bool,
     /// The first skips and conflicts, with their reasons.
     pub problems: Vec<Problem>,
-    /// The plan, on a dry run.
+    /// The start of the plan (`PLAN_KEPT` changes), on a dry run.
     #[serde(skip)]
     pub plan: Vec<Applied>,
 }
@@ -157,6 +157,9 @@ pub struct ListingOptions {
     pub partial: bool,
 }
 
+/// Planned changes a dry run keeps to show.
+pub const PLAN_KEPT: usize = 1000;
+
 /// Skips and conflicts kept with their reasons, per run.
 pub const PROBLEMS_KEPT: usize = 20;
 
@@ -217,8 +220,11 @@ impl Listing {
                 });
             }
         }
-        if self.options.dry_run {
-            self.plan.extend(applied);
+        // A dry run keeps the start of its plan to show, not the whole
+        // directory (memory stays bounded by a page).
+        if self.options.dry_run && self.plan.len() < PLAN_KEPT {
+            let room = PLAN_KEPT - self.plan.len();
+            self.plan.extend(applied.into_iter().take(room));
         }
     }
 
@@ -231,18 +237,34 @@ impl Listing {
         users: Vec<(String, Snapshot)>,
         now: i64,
     ) -> Result<(), StoreError> {
-        let mut users = users.into_iter().peekable();
+        // The same user twice in one listing (Okta lists the deprovisioned
+        // after the rest, Graph's delta may replay an item): the later word
+        // is the newer one, so it wins, also over an earlier removal.
+        let mut latest: Vec<(String, Snapshot)> = Vec::with_capacity(users.len());
+        let mut at: std::collections::HashMap<String, usize> = Default::default();
+        for (source_id, snapshot) in users {
+            match at.get(&source_id) {
+                Some(&i) => latest[i].1 = snapshot,
+                None => {
+                    at.insert(source_id.clone(), latest.len());
+                    latest.push((source_id, snapshot));
+                }
+            }
+        }
+        let mut users = latest.into_iter().peekable();
         while users.peek().is_some() {
-            let changes: Vec<UserChange> = users
-                .by_ref()
-                .take(PAGE)
-                .filter(|(source_id, _)| self.seen.insert(source_id.clone()))
-                .map(|(source_id, s)| UserChange {
+            let mut changes = Vec::new();
+            for (source_id, snapshot) in users.by_ref().take(PAGE) {
+                if self.seen.insert(source_id.clone()) {
+                    self.counts.seen += 1;
+                } else {
+                    self.forget(&source_id);
+                }
+                changes.push(UserChange {
                     source_id,
-                    change: Change::upsert(s),
-                })
-                .collect();
-            self.counts.seen += changes.len() as u64;
+                    change: Change::upsert(snapshot),
+                });
+            }
             let options = Options {
                 dry_run: self.options.dry_run,
                 hold_deactivations: true,
@@ -254,13 +276,20 @@ impl Listing {
         Ok(())
     }
 
+    /// Drop what an earlier word of this listing held for the user.
+    fn forget(&mut self, source_id: &str) {
+        self.held.retain(|c| c.source_id != source_id);
+        self.removed.retain(|r| r != source_id);
+    }
+
     /// Users the source reports removed (Graph delta's `@removed`): treated
     /// as missing from the directory, decided at `finish` with the rest.
     pub fn removed(&mut self, source_ids: Vec<String>) {
         for id in source_ids {
-            if self.seen.insert(id.clone()) {
-                self.removed.push(id);
+            if !self.seen.insert(id.clone()) {
+                self.forget(&id);
             }
+            self.removed.push(id);
         }
     }
 

@@ -185,18 +185,46 @@ pub async fn save_run<C: Conn>(conn: &C, run: Run) -> Result<()> {
     Ok(())
 }
 
-/// Where the next incremental run starts (None: the next run is full).
-pub async fn set_cursor<C: Conn>(conn: &C, id: &str, cursor: Option<&str>, now: i64) -> Result<()> {
-    connections::Entity::update_many()
+/// Where the next incremental run starts (None: the next run is full),
+/// written only while `owner` holds the lease: false when it does not.
+pub async fn set_cursor<C: Conn>(
+    conn: &C,
+    id: &str,
+    owner: &str,
+    cursor: Option<&str>,
+    now: i64,
+) -> Result<bool> {
+    let done = connections::Entity::update_many()
         .col_expr(
             connections::Column::Cursor,
             Expr::value(cursor.map(str::to_owned)),
         )
         .col_expr(connections::Column::UpdatedAt, Expr::value(now))
         .filter(connections::Column::Id.eq(id))
+        .filter(connections::Column::LeaseOwner.eq(owner))
         .exec(conn)
         .await?;
-    Ok(())
+    Ok(done.rows_affected == 1)
+}
+
+/// Replace a connection's sealed credentials, only if they are still
+/// `was` (key rotation touches no other column: not the lease, not the
+/// cursor a run may be writing). False when they changed meanwhile.
+pub async fn reseal<C: Conn>(
+    conn: &C,
+    id: &str,
+    was: &str,
+    sealed: &str,
+    now: i64,
+) -> Result<bool> {
+    let done = connections::Entity::update_many()
+        .col_expr(connections::Column::SecretSealed, Expr::value(sealed))
+        .col_expr(connections::Column::UpdatedAt, Expr::value(now))
+        .filter(connections::Column::Id.eq(id))
+        .filter(connections::Column::SecretSealed.eq(was))
+        .exec(conn)
+        .await?;
+    Ok(done.rows_affected == 1)
 }
 
 fn lease_free(now: i64) -> Condition {

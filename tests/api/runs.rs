@@ -225,7 +225,6 @@ fn count(run: &dirsync::store::pull::Run, path: &str) -> u64 {
 fn incremental() -> Request {
     Request {
         incremental: true,
-        trigger: Trigger::Schedule,
         ..Request::manual()
     }
 }
@@ -501,6 +500,7 @@ async fn a_selective_import_brings_in_only_the_named_users_or_department_and_mar
     )
     .await;
     assert_eq!(count(&only, "/users/created"), 2);
+    assert_eq!(only.mode, "selective", "never counted as a full run");
     assert_eq!(
         count(&only, "/groups/seen"),
         0,
@@ -665,5 +665,156 @@ async fn two_workers_racing_for_one_connection_run_it_once() {
             .len(),
         1,
         "one run recorded"
+    );
+}
+
+#[tokio::test]
+async fn a_selection_narrows_the_connections_department_scope_and_never_widens_it() {
+    let app = spawn_app().await;
+    pull_directory(&app, json!({"department": "Engineering"})).await;
+    let dir = Memory::with(10);
+    let sales = sync(
+        &app,
+        &dir,
+        Request {
+            department: Some("Sales".into()),
+            ..Request::manual()
+        },
+    )
+    .await;
+    assert_eq!(
+        count(&sales, "/users/created"),
+        0,
+        "Sales is outside the connection's scope"
+    );
+    let one = sync(
+        &app,
+        &dir,
+        Request {
+            only: vec!["id-2".into(), "id-3".into()],
+            ..Request::manual()
+        },
+    )
+    .await;
+    assert_eq!(count(&one, "/users/created"), 1, "id-3 is in Sales");
+}
+
+#[tokio::test]
+async fn the_later_word_on_a_user_in_one_listing_wins() {
+    /// Lists every user, then user 0 again, suspended (as Okta lists the
+    /// deprovisioned after the rest).
+    #[derive(Clone)]
+    struct Twice(Memory);
+    impl Source for Twice {
+        async fn check(&mut self) -> Result<Check, PullError> {
+            self.0.check().await
+        }
+        async fn users(&mut self, at: &Position) -> Result<UserPage, PullError> {
+            if let Position::Next(n) = at {
+                if n == "again" {
+                    let mut s = person(0, "Engineering", true);
+                    s.active = false;
+                    return Ok(UserPage {
+                        users: vec![("id-0".into(), s)],
+                        cursor: None,
+                        ..UserPage::default()
+                    });
+                }
+            }
+            let mut page = self.0.users(&Position::Start).await?;
+            page.next = Some("again".into());
+            page.cursor = None;
+            Ok(page)
+        }
+        async fn groups(&mut self, next: Option<&str>) -> Result<GroupPage, PullError> {
+            self.0.groups(next).await
+        }
+        async fn members(
+            &mut self,
+            group_id: &str,
+            next: Option<&str>,
+        ) -> Result<MemberPage, PullError> {
+            self.0.members(group_id, next).await
+        }
+    }
+    let app = spawn_app().await;
+    pull_directory(&app, json!({})).await;
+    let mut dir = Memory::with(5);
+    dir.page_size = 100;
+    let source = Twice(dir);
+    let run = run::run_connection(
+        &app.store,
+        &app.directory_id,
+        &Request::manual(),
+        "w",
+        move |_| Ok(source),
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(count(&run, "/users/seen"), 5);
+    assert_eq!(
+        app.app_user("person0@example.com").await.unwrap()["status"],
+        "DEACTIVATED"
+    );
+}
+
+#[tokio::test]
+async fn a_scheduled_run_that_is_no_longer_due_does_not_run_and_a_stopped_incremental_run_keeps_its_cursor()
+ {
+    let app = spawn_app().await;
+    let conn = pull_directory(&app, json!({})).await;
+    app.set_policy(PolicyChange {
+        on_missing: Some(OnMissing::Deactivate),
+        max_deactivations: Some(Some(1)),
+        ..PolicyChange::default()
+    })
+    .await;
+    let mut dir = Memory::with(10);
+    sync(&app, &dir, Request::manual()).await;
+    let scheduled = Request {
+        trigger: Trigger::Schedule,
+        ..Request::manual()
+    };
+    let source = dir.clone();
+    let late = run::run_connection(
+        &app.store,
+        &app.directory_id,
+        &scheduled,
+        "w",
+        move |_| Ok(source),
+        &mut |_| {},
+    )
+    .await;
+    assert!(
+        matches!(late, Err(RunError::Busy(_))),
+        "its next run is an hour away: {late:?}"
+    );
+
+    let cursor = app
+        .store
+        .connection_of(&app.directory_id)
+        .await
+        .unwrap()
+        .cursor;
+    dir.remove("id-1");
+    dir.remove("id-2");
+    let stopped = sync(&app, &dir, incremental()).await;
+    assert_eq!(stopped.status, "needs_approval");
+    let after = app
+        .store
+        .connection_of(&conn.directory_id)
+        .await
+        .unwrap()
+        .cursor;
+    assert_eq!(
+        after, cursor,
+        "the removals it held back are listed again next time"
+    );
+    let again = sync(&app, &dir, incremental()).await;
+    assert_eq!(
+        (again.status.as_str(), again.deactivations),
+        ("needs_approval", 2),
+        "the same removals, weighed again"
     );
 }
