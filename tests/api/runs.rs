@@ -710,16 +710,14 @@ async fn the_later_word_on_a_user_in_one_listing_wins() {
             self.0.check().await
         }
         async fn users(&mut self, at: &Position) -> Result<UserPage, PullError> {
-            if let Position::Next(n) = at {
-                if n == "again" {
-                    let mut s = person(0, "Engineering", true);
-                    s.active = false;
-                    return Ok(UserPage {
-                        users: vec![("id-0".into(), s)],
-                        cursor: None,
-                        ..UserPage::default()
-                    });
-                }
+            if matches!(at, Position::Next(n) if n == "again") {
+                let mut s = person(0, "Engineering", true);
+                s.active = false;
+                return Ok(UserPage {
+                    users: vec![("id-0".into(), s)],
+                    cursor: None,
+                    ..UserPage::default()
+                });
             }
             let mut page = self.0.users(&Position::Start).await?;
             page.next = Some("again".into());
