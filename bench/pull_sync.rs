@@ -46,17 +46,26 @@ fn n(run: &Value, path: &str) -> u64 {
 
 async fn timed(store: &Store, key: &SealingKey, label: &str, request: Request) -> (f64, Value) {
     let started = Instant::now();
+    // When the run moved on from users to groups.
+    let mut groups_from: Option<f64> = None;
     let run = admin::connections::sync(
         store,
         Some(key),
         "bench/graph",
         &request,
         "bench",
-        &mut |_| {},
+        &mut |p| {
+            if p.groups > 0 && groups_from.is_none() {
+                groups_from = Some(started.elapsed().as_secs_f64());
+            }
+        },
     )
     .await
     .unwrap();
     let secs = started.elapsed().as_secs_f64();
+    if let Some(at) = groups_from {
+        println!("  users {at:.2} s, then groups {:.2} s", secs - at);
+    }
     println!(
         "{label}: {secs:.2} s  [{} {}; users {} seen, {} created, {} updated, {} unchanged; groups {} seen, {} created; members +{}]",
         run["status"].as_str().unwrap_or_default(),

@@ -188,15 +188,28 @@ pub async fn replace_members<C: Conn>(
         .await?
         .into_iter()
         .collect();
-    let present = ids::member_ids(conn, &group.id).await?;
+    let present: std::collections::HashSet<String> =
+        ids::member_ids(conn, &group.id).await?.into_iter().collect();
     let gone: Vec<String> = present
         .iter()
         .filter(|u| !wanted.contains(*u))
         .cloned()
         .collect();
-    let mut touched = apply::remove_members(conn, &group.id, &gone, fx).await?;
-    let new: Vec<String> = wanted.into_iter().collect();
-    touched.extend(apply::add_members(conn, &group.id, &new, now, fx).await?);
+    let new: Vec<String> = wanted
+        .into_iter()
+        .filter(|u| !present.contains(u))
+        .collect();
+    // Most listings change nothing: then nothing more is read or written.
+    if gone.is_empty() && new.is_empty() {
+        return Ok(());
+    }
+    let mut touched = Vec::new();
+    if !gone.is_empty() {
+        touched.extend(apply::remove_members(conn, &group.id, &gone, fx).await?);
+    }
+    if !new.is_empty() {
+        touched.extend(apply::add_members(conn, &group.id, &new, now, fx).await?);
+    }
     touched.sort();
     touched.dedup();
     apply::refresh_users(conn, dir, &touched, now, fx).await
