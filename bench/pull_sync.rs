@@ -7,8 +7,8 @@
 //!
 //! Without `--database-url` it runs on a fresh SQLite file in a temp
 //! directory; with a `postgres://` URL it creates a fresh database beside it
-//! and drops it afterwards. The fake runs in the same process (its memory is
-//! in the peak RSS printed, so the figure is an upper bound for dirsync).
+//! and drops it afterwards. The fake runs in a child process (this binary
+//! with `--serve-fake`), so the peak RSS printed is dirsync's alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -82,9 +82,93 @@ async fn timed(store: &Store, key: &SealingKey, label: &str, request: Request) -
     (secs, run)
 }
 
+/// The fake Graph in a child process (this same binary with `--serve-fake`),
+/// so the peak RSS measured here is dirsync's alone.
+struct Fake {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+    definition: Value,
+}
+
+impl Fake {
+    fn spawn(users: usize, groups: usize) -> Fake {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--serve-fake", &users.to_string(), &groups.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let definition = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        Fake {
+            child,
+            lines,
+            definition,
+        }
+    }
+
+    /// `users` users change their title at the fake.
+    fn change(&mut self, users: usize) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "change {users}").unwrap();
+        assert_eq!(self.lines.next().unwrap().unwrap(), "ok");
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The child: serve the fake, print its connection definition as one line,
+/// then take `change N` commands from stdin, answering `ok`.
+async fn serve_fake(users: usize, groups: usize) {
+    let shared = Shared::new(Directory::generate(users, groups, 7));
+    let credentials = fake::graph::Credentials::default();
+    let running = fake::graph::start(shared.clone(), credentials.clone()).unwrap();
+    println!("{}", fake::graph::dev_connection(&running, &credentials));
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        for line in std::io::stdin().lines() {
+            let Some(n) = line
+                .unwrap()
+                .strip_prefix("change ")
+                .and_then(|n| n.parse().ok())
+            else {
+                continue;
+            };
+            let mut directory = shared.directory_mut();
+            let ids: Vec<String> = directory
+                .users
+                .iter()
+                .take(n)
+                .map(|u| u.id.clone())
+                .collect();
+            for id in ids {
+                directory.update_user(&id, |u| u.title = "Principal Engineer".into());
+            }
+            drop(directory);
+            println!("ok");
+            std::io::stdout().flush().unwrap();
+        }
+    })
+    .await
+    .unwrap();
+    drop(running);
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve-fake") {
+        let users = args[i + 1].parse().unwrap();
+        let groups = args[i + 2].parse().unwrap();
+        return serve_fake(users, groups).await;
+    }
     let arg = |name: &str| {
         args.iter()
             .position(|a| a == name)
@@ -129,11 +213,9 @@ async fn main() {
     store.migrate().await.unwrap();
     admin::create_tenant(&store, "bench").await.unwrap();
 
-    let shared = Shared::new(Directory::generate(users, groups, 7));
-    let credentials = fake::graph::Credentials::default();
-    let running = fake::graph::start(shared.clone(), credentials.clone()).unwrap();
+    let mut fake = Fake::spawn(users, groups);
     let key = SealingKey::parse(SealingKey::generate().expose()).unwrap();
-    let mut definition = fake::graph::dev_connection(&running, &credentials);
+    let mut definition = fake.definition.clone();
     definition["schedule"] = serde_json::json!({"enabled": false});
     admin::connections::create(
         &store,
@@ -153,18 +235,7 @@ async fn main() {
     let (again, run) = timed(&store, &key, "no-op full re-sync", Request::manual()).await;
     assert_eq!(n(&run, "/users/unchanged") as usize, users);
 
-    {
-        let mut directory = shared.directory_mut();
-        let ids: Vec<String> = directory
-            .users
-            .iter()
-            .take(changes)
-            .map(|u| u.id.clone())
-            .collect();
-        for id in ids {
-            directory.update_user(&id, |u| u.title = "Principal Engineer".into());
-        }
-    }
+    fake.change(changes);
     let incremental = Request {
         incremental: true,
         ..Request::manual()
@@ -172,10 +243,10 @@ async fn main() {
     let (delta, run) = timed(&store, &key, "incremental (delta) sync", incremental).await;
     assert_eq!(n(&run, "/users/updated") as usize, changes);
     println!(
-        "summary {backend}: first {first:.2} s, no-op {again:.2} s, delta of {changes} {delta:.2} s, peak RSS {:.1} MiB (dirsync and the fake)",
+        "summary {backend}: first {first:.2} s, no-op {again:.2} s, delta of {changes} {delta:.2} s, peak RSS {:.1} MiB",
         peak_rss_mib()
     );
-    drop(running);
+    drop(fake);
     drop(store);
     if let Some((admin, name)) = cleanup {
         admin
