@@ -188,8 +188,10 @@ pub async fn replace_members<C: Conn>(
         .await?
         .into_iter()
         .collect();
-    let present: std::collections::HashSet<String> =
-        ids::member_ids(conn, &group.id).await?.into_iter().collect();
+    let present: std::collections::HashSet<String> = ids::member_ids(conn, &group.id)
+        .await?
+        .into_iter()
+        .collect();
     let gone: Vec<String> = present
         .iter()
         .filter(|u| !wanted.contains(*u))
