@@ -3,12 +3,13 @@
 //! store): a first full sync, a no-op full re-sync, then an incremental
 //! (delta) sync after K users changed.
 //!
-//! cargo bench --bench pull_sync -- [--users N] [--groups G] [--changes K] [--database-url URL]
+//! cargo bench --bench pull_sync -- [--users N] [--groups G] [--changes K] [--database-url URL] [--keep]
 //!
 //! Without `--database-url` it runs on a fresh SQLite file in a temp
 //! directory; with a `postgres://` URL it creates a fresh database beside it
-//! and drops it afterwards. The fake runs in a child process (this binary
-//! with `--serve-fake`), so the peak RSS printed is dirsync's alone.
+//! and drops it afterwards (unless `--keep`). The fake runs in a child
+//! process (this binary with `--serve-fake`), so the peak RSS printed is
+//! dirsync's alone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -177,6 +178,8 @@ async fn main() {
     let users: usize = arg("--users").map_or(100_000, |v| v.parse().unwrap());
     let groups: usize = arg("--groups").map_or(500, |v| v.parse().unwrap());
     let changes: usize = arg("--changes").map_or(1_000, |v| v.parse().unwrap());
+    // Keep the PostgreSQL database afterwards (to EXPLAIN against it).
+    let keep = args.iter().any(|a| a == "--keep");
     let dir = tempfile::tempdir().unwrap();
     let (url, cleanup) = match arg("--database-url") {
         Some(admin_url) if admin_url.starts_with("postgres") => {
@@ -249,6 +252,10 @@ async fn main() {
     drop(fake);
     drop(store);
     if let Some((admin, name)) = cleanup {
+        if keep {
+            println!("kept database {name}");
+            return;
+        }
         admin
             .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
             .await

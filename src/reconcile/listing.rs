@@ -22,6 +22,10 @@ use crate::store::{Store, StoreError};
 /// Changes per transaction.
 pub const PAGE: usize = 500;
 
+/// Users created by a listing before it first refreshes the planner's
+/// statistics (`Store::analyze_identity`).
+const ANALYZE_FROM: u64 = 1_000;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
@@ -183,6 +187,8 @@ pub struct Listing {
     counts: Counts,
     problems: Vec<Problem>,
     plan: Vec<Applied>,
+    /// `counts.created` when this listing last refreshed the statistics.
+    analyzed_at: u64,
 }
 
 impl Listing {
@@ -201,6 +207,7 @@ impl Listing {
             counts: Counts::default(),
             problems: Vec::new(),
             plan: Vec::new(),
+            analyzed_at: 0,
         })
     }
 
@@ -272,6 +279,15 @@ impl Listing {
             let batch = self.run(store, changes, now, options).await?;
             self.held.extend(batch.held);
             self.record(batch.applied);
+            // An import that doubled what it created since the last refresh
+            // refreshes the statistics (ANALYZE_FROM, 2 × ANALYZE_FROM, …: a
+            // handful per listing); a listing that creates nothing, none.
+            if !self.options.dry_run
+                && self.counts.created >= ANALYZE_FROM.max(2 * self.analyzed_at)
+            {
+                store.analyze_identity().await?;
+                self.analyzed_at = self.counts.created;
+            }
         }
         Ok(())
     }
