@@ -15,6 +15,10 @@
 
 use std::time::Instant;
 
+#[path = "support.rs"]
+mod support;
+use support::peak_rss_mib;
+
 /// The allocator `dirsync` itself runs with (src/main.rs).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -25,18 +29,6 @@ use dirsync::pull::fake::{self, Directory, Shared};
 use dirsync::pull::run::Request;
 use dirsync::store::Store;
 use serde_json::Value;
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
 
 fn n(run: &Value, path: &str) -> u64 {
     run["counts"]
@@ -180,38 +172,8 @@ async fn main() {
     let changes: usize = arg("--changes").map_or(1_000, |v| v.parse().unwrap());
     // Keep the PostgreSQL database afterwards (to EXPLAIN against it).
     let keep = args.iter().any(|a| a == "--keep");
-    let dir = tempfile::tempdir().unwrap();
-    let (url, cleanup) = match arg("--database-url") {
-        Some(admin_url) if admin_url.starts_with("postgres") => {
-            let name = format!("dirsync_bench_{}", uuid::Uuid::new_v4().simple());
-            let admin = Store::connect(&admin_url, 1).await.unwrap();
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .unwrap();
-            let (base, query) = admin_url.split_once('?').unwrap_or((&admin_url, ""));
-            let base = base.rsplit_once('/').unwrap().0;
-            let query = if query.is_empty() {
-                String::new()
-            } else {
-                format!("?{query}")
-            };
-            (format!("{base}/{name}{query}"), Some((admin, name)))
-        }
-        Some(url) => (url, None),
-        None => (
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("bench.db").display()
-            ),
-            None,
-        ),
-    };
-    let backend = if url.starts_with("postgres") {
-        "postgres"
-    } else {
-        "sqlite"
-    };
+    let database = support::Database::fresh(arg("--database-url")).await;
+    let (url, backend) = (database.url.clone(), database.backend);
     let store = Store::connect(&url, 4).await.unwrap();
     store.migrate().await.unwrap();
     admin::create_tenant(&store, "bench").await.unwrap();
@@ -251,14 +213,5 @@ async fn main() {
     );
     drop(fake);
     drop(store);
-    if let Some((admin, name)) = cleanup {
-        if keep {
-            println!("kept database {name}");
-            return;
-        }
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .await
-            .unwrap();
-    }
+    database.finish(keep).await;
 }

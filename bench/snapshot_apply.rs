@@ -11,6 +11,10 @@
 
 use std::time::Instant;
 
+#[path = "support.rs"]
+mod support;
+use support::peak_rss_mib;
+
 /// The allocator `dirsync` itself runs with (src/main.rs).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -44,18 +48,6 @@ fn snapshot(n: usize) -> (String, Snapshot) {
     )
 }
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 async fn pass(
     store: &Store,
     directory_id: &str,
@@ -87,44 +79,14 @@ async fn main() {
             .and_then(|i| args.get(i + 1).cloned())
     };
     let users: usize = arg("--users").map_or(100_000, |v| v.parse().unwrap());
-    let dir = tempfile::tempdir().unwrap();
-    let (url, cleanup) = match arg("--database-url") {
-        Some(admin_url) if admin_url.starts_with("postgres") => {
-            let name = format!("dirsync_bench_{}", uuid::Uuid::new_v4().simple());
-            let admin = Store::connect(&admin_url, 1).await.unwrap();
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .unwrap();
-            let (base, query) = admin_url.split_once('?').unwrap_or((&admin_url, ""));
-            let base = base.rsplit_once('/').unwrap().0;
-            let query = if query.is_empty() {
-                String::new()
-            } else {
-                format!("?{query}")
-            };
-            (format!("{base}/{name}{query}"), Some((admin, name)))
-        }
-        Some(url) => (url, None),
-        None => (
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("bench.db").display()
-            ),
-            None,
-        ),
-    };
+    let database = support::Database::fresh(arg("--database-url")).await;
+    let (url, backend) = (database.url.clone(), database.backend);
     let store = Store::connect(&url, 4).await.unwrap();
     store.migrate().await.unwrap();
     admin::create_tenant(&store, "bench").await.unwrap();
     let directory = admin::create_directory(&store, "bench", "bench", "generic")
         .await
         .unwrap();
-    let backend = if url.starts_with("postgres") {
-        "postgres"
-    } else {
-        "sqlite"
-    };
     println!("snapshot-apply on {backend}, {users} users, pages of {FEED}");
     let (first, report) = pass(&store, &directory.id, users).await;
     assert_eq!(report.counts.created as usize, users, "{report:?}");
@@ -151,10 +113,5 @@ async fn main() {
         peak_rss_mib()
     );
     drop(store);
-    if let Some((admin, name)) = cleanup {
-        admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .await
-            .unwrap();
-    }
+    database.finish(false).await;
 }

@@ -218,21 +218,7 @@ pub async fn sync_once<S: Source + Send>(
     let started_at = now_ms();
     let lease = Lease::new(owner);
     let mut run = store
-        .insert_run(Run {
-            id: uuid::Uuid::now_v7().to_string(),
-            connection_id: connection.id.clone(),
-            directory_id: connection.directory_id.clone(),
-            tenant_id: connection.tenant_id.clone(),
-            trigger: request.trigger.as_str().to_owned(),
-            mode: mode(incremental).to_owned(),
-            status: "running".to_owned(),
-            started_at,
-            finished_at: None,
-            counts: json!({}),
-            errors: json!([]),
-            deactivations: 0,
-            approved_by_run_id: None,
-        })
+        .insert_run(new_run(connection, request, mode(incremental), started_at))
         .await?;
     let outcome = list_and_apply(
         store,
@@ -646,19 +632,35 @@ async fn record_unstarted(
     let now = now_ms();
     Ok(store
         .insert_run(Run {
-            id: uuid::Uuid::now_v7().to_string(),
-            connection_id: connection.id.clone(),
-            directory_id: connection.directory_id.clone(),
-            tenant_id: connection.tenant_id.clone(),
-            trigger: request.trigger.as_str().to_owned(),
-            mode: if request.dry_run { "dry_run" } else { "full" }.to_owned(),
             status: "failed".to_owned(),
-            started_at: now,
             finished_at: Some(now),
             counts: serde_json::to_value(RunCounts::default()).unwrap_or_default(),
             errors: json!([error_entry("connection", &err.to_string(), None)]),
-            deactivations: 0,
-            approved_by_run_id: None,
+            ..new_run(
+                connection,
+                request,
+                if request.dry_run { "dry_run" } else { "full" },
+                now,
+            )
         })
         .await?)
+}
+
+/// A run of `connection` as it starts: `running`, nothing counted yet.
+fn new_run(connection: &Connection, request: &Request, mode: &str, started_at: i64) -> Run {
+    Run {
+        id: uuid::Uuid::now_v7().to_string(),
+        connection_id: connection.id.clone(),
+        directory_id: connection.directory_id.clone(),
+        tenant_id: connection.tenant_id.clone(),
+        trigger: request.trigger.as_str().to_owned(),
+        mode: mode.to_owned(),
+        status: "running".to_owned(),
+        started_at,
+        finished_at: None,
+        counts: json!({}),
+        errors: json!([]),
+        deactivations: 0,
+        approved_by_run_id: None,
+    }
 }
