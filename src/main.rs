@@ -512,6 +512,23 @@ fn run_line(run: &serde_json::Value) -> String {
             run["id"].as_str().unwrap_or_default()
         ));
     }
+    if let Some(plan) = c["plan"].as_array().filter(|p| !p.is_empty()) {
+        line.push_str("\n  dry run: nothing was written; it would");
+        for change in plan.iter().take(20) {
+            line.push_str(&format!(
+                "\n    {} {}{}",
+                change["change"].as_str().unwrap_or_default(),
+                change["source_id"].as_str().unwrap_or_default(),
+                change
+                    .get("detail")
+                    .map(|d| format!(" ({})", d.as_str().map_or(d.to_string(), str::to_owned)))
+                    .unwrap_or_default()
+            ));
+        }
+        if plan.len() > 20 {
+            line.push_str(&format!("\n    … {} more in --json", plan.len() - 20));
+        }
+    }
     for error in run["errors"].as_array().into_iter().flatten() {
         line.push_str(&format!(
             "\n  {}: {}{}",

@@ -268,6 +268,9 @@ pub async fn sync_once<S: Source + Send>(
     .to_owned();
     run.deactivations = outcome.counts.deactivations as i64;
     run.counts = serde_json::to_value(&outcome.counts).unwrap_or_default();
+    if request.dry_run {
+        run.counts["plan"] = Value::Array(outcome.plan.clone());
+    }
     // What was asked, so an approval repeats the same run.
     run.counts["request"] = json!({
         "only": request.only,
@@ -329,6 +332,31 @@ struct Outcome {
     /// Some(new cursor) when the run decides the next run's start (None
     /// inside: the next run is full).
     cursor: Option<Option<String>>,
+    /// On a dry run, the changes it would make (the first `PLAN_SHOWN`).
+    plan: Vec<Value>,
+}
+
+/// Planned changes a dry run shows in its record.
+const PLAN_SHOWN: usize = 100;
+
+/// One planned change as a dry run shows it; None for `unchanged`.
+fn planned(applied: &crate::reconcile::apply::Applied) -> Option<Value> {
+    use crate::reconcile::plan::Outcome as O;
+    let (outcome, detail) = match &applied.outcome {
+        O::Unchanged => return None,
+        O::Created => ("create", Value::Null),
+        O::Updated(fields) => ("update", json!(fields)),
+        O::Deactivated => ("deactivate", Value::Null),
+        O::Reactivated => ("reactivate", Value::Null),
+        O::Deleted => ("delete", Value::Null),
+        O::Skipped(why) => ("skip", json!(why)),
+        O::Conflict(why) => ("conflict", json!(why)),
+    };
+    let mut v = json!({ "source_id": applied.source_id, "change": outcome });
+    if !detail.is_null() {
+        v["detail"] = detail;
+    }
+    Some(v)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -461,6 +489,12 @@ async fn list_and_apply<S: Source + Send>(
         status: report.status,
         counts,
         problems: report.problems,
+        plan: report
+            .plan
+            .iter()
+            .filter_map(planned)
+            .take(PLAN_SHOWN)
+            .collect(),
         failures,
         cursor,
     })

@@ -477,6 +477,9 @@ async fn a_dry_run_reports_the_plan_and_writes_nothing() {
         );
         assert_eq!(count(&run, "/users/created"), 50);
         assert_eq!(count(&run, "/groups/created"), 2);
+        let plan = run.counts["plan"].as_array().unwrap();
+        assert_eq!(plan.len(), 50, "{provider:?}: the changes it would make");
+        assert!(plan.iter().all(|c| c["change"] == "create"));
         assert!(p.app.app_users().await.is_empty());
         assert!(p.app.app_groups().await.is_empty());
         assert_eq!(p.app.last_seq().await, 0);
