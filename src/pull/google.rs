@@ -7,7 +7,7 @@
 //! runs against Google or the fake in `pull::fake::google`.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tracing::instrument;
@@ -17,6 +17,7 @@ use super::PullError;
 use super::normalize::google_user;
 use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
+use super::token::Token;
 use crate::crypto::Secret;
 use crate::reconcile::groups::GroupSnapshot;
 
@@ -37,9 +38,6 @@ const GROUPS_PER_PAGE: u32 = 200;
 const MEMBERS_PER_PAGE: u32 = 200;
 /// `connection test` reads this many users at most.
 const CHECK_USERS: u32 = 5;
-/// Renew the access token this long before Google says it expires.
-const RENEW_EARLY: Duration = Duration::from_secs(60);
-
 /// The 403 reasons that mean "slow down", not "forbidden" (Directory API
 /// limits page; pull_apis.md §1C). Google sends no Retry-After.
 const THROTTLED: [&str; 3] = [
@@ -141,12 +139,6 @@ fn key_file_error(err: &serde_json::Error) -> PullError {
         ),
     };
     PullError::Config(format!("{shape}: {why}"))
-}
-
-/// The access token and when to renew it.
-struct Token {
-    access: Secret,
-    renew_at: Instant,
 }
 
 #[derive(serde::Serialize)]
@@ -323,9 +315,9 @@ impl Google {
     #[instrument(skip_all, fields(client_email = %self.client_email))]
     async fn access_token(&mut self) -> Result<Secret, PullError> {
         if let Some(token) = &self.token
-            && Instant::now() < token.renew_at
+            && token.is_fresh()
         {
-            return Ok(token.access.clone());
+            return Ok(token.value.clone());
         }
         let assertion = self.assertion()?;
         let form = [
@@ -367,11 +359,8 @@ impl Google {
             .as_str()
             .ok_or_else(|| PullError::Auth("the token response has no access_token".into()))?;
         let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600));
-        let token = Token {
-            access: Secret::new(access.to_owned()),
-            renew_at: Instant::now() + lifetime.saturating_sub(RENEW_EARLY),
-        };
-        let access = token.access.clone();
+        let token = Token::new(Secret::new(access.to_owned()), lifetime);
+        let access = token.value.clone();
         self.token = Some(token);
         Ok(access)
     }
@@ -947,7 +936,7 @@ mod tests {
         );
         google.groups(None).await.unwrap();
         if let Some(token) = &mut google.token {
-            token.renew_at = Instant::now();
+            token.expire();
         }
         google.groups(None).await.unwrap();
         assert_eq!(
@@ -1026,7 +1015,7 @@ mod tests {
             Pacing::default(),
         );
         google.groups(None).await.unwrap();
-        let access: Vec<String> = vec![google.token.as_ref().unwrap().access.expose().to_owned()];
+        let access: Vec<String> = vec![google.token.as_ref().unwrap().value.expose().to_owned()];
         let mut outputs = vec![format!("{google:?}")];
         shared.revoke_tokens();
         shared.faults.fail(100);

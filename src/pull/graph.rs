@@ -7,7 +7,7 @@
 //! Translation only: every answer becomes snapshots or a `PullError` in
 //! Graph's own words; nothing here touches the store.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,6 +17,7 @@ use super::PullError;
 use super::normalize::graph_user;
 use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
+use super::token::Token;
 use crate::crypto::Secret;
 use crate::reconcile::groups::GroupSnapshot;
 
@@ -27,10 +28,6 @@ const USER_FIELDS: &str = "id,userPrincipalName,mail,displayName,givenName,surna
 
 /// Graph's maximum page size for users, groups and members (§2B).
 const TOP: u32 = 999;
-
-/// Renew the access token this long before Entra says it expires, so a
-/// request never leaves with a token about to lapse.
-const RENEW_EARLY: Duration = Duration::from_secs(60);
 
 /// The directoryObject type of users in member listings (§2B).
 const USER_TYPE: &str = "#microsoft.graph.user";
@@ -102,12 +99,6 @@ impl Settings {
             Err(_) => "https://graph.microsoft.com/.default".to_owned(),
         }
     }
-}
-
-/// An access token and when to stop using it.
-struct Token {
-    value: Secret,
-    renew_at: Instant,
 }
 
 /// A Graph connection: one tenant, one app registration, one scope.
@@ -182,7 +173,7 @@ impl Graph {
     #[instrument(skip_all, fields(tenant_id = %self.settings.tenant_id))]
     async fn token(&mut self) -> Result<Secret, PullError> {
         if let Some(token) = &self.token
-            && Instant::now() < token.renew_at
+            && token.is_fresh()
         {
             return Ok(token.value.clone());
         }
@@ -229,10 +220,7 @@ impl Graph {
             .map(Duration::from_secs)
             .unwrap_or(Duration::from_secs(300));
         let value = Secret::new(value.to_owned());
-        self.token = Some(Token {
-            value: value.clone(),
-            renew_at: Instant::now() + lifetime.saturating_sub(RENEW_EARLY),
-        });
+        self.token = Some(Token::new(value.clone(), lifetime));
         Ok(value)
     }
 

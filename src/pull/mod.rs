@@ -14,6 +14,7 @@ pub mod retry;
 pub mod run;
 pub mod schedule;
 pub mod source;
+pub mod token;
 
 /// The providers a pull directory can hold a connection to; the name is the
 /// directory's `kind`.

@@ -17,7 +17,7 @@
 //! 2024, pull_apis.md §3A) are out of scope: the service app must have
 //! "Require Demonstrating Proof of Possession" turned off.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -29,6 +29,7 @@ use super::PullError;
 use super::normalize::okta_user;
 use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
+use super::token::Token;
 use crate::crypto::Secret;
 use crate::reconcile::groups::GroupSnapshot;
 
@@ -40,9 +41,6 @@ const PAGE: u32 = 200;
 /// updated while the previous run was reading (or stamped by a clock a little
 /// behind) is not missed (pull_apis.md §3D: "use a safety overlap window").
 const OVERLAP: chrono::Duration = chrono::Duration::seconds(60);
-
-/// Renew an access token this long before Okta says it expires.
-const RENEW_EARLY: Duration = Duration::from_secs(60);
 
 /// How long a client assertion is valid (Okta accepts at most one hour).
 const ASSERTION_LIFETIME: i64 = 300;
@@ -155,12 +153,6 @@ enum Credential {
         algorithm: Algorithm,
         key: EncodingKey,
     },
-}
-
-/// An access token and when to stop using it.
-struct Token {
-    value: Secret,
-    renew_at: Instant,
 }
 
 pub struct Okta {
@@ -536,10 +528,7 @@ impl Okta {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| PullError::Auth("the token response has no access_token".into()))?;
         let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600));
-        Ok(Token {
-            value: Secret::new(value.to_owned()),
-            renew_at: Instant::now() + lifetime.saturating_sub(RENEW_EARLY),
-        })
+        Ok(Token::new(Secret::new(value.to_owned()), lifetime))
     }
 
     /// The `Authorization` header for the next API call, renewing the access
@@ -548,10 +537,7 @@ impl Okta {
         let raw = match &self.credential {
             Credential::Ssws(token) => format!("SSWS {}", token.expose()),
             Credential::PrivateKeyJwt { .. } => {
-                let fresh = self
-                    .token
-                    .as_ref()
-                    .is_some_and(|t| Instant::now() < t.renew_at);
+                let fresh = self.token.as_ref().is_some_and(Token::is_fresh);
                 if !fresh {
                     self.token = Some(self.grant().await?);
                 }
