@@ -60,6 +60,7 @@ pub fn google_user(user: &Value) -> Option<(String, Snapshot)> {
             },
             active: !(flag("suspended") || flag("archived")),
             groups: Vec::new(),
+            carried: None,
         },
     ))
 }
@@ -87,6 +88,7 @@ pub fn graph_user(user: &Value) -> Option<(String, Snapshot)> {
             },
             active: user.get("accountEnabled").and_then(Value::as_bool) != Some(false),
             groups: Vec::new(),
+            carried: None,
         },
     ))
 }
@@ -116,6 +118,7 @@ pub fn okta_user(user: &Value) -> Option<(String, Snapshot)> {
             },
             active: !matches!(status.as_str(), "SUSPENDED" | "DEPROVISIONED"),
             groups: Vec::new(),
+            carried: None,
         },
     ))
 }

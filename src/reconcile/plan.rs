@@ -48,6 +48,79 @@ pub struct Snapshot {
     /// by the engine from the store; never stored with the snapshot).
     #[serde(skip)]
     pub groups: Vec<String>,
+    /// None: a complete snapshot, where an absent value means no value (every
+    /// full listing, every SCIM write). Some: a partial item that carries only
+    /// these attributes (a Microsoft Graph delta round sends "at least the
+    /// updated properties"); the others keep what the directory said before
+    /// (`merged_over`). Never stored: the engine stores the merged snapshot.
+    #[serde(skip)]
+    pub carried: Option<Vec<Attribute>>,
+}
+
+/// What a directory's snapshot of a user can carry (the external id always
+/// comes with it: it names the user).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Attribute {
+    Email,
+    Active,
+    GivenName,
+    FamilyName,
+    DisplayName,
+    AvatarUrl,
+    Department,
+    Title,
+    EmployeeNumber,
+    Manager,
+}
+
+impl Snapshot {
+    /// Whether the snapshot carries this attribute (a complete one carries all).
+    pub fn carries(&self, attribute: Attribute) -> bool {
+        self.carried
+            .as_ref()
+            .is_none_or(|carried| carried.contains(&attribute))
+    }
+
+    /// The complete snapshot this one means, given what the directory said
+    /// before (`None` when it said nothing yet: an attribute the item does
+    /// not carry has no value then). A complete snapshot is itself.
+    pub fn merged_over(self, before: Option<&Snapshot>) -> Snapshot {
+        let Some(before) = before.filter(|_| self.carried.is_some()) else {
+            return Snapshot {
+                carried: None,
+                ..self
+            };
+        };
+        let pick = |attribute: Attribute, now: &Option<String>, was: &Option<String>| {
+            if self.carries(attribute) { now } else { was }.clone()
+        };
+        let (p, b) = (&self.profile, &before.profile);
+        Snapshot {
+            external_id: self.external_id.clone().or(before.external_id.clone()),
+            email: pick(Attribute::Email, &self.email, &before.email),
+            profile: Profile {
+                given_name: pick(Attribute::GivenName, &p.given_name, &b.given_name),
+                family_name: pick(Attribute::FamilyName, &p.family_name, &b.family_name),
+                display_name: pick(Attribute::DisplayName, &p.display_name, &b.display_name),
+                avatar_url: pick(Attribute::AvatarUrl, &p.avatar_url, &b.avatar_url),
+                department: pick(Attribute::Department, &p.department, &b.department),
+                title: pick(Attribute::Title, &p.title, &b.title),
+                employee_number: pick(
+                    Attribute::EmployeeNumber,
+                    &p.employee_number,
+                    &b.employee_number,
+                ),
+                manager: pick(Attribute::Manager, &p.manager, &b.manager),
+            },
+            active: if self.carries(Attribute::Active) {
+                self.active
+            } else {
+                before.active
+            },
+            groups: self.groups,
+            carried: None,
+        }
+    }
 }
 
 /// The host application's user, as far as the rules need it.
@@ -410,6 +483,7 @@ mod tests {
             },
             active,
             groups: Vec::new(),
+            carried: None,
         }
     }
 
@@ -765,6 +839,7 @@ mod properties {
                 },
                 active,
                 groups: Vec::new(),
+                carried: None,
             })
     }
 

@@ -58,6 +58,7 @@ pub fn user(row: &User) -> Snapshot {
         },
         active: row.active,
         groups: Vec::new(),
+        carried: None,
     }
 }
 

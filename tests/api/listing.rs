@@ -24,6 +24,7 @@ fn snapshot(n: usize, given: &str, active: bool) -> Snapshot {
         },
         active,
         groups: Vec::new(),
+        carried: None,
     }
 }
 
