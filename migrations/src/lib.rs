@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261122_000001_directory_mirror;
 mod m20261122_000002_app_identity;
 mod m20261201_000003_pull;
+mod m20261206_000004_deferred;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000001_directory_mirror::Migration),
             Box::new(m20261122_000002_app_identity::Migration),
             Box::new(m20261201_000003_pull::Migration),
+            Box::new(m20261206_000004_deferred::Migration),
         ]
     }
 }

@@ -351,6 +351,7 @@ fn planned(applied: &crate::reconcile::apply::Applied) -> Option<Value> {
         O::Deleted => ("delete", Value::Null),
         O::Skipped(why) => ("skip", json!(why)),
         O::Conflict(why) => ("conflict", json!(why)),
+        O::Deferred(why) => ("defer", json!(why)),
     };
     let mut v = json!({ "source_id": applied.source_id, "change": outcome });
     if !detail.is_null() {

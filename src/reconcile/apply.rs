@@ -9,11 +9,13 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Value, json};
 use tracing::{info, instrument};
 
+use super::addresses::{self, Holder, Move, Verdict};
 use super::plan::{
     self, Change, Current, DeactivatedBy, Field, Outcome, Profile, Snapshot, Status, Write,
 };
 use super::policy::{OnDelete, OnMissing, Policy};
 use crate::domain::time::rfc3339;
+use crate::store::deferred::{self, Deferred};
 use crate::store::events::{self, NewEvent};
 use crate::store::identity::{self as ids, AppUser, Link};
 use crate::store::{Conn, StoreError, tenants};
@@ -110,6 +112,9 @@ pub struct Applied {
     pub source_id: String,
     pub outcome: Outcome,
     pub app_user_id: Option<String>,
+    /// The app user's status after a change that created or updated it (a
+    /// user created already deactivated, for the run's counts).
+    pub status: Option<Status>,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -246,7 +251,9 @@ pub fn user_event(outcome: &Outcome) -> Option<(&'static str, Vec<Field>)> {
         Outcome::Deactivated => Some(("user.deactivated", vec![Field::Status])),
         Outcome::Reactivated => Some(("user.reactivated", vec![Field::Status])),
         Outcome::Deleted => Some(("user.deleted", Vec::new())),
-        Outcome::Unchanged | Outcome::Skipped(_) | Outcome::Conflict(_) => None,
+        Outcome::Unchanged | Outcome::Skipped(_) | Outcome::Conflict(_) | Outcome::Deferred(_) => {
+            None
+        }
     }
 }
 
@@ -274,15 +281,33 @@ struct State {
     /// Other directories' live links by app user.
     elsewhere: HashMap<String, Vec<Link>>,
     groups: HashMap<String, Vec<String>>,
+    /// Source ids and addresses already asked of the store.
+    sources_read: HashSet<String>,
+    emails_read: HashSet<String>,
+    /// Addresses whose waiting changes were read.
+    deferred_read: HashSet<String>,
+    /// Each loaded app user's address before the set.
+    loaded_email: HashMap<String, String>,
+    /// Deferred changes of this directory read for the set, by source id.
+    deferred: HashMap<String, Deferred>,
     inserted: Vec<String>,
     updated: HashSet<String>,
     deleted: Vec<String>,
     links_changed: HashSet<String>,
     links_deleted: Vec<String>,
     linked_now: Vec<String>,
+    deferred_written: Vec<Deferred>,
+    deferred_cleared: Vec<String>,
 }
 
 impl State {
+    /// An app user as read from the store.
+    fn read_user(&mut self, row: AppUser) {
+        self.loaded_email
+            .insert(row.id.clone(), row.email_folded.clone());
+        self.add_user(row);
+    }
+
     fn add_user(&mut self, row: AppUser) {
         self.by_email
             .insert(row.email_folded.clone(), row.id.clone());
@@ -303,15 +328,39 @@ impl State {
                 .push(link);
         }
     }
+
+    /// The app user this directory user is linked to.
+    fn linked(&self, source_id: &str) -> Option<&AppUser> {
+        self.links
+            .get(source_id)
+            .and_then(|l| self.users.get(&l.app_user_id))
+    }
+
+    /// Who holds an address before the set, for `addresses::settle`.
+    fn holder(&self, address: &str) -> Option<Holder> {
+        let id = self.by_email.get(address)?.clone();
+        Some(if self.here.contains_key(&id) {
+            Holder::Here(id)
+        } else {
+            Holder::Elsewhere(id)
+        })
+    }
 }
 
+/// Read what these changes need that the state does not hold yet: their
+/// links, the app users linked or matched by email, other directories'
+/// links to those users, and their groups when the policy uses them.
 async fn load<C: Conn>(
     conn: &C,
     dir: &Directory,
+    state: &mut State,
     changes: &[UserChange],
-) -> Result<State, StoreError> {
-    let mut state = State::default();
-    let sources: Vec<String> = changes.iter().map(|c| c.source_id.clone()).collect();
+) -> Result<(), StoreError> {
+    let sources: Vec<String> = changes
+        .iter()
+        .filter(|c| state.sources_read.insert(c.source_id.clone()))
+        .map(|c| c.source_id.clone())
+        .collect();
     for link in ids::links_by_source(conn, &dir.id, &sources).await? {
         state.add_link(dir, link);
     }
@@ -319,7 +368,7 @@ async fn load<C: Conn>(
     // externalId gets its app user back (the removed link is re-keyed).
     let returning: Vec<String> = changes
         .iter()
-        .filter(|c| !state.links.contains_key(&c.source_id))
+        .filter(|c| sources.contains(&c.source_id) && !state.links.contains_key(&c.source_id))
         .filter_map(|c| match &c.change {
             Change::Upsert(s) => s.external_id.clone(),
             _ => None,
@@ -352,39 +401,45 @@ async fn load<C: Conn>(
             state.add_link(dir, moved);
         }
     }
-    let mut user_ids: Vec<String> = state
-        .links
-        .values()
+    let mut user_ids: Vec<String> = changes
+        .iter()
+        .filter_map(|c| state.links.get(&c.source_id))
         .map(|l| l.app_user_id.clone())
+        .filter(|id| !state.users.contains_key(id))
         .collect();
     user_ids.sort();
     user_ids.dedup();
+    let mut added: Vec<String> = Vec::new();
     for row in ids::users_by_id(conn, &user_ids).await? {
-        state.add_user(row);
+        added.push(row.id.clone());
+        state.read_user(row);
     }
-    // Match by email only where the linked users do not already hold it.
+    // Match by email only where the state does not already know the holder.
     let mut emails: Vec<String> = changes
         .iter()
         .filter_map(|c| match &c.change {
             Change::Upsert(s) => s.email.clone(),
             _ => None,
         })
-        .filter(|e| !state.by_email.contains_key(e))
+        .filter(|e| !state.by_email.contains_key(e) && state.emails_read.insert(e.clone()))
         .collect();
     emails.sort();
     emails.dedup();
     let mut by_email_only = Vec::new();
     if !emails.is_empty() {
         for row in ids::users_by_email(conn, &dir.tenant_id, &emails).await? {
+            if state.users.contains_key(&row.id) {
+                continue;
+            }
             by_email_only.push(row.id.clone());
-            state.add_user(row);
+            added.push(row.id.clone());
+            state.read_user(row);
         }
     }
     // Other directories' links (one person in two directories), and this
     // directory's links to users matched by email (one directory user per
     // app user).
-    let all: Vec<String> = state.users.keys().cloned().collect();
-    for link in ids::links_elsewhere(conn, &dir.id, &all).await? {
+    for link in ids::links_elsewhere(conn, &dir.id, &added).await? {
         state.add_link(dir, link);
     }
     if !by_email_only.is_empty() {
@@ -394,17 +449,170 @@ async fn load<C: Conn>(
             }
         }
     }
-    if dir.uses_groups() {
-        for key in ids::group_keys_of_users(conn, &dir.id, &all).await? {
+    if dir.uses_groups() && !added.is_empty() {
+        for key in ids::group_keys_of_users(conn, &dir.id, &added).await? {
             let keys = state.groups.entry(key.user_id).or_default();
             keys.push(key.name);
             keys.extend(key.external_id);
         }
     }
-    Ok(state)
+    Ok(())
 }
 
-/// Apply a page of user changes from one directory, in order.
+/// Deferred changes one set may take in (bounds what one write reads).
+const RESUMED_MAX: usize = 1_000;
+
+/// The addresses a set touches: what its users hold now and what they ask for.
+fn addresses_touched(state: &State, set: &[UserChange]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in set {
+        if let Some(user) = state.linked(&c.source_id) {
+            out.push(user.email_folded.clone());
+        }
+        if let Change::Upsert(s) = &c.change
+            && let Some(email) = &s.email
+        {
+            out.push(email.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// A stored snapshot as the change it was.
+fn stored_change(snapshot: Option<&Value>) -> Option<Snapshot> {
+    serde_json::from_value(snapshot?.clone()).ok()
+}
+
+/// Complete the partial items of a set (a Graph delta round): an attribute an
+/// item does not carry keeps what the directory said before, its deferred
+/// word if it has one, else the link's last snapshot.
+async fn complete<C: Conn>(
+    conn: &C,
+    dir: &Directory,
+    state: &State,
+    changes: Vec<UserChange>,
+) -> Result<Vec<UserChange>, StoreError> {
+    let partial: Vec<String> = changes
+        .iter()
+        .filter(|c| matches!(&c.change, Change::Upsert(s) if s.carried.is_some()))
+        .filter(|c| !state.deferred.contains_key(&c.source_id))
+        .map(|c| c.source_id.clone())
+        .collect();
+    if partial.is_empty()
+        && !changes
+            .iter()
+            .any(|c| state.deferred.contains_key(&c.source_id))
+    {
+        return Ok(changes);
+    }
+    let mut before: HashMap<String, Snapshot> = HashMap::new();
+    for link in ids::snapshots_by_source(conn, &dir.id, &partial).await? {
+        if let Some(s) = stored_change(link.snapshot.as_ref()) {
+            before.insert(link.source_id, s);
+        }
+    }
+    Ok(changes
+        .into_iter()
+        .map(|c| match c.change {
+            Change::Upsert(s) if s.carried.is_some() => {
+                let base = state
+                    .deferred
+                    .get(&c.source_id)
+                    .and_then(|d| stored_change(Some(&d.snapshot)))
+                    .or_else(|| before.remove(&c.source_id));
+                UserChange {
+                    source_id: c.source_id,
+                    change: Change::upsert((*s).merged_over(base.as_ref())),
+                }
+            }
+            _ => c,
+        })
+        .collect())
+}
+
+/// The set one call judges: the given changes (the later word on a user
+/// wins), completed, plus the deferred changes waiting for an address the
+/// set touches (and, in turn, those waiting for what they touch). The
+/// number of changes given comes first in the returned set.
+async fn gather<C: Conn>(
+    conn: &C,
+    dir: &Directory,
+    state: &mut State,
+    changes: Vec<UserChange>,
+) -> Result<Vec<UserChange>, StoreError> {
+    let mut at: HashMap<String, usize> = HashMap::new();
+    let mut set: Vec<UserChange> = Vec::with_capacity(changes.len());
+    for change in changes {
+        match at.get(&change.source_id) {
+            Some(&i) => set[i] = change,
+            None => {
+                at.insert(change.source_id.clone(), set.len());
+                set.push(change);
+            }
+        }
+    }
+    let partial = set
+        .iter()
+        .any(|c| matches!(&c.change, Change::Upsert(s) if s.carried.is_some()));
+    let own: Vec<String> = set.iter().map(|c| c.source_id.clone()).collect();
+    if partial {
+        // The users' own deferred words first: a partial item completes
+        // over the latest word, which may be one still waiting.
+        for row in deferred::deferred_for(conn, &dir.id, &[], &own).await? {
+            state.deferred.insert(row.source_id.clone(), row);
+        }
+        state.deferred_read.extend(own.iter().cloned());
+        set = complete(conn, dir, state, set).await?;
+    }
+    load(conn, dir, state, &set).await?;
+    let given = set.len();
+    // The first round also reads the set's own deferred words (unless the
+    // partial items read them already).
+    let mut sources: Vec<String> = if partial { Vec::new() } else { own };
+    let mut touched = addresses_touched(state, &set);
+    let mut fresh: Vec<UserChange> = Vec::new();
+    loop {
+        let emails: Vec<String> = std::mem::take(&mut touched)
+            .into_iter()
+            .filter(|e| state.deferred_read.insert(e.clone()))
+            .collect();
+        if emails.is_empty() && sources.is_empty() {
+            break;
+        }
+        let rows = deferred::deferred_for(conn, &dir.id, &emails, &sources).await?;
+        sources.clear();
+        fresh.clear();
+        for row in rows {
+            let room = set.len() - given < RESUMED_MAX;
+            if room
+                && !at.contains_key(&row.source_id)
+                && let Some(s) = stored_change(Some(&row.snapshot))
+            {
+                at.insert(row.source_id.clone(), set.len());
+                let resumed = UserChange {
+                    source_id: row.source_id.clone(),
+                    change: Change::upsert(s),
+                };
+                fresh.push(resumed.clone());
+                set.push(resumed);
+            }
+            state.deferred.insert(row.source_id.clone(), row);
+        }
+        if fresh.is_empty() {
+            break;
+        }
+        load(conn, dir, state, &fresh).await?;
+        touched = addresses_touched(state, &fresh);
+    }
+    Ok(set)
+}
+
+/// Apply a page of user changes from one directory as one set: the later
+/// word on a user wins, addresses are judged on the state after the whole
+/// set (with the deferred changes it releases), and the result never
+/// depends on the order of the page.
 #[instrument(skip_all, fields(directory_id = %dir.id, count = changes.len()))]
 pub async fn apply_users<C: Conn>(
     conn: &C,
@@ -414,14 +622,38 @@ pub async fn apply_users<C: Conn>(
     options: Options,
     fx: &mut Effects,
 ) -> Result<Batch, StoreError> {
-    let mut state = load(conn, dir, &changes).await?;
-    let mut batch = Batch::default();
-    for item in changes {
-        let applied = apply_one(&mut state, dir, &item, now, options, fx);
-        match applied {
-            Some(applied) => batch.applied.push(applied),
-            None => batch.held.push(item),
+    let mut state = State::default();
+    let set = gather(conn, dir, &mut state, changes).await?;
+    // Plan every change against the state before the set.
+    let planned: Vec<Planned> = set
+        .iter()
+        .map(|item| plan_one(&state, dir, item, now, options))
+        .collect();
+    // Then judge the addresses of the whole set at once.
+    let mut moves = Vec::new();
+    for (i, p) in planned.iter().enumerate() {
+        if let (false, Some(m)) = (p.held, address_move(&state, p)) {
+            moves.push((i, m));
         }
+    }
+    let holders: HashMap<String, Holder> = moves
+        .iter()
+        .filter_map(|(_, m)| m.to.clone())
+        .filter_map(|a| state.holder(&a).map(|h| (a, h)))
+        .collect();
+    let only: Vec<Move> = moves.iter().map(|(_, m)| m.clone()).collect();
+    let mut verdicts = vec![Verdict::Accepted; planned.len()];
+    for ((i, _), verdict) in moves.iter().zip(addresses::settle(&only, &holders)) {
+        verdicts[*i] = verdict;
+    }
+    let mut batch = Batch::default();
+    for ((item, p), verdict) in set.into_iter().zip(planned).zip(verdicts) {
+        if p.held {
+            batch.held.push(item);
+            continue;
+        }
+        let applied = settle_one(&mut state, dir, item, p, verdict, now, options, fx);
+        batch.applied.push(applied);
     }
     if !options.dry_run {
         write(conn, dir, state, now, fx).await?;
@@ -429,72 +661,152 @@ pub async fn apply_users<C: Conn>(
     Ok(batch)
 }
 
-/// Plan one change against the batch state and record its writes. None when
-/// the change is a deactivation held for later.
-fn apply_one(
-    state: &mut State,
+/// One change planned against the state before its set.
+struct Planned {
+    plan: plan::Plan,
+    /// The app user the change is about (linked, or matched by email).
+    subject_id: Option<String>,
+    /// The change as planned (with the user's groups from the store).
+    change: Change,
+    /// A deactivation held for the end of a listing.
+    held: bool,
+}
+
+fn plan_one(
+    state: &State,
     dir: &Directory,
     item: &UserChange,
     now: i64,
     options: Options,
-    fx: &mut Effects,
-) -> Option<Applied> {
-    let policy = &dir.policy;
-    // Read the batch state by reference; the plan owns what it needs.
-    let (current, subject_id, groups) = {
-        let link = state.links.get(&item.source_id);
-        let linked = link.and_then(|l| state.users.get(&l.app_user_id));
-        let by_email = match &item.change {
-            Change::Upsert(s) => s.email.as_ref(),
-            _ => None,
-        }
-        .and_then(|e| state.by_email.get(e))
-        .and_then(|id| state.users.get(id));
-        let subject = linked.or(by_email);
-        let elsewhere = subject
-            .and_then(|u| state.elsewhere.get(&u.id))
-            .map_or(&[][..], Vec::as_slice);
-        let current = Current {
-            linked: linked.map(to_plan),
-            // The same row as `linked` in the common case: plan it once.
-            by_email: match (linked, by_email) {
-                (Some(l), Some(b)) if l.id == b.id => linked.map(to_plan),
-                _ => by_email.map(to_plan),
-            },
-            by_email_linked_here: link.is_none()
-                && by_email
-                    .and_then(|u| state.here.get(&u.id))
-                    .is_some_and(|s| *s != item.source_id),
-            other_links: !elsewhere.is_empty(),
-            other_directory_active: elsewhere.iter().any(|l| l.directory_active),
-            owns_profile: linked.is_some_and(|u| {
-                u.profile_directory_id
-                    .as_deref()
-                    .is_none_or(|d| d == dir.id)
-            }),
-        };
-        let groups = subject.and_then(|u| state.groups.get(&u.id)).cloned();
-        (current, subject.map(|u| u.id.clone()), groups)
+) -> Planned {
+    let link = state.links.get(&item.source_id);
+    let linked = link.and_then(|l| state.users.get(&l.app_user_id));
+    // A first match by email adopts a user this directory does not link
+    // yet; one it links belongs to another of its users, and whether the
+    // address is free at the end is for `addresses::settle`.
+    let by_email = match (&item.change, linked) {
+        (Change::Upsert(s), None) => s
+            .email
+            .as_ref()
+            .and_then(|e| state.by_email.get(e))
+            .filter(|id| !state.here.contains_key(*id))
+            .and_then(|id| state.users.get(id)),
+        _ => None,
+    };
+    let subject = linked.or(by_email);
+    let elsewhere = subject
+        .and_then(|u| state.elsewhere.get(&u.id))
+        .map_or(&[][..], Vec::as_slice);
+    let current = Current {
+        linked: linked.map(to_plan),
+        by_email: by_email.map(to_plan),
+        other_links: !elsewhere.is_empty(),
+        other_directory_active: elsewhere.iter().any(|l| l.directory_active),
+        owns_profile: linked.is_some_and(|u| {
+            u.profile_directory_id
+                .as_deref()
+                .is_none_or(|d| d == dir.id)
+        }),
     };
     // The user's groups in this directory come from the store, not the edge.
-    let with_groups;
-    let change = match (&item.change, groups) {
+    let change = match (&item.change, subject.and_then(|u| state.groups.get(&u.id))) {
         (Change::Upsert(s), Some(groups)) => {
             let mut s = s.clone();
-            s.groups = groups;
-            with_groups = Change::Upsert(s);
-            &with_groups
+            s.groups = groups.clone();
+            Change::Upsert(s)
         }
-        (change, _) => change,
+        (change, _) => change.clone(),
     };
-    let plan = plan::plan_user(&current, change, policy, now, || {
+    let plan = plan::plan_user(&current, &change, &dir.policy, now, || {
         uuid::Uuid::now_v7().to_string()
     });
-    if options.hold_deactivations && plan.outcome == Outcome::Deactivated {
-        return None;
+    Planned {
+        held: options.hold_deactivations && plan.outcome == Outcome::Deactivated,
+        plan,
+        subject_id: subject.map(|u| u.id.clone()),
+        change,
     }
-    let mut app_user_id = subject_id;
-    match &plan.outcome {
+}
+
+/// The address effect of a plan, if it has one.
+fn address_move(state: &State, p: &Planned) -> Option<Move> {
+    for w in &p.plan.writes {
+        match w {
+            Write::Create(u) => {
+                return Some(Move {
+                    user: u.id.clone(),
+                    from: None,
+                    to: Some(u.email.clone()),
+                    adopts: false,
+                });
+            }
+            Write::Update(u) => {
+                let base = state.users.get(&u.id)?;
+                if base.email_folded != u.email {
+                    return Some(Move {
+                        user: u.id.clone(),
+                        from: Some(base.email_folded.clone()),
+                        to: Some(u.email.clone()),
+                        adopts: false,
+                    });
+                }
+            }
+            Write::Delete { app_user_id } => {
+                return Some(Move {
+                    user: app_user_id.clone(),
+                    from: Some(state.users.get(app_user_id)?.email_folded.clone()),
+                    to: None,
+                    adopts: false,
+                });
+            }
+            Write::Link { app_user_id } if p.plan.outcome != Outcome::Created => {
+                return Some(Move {
+                    user: app_user_id.clone(),
+                    from: None,
+                    to: Some(state.users.get(app_user_id)?.email_folded.clone()),
+                    adopts: true,
+                });
+            }
+            Write::Link { .. } | Write::Unlink { .. } => {}
+        }
+    }
+    None
+}
+
+/// Carry out one planned change as its verdict allows: apply its writes to
+/// the state and record its event, or keep it waiting.
+#[allow(clippy::too_many_arguments)]
+fn settle_one(
+    state: &mut State,
+    dir: &Directory,
+    item: UserChange,
+    p: Planned,
+    verdict: Verdict,
+    now: i64,
+    options: Options,
+    fx: &mut Effects,
+) -> Applied {
+    let outcome = match (&verdict, verdict.reason()) {
+        (Verdict::Deferred { address, holder }, Some(reason)) => {
+            info!(source_id = %item.source_id, reason, "directory user deferred");
+            if let Change::Upsert(s) = &p.change {
+                defer(
+                    state,
+                    dir,
+                    &item.source_id,
+                    s,
+                    address,
+                    holder,
+                    &reason,
+                    now,
+                );
+            }
+            Outcome::Deferred(reason)
+        }
+        (Verdict::Conflict { .. }, Some(reason)) => Outcome::Conflict(reason),
+        _ => p.plan.outcome.clone(),
+    };
+    match &outcome {
         Outcome::Skipped(reason) => {
             info!(source_id = %item.source_id, reason, "directory user skipped");
         }
@@ -503,20 +815,36 @@ fn apply_one(
         }
         _ => {}
     }
-    if options.dry_run {
-        return Some(Applied {
-            source_id: item.source_id.clone(),
-            outcome: plan.outcome,
-            app_user_id,
-        });
+    let accepted = verdict == Verdict::Accepted;
+    let mut applied = Applied {
+        source_id: item.source_id.clone(),
+        outcome: outcome.clone(),
+        app_user_id: p.subject_id.clone(),
+        status: p
+            .plan
+            .writes
+            .iter()
+            .find_map(|w| match w {
+                Write::Create(u) | Write::Update(u) => Some(u.status),
+                _ => None,
+            })
+            .filter(|_| accepted),
+    };
+    if !matches!(outcome, Outcome::Deferred(_)) && state.deferred.contains_key(&item.source_id) {
+        // A later word on the user was applied (or refused for good): what
+        // waited is superseded.
+        state.deferred_cleared.push(item.source_id.clone());
+    }
+    if options.dry_run || !accepted {
+        return applied;
     }
     let mut event_row = None;
-    for w in &plan.writes {
+    for w in &p.plan.writes {
         match w {
             Write::Create(u) => {
                 let mut row = to_row(u, None, &dir.tenant_id, now);
                 row.profile_directory_id = Some(dir.id.clone());
-                app_user_id = Some(row.id.clone());
+                applied.app_user_id = Some(row.id.clone());
                 state.inserted.push(row.id.clone());
                 event_row = Some(row.clone());
                 state.add_user(row);
@@ -526,7 +854,9 @@ fn apply_one(
                     continue;
                 };
                 let row = to_row(u, Some(&base), &dir.tenant_id, now);
-                if base.email_folded != row.email_folded {
+                if base.email_folded != row.email_folded
+                    && state.by_email.get(&base.email_folded) == Some(&base.id)
+                {
                     state.by_email.remove(&base.email_folded);
                 }
                 state.updated.insert(row.id.clone());
@@ -535,7 +865,9 @@ fn apply_one(
             }
             Write::Delete { app_user_id: id } => {
                 if let Some(row) = state.users.remove(id) {
-                    state.by_email.remove(&row.email_folded);
+                    if state.by_email.get(&row.email_folded) == Some(id) {
+                        state.by_email.remove(&row.email_folded);
+                    }
                     event_row = Some(row);
                 }
                 state.here.remove(id);
@@ -580,15 +912,50 @@ fn apply_one(
             }
         }
     }
-    book_link(state, dir, item, change, &plan.outcome, now);
+    book_link(state, dir, &item, &p.change, &outcome, now);
     if let Some(row) = &event_row {
-        push_user_event(fx, dir, &plan.outcome, row);
+        push_user_event(fx, dir, &outcome, row);
     }
-    Some(Applied {
-        source_id: item.source_id.clone(),
-        outcome: plan.outcome,
-        app_user_id,
-    })
+    applied
+}
+
+/// Keep a change waiting for its address (stored only if it says something
+/// new: a resumed change still waiting costs no write).
+#[allow(clippy::too_many_arguments)]
+fn defer(
+    state: &mut State,
+    dir: &Directory,
+    source_id: &str,
+    snapshot: &Snapshot,
+    address: &str,
+    holder: &Option<String>,
+    reason: &str,
+    now: i64,
+) {
+    let mut stored = snapshot.clone();
+    stored.groups = Vec::new();
+    let Ok(json) = serde_json::to_value(&stored) else {
+        return;
+    };
+    let row = Deferred {
+        directory_id: dir.id.clone(),
+        source_id: source_id.to_owned(),
+        tenant_id: dir.tenant_id.clone(),
+        email_folded: address.to_owned(),
+        holder_id: holder.clone(),
+        reason: reason.to_owned(),
+        snapshot: json,
+        created_at: now,
+        updated_at: now,
+    };
+    let same = state.deferred.get(source_id).is_some_and(|d| {
+        d.email_folded == row.email_folded
+            && d.holder_id == row.holder_id
+            && d.snapshot == row.snapshot
+    });
+    if !same {
+        state.deferred_written.push(row);
+    }
 }
 
 /// Keep this directory's link in step with what it said: the last snapshot,
@@ -603,7 +970,7 @@ fn book_link(
 ) {
     if matches!(
         outcome,
-        Outcome::Skipped(_) | Outcome::Conflict(_) | Outcome::Deleted
+        Outcome::Skipped(_) | Outcome::Conflict(_) | Outcome::Deferred(_) | Outcome::Deleted
     ) {
         return;
     }
@@ -662,6 +1029,21 @@ async fn write<C: Conn>(
             ids::delete_link(conn, &dir.id, source).await?;
         }
     }
+    // Users leaving an address that another user of the set takes (a swap,
+    // a rotation, a rename chain, a new user taking a released address)
+    // move off it first, so no statement meets the unique index half-way.
+    let parked: Vec<String> = state
+        .updated
+        .iter()
+        .filter(|id| {
+            let (Some(was), Some(row)) = (state.loaded_email.get(*id), state.users.get(*id)) else {
+                return false;
+            };
+            *was != row.email_folded && state.by_email.get(was).is_some_and(|taker| taker != *id)
+        })
+        .cloned()
+        .collect();
+    ids::park_emails(conn, &parked).await?;
     let inserted: HashSet<&String> = state.inserted.iter().collect();
     let rows: Vec<AppUser> = state
         .inserted
@@ -683,6 +1065,8 @@ async fn write<C: Conn>(
         .filter_map(|s| state.links.get(s).cloned())
         .collect();
     ids::upsert_links(conn, links).await?;
+    deferred::delete_deferred(conn, &dir.id, &state.deferred_cleared).await?;
+    deferred::upsert_deferred(conn, state.deferred_written).await?;
     // Users linked now join the app groups their directory already put them in.
     if !state.linked_now.is_empty() {
         let found = ids::mirror_groups_of(conn, &dir.id, &state.linked_now).await?;
@@ -767,11 +1151,20 @@ pub async fn refresh_users<C: Conn>(
     if !dir.uses_groups() || app_user_ids.is_empty() {
         return Ok(());
     }
-    let changes: Vec<UserChange> = ids::snapshots_of(conn, &dir.id, app_user_ids)
+    let links = ids::snapshots_of(conn, &dir.id, app_user_ids).await?;
+    // A user whose latest word still waits for its address is re-planned
+    // with that word, so the refresh never drops it for an older one.
+    let sources: Vec<String> = links.iter().map(|l| l.source_id.clone()).collect();
+    let mut waiting: HashMap<String, Value> = deferred::deferred_for(conn, &dir.id, &[], &sources)
         .await?
         .into_iter()
+        .map(|d| (d.source_id, d.snapshot))
+        .collect();
+    let changes: Vec<UserChange> = links
+        .into_iter()
         .filter_map(|l| {
-            let snapshot: Snapshot = serde_json::from_value(l.snapshot?).ok()?;
+            let latest = waiting.remove(&l.source_id).or(l.snapshot)?;
+            let snapshot: Snapshot = serde_json::from_value(latest).ok()?;
             Some(UserChange {
                 source_id: l.source_id,
                 change: Change::upsert(snapshot),

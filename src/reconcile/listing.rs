@@ -8,14 +8,14 @@
 //! is applied and the run needs an operator's approval. A listing that did not
 //! complete deactivates no one.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 use tracing::{instrument, warn};
 
 use super::apply::{self, Applied, Directory, Effects, Options, UserChange};
 use super::groups::{self, GroupChange, GroupOutcome, GroupSnapshot};
-use super::plan::{Change, Outcome, Snapshot};
+use super::plan::{Change, Outcome, Snapshot, Status};
 use crate::store::identity as ids;
 use crate::store::{Store, StoreError};
 
@@ -46,6 +46,9 @@ pub struct Counts {
     /// Linked users the complete listing did not include.
     pub missing: u64,
     pub created: u64,
+    /// Of `created`, the users the directory already said were inactive
+    /// (created deactivated: they never had access).
+    pub created_deactivated: u64,
     pub updated: u64,
     pub unchanged: u64,
     pub deactivated: u64,
@@ -65,7 +68,9 @@ impl Counts {
             Outcome::Reactivated => &mut self.reactivated,
             Outcome::Deleted => &mut self.deleted,
             Outcome::Skipped(_) => &mut self.skipped,
-            Outcome::Conflict(_) => &mut self.conflicts,
+            // A change still waiting for its address at the end of a run
+            // is a conflict of that run.
+            Outcome::Conflict(_) | Outcome::Deferred(_) => &mut self.conflicts,
         };
         *slot += 1;
     }
@@ -189,6 +194,11 @@ pub struct Listing {
     plan: Vec<Applied>,
     /// `counts.created` when this listing last refreshed the statistics.
     analyzed_at: u64,
+    /// Users whose latest word waits for an address another user of the
+    /// directory still holds, with why. A later page may release it (the
+    /// engine then applies the change there); what still waits when the
+    /// listing ends is a conflict of the run.
+    waiting: BTreeMap<String, String>,
 }
 
 impl Listing {
@@ -208,12 +218,21 @@ impl Listing {
             problems: Vec::new(),
             plan: Vec::new(),
             analyzed_at: 0,
+            waiting: BTreeMap::new(),
         })
     }
 
     fn record(&mut self, applied: Vec<Applied>) {
         for a in &applied {
+            if let Outcome::Deferred(why) = &a.outcome {
+                self.waiting.insert(a.source_id.clone(), why.clone());
+                continue;
+            }
+            self.waiting.remove(&a.source_id);
             self.counts.add(&a.outcome);
+            if a.outcome == Outcome::Created && a.status == Some(Status::Deactivated) {
+                self.counts.created_deactivated += 1;
+            }
             let problem = match &a.outcome {
                 Outcome::Skipped(why) => Some(("skipped", why)),
                 Outcome::Conflict(why) => Some(("conflict", why)),
@@ -426,12 +445,25 @@ impl Listing {
     }
 
     fn report(
-        self,
+        mut self,
         status: RunStatus,
         deactivations: u64,
         population: u64,
         guard_tripped: bool,
     ) -> Report {
+        // What still waits for its address at the end of the listing is a
+        // conflict; the change stays stored and applies when the address
+        // is released (a later run, or any write that releases it).
+        for (source_id, reason) in std::mem::take(&mut self.waiting) {
+            self.counts.conflicts += 1;
+            if self.problems.len() < PROBLEMS_KEPT {
+                self.problems.push(Problem {
+                    source_id,
+                    outcome: "conflict",
+                    reason,
+                });
+            }
+        }
         Report {
             status,
             counts: self.counts,
@@ -449,6 +481,9 @@ impl Listing {
 pub struct GroupCounts {
     pub seen: u64,
     pub created: u64,
+    /// Of `created`, the users the directory already said were inactive
+    /// (created deactivated: they never had access).
+    pub created_deactivated: u64,
     pub updated: u64,
     pub unchanged: u64,
     pub deleted: u64,

@@ -4,6 +4,7 @@
 //! `host` run plans in one transaction with their events, through `store`.
 //! This module imports no HTTP, SQL, HTTP-client or SCIM wire crate.
 
+pub mod addresses;
 pub mod apply;
 pub mod groups;
 pub mod host;

@@ -144,10 +144,11 @@ pub struct AppUser {
 pub struct Current {
     /// The app user this directory user is linked to (match by external id).
     pub linked: Option<AppUser>,
-    /// The app user holding the snapshot's email in the tenant (match by email).
+    /// For a directory user not linked yet: the app user holding the
+    /// snapshot's email in the tenant that it may adopt (a first match by
+    /// email; never a user this directory already links, whose address is
+    /// judged with the rest of the set in `addresses`).
     pub by_email: Option<AppUser>,
-    /// `by_email` is already linked to another user of this same directory.
-    pub by_email_linked_here: bool,
     /// Another directory is linked to the same app user.
     pub other_links: bool,
     /// Another linked directory still says the user is active.
@@ -199,7 +200,13 @@ pub enum Outcome {
     Reactivated,
     Deleted,
     Skipped(String),
+    /// The address the change asks for belongs to a person this directory
+    /// does not link: nothing changes (DESIGN.md).
     Conflict(String),
+    /// The address the change asks for is still held by another user of
+    /// this directory at the end of its set: nothing changes yet, and the
+    /// change waits (stored) until the address is released.
+    Deferred(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -269,26 +276,12 @@ fn upsert(
             "{email} is outside the tenant's allowed email domains"
         )));
     }
+    // Uniqueness of the address is not judged here but on the whole set of
+    // changes that arrive together (`addresses::settle`): a plan says what
+    // the change would do if its address is free at the end of the set.
     match (&current.linked, &current.by_email) {
-        (Some(user), by_email) => {
-            // Match by external id. An email that moved to someone else's
-            // address is a conflict, and nothing changes.
-            if let (Some(other), Some(email)) = (by_email, &s.email)
-                && other.id != user.id
-            {
-                return Plan::nothing(Outcome::Conflict(format!(
-                    "the new email {email} belongs to another user"
-                )));
-            }
-            refresh(current, user, s, policy, now, Vec::new())
-        }
+        (Some(user), _) => refresh(current, user, s, policy, now, Vec::new()),
         (None, Some(user)) => {
-            if current.by_email_linked_here {
-                return Plan::nothing(Outcome::Conflict(format!(
-                    "{} already belongs to another user of this directory",
-                    user.email
-                )));
-            }
             // Match by email: the same person, known from elsewhere. Link, then
             // apply the same refresh rules.
             let link = Write::Link {
@@ -634,23 +627,6 @@ mod tests {
     }
 
     #[test]
-    fn a_new_email_that_belongs_to_someone_else_is_a_conflict_and_changes_nothing() {
-        let mut other = user(Status::Active, None);
-        other.id = "u2".into();
-        let current = Current {
-            by_email: Some(other),
-            ..linked(user(Status::Active, None))
-        };
-        let p = plan(
-            &current,
-            Change::upsert(snapshot("bob@example.com", "Ann", true)),
-            &Policy::default(),
-        );
-        assert!(matches!(p.outcome, Outcome::Conflict(_)), "{p:?}");
-        assert!(p.writes.is_empty());
-    }
-
-    #[test]
     fn a_user_outside_the_allowed_domains_is_skipped_with_a_reason() {
         let policy = Policy {
             allowed_domains: vec!["example.com".into()],
@@ -973,7 +949,7 @@ mod properties {
                 let plan = world.apply(change, &policy);
                 let changed = before.user != world.user || plan.writes.iter().any(|w| matches!(w, Write::Link { .. } | Write::Unlink { .. }));
                 match plan.outcome {
-                    Outcome::Unchanged | Outcome::Skipped(_) | Outcome::Conflict(_) => {
+                    Outcome::Unchanged | Outcome::Skipped(_) | Outcome::Conflict(_) | Outcome::Deferred(_) => {
                         prop_assert!(plan.writes.is_empty());
                         prop_assert!(!changed);
                     }

@@ -338,3 +338,33 @@ pub mod sync_runs {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod deferred_changes {
+    use sea_orm::entity::prelude::*;
+
+    /// A directory's word on a user that waits for an address another user
+    /// of the same directory still holds (migration m20261206_000004).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "deferred_changes")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub directory_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub source_id: String,
+        pub tenant_id: String,
+        /// The folded address the change waits for.
+        pub email_folded: String,
+        /// The app user holding it when the change was deferred.
+        pub holder_id: Option<String>,
+        pub reason: String,
+        /// The complete snapshot to apply once the address is free.
+        pub snapshot: Json,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

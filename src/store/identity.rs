@@ -112,6 +112,24 @@ pub async fn update_user<C: ConnectionTrait>(conn: &C, user: &AppUser) -> Result
     Ok(())
 }
 
+/// Move these app users off their addresses for the rest of the statement
+/// sequence (a placeholder no email can be: it has no `@`), so users who
+/// exchange addresses in one transaction never meet the tenant's unique
+/// email index half-way.
+pub async fn park_emails<C: ConnectionTrait>(conn: &C, ids: &[String]) -> Result<()> {
+    use sea_orm::sea_query::Expr;
+    for id in ids {
+        let parked = format!("moving:{id}");
+        users::Entity::update_many()
+            .col_expr(users::Column::Email, Expr::value(parked.clone()))
+            .col_expr(users::Column::EmailFolded, Expr::value(parked))
+            .filter(users::Column::Id.eq(id.as_str()))
+            .exec(conn)
+            .await?;
+    }
+    Ok(())
+}
+
 pub async fn delete_user<C: ConnectionTrait>(conn: &C, id: &str) -> Result<()> {
     users::Entity::delete_by_id(id.to_owned())
         .exec(conn)
@@ -145,6 +163,18 @@ pub async fn snapshots_of<C: ConnectionTrait>(
         .filter(user_links::Column::DirectoryId.eq(directory_id))
         .filter(user_links::Column::RemovedAt.is_null());
     find_in(conn, select, user_links::Column::AppUserId, app_user_ids).await
+}
+
+/// This directory's links for these source ids, with their snapshots (a
+/// partial item completes over the last one).
+pub async fn snapshots_by_source<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    source_ids: &[String],
+) -> Result<Vec<Link>> {
+    let select =
+        user_links::Entity::find().filter(user_links::Column::DirectoryId.eq(directory_id));
+    find_in(conn, select, user_links::Column::SourceId, source_ids).await
 }
 
 /// This directory's links for these source ids.

@@ -2,6 +2,7 @@
 //! `sea_orm` or builds SQL; SCIM filters arrive as `domain::filter::Filter` and
 //! become SQL conditions in `filter.rs`, never an in-memory scan.
 
+pub mod deferred;
 pub mod entities;
 pub mod events;
 pub mod filter;

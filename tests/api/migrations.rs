@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::helpers::{SCIM_JSON, TestApp, assert_scim_error, enc, json, patch_op, spawn_app};
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "tenants",
     "directories",
     "scim_tokens",
@@ -27,6 +27,7 @@ const TABLES: [&str; 14] = [
     "event_sequences",
     "connections",
     "sync_runs",
+    "deferred_changes",
 ];
 
 /// The application tables that exist now.
