@@ -5,6 +5,9 @@
 //! (`nextPageToken` → `pageToken`). Google has no delta (§1D), so every run
 //! is a full listing. Both endpoints are configuration, so the same code
 //! runs against Google or the fake in `pull::fake::google`.
+//!
+//! Complete or partial: complete. `users.list` returns whole user objects
+//! and every run is full, so a snapshot's absent value means no value.
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -6,6 +6,12 @@
 //! settings, so the same code runs against Microsoft or `pull::fake::graph`.
 //! Translation only: every answer becomes snapshots or a `PullError` in
 //! Graph's own words; nothing here touches the store.
+//!
+//! Complete or partial: an initial delta round's items and a group scope's
+//! members are whole users (every selected property, absent = no value). An
+//! incremental round's items are partial: Graph promises a changed user's
+//! item only "at least the updated properties" (§2C), so each snapshot says
+//! which attributes it carries and the engine keeps the others.
 
 use std::time::Duration;
 
@@ -14,7 +20,7 @@ use serde_json::Value;
 use tracing::instrument;
 
 use super::PullError;
-use super::normalize::graph_user;
+use super::normalize::{graph_changed_user, graph_user};
 use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
 use super::token::Token;
@@ -110,6 +116,9 @@ pub struct Graph {
     secret: Secret,
     pacing: Pacing,
     token: Option<Token>,
+    /// Whether the users listing under way is an incremental delta round
+    /// (begun at `Position::Since`): its `Next` pages hold partial items too.
+    incremental: bool,
 }
 
 impl std::fmt::Debug for Graph {
@@ -119,6 +128,7 @@ impl std::fmt::Debug for Graph {
             .field("group", &self.group)
             .field("pacing", &self.pacing)
             .field("has_token", &self.token.is_some())
+            .field("incremental", &self.incremental)
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +176,7 @@ impl Graph {
             secret,
             pacing,
             token: None,
+            incremental: false,
         })
     }
 
@@ -299,8 +310,11 @@ impl Graph {
                 "{base}/groups/{}/transitiveMembers?$select={USER_FIELDS}&$top={TOP}",
                 segment(group)
             ),
-            // No `Prefer: return=minimal`: every delta item stays a full
-            // user, so an incremental round maps like a full one (§2C).
+            // No `Prefer: return=minimal` (only the changed properties): a
+            // fuller item refreshes more of what is stored. Even without it
+            // Graph promises an incremental round's item only "at least the
+            // updated properties" (§2C), so those items are read as partial
+            // (`user_page`); the initial round's are whole.
             None => format!("{base}/users/delta?$select={USER_FIELDS}"),
         }
     }
@@ -357,8 +371,14 @@ fn next_link(body: &Value) -> Option<String> {
     body["@odata.nextLink"].as_str().map(str::to_owned)
 }
 
-/// One users page: delta (`@removed`, `@odata.deltaLink`) or members.
-fn user_page(body: &Value) -> UserPage {
+/// One users page: delta (`@removed`, `@odata.deltaLink`) or members;
+/// `partial` for a page of an incremental delta round.
+fn user_page(body: &Value, partial: bool) -> UserPage {
+    let normalize = if partial {
+        graph_changed_user
+    } else {
+        graph_user
+    };
     let mut page = UserPage {
         next: next_link(body),
         cursor: body["@odata.deltaLink"].as_str().map(str::to_owned),
@@ -374,7 +394,7 @@ fn user_page(body: &Value) -> UserPage {
             if let Some(id) = item["id"].as_str() {
                 page.removed.push(id.to_owned());
             }
-        } else if let Some(user) = graph_user(item) {
+        } else if let Some(user) = normalize(item) {
             page.users.push(user);
         }
     }
@@ -413,7 +433,10 @@ impl Source for Graph {
     #[instrument(skip_all, fields(tenant_id = %self.settings.tenant_id))]
     async fn users(&mut self, at: &Position) -> Result<UserPage, PullError> {
         let (url, listing) = match at {
-            Position::Start => (self.first_users_url(), self.users_listing()),
+            Position::Start => {
+                self.incremental = false;
+                (self.first_users_url(), self.users_listing())
+            }
             Position::Since(cursor) => {
                 if self.group.is_some() {
                     return Err(PullError::CursorExpired(
@@ -425,6 +448,7 @@ impl Source for Graph {
                         "the cursor is not a deltaLink on the configured graph_base".into(),
                     ));
                 }
+                self.incremental = true;
                 (cursor.clone(), Listing::Delta)
             }
             Position::Next(link) => {
@@ -437,7 +461,7 @@ impl Source for Graph {
             }
         };
         let body = self.get(&url, listing).await?;
-        Ok(user_page(&body))
+        Ok(user_page(&body, self.incremental))
     }
 
     #[instrument(skip_all, fields(tenant_id = %self.settings.tenant_id))]
@@ -526,6 +550,7 @@ mod tests {
     use super::*;
     use crate::pull::fake::graph::{Credentials, dev_connection, expire_delta_tokens, start};
     use crate::pull::fake::{Directory, Running, Shared};
+    use crate::reconcile::plan::{Attribute, Snapshot};
 
     const SECRET: &str = "s3cret-value~with.odd_chars";
 
@@ -631,9 +656,22 @@ mod tests {
         assert_eq!(users[0].0, changed);
         assert_eq!(users[0].1.profile.title.as_deref(), Some("Principal"));
         assert_eq!(
+            users[0].1.carried,
+            Some(vec![
+                Attribute::Email,
+                Attribute::Active,
+                Attribute::GivenName,
+                Attribute::FamilyName,
+                Attribute::DisplayName,
+                Attribute::Department,
+                Attribute::Title,
+                Attribute::EmployeeNumber,
+            ]),
+            "a delta item is read as partial: it carries what it holds (here the whole selection)"
+        );
+        assert_eq!(
             users[0].1.email.as_deref(),
-            Some(dir.users[120].email.as_str()),
-            "a delta item is a full user, not only its changed properties"
+            Some(dir.users[120].email.as_str())
         );
         assert_eq!(removed, vec![&deleted]);
         let next = round.last().unwrap().cursor.clone().unwrap();
@@ -646,6 +684,103 @@ mod tests {
                 .all(|p| p.users.is_empty() && p.removed.is_empty())
         );
         assert!(quiet.last().unwrap().cursor.is_some());
+    }
+
+    fn users_of(pages: &[UserPage]) -> Vec<&(String, Snapshot)> {
+        pages.iter().flat_map(|p| p.users.iter()).collect()
+    }
+
+    #[tokio::test]
+    async fn against_partial_items_an_incremental_round_carries_only_what_changed_and_a_full_round_is_complete()
+     {
+        let mut dir = Directory::generate(12, 1, 7);
+        dir.partial_delta = true;
+        let (shared, fake) = fake(&dir, credentials());
+        let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
+        let full = pages(&mut graph, Position::Start).await;
+        assert!(users_of(&full).iter().all(|(_, s)| s.carried.is_none()));
+        let cursor = full.last().unwrap().cursor.clone().unwrap();
+
+        let [a, b, c] = [1, 2, 3].map(|n| dir.users[n].id.clone());
+        let added = {
+            let mut d = shared.directory_mut();
+            d.update_user(&a, |u| {
+                u.title = "Principal".into();
+                u.department = String::new();
+            });
+            d.swap_emails(&b, &c);
+            let mut new = d.users[0].clone();
+            new.id = "new-user".into();
+            new.email = "new.user@example.com".into();
+            d.add_user(new);
+            "new-user".to_owned()
+        };
+        let round = pages(&mut graph, Position::Since(cursor)).await;
+        let users = users_of(&round);
+        let item = |id: &str| &users.iter().find(|(i, _)| i == id).unwrap().1;
+        assert_eq!(users.len(), 4);
+
+        let changed = item(&a);
+        assert_eq!(
+            changed.carried,
+            Some(vec![Attribute::Department, Attribute::Title])
+        );
+        assert_eq!(changed.profile.title.as_deref(), Some("Principal"));
+        assert_eq!(
+            changed.profile.department, None,
+            "a cleared property is carried with no value"
+        );
+        assert_eq!(changed.email, None, "an unchanged email is not carried");
+
+        for (id, other) in [(&b, 3), (&c, 2)] {
+            let swapped = item(id);
+            assert_eq!(swapped.carried, Some(vec![Attribute::Email]));
+            assert_eq!(
+                swapped.email.as_deref(),
+                Some(dir.users[other].email.as_str())
+            );
+        }
+
+        let created = item(&added);
+        assert_eq!(
+            created.carried.as_ref().map(Vec::len),
+            Some(8),
+            "a user created since is sent whole: every selected attribute"
+        );
+        assert_eq!(created.email.as_deref(), Some("new.user@example.com"));
+
+        let again = pages(&mut graph, Position::Start).await;
+        assert_eq!(users_of(&again).len(), 13);
+        assert!(
+            users_of(&again).iter().all(|(_, s)| s.carried.is_none()),
+            "a full round after an incremental one is complete"
+        );
+    }
+
+    #[tokio::test]
+    async fn every_page_of_an_incremental_round_is_partial() {
+        let mut dir = Directory::generate(150, 1, 8);
+        dir.partial_delta = true;
+        let (shared, fake) = fake(&dir, credentials());
+        let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
+        let cursor = pages(&mut graph, Position::Start)
+            .await
+            .pop()
+            .unwrap()
+            .cursor
+            .unwrap();
+        for user in &dir.users {
+            shared
+                .directory_mut()
+                .update_user(&user.id, |u| u.title = "Staff".into());
+        }
+        let round = pages(&mut graph, Position::Since(cursor)).await;
+        assert_eq!(round.len(), 2, "the round pages");
+        assert_eq!(users_of(&round).len(), 150);
+        for (_, s) in users_of(&round) {
+            assert_eq!(s.carried, Some(vec![Attribute::Title]));
+            assert_eq!(s.profile.title.as_deref(), Some("Staff"));
+        }
     }
 
     #[tokio::test]

@@ -1,12 +1,14 @@
 //! Each provider's user object as the engine's `Snapshot`: its stable id (the
 //! directory's id for the user), email, names, avatar, department, title,
 //! employee number, manager, and whether the provider says the account is
-//! active (../shared/reference/pull_apis.md §1B, §2B/2E, §3B/3D).
+//! active (../shared/reference/pull_apis.md §1B, §2B/2E, §3B/3D); and, for an
+//! item that may leave properties out (a Graph incremental delta round), which
+//! attributes it carries. Pure: JSON in, snapshots out.
 
 use serde_json::Value;
 
 use crate::domain::names::fold;
-use crate::reconcile::plan::{Profile, Snapshot};
+use crate::reconcile::plan::{Attribute, Profile, Snapshot};
 
 fn text(v: &Value, path: &[&str]) -> Option<String> {
     let mut at = v;
@@ -65,9 +67,10 @@ pub fn google_user(user: &Value) -> Option<(String, Snapshot)> {
     ))
 }
 
-/// A Microsoft Graph user. `accountEnabled: false` is inactive; the email is
-/// `mail`, or the `userPrincipalName` when the user has no mailbox; the
-/// manager is there when the listing expanded it.
+/// A complete Microsoft Graph user (an initial delta round's item, a group's
+/// member). `accountEnabled: false` is inactive; the email is `mail`, or the
+/// `userPrincipalName` when the user has no mailbox; the manager is there
+/// when the listing expanded it.
 pub fn graph_user(user: &Value) -> Option<(String, Snapshot)> {
     let id = text(user, &["id"])?;
     let email = text(user, &["mail"]).or_else(|| text(user, &["userPrincipalName"]));
@@ -91,6 +94,65 @@ pub fn graph_user(user: &Value) -> Option<(String, Snapshot)> {
             carried: None,
         },
     ))
+}
+
+/// The Graph properties that carry one attribute each whenever they are in
+/// an item, `null` included (Graph's form for a cleared property).
+const GRAPH_CARRIERS: &[(&str, Attribute)] = &[
+    ("givenName", Attribute::GivenName),
+    ("surname", Attribute::FamilyName),
+    ("displayName", Attribute::DisplayName),
+    ("department", Attribute::Department),
+    ("jobTitle", Attribute::Title),
+    ("employeeId", Attribute::EmployeeNumber),
+    ("manager", Attribute::Manager),
+];
+
+/// A Microsoft Graph user from an incremental delta round. Graph promises
+/// such an item only "at least the updated properties" (§2C), so the
+/// snapshot is partial: it carries the attributes whose properties are in
+/// the item (present as `null`: carried, with no value), and the engine
+/// keeps the stored value of the others.
+pub fn graph_changed_user(user: &Value) -> Option<(String, Snapshot)> {
+    let (id, mut snapshot) = graph_user(user)?;
+    let carried = graph_carried(user);
+    // A UPN the item cannot vouch for as the email is no value at all, so
+    // nothing downstream mistakes it for one.
+    if !carried.contains(&Attribute::Email) {
+        snapshot.email = None;
+    }
+    snapshot.carried = Some(carried);
+    Some((id, snapshot))
+}
+
+/// Which attributes a partial Graph item carries, in `Attribute` order.
+fn graph_carried(user: &Value) -> Vec<Attribute> {
+    let present = |key: &str| user.get(key).is_some();
+    let mut carried: Vec<Attribute> = GRAPH_CARRIERS
+        .iter()
+        .filter(|(key, _)| present(key))
+        .map(|(_, attribute)| *attribute)
+        .collect();
+    // `accountEnabled` has no "no value": only a boolean says anything.
+    if user.get("accountEnabled").is_some_and(Value::is_boolean) {
+        carried.push(Attribute::Active);
+    }
+    // The email is `mail`, else the UPN. A mail address decides it; a
+    // cleared mail with the UPN beside it decides it too (the UPN). With
+    // `mail` absent the item cannot say whether the user still has a
+    // mailbox, so a UPN alone (an unmailboxed user's rename, or a mailboxed
+    // user's UPN change that does not touch the address) is not the email:
+    // an unmailboxed user's rename arrives with the next full run.
+    let email = match user.get("mail") {
+        Some(_) if text(user, &["mail"]).is_some() => true,
+        Some(_) => present("userPrincipalName"),
+        None => false,
+    };
+    if email {
+        carried.push(Attribute::Email);
+    }
+    carried.sort();
+    carried
 }
 
 /// An Okta user. SUSPENDED and DEPROVISIONED are inactive; every other status
@@ -191,6 +253,86 @@ mod tests {
         assert_eq!(s.profile.family_name.as_deref(), Some("Lovelace"));
         assert_eq!(s.profile.title.as_deref(), Some("Analyst"));
         assert_eq!(s.profile.manager.as_deref(), Some("u0"));
+    }
+
+    fn graph_item(extra: Value) -> Value {
+        let mut user = json!({"id": "u1"});
+        user.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        user
+    }
+
+    #[rstest]
+    #[case(json!({}), vec![])]
+    #[case(json!({"givenName": "Ada"}), vec![Attribute::GivenName])]
+    #[case(json!({"surname": null}), vec![Attribute::FamilyName])]
+    #[case(json!({"displayName": "Ada L"}), vec![Attribute::DisplayName])]
+    #[case(json!({"department": "R&D"}), vec![Attribute::Department])]
+    #[case(json!({"jobTitle": null}), vec![Attribute::Title])]
+    #[case(json!({"employeeId": "7"}), vec![Attribute::EmployeeNumber])]
+    #[case(json!({"manager": {"id": "u0"}}), vec![Attribute::Manager])]
+    #[case(json!({"manager": null}), vec![Attribute::Manager])]
+    #[case(json!({"accountEnabled": false}), vec![Attribute::Active])]
+    #[case(json!({"accountEnabled": null}), vec![])]
+    #[case(
+        json!({"accountEnabled": true, "surname": "L", "mail": "a@example.com", "jobTitle": "Analyst"}),
+        vec![Attribute::Email, Attribute::Active, Attribute::FamilyName, Attribute::Title]
+    )]
+    fn a_partial_graph_item_carries_exactly_the_properties_it_holds(
+        #[case] extra: Value,
+        #[case] carried: Vec<Attribute>,
+    ) {
+        let (_, s) = graph_changed_user(&graph_item(extra)).unwrap();
+        assert_eq!(s.carried, Some(carried));
+    }
+
+    #[rstest]
+    #[case(json!({"mail": "Ada@Example.com"}), Some("ada@example.com"))]
+    #[case(
+        json!({"mail": "ada@example.com", "userPrincipalName": "ada@contoso.example"}),
+        Some("ada@example.com")
+    )]
+    #[case(
+        json!({"mail": null, "userPrincipalName": "Ada@Contoso.example"}),
+        Some("ada@contoso.example")
+    )]
+    #[case(
+        json!({"mail": "", "userPrincipalName": "ada@contoso.example"}),
+        Some("ada@contoso.example")
+    )]
+    #[case(json!({"mail": null}), None)]
+    #[case(json!({"userPrincipalName": "ada@contoso.example"}), None)]
+    #[case(json!({}), None)]
+    fn a_partial_graph_items_email_is_carried_only_when_mail_decides_it(
+        #[case] extra: Value,
+        #[case] email: Option<&str>,
+    ) {
+        let (_, s) = graph_changed_user(&graph_item(extra)).unwrap();
+        assert_eq!(s.carries(Attribute::Email), email.is_some());
+        assert_eq!(s.email.as_deref(), email);
+    }
+
+    #[rstest]
+    #[case(json!({"department": "Sales"}), true, Some("Sales"))]
+    #[case(json!({"department": null}), true, None)]
+    #[case(json!({"department": ""}), true, None)]
+    #[case(json!({}), false, None)]
+    fn an_explicit_null_is_carried_without_a_value_and_an_absent_property_is_not_carried(
+        #[case] extra: Value,
+        #[case] carried: bool,
+        #[case] department: Option<&str>,
+    ) {
+        let (_, s) = graph_changed_user(&graph_item(extra)).unwrap();
+        assert_eq!(s.carries(Attribute::Department), carried);
+        assert_eq!(s.profile.department.as_deref(), department);
+    }
+
+    #[test]
+    fn a_complete_graph_user_carries_everything() {
+        let (_, s) = graph_user(&graph_item(json!({"mail": "a@example.com"}))).unwrap();
+        assert_eq!(s.carried, None);
+        assert!(s.carries(Attribute::Department), "absent means no value");
     }
 
     #[rstest]

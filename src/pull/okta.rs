@@ -13,6 +13,10 @@
 //! `lastUpdated` filters included (§3D), so `removed` is always empty: a
 //! deletion shows as a user missing from the next full listing.
 //!
+//! Complete or partial: complete. Okta returns whole user objects in every
+//! listing, the `lastUpdated gt` search of an incremental run included, so a
+//! snapshot's absent value means no value there too.
+//!
 //! DPoP-bound tokens (Okta's default for new API service apps since February
 //! 2024, pull_apis.md §3A) are out of scope: the service app must have
 //! "Require Demonstrating Proof of Possession" turned off.

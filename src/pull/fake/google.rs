@@ -4,7 +4,8 @@
 //! Directory API's `users`, `groups` and `groups/{key}/members` listings
 //! with `pageToken` paging, Google's field names and Google's v1 error
 //! format (throttling as 403 `userRateLimitExceeded`, outages as 503
-//! `backendError`, stale tokens as 401 `authError`).
+//! `backendError`, stale tokens as 401 `authError`). Users and members are
+//! listed in the directory's `Order`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -496,7 +497,7 @@ async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
     let users = state
         .shared
         .directory()
-        .live_users()
+        .listed_users()
         .filter(|u| matches(u, &clauses))
         .map(|u| u.google())
         .collect();
@@ -602,7 +603,7 @@ async fn list_members(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pull::fake::Directory;
+    use crate::pull::fake::{Directory, Order};
 
     /// An assertion signed as yup-oauth2 signs it: padded base64url segments.
     fn padded_assertion(credentials: &Credentials, aud: &str, sub: &str) -> String {
@@ -767,6 +768,70 @@ mod tests {
         let (status, body) = get(&fake, "stale", "groups?customer=my_customer").await;
         assert_eq!(status, 401);
         assert_eq!(body["error"]["errors"][0]["reason"], "authError");
+    }
+
+    #[rstest::rstest]
+    #[case(Order::AsCreated)]
+    #[case(Order::Reversed)]
+    #[case(Order::Shuffled(9))]
+    #[tokio::test]
+    async fn users_are_listed_in_the_directorys_order_across_pages(#[case] order: Order) {
+        let credentials = Credentials::default();
+        let mut dir = Directory::generate(250, 2, 9);
+        dir.order = order;
+        let shared = Shared::new(dir.clone());
+        let fake = start(shared.clone(), credentials.clone()).unwrap();
+        let aud = format!("{}/token", fake.base_url);
+        let (_, body) = token(
+            &fake,
+            &padded_assertion(&credentials, &aud, "admin@example.com"),
+        )
+        .await;
+        let access = body["access_token"].as_str().unwrap().to_owned();
+        let list = |query: &'static str| {
+            let (fake, access) = (&fake, &access);
+            async move {
+                let mut ids = Vec::new();
+                let mut token: Option<String> = None;
+                loop {
+                    let path = match &token {
+                        Some(t) => format!("users?{query}&maxResults=100&pageToken={t}"),
+                        None => format!("users?{query}&maxResults=100"),
+                    };
+                    let (status, body) = get(fake, access, &path).await;
+                    assert_eq!(status, 200, "{body}");
+                    for user in body["users"].as_array().into_iter().flatten() {
+                        ids.push(user["id"].as_str().unwrap().to_owned());
+                    }
+                    match body["nextPageToken"].as_str() {
+                        Some(t) => token = Some(t.to_owned()),
+                        None => return ids,
+                    }
+                }
+            }
+        };
+        let expected: Vec<String> = dir.listed_users().map(|u| u.id.clone()).collect();
+        assert_eq!(list("customer=my_customer").await, expected);
+        let sales: Vec<String> = dir
+            .listed_users()
+            .filter(|u| u.org_unit == "/Sales")
+            .map(|u| u.id.clone())
+            .collect();
+        assert_eq!(
+            list("customer=my_customer&query=orgUnitPath%3D%2FSales").await,
+            sales
+        );
+
+        // The same directory, listed the other way round on the next run.
+        shared.directory_mut().order = Order::Reversed;
+        let mut flipped = list("customer=my_customer").await;
+        if order != Order::Reversed {
+            assert_ne!(flipped, expected);
+        }
+        flipped.sort();
+        let mut all = expected.clone();
+        all.sort();
+        assert_eq!(flipped, all);
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 //! `$select` and absolute `@odata.nextLink` paging built from the fake's own
 //! base URL; 403 `Authorization_RequestDenied` for an app without the
 //! permission, and the injected faults of `Shared` as Graph answers them.
+//! User listings follow the directory's `Order`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Directory, Fault, Running, Shared};
+use super::{Directory, Fault, Order, Running, Shared};
 
 /// The one app registration the fake accepts.
 #[derive(Debug, Clone)]
@@ -333,7 +334,7 @@ async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
     let users = state
         .shared
         .directory()
-        .live_users()
+        .listed_users()
         .map(|u| u.graph())
         .collect();
     page(&state, &req, "users", users)
@@ -353,12 +354,35 @@ struct Round {
     issued: i64,
     /// The `$select` of the round's first request.
     select: Option<String>,
-    /// The index in `Directory::users` the next page starts at (users are
-    /// only appended and deletions leave tombstones, so indexes are stable).
+    /// How many users the directory held when the round started: the round
+    /// walks those (a user added since is reported by the next round), so
+    /// its positions stay put while it pages, whatever the order.
+    count: usize,
+    /// The listing order the round started with.
+    order: Order,
+    /// Whether changed users are sent partial (`Directory::partial_delta`
+    /// when the round started; initial rounds are always whole).
+    partial: bool,
+    /// Where the next page starts in the round's ordered list of users
+    /// (deletions leave tombstones, so the list is stable).
     offset: usize,
 }
 
 impl Round {
+    /// A round starting now, from `since`.
+    fn starting(directory: &Directory, since: Option<i64>, select: Option<String>) -> Round {
+        Round {
+            since,
+            at: directory.clock,
+            issued: now(directory),
+            select,
+            count: directory.users.len(),
+            order: directory.order,
+            partial: since.is_some() && directory.partial_delta,
+            offset: 0,
+        }
+    }
+
     fn encode(&self) -> String {
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
     }
@@ -368,9 +392,23 @@ impl Round {
     }
 }
 
+/// A changed user as a partial delta item: its id and the properties of
+/// `now` that differ from `then` (a property that lost its value is `null`
+/// in `now`, so it is sent as `null`, Graph's form for a cleared property).
+fn changed_properties(then: &Value, now: &Value) -> Value {
+    let mut item = serde_json::Map::new();
+    for (key, value) in now.as_object().into_iter().flatten() {
+        if key == "id" || then.get(key) != Some(value) {
+            item.insert(key.clone(), value.clone());
+        }
+    }
+    Value::Object(item)
+}
+
 /// `GET /v1.0/users/delta` (§2C): a round lists users page by page
-/// (`@odata.nextLink`), its last page carries `@odata.deltaLink`; a later
-/// round from that link reports users changed since (full objects) and
+/// (`@odata.nextLink`), in the directory's order; its last page carries
+/// `@odata.deltaLink`; a later round from that link reports users changed
+/// since (whole, or only what changed when `partial_delta` is on) and
 /// `@removed` tombstones for users deleted since.
 async fn users_delta(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
     use actix_web::http::StatusCode;
@@ -413,13 +451,7 @@ async fn users_delta(state: web::Data<State>, req: HttpRequest) -> HttpResponse 
         }
     } else if query.get("$deltatoken").map(String::as_str) == Some("latest") {
         // "Sync from now": no data, only a deltaLink (§2C).
-        let link = Round {
-            since: Some(directory.clock),
-            at: directory.clock,
-            issued: now,
-            select,
-            offset: 0,
-        };
+        let link = Round::starting(&directory, Some(directory.clock), select);
         return HttpResponse::Ok().json(json!({
             "@odata.context": format!("{}/v1.0/$metadata#users", state.base),
             "@odata.deltaLink": format!("{delta_path}?$deltatoken={}", link.encode()),
@@ -430,13 +462,7 @@ async fn users_delta(state: web::Data<State>, req: HttpRequest) -> HttpResponse 
             Some(link) if link.issued + DELTA_TOKEN_LIFE_MS < now => {
                 return expired(link.select.as_deref());
             }
-            Some(link) => Round {
-                since: link.since,
-                at: directory.clock,
-                issued: now,
-                select: link.select,
-                offset: 0,
-            },
+            Some(link) => Round::starting(&directory, link.since, link.select),
             None => {
                 return graph_error(
                     StatusCode::BAD_REQUEST,
@@ -446,20 +472,18 @@ async fn users_delta(state: web::Data<State>, req: HttpRequest) -> HttpResponse 
             }
         }
     } else {
-        Round {
-            since: None,
-            at: directory.clock,
-            issued: now,
-            select,
-            offset: 0,
-        }
+        Round::starting(&directory, None, select)
     };
     let select = round.select.as_deref();
+    let ordered = round.order.arrange((0..round.count).collect());
     let mut value = Vec::new();
-    let mut index = round.offset;
-    while index < directory.users.len() && value.len() < DELTA_PAGE {
-        let user = &directory.users[index];
-        index += 1;
+    let mut position = round.offset;
+    while position < ordered.len() && value.len() < DELTA_PAGE {
+        let index = ordered[position];
+        position += 1;
+        let Some(user) = directory.users.get(index) else {
+            continue;
+        };
         match (round.since, user.deleted_at) {
             (None, None) => value.push(project(&user.graph(), select)),
             (None, Some(_)) => {}
@@ -468,16 +492,25 @@ async fn users_delta(state: web::Data<State>, req: HttpRequest) -> HttpResponse 
             (Some(_), Some(_)) => {
                 value.push(json!({"id": user.id, "@removed": {"reason": "deleted"}}))
             }
-            (Some(_), None) => value.push(project(&user.graph(), select)),
+            (Some(since), None) => {
+                let now = project(&user.graph(), select);
+                match directory.user_as_of(index, since) {
+                    Some(then) if round.partial => {
+                        value.push(changed_properties(&project(&then.graph(), select), &now))
+                    }
+                    // Whole: not partial, or created since.
+                    _ => value.push(now),
+                }
+            }
         }
     }
     let mut body = json!({
         "@odata.context": format!("{}/v1.0/$metadata#users", state.base),
         "value": value,
     });
-    if index < directory.users.len() {
+    if position < ordered.len() {
         let next = Round {
-            offset: index,
+            offset: position,
             ..round
         };
         body["@odata.nextLink"] = json!(format!("{delta_path}?$skiptoken={}", next.encode()));
@@ -486,8 +519,8 @@ async fn users_delta(state: web::Data<State>, req: HttpRequest) -> HttpResponse 
             since: Some(round.at),
             at: round.at,
             issued: now,
-            select: round.select,
             offset: 0,
+            ..round
         };
         body["@odata.deltaLink"] = json!(format!("{delta_path}?$deltatoken={}", link.encode()));
     }
@@ -722,6 +755,172 @@ mod tests {
             "the first $select holds"
         );
         assert!(value[0].get("mail").is_some());
+    }
+
+    /// Every page from `url`: the items, and the deltaLink the last carried.
+    async fn walk(url: &str, access: &str) -> (Vec<Value>, Option<String>) {
+        let mut items = Vec::new();
+        let mut next = Some(url.to_owned());
+        let mut delta = None;
+        while let Some(url) = next {
+            let (status, page) = get(&url, access).await;
+            assert_eq!(status, 200, "{page}");
+            items.extend(page["value"].as_array().unwrap().iter().cloned());
+            next = page["@odata.nextLink"].as_str().map(str::to_owned);
+            delta = page["@odata.deltaLink"].as_str().map(str::to_owned);
+        }
+        (items, delta)
+    }
+
+    fn ids(items: &[Value]) -> Vec<String> {
+        items
+            .iter()
+            .map(|i| i["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[rstest::rstest]
+    #[case(Order::AsCreated)]
+    #[case(Order::Reversed)]
+    #[case(Order::Shuffled(5))]
+    #[tokio::test]
+    async fn users_and_delta_rounds_list_in_the_directorys_order(#[case] order: Order) {
+        let mut dir = Directory::generate(250, 1, 4);
+        dir.order = order;
+        let expected: Vec<String> = dir.listed_users().map(|u| u.id.clone()).collect();
+        let shared = Shared::new(dir);
+        let fake = start(shared.clone(), credentials()).unwrap();
+        let (_, body) = token(&fake, "s3cret").await;
+        let access = body["access_token"].as_str().unwrap();
+        let (users, _) = walk(&format!("{}/users?$top=100", fake.graph_base()), access).await;
+        assert_eq!(ids(&users), expected);
+        let (round, link) = walk(&format!("{}/users/delta", fake.graph_base()), access).await;
+        assert_eq!(ids(&round), expected);
+
+        // An incremental round lists what changed in the same order.
+        let changed: Vec<String> = expected.iter().step_by(3).cloned().collect();
+        for id in &changed {
+            shared
+                .directory_mut()
+                .update_user(id, |u| u.title = "Lead".into());
+        }
+        let (round, _) = walk(&link.unwrap(), access).await;
+        assert_eq!(ids(&round), changed);
+    }
+
+    #[tokio::test]
+    async fn a_delta_round_keeps_its_order_while_it_pages_and_the_next_round_takes_the_new_one() {
+        let mut dir = Directory::generate(250, 1, 4);
+        dir.order = Order::Reversed;
+        let reversed: Vec<String> = dir.listed_users().map(|u| u.id.clone()).collect();
+        let shared = Shared::new(dir);
+        let fake = start(shared.clone(), credentials()).unwrap();
+        let (_, body) = token(&fake, "s3cret").await;
+        let access = body["access_token"].as_str().unwrap();
+        let (_, first) = get(&format!("{}/users/delta", fake.graph_base()), access).await;
+        shared.directory_mut().order = Order::AsCreated;
+        let mut new = shared.directory().users[0].clone();
+        new.id = "added-mid-round".into();
+        shared.directory_mut().add_user(new);
+        let (rest, link) = walk(first["@odata.nextLink"].as_str().unwrap(), access).await;
+        let mut seen = ids(first["value"].as_array().unwrap());
+        seen.extend(ids(&rest));
+        assert_eq!(seen, reversed, "each user once, in the round's order");
+
+        let (round, _) = walk(&link.unwrap(), access).await;
+        assert_eq!(
+            ids(&round),
+            ["added-mid-round"],
+            "the next round reports the newcomer"
+        );
+        let (full, _) = walk(&format!("{}/users/delta", fake.graph_base()), access).await;
+        let mut created: Vec<String> = reversed.into_iter().rev().collect();
+        created.push("added-mid-round".into());
+        assert_eq!(ids(&full), created);
+    }
+
+    #[tokio::test]
+    async fn swapped_and_rotated_users_are_all_reported_by_the_next_delta_round() {
+        let dir = Directory::generate(10, 1, 4);
+        let shared = Shared::new(dir.clone());
+        let fake = start(shared.clone(), credentials()).unwrap();
+        let (_, body) = token(&fake, "s3cret").await;
+        let access = body["access_token"].as_str().unwrap();
+        let (_, link) = walk(&format!("{}/users/delta", fake.graph_base()), access).await;
+        let id = |n: usize| dir.users[n].id.clone();
+        assert!(shared.directory_mut().swap_emails(&id(1), &id(2)));
+        assert!(shared.directory_mut().rotate_emails(&[id(5), id(6), id(7)]));
+        let (round, _) = walk(&link.unwrap(), access).await;
+        assert_eq!(ids(&round), [1, 2, 5, 6, 7].map(id));
+        let mail = |n: usize| round[n]["mail"].as_str().unwrap();
+        assert_eq!(mail(0), dir.users[2].email);
+        assert_eq!(mail(1), dir.users[1].email);
+        assert_eq!(mail(2), dir.users[6].email);
+        assert_eq!(mail(4), dir.users[5].email);
+    }
+
+    #[tokio::test]
+    async fn partial_delta_items_hold_the_id_and_what_changed_and_clear_with_null() {
+        let mut dir = Directory::generate(6, 1, 4);
+        dir.partial_delta = true;
+        let shared = Shared::new(dir.clone());
+        let fake = start(shared.clone(), credentials()).unwrap();
+        let (_, body) = token(&fake, "s3cret").await;
+        let access = body["access_token"].as_str().unwrap();
+        let select = "id,mail,userPrincipalName,givenName,jobTitle,department";
+        let (initial, link) = walk(
+            &format!("{}/users/delta?$select={select}", fake.graph_base()),
+            access,
+        )
+        .await;
+        assert!(
+            initial.iter().all(|u| u.as_object().unwrap().len() == 6),
+            "an initial round sends whole users"
+        );
+        let id = |n: usize| dir.users[n].id.clone();
+        {
+            let mut d = shared.directory_mut();
+            d.update_user(&id(0), |u| {
+                u.title = "Chief".into();
+                u.department = String::new();
+            });
+            d.set_email(&id(1), "renamed@example.com");
+            // Changed, but not in the selection: an item with its id only.
+            d.update_user(&id(2), |u| u.employee_number = "E9".into());
+            // Changed and changed back: nothing differs from the round's start.
+            d.update_user(&id(3), |u| u.given_name = "Zed".into());
+            d.update_user(&id(3), |u| u.given_name = dir.users[3].given_name.clone());
+            let mut new = dir.users[4].clone();
+            new.id = "new-user".into();
+            d.add_user(new);
+        }
+        let (round, _) = walk(&link.unwrap(), access).await;
+        assert_eq!(
+            round,
+            vec![
+                json!({"id": id(0), "jobTitle": "Chief", "department": null}),
+                json!({"id": id(1), "mail": "renamed@example.com", "userPrincipalName": "renamed@example.com"}),
+                json!({"id": id(2)}),
+                json!({"id": id(3)}),
+                project(&shared.directory().users[6].graph(), Some(select)),
+            ]
+        );
+        assert_eq!(
+            round[4].as_object().unwrap().len(),
+            6,
+            "a new user is whole"
+        );
+    }
+
+    #[test]
+    fn an_empty_field_is_sent_as_null() {
+        let mut user = Directory::generate(1, 1, 4).users.remove(0);
+        user.department = String::new();
+        user.family_name = String::new();
+        let graph = user.graph();
+        assert_eq!(graph["department"], Value::Null);
+        assert_eq!(graph["surname"], Value::Null);
+        assert_eq!(graph["displayName"], json!(user.given_name));
     }
 
     #[tokio::test]

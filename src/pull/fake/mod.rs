@@ -2,8 +2,11 @@
 //! through `dirsync dev fake-directory`) can watch a pull work without any
 //! account. Generated from a seed: the same seed, the same directory. A
 //! running fake shares one `Shared`: the directory (which tests change while
-//! it runs: every change is stamped, for delta and lastUpdated listings), the
-//! access tokens it issued, and the faults it was told to inject.
+//! it runs: every change is stamped, for delta and lastUpdated listings, and
+//! remembered, for Graph's partial delta items), the access tokens it issued,
+//! and the faults it was told to inject. Every user listing of every fake
+//! follows the directory's `Order`, so a test can list the same directory in
+//! another order and see that nothing depends on the order a provider uses.
 
 pub mod google;
 pub mod graph;
@@ -15,6 +18,7 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// One generated person.
@@ -37,19 +41,27 @@ pub struct User {
 }
 
 impl User {
-    /// As Microsoft Graph lists it (`/v1.0/users`, the fields dirsync selects).
+    /// As Microsoft Graph lists it (`/v1.0/users`, the fields dirsync
+    /// selects). An empty field is `null`: Graph never sends `""` for a
+    /// property that has no value.
     pub fn graph(&self) -> Value {
+        let text = |s: &str| if s.is_empty() { Value::Null } else { json!(s) };
+        let display_name = [self.given_name.as_str(), self.family_name.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
         json!({
             "id": self.id,
-            "userPrincipalName": self.email,
-            "mail": self.email,
-            "displayName": format!("{} {}", self.given_name, self.family_name),
-            "givenName": self.given_name,
-            "surname": self.family_name,
+            "userPrincipalName": text(&self.email),
+            "mail": text(&self.email),
+            "displayName": text(&display_name),
+            "givenName": text(&self.given_name),
+            "surname": text(&self.family_name),
             "accountEnabled": self.active,
-            "department": self.department,
-            "jobTitle": self.title,
-            "employeeId": self.employee_number,
+            "department": text(&self.department),
+            "jobTitle": text(&self.title),
+            "employeeId": text(&self.employee_number),
         })
     }
 
@@ -190,6 +202,60 @@ impl Group {
     }
 }
 
+/// The order every user listing of the fakes follows (users, delta rounds,
+/// searches, a group's members). Real providers promise no order, so a test
+/// can flip it between runs to show nothing depends on it. A Graph delta
+/// round keeps the order and the users it began with while it pages; Google's
+/// and Okta's page tokens are offsets into the listing as it is at each
+/// request, so adding or deleting users mid-listing shifts their later pages
+/// (as with the real providers, whose listings are not snapshots either).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Order {
+    /// As the fake holds them: users as they were created, a group's
+    /// members as they joined.
+    #[default]
+    AsCreated,
+    /// The other way round: the newest user first.
+    Reversed,
+    /// A shuffle fixed by the seed: the same seed, the same order, and a
+    /// user keeps its place relative to the others when users are added.
+    Shuffled(u64),
+}
+
+impl Order {
+    /// `indexes` (into `Directory::users`) in this order.
+    pub fn arrange(self, mut indexes: Vec<usize>) -> Vec<usize> {
+        match self {
+            Order::AsCreated => {}
+            Order::Reversed => indexes.reverse(),
+            // A key per user rather than a Fisher-Yates pass, so the order
+            // of two users does not depend on how many others there are.
+            Order::Shuffled(seed) => indexes.sort_by_key(|i| (splitmix(seed ^ *i as u64), *i)),
+        }
+        indexes
+    }
+}
+
+/// splitmix64's finalizer: neighbouring inputs, unrelated outputs.
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// What one user was just before a stamped change: Graph's partial delta
+/// items send what differs from the user as it was at the round's start.
+#[derive(Debug, Clone, PartialEq)]
+struct Revision {
+    /// The user's index in `Directory::users`.
+    index: usize,
+    /// The change's stamp.
+    at: i64,
+    /// None: the change created the user.
+    before: Option<User>,
+}
+
 /// A whole generated directory.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Directory {
@@ -197,6 +263,17 @@ pub struct Directory {
     pub groups: Vec<Group>,
     /// The last stamp handed out (epoch milliseconds, strictly increasing).
     pub clock: i64,
+    /// The order user listings follow (a listing or delta round that has
+    /// begun keeps the order it began with).
+    pub order: Order,
+    /// Graph's incremental delta rounds send, for each changed user, only its
+    /// id and the selected properties that changed since the round's start
+    /// (a cleared one as `null`), as Graph may (§2C: "at least the updated
+    /// properties"); false: whole users. A round keeps the mode it began with.
+    pub partial_delta: bool,
+    /// Stamped changes to users, oldest first (changes made by writing to
+    /// `users` directly are not stamped and not remembered).
+    history: Vec<Revision>,
 }
 
 /// Where generated directories start their clock: 2026-01-01T00:00:00Z.
@@ -281,7 +358,8 @@ impl Directory {
         self.clock
     }
 
-    /// Users a listing shows (not deleted).
+    /// Users not deleted, as the fake holds them (listings follow the
+    /// order: `listed_users`).
     pub fn live_users(&self) -> impl Iterator<Item = &User> {
         self.users.iter().filter(|u| u.deleted_at.is_none())
     }
@@ -290,26 +368,97 @@ impl Directory {
         self.groups.iter().filter(|g| g.deleted_at.is_none())
     }
 
-    /// A group's live members.
+    /// A group's live members, in the listing order.
     pub fn members_of<'a>(&'a self, group: &'a Group) -> impl Iterator<Item = &'a User> {
-        group
-            .members
-            .iter()
-            .filter_map(|i| self.users.get(*i))
+        self.order
+            .arrange(group.members.clone())
+            .into_iter()
+            .filter_map(|i| self.users.get(i))
             .filter(|u| u.deleted_at.is_none())
+    }
+
+    /// Users as a listing shows them (not deleted), in the listing order.
+    pub fn listed_users(&self) -> impl Iterator<Item = &User> {
+        self.order
+            .arrange((0..self.users.len()).collect())
+            .into_iter()
+            .filter_map(|i| self.users.get(i))
+            .filter(|u| u.deleted_at.is_none())
+    }
+
+    /// The live user with this email (case-insensitive), for tests that
+    /// follow an address rather than an id.
+    pub fn id_by_email(&self, email: &str) -> Option<String> {
+        self.live_users()
+            .find(|u| u.email.eq_ignore_ascii_case(email))
+            .map(|u| u.id.clone())
+    }
+
+    /// The user at `index` as it was at stamp `at`: None if it did not
+    /// exist yet. Only stamped changes are known; a user changed since by a
+    /// direct write to `users` reads as it is now.
+    pub fn user_as_of(&self, index: usize, at: i64) -> Option<&User> {
+        match self.history.iter().find(|r| r.index == index && r.at > at) {
+            Some(revision) => revision.before.as_ref(),
+            None => self.users.get(index),
+        }
+    }
+
+    /// Stamp a change made to the user at `index`, remembering what it was
+    /// `before` (None: the change created it). The stamp is set last, so a
+    /// change cannot backdate itself.
+    fn stamp(&mut self, index: usize, at: i64, before: Option<User>) {
+        if let Some(user) = self.users.get_mut(index) {
+            user.updated_at = at;
+            self.history.push(Revision { index, at, before });
+        }
     }
 
     /// Change the user with this id and stamp it; false if there is none.
     pub fn update_user(&mut self, id: &str, change: impl FnOnce(&mut User)) -> bool {
         let at = self.tick();
-        match self.users.iter_mut().find(|u| u.id == id) {
-            Some(user) => {
-                change(user);
-                user.updated_at = at;
-                true
+        let Some(index) = self.users.iter().position(|u| u.id == id) else {
+            return false;
+        };
+        let before = self.users[index].clone();
+        change(&mut self.users[index]);
+        self.stamp(index, at, Some(before));
+        true
+    }
+
+    /// A rename: the user's address becomes `email`.
+    pub fn set_email(&mut self, id: &str, email: impl Into<String>) -> bool {
+        let email = email.into();
+        self.update_user(id, |u| u.email = email)
+    }
+
+    /// Two users exchange their addresses in one change, both stamped.
+    pub fn swap_emails(&mut self, a: &str, b: &str) -> bool {
+        self.rotate_emails(&[a, b])
+    }
+
+    /// Each user takes the address of the next one in `ids`, the last the
+    /// first's (two ids: a swap), in one change that stamps them all. False,
+    /// and nothing changed, if an id is unknown or named twice.
+    pub fn rotate_emails(&mut self, ids: &[impl AsRef<str>]) -> bool {
+        let mut indexes = Vec::with_capacity(ids.len());
+        for id in ids {
+            match self.users.iter().position(|u| u.id == id.as_ref()) {
+                Some(index) if !indexes.contains(&index) => indexes.push(index),
+                _ => return false,
             }
-            None => false,
         }
+        let emails: Vec<String> = indexes
+            .iter()
+            .map(|i| self.users[*i].email.clone())
+            .collect();
+        let at = self.tick();
+        for (n, index) in indexes.iter().enumerate() {
+            let before = self.users[*index].clone();
+            self.users[*index].email = emails[(n + 1) % emails.len()].clone();
+            self.stamp(*index, at, Some(before));
+        }
+        true
     }
 
     /// Delete a user: gone from listings and groups, a tombstone for delta.
@@ -318,8 +467,9 @@ impl Directory {
         let Some(index) = self.users.iter().position(|u| u.id == id) else {
             return false;
         };
+        let before = self.users[index].clone();
         self.users[index].deleted_at = Some(at);
-        self.users[index].updated_at = at;
+        self.stamp(index, at, Some(before));
         for group in &mut self.groups {
             if group.members.contains(&index) {
                 group.members.retain(|m| *m != index);
@@ -331,10 +481,12 @@ impl Directory {
 
     /// Add a user (stamped now); its index.
     pub fn add_user(&mut self, mut user: User) -> usize {
-        user.updated_at = self.tick();
+        let at = self.tick();
         user.deleted_at = None;
         self.users.push(user);
-        self.users.len() - 1
+        let index = self.users.len() - 1;
+        self.stamp(index, at, None);
+        index
     }
 
     /// Put a user in a group, or take it out.
@@ -598,6 +750,112 @@ mod tests {
         assert_eq!(dir.live_users().count(), 9);
         assert!(dir.groups.iter().all(|g| !g.members.contains(&0)));
         assert!(!dir.update_user("nobody", |_| ()));
+    }
+
+    #[rstest::rstest]
+    #[case(Order::AsCreated, vec![0, 1, 2, 3, 4])]
+    #[case(Order::Reversed, vec![4, 3, 2, 1, 0])]
+    #[case(Order::Shuffled(7), Order::Shuffled(7).arrange((0..5).collect()))]
+    fn listings_follow_the_directorys_order(#[case] order: Order, #[case] expected: Vec<usize>) {
+        let mut dir = Directory::generate(5, 1, 3);
+        dir.order = order;
+        let listed: Vec<&str> = dir.listed_users().map(|u| u.id.as_str()).collect();
+        let expected: Vec<&str> = expected.iter().map(|i| dir.users[*i].id.as_str()).collect();
+        assert_eq!(listed, expected);
+        let mut sorted = listed.clone();
+        sorted.sort();
+        assert_eq!(sorted.len(), 5, "every user once");
+        let group = &dir.groups[0];
+        let members: Vec<&str> = dir.members_of(group).map(|u| u.id.as_str()).collect();
+        let in_order: Vec<&str> = listed
+            .iter()
+            .copied()
+            .filter(|id| members.contains(id))
+            .collect();
+        assert_eq!(members, in_order, "a group's members follow the order too");
+    }
+
+    #[test]
+    fn a_shuffle_is_fixed_by_its_seed_and_keeps_users_in_place_when_one_is_added() {
+        let order = Order::Shuffled(11);
+        let ten = order.arrange((0..10).collect());
+        assert_eq!(ten, order.arrange((0..10).collect()));
+        assert_ne!(ten, (0..10).collect::<Vec<_>>());
+        assert_ne!(ten, Order::Shuffled(12).arrange((0..10).collect()));
+        let eleven: Vec<usize> = order
+            .arrange((0..11).collect())
+            .into_iter()
+            .filter(|i| *i < 10)
+            .collect();
+        assert_eq!(eleven, ten);
+    }
+
+    #[test]
+    fn a_swap_exchanges_two_addresses_and_stamps_both_users_once() {
+        let mut dir = Directory::generate(4, 1, 3);
+        let before = dir.clone();
+        let (a, b) = (dir.users[0].id.clone(), dir.users[1].id.clone());
+        let clock = dir.clock;
+        assert!(dir.swap_emails(&a, &b));
+        assert_eq!(dir.users[0].email, before.users[1].email);
+        assert_eq!(dir.users[1].email, before.users[0].email);
+        assert!(dir.users[0].updated_at > clock);
+        assert_eq!(dir.users[0].updated_at, dir.users[1].updated_at);
+        assert_eq!(dir.users[2], before.users[2]);
+        assert_eq!(dir.user_as_of(0, clock), Some(&before.users[0]));
+        assert_eq!(dir.user_as_of(0, dir.clock), Some(&dir.users[0]));
+    }
+
+    #[test]
+    fn a_rotation_hands_each_user_the_next_ones_address() {
+        let mut dir = Directory::generate(4, 1, 3);
+        let emails: Vec<String> = dir.users.iter().map(|u| u.email.clone()).collect();
+        let ids: Vec<String> = dir.users[..3].iter().map(|u| u.id.clone()).collect();
+        assert!(dir.rotate_emails(&ids));
+        let now: Vec<&str> = dir.users.iter().map(|u| u.email.as_str()).collect();
+        assert_eq!(now, [&emails[1], &emails[2], &emails[0], &emails[3]]);
+        assert_eq!(
+            dir.id_by_email(&emails[0].to_uppercase()),
+            Some(ids[2].clone())
+        );
+    }
+
+    #[rstest::rstest]
+    #[case(&["nobody"])]
+    #[case(&["00000003-0000-4000-8000-000000000000", "nobody"])]
+    #[case(&["00000003-0000-4000-8000-000000000000", "00000003-0000-4000-8000-000000000000"])]
+    fn a_rotation_naming_an_unknown_or_repeated_user_changes_nothing(#[case] ids: &[&str]) {
+        let mut dir = Directory::generate(4, 1, 3);
+        let before = dir.clone();
+        assert!(!dir.rotate_emails(ids));
+        assert_eq!(dir, before);
+    }
+
+    #[test]
+    fn a_rename_is_stamped_and_remembered_and_a_new_user_did_not_exist_before() {
+        let mut dir = Directory::generate(3, 1, 3);
+        let start = dir.clock;
+        let id = dir.users[2].id.clone();
+        let old = dir.users[2].email.clone();
+        assert!(dir.set_email(&id, "renamed@example.com"));
+        assert_eq!(dir.id_by_email("Renamed@Example.com"), Some(id.clone()));
+        assert_eq!(dir.id_by_email(&old), None);
+        assert_eq!(
+            dir.user_as_of(2, start).map(|u| u.email.as_str()),
+            Some(old.as_str())
+        );
+        assert!(!dir.set_email("nobody", "x@example.com"));
+
+        let mut new = dir.users[0].clone();
+        new.id = "new".into();
+        let index = dir.add_user(new);
+        assert_eq!(dir.user_as_of(index, start), None);
+        assert!(dir.delete_user(&id));
+        assert_eq!(
+            dir.id_by_email("renamed@example.com"),
+            None,
+            "deleted users are not found"
+        );
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! `groups/{id}/users`, as bare JSON arrays paged by separate `Link` header
 //! lines built from the fake's own base URL. Every API answer carries the
 //! `X-Rate-Limit-*` headers and a `Date`, so a client can compute Okta's wait.
-//! DPoP is not modelled (the connector does not speak it).
+//! DPoP is not modelled (the connector does not speak it). Every user
+//! listing (plain, filtered, a group's) follows the directory's `Order`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
@@ -370,7 +371,7 @@ async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
     let directory = state.shared.directory();
     // The plain list omits DEPROVISIONED users; a filter includes them
     // (pull_apis.md §3B). Deleted users are gone from every list (§3D).
-    let users: Vec<Value> = okta_users(&state, directory.live_users())
+    let users: Vec<Value> = okta_users(&state, directory.listed_users())
         .into_iter()
         .filter(|u| match &filter {
             Some(filter) => matches(filter, u),
@@ -423,7 +424,7 @@ async fn list_group_users(
     }
     let directory = state.shared.directory();
     let users = if *id == EVERYONE {
-        okta_users(&state, directory.live_users())
+        okta_users(&state, directory.listed_users())
     } else if let Some(group) = directory.live_groups().find(|g| g.id == *id) {
         okta_users(&state, directory.members_of(group))
     } else {
@@ -567,7 +568,7 @@ fn grant(state: &State, form: &HashMap<String, String>) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pull::fake::Directory;
+    use crate::pull::fake::{Directory, Order};
 
     async fn get(url: &str, token: &str) -> reqwest::Response {
         reqwest::Client::new()
@@ -651,6 +652,89 @@ mod tests {
         )
         .await;
         assert_eq!(res.status(), 400);
+    }
+
+    /// The ids of every page of a listing, following `Link: rel="next"`.
+    async fn walk(url: String) -> Vec<String> {
+        let token = Credentials::default().api_token;
+        let mut ids = Vec::new();
+        let mut next = Some(url);
+        while let Some(url) = next {
+            let res = get(&url, token.expose()).await;
+            assert_eq!(res.status(), 200);
+            next = res
+                .headers()
+                .get_all("link")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(|v| v.strip_suffix(">; rel=\"next\""))
+                .and_then(|v| v.strip_prefix('<'))
+                .map(str::to_owned);
+            let page: Vec<Value> = res.json().await.unwrap();
+            ids.extend(page.iter().map(|u| u["id"].as_str().unwrap().to_owned()));
+        }
+        ids
+    }
+
+    fn filtered(base: &str, filter: &str) -> String {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query
+            .append_pair("limit", "4")
+            .append_pair("filter", filter);
+        format!("{base}/api/v1/users?{}", query.finish())
+    }
+
+    #[rstest::rstest]
+    #[case(Order::AsCreated)]
+    #[case(Order::Reversed)]
+    #[case(Order::Shuffled(3))]
+    #[tokio::test]
+    async fn every_user_listing_follows_the_directorys_order(#[case] order: Order) {
+        let mut dir = Directory::generate(30, 2, 9);
+        for n in (0..30).step_by(4) {
+            let id = dir.users[n].id.clone();
+            dir.update_user(&id, |u| u.title = "Lead".into());
+        }
+        dir.order = order;
+        let listed = |keep: &dyn Fn(&crate::pull::fake::User) -> bool| -> Vec<String> {
+            dir.listed_users()
+                .filter(|u| keep(u))
+                .map(|u| u.id.clone())
+                .collect()
+        };
+        let status = |u: &crate::pull::fake::User| u.okta()["status"].clone();
+        let deprovisioned = listed(&|u| status(u) == "DEPROVISIONED");
+        assert!(!deprovisioned.is_empty(), "the seed deprovisions someone");
+        let fake = start(Shared::new(dir.clone()), Credentials::default()).unwrap();
+        let base = &fake.base_url;
+
+        let plain = walk(format!("{base}/api/v1/users?limit=4")).await;
+        assert_eq!(plain, listed(&|u| status(u) != "DEPROVISIONED"));
+        let gone = walk(filtered(base, r#"status eq "DEPROVISIONED""#)).await;
+        assert_eq!(gone, deprovisioned);
+        let since = crate::pull::fake::timestamp(dir.users[1].updated_at);
+        let changed = walk(filtered(base, &format!("lastUpdated gt \"{since}\""))).await;
+        assert_eq!(changed, listed(&|u| u.title == "Lead"));
+        let everyone = walk(format!("{base}/api/v1/groups/{EVERYONE}/users?limit=4")).await;
+        assert_eq!(everyone, listed(&|_| true));
+    }
+
+    #[tokio::test]
+    async fn a_swap_and_a_rotation_are_reported_by_the_next_last_updated_listing() {
+        let dir = Directory::generate(10, 1, 9);
+        let shared = Shared::new(dir.clone());
+        let fake = start(shared.clone(), Credentials::default()).unwrap();
+        let since = crate::pull::fake::timestamp(shared.directory_mut().tick());
+        let id = |n: usize| dir.users[n].id.clone();
+        assert!(shared.directory_mut().swap_emails(&id(1), &id(2)));
+        assert!(shared.directory_mut().rotate_emails(&[id(5), id(6), id(7)]));
+        let changed = walk(filtered(
+            &fake.base_url,
+            &format!("lastUpdated gt \"{since}\""),
+        ))
+        .await;
+        // DEPROVISIONED users are in a filtered listing too (§3B).
+        assert_eq!(changed, [1, 2, 5, 6, 7].map(id));
     }
 
     #[test]
