@@ -413,7 +413,9 @@ async fn list_and_apply<S: Source + Send>(
         seen.pages += 1;
         seen.users += page.users.len() as u64;
         let mut left_scope = Vec::new();
-        for (id, snapshot) in page.users {
+        // A partial item (a Graph delta round) is judged whole: one that
+        // does not carry the department kept the one it had.
+        for (id, snapshot) in listing.complete(store, page.users).await? {
             if !selection.in_scope(&snapshot) {
                 left_scope.push(id);
             } else if selection.selected(&id, &snapshot) {

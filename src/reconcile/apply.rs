@@ -532,6 +532,29 @@ async fn complete<C: Conn>(
         .collect())
 }
 
+/// Complete the partial items of a page outside any set (the pull run judges
+/// its department scope on what the directory says of the user as a whole,
+/// not on the part an item carries). The same completion as a set's.
+pub async fn complete_users<C: Conn>(
+    conn: &C,
+    dir: &Directory,
+    changes: Vec<UserChange>,
+) -> Result<Vec<UserChange>, StoreError> {
+    let partial: Vec<String> = changes
+        .iter()
+        .filter(|c| matches!(&c.change, Change::Upsert(s) if s.carried.is_some()))
+        .map(|c| c.source_id.clone())
+        .collect();
+    if partial.is_empty() {
+        return Ok(changes);
+    }
+    let mut state = State::default();
+    for row in deferred::deferred_for(conn, &dir.id, &[], &partial).await? {
+        state.deferred.insert(row.source_id.clone(), row);
+    }
+    complete(conn, dir, &state, changes).await
+}
+
 /// The set one call judges: the given changes (the later word on a user
 /// wins), completed, plus the deferred changes waiting for an address the
 /// set touches (and, in turn, those waiting for what they touch). The

@@ -311,6 +311,35 @@ impl Listing {
         Ok(())
     }
 
+    /// Complete the partial items of a page (a Graph delta round) over what
+    /// the directory said before, so a caller can judge them whole.
+    pub async fn complete(
+        &self,
+        store: &Store,
+        users: Vec<(String, Snapshot)>,
+    ) -> Result<Vec<(String, Snapshot)>, StoreError> {
+        if users.iter().all(|(_, s)| s.carried.is_none()) {
+            return Ok(users);
+        }
+        let changes = users
+            .into_iter()
+            .map(|(source_id, s)| UserChange {
+                source_id,
+                change: Change::upsert(s),
+            })
+            .collect();
+        Ok(
+            apply::complete_users(store.connection(), &self.dir, changes)
+                .await?
+                .into_iter()
+                .filter_map(|c| match c.change {
+                    Change::Upsert(s) => Some((c.source_id, *s)),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
     /// Drop what an earlier word of this listing held for the user.
     fn forget(&mut self, source_id: &str) {
         self.held.retain(|c| c.source_id != source_id);

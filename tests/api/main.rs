@@ -18,6 +18,7 @@ mod paging;
 mod patch;
 mod projection;
 mod pull;
+mod pull_identities;
 mod reconcile;
 mod runs;
 mod smoke;
