@@ -481,7 +481,7 @@ fn run_line(run: &serde_json::Value) -> String {
             .unwrap_or(0)
     };
     let mut line = format!(
-        "run {}  {}  {} {}  started {}\n  users: {} seen, {} created, {} updated, {} unchanged, {} deactivated, {} reactivated, {} missing, {} skipped, {} conflicts\n  groups: {} seen, {} created, {} updated, {} unchanged, {} deleted; members +{} -{}",
+        "run {}  {}  {} {}  started {}\n  users: {} seen, {} created{}, {} updated, {} unchanged, {} deactivated, {} reactivated, {} missing, {} skipped, {} conflicts\n  groups: {} seen, {} created, {} updated, {} unchanged, {} deleted; members +{} -{}",
         run["id"].as_str().unwrap_or_default(),
         run["status"].as_str().unwrap_or_default(),
         run["trigger"].as_str().unwrap_or_default(),
@@ -489,6 +489,10 @@ fn run_line(run: &serde_json::Value) -> String {
         run["started_at"].as_str().unwrap_or_default(),
         n("/users/seen"),
         n("/users/created"),
+        match n("/users/created_deactivated") {
+            0 => String::new(),
+            inactive => format!(" ({inactive} already deactivated)"),
+        },
         n("/users/updated"),
         n("/users/unchanged"),
         n("/users/deactivated"),

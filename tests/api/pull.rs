@@ -896,6 +896,29 @@ async fn a_newcomer_pulls_from_the_fake_directory_the_dev_command_runs() {
         assert_eq!(run["status"], "succeeded", "{provider}: {run}");
         assert_eq!(run["counts"]["users"]["created"], 25, "{provider}");
         assert_eq!(run["counts"]["groups"]["created"], 2, "{provider}");
+        // Users the directory already had disabled are created deactivated,
+        // and the run's summary says how many.
+        let inactive = app
+            .app_users()
+            .await
+            .iter()
+            .filter(|u| u["status"] == "DEACTIVATED")
+            .count();
+        assert!(inactive > 0, "{provider}: the fake disables about 1 in 20");
+        assert_eq!(
+            run["counts"]["users"]["created_deactivated"], inactive,
+            "{provider}"
+        );
+        let (ok, out, err) = dirsync(
+            &app.db_url,
+            &key,
+            &["runs", &format!("{}/corp", app.tenant)],
+        );
+        assert!(ok, "{provider}: {err}");
+        assert!(
+            out.contains(&format!("25 created ({inactive} already deactivated)")),
+            "{provider}: {out}"
+        );
     }
 }
 
