@@ -194,6 +194,7 @@ fn judge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use itertools::Itertools;
     use rstest::rstest;
 
     fn rename(user: &str, from: &str, to: &str) -> Move {
@@ -231,22 +232,9 @@ mod tests {
             .collect()
     }
 
-    /// Every order of `items` (Heap's algorithm).
+    /// Every order of `items`.
     fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
-        fn heap<T: Clone>(k: usize, items: &mut Vec<T>, out: &mut Vec<Vec<T>>) {
-            if k <= 1 {
-                out.push(items.clone());
-                return;
-            }
-            for i in 0..k {
-                heap(k - 1, items, out);
-                let j = if k.is_multiple_of(2) { i } else { 0 };
-                items.swap(j, k - 1);
-            }
-        }
-        let mut out = Vec::new();
-        heap(items.len(), &mut items.to_vec(), &mut out);
-        out
+        items.iter().cloned().permutations(items.len()).collect()
     }
 
     /// Settle every order of the set; each must give every user the same

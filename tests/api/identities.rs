@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use dirsync::reconcile::listing::{self, Listing, ListingOptions, RunStatus};
 use dirsync::reconcile::plan::{Attribute, Profile, Snapshot};
+use itertools::Itertools;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -111,22 +112,9 @@ async fn events_after(app: &TestApp, seq: i64) -> BTreeSet<(String, String, Vec<
         .collect()
 }
 
-/// Every order of `items` (Heap's algorithm).
+/// Every order of `items`.
 fn permutations<T: Clone>(items: &[T]) -> Vec<Vec<T>> {
-    fn heap<T: Clone>(k: usize, items: &mut Vec<T>, out: &mut Vec<Vec<T>>) {
-        if k <= 1 {
-            out.push(items.clone());
-            return;
-        }
-        for i in 0..k {
-            heap(k - 1, items, out);
-            let j = if k.is_multiple_of(2) { i } else { 0 };
-            items.swap(j, k - 1);
-        }
-    }
-    let mut out = Vec::new();
-    heap(items.len(), &mut items.to_vec(), &mut out);
-    out
+    items.iter().cloned().permutations(items.len()).collect()
 }
 
 fn updated(email: &str) -> (String, String, Vec<String>) {
