@@ -72,6 +72,93 @@ pub struct ServerSettings {
     /// How often the scheduler looks for due connections, in seconds.
     #[arg(long, env = "DIRSYNC_SCHEDULER_TICK_SECS", default_value_t = 15)]
     pub scheduler_tick_secs: u64,
+
+    #[command(flatten)]
+    pub api: ApiSettings,
+}
+
+/// How the host application's API (`/api/v1`) verifies bearer JWTs. At
+/// least one key (a secret, a public key or a JWKS URL) turns the API on.
+#[derive(Clone, Args, Default)]
+pub struct ApiSettings {
+    /// An HS256 secret (at least 32 bytes) tokens may be signed with; repeat
+    /// the flag for several (rotation). `dirsync api-token` signs with the
+    /// first.
+    #[arg(
+        long = "api-jwt-secret",
+        env = "DIRSYNC_API_JWT_SECRET",
+        hide_env_values = true
+    )]
+    pub jwt_secrets: Vec<String>,
+
+    /// A PEM public key file (RSA: RS256; EC P-256: ES256; Ed25519: EdDSA);
+    /// repeat the flag for several. Its file name (without extension) is its
+    /// `kid`.
+    #[arg(
+        long = "api-jwt-public-key",
+        env = "DIRSYNC_API_JWT_PUBLIC_KEYS",
+        value_delimiter = ','
+    )]
+    pub jwt_public_keys: Vec<std::path::PathBuf>,
+
+    /// A JWKS URL (https, or http to loopback) whose keys verify tokens by
+    /// `kid`; fetched at the first token, cached, and fetched again when a
+    /// token names an unknown `kid` (at most once per 30 s).
+    #[arg(long = "api-jwks-url", env = "DIRSYNC_API_JWKS_URL")]
+    pub jwks_url: Option<String>,
+
+    /// The `iss` every token must carry.
+    #[arg(
+        long = "api-jwt-issuer",
+        env = "DIRSYNC_API_JWT_ISSUER",
+        default_value = "dirsync"
+    )]
+    pub issuer: String,
+
+    /// The `aud` every token must carry.
+    #[arg(
+        long = "api-jwt-audience",
+        env = "DIRSYNC_API_JWT_AUDIENCE",
+        default_value = "dirsync-api"
+    )]
+    pub audience: String,
+
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    #[arg(
+        long = "api-jwt-leeway-secs",
+        env = "DIRSYNC_API_JWT_LEEWAY_SECS",
+        default_value_t = 30
+    )]
+    pub leeway_secs: u64,
+}
+
+impl std::fmt::Debug for ApiSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiSettings")
+            .field(
+                "jwt_secrets",
+                &format!("{} configured", self.jwt_secrets.len()),
+            )
+            .field("jwt_public_keys", &self.jwt_public_keys)
+            .field("jwks_url", &self.jwks_url)
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("leeway_secs", &self.leeway_secs)
+            .finish()
+    }
+}
+
+impl ApiSettings {
+    /// The settings tests use: one HS256 secret.
+    pub fn for_tests() -> Self {
+        ApiSettings {
+            jwt_secrets: vec!["test-secret-of-at-least-thirty-two-bytes!".into()],
+            issuer: "dirsync".into(),
+            audience: "dirsync-api".into(),
+            leeway_secs: 30,
+            ..ApiSettings::default()
+        }
+    }
 }
 
 impl ServerSettings {
@@ -88,6 +175,7 @@ impl ServerSettings {
             workers: 2,
             scheduler: false,
             scheduler_tick_secs: 15,
+            api: ApiSettings::for_tests(),
         }
     }
 }

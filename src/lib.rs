@@ -2,6 +2,7 @@
 //! customers' identity providers (SCIM 2.0 push, directory API pull).
 
 pub mod admin;
+pub mod api;
 pub mod config;
 pub mod crypto;
 pub mod domain;

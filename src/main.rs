@@ -95,6 +95,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Mint a bearer JWT for the host application's API, signed with the
+    /// configured HS256 secret (DIRSYNC_API_JWT_SECRET).
+    ApiToken {
+        /// The tenant (name or id) the token acts in; `*` for an operator's
+        /// tools (every tenant).
+        #[arg(long)]
+        tenant: String,
+        /// Space-separated: read, write, admin.
+        #[arg(long, default_value = "read")]
+        scope: String,
+        /// How long the token lives (`90s`, `15m`, `1h`, `7d`).
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+        #[command(flatten)]
+        api: dirsync::config::ApiSettings,
+    },
+    /// Print the host API's OpenAPI document (committed at openapi/openapi.json).
+    Openapi,
     /// The key that seals connection credentials at rest.
     SecretKey {
         #[command(subcommand)]
@@ -751,6 +769,17 @@ async fn main() -> anyhow::Result<()> {
                 (None, None) => anyhow::bail!("name a directory: dirsync runs DIRECTORY"),
             }
         }
+        Command::ApiToken {
+            tenant,
+            scope,
+            ttl,
+            api,
+        } => {
+            let token = dirsync::api::auth::mint(&api, &tenant, &scope, ttl)
+                .map_err(|why| anyhow::anyhow!(why))?;
+            println!("{token}");
+        }
+        Command::Openapi => print!("{}", dirsync::api::openapi::json()),
         Command::SecretKey {
             command: SecretKeyCommand::Generate,
         } => println!("{}", dirsync::crypto::SealingKey::generate().expose()),

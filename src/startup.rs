@@ -9,6 +9,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
+use crate::api;
 use crate::config::{DatabaseSettings, ServerSettings};
 use crate::crypto::SealingKey;
 use crate::pull::schedule;
@@ -56,13 +57,24 @@ impl Application {
                 .map_or(settings.listen.as_str(), |(h, _)| h);
             format!("http://{host}:{port}")
         });
+        let keys = api::auth::Keys::from_settings(&settings.api)
+            .map_err(|why| anyhow::anyhow!("the host API's keys: {why}"))?;
+        if keys.is_none() {
+            // SCIM and the scheduler run without the host API; every
+            // /api/v1 request answers 503 with the same words.
+            tracing::error!("{}", api::auth::NO_KEY);
+        }
+        let api = web::Data::new(api::ApiState {
+            store: store.clone(),
+            keys,
+        });
         let state = web::Data::new(ScimState {
             store,
             base_url: format!("{}/scim/v2", public_url.trim_end_matches('/')),
             settings,
             directories: Default::default(),
         });
-        let server = run(listener, state)?;
+        let server = run(listener, state, api)?;
         Ok(Application {
             port,
             server,
@@ -83,7 +95,11 @@ impl Application {
     }
 }
 
-fn run(listener: TcpListener, state: web::Data<ScimState>) -> anyhow::Result<Server> {
+fn run(
+    listener: TcpListener,
+    state: web::Data<ScimState>,
+    api: web::Data<api::ApiState>,
+) -> anyhow::Result<Server> {
     let workers = match state.settings.workers {
         0 => std::thread::available_parallelism().map_or(2, usize::from),
         n => n,
@@ -110,6 +126,7 @@ fn run(listener: TcpListener, state: web::Data<ScimState>) -> anyhow::Result<Ser
                     "/healthz",
                     web::get().to(|| async { HttpResponse::Ok().body("ok") }),
                 )
+                .configure(|cfg| api::configure(cfg, api.clone()))
                 .service(
                     web::scope("/scim/v2")
                         .wrap(actix_web::middleware::from_fn(

@@ -9,7 +9,7 @@ use validator::Validate;
 
 use crate::crypto;
 use crate::domain::time::rfc3339;
-use crate::reconcile::host::{Action, HostError};
+use crate::reconcile::host::{Action, HostError, UserKey};
 use crate::reconcile::policy::{GroupRole, NewUserStatus, OnDelete, OnMissing, Policy};
 use crate::store::tenants::Directory;
 use crate::store::{Store, StoreError};
@@ -68,7 +68,8 @@ fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Tenant)]
 pub struct TenantView {
     pub id: String,
     pub name: String,
@@ -434,25 +435,59 @@ pub async fn user_action(
         valid_role(role)?;
     }
     let tenant_id = tenant_id(store, tenant).await?;
-    crate::reconcile::host::act(store, &tenant_id, email, action, now())
+    act_on_user(store, &tenant_id, &UserKey::Email(email.to_owned()), action).await
+}
+
+/// The host application's action on one of a tenant's users, named by id
+/// or email (the CLI and the API both come here).
+pub async fn act_on_user(
+    store: &Store,
+    tenant_id: &str,
+    user: &UserKey,
+    action: Action,
+) -> Result<serde_json::Value, AdminError> {
+    if let Action::SetRole(role) = &action {
+        valid_role(role)?;
+    }
+    crate::reconcile::host::act(store, tenant_id, user, action, now())
         .await
         .map_err(|e| match e {
-            HostError::NotFound => {
-                AdminError::NotFound(format!("user {email:?} in tenant {tenant:?}"))
-            }
+            HostError::NotFound => AdminError::NotFound(match user {
+                UserKey::Id(id) => format!("user {id:?}"),
+                UserKey::Email(email) => format!("user {email:?}"),
+            }),
             HostError::Store(err) => AdminError::Store(err),
         })
 }
 
 /// One event as read from the outbox.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Event)]
 pub struct EventView {
+    /// Gap-free per tenant, in commit order.
     pub seq: i64,
+    /// `user.created`, `user.updated`, `user.deactivated`, …
     pub r#type: String,
     pub resource_type: String,
     pub resource_id: String,
+    /// What happened: the resource after it, and for updates the fields
+    /// that changed.
+    #[schema(value_type = Object)]
     pub data: serde_json::Value,
     pub created_at: String,
+}
+
+impl From<crate::store::events::Event> for EventView {
+    fn from(e: crate::store::events::Event) -> EventView {
+        EventView {
+            seq: e.seq,
+            r#type: e.r#type,
+            resource_type: e.resource_type,
+            resource_id: e.resource_id,
+            data: e.data,
+            created_at: rfc3339(e.created_at),
+        }
+    }
 }
 
 /// A tenant's events after `after`, in order, at most `limit`.
@@ -471,15 +506,5 @@ pub async fn events(
     )
     .await
     .map_err(AdminError::Store)?;
-    Ok(rows
-        .into_iter()
-        .map(|e| EventView {
-            seq: e.seq,
-            r#type: e.r#type,
-            resource_type: e.resource_type,
-            resource_id: e.resource_id,
-            data: e.data,
-            created_at: rfc3339(e.created_at),
-        })
-        .collect())
+    Ok(rows.into_iter().map(EventView::from).collect())
 }

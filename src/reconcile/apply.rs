@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::{info, instrument};
 
@@ -226,21 +227,59 @@ pub fn to_row(user: &plan::AppUser, base: Option<&AppUser>, tenant_id: &str, now
     }
 }
 
-/// The host application's view of a user (events, CLI, API).
-pub fn user_view(row: &AppUser) -> Value {
-    let mut out = serde_json::Map::new();
-    out.insert("id".into(), json!(row.id));
-    out.insert("email".into(), json!(row.email));
-    out.insert("status".into(), json!(row.status));
-    out.insert("deactivated_by".into(), json!(row.deactivated_by));
-    out.insert("role".into(), json!(row.role));
-    out.insert("has_signed_in".into(), json!(row.has_signed_in));
-    if let Ok(Value::Object(fields)) = serde_json::to_value(to_plan(row).profile) {
-        out.extend(fields);
+/// The host application's view of a user: the API's `User`, and the
+/// `user` of every user event.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = User)]
+pub struct UserView {
+    pub id: String,
+    /// Folded (lowercase); unique in the tenant.
+    pub email: String,
+    /// `PENDING` (never signed in), `ACTIVE`, or `DEACTIVATED`.
+    pub status: String,
+    /// Who deactivated it: `admin` or `directory`.
+    pub deactivated_by: Option<String>,
+    pub role: String,
+    pub has_signed_in: bool,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+    pub department: Option<String>,
+    pub title: Option<String>,
+    pub employee_number: Option<String>,
+    pub manager: Option<String>,
+    /// RFC 3339, milliseconds, UTC.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&AppUser> for UserView {
+    fn from(row: &AppUser) -> UserView {
+        UserView {
+            id: row.id.clone(),
+            email: row.email.clone(),
+            status: row.status.clone(),
+            deactivated_by: row.deactivated_by.clone(),
+            role: row.role.clone(),
+            has_signed_in: row.has_signed_in,
+            given_name: row.given_name.clone(),
+            family_name: row.family_name.clone(),
+            display_name: row.display_name.clone(),
+            avatar_url: row.avatar_url.clone(),
+            department: row.department.clone(),
+            title: row.title.clone(),
+            employee_number: row.employee_number.clone(),
+            manager: row.manager.clone(),
+            created_at: rfc3339(row.created_at),
+            updated_at: rfc3339(row.updated_at),
+        }
     }
-    out.insert("created_at".into(), json!(rfc3339(row.created_at)));
-    out.insert("updated_at".into(), json!(rfc3339(row.updated_at)));
-    Value::Object(out)
+}
+
+/// The host application's view of a user, as JSON (events, CLI).
+pub fn user_view(row: &AppUser) -> Value {
+    serde_json::to_value(UserView::from(row)).unwrap_or(Value::Null)
 }
 
 /// The event for an outcome, if the outcome is a change.

@@ -83,18 +83,34 @@ impl From<StoreError> for HostError {
     }
 }
 
-/// Apply an action to the tenant's user with this email; returns the user's
-/// view after it (unchanged when the action changes nothing).
+/// How the host application names one of its users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserKey {
+    Id(String),
+    Email(String),
+}
+
+/// Apply an action to the tenant's user; returns the user's view after it
+/// (unchanged when the action changes nothing).
 #[instrument(skip_all, fields(tenant_id, ?action))]
 pub async fn act(
     store: &Store,
     tenant_id: &str,
-    email: &str,
+    user: &UserKey,
     action: Action,
     now: i64,
 ) -> Result<serde_json::Value, HostError> {
     let tx = store.write().await?;
-    let row = ids::user_by_email(tx.conn(), tenant_id, &crate::domain::names::fold(email)).await?;
+    let row = match user {
+        UserKey::Email(email) => {
+            ids::user_by_email(tx.conn(), tenant_id, &crate::domain::names::fold(email)).await?
+        }
+        UserKey::Id(id) => ids::users_by_id(tx.conn(), std::slice::from_ref(id))
+            .await?
+            .into_iter()
+            .find(|u| u.tenant_id == tenant_id)
+            .ok_or(HostError::NotFound)?,
+    };
     let Some((next, kind, changed)) = plan(&to_plan(&row), &action, now) else {
         return Ok(user_view(&row));
     };

@@ -103,3 +103,36 @@ pub async fn after<C: ConnectionTrait>(
         .all(conn)
         .await?)
 }
+
+/// What a reader of the feed asks for besides the position.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// Only these types (any of them); empty: every type.
+    pub types: Vec<String>,
+    pub resource_id: Option<String>,
+}
+
+/// A page of a tenant's events after `after` that pass `filter`, in
+/// sequence order (the `(tenant_id, seq)` key keeps it an index range).
+pub async fn page<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    after: i64,
+    limit: u64,
+    filter: &EventFilter,
+) -> Result<Vec<Event>> {
+    let mut select = events::Entity::find()
+        .filter(events::Column::TenantId.eq(tenant_id))
+        .filter(events::Column::Seq.gt(after));
+    if !filter.types.is_empty() {
+        select = select.filter(events::Column::Type.is_in(filter.types.iter().cloned()));
+    }
+    if let Some(id) = &filter.resource_id {
+        select = select.filter(events::Column::ResourceId.eq(id.as_str()));
+    }
+    Ok(select
+        .order_by_asc(events::Column::Seq)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}

@@ -8,6 +8,7 @@ pub mod events;
 pub mod filter;
 pub mod groups;
 pub mod identity;
+pub mod pages;
 pub mod pull;
 pub mod tenants;
 pub mod users;
@@ -36,12 +37,17 @@ pub struct Store {
     /// fails with SQLITE_BUSY_SNAPSHOT (no busy wait) if another writer commits
     /// in between, so write transactions queue here instead. None on PostgreSQL.
     write_lock: Option<Arc<Mutex<()>>>,
+    /// Counts this process's committed write transactions, so a long-poll
+    /// of the event feed wakes the moment one commits (other replicas'
+    /// commits are seen by polling).
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 /// A write transaction: commit it, or drop it to roll back.
 pub struct WriteTx {
     txn: DatabaseTransaction,
     _guard: Option<OwnedMutexGuard<()>>,
+    commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl WriteTx {
@@ -51,6 +57,7 @@ impl WriteTx {
 
     pub async fn commit(self) -> Result<()> {
         self.txn.commit().await?;
+        self.commits.send_modify(|n| *n = n.wrapping_add(1));
         Ok(())
     }
 }
@@ -136,7 +143,11 @@ impl Store {
         let db = Database::connect(options).await?;
         let write_lock =
             (db.get_database_backend() == DbBackend::Sqlite).then(|| Arc::new(Mutex::new(())));
-        Ok(Store { db, write_lock })
+        Ok(Store {
+            db,
+            write_lock,
+            commits: Arc::new(tokio::sync::watch::channel(0).0),
+        })
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -193,7 +204,17 @@ impl Store {
             None => None,
         };
         let txn = self.db.begin().await?;
-        Ok(WriteTx { txn, _guard: guard })
+        Ok(WriteTx {
+            txn,
+            _guard: guard,
+            commits: self.commits.clone(),
+        })
+    }
+
+    /// A receiver that changes each time a write transaction of this process
+    /// commits.
+    pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 }
 

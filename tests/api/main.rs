@@ -11,6 +11,7 @@ mod etag;
 mod filters;
 mod groups;
 mod helpers;
+mod host_api;
 mod identities;
 mod listing;
 mod migrations;

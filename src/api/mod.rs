@@ -1,0 +1,225 @@
+//! The host application's JSON API (`/api/v1`): its users, groups and
+//! events, and its actions on users, for clients with a bearer JWT
+//! (`auth`). One convention throughout: JSON bodies, `snake_case` fields,
+//! lists as `{"data": [...], "next_cursor", "prev_cursor"}` paged by opaque
+//! cursors (`after` / `before`, `limit` ≤ 100, a keyset in the store, never
+//! an OFFSET), errors as RFC 9457 problems (`problem`). Handlers are thin:
+//! they check the caller and call `admin` or read `store`, as the CLI does.
+//! The OpenAPI document is generated from these handlers (`openapi`).
+
+// A problem is a few strings; handlers return it once per request, so its
+// size costs nothing worth a box at every call site.
+#![allow(clippy::result_large_err)]
+
+pub mod auth;
+pub mod events;
+pub mod groups;
+pub mod openapi;
+pub mod problem;
+pub mod tenants;
+pub mod users;
+
+use actix_web::web;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use self::auth::{Keys, Principal};
+use self::problem::Problem;
+use crate::store::Store;
+use crate::store::pages::{self, From};
+
+/// What every API request shares.
+pub struct ApiState {
+    pub store: Store,
+    /// None: no key configured, every request is 503 `api_off`.
+    pub keys: Option<Keys>,
+}
+
+/// Mount `/api/v1` and the browsable reference at `/api/docs`.
+pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<ApiState>) {
+    cfg.service(
+        web::scope("/api/v1")
+            .app_data(state)
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(1 << 20)
+                    .error_handler(problem::json_error),
+            )
+            .app_data(web::QueryConfig::default().error_handler(problem::query_error))
+            .app_data(web::PathConfig::default().error_handler(problem::path_error))
+            .route("/openapi.json", web::get().to(openapi::document))
+            .service(tenants::scope())
+            .service(users::scope())
+            .service(groups::scope())
+            .service(events::scope())
+            .default_service(web::to(not_found)),
+    )
+    // The reference's page loads its assets by relative paths, so it is
+    // served at /api/docs/index.html (the server trims trailing slashes:
+    // /api/docs/ arrives as /api/docs, which redirects there).
+    .route(
+        "/api/docs",
+        web::get().to(|| async {
+            actix_web::HttpResponse::PermanentRedirect()
+                .insert_header(("location", "/api/docs/index.html"))
+                .finish()
+        }),
+    )
+    .service(
+        utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")
+            .url("/api/v1/openapi.json", openapi::spec()),
+    );
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, Problem> {
+    Err(Problem::not_found("this route"))
+}
+
+/// Most items one page holds.
+pub const MAX_LIMIT: u64 = 100;
+
+/// The paging parameters every list takes.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// The `next_cursor` of the page before: the page after it.
+    pub after: Option<String>,
+    /// The `prev_cursor` of the page after: the page before it.
+    pub before: Option<String>,
+    /// Items per page, 1 to 100 (default 50).
+    pub limit: Option<u64>,
+}
+
+impl Paging {
+    /// Where the page starts and how long it is; 400 for a bad cursor or
+    /// limit.
+    pub fn window(&self, kind: &str) -> Result<(From, u64), Problem> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(Problem::invalid_field(
+                "limit",
+                format!("must be 1 to {MAX_LIMIT}"),
+            ));
+        }
+        let from = match (&self.after, &self.before) {
+            (Some(_), Some(_)) => {
+                return Err(Problem::invalid_field(
+                    "before",
+                    "give after or before, not both",
+                ));
+            }
+            (Some(c), None) => From::After(decode_cursor(kind, c, "after")?),
+            (None, Some(c)) => From::Before(decode_cursor(kind, c, "before")?),
+            (None, None) => From::Start,
+        };
+        Ok((from, limit))
+    }
+}
+
+/// A cursor is opaque to clients: the list's kind and the key it stops at.
+fn encode_cursor(kind: &str, key: &str) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{kind}:{key}"))
+}
+
+fn decode_cursor(kind: &str, cursor: &str, field: &str) -> Result<String, Problem> {
+    let bad = || Problem::invalid_field(field, "not a cursor of this list");
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let key = text
+        .strip_prefix(kind)
+        .and_then(|k| k.strip_prefix(':'))
+        .ok_or_else(bad)?;
+    // Keys are ids: printable and short.
+    if key.is_empty() || key.len() > 64 || key.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    Ok(key.to_owned())
+}
+
+/// One page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub data: Vec<T>,
+    /// Pass as `after` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+    /// Pass as `before` for the page before; null on the first.
+    pub prev_cursor: Option<String>,
+}
+
+impl<T: ToSchema> Page<T> {
+    /// A store page as the API's, each row mapped, cursors from `key`.
+    pub fn of<R>(
+        kind: &str,
+        page: pages::Page<R>,
+        key: impl Fn(&R) -> &str,
+        map: impl Fn(&R) -> T,
+    ) -> Page<T> {
+        let next_cursor = page
+            .rows
+            .last()
+            .filter(|_| page.more_after)
+            .map(|r| encode_cursor(kind, key(r)));
+        let prev_cursor = page
+            .rows
+            .first()
+            .filter(|_| page.more_before)
+            .map(|r| encode_cursor(kind, key(r)));
+        Page {
+            data: page.rows.iter().map(map).collect(),
+            next_cursor,
+            prev_cursor,
+        }
+    }
+}
+
+/// The tenant a request acts in: the token's, or for an operator's token
+/// (`tenant: "*"`) the one named by `?tenant=`. Another tenant's name is
+/// 404, as if it did not exist.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantParam {
+    /// The tenant (name or id); required with an operator's token, else
+    /// the token's own.
+    pub tenant: Option<String>,
+}
+
+impl TenantParam {
+    pub async fn resolve(&self, store: &Store, caller: &Principal) -> Result<String, Problem> {
+        let wanted = match (&self.tenant, caller.is_operator()) {
+            (Some(t), true) => t.clone(),
+            (None, true) => {
+                return Err(Problem::invalid_field(
+                    "tenant",
+                    "an operator's token names the tenant with ?tenant=",
+                ));
+            }
+            (Some(t), false) => {
+                let own = tenant_id(store, &caller.tenant).await?;
+                let asked = tenant_id(store, t).await.ok();
+                if asked.as_deref() != Some(own.as_str()) {
+                    return Err(Problem::not_found(format!("tenant {t:?}")));
+                }
+                return Ok(own);
+            }
+            (None, false) => caller.tenant.clone(),
+        };
+        tenant_id(store, &wanted).await
+    }
+}
+
+/// A tenant's id from its name or id.
+pub async fn tenant_id(store: &Store, name_or_id: &str) -> Result<String, Problem> {
+    use crate::store::StoreError;
+    match store.tenant_by_name(name_or_id).await {
+        Ok(t) => return Ok(t.id),
+        Err(StoreError::NotFound) => {}
+        Err(other) => return Err(other.into()),
+    }
+    match store.tenant(name_or_id).await {
+        Ok(t) => Ok(t.id),
+        Err(StoreError::NotFound) => Err(Problem::not_found(format!("tenant {name_or_id:?}"))),
+        Err(other) => Err(other.into()),
+    }
+}

@@ -1,0 +1,278 @@
+//! Keyset pages of the application's identity for the host API: users,
+//! groups and a group's members, in id order (UUIDv7: creation order), each
+//! page `key > after` (or `key < before`) with `LIMIT`, never an OFFSET
+//! scan, so a page deep in a tenant costs what the first does and a
+//! concurrent insert never shifts one.
+
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::Result;
+use super::entities::{group_members, groups, user_links, users};
+use super::identity::{AppGroup, AppUser};
+
+/// Where a page starts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum From {
+    #[default]
+    Start,
+    /// Keys after this one.
+    After(String),
+    /// Keys before this one (the page before).
+    Before(String),
+}
+
+/// One page of rows and whether more lie beyond each end of it.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub rows: Vec<T>,
+    /// More rows follow the last.
+    pub more_after: bool,
+    /// More rows precede the first.
+    pub more_before: bool,
+}
+
+/// What the host application filters users by.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Linked (live) from this directory.
+    pub directory_id: Option<String>,
+    pub status: Option<String>,
+    /// Folded.
+    pub email: Option<String>,
+    /// A member of this app group.
+    pub group_id: Option<String>,
+    pub department: Option<String>,
+    /// Changed after this time (epoch milliseconds).
+    pub updated_after: Option<i64>,
+    /// A prefix of the folded email, or of the display, given or family
+    /// name (case-insensitive).
+    pub prefix: Option<String>,
+}
+
+/// `LIKE` pattern for a prefix, its wildcards escaped.
+fn prefix_pattern(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Apply a keyset window on `key` and fetch `limit + 1` rows to know
+/// whether more follow.
+async fn window<C, E>(
+    conn: &C,
+    select: sea_orm::Select<E>,
+    key: E::Column,
+    from: &From,
+    limit: u64,
+) -> Result<Page<E::Model>>
+where
+    C: ConnectionTrait,
+    E: EntityTrait,
+{
+    let (rows, more, backwards) = match from {
+        From::Start | From::After(_) => {
+            let mut s = select.clone().order_by_asc(key);
+            if let From::After(k) = from {
+                s = s.filter(key.gt(k.as_str()));
+            }
+            let mut rows = s.limit(limit + 1).all(conn).await?;
+            let more = rows.len() as u64 > limit;
+            rows.truncate(limit as usize);
+            (rows, more, false)
+        }
+        From::Before(k) => {
+            let mut rows = select
+                .clone()
+                .filter(key.lt(k.as_str()))
+                .order_by_desc(key)
+                .limit(limit + 1)
+                .all(conn)
+                .await?;
+            let more = rows.len() as u64 > limit;
+            rows.truncate(limit as usize);
+            rows.reverse();
+            (rows, more, true)
+        }
+    };
+    let (more_after, more_before) = match (backwards, from) {
+        (false, From::Start) => (more, false),
+        // A page after a key has rows before it (that key, at least).
+        (false, _) => (more, true),
+        (true, _) => (true, more),
+    };
+    Ok(Page {
+        rows,
+        more_after,
+        more_before,
+    })
+}
+
+/// A page of a tenant's app users.
+pub async fn users<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    filter: &UserFilter,
+    from: &From,
+    limit: u64,
+) -> Result<Page<AppUser>> {
+    let mut select = users::Entity::find().filter(users::Column::TenantId.eq(tenant_id));
+    if let Some(directory_id) = &filter.directory_id {
+        select = select.filter(
+            users::Column::Id.in_subquery(
+                Query::select()
+                    .column(user_links::Column::AppUserId)
+                    .from(user_links::Entity)
+                    .and_where(user_links::Column::DirectoryId.eq(directory_id.as_str()))
+                    .and_where(user_links::Column::RemovedAt.is_null())
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(group_id) = &filter.group_id {
+        select = select.filter(
+            users::Column::Id.in_subquery(
+                Query::select()
+                    .column(group_members::Column::UserId)
+                    .from(group_members::Entity)
+                    .and_where(group_members::Column::GroupId.eq(group_id.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(status) = &filter.status {
+        select = select.filter(users::Column::Status.eq(status.as_str()));
+    }
+    if let Some(email) = &filter.email {
+        select = select.filter(users::Column::EmailFolded.eq(email.as_str()));
+    }
+    if let Some(department) = &filter.department {
+        select = select.filter(users::Column::Department.eq(department.as_str()));
+    }
+    if let Some(after) = filter.updated_after {
+        select = select.filter(users::Column::UpdatedAt.gt(after));
+    }
+    if let Some(prefix) = &filter.prefix {
+        let pattern = prefix_pattern(prefix);
+        let like = |column: users::Column| {
+            Expr::expr(Func::lower(Expr::col(column)))
+                .like(sea_orm::sea_query::LikeExpr::new(pattern.clone()).escape('\\'))
+        };
+        select = select.filter(
+            Condition::any()
+                .add(like(users::Column::EmailFolded))
+                .add(like(users::Column::DisplayName))
+                .add(like(users::Column::GivenName))
+                .add(like(users::Column::FamilyName)),
+        );
+    }
+    window(conn, select, users::Column::Id, from, limit).await
+}
+
+/// A page of a tenant's app groups, optionally of one directory or with a
+/// name prefix.
+pub async fn groups<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    directory_id: Option<&str>,
+    name_prefix: Option<&str>,
+    from: &From,
+    limit: u64,
+) -> Result<Page<AppGroup>> {
+    let mut select = groups::Entity::find().filter(groups::Column::TenantId.eq(tenant_id));
+    if let Some(directory_id) = directory_id {
+        select = select.filter(groups::Column::DirectoryId.eq(directory_id));
+    }
+    if let Some(prefix) = name_prefix {
+        select = select.filter(
+            Expr::expr(Func::lower(Expr::col(groups::Column::Name)))
+                .like(sea_orm::sea_query::LikeExpr::new(prefix_pattern(prefix)).escape('\\')),
+        );
+    }
+    window(conn, select, groups::Column::Id, from, limit).await
+}
+
+/// A page of one group's members (app users), in user id order.
+pub async fn members<C: ConnectionTrait>(
+    conn: &C,
+    group_id: &str,
+    from: &From,
+    limit: u64,
+) -> Result<Page<AppUser>> {
+    let select = users::Entity::find().filter(
+        users::Column::Id.in_subquery(
+            Query::select()
+                .column(group_members::Column::UserId)
+                .from(group_members::Entity)
+                .and_where(group_members::Column::GroupId.eq(group_id))
+                .to_owned(),
+        ),
+    );
+    window(conn, select, users::Column::Id, from, limit).await
+}
+
+/// An app user of a tenant by id.
+pub async fn user<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Option<AppUser>> {
+    Ok(users::Entity::find_by_id(id.to_owned())
+        .filter(users::Column::TenantId.eq(tenant_id))
+        .one(conn)
+        .await?)
+}
+
+/// An app group of a tenant by id.
+pub async fn group<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    id: &str,
+) -> Result<Option<AppGroup>> {
+    Ok(groups::Entity::find_by_id(id.to_owned())
+        .filter(groups::Column::TenantId.eq(tenant_id))
+        .one(conn)
+        .await?)
+}
+
+/// The app groups a user is a member of.
+pub async fn groups_of_user<C: ConnectionTrait>(conn: &C, user_id: &str) -> Result<Vec<AppGroup>> {
+    Ok(groups::Entity::find()
+        .filter(
+            groups::Column::Id.in_subquery(
+                Query::select()
+                    .column(group_members::Column::GroupId)
+                    .from(group_members::Entity)
+                    .and_where(group_members::Column::UserId.eq(user_id))
+                    .to_owned(),
+            ),
+        )
+        .order_by_asc(groups::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+/// A page of every tenant (the operator's view).
+pub async fn tenants<C: ConnectionTrait>(
+    conn: &C,
+    from: &From,
+    limit: u64,
+) -> Result<Page<super::entities::tenants::Model>> {
+    let select = super::entities::tenants::Entity::find();
+    window(
+        conn,
+        select,
+        super::entities::tenants::Column::Id,
+        from,
+        limit,
+    )
+    .await
+}

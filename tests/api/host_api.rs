@@ -1,0 +1,711 @@
+//! The host application's API (`/api/v1`) as its backend calls it: bearer
+//! JWTs and their claims, users, groups and the event feed, paged by
+//! cursors, problems for every bad request, and no tenant ever seeing
+//! another's data on any operation of the OpenAPI document.
+
+use std::time::Duration;
+
+use dirsync::api::auth::mint;
+use dirsync::config::{ApiSettings, ServerSettings};
+use dirsync::reconcile::listing::{Listing, ListingOptions};
+use dirsync::reconcile::plan::{Profile, Snapshot};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+
+const NOW: i64 = 1_800_000_000_000;
+
+fn token(tenant: &str, scope: &str) -> String {
+    mint(
+        &ApiSettings::for_tests(),
+        tenant,
+        scope,
+        Duration::from_secs(600),
+    )
+    .unwrap()
+}
+
+/// A request to the API with a bearer token.
+async fn call(
+    app: &TestApp,
+    token: Option<&str>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value, reqwest::header::HeaderMap) {
+    let mut req = app
+        .client
+        .request(method, format!("{}{}", app.origin, path));
+    if let Some(token) = token {
+        req = req.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    if status >= 400 {
+        assert_eq!(
+            headers["content-type"], "application/problem+json",
+            "{path}: {body}"
+        );
+        assert_eq!(body["status"], status, "{body}");
+        assert!(
+            body["code"].is_string() && body["detail"].is_string(),
+            "{body}"
+        );
+    }
+    (status, body, headers)
+}
+
+async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    let (status, body, _) = call(app, Some(token), Method::GET, path, None).await;
+    (status, body)
+}
+
+fn person(n: usize, department: &str, active: bool) -> (String, Snapshot) {
+    (
+        format!("src-{n}"),
+        Snapshot {
+            external_id: Some(format!("ext-{n}")),
+            email: Some(format!("user{n:02}@example.com")),
+            profile: Profile {
+                given_name: Some(format!("Given{n:02}")),
+                family_name: Some("Family".into()),
+                display_name: Some(format!("Given{n:02} Family")),
+                department: Some(department.into()),
+                ..Profile::default()
+            },
+            active,
+            groups: Vec::new(),
+            carried: None,
+        },
+    )
+}
+
+/// `n` users through the engine (as a pull would bring them), every third
+/// in Sales, user 0 disabled by the directory.
+async fn seed(app: &TestApp, n: usize) {
+    let users = (0..n)
+        .map(|i| person(i, if i % 3 == 0 { "Sales" } else { "Engineering" }, i != 0))
+        .collect();
+    let mut run = Listing::begin(&app.store, &app.directory_id, ListingOptions::default())
+        .await
+        .unwrap();
+    run.page(&app.store, users, NOW).await.unwrap();
+    run.finish(&app.store, true, NOW).await.unwrap();
+}
+
+fn emails(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_401_with_a_bearer_challenge() {
+    let app = spawn_app().await;
+    let settings = ApiSettings::for_tests();
+    let now = chrono::Utc::now().timestamp() as u64;
+    let claims = |exp: u64, iss: &str, aud: &str| json!({"tenant": app.tenant, "scope": "read", "iss": iss, "aud": aud, "exp": exp});
+    let sign = |claims: &Value, secret: &str| {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(secret.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    let secret = settings.jwt_secrets[0].clone();
+    // alg "none": a header and claims with no signature.
+    let none = {
+        use base64::Engine;
+        let b64 =
+            |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT"})),
+            b64(&claims(now + 600, "dirsync", "dirsync-api"))
+        )
+    };
+    let cases: Vec<(Option<String>, &str)> = vec![
+        (None, ""),
+        (Some("not-a-jwt".into()), "not a JWT"),
+        (Some(none), "not a JWT"),
+        (
+            Some(sign(&claims(now - 3600, "dirsync", "dirsync-api"), &secret)),
+            "expired",
+        ),
+        (
+            Some(sign(
+                &claims(now + 600, "someone-else", "dirsync-api"),
+                &secret,
+            )),
+            "issuer",
+        ),
+        (
+            Some(sign(&claims(now + 600, "dirsync", "another-api"), &secret)),
+            "audience",
+        ),
+        (
+            Some(sign(
+                &claims(now + 600, "dirsync", "dirsync-api"),
+                "a-different-secret-of-32-bytes-or-more",
+            )),
+            "signature",
+        ),
+    ];
+    for (token, why) in cases {
+        let (status, body, headers) =
+            call(&app, token.as_deref(), Method::GET, "/api/v1/users", None).await;
+        assert_eq!(status, 401, "{why}: {body}");
+        let challenge = headers["www-authenticate"].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+        if token.is_some() {
+            assert!(challenge.contains("error=\"invalid_token\""), "{challenge}");
+            assert!(
+                body["detail"].as_str().unwrap().contains(why),
+                "{why}: {body}"
+            );
+        }
+    }
+    // A valid token is let in.
+    let (status, _) = get(&app, &token(&app.tenant, "read"), "/api/v1/users").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn a_missing_scope_is_403_insufficient_scope() {
+    let app = spawn_app().await;
+    seed(&app, 1).await;
+    let read = token(&app.tenant, "read");
+    let (_, page) = get(&app, &read, "/api/v1/users").await;
+    let id = page["data"][0]["id"].as_str().unwrap().to_owned();
+    let (status, body, headers) = call(
+        &app,
+        Some(&read),
+        Method::POST,
+        &format!("/api/v1/users/{id}/signed-in"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (403, Some("insufficient_scope"))
+    );
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    let (status, _, _) = call(
+        &app,
+        Some(&token(&app.tenant, "")),
+        Method::GET,
+        "/api/v1/users",
+        None,
+    )
+    .await;
+    assert_eq!(status, 403, "a token with no scope reads nothing");
+}
+
+#[tokio::test]
+async fn users_page_forward_and_back_by_cursor_and_filter() {
+    let app = spawn_app().await;
+    seed(&app, 7).await;
+    let t = token(&app.tenant, "read");
+    let (status, first) = get(&app, &t, "/api/v1/users?limit=3").await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        emails(&first),
+        [
+            "user00@example.com",
+            "user01@example.com",
+            "user02@example.com"
+        ]
+    );
+    assert!(first["prev_cursor"].is_null());
+    let next = first["next_cursor"].as_str().unwrap();
+    let (_, second) = get(&app, &t, &format!("/api/v1/users?limit=3&after={next}")).await;
+    assert_eq!(
+        emails(&second),
+        [
+            "user03@example.com",
+            "user04@example.com",
+            "user05@example.com"
+        ]
+    );
+    let (_, third) = get(
+        &app,
+        &t,
+        &format!(
+            "/api/v1/users?limit=3&after={}",
+            second["next_cursor"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(emails(&third), ["user06@example.com"]);
+    assert!(third["next_cursor"].is_null());
+    let (_, back) = get(
+        &app,
+        &t,
+        &format!(
+            "/api/v1/users?limit=3&before={}",
+            third["prev_cursor"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(emails(&back), emails(&second));
+    for (query, expected) in [
+        ("status=DEACTIVATED", vec!["user00@example.com"]),
+        (
+            "department=Sales",
+            vec![
+                "user00@example.com",
+                "user03@example.com",
+                "user06@example.com",
+            ],
+        ),
+        ("email=USER04@Example.com", vec!["user04@example.com"]),
+        ("q=given05", vec!["user05@example.com"]),
+        (
+            "q=user0",
+            (0..7)
+                .map(|i| format!("user0{i}@example.com"))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|s| &s[..])
+                .collect(),
+        ),
+        (
+            &format!("directory={}", app.directory_id),
+            (0..7)
+                .map(|i| Box::leak(format!("user0{i}@example.com").into_boxed_str()) as &str)
+                .collect(),
+        ),
+        ("directory=unknown", vec![]),
+        ("updated_after=2100-01-01T00:00:00Z", vec![]),
+        ("q=100%25", vec![]),
+    ] {
+        let (status, page) = get(&app, &t, &format!("/api/v1/users?{query}")).await;
+        assert_eq!(status, 200, "{query}: {page}");
+        assert_eq!(emails(&page), expected, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn bad_list_parameters_are_400_problems_naming_the_field() {
+    let app = spawn_app().await;
+    let t = token(&app.tenant, "read");
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=ten", "query"),
+        ("after=not-a-cursor", "after"),
+        ("after=Z3JvdXBzOng", "after"),
+        ("status=GONE", "status"),
+        ("updated_after=yesterday", "updated_after"),
+    ] {
+        let (status, body) = get(&app, &t, &format!("/api/v1/users?{query}")).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
+    }
+    for query in ["after=-1", "limit=1001", "wait=61"] {
+        let (status, _) = get(&app, &t, &format!("/api/v1/events?{query}")).await;
+        assert_eq!(status, 400, "{query}");
+    }
+}
+
+#[tokio::test]
+async fn a_user_by_id_or_email_with_its_groups_and_directories() {
+    let app = spawn_app().await;
+    let user_id = app.create_user("ada@example.com").await;
+    let group_id = app.create_group("Team", &[&user_id]).await;
+    let t = token(&app.tenant, "read");
+    let (status, user) = get(&app, &t, "/api/v1/users/by-email/ADA@example.com").await;
+    assert_eq!(status, 200, "{user}");
+    let id = user["id"].as_str().unwrap();
+    let (_, same) = get(&app, &t, &format!("/api/v1/users/{id}")).await;
+    assert_eq!(same, user);
+    let (_, groups) = get(&app, &t, &format!("/api/v1/users/{id}/groups")).await;
+    assert_eq!(groups[0]["name"], "Team");
+    let (_, dirs) = get(&app, &t, &format!("/api/v1/users/{id}/directories")).await;
+    assert_eq!(dirs[0]["directory_id"], app.directory_id.as_str());
+    assert_eq!(dirs[0]["source_id"], user_id.as_str());
+    let app_group = groups[0]["id"].as_str().unwrap();
+    let (_, members) = get(&app, &t, &format!("/api/v1/groups/{app_group}/members")).await;
+    assert_eq!(emails(&members), ["ada@example.com"]);
+    let (_, listed) = get(&app, &t, "/api/v1/groups?name=te").await;
+    assert_eq!(listed["data"][0]["id"], app_group);
+    let (_, filtered) = get(&app, &t, &format!("/api/v1/users?group={app_group}")).await;
+    assert_eq!(emails(&filtered), ["ada@example.com"]);
+    let _ = group_id;
+    for path in [
+        "/api/v1/users/nobody",
+        "/api/v1/users/by-email/nobody@example.com",
+        "/api/v1/groups/nothing",
+        "/api/v1/nowhere",
+    ] {
+        let (status, body) = get(&app, &t, path).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_hosts_actions_change_the_user_once_each_with_one_event() {
+    let app = spawn_app().await;
+    seed(&app, 2).await;
+    let t = token(&app.tenant, "read write");
+    let (_, user) = get(&app, &t, "/api/v1/users/by-email/user01@example.com").await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let seq = app.last_seq().await;
+    let post = |path: String| {
+        let t = t.clone();
+        let app = &app;
+        async move { call(app, Some(&t), Method::POST, &path, None).await }
+    };
+    let (status, after, _) = post(format!("/api/v1/users/{id}/signed-in")).await;
+    assert_eq!((status, after["status"].as_str()), (200, Some("ACTIVE")));
+    let (_, again, _) = post(format!("/api/v1/users/{id}/signed-in")).await;
+    assert_eq!(again["status"], "ACTIVE");
+    let (_, off, _) = post(format!("/api/v1/users/{id}/deactivate")).await;
+    assert_eq!(
+        (off["status"].as_str(), off["deactivated_by"].as_str()),
+        (Some("DEACTIVATED"), Some("admin"))
+    );
+    let (_, on, _) = post(format!("/api/v1/users/{id}/reactivate")).await;
+    assert_eq!(on["status"], "ACTIVE");
+    let (status, role, _) = call(
+        &app,
+        Some(&t),
+        Method::PUT,
+        &format!("/api/v1/users/{id}/role"),
+        Some(json!({"role": "owner"})),
+    )
+    .await;
+    assert_eq!((status, role["role"].as_str()), (200, Some("owner")));
+    assert_eq!(
+        app.event_types_after(seq).await,
+        [
+            "user.updated",
+            "user.deactivated",
+            "user.reactivated",
+            "user.updated"
+        ],
+        "signing in twice is one event"
+    );
+    // Bad bodies change nothing.
+    for body in [
+        json!({"role": ""}),
+        json!({"role": "owner", "extra": 1}),
+        json!({"rol": "x"}),
+        json!("owner"),
+    ] {
+        let (status, problem, _) = call(
+            &app,
+            Some(&t),
+            Method::PUT,
+            &format!("/api/v1/users/{id}/role"),
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}: {problem}");
+    }
+    let raw = app
+        .client
+        .put(format!("{}/api/v1/users/{id}/role", app.origin))
+        .bearer_auth(&t)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    assert_eq!(app.event_types_after(seq).await.len(), 4);
+}
+
+#[tokio::test]
+async fn the_event_feed_reads_in_order_filters_and_long_polls() {
+    let app = spawn_app().await;
+    seed(&app, 3).await;
+    let t = token(&app.tenant, "read write");
+    let (_, all) = get(&app, &t, "/api/v1/events?after=0&limit=2").await;
+    let seqs: Vec<i64> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, [1, 2]);
+    assert_eq!(all["next_after"], 2);
+    let (_, rest) = get(&app, &t, "/api/v1/events?after=2").await;
+    assert_eq!(rest["data"][0]["seq"], 3);
+    let (_, none) = get(&app, &t, "/api/v1/events?after=3").await;
+    assert_eq!(
+        (
+            none["data"].as_array().unwrap().len(),
+            none["next_after"].as_i64()
+        ),
+        (0, Some(3))
+    );
+    let (_, created) = get(&app, &t, "/api/v1/events?type=user.created,user.deleted").await;
+    assert_eq!(created["data"].as_array().unwrap().len(), 3);
+    let (_, user) = get(&app, &t, "/api/v1/users/by-email/user02@example.com").await;
+    let id = user["id"].as_str().unwrap().to_owned();
+    let (_, about) = get(&app, &t, &format!("/api/v1/events?resource_id={id}")).await;
+    assert_eq!(about["data"].as_array().unwrap().len(), 1);
+    // A long-poll returns as soon as an event commits, not at its timeout.
+    let started = std::time::Instant::now();
+    let poll = get(&app, &t, "/api/v1/events?after=3&wait=20");
+    let act = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        call(
+            &app,
+            Some(&t),
+            Method::POST,
+            &format!("/api/v1/users/{id}/signed-in"),
+            None,
+        )
+        .await
+    };
+    let ((status, woke), _) = tokio::join!(poll, act);
+    assert_eq!(status, 200);
+    assert_eq!(woke["data"][0]["seq"], 4, "{woke}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // With nothing to come it returns empty at its timeout.
+    let started = std::time::Instant::now();
+    let (_, empty) = get(&app, &t, "/api/v1/events?after=4&wait=1").await;
+    assert_eq!(empty["data"].as_array().unwrap().len(), 0);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn tenants_are_the_operators_and_a_tenant_reads_only_itself() {
+    let app = spawn_app().await;
+    let operator = token("*", "read write admin");
+    let (status, created, _) = call(
+        &app,
+        Some(&operator),
+        Method::POST,
+        "/api/v1/tenants",
+        Some(json!({"name": "globex"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let (status, _, _) = call(
+        &app,
+        Some(&operator),
+        Method::POST,
+        "/api/v1/tenants",
+        Some(json!({"name": "globex"})),
+    )
+    .await;
+    assert_eq!(status, 409);
+    let (_, listed) = get(&app, &operator, "/api/v1/tenants?limit=100").await;
+    let names: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"globex") && names.contains(&app.tenant.as_str()),
+        "{names:?}"
+    );
+    let (status, _) = get(&app, &operator, "/api/v1/users").await;
+    assert_eq!(status, 400, "an operator names the tenant");
+    let (status, _) = get(&app, &operator, "/api/v1/users?tenant=globex").await;
+    assert_eq!(status, 200);
+    let mine = token(&app.tenant, "read write admin");
+    let (status, _, _) = call(
+        &app,
+        Some(&mine),
+        Method::POST,
+        "/api/v1/tenants",
+        Some(json!({"name": "initech"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, own) = get(&app, &mine, &format!("/api/v1/tenants/{}", app.tenant)).await;
+    assert_eq!(
+        (status, own["name"].as_str()),
+        (200, Some(app.tenant.as_str()))
+    );
+    let (status, _) = get(&app, &mine, "/api/v1/tenants/globex").await;
+    assert_eq!(status, 404);
+}
+
+/// Every operation of the OpenAPI document, called with one tenant's token
+/// and another tenant's ids, answers 404 (or 403 where only an operator
+/// may act): nothing of another tenant shows on any route.
+#[tokio::test]
+async fn no_operation_of_the_document_shows_another_tenants_data() {
+    let app = spawn_app().await;
+    // Another tenant in the same database, with a user and a group.
+    let other = "other-co";
+    dirsync::admin::create_tenant(&app.store, other)
+        .await
+        .unwrap();
+    let dir = dirsync::admin::create_directory(&app.store, other, "main", "generic")
+        .await
+        .unwrap();
+    let scim = dirsync::admin::create_token(&app.store, &dir.id, None)
+        .await
+        .unwrap()
+        .token;
+    let scim_post = |path: &str, body: Value| {
+        app.request_as(&scim, Method::POST, path)
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+    };
+    let res = scim_post(
+        "/Users",
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "victim@example.com",
+            "emails": [{"value": "victim@example.com", "primary": true}]
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 201);
+    let member = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = scim_post(
+        "/Groups",
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Secret", "members": [{"value": member}]
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 201);
+    let theirs = token(other, "read");
+    let (_, victim) = get(&app, &theirs, "/api/v1/users/by-email/victim@example.com").await;
+    let (_, groups) = get(&app, &theirs, "/api/v1/groups").await;
+    let user_id = victim["id"].as_str().unwrap().to_owned();
+    let group_id = groups["data"][0]["id"].as_str().unwrap().to_owned();
+    let (_, document) = get(&app, &theirs, "/api/v1/openapi.json").await;
+    let mine = token(&app.tenant, "read write admin");
+    let mut walked = 0;
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, _) in item.as_object().unwrap() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let id = if path.starts_with("/api/v1/groups") {
+                &group_id
+            } else {
+                &user_id
+            };
+            let url = path
+                .replace("{id}", id)
+                .replace("{email}", "victim@example.com")
+                .replace("{tenant}", other);
+            // Lists take the tenant from the token; naming another is 404.
+            let url = format!("{url}?tenant={other}");
+            let body = match method {
+                Method::PUT | Method::POST => Some(json!({"role": "owner"})),
+                _ => None,
+            };
+            let body = if path == "/api/v1/tenants" {
+                Some(json!({"name": "x"}))
+            } else {
+                body
+            };
+            let (status, response, _) = call(&app, Some(&mine), method.clone(), &url, body).await;
+            let expected = if path == "/api/v1/tenants" { 403 } else { 404 };
+            assert_eq!(status, expected, "{method} {url}: {response}");
+            // Without naming the tenant, the ids still do not answer.
+            if path.contains('{') {
+                let url = url.split('?').next().unwrap_or_default().to_owned();
+                let body =
+                    matches!(method, Method::PUT | Method::POST).then(|| json!({"role": "owner"}));
+                let (status, response, _) =
+                    call(&app, Some(&mine), method.clone(), &url, body).await;
+                assert_eq!(status, 404, "{method} {url}: {response}");
+            }
+            walked += 1;
+        }
+    }
+    assert!(walked >= 16, "walked {walked} operations");
+    // And the victim is as it was.
+    let (_, after) = get(&app, &theirs, &format!("/api/v1/users/{user_id}")).await;
+    assert_eq!(after, victim);
+}
+
+#[tokio::test]
+async fn without_a_key_the_api_answers_503_saying_how_to_configure_one() {
+    let app = spawn_app_with(ServerSettings {
+        api: ApiSettings {
+            jwt_secrets: Vec::new(),
+            ..ApiSettings::for_tests()
+        },
+        ..ServerSettings::for_tests()
+    })
+    .await;
+    let (status, body, _) = call(&app, Some("whatever"), Method::GET, "/api/v1/users", None).await;
+    assert_eq!((status, body["code"].as_str()), (503, Some("api_off")));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("DIRSYNC_API_JWT_SECRET")
+    );
+    // SCIM is not affected.
+    assert_eq!(app.get("/Users").await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_served_document_is_the_committed_one_and_the_reference_is_browsable() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .get(format!("{}/api/v1/openapi.json", app.origin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let served = res.text().await.unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .unwrap();
+    assert_eq!(
+        served, committed,
+        "openapi/openapi.json is stale: run `cargo run -q -- openapi > openapi/openapi.json`"
+    );
+    let document: Value = serde_json::from_str(&served).unwrap();
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    for path in ["/api/docs", "/api/docs/", "/api/docs/index.html"] {
+        let docs = app
+            .client
+            .get(format!("{}{path}", app.origin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(docs.status(), 200, "{path}");
+        assert!(docs.text().await.unwrap().contains("swagger-ui"), "{path}");
+    }
+}
