@@ -7,7 +7,7 @@
 #   DATABASE_URL  empty or sqlite:... -> a new temp SQLite file;
 #                 postgres://...      -> a fresh database created beside the one named
 #                                        (dropped again at exit)
-#   SUITES        env, default "replay tester": which parts to run
+#   SUITES        env, default "replay tester api": which parts to run
 #
 # (a) conformance/replay.py on ../shared/reference/entra_reference_postman.json (relative to
 #     the repo root: CI clones the repo with shared/ beside it), with its own directory and
@@ -15,7 +15,12 @@
 # (b) scim2-tester through scim2-cli (`scim2 --url BASE test`), pinned in
 #     conformance/requirements.txt and installed into conformance/.venv; fails on any
 #     ERROR or CRITICAL result.
-# Exits non-zero if either part fails. The server is always killed; its log tail is
+# (c) schemathesis (pinned in conformance/requirements-api.txt, installed into
+#     conformance/.venv-api) against the host API with a minted token: every
+#     operation of /api/v1/openapi.json, every check but positive_data_acceptance
+#     (an opaque cursor is any string to the schema, and only the server knows
+#     which are its own), at least 1,000 generated cases; fails on any failure.
+# Exits non-zero if any part fails. The server is always killed; its log tail is
 # printed on failure.
 set -euo pipefail
 
@@ -24,7 +29,7 @@ cd "$ROOT"
 
 BIN="${1:-target/debug/dirsync}"
 DB_ARG="${2:-}"
-SUITES="${SUITES:-replay tester}"
+SUITES="${SUITES:-replay tester api}"
 ENTRA_FILE="${ENTRA_FILE:-../shared/reference/entra_reference_postman.json}"
 PYTHON="${PYTHON:-python3}"
 
@@ -99,6 +104,9 @@ new_token() { # $1 = directory name -> prints the token
 }
 TOKEN_ENTRA="$(new_token entra-replay entra)"
 TOKEN_TESTER="$(new_token scim2-tester generic)"
+TOKEN_API_SEED="$(new_token api-seed generic)"
+# The host API's key for this run only (through the environment, never a flag).
+export DIRSYNC_API_JWT_SECRET="$("$PYTHON" -c 'import secrets; print(secrets.token_hex(32))')"
 
 # ---- server -------------------------------------------------------------------
 PORT="$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
@@ -129,6 +137,7 @@ fi
 
 REPLAY_SUMMARY="not run"
 TESTER_SUMMARY="not run"
+API_SUMMARY="not run"
 
 # ---- (a) Entra reference replay -------------------------------------------------
 if [[ " $SUITES " == *" replay "* ]]; then
@@ -173,6 +182,39 @@ if [[ " $SUITES " == *" tester "* ]]; then
   [[ $rc -eq 0 ]] || STATUS=1
 fi
 
+# ---- (c) schemathesis against the host API ---------------------------------------
+if [[ " $SUITES " == *" api "* ]]; then
+  echo
+  echo "=== schemathesis: /api/v1 ($BACKEND) ==="
+  VENV_API="$ROOT/conformance/.venv-api"
+  STAMP_API="$VENV_API/.requirements.sha256"
+  WANT_API="$(sha256sum conformance/requirements-api.txt | cut -d' ' -f1)"
+  if [[ ! -x "$VENV_API/bin/schemathesis" || ! -f "$STAMP_API" || "$(cat "$STAMP_API")" != "$WANT_API" ]]; then
+    echo "conformance: installing conformance/requirements-api.txt into $VENV_API"
+    "$PYTHON" -m venv "$VENV_API"
+    "$VENV_API/bin/pip" install --quiet --disable-pip-version-check -r conformance/requirements-api.txt
+    echo "$WANT_API" >"$STAMP_API"
+  fi
+  # Something to find: users and a group of the tenant, through SCIM.
+  "$PYTHON" conformance/seed_api.py "$BASE" "$TOKEN_API_SEED"
+  API_TOKEN="$(dirsync api-token --tenant conformance --scope "read write admin" --ttl 1h)"
+  set +e
+  ST_TOKEN="$API_TOKEN" NO_COLOR=1 "$VENV_API/bin/schemathesis" --config-file conformance/schemathesis.toml \
+    run "http://127.0.0.1:$PORT/api/v1/openapi.json" --checks all --exclude-checks positive_data_acceptance \
+    --workers 2 >"$WORK/schemathesis.out" 2>&1
+  rc=$?
+  set -e
+  tail -n 25 "$WORK/schemathesis.out"
+  generated="$(grep -oE '[0-9]+ generated' "$WORK/schemathesis.out" | tail -n 1 | cut -d' ' -f1)"
+  API_SUMMARY="${generated:-0} cases generated, exit $rc"
+  if [[ $rc -ne 0 ]]; then
+    STATUS=1
+  elif [[ "${generated:-0}" -lt 1000 ]]; then
+    echo "conformance: schemathesis generated only ${generated:-0} cases (at least 1,000 required)" >&2
+    STATUS=1
+  fi
+fi
+
 # ---- summary --------------------------------------------------------------------
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
   echo "conformance: the server died during the run" >&2
@@ -182,6 +224,7 @@ echo
 echo "=== conformance summary ($BACKEND) ==="
 echo "replay (entra_reference_postman): $REPLAY_SUMMARY"
 echo "scim2-tester: $TESTER_SUMMARY"
+echo "schemathesis (host API): $API_SUMMARY"
 if [[ $STATUS -ne 0 ]]; then
   echo "conformance: FAILED ($BACKEND)"
 else

@@ -16,7 +16,9 @@ use crate::admin::EventView;
 use crate::store::events::{self, EventFilter};
 
 pub fn scope() -> actix_web::Scope {
-    web::scope("/events").route("", web::get().to(list_events))
+    web::scope("/events")
+        .service(super::resource("", "GET").route(web::get().to(list_events)))
+        .default_service(web::to(super::not_found))
 }
 
 /// Most events one request returns.
@@ -31,15 +33,20 @@ const POLL: Duration = Duration::from_millis(500);
 #[into_params(parameter_in = Query)]
 pub struct EventQuery {
     /// Events after this sequence number (0: from the first).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// At most this many, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// Only these types, comma-separated (`user.created,user.updated`).
+    #[param(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub r#type: Option<String>,
     /// Only events about this resource (a user's or group's id).
+    #[param(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub resource_id: Option<String>,
     /// Wait up to this many seconds (at most 60) for an event when none is
     /// there yet.
+    #[param(minimum = 0, maximum = 60)]
     pub wait: Option<u64>,
 }
 

@@ -15,9 +15,10 @@ use crate::store::pages;
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/groups")
-        .route("", web::get().to(list_groups))
-        .route("/{id}", web::get().to(get_group))
-        .route("/{id}/members", web::get().to(list_members))
+        .service(super::resource("", "GET").route(web::get().to(list_groups)))
+        .service(super::resource("/{id}", "GET").route(web::get().to(get_group)))
+        .service(super::resource("/{id}/members", "GET").route(web::get().to(list_members)))
+        .default_service(web::to(super::not_found))
 }
 
 /// An application group.
@@ -49,8 +50,10 @@ impl From<&AppGroup> for Group {
 #[into_params(parameter_in = Query)]
 pub struct GroupQuery {
     /// Only this directory's groups (its id).
+    #[param(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub directory: Option<String>,
     /// A prefix of the name (case-insensitive).
+    #[param(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub name: Option<String>,
 }
 

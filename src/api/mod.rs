@@ -73,7 +73,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<ApiState>) {
     );
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, Problem> {
+/// A resource of the API: a method it does not serve is 405, as a problem.
+/// `allow` lists its methods (RFC 9110 §15.5.6: a 405 says which).
+pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        let mut problem = Problem::new(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("this resource serves {allow}"),
+        );
+        problem.allow = Some(allow);
+        Err::<actix_web::HttpResponse, _>(problem)
+    }))
+}
+
+/// Any path under `/api/v1` that names no resource.
+pub async fn not_found() -> Result<actix_web::HttpResponse, Problem> {
     Err(Problem::not_found("this route"))
 }
 
@@ -89,6 +104,7 @@ pub struct Paging {
     /// The `prev_cursor` of the page after: the page before it.
     pub before: Option<String>,
     /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u64>,
 }
 
@@ -103,7 +119,10 @@ impl Paging {
                 format!("must be 1 to {MAX_LIMIT}"),
             ));
         }
-        let from = match (&self.after, &self.before) {
+        // An empty cursor is no cursor (a client that always sends the
+        // parameter, empty on the first page).
+        let present = |c: &Option<String>| c.clone().filter(|c| !c.is_empty());
+        let from = match (&present(&self.after), &present(&self.before)) {
             (Some(_), Some(_)) => {
                 return Err(Problem::invalid_field(
                     "before",

@@ -34,7 +34,8 @@ use super::{events, groups, tenants, users};
         groups::list_members,
         events::list_events,
     ),
-    modifiers(&Bearer),
+    components(schemas(super::problem::Problem, super::problem::FieldError)),
+    modifiers(&Bearer, &Problems),
     tags(
         (name = "tenants", description = "The operator's tenants"),
         (name = "users", description = "The application's users and the host's actions on them"),
@@ -58,6 +59,74 @@ impl Modify for Bearer {
                     .build(),
             ),
         );
+    }
+}
+
+/// Every operation may answer with these problems (a bad parameter, no or
+/// a bad token, a missing scope, an unknown id, a server without a key, a
+/// database that gave way to a concurrent write): documented once, here,
+/// for all of them.
+struct Problems;
+
+impl Modify for Problems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let problem = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        let common = [
+            (
+                "400",
+                "A parameter or the body is invalid (the problem names each field)",
+            ),
+            ("401", "No token, or one that does not verify"),
+            ("403", "The token lacks the scope (or is not an operator's)"),
+            ("404", "No such resource in the caller's tenant"),
+            (
+                "503",
+                "The API has no key configured, or the database asked for a retry",
+            ),
+        ];
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if operation.request_body.is_some() {
+                    for (status, description) in [
+                        ("413", "The body is larger than the server accepts"),
+                        ("415", "The body is not application/json"),
+                    ] {
+                        operation
+                            .responses
+                            .responses
+                            .entry(status.to_owned())
+                            .or_insert_with(|| problem(description).into());
+                    }
+                }
+                for (status, description) in common {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem(description).into());
+                }
+            }
+        }
     }
 }
 

@@ -36,6 +36,10 @@ pub struct Problem {
     #[serde(skip)]
     #[schema(ignore)]
     pub challenge: Option<String>,
+    /// `Allow` for 405, not in the body.
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub allow: Option<&'static str>,
 }
 
 impl Problem {
@@ -48,6 +52,7 @@ impl Problem {
             code: code.to_owned(),
             errors: Vec::new(),
             challenge: None,
+            allow: None,
         }
     }
 
@@ -132,6 +137,9 @@ impl ResponseError for Problem {
             && let Ok(value) = HeaderValue::from_str(challenge)
         {
             res.insert_header((header::WWW_AUTHENTICATE, value));
+        }
+        if let Some(allow) = self.allow {
+            res.insert_header((header::ALLOW, allow));
         }
         res.body(serde_json::to_string(self).unwrap_or_default())
     }

@@ -13,9 +13,13 @@ use crate::store::pages;
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/tenants")
-        .route("", web::get().to(list_tenants))
-        .route("", web::post().to(create_tenant))
-        .route("/{tenant}", web::get().to(get_tenant))
+        .service(
+            super::resource("", "GET, POST")
+                .route(web::get().to(list_tenants))
+                .route(web::post().to(create_tenant)),
+        )
+        .service(super::resource("/{tenant}", "GET").route(web::get().to(get_tenant)))
+        .default_service(web::to(super::not_found))
 }
 
 fn operator(caller: &Principal, scope: Scope) -> Result<(), Problem> {

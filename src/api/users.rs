@@ -19,15 +19,18 @@ use crate::store::pages::{self, UserFilter};
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/users")
-        .route("", web::get().to(list_users))
-        .route("/by-email/{email}", web::get().to(get_user_by_email))
-        .route("/{id}", web::get().to(get_user))
-        .route("/{id}/groups", web::get().to(user_groups))
-        .route("/{id}/directories", web::get().to(user_directories))
-        .route("/{id}/signed-in", web::post().to(sign_in_user))
-        .route("/{id}/deactivate", web::post().to(deactivate_user))
-        .route("/{id}/reactivate", web::post().to(reactivate_user))
-        .route("/{id}/role", web::put().to(set_user_role))
+        .service(super::resource("", "GET").route(web::get().to(list_users)))
+        .service(
+            super::resource("/by-email/{email}", "GET").route(web::get().to(get_user_by_email)),
+        )
+        .service(super::resource("/{id}", "GET").route(web::get().to(get_user)))
+        .service(super::resource("/{id}/groups", "GET").route(web::get().to(user_groups)))
+        .service(super::resource("/{id}/directories", "GET").route(web::get().to(user_directories)))
+        .service(super::resource("/{id}/signed-in", "POST").route(web::post().to(sign_in_user)))
+        .service(super::resource("/{id}/deactivate", "POST").route(web::post().to(deactivate_user)))
+        .service(super::resource("/{id}/reactivate", "POST").route(web::post().to(reactivate_user)))
+        .service(super::resource("/{id}/role", "PUT").route(web::put().to(set_user_role)))
+        .default_service(web::to(super::not_found))
 }
 
 /// What users may be filtered by (all optional, combined with AND).
@@ -35,17 +38,24 @@ pub fn scope() -> actix_web::Scope {
 #[into_params(parameter_in = Query)]
 pub struct UserQuery {
     /// Linked from this directory (its id).
+    #[param(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub directory: Option<String>,
     /// `PENDING`, `ACTIVE` or `DEACTIVATED`.
+    #[param(pattern = "^(PENDING|ACTIVE|DEACTIVATED)$")]
     pub status: Option<String>,
     /// Exactly this email (case-insensitive).
+    #[param(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub email: Option<String>,
     /// A member of this group (its id).
+    #[param(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub group: Option<String>,
+    #[param(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub department: Option<String>,
     /// Changed after this time (RFC 3339).
+    #[param(format = DateTime)]
     pub updated_after: Option<String>,
     /// A prefix of the email, display, given or family name.
+    #[param(max_length = 256, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub q: Option<String>,
 }
 
@@ -355,6 +365,12 @@ pub async fn reactivate_user(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleChange {
+    /// 1 to 200 printable characters, not only spaces.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^(?=.*\\S)[^\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     pub role: String,
 }
 
