@@ -2,6 +2,8 @@
 
 use clap::Args;
 
+use crate::crypto::Secret;
+
 /// Settings shared by every command that touches the database.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
@@ -72,6 +74,20 @@ pub struct ServerSettings {
     /// How often the scheduler looks for due connections, in seconds.
     #[arg(long, env = "DIRSYNC_SCHEDULER_TICK_SECS", default_value_t = 15)]
     pub scheduler_tick_secs: u64,
+
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>`;
+    /// unset, it is open (for a scraper on a private network).
+    #[arg(
+        long,
+        env = "DIRSYNC_METRICS_TOKEN",
+        hide_env_values = true,
+        value_parser = secret
+    )]
+    pub metrics_token: Option<Secret>,
+}
+
+fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value.to_owned()))
 }
 
 impl ServerSettings {
@@ -88,6 +104,7 @@ impl ServerSettings {
             workers: 2,
             scheduler: false,
             scheduler_tick_secs: 15,
+            metrics_token: None,
         }
     }
 }

@@ -5,6 +5,8 @@ pub mod admin;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod metrics;
+pub mod ops;
 pub mod pull;
 pub mod reconcile;
 pub mod scim;
