@@ -14,6 +14,7 @@ mod helpers;
 mod identities;
 mod listing;
 mod migrations;
+mod ops;
 mod paging;
 mod patch;
 mod projection;
