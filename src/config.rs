@@ -2,6 +2,8 @@
 
 use clap::Args;
 
+use crate::crypto::Secret;
+
 /// Settings shared by every command that touches the database.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
@@ -75,6 +77,20 @@ pub struct ServerSettings {
 
     #[command(flatten)]
     pub api: ApiSettings,
+
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>`;
+    /// unset, it is open (for a scraper on a private network).
+    #[arg(
+        long,
+        env = "DIRSYNC_METRICS_TOKEN",
+        hide_env_values = true,
+        value_parser = secret
+    )]
+    pub metrics_token: Option<Secret>,
+}
+
+fn secret(value: &str) -> Result<Secret, std::convert::Infallible> {
+    Ok(Secret::new(value.to_owned()))
 }
 
 /// How the host application's API (`/api/v1`) verifies bearer JWTs. At
@@ -176,6 +192,7 @@ impl ServerSettings {
             scheduler: false,
             scheduler_tick_secs: 15,
             api: ApiSettings::for_tests(),
+            metrics_token: None,
         }
     }
 }

@@ -6,6 +6,8 @@ pub mod api;
 pub mod config;
 pub mod crypto;
 pub mod domain;
+pub mod metrics;
+pub mod ops;
 pub mod pull;
 pub mod reconcile;
 pub mod scim;

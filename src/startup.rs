@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{NormalizePath, TrailingSlash};
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use tracing_actix_web::TracingLogger;
 
 use crate::api;
 use crate::config::{DatabaseSettings, ServerSettings};
 use crate::crypto::SealingKey;
+use crate::ops;
 use crate::pull::schedule;
 use crate::scim::{self, ScimState};
 use crate::store::Store;
@@ -104,11 +105,16 @@ fn run(
         0 => std::thread::available_parallelism().map_or(2, usize::from),
         n => n,
     };
+    let ops_state = ops::State::new(state.store.clone(), &state.settings);
     let server =
         HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(ops::observe))
+                .wrap(TracingLogger::<ops::RequestSpan>::new())
+                // Outermost (the last wrap), so the span and the HTTP series
+                // see the path the routes match.
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
-                .wrap(TracingLogger::default())
+                .configure(ops::configure(ops_state.clone()))
                 .app_data(state.clone())
                 // Handlers read bodies and queries through dirsync's own extractors;
                 // should actix's ever reject a request, the client still gets a
@@ -122,10 +128,6 @@ fn run(
                 .app_data(web::JsonConfig::default().error_handler(|err, _| {
                     scim::error::ScimError::invalid_syntax(err.to_string()).into()
                 }))
-                .route(
-                    "/healthz",
-                    web::get().to(|| async { HttpResponse::Ok().body("ok") }),
-                )
                 .configure(|cfg| api::configure(cfg, api.clone()))
                 .service(
                     web::scope("/scim/v2")

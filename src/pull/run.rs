@@ -643,12 +643,18 @@ where
     }
     // Whoever ran it before us is gone (its lease lapsed): its run ended.
     store.fail_abandoned_runs(&connection.id, now_ms()).await?;
+    let started = std::time::Instant::now();
     let result = match connect(&connection) {
         Ok(mut source) => {
             sync_once(store, &connection, &mut source, request, owner, progress).await
         }
         Err(err) => record_unstarted(store, &connection, request, err).await,
     };
+    // Every run the server, the CLI or an approval starts passes here. One
+    // that ended in an error is `failed`: its record says so, or will once
+    // its lapsed lease is found.
+    let status = result.as_ref().map_or("failed", |run| run.status.as_str());
+    crate::metrics::pull_run(&connection.provider, status, started.elapsed());
     if !request.dry_run {
         let schedule: super::schedule::Schedule =
             serde_json::from_value(connection.schedule.clone()).unwrap_or_default();

@@ -209,6 +209,23 @@ pub enum Outcome {
     Deferred(String),
 }
 
+impl Outcome {
+    /// The outcome's name without its detail (a metric's label).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Created => "created",
+            Outcome::Updated(_) => "updated",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Deactivated => "deactivated",
+            Outcome::Reactivated => "reactivated",
+            Outcome::Deleted => "deleted",
+            Outcome::Skipped(_) => "skipped",
+            Outcome::Conflict(_) => "conflict",
+            Outcome::Deferred(_) => "deferred",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
     Create(AppUser),

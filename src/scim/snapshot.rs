@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::error::ScimError;
 use super::schema::ENTERPRISE_USER;
+use crate::metrics;
 use crate::reconcile::apply::{self, Directory, Effects, Options, UserChange};
 use crate::reconcile::groups::{self as app_groups, GroupChange, GroupSnapshot, MemberChanges};
 use crate::reconcile::plan::{Change, Profile, Snapshot};
@@ -81,19 +82,29 @@ pub async fn user_changed<C: Conn>(
 ) -> Result<(), ScimError> {
     let dir = Directory::load(conn, directory_id).await?;
     let mut fx = Effects::default();
-    apply::apply_users(
-        conn,
-        &dir,
-        vec![UserChange {
-            source_id: source_id.to_owned(),
-            change,
-        }],
-        now,
-        Options::default(),
-        &mut fx,
-    )
-    .await?;
+    let change = UserChange {
+        source_id: source_id.to_owned(),
+        change,
+    };
+    apply_users(conn, &dir, vec![change], now, &mut fx).await?;
     fx.flush(conn, &dir.tenant_id, now).await?;
+    Ok(())
+}
+
+/// The engine on SCIM user changes, each outcome counted
+/// (`metrics::scim_user_write`). Counted in the write's transaction: the rare
+/// write that then fails to commit was counted all the same.
+async fn apply_users<C: Conn>(
+    conn: &C,
+    dir: &Directory,
+    changes: Vec<UserChange>,
+    now: i64,
+    fx: &mut Effects,
+) -> Result<(), ScimError> {
+    let batch = apply::apply_users(conn, dir, changes, now, Options::default(), fx).await?;
+    for applied in &batch.applied {
+        metrics::scim_user_write(applied.outcome.as_str());
+    }
     Ok(())
 }
 
@@ -140,7 +151,7 @@ pub async fn user_removed<C: Conn>(
         source_id: source_id.to_owned(),
         change: Change::Removed,
     }];
-    apply::apply_users(conn, &dir, removal, now, Options::default(), &mut fx).await?;
+    apply_users(conn, &dir, removal, now, &mut fx).await?;
     fx.flush(conn, &dir.tenant_id, now).await?;
     Ok(())
 }

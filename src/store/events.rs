@@ -66,6 +66,7 @@ pub async fn append<C: ConnectionTrait>(
         .ok_or(StoreError::NotFound)?;
     let last: i64 = row.try_get("", "last_seq")?;
     let first = last - count + 1;
+    let types: Vec<&'static str> = batch.iter().map(|e| e.r#type).collect();
     let mut rows = batch
         .into_iter()
         .zip(first..)
@@ -85,6 +86,10 @@ pub async fn append<C: ConnectionTrait>(
             .exec_without_returning(conn)
             .await?;
     }
+    // Recorded before the caller commits: a transaction that then rolls back
+    // was counted all the same, and its tenant's gauge stays ahead until the
+    // tenant's next append.
+    crate::metrics::events_appended(tenant_id, &types, last);
     Ok(())
 }
 

@@ -112,6 +112,21 @@ fn is_transient(err: &DbErr) -> bool {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// Why the database cannot serve this build (`Store::ready`).
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    /// The trivial query failed: no connection, or the database refuses.
+    #[error("the database does not answer: {0}")]
+    Database(StoreError),
+    /// The migration table could not be read, or records a migration this
+    /// build does not know.
+    #[error("the migration status cannot be read: {0}")]
+    Migrations(StoreError),
+    /// Migrations this build knows that the database has not applied.
+    #[error("migrations not applied: {}", .0.join(", "))]
+    Pending(Vec<String>),
+}
+
 impl Store {
     /// Connect by URL: `sqlite://FILE?mode=rwc` or `postgres://…`.
     #[instrument(skip_all)]
@@ -188,6 +203,32 @@ impl Store {
             .execute_unprepared("ANALYZE users, user_links, groups, group_members")
             .await?;
         Ok(())
+    }
+
+    /// Whether this build can serve from the database: it answers a trivial
+    /// query, and every migration the build knows is applied. Reads only:
+    /// sea-orm-migration's `*_read_only` status never creates its table.
+    #[instrument(skip_all)]
+    pub async fn ready(&self) -> Result<(), NotReady> {
+        use migrations::MigratorTrait;
+        use sea_orm::ConnectionTrait;
+        self.db
+            .execute_unprepared("SELECT 1")
+            .await
+            .map_err(|e| NotReady::Database(e.into()))?;
+        // A migration applied by a newer build that this one lacks is an
+        // error here, as it is for `migrate` at start: this build refuses to
+        // serve a schema it does not know.
+        let pending = migrations::Migrator::get_pending_migrations_read_only(&self.db)
+            .await
+            .map_err(|e| NotReady::Migrations(e.into()))?;
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(NotReady::Pending(
+                pending.iter().map(|m| m.name().to_owned()).collect(),
+            ))
+        }
     }
 
     /// Roll every migration back (tests prove down migrations work).

@@ -2,7 +2,10 @@
 //! temp file by default, or a freshly created PostgreSQL database (dropped
 //! afterwards) when `DIRSYNC_TEST_DATABASE_URL` names a server.
 
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use dirsync::admin;
 use dirsync::config::ServerSettings;
@@ -511,5 +514,63 @@ impl TestApp {
         admin::user_action(&self.store, &self.tenant, email, action)
             .await
             .expect("user action")
+    }
+}
+
+/// `dirsync serve` as a child process on a free port, every log line on
+/// (`RUST_LOG=trace`, JSON) and kept for the test: what the server logs is
+/// checked the way an operator would read it.
+pub struct Served {
+    /// `http://127.0.0.1:PORT`
+    pub origin: String,
+    child: Child,
+    log: std::thread::JoinHandle<String>,
+}
+
+impl Served {
+    pub fn start(db_url: &str, env: &[(&str, &str)]) -> Served {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dirsync"))
+            .args(["--database-url", db_url, "serve", "--listen", "127.0.0.1:0"])
+            .args(["--scheduler", "false"])
+            .envs(env.iter().copied())
+            .env("RUST_LOG", "trace")
+            .env("DIRSYNC_LOG_FORMAT", "json")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start dirsync serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let log = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let parsed: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                if parsed["fields"]["message"] == "dirsync listening" {
+                    let _ = port_tx.send(parsed["fields"]["port"].as_u64());
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        match port_rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some(port)) => Served {
+                origin: format!("http://127.0.0.1:{port}"),
+                child,
+                log,
+            },
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("dirsync serve did not start:\n{}", log.join().unwrap());
+            }
+        }
+    }
+
+    /// Stop the server; everything it logged.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.log.join().expect("log reader")
     }
 }

@@ -15,6 +15,7 @@ mod host_api;
 mod identities;
 mod listing;
 mod migrations;
+mod ops;
 mod paging;
 mod patch;
 mod projection;

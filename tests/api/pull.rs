@@ -14,7 +14,7 @@ use dirsync::reconcile::policy::OnMissing;
 use dirsync::store::pull::Run;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{Served, TestApp, spawn_app};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Provider {
@@ -668,9 +668,62 @@ async fn an_operator_connects_tests_syncs_and_reads_runs_and_no_secret_is_ever_s
         let runs: Value = serde_json::from_str(&run(&["runs", &directory, "--json"])).unwrap();
         assert_eq!(runs.as_array().unwrap().len(), 2);
 
+        // The server's request logs: a scrape with the metrics token, and
+        // SCIM requests with the directory's token (once where a careless
+        // client puts it, in the query string).
+        let metrics_token = format!("metrics-{}", uuid::Uuid::new_v4().simple());
+        let served = Served::start(
+            &app.db_url,
+            &[
+                ("DIRSYNC_SECRET_KEY", key.as_str()),
+                ("DIRSYNC_METRICS_TOKEN", metrics_token.as_str()),
+            ],
+        );
+        let scraped = app
+            .client
+            .get(format!("{}/metrics", served.origin))
+            .bearer_auth(&metrics_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(scraped.status(), 200);
+        let request_id = format!("logged-{}", uuid::Uuid::new_v4().simple());
+        let listed = app
+            .client
+            .get(format!("{}/scim/v2/Users", served.origin))
+            .bearer_auth(&app.token)
+            .header("x-request-id", &request_id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(listed.status(), 200);
+        let in_query = app
+            .client
+            .get(format!(
+                "{}/scim/v2/Users?access_token={}",
+                served.origin, app.token
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(in_query.status(), 401);
+        let log = served.stop();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("request answered") && l.contains(&request_id)),
+            "a request's log line carries its id"
+        );
+        transcript.push_str(&log);
+
         // What must never show: the credentials (or, for a key file, any
-        // line of its private key), the sealing key, the access tokens.
-        let mut never: Vec<String> = vec![secret.clone(), key.clone()];
+        // line of its private key), the sealing key, the access tokens, the
+        // directory's SCIM token and the metrics token.
+        let mut never: Vec<String> = vec![
+            secret.clone(),
+            key.clone(),
+            app.token.clone(),
+            metrics_token,
+        ];
         if let Ok(file) = serde_json::from_str::<Value>(&secret) {
             never.extend(
                 file["private_key"]
@@ -692,7 +745,7 @@ async fn an_operator_connects_tests_syncs_and_reads_runs_and_no_secret_is_ever_s
         for needle in &never {
             assert!(
                 !transcript.contains(needle.as_str()),
-                "{provider:?}: a secret appeared in the CLI's output or logs"
+                "{provider:?}: a secret appeared in the CLI's output or the logs"
             );
         }
         assert!(
