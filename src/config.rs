@@ -7,7 +7,8 @@ use crate::crypto::Secret;
 /// Settings shared by every command that touches the database.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseSettings {
-    /// `sqlite://FILE?mode=rwc` (embedded, the default) or `postgres://USER@HOST/DB`.
+    /// The database: `sqlite://FILE?mode=rwc` (embedded, the default) or
+    /// `postgres://USER@HOST/DB`.
     #[arg(
         long,
         env = "DIRSYNC_DATABASE_URL",
@@ -16,7 +17,7 @@ pub struct DatabaseSettings {
     )]
     pub database_url: String,
 
-    /// Connections in the pool.
+    /// Connections in the server's pool (`serve`; other commands use two).
     #[arg(
         long,
         env = "DIRSYNC_DATABASE_MAX_CONNECTIONS",
@@ -200,8 +201,9 @@ impl ServerSettings {
 /// The server-held key that seals connector credentials at rest.
 #[derive(Clone, Args)]
 pub struct KeySettings {
-    /// 32 bytes, base64 (`dirsync secret-key generate`). Without it the
-    /// server refuses to store or open connection credentials.
+    /// The key that seals pull connections' credentials at rest: 32 bytes,
+    /// base64 (`dirsync secret-key generate`). Without it no command stores
+    /// or opens them.
     #[arg(
         long,
         env = "DIRSYNC_SECRET_KEY",

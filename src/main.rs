@@ -26,9 +26,9 @@ use dirsync::{admin, telemetry};
     about = "Directory sync server: SCIM 2.0 push and directory pull"
 )]
 struct Cli {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Global options (every command)")]
     db: DatabaseSettings,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Global options (every command)")]
     key: KeySettings,
     #[command(subcommand)]
     command: Command,
@@ -57,15 +57,19 @@ enum Command {
     },
     /// List a tenant's app users (what the host application sees).
     Users {
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
+        /// Print JSON (for scripts).
         #[arg(long)]
         json: bool,
     },
     /// List a tenant's app groups and their members.
     Groups {
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
+        /// Print JSON (for scripts).
         #[arg(long)]
         json: bool,
     },
@@ -90,8 +94,10 @@ enum Command {
         command: Option<RunsCommand>,
         /// The directory: its id, or TENANT/NAME.
         directory: Option<String>,
+        /// The most runs to print.
         #[arg(long, default_value_t = 20)]
         limit: u64,
+        /// Print JSON (for scripts).
         #[arg(long)]
         json: bool,
     },
@@ -124,14 +130,21 @@ enum Command {
         command: DevCommand,
     },
     /// Read a tenant's events in order, after a sequence number.
+    ///
+    /// When more events remain, text output ends with the command that reads
+    /// them. --json prints an array: pass the last `seq` as --after until it
+    /// comes back empty.
     Events {
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
         /// Print events with a sequence number greater than this.
         #[arg(long, default_value_t = 0)]
         after: i64,
-        #[arg(long, default_value_t = 100)]
+        /// The most events to print (at most 10000).
+        #[arg(long, default_value_t = DEFAULT_EVENTS)]
         limit: u64,
+        /// Print JSON (for scripts).
         #[arg(long)]
         json: bool,
     },
@@ -144,20 +157,25 @@ enum ConnectionCommand {
     Create(Box<ConnectionArgs>),
     /// Show a connection (never its credentials).
     Show {
-        /// The directory: its id, or TENANT/NAME.
+        /// The pull directory: its id, or TENANT/NAME.
         directory: String,
+        /// Print JSON (for scripts).
         #[arg(long)]
         json: bool,
     },
     /// Authenticate and read one user; says exactly what failed.
     Test {
+        /// The pull directory: its id, or TENANT/NAME.
         directory: String,
+        /// Print JSON (for scripts).
         #[arg(long)]
         json: bool,
     },
     /// Delete the connection (the directory and its users stay).
     Delete {
+        /// The pull directory: its id, or TENANT/NAME.
         directory: String,
+        /// Print JSON (for scripts).
         #[arg(long)]
         json: bool,
     },
@@ -172,6 +190,7 @@ enum ConnectionCommand {
 
 #[derive(Debug, clap::Args)]
 struct ConnectionArgs {
+    /// The tenant's name.
     #[arg(long)]
     tenant: String,
     /// The new directory's name.
@@ -210,13 +229,14 @@ struct ConnectionArgs {
     /// No scheduled runs: only `dirsync sync` runs it.
     #[arg(long)]
     no_schedule: bool,
+    /// Print JSON (for scripts).
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 struct SyncArgs {
-    /// The directory: its id, or TENANT/NAME.
+    /// The pull directory: its id, or TENANT/NAME.
     directory: String,
     /// Plan and count only: nothing is written but the run's record.
     #[arg(long)]
@@ -230,6 +250,7 @@ struct SyncArgs {
     /// Import just this department's users.
     #[arg(long)]
     department: Option<String>,
+    /// Print JSON (for scripts).
     #[arg(long)]
     json: bool,
 }
@@ -239,7 +260,9 @@ enum RunsCommand {
     /// Approve a run the mass-deactivation guard stopped: run again, allowed
     /// up to the deactivations it weighed.
     Approve {
+        /// The stopped run's id (`dirsync runs DIRECTORY` lists them).
         run: String,
+        /// Print JSON (for scripts).
         #[arg(long)]
         json: bool,
     },
@@ -256,12 +279,16 @@ enum DevCommand {
     /// Run a fake Google Workspace, Entra ID (Graph) or Okta with generated
     /// users and groups on 127.0.0.1, until stopped.
     FakeDirectory {
+        /// Which provider to fake.
         #[arg(value_parser = ["google", "entra", "okta"])]
         provider: String,
+        /// How many users to generate.
         #[arg(long, default_value_t = 100)]
         users: usize,
+        /// How many groups to generate.
         #[arg(long, default_value_t = 5)]
         groups: usize,
+        /// The same seed generates the same directory.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Write the connection file (for `dirsync connection create --file`) here.
@@ -282,21 +309,26 @@ enum UserCommand {
     Role {
         #[command(flatten)]
         user: UserArgs,
+        /// The new role.
         role: String,
     },
 }
 
 #[derive(Debug, clap::Args)]
 struct UserArgs {
+    /// The tenant's name.
     #[arg(long)]
     tenant: String,
+    /// The user's email (any case).
     email: String,
+    /// Print JSON (for scripts).
     #[arg(long)]
     json: bool,
 }
 
 #[derive(Debug, clap::Args)]
 struct PolicyArgs {
+    /// The directory (SCIM or pull): its id, or TENANT/NAME.
     #[arg(long)]
     directory: String,
     /// Role given to new users.
@@ -333,6 +365,7 @@ struct PolicyArgs {
     /// Deactivate users in none of the mapped groups.
     #[arg(long, value_parser = ["on", "off"])]
     require_group_membership: Option<String>,
+    /// Print JSON (for scripts).
     #[arg(long)]
     json: bool,
 }
@@ -393,7 +426,15 @@ impl PolicyArgs {
 enum TenantCommand {
     /// Create a tenant.
     Create {
+        /// The tenant's name (other commands take it as --tenant).
         name: String,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every tenant.
+    List {
+        /// Print JSON (for scripts).
         #[arg(long)]
         json: bool,
     },
@@ -403,13 +444,25 @@ enum TenantCommand {
 enum DirectoryCommand {
     /// Create a SCIM directory in a tenant.
     Create {
+        /// The tenant's name.
         #[arg(long)]
         tenant: String,
+        /// The directory's name, unique in the tenant (TENANT/NAME names it).
         #[arg(long)]
         name: String,
         /// entra | okta | onelogin | jumpcloud | pingone | google | generic
         #[arg(long, default_value = "generic")]
         vendor: String,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a tenant's directories, SCIM and pull, with their ids.
+    List {
+        /// The tenant's name.
+        #[arg(long)]
+        tenant: String,
+        /// Print JSON (for scripts).
         #[arg(long)]
         json: bool,
     },
@@ -421,28 +474,53 @@ enum DirectoryCommand {
 enum TokenCommand {
     /// Create a token; the secret is printed once and never again.
     Create {
+        /// The SCIM directory: its id, or TENANT/NAME.
         #[arg(long)]
         directory: String,
+        /// A note to tell tokens apart (which IdP holds it).
         #[arg(long)]
         label: Option<String>,
+        /// Print JSON (for scripts).
         #[arg(long)]
         json: bool,
     },
     /// List a directory's tokens (never their secrets).
     List {
+        /// The SCIM directory: its id, or TENANT/NAME.
         #[arg(long)]
         directory: String,
+        /// Print JSON (for scripts).
         #[arg(long)]
         json: bool,
     },
     /// Revoke a token; requests with it get 401 from then on.
     Revoke {
+        /// The SCIM directory: its id, or TENANT/NAME.
         #[arg(long)]
         directory: String,
+        /// The token's id (`dirsync token list` shows it).
         token_id: String,
+        /// Print JSON (for scripts).
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Events one `dirsync events` prints unless told otherwise.
+const DEFAULT_EVENTS: u64 = 100;
+
+/// `word` as one shell word, quoted only when it has to be, so a printed
+/// command can be pasted back as it is.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./@:+=,".contains(c));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 fn print<T: Serialize>(
@@ -574,10 +652,10 @@ async fn connection(
     let key = key.key().context("DIRSYNC_SECRET_KEY")?;
     let show = |v: &admin::connections::ConnectionView| {
         format!(
-            "directory {} ({}) in tenant {}: {}\n  settings {}\n  scope {}\n  credentials {}\n  next run {}",
+            "directory {}/{} ({}): {}\n  settings {}\n  scope {}\n  credentials {}\n  next run {}",
+            v.tenant,
             v.directory,
             v.provider.as_str(),
-            v.tenant_id,
             v.directory_id,
             v.settings,
             v.scope,
@@ -611,7 +689,10 @@ async fn connection(
         ConnectionCommand::Delete { directory, json } => {
             let view = admin::connections::delete(&store, &directory).await?;
             print(json, &view, |v| {
-                format!("connection of directory {} deleted", v.directory)
+                format!(
+                    "connection of directory {}/{} deleted",
+                    v.tenant, v.directory
+                )
             })?;
         }
         ConnectionCommand::RotateKey { new_key_env } => {
@@ -805,6 +886,44 @@ async fn main() -> anyhow::Result<()> {
                 format!("tenant {} created: {}", t.name, t.id)
             })?;
         }
+        Command::Tenant {
+            command: TenantCommand::List { json },
+        } => {
+            let tenants = admin::list_tenants(&store(&cli.db).await?).await?;
+            print(json, &tenants, |ts| {
+                if ts.is_empty() {
+                    return "no tenants yet: dirsync tenant create NAME".to_owned();
+                }
+                ts.iter()
+                    .map(|t| format!("{}  {}", t.id, t.name))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+        Command::Directory {
+            command: DirectoryCommand::List { tenant, json },
+        } => {
+            let directories = admin::list_directories(&store(&cli.db).await?, &tenant).await?;
+            print(json, &directories, |ds| {
+                if ds.is_empty() {
+                    return format!(
+                        "tenant {tenant} has no directories yet: dirsync directory create, \
+                         or dirsync connection create"
+                    );
+                }
+                ds.iter()
+                    .map(|d| {
+                        let kind = if d.kind == "scim" {
+                            format!("SCIM ({})", d.vendor)
+                        } else {
+                            format!("pull from {}", d.kind)
+                        };
+                        format!("{}  {}/{}  {kind}", d.id, d.tenant, d.name)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
         Command::Directory {
             command: DirectoryCommand::Policy(args),
         } => {
@@ -877,17 +996,32 @@ async fn main() -> anyhow::Result<()> {
             limit,
             json,
         } => {
-            let events = admin::events(&store(&cli.db).await?, &tenant, after, limit).await?;
-            print(json, &events, |es| {
-                es.iter()
+            let page = admin::event_page(&store(&cli.db).await?, &tenant, after, limit).await?;
+            print(json, &page.events, |es| {
+                let mut lines: Vec<String> = es
+                    .iter()
                     .map(|e| {
                         format!(
                             "{}  {}  {}  {}",
                             e.seq, e.created_at, e.r#type, e.resource_id
                         )
                     })
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                    .collect();
+                if es.is_empty() {
+                    lines.push(format!("no events after seq {after}"));
+                }
+                if let Some(next) = page.next_after {
+                    let limit = if limit == DEFAULT_EVENTS {
+                        String::new()
+                    } else {
+                        format!(" --limit {limit}")
+                    };
+                    lines.push(format!(
+                        "… more events after seq {next}: dirsync events --tenant {} --after {next}{limit}",
+                        shell_word(&tenant)
+                    ));
+                }
+                lines.join("\n")
             })?;
         }
         Command::Directory {

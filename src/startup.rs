@@ -48,8 +48,13 @@ impl Application {
 
     /// The HTTP server alone (no scheduler).
     pub fn with_store(store: Store, settings: ServerSettings) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind(&settings.listen)
-            .with_context(|| format!("binding {}", settings.listen))?;
+        let listener = TcpListener::bind(&settings.listen).with_context(|| {
+            format!(
+                "cannot listen on {} (choose another address with --listen or \
+                     DIRSYNC_LISTEN)",
+                settings.listen
+            )
+        })?;
         let port = listener.local_addr()?.port();
         let public_url = settings.public_url.clone().unwrap_or_else(|| {
             let host = settings

@@ -6,6 +6,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::directory::{self, Kind, Named};
 use super::{AdminError, new_id, now, valid_name};
 use crate::crypto::SealingKey;
 use crate::domain::time::rfc3339;
@@ -24,6 +25,9 @@ use crate::store::{Store, StoreError};
 pub struct ConnectionView {
     pub directory_id: String,
     pub tenant_id: String,
+    /// The tenant's name.
+    pub tenant: String,
+    /// The directory's name.
     pub directory: String,
     pub provider: Provider,
     pub settings: Value,
@@ -38,7 +42,7 @@ pub struct ConnectionView {
     pub updated_at: String,
 }
 
-fn view(connection: &Connection, directory: &str) -> ConnectionView {
+fn view(connection: &Connection, tenant: &str, directory: &str) -> ConnectionView {
     let key_id = connection
         .secret_sealed
         .split('.')
@@ -48,6 +52,7 @@ fn view(connection: &Connection, directory: &str) -> ConnectionView {
     ConnectionView {
         directory_id: connection.directory_id.clone(),
         tenant_id: connection.tenant_id.clone(),
+        tenant: tenant.to_owned(),
         directory: directory.to_owned(),
         provider: Provider::parse(&connection.provider).unwrap_or(Provider::Entra),
         settings: connection.settings.clone(),
@@ -80,34 +85,17 @@ fn store_err(what: String) -> impl FnOnce(StoreError) -> AdminError {
     }
 }
 
-/// A directory by id, or by `TENANT/NAME`.
-pub async fn resolve_directory(store: &Store, reference: &str) -> Result<Directory, AdminError> {
-    if let Ok(directory) = store.directory(reference).await {
-        return Ok(directory);
-    }
-    let not_found = || AdminError::NotFound(format!("directory {reference:?}"));
-    let (tenant, name) = reference.split_once('/').ok_or_else(not_found)?;
-    let tenant = store
-        .tenant_by_name(tenant)
-        .await
-        .map_err(|_| not_found())?;
-    store
-        .directories_of(&tenant.id)
-        .await
-        .map_err(AdminError::Store)?
-        .into_iter()
-        .find(|d| d.name == name)
-        .ok_or_else(not_found)
+/// The pull directory `reference` (its id or `TENANT/NAME`) names.
+async fn pull_directory(store: &Store, reference: &str) -> Result<Named, AdminError> {
+    Ok(directory::resolve(store, reference).await?.pull()?.0)
 }
 
-async fn connection_of(store: &Store, directory: &Directory) -> Result<Connection, AdminError> {
+/// A pull directory's connection (gone once `delete` removed it).
+async fn connection_of(store: &Store, directory: &Named) -> Result<Connection, AdminError> {
     store
-        .connection_of(&directory.id)
+        .connection_of(&directory.directory.id)
         .await
-        .map_err(store_err(format!(
-            "a connection for directory {:?} (it is a {} directory)",
-            directory.name, directory.kind
-        )))
+        .map_err(store_err(format!("a connection for directory {directory}")))
 }
 
 /// Create a pull directory of `definition.provider` in `tenant`, holding the
@@ -158,7 +146,7 @@ pub async fn create(
         id: new_id(),
         tenant_id: tenant.id.clone(),
         name: name.to_owned(),
-        kind: provider.as_str().to_owned(),
+        kind: Kind::Pull(provider).as_str().to_owned(),
         vendor: provider.as_str().to_owned(),
         policy: serde_json::json!({}),
         created_at: now,
@@ -191,25 +179,33 @@ pub async fn create(
             )),
             other => AdminError::Store(other),
         })?;
-    Ok(view(&connection, &directory.name))
+    Ok(view(&connection, &tenant.name, &directory.name))
 }
 
 pub async fn show(store: &Store, directory: &str) -> Result<ConnectionView, AdminError> {
-    let directory = resolve_directory(store, directory).await?;
+    let directory = pull_directory(store, directory).await?;
     let connection = connection_of(store, &directory).await?;
-    Ok(view(&connection, &directory.name))
+    Ok(view(
+        &connection,
+        &directory.tenant.name,
+        &directory.directory.name,
+    ))
 }
 
 /// Delete the connection: no more runs. The directory, its users and its
 /// run history stay.
 pub async fn delete(store: &Store, directory: &str) -> Result<ConnectionView, AdminError> {
-    let directory = resolve_directory(store, directory).await?;
+    let directory = pull_directory(store, directory).await?;
     let connection = connection_of(store, &directory).await?;
     store
-        .delete_connection(&directory.id)
+        .delete_connection(&directory.directory.id)
         .await
         .map_err(AdminError::Store)?;
-    Ok(view(&connection, &directory.name))
+    Ok(view(
+        &connection,
+        &directory.tenant.name,
+        &directory.directory.name,
+    ))
 }
 
 /// Perform the auth handshake and one small read.
@@ -218,7 +214,7 @@ pub async fn test(
     key: Option<&SealingKey>,
     directory: &str,
 ) -> Result<Check, AdminError> {
-    let directory = resolve_directory(store, directory).await?;
+    let directory = pull_directory(store, directory).await?;
     let connection = connection_of(store, &directory).await?;
     let mut connector = connector::for_connection(key, &connection, Pacing::default())
         .map_err(|e| AdminError::Invalid(e.to_string()))?;
@@ -292,25 +288,30 @@ pub async fn sync(
     owner: &str,
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<Value, AdminError> {
-    let directory = resolve_directory(store, directory).await?;
+    let directory = pull_directory(store, directory).await?;
     let run = run::run_connection(
         store,
-        &directory.id,
+        &directory.directory.id,
         request,
         owner,
         |connection| connector::for_connection(key, connection, Pacing::default()),
         progress,
     )
     .await
-    .map_err(run_error)?;
+    .map_err(|e| match e {
+        RunError::NoConnection(_) => {
+            AdminError::NotFound(format!("a connection for directory {directory}"))
+        }
+        other => run_error(other),
+    })?;
     Ok(run::run_view(&run))
 }
 
 /// A directory's runs, newest first.
 pub async fn runs(store: &Store, directory: &str, limit: u64) -> Result<Vec<Value>, AdminError> {
-    let directory = resolve_directory(store, directory).await?;
+    let directory = pull_directory(store, directory).await?;
     Ok(store
-        .runs_of(&directory.id, limit)
+        .runs_of(&directory.directory.id, limit)
         .await
         .map_err(AdminError::Store)?
         .iter()

@@ -1,8 +1,11 @@
 //! Operator actions behind the CLI: tenants, directories and their policies,
 //! SCIM tokens, and (until the JSON API) the host application's reads and actions.
-//! Kept in the library so tests drive exactly what the CLI runs.
+//! Kept in the library so tests drive exactly what the CLI runs. Every action
+//! on a directory takes a reference (id or `TENANT/NAME`) and resolves it
+//! through `directory::resolve`. No actix_web.
 
 pub mod connections;
+pub mod directory;
 
 use serde::Serialize;
 use validator::Validate;
@@ -11,8 +14,9 @@ use crate::crypto;
 use crate::domain::time::rfc3339;
 use crate::reconcile::host::{Action, HostError, UserKey};
 use crate::reconcile::policy::{GroupRole, NewUserStatus, OnDelete, OnMissing, Policy};
-use crate::store::tenants::Directory;
+use crate::store::tenants::{Directory, Tenant};
 use crate::store::{Store, StoreError};
+use directory::Kind;
 
 /// Vendors a directory may name; `vendor` selects edge tolerances only where
 /// two vendors genuinely conflict.
@@ -34,6 +38,10 @@ pub enum AdminError {
     NotFound(String),
     #[error("{0} already exists")]
     Exists(String),
+    /// The directory exists but is not the kind the action is for (a SCIM
+    /// token for a pull directory, a run of a SCIM directory).
+    #[error("{0}")]
+    WrongKind(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -82,7 +90,21 @@ pub struct DirectoryView {
     pub tenant: String,
     pub name: String,
     pub vendor: String,
+    /// `scim`, or the provider a pull directory is read from.
     pub kind: String,
+}
+
+impl DirectoryView {
+    fn of(directory: Directory, tenant: &Tenant) -> DirectoryView {
+        DirectoryView {
+            id: directory.id,
+            tenant_id: tenant.id.clone(),
+            tenant: tenant.name.clone(),
+            name: directory.name,
+            vendor: directory.vendor,
+            kind: directory.kind,
+        }
+    }
 }
 
 /// A token as listed: never the secret.
@@ -119,6 +141,35 @@ pub async fn create_tenant(store: &Store, name: &str) -> Result<TenantView, Admi
     })
 }
 
+/// Every tenant, by name.
+pub async fn list_tenants(store: &Store) -> Result<Vec<TenantView>, AdminError> {
+    Ok(store
+        .tenants()
+        .await
+        .map_err(AdminError::Store)?
+        .into_iter()
+        .map(|t| TenantView {
+            id: t.id,
+            name: t.name,
+        })
+        .collect())
+}
+
+/// A tenant's directories, SCIM and pull, by name.
+pub async fn list_directories(
+    store: &Store,
+    tenant: &str,
+) -> Result<Vec<DirectoryView>, AdminError> {
+    let tenant = tenant_by_name(store, tenant).await?;
+    Ok(store
+        .directories_of(&tenant.id)
+        .await
+        .map_err(AdminError::Store)?
+        .into_iter()
+        .map(|d| DirectoryView::of(d, &tenant))
+        .collect())
+}
+
 pub async fn create_directory(
     store: &Store,
     tenant: &str,
@@ -133,16 +184,13 @@ pub async fn create_directory(
         )));
     }
     let name = valid_name("a directory name", name)?;
-    let tenant = store.tenant_by_name(tenant).await.map_err(|e| match e {
-        StoreError::NotFound => AdminError::NotFound(format!("tenant {tenant:?}")),
-        other => AdminError::Store(other),
-    })?;
+    let tenant = tenant_by_name(store, tenant).await?;
     let directory = store
         .create_directory(Directory {
             id: new_id(),
             tenant_id: tenant.id.clone(),
             name: name.to_owned(),
-            kind: "scim".to_owned(),
+            kind: Kind::Scim.as_str().to_owned(),
             vendor: vendor.clone(),
             policy: serde_json::json!({}),
             created_at: now(),
@@ -154,50 +202,21 @@ pub async fn create_directory(
             }
             other => AdminError::Store(other),
         })?;
-    Ok(DirectoryView {
-        id: directory.id,
-        tenant_id: tenant.id,
-        tenant: tenant.name,
-        name: directory.name,
-        vendor: directory.vendor,
-        kind: directory.kind,
-    })
+    Ok(DirectoryView::of(directory, &tenant))
 }
 
-async fn directory_exists(store: &Store, directory_id: &str) -> Result<(), AdminError> {
-    store
-        .directory(directory_id)
-        .await
-        .map(|_| ())
-        .map_err(|e| match e {
-            StoreError::NotFound => AdminError::NotFound(format!("directory {directory_id:?}")),
-            other => AdminError::Store(other),
-        })
-}
-
+/// Create a SCIM token for `directory` (its id or `TENANT/NAME`).
 pub async fn create_token(
     store: &Store,
-    directory_id: &str,
+    directory: &str,
     label: Option<&str>,
 ) -> Result<NewTokenView, AdminError> {
-    directory_exists(store, directory_id).await?;
-    let directory = store
-        .directory(directory_id)
-        .await
-        .map_err(AdminError::Store)?;
-    if directory.kind != "scim" {
-        // A pull directory's users come from its connection; a SCIM client
-        // writing into it too would fight every run.
-        return Err(AdminError::Invalid(format!(
-            "directory {:?} pulls from {}: it takes no SCIM tokens",
-            directory.name, directory.kind
-        )));
-    }
+    let directory = directory::resolve(store, directory).await?.scim()?;
     let token = crypto::generate_token();
     let saved = store
         .create_token(
             &new_id(),
-            directory_id,
+            &directory.directory.id,
             label,
             &token.prefix,
             &token.hash,
@@ -212,10 +231,11 @@ pub async fn create_token(
     })
 }
 
-pub async fn list_tokens(store: &Store, directory_id: &str) -> Result<Vec<TokenView>, AdminError> {
-    directory_exists(store, directory_id).await?;
+/// A SCIM directory's tokens, oldest first.
+pub async fn list_tokens(store: &Store, directory: &str) -> Result<Vec<TokenView>, AdminError> {
+    let directory = directory::resolve(store, directory).await?.scim()?;
     let tokens = store
-        .tokens_of(directory_id)
+        .tokens_of(&directory.directory.id)
         .await
         .map_err(AdminError::Store)?;
     Ok(tokens
@@ -231,17 +251,19 @@ pub async fn list_tokens(store: &Store, directory_id: &str) -> Result<Vec<TokenV
         .collect())
 }
 
+/// Revoke one of a SCIM directory's tokens (revoking it again changes nothing).
 pub async fn revoke_token(
     store: &Store,
-    directory_id: &str,
+    directory: &str,
     token_id: &str,
 ) -> Result<TokenView, AdminError> {
+    let directory = directory::resolve(store, directory).await?.scim()?;
     let t = store
-        .revoke_token(directory_id, token_id, now())
+        .revoke_token(&directory.directory.id, token_id, now())
         .await
         .map_err(|e| match e {
             StoreError::NotFound => {
-                AdminError::NotFound(format!("token {token_id:?} of directory {directory_id:?}"))
+                AdminError::NotFound(format!("token {token_id:?} of directory {directory}"))
             }
             other => AdminError::Store(other),
         })?;
@@ -268,15 +290,15 @@ mod tests {
     }
 }
 
+async fn tenant_by_name(store: &Store, tenant: &str) -> Result<Tenant, AdminError> {
+    store.tenant_by_name(tenant).await.map_err(|e| match e {
+        StoreError::NotFound => AdminError::NotFound(format!("tenant {tenant:?}")),
+        other => AdminError::Store(other),
+    })
+}
+
 async fn tenant_id(store: &Store, tenant: &str) -> Result<String, AdminError> {
-    store
-        .tenant_by_name(tenant)
-        .await
-        .map(|t| t.id)
-        .map_err(|e| match e {
-            StoreError::NotFound => AdminError::NotFound(format!("tenant {tenant:?}")),
-            other => AdminError::Store(other),
-        })
+    Ok(tenant_by_name(store, tenant).await?.id)
 }
 
 /// Changes to a directory's policy; `None` leaves a value as it is.
@@ -311,24 +333,29 @@ pub fn parse_group_role(raw: &str) -> Result<GroupRole, AdminError> {
     })
 }
 
-/// Read a directory's policy.
-pub async fn policy(store: &Store, directory_id: &str) -> Result<Policy, AdminError> {
-    let directory = store.directory(directory_id).await.map_err(|e| match e {
-        StoreError::NotFound => AdminError::NotFound(format!("directory {directory_id:?}")),
-        other => AdminError::Store(other),
-    })?;
-    serde_json::from_value(directory.policy)
-        .map_err(|e| AdminError::Invalid(format!("the stored policy does not parse: {e}")))
+/// Read the policy of `directory` (its id or `TENANT/NAME`; SCIM or pull).
+pub async fn policy(store: &Store, directory: &str) -> Result<Policy, AdminError> {
+    let directory = directory::resolve(store, directory).await?;
+    policy_of(&directory)
+}
+
+fn policy_of(directory: &directory::Named) -> Result<Policy, AdminError> {
+    serde_json::from_value(directory.directory.policy.clone()).map_err(|e| {
+        AdminError::Invalid(format!(
+            "the stored policy of directory {directory} does not parse: {e}"
+        ))
+    })
 }
 
 /// Change a directory's policy; returns the policy now in force (it applies
 /// from the directory's next write or run).
 pub async fn update_policy(
     store: &Store,
-    directory_id: &str,
+    directory: &str,
     change: PolicyChange,
 ) -> Result<Policy, AdminError> {
-    let mut p = policy(store, directory_id).await?;
+    let directory = directory::resolve(store, directory).await?;
+    let mut p = policy_of(&directory)?;
     if let Some(role) = change.default_role {
         p.default_role = valid_role(&role)?;
     }
@@ -382,7 +409,7 @@ pub async fn update_policy(
         ));
     }
     let value = serde_json::to_value(&p).map_err(|e| AdminError::Invalid(e.to_string()))?;
-    crate::store::tenants::set_policy(store.connection(), directory_id, value)
+    crate::store::tenants::set_policy(store.connection(), &directory.directory.id, value)
         .await
         .map_err(AdminError::Store)?;
     Ok(p)
@@ -490,6 +517,40 @@ impl From<crate::store::events::Event> for EventView {
     }
 }
 
+/// The most events one page holds, whatever the caller asks for.
+pub const MAX_EVENTS_PER_PAGE: u64 = 10_000;
+
+/// A page of a tenant's events and whether more follow it.
+#[derive(Debug, Serialize)]
+pub struct EventPage {
+    pub events: Vec<EventView>,
+    /// Set when more events follow this page: the `after` that reads them
+    /// (the last sequence number of this page).
+    pub next_after: Option<i64>,
+}
+
+/// A tenant's events after `after`, in order, at most `limit` (1 to
+/// `MAX_EVENTS_PER_PAGE`), and where the next page starts if there is one.
+pub async fn event_page(
+    store: &Store,
+    tenant: &str,
+    after: i64,
+    limit: u64,
+) -> Result<EventPage, AdminError> {
+    let tenant_id = tenant_id(store, tenant).await?;
+    let limit = limit.clamp(1, MAX_EVENTS_PER_PAGE);
+    // One row past the page says whether another page follows, without
+    // counting the rest.
+    let mut rows = crate::store::events::after(store.connection(), &tenant_id, after, limit + 1)
+        .await
+        .map_err(AdminError::Store)?;
+    let more = rows.len() as u64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    let next_after = rows.last().filter(|_| more).map(|e| e.seq);
+    let events = rows.into_iter().map(EventView::from).collect();
+    Ok(EventPage { events, next_after })
+}
+
 /// A tenant's events after `after`, in order, at most `limit`.
 pub async fn events(
     store: &Store,
@@ -497,14 +558,5 @@ pub async fn events(
     after: i64,
     limit: u64,
 ) -> Result<Vec<EventView>, AdminError> {
-    let tenant_id = tenant_id(store, tenant).await?;
-    let rows = crate::store::events::after(
-        store.connection(),
-        &tenant_id,
-        after,
-        limit.clamp(1, 10_000),
-    )
-    .await
-    .map_err(AdminError::Store)?;
-    Ok(rows.into_iter().map(EventView::from).collect())
+    Ok(event_page(store, tenant, after, limit).await?.events)
 }

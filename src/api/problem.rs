@@ -172,6 +172,11 @@ impl From<AdminError> for Problem {
             AdminError::NotFound(what) => Problem::not_found(what),
             AdminError::Exists(what) => Problem::conflict(format!("{what} already exists")),
             AdminError::Invalid(why) => Problem::invalid(why),
+            // The right resource, of the wrong kind (a SCIM directory asked
+            // for a connection): the request conflicts with what it is.
+            AdminError::WrongKind(why) => {
+                Problem::new(actix_web::http::StatusCode::CONFLICT, "wrong_kind", why)
+            }
             AdminError::Store(err) => err.into(),
         }
     }

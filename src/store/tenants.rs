@@ -31,6 +31,14 @@ impl Store {
             .ok_or(StoreError::NotFound)
     }
 
+    /// Every tenant, by name.
+    pub async fn tenants(&self) -> Result<Vec<Tenant>> {
+        Ok(tenants::Entity::find()
+            .order_by_asc(tenants::Column::Name)
+            .all(self.connection())
+            .await?)
+    }
+
     pub async fn tenant(&self, id: &str) -> Result<Tenant> {
         tenants::Entity::find_by_id(id.to_owned())
             .one(self.connection())

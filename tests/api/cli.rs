@@ -1,24 +1,79 @@
 //! The operator's commands as a user types them: the `dirsync` binary against
 //! this run's database, while the server serves SCIM from the same database.
 
+use dirsync::crypto::SealingKey;
+use reqwest::Method;
+use rstest::rstest;
 use serde_json::{Value, json};
 
-use crate::helpers::{json, spawn_app};
+use crate::helpers::{TestApp, json, spawn_app};
 
-/// Run `dirsync --database-url URL ARGS…`; returns stdout, asserting success.
-fn dirsync(db_url: &str, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_dirsync"))
+/// Run `dirsync --database-url URL ARGS…` with these variables set too.
+fn run(db_url: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_dirsync"))
         .arg("--database-url")
         .arg(db_url)
         .args(args)
+        .envs(env.iter().copied())
         .output()
-        .expect("run dirsync");
+        .expect("run dirsync")
+}
+
+/// Run `dirsync --database-url URL ARGS…`; returns stdout, asserting success.
+fn dirsync(db_url: &str, args: &[&str]) -> String {
+    let out = run(db_url, args, &[]);
     assert!(
         out.status.success(),
         "dirsync {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Run a command that must fail; returns what it said on stderr.
+fn dirsync_fails(db_url: &str, args: &[&str]) -> String {
+    let out = run(db_url, args, &[]);
+    assert!(
+        !out.status.success(),
+        "dirsync {args:?} succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).expect("utf-8")
+}
+
+/// Create the pull directory TENANT/NAME with an Entra connection that
+/// never runs (creating one contacts no provider).
+fn create_pull_directory(db_url: &str, tenant: &str, name: &str) {
+    let key = SealingKey::generate().expose().to_owned();
+    let out = run(
+        db_url,
+        &[
+            "connection",
+            "create",
+            "--tenant",
+            tenant,
+            "--name",
+            name,
+            "--provider",
+            "entra",
+            "--set",
+            "tenant_id=contoso.example",
+            "--set",
+            "client_id=app",
+            "--secret-env",
+            "DIRSYNC_TEST_ENTRA_SECRET",
+            "--no-schedule",
+        ],
+        &[
+            ("DIRSYNC_SECRET_KEY", &key),
+            ("DIRSYNC_TEST_ENTRA_SECRET", "not-a-real-secret"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "connection create: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn dirsync_json(db_url: &str, args: &[&str]) -> Value {
@@ -194,4 +249,266 @@ async fn bad_policy_values_are_refused_with_a_reason() {
         &["directory", "policy", "--directory", &app.directory_id],
     );
     assert_eq!(unchanged["deactivation_threshold"]["max_percent"], 20.0);
+}
+
+/// The two ways an operator names a directory.
+#[derive(Debug, Clone, Copy)]
+enum Reference {
+    Id,
+    TenantSlashName,
+}
+
+impl Reference {
+    fn of(self, app: &TestApp) -> String {
+        match self {
+            Reference::Id => app.directory_id.clone(),
+            Reference::TenantSlashName => format!("{}/main", app.tenant),
+        }
+    }
+}
+
+#[rstest]
+#[case::by_id(Reference::Id)]
+#[case::by_tenant_slash_name(Reference::TenantSlashName)]
+#[tokio::test]
+async fn token_and_policy_commands_find_a_directory_by_its_id_or_tenant_slash_name(
+    #[case] reference: Reference,
+) {
+    let app = spawn_app().await;
+    let db = app.db_url.clone();
+    let dir = reference.of(&app);
+
+    let created = dirsync_json(
+        &db,
+        &["token", "create", "--directory", &dir, "--label", "okta"],
+    );
+    assert_eq!(created["directory_id"], app.directory_id.as_str());
+    let secret = created["token"].as_str().unwrap();
+    let id = created["id"].as_str().unwrap();
+    let res = app
+        .request_as(secret, Method::GET, "/Users")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let listed = dirsync_json(&db, &["token", "list", "--directory", &dir]);
+    let labels: Vec<&Value> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["label"])
+        .collect();
+    assert_eq!(labels, [&Value::Null, &json!("okta")]);
+
+    let revoked = dirsync_json(&db, &["token", "revoke", "--directory", &dir, id]);
+    assert!(revoked["revoked_at"].is_string(), "{revoked}");
+    let res = app
+        .request_as(secret, Method::GET, "/Users")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+
+    let policy = dirsync_json(
+        &db,
+        &[
+            "directory",
+            "policy",
+            "--directory",
+            &dir,
+            "--default-role",
+            "viewer",
+        ],
+    );
+    assert_eq!(policy["default_role"], "viewer");
+    let shown = dirsync_json(&db, &["directory", "policy", "--directory", &dir]);
+    assert_eq!(shown["default_role"], "viewer");
+}
+
+#[tokio::test]
+async fn a_directory_that_is_not_there_is_named_in_the_answer() {
+    let app = spawn_app().await;
+    let tenant = &app.tenant;
+    for (reference, answer) in [
+        (
+            format!("{tenant}/nope"),
+            format!("directory \"nope\" in tenant \"{tenant}\" not found"),
+        ),
+        (
+            "nope/main".to_owned(),
+            "directory \"nope/main\" not found".to_owned(),
+        ),
+        ("main".to_owned(), "directory \"main\" not found".to_owned()),
+    ] {
+        let stderr = dirsync_fails(&app.db_url, &["token", "list", "--directory", &reference]);
+        assert!(stderr.contains(&answer), "{reference}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_command_aimed_at_the_wrong_kind_of_directory_says_which_kind_it_is() {
+    let app = spawn_app().await;
+    let tenant = &app.tenant;
+    create_pull_directory(&app.db_url, tenant, "corp");
+    let (pull, scim) = (format!("{tenant}/corp"), format!("{tenant}/main"));
+    let for_scim_only = format!(
+        "directory {pull} is an entra pull directory; SCIM tokens are for SCIM directories"
+    );
+    let for_pull_only = format!(
+        "directory {scim} is a SCIM directory; connections and runs are for pull directories"
+    );
+    for (args, answer) in [
+        (
+            vec!["token", "create", "--directory", &pull],
+            &for_scim_only,
+        ),
+        (vec!["token", "list", "--directory", &pull], &for_scim_only),
+        (
+            vec!["token", "revoke", "--directory", &pull, "some-id"],
+            &for_scim_only,
+        ),
+        (vec!["sync", &scim], &for_pull_only),
+        (vec!["runs", &scim], &for_pull_only),
+        (vec!["connection", "show", &scim], &for_pull_only),
+        (vec!["connection", "test", &scim], &for_pull_only),
+        (vec!["connection", "delete", &scim], &for_pull_only),
+    ] {
+        let stderr = dirsync_fails(&app.db_url, &args);
+        assert!(stderr.contains(answer.as_str()), "{args:?}: {stderr}");
+    }
+    // A policy is for both kinds.
+    let policy = dirsync_json(&app.db_url, &["directory", "policy", "--directory", &pull]);
+    assert_eq!(policy["on_missing"], "deactivate");
+}
+
+#[tokio::test]
+async fn tenant_list_and_directory_list_find_what_a_newcomer_created() {
+    let app = spawn_app().await;
+    let db = app.db_url.clone();
+    let tenant = app.tenant.clone();
+    create_pull_directory(&db, &tenant, "corp");
+
+    let tenants = dirsync_json(&db, &["tenant", "list"]);
+    assert_eq!(tenants, json!([{"id": tenants[0]["id"], "name": tenant}]));
+    let text = dirsync(&db, &["tenant", "list"]);
+    assert_eq!(
+        text,
+        format!("{}  {tenant}\n", tenants[0]["id"].as_str().unwrap())
+    );
+
+    let directories = dirsync_json(&db, &["directory", "list", "--tenant", &tenant]);
+    let summary: Vec<(&str, &str, &str)> = directories
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["name"].as_str().unwrap(),
+                d["kind"].as_str().unwrap(),
+                d["vendor"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [("corp", "entra", "entra"), ("main", "scim", "generic")]
+    );
+    assert_eq!(directories[1]["id"], app.directory_id.as_str());
+    let text = dirsync(&db, &["directory", "list", "--tenant", &tenant]);
+    assert!(
+        text.contains(&format!("{tenant}/corp  pull from entra"))
+            && text.contains(&format!(
+                "{}  {tenant}/main  SCIM (generic)",
+                app.directory_id
+            )),
+        "{text}"
+    );
+
+    let shown = dirsync(&db, &["connection", "show", &format!("{tenant}/corp")]);
+    assert!(
+        shown.starts_with(&format!("directory {tenant}/corp (entra): ")),
+        "{shown}"
+    );
+
+    let stderr = dirsync_fails(&db, &["directory", "list", "--tenant", "nope"]);
+    assert!(stderr.contains("tenant \"nope\" not found"), "{stderr}");
+}
+
+#[tokio::test]
+async fn events_says_when_more_remain_and_the_command_it_prints_reads_them() {
+    let app = spawn_app().await;
+    let db = app.db_url.clone();
+    for name in ["a@example.com", "b@example.com", "c@example.com"] {
+        app.create_user(name).await;
+    }
+
+    let text = dirsync(&db, &["events", "--tenant", &app.tenant, "--limit", "2"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("1  ") && lines[1].starts_with("2  "),
+        "{text}"
+    );
+    let next = format!("dirsync events --tenant {} --after 2 --limit 2", app.tenant);
+    assert_eq!(lines[2], format!("… more events after seq 2: {next}"));
+
+    // The printed command, as an operator would paste it.
+    let args: Vec<&str> = next.split(' ').skip(1).collect();
+    let rest = dirsync(&db, &args);
+    assert!(
+        rest.starts_with("3  ") && rest.lines().count() == 1,
+        "{rest}"
+    );
+
+    // --json stays an array; a script pages until it is empty.
+    let page = dirsync_json(&db, &["events", "--tenant", &app.tenant, "--limit", "2"]);
+    assert_eq!(page.as_array().unwrap().len(), 2);
+    let last = dirsync_json(&db, &["events", "--tenant", &app.tenant, "--after", "3"]);
+    assert_eq!(last, json!([]));
+    let none = dirsync(&db, &["events", "--tenant", &app.tenant, "--after", "3"]);
+    assert_eq!(none, "no events after seq 3\n");
+}
+
+#[tokio::test]
+async fn serve_on_a_busy_port_fails_naming_the_flag_and_variable_that_choose_another() {
+    let app = spawn_app().await;
+    // The test's own server holds this address.
+    let busy = app.origin.trim_start_matches("http://");
+    let stderr = dirsync_fails(
+        &app.db_url,
+        &["serve", "--listen", busy, "--scheduler", "false"],
+    );
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on {busy} (choose another address with --listen or DIRSYNC_LISTEN)"
+        )),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn names_that_hold_a_slash_still_resolve_and_a_reference_two_directories_match_is_refused() {
+    let app = spawn_app().await;
+    let db = app.db_url.clone();
+    dirsync(&db, &["tenant", "create", "eu/acme"]);
+    dirsync(
+        &db,
+        &["directory", "create", "--tenant", "eu/acme", "--name", "hr"],
+    );
+    let token = dirsync_json(&db, &["token", "create", "--directory", "eu/acme/hr"]);
+    let listed = dirsync_json(&db, &["directory", "list", "--tenant", "eu/acme"]);
+    assert_eq!(token["directory_id"], listed[0]["id"]);
+
+    // Tenant "eu" with directory "acme/hr" makes "eu/acme/hr" name two.
+    dirsync(&db, &["tenant", "create", "eu"]);
+    dirsync(
+        &db,
+        &["directory", "create", "--tenant", "eu", "--name", "acme/hr"],
+    );
+    let stderr = dirsync_fails(&db, &["token", "list", "--directory", "eu/acme/hr"]);
+    assert!(
+        stderr.contains("\"eu/acme/hr\" names more than one directory: give the directory's id"),
+        "{stderr}"
+    );
 }

@@ -828,11 +828,11 @@ async fn credentials_are_refused_without_a_server_key_and_rotation_reseals_them_
         .unwrap();
     assert_eq!(shown.credentials, format!("sealed with key {}", new.id()));
     let token = admin::create_token(&app.store, &shown.directory_id, None).await;
-    assert!(
-        token
-            .unwrap_err()
-            .to_string()
-            .contains("takes no SCIM tokens")
+    assert_eq!(
+        token.unwrap_err().to_string(),
+        format!(
+            "directory {directory} is an entra pull directory; SCIM tokens are for SCIM directories"
+        )
     );
 }
 
