@@ -21,6 +21,7 @@ mod patch;
 mod projection;
 mod pull;
 mod pull_identities;
+mod readme;
 mod reconcile;
 mod runs;
 mod smoke;
