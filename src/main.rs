@@ -134,10 +134,13 @@ enum Command {
     /// When more events remain, text output ends with the command that reads
     /// them. --json prints an array: pass the last `seq` as --after until it
     /// comes back empty.
+    #[command(args_conflicts_with_subcommands = true)]
     Events {
+        #[command(subcommand)]
+        command: Option<EventsCommand>,
         /// The tenant's name.
         #[arg(long)]
-        tenant: String,
+        tenant: Option<String>,
         /// Print events with a sequence number greater than this.
         #[arg(long, default_value_t = 0)]
         after: i64,
@@ -253,6 +256,22 @@ struct SyncArgs {
     /// Print JSON (for scripts).
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum EventsCommand {
+    /// Delete events written before a time (events are kept until pruned:
+    /// a consumer that has not read them by then never will).
+    Prune {
+        /// RFC 3339, e.g. 2026-01-01T00:00:00Z.
+        #[arg(long)]
+        before: String,
+        /// Only this tenant's (its name); every tenant's without it.
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -991,7 +1010,37 @@ async fn main() -> anyhow::Result<()> {
             })?;
         }
         Command::Events {
-            tenant,
+            command:
+                Some(EventsCommand::Prune {
+                    before,
+                    tenant,
+                    json,
+                }),
+            ..
+        } => {
+            let before = chrono::DateTime::parse_from_rfc3339(&before)
+                .with_context(|| format!("--before {before:?} is not an RFC 3339 time"))?;
+            let pruned = admin::prune_events(
+                &store(&cli.db).await?,
+                tenant.as_deref(),
+                before.timestamp_millis(),
+            )
+            .await?;
+            print(json, &serde_json::json!({ "pruned": pruned }), |_| {
+                format!(
+                    "{pruned} events written before {} deleted",
+                    before.to_rfc3339()
+                )
+            })?;
+        }
+        Command::Events {
+            command: None,
+            tenant: None,
+            ..
+        } => anyhow::bail!("events needs --tenant NAME (or the subcommand prune)"),
+        Command::Events {
+            command: None,
+            tenant: Some(tenant),
             after,
             limit,
             json,

@@ -551,6 +551,22 @@ pub async fn event_page(
     Ok(EventPage { events, next_after })
 }
 
+/// Delete the events written before `before` (epoch milliseconds), of one
+/// tenant or of all; how many went.
+pub async fn prune_events(
+    store: &Store,
+    tenant: Option<&str>,
+    before: i64,
+) -> Result<u64, AdminError> {
+    let tenant_id = match tenant {
+        Some(t) => Some(tenant_id(store, t).await?),
+        None => None,
+    };
+    crate::store::events::prune(store.connection(), tenant_id.as_deref(), before)
+        .await
+        .map_err(AdminError::Store)
+}
+
 /// A tenant's events after `after`, in order, at most `limit`.
 pub async fn events(
     store: &Store,

@@ -141,3 +141,18 @@ pub async fn page<C: ConnectionTrait>(
         .all(conn)
         .await?)
 }
+
+/// Delete the events written before `before` (epoch milliseconds), of one
+/// tenant or of every tenant. Sequence numbers go on from the counter, so a
+/// reader's `after` stays valid; what it had not read is gone.
+pub async fn prune<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: Option<&str>,
+    before: i64,
+) -> Result<u64> {
+    let mut delete = events::Entity::delete_many().filter(events::Column::CreatedAt.lt(before));
+    if let Some(tenant_id) = tenant_id {
+        delete = delete.filter(events::Column::TenantId.eq(tenant_id));
+    }
+    Ok(delete.exec(conn).await?.rows_affected)
+}

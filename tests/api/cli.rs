@@ -512,3 +512,46 @@ async fn names_that_hold_a_slash_still_resolve_and_a_reference_two_directories_m
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn events_prune_deletes_what_was_written_before_a_time_and_the_feed_goes_on() {
+    let app = spawn_app().await;
+    app.create_user("ada@example.com").await;
+    app.create_user("bob@example.com").await;
+    let db = &app.db_url;
+    let tenant = app.tenant.as_str();
+    let err = dirsync_fails(db, &["events", "prune", "--before", "yesterday"]);
+    assert!(err.contains("RFC 3339"), "{err}");
+    let kept: Value = serde_json::from_str(&dirsync(
+        db,
+        &[
+            "events",
+            "prune",
+            "--before",
+            "2000-01-01T00:00:00Z",
+            "--json",
+        ],
+    ))
+    .unwrap();
+    assert_eq!(kept["pruned"], 0);
+    assert_eq!(app.last_seq().await, 2);
+    let out = dirsync(
+        db,
+        &[
+            "events",
+            "prune",
+            "--before",
+            "2999-01-01T00:00:00Z",
+            "--tenant",
+            tenant,
+        ],
+    );
+    assert!(out.starts_with("2 events written before"), "{out}");
+    assert!(app.events_after(0).await.is_empty());
+    // Sequence numbers go on from where they were.
+    app.create_user("cy@example.com").await;
+    let events = app.events_after(0).await;
+    assert_eq!(events[0]["seq"], 3);
+    let err = dirsync_fails(db, &["events"]);
+    assert!(err.contains("--tenant"), "{err}");
+}
