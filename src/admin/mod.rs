@@ -2,6 +2,7 @@
 //! SCIM tokens, and (until the JSON API) the host application's reads and actions.
 //! Kept in the library so tests drive exactly what the CLI runs.
 
+pub mod api;
 pub mod connections;
 
 use serde::Serialize;
@@ -34,6 +35,9 @@ pub enum AdminError {
     NotFound(String),
     #[error("{0} already exists")]
     Exists(String),
+    /// A run of the connection holds its lease (the API answers 409).
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -86,7 +90,8 @@ pub struct DirectoryView {
 }
 
 /// A token as listed: never the secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ScimToken)]
 pub struct TokenView {
     pub id: String,
     pub directory_id: String,
@@ -97,7 +102,8 @@ pub struct TokenView {
 }
 
 /// A token just created: the only time the secret is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = NewScimToken)]
 pub struct NewTokenView {
     pub id: String,
     pub directory_id: String,
