@@ -39,15 +39,25 @@ impl Application {
         let scheduler = settings.scheduler.then(|| {
             let owner = format!("serve:{}", uuid::Uuid::now_v7());
             let every = Duration::from_secs(settings.scheduler_tick_secs.max(1));
-            tokio::spawn(schedule::run_forever(store.clone(), key, owner, every))
+            tokio::spawn(schedule::run_forever(
+                store.clone(),
+                key.clone(),
+                owner,
+                every,
+            ))
         });
-        let mut app = Self::with_store(store, settings)?;
+        let mut app = Self::with_store(store, settings, key)?;
         app.scheduler = scheduler;
         Ok(app)
     }
 
-    /// The HTTP server alone (no scheduler).
-    pub fn with_store(store: Store, settings: ServerSettings) -> anyhow::Result<Self> {
+    /// The HTTP server alone (no scheduler); `key` seals and opens the
+    /// credentials of connections the host API creates and runs.
+    pub fn with_store(
+        store: Store,
+        settings: ServerSettings,
+        key: Option<SealingKey>,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(&settings.listen).with_context(|| {
             format!(
                 "cannot listen on {} (choose another address with --listen or \
@@ -70,13 +80,16 @@ impl Application {
             // /api/v1 request answers 503 with the same words.
             tracing::error!("{}", api::auth::NO_KEY);
         }
+        let scim_base_url = format!("{}/scim/v2", public_url.trim_end_matches('/'));
         let api = web::Data::new(api::ApiState {
             store: store.clone(),
             keys,
+            key,
+            scim_base_url: scim_base_url.clone(),
         });
         let state = web::Data::new(ScimState {
             store,
-            base_url: format!("{}/scim/v2", public_url.trim_end_matches('/')),
+            base_url: scim_base_url,
             settings,
             directories: Default::default(),
         });

@@ -1,27 +1,30 @@
-//! Pull directories for the operator: a connection's create / show / test /
-//! delete, the key its credentials are sealed under and its rotation, runs
-//! on demand, the run history and the approval of a run the guard stopped.
+//! Pull directories for the operator: a connection's create / show / update
+//! / test / delete, the key its credentials are sealed under and its
+//! rotation, runs on demand, the run history and the approval of a run the
+//! guard stopped.
 //! Credentials go in once and never come back out: no view carries them.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::directory::{self, Kind, Named};
 use super::{AdminError, new_id, now, valid_name};
-use crate::crypto::SealingKey;
+use crate::crypto::{SealingKey, Secret};
 use crate::domain::time::rfc3339;
 use crate::pull::Provider;
 use crate::pull::connector::{self, Connector, Definition};
 use crate::pull::retry::Pacing;
 use crate::pull::run::{self, Progress, Request, RunError, Trigger};
-use crate::pull::source::{Check, Source};
+use crate::pull::schedule::Schedule;
+use crate::pull::source::{Check, Scope, Source};
 use crate::store::pull::{self as rows, Connection, Run};
 use crate::store::tenants::Directory;
 use crate::store::{Store, StoreError};
 
 /// A connection as shown: settings, scope, schedule and state; of the
 /// credentials only that they are sealed, and under which key.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Connection)]
 pub struct ConnectionView {
     pub directory_id: String,
     pub tenant_id: String,
@@ -30,8 +33,11 @@ pub struct ConnectionView {
     /// The directory's name.
     pub directory: String,
     pub provider: Provider,
+    #[schema(value_type = Object)]
     pub settings: Value,
+    #[schema(value_type = crate::pull::source::Scope)]
     pub scope: Value,
+    #[schema(value_type = crate::pull::schedule::Schedule)]
     pub schedule: Value,
     /// `sealed with key 1a2b3c4d`
     pub credentials: String,
@@ -114,26 +120,14 @@ pub async fn create(
             "the connection needs its credentials (--secret-file or --secret-env)".into(),
         )
     })?;
-    if secret.expose().trim().is_empty() {
-        return Err(AdminError::Invalid("the credentials are empty".into()));
-    }
     let provider = definition.provider;
-    let settings =
-        connector::settings(provider, &definition.settings).map_err(AdminError::Invalid)?;
-    definition
-        .schedule
-        .validate()
-        .map_err(AdminError::Invalid)?;
-    // The connector reads the credentials here once, so a key file that is
-    // not one is refused now rather than at the first run.
-    Connector::connect(
+    let settings = checked(
         provider,
-        &settings,
+        &definition.settings,
         &definition.scope,
-        secret.clone(),
-        Pacing::default(),
-    )
-    .map_err(|e| AdminError::Invalid(e.to_string()))?;
+        &definition.schedule,
+        &secret,
+    )?;
     let tenant = store
         .tenant_by_name(tenant)
         .await
@@ -180,6 +174,134 @@ pub async fn create(
             other => AdminError::Store(other),
         })?;
     Ok(view(&connection, &tenant.name, &directory.name))
+}
+
+/// The provider's settings checked and completed, and the schedule checked;
+/// the connector reads the credentials here once, so a key file that is not
+/// one is refused now rather than at the first run.
+fn checked(
+    provider: Provider,
+    settings: &Value,
+    scope: &Scope,
+    schedule: &Schedule,
+    secret: &Secret,
+) -> Result<Value, AdminError> {
+    if secret.expose().trim().is_empty() {
+        return Err(AdminError::Invalid("the credentials are empty".into()));
+    }
+    let settings = connector::settings(provider, settings).map_err(AdminError::Invalid)?;
+    schedule.validate().map_err(AdminError::Invalid)?;
+    Connector::connect(
+        provider,
+        &settings,
+        scope,
+        secret.clone(),
+        Pacing::default(),
+    )
+    .map_err(|e| AdminError::Invalid(e.to_string()))?;
+    Ok(settings)
+}
+
+/// Changes to a connection; what is left out stays as it is. Settings,
+/// scope and schedule are each replaced whole.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionChange {
+    /// The provider's settings, whole (checked as at creation).
+    #[schema(value_type = Option<Object>)]
+    pub settings: Option<Value>,
+    pub scope: Option<Scope>,
+    pub schedule: Option<Schedule>,
+    /// New credentials, sealed under the server's key; never shown again.
+    #[schema(value_type = Option<String>, write_only)]
+    pub secret: Option<Secret>,
+}
+
+/// Change a connection, checked as `create` checks a new one (with its
+/// stored credentials when no new ones come). New settings or a new scope
+/// make the next run a full one: the incremental cursor belonged to the old
+/// ones. Refused while a run holds the connection's lease, so a run never
+/// finishes under settings it did not start with.
+pub async fn update(
+    store: &Store,
+    key: Option<&SealingKey>,
+    directory: &str,
+    change: ConnectionChange,
+) -> Result<ConnectionView, AdminError> {
+    let key = key.ok_or_else(no_key)?;
+    let directory = pull_directory(store, directory).await?;
+    let connection = connection_of(store, &directory).await?;
+    let provider = Provider::parse(&connection.provider).ok_or_else(|| {
+        AdminError::Invalid(format!("unknown provider {:?}", connection.provider))
+    })?;
+    let stored = |what: &str, e: String| {
+        AdminError::Store(StoreError::Invalid(format!(
+            "the {what} of directory {}'s connection: {e}",
+            directory.directory.id
+        )))
+    };
+    let scope: Scope = match change.scope {
+        Some(scope) => scope,
+        None => serde_json::from_value(connection.scope.clone())
+            .map_err(|e| stored("scope", e.to_string()))?,
+    };
+    let schedule: Schedule = match change.schedule {
+        Some(schedule) => schedule,
+        None => serde_json::from_value(connection.schedule.clone())
+            .map_err(|e| stored("schedule", e.to_string()))?,
+    };
+    let fresh_secret = change.secret.is_some();
+    let secret = match change.secret {
+        Some(secret) => secret,
+        None => connector::open(key, &connection.id, &connection.secret_sealed)
+            .map_err(|e| AdminError::Invalid(e.to_string()))?,
+    };
+    let settings = checked(
+        provider,
+        change.settings.as_ref().unwrap_or(&connection.settings),
+        &scope,
+        &schedule,
+        &secret,
+    )?;
+    let scope = serde_json::to_value(&scope).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let now = now();
+    let definition = rows::NewDefinition {
+        reset_cursor: settings != connection.settings || scope != connection.scope,
+        settings,
+        scope,
+        schedule: serde_json::to_value(&schedule)
+            .map_err(|e| AdminError::Invalid(e.to_string()))?,
+        secret_sealed: if fresh_secret {
+            Some(
+                connector::seal(key, &connection.id, &secret)
+                    .map_err(|e| AdminError::Invalid(e.to_string()))?,
+            )
+        } else {
+            None
+        },
+        next_run_at: match (schedule.enabled, connection.next_run_at) {
+            (false, _) => None,
+            // Newly scheduled: due at once, as a new connection's first run.
+            (true, None) => Some(now),
+            // A shorter interval takes effect now, not after the old wait.
+            (true, Some(at)) => Some(schedule.next_after(now).map_or(at, |soon| soon.min(at))),
+        },
+    };
+    let saved = rows::save_definition(store.connection(), &connection.id, &definition, now)
+        .await
+        .map_err(AdminError::Store)?;
+    if !saved {
+        return Err(AdminError::Busy(format!(
+            "a run of directory {} is in progress; change its connection when it ends",
+            directory
+        )));
+    }
+    let connection = connection_of(store, &directory).await?;
+    Ok(view(
+        &connection,
+        &directory.tenant.name,
+        &directory.directory.name,
+    ))
 }
 
 pub async fn show(store: &Store, directory: &str) -> Result<ConnectionView, AdminError> {
@@ -272,6 +394,7 @@ pub async fn rotate_key(
 fn run_error(err: RunError) -> AdminError {
     match err {
         RunError::Store(e) => AdminError::Store(e),
+        busy @ RunError::Busy(_) => AdminError::Busy(busy.to_string()),
         RunError::NoConnection(d) => {
             AdminError::NotFound(format!("a connection for directory {d}"))
         }

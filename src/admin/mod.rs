@@ -4,6 +4,7 @@
 //! on a directory takes a reference (id or `TENANT/NAME`) and resolves it
 //! through `directory::resolve`. No actix_web.
 
+pub mod api;
 pub mod connections;
 pub mod directory;
 
@@ -42,6 +43,9 @@ pub enum AdminError {
     /// token for a pull directory, a run of a SCIM directory).
     #[error("{0}")]
     WrongKind(String),
+    /// A run of the connection holds its lease (the API answers 409).
+    #[error("{0}")]
+    Busy(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -108,7 +112,8 @@ impl DirectoryView {
 }
 
 /// A token as listed: never the secret.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = ScimToken)]
 pub struct TokenView {
     pub id: String,
     pub directory_id: String,
@@ -119,7 +124,8 @@ pub struct TokenView {
 }
 
 /// A token just created: the only time the secret is shown.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = NewScimToken)]
 pub struct NewTokenView {
     pub id: String,
     pub directory_id: String,

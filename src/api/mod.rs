@@ -1,9 +1,11 @@
 //! The host application's JSON API (`/api/v1`): its users, groups and
-//! events, and its actions on users, for clients with a bearer JWT
-//! (`auth`). One convention throughout: JSON bodies, `snake_case` fields,
-//! lists as `{"data": [...], "next_cursor", "prev_cursor"}` paged by opaque
-//! cursors (`after` / `before`, `limit` ≤ 100, a keyset in the store, never
-//! an OFFSET), errors as RFC 9457 problems (`problem`). Handlers are thin:
+//! events, its actions on users, and its directories (SCIM directories with
+//! their tokens and policy, pull directories with their connection and
+//! runs), for clients with a bearer JWT (`auth`). One convention
+//! throughout: JSON bodies, `snake_case` fields, lists as `{"data": [...],
+//! "next_cursor", "prev_cursor"}` paged by opaque cursors (`after` /
+//! `before`, `limit` ≤ 100, a keyset in the store, never an OFFSET), errors
+//! as RFC 9457 problems (`problem`). Handlers are thin:
 //! they check the caller and call `admin` or read `store`, as the CLI does.
 //! The OpenAPI document is generated from these handlers (`openapi`).
 
@@ -12,21 +14,26 @@
 #![allow(clippy::result_large_err)]
 
 pub mod auth;
+pub mod connections;
+pub mod directories;
 pub mod events;
 pub mod groups;
 pub mod openapi;
 pub mod problem;
+pub mod runs;
 pub mod tenants;
 pub mod users;
 
-use actix_web::web;
+use actix_web::{HttpMessage, HttpRequest, web};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use self::auth::{Keys, Principal};
 use self::problem::Problem;
+use crate::crypto::SealingKey;
 use crate::store::Store;
 use crate::store::pages::{self, From};
 
@@ -35,6 +42,11 @@ pub struct ApiState {
     pub store: Store,
     /// None: no key configured, every request is 503 `api_off`.
     pub keys: Option<Keys>,
+    /// The server's key for connection credentials at rest; None: pull
+    /// connections can be neither created nor run.
+    pub key: Option<SealingKey>,
+    /// What an IdP is given as the SCIM base URL (`…/scim/v2`).
+    pub scim_base_url: String,
 }
 
 /// Mount `/api/v1` and the browsable reference at `/api/docs`.
@@ -54,6 +66,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<ApiState>) {
             .service(users::scope())
             .service(groups::scope())
             .service(events::scope())
+            .service(directories::scope())
+            .service(connections::scope())
+            .service(runs::scope())
             .default_service(web::to(not_found)),
     )
     // The reference's page loads its assets by relative paths, so it is
@@ -90,6 +105,26 @@ pub fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 /// Any path under `/api/v1` that names no resource.
 pub async fn not_found() -> Result<actix_web::HttpResponse, Problem> {
     Err(Problem::not_found("this route"))
+}
+
+/// A JSON body a client may leave out: no body is `T::default()`. Parsed
+/// here rather than by actix's `Json` (which has no "absent"), with the
+/// same answers: 415 for another media type, 400 naming the body.
+pub fn optional_body<T: DeserializeOwned + Default>(
+    req: &HttpRequest,
+    body: &[u8],
+) -> Result<T, Problem> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    if req.content_type() != "application/json" {
+        return Err(Problem::new(
+            actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| Problem::invalid_field("body", e.to_string()))
 }
 
 /// Most items one page holds.

@@ -7,13 +7,13 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{events, groups, tenants, users};
+use super::{connections, directories, events, groups, runs, tenants, users};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "dirsync host API",
-        description = "The host application's API: its users, groups and events, and its actions on users. Bearer JWTs (HS256, RS256, ES256, EdDSA) with `tenant` and `scope` claims; errors are RFC 9457 problems.",
+        description = "The host application's API: its users, groups and events, its actions on users, and its directories (SCIM directories with their tokens and policy, pull directories with their connection and runs). Bearer JWTs (HS256, RS256, ES256, EdDSA) with `tenant` and `scope` claims; errors are RFC 9457 problems.",
         version = "1"
     ),
     paths(
@@ -33,6 +33,24 @@ use super::{events, groups, tenants, users};
         groups::get_group,
         groups::list_members,
         events::list_events,
+        directories::list_directories,
+        directories::create_directory,
+        directories::get_directory,
+        directories::delete_directory,
+        directories::get_policy,
+        directories::replace_policy,
+        directories::list_tokens,
+        directories::create_token,
+        directories::revoke_token,
+        connections::create_connection,
+        connections::get_connection,
+        connections::update_connection,
+        connections::delete_connection,
+        connections::test_connection,
+        connections::sync_connection,
+        connections::list_runs,
+        runs::get_run,
+        runs::approve_run,
     ),
     components(schemas(super::problem::Problem, super::problem::FieldError)),
     modifiers(&Bearer, &Problems),
@@ -41,6 +59,9 @@ use super::{events, groups, tenants, users};
         (name = "users", description = "The application's users and the host's actions on them"),
         (name = "groups", description = "The application's groups"),
         (name = "events", description = "The ordered, gap-free event feed"),
+        (name = "directories", description = "The tenant's directories, their SCIM tokens and policy"),
+        (name = "connections", description = "Pull directories' connections to Google Workspace, Entra ID or Okta, and their runs"),
+        (name = "runs", description = "Runs of a connection, and approving one the guard stopped"),
     )
 )]
 struct Document;

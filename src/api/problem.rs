@@ -171,6 +171,7 @@ impl From<AdminError> for Problem {
         match err {
             AdminError::NotFound(what) => Problem::not_found(what),
             AdminError::Exists(what) => Problem::conflict(format!("{what} already exists")),
+            AdminError::Busy(why) => Problem::new(StatusCode::CONFLICT, "run_in_progress", why),
             AdminError::Invalid(why) => Problem::invalid(why),
             // The right resource, of the wrong kind (a SCIM directory asked
             // for a connection): the request conflicts with what it is.

@@ -15,15 +15,22 @@ use crate::crypto::{SealError, SealingKey, Secret};
 
 /// A connection as an operator writes it (`dirsync connection create --file`,
 /// and what `dirsync dev fake-directory` prints).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Definition {
     pub provider: Provider,
+    /// The provider's settings: Google `admin_email` (and `customer`,
+    /// `domain`), Entra `tenant_id` and `client_id`, Okta `org_url` and
+    /// `auth` (and `client_id`, `key_id`); the endpoints default to the
+    /// real services.
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub settings: Value,
     /// The credentials: Google's service-account key file (JSON), Entra's
     /// client secret, Okta's API token or the service app's private key.
+    /// Sealed under the server's key; never shown again.
     #[serde(default)]
+    #[schema(value_type = Option<String>, write_only)]
     pub secret: Option<Secret>,
     #[serde(default)]
     pub scope: Scope,

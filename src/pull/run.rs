@@ -87,9 +87,12 @@ impl Request {
     }
 }
 
-/// How far a run got, for a progress bar.
+/// How far a run got, for a progress bar. The first report comes as soon
+/// as the run's record exists, before any page: a caller that answers
+/// before the run ends (the API's 202) takes the run's id from it.
 #[derive(Debug, Clone, Default)]
 pub struct Progress {
+    pub run_id: String,
     pub pages: u64,
     pub users: u64,
     pub groups: u64,
@@ -193,7 +196,8 @@ fn error_entry(kind: &str, reason: &str, source_id: Option<&str>) -> Value {
 }
 
 /// Run `request` on `connection` through `source` once, recording it. The
-/// caller holds the connection's lease as `owner`; the run keeps it alive.
+/// caller holds the connection's lease as `owner`; the run keeps it alive,
+/// and gives it back (the next scheduled run set) with its record.
 #[instrument(skip_all, fields(directory_id = %connection.directory_id, trigger = request.trigger.as_str()))]
 pub async fn sync_once<S: Source + Send>(
     store: &Store,
@@ -220,6 +224,11 @@ pub async fn sync_once<S: Source + Send>(
     let mut run = store
         .insert_run(new_run(connection, request, mode(incremental), started_at))
         .await?;
+    let seen = Progress {
+        run_id: run.id.clone(),
+        ..Progress::default()
+    };
+    progress(&seen);
     let outcome = list_and_apply(
         store,
         connection,
@@ -228,6 +237,7 @@ pub async fn sync_once<S: Source + Send>(
         &selection,
         &mut incremental,
         &lease,
+        seen,
         progress,
     )
     .await;
@@ -299,6 +309,13 @@ pub async fn sync_once<S: Source + Send>(
         }
     }
     runs::save_run(tx.conn(), run.clone()).await?;
+    // The next scheduled run is set and the lease given back with the run's
+    // record: whoever sees the run finished (its record, its event) may
+    // start the next one at once, and is not told one is still running.
+    if !request.dry_run {
+        runs::set_next_run(tx.conn(), &connection.id, next_run(connection)).await?;
+    }
+    runs::release_lease(tx.conn(), &connection.id, owner).await?;
     // Host applications hear of runs that changed something or did not
     // succeed; a no-op run stays silent (an hourly schedule would flood the
     // feed with nothing).
@@ -369,6 +386,7 @@ async fn list_and_apply<S: Source + Send>(
     selection: &Selection,
     incremental: &mut bool,
     lease: &Lease<'_>,
+    mut seen: Progress,
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<Outcome, RunError> {
     let selective = request.is_selective();
@@ -384,7 +402,6 @@ async fn list_and_apply<S: Source + Send>(
         (Some(cursor), true) => Position::Since(cursor.clone()),
         _ => Position::Start,
     };
-    let mut seen = Progress::default();
     let mut failures = Vec::new();
     let mut cursor = None;
     let mut batch: Vec<(String, Snapshot)> = Vec::new();
@@ -578,8 +595,9 @@ impl<'a> Lease<'a> {
     }
 }
 
-/// Take the connection's lease as `owner`, run, and give the lease back;
-/// then schedule the next run. `Busy` when another worker holds the lease.
+/// Take the connection's lease as `owner`, run, schedule the next run and
+/// give the lease back (with the run's record when the run got that far).
+/// `Busy` when another worker holds the lease.
 #[instrument(skip_all, fields(directory_id, owner))]
 pub async fn run_connection<S, F>(
     store: &Store,
@@ -646,23 +664,36 @@ where
     let started = std::time::Instant::now();
     let result = match connect(&connection) {
         Ok(mut source) => {
-            sync_once(store, &connection, &mut source, request, owner, progress).await
+            match sync_once(store, &connection, &mut source, request, owner, progress).await {
+                // Its record committed with the next run and the lease's
+                // release.
+                Ok(run) => {
+                    crate::metrics::pull_run(&connection.provider, &run.status, started.elapsed());
+                    return Ok(run);
+                }
+                Err(err) => Err(err),
+            }
         }
         Err(err) => record_unstarted(store, &connection, request, err).await,
     };
-    // Every run the server, the CLI or an approval starts passes here. One
-    // that ended in an error is `failed`: its record says so, or will once
-    // its lapsed lease is found.
+    // Every run the server, the CLI or an approval starts passes here (a
+    // completed one was counted above). One that ended in an error is
+    // `failed`: its record says so, or will once its lapsed lease is found.
     let status = result.as_ref().map_or("failed", |run| run.status.as_str());
     crate::metrics::pull_run(&connection.provider, status, started.elapsed());
     if !request.dry_run {
-        let schedule: super::schedule::Schedule =
-            serde_json::from_value(connection.schedule.clone()).unwrap_or_default();
         store
-            .set_next_run(&connection.id, schedule.next_after(now_ms()))
+            .set_next_run(&connection.id, next_run(&connection))
             .await?;
     }
     result
+}
+
+/// When the connection runs next after a run that ends now.
+fn next_run(connection: &Connection) -> Option<i64> {
+    let schedule: super::schedule::Schedule =
+        serde_json::from_value(connection.schedule.clone()).unwrap_or_default();
+    schedule.next_after(now_ms())
 }
 
 /// A run that could not start (unreadable credentials): recorded as failed.

@@ -16,7 +16,7 @@ use crate::store::pull::Run;
 use crate::store::{Store, StoreError};
 
 /// A connection's schedule (seconds).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Schedule {
     /// Off: only `dirsync sync` runs it.

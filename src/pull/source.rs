@@ -88,7 +88,9 @@ pub trait Source {
 /// Okta) and `org_unit` (Google) are asked of the provider by the connector;
 /// `department` is applied to the normalized snapshots by the run, the same
 /// way for every provider. A user that leaves the scope is missing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct Scope {
     /// The provider's id for the group (Google also takes its email).

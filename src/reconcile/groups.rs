@@ -35,7 +35,8 @@ pub enum GroupOutcome {
     Deleted,
 }
 
-fn group_view(g: &AppGroup) -> serde_json::Value {
+/// A group as its events carry it.
+pub fn group_view(g: &AppGroup) -> serde_json::Value {
     json!({
         "id": g.id,
         "name": g.name,

@@ -1,7 +1,8 @@
 //! The reconciliation rules (DESIGN.md): the one place where provisioning
 //! decisions are made, for SCIM push and directory pull alike. `plan` is pure
-//! (data in, an outcome and writes out); `apply`, `groups`, `listing` and
-//! `host` run plans in one transaction with their events, through `store`.
+//! (data in, an outcome and writes out); `apply`, `groups`, `listing`,
+//! `host` and `removal` run plans in one transaction with their events,
+//! through `store`.
 //! This module imports no HTTP, SQL, HTTP-client or SCIM wire crate.
 
 pub mod addresses;
@@ -11,3 +12,4 @@ pub mod host;
 pub mod listing;
 pub mod plan;
 pub mod policy;
+pub mod removal;

@@ -1,10 +1,13 @@
 //! A directory's provisioning policy: the values that make the rules differ per
-//! directory (never an `if vendor`). Stored as JSON with the directory.
+//! directory (never an `if vendor`). Stored as JSON with the directory; a
+//! field it does not know is an error, so a misspelt limit sent to the API
+//! is refused rather than silently left at its default.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-/// Status given to a user the directory creates (DESIGN.md "new").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+/// Status given to a user the directory creates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum NewUserStatus {
     /// Until the host application reports a first sign-in.
@@ -14,7 +17,7 @@ pub enum NewUserStatus {
 }
 
 /// What a removal (SCIM DELETE) does to the app user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnDelete {
     #[default]
@@ -23,7 +26,7 @@ pub enum OnDelete {
 }
 
 /// What being missing from a complete pull listing does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OnMissing {
     #[default]
@@ -32,10 +35,14 @@ pub enum OnMissing {
 }
 
 /// The mass-deactivation guard: a run that would deactivate more than either
-/// limit is refused whole (DESIGN.md "mass removal guard").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// limit deactivates no one and waits for an operator's approval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct Threshold {
+    /// None (`null`): no limit by count.
     pub max_count: Option<u64>,
+    /// A share of the directory's active users, 0 to 100; None (`null`):
+    /// no limit by share.
     pub max_percent: Option<f64>,
 }
 
@@ -63,16 +70,19 @@ impl Threshold {
 }
 
 /// One directory group that grants a role in the host application.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct GroupRole {
     /// The directory group's external id or display name.
     pub group: String,
     pub role: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+/// A directory's provisioning policy. A field left out takes its default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct Policy {
+    /// The role a new user is given.
     pub default_role: String,
     pub new_user_status: NewUserStatus,
     pub on_delete: OnDelete,
@@ -81,11 +91,12 @@ pub struct Policy {
     /// Email domains of the tenant; empty allows every domain.
     pub allowed_domains: Vec<String>,
     /// When on, the first mapping a user's groups match sets their role, and
-    /// sync may change it (DESIGN.md "role").
+    /// sync may change it.
     pub group_roles_enabled: bool,
     pub group_roles: Vec<GroupRole>,
     /// When on, a user in none of the mapped groups is deactivated by the
-    /// directory (evens out Entra and JumpCloud, DESIGN.md).
+    /// directory (evens out Entra, which keeps users active while in
+    /// groups, and JumpCloud, which suspends through group removal).
     pub require_group_membership: bool,
 }
 
@@ -150,6 +161,24 @@ mod tests {
         assert_eq!(p, Policy::default());
         assert_eq!(p.new_user_status, NewUserStatus::Pending);
         assert_eq!(p.default_role, "member");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_and_left_out_ones_take_their_defaults() {
+        for raw in [
+            r#"{"default_rol": "x"}"#,
+            r#"{"deactivation_threshold": {"max_percnt": 5}}"#,
+            r#"{"group_roles": [{"group": "a", "role": "b", "weight": 1}]}"#,
+        ] {
+            assert!(serde_json::from_str::<Policy>(raw).is_err(), "{raw}");
+        }
+        let p: Policy =
+            serde_json::from_str(r#"{"deactivation_threshold": {"max_count": 3}}"#).unwrap();
+        assert_eq!(p.deactivation_threshold.max_count, Some(3));
+        assert_eq!(p.deactivation_threshold.max_percent, Some(20.0));
+        let p: Policy =
+            serde_json::from_str(r#"{"deactivation_threshold": {"max_percent": null}}"#).unwrap();
+        assert_eq!(p.deactivation_threshold.max_percent, None, "null: no limit");
     }
 
     #[test]

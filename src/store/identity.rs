@@ -243,6 +243,32 @@ pub async fn live_source_ids<C: ConnectionTrait>(
         .collect())
 }
 
+/// How many app users this directory links (live links).
+pub async fn count_live_links<C: ConnectionTrait>(conn: &C, directory_id: &str) -> Result<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(user_links::Entity::find()
+        .filter(user_links::Column::DirectoryId.eq(directory_id))
+        .filter(user_links::Column::RemovedAt.is_null())
+        .count(conn)
+        .await?)
+}
+
+/// The profiles this directory owns go to whichever directory writes the
+/// user next (as when a directory unlinks a user). Nothing the host
+/// application sees changes, so the users keep their `updated_at`.
+pub async fn release_profiles<C: ConnectionTrait>(conn: &C, directory_id: &str) -> Result<u64> {
+    use sea_orm::sea_query::Expr;
+    let done = users::Entity::update_many()
+        .col_expr(
+            users::Column::ProfileDirectoryId,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(users::Column::ProfileDirectoryId.eq(directory_id))
+        .exec(conn)
+        .await?;
+    Ok(done.rows_affected)
+}
+
 /// How many of this directory's live links say active (the population the
 /// mass-deactivation guard measures against).
 pub async fn count_active_links<C: ConnectionTrait>(conn: &C, directory_id: &str) -> Result<u64> {
@@ -398,6 +424,18 @@ pub async fn delete_group<C: ConnectionTrait>(conn: &C, id: &str) -> Result<()> 
         .exec(conn)
         .await?;
     Ok(())
+}
+
+/// A directory's app groups, in id order.
+pub async fn groups_of_directory<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+) -> Result<Vec<AppGroup>> {
+    Ok(groups::Entity::find()
+        .filter(groups::Column::DirectoryId.eq(directory_id))
+        .order_by_asc(groups::Column::Id)
+        .all(conn)
+        .await?)
 }
 
 /// The app user ids in a group.

@@ -1,7 +1,8 @@
-//! Keyset pages of the application's identity for the host API: users,
-//! groups and a group's members, in id order (UUIDv7: creation order), each
-//! page `key > after` (or `key < before`) with `LIMIT`, never an OFFSET
-//! scan, so a page deep in a tenant costs what the first does and a
+//! Keyset pages for the host API: users, groups and a group's members,
+//! tenants and directories in id order (UUIDv7: creation order), a
+//! directory's runs newest first. Each page is `key > after` (or `key <
+//! before`; the other way round newest first) with `LIMIT`, never an
+//! OFFSET scan, so a page deep in a tenant costs what the first does and a
 //! concurrent insert never shifts one.
 
 use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
@@ -65,8 +66,17 @@ fn prefix_pattern(prefix: &str) -> String {
     out
 }
 
-/// Apply a keyset window on `key` and fetch `limit + 1` rows to know
-/// whether more follow.
+/// Which way a list runs along its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Oldest first (ids are UUIDv7).
+    Ascending,
+    /// Newest first: a run history.
+    Descending,
+}
+
+/// Apply a keyset window on `key`, oldest first, and fetch `limit + 1` rows
+/// to know whether more follow.
 async fn window<C, E>(
     conn: &C,
     select: sea_orm::Select<E>,
@@ -78,11 +88,41 @@ where
     C: ConnectionTrait,
     E: EntityTrait,
 {
+    window_along(conn, select, key, from, limit, Direction::Ascending).await
+}
+
+async fn window_along<C, E>(
+    conn: &C,
+    select: sea_orm::Select<E>,
+    key: E::Column,
+    from: &From,
+    limit: u64,
+    direction: Direction,
+) -> Result<Page<E::Model>>
+where
+    C: ConnectionTrait,
+    E: EntityTrait,
+{
+    use sea_orm::Order;
+    // Forward is the list's own order; a page before a key reads backward
+    // from it and is turned round.
+    let (forward, backward) = match direction {
+        Direction::Ascending => (Order::Asc, Order::Desc),
+        Direction::Descending => (Order::Desc, Order::Asc),
+    };
+    let past = |k: &str| match direction {
+        Direction::Ascending => key.gt(k),
+        Direction::Descending => key.lt(k),
+    };
+    let short_of = |k: &str| match direction {
+        Direction::Ascending => key.lt(k),
+        Direction::Descending => key.gt(k),
+    };
     let (rows, more, backwards) = match from {
         From::Start | From::After(_) => {
-            let mut s = select.clone().order_by_asc(key);
+            let mut s = select.clone().order_by(key, forward);
             if let From::After(k) = from {
-                s = s.filter(key.gt(k.as_str()));
+                s = s.filter(past(k));
             }
             let mut rows = s.limit(limit + 1).all(conn).await?;
             let more = rows.len() as u64 > limit;
@@ -92,8 +132,8 @@ where
         From::Before(k) => {
             let mut rows = select
                 .clone()
-                .filter(key.lt(k.as_str()))
-                .order_by_desc(key)
+                .filter(short_of(k))
+                .order_by(key, backward)
                 .limit(limit + 1)
                 .all(conn)
                 .await?;
@@ -273,6 +313,38 @@ pub async fn tenants<C: ConnectionTrait>(
         super::entities::tenants::Column::Id,
         from,
         limit,
+    )
+    .await
+}
+
+/// A page of a tenant's directories, in id (creation) order.
+pub async fn directories<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    from: &From,
+    limit: u64,
+) -> Result<Page<super::tenants::Directory>> {
+    use super::entities::directories;
+    let select = directories::Entity::find().filter(directories::Column::TenantId.eq(tenant_id));
+    window(conn, select, directories::Column::Id, from, limit).await
+}
+
+/// A page of a directory's runs, newest first.
+pub async fn runs<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    from: &From,
+    limit: u64,
+) -> Result<Page<super::pull::Run>> {
+    use super::entities::sync_runs;
+    let select = sync_runs::Entity::find().filter(sync_runs::Column::DirectoryId.eq(directory_id));
+    window_along(
+        conn,
+        select,
+        sync_runs::Column::Id,
+        from,
+        limit,
+        Direction::Descending,
     )
     .await
 }

@@ -65,12 +65,7 @@ impl Store {
     }
 
     pub async fn set_next_run(&self, id: &str, at: Option<i64>) -> Result<()> {
-        connections::Entity::update_many()
-            .col_expr(connections::Column::NextRunAt, Expr::value(at))
-            .filter(connections::Column::Id.eq(id))
-            .exec(self.connection())
-            .await?;
-        Ok(())
+        set_next_run(self.connection(), id, at).await
     }
 
     /// Connections whose scheduled run is due and whose lease is free.
@@ -107,20 +102,7 @@ impl Store {
 
     /// Give the lease back (only if `owner` still holds it).
     pub async fn release_lease(&self, id: &str, owner: &str) -> Result<()> {
-        connections::Entity::update_many()
-            .col_expr(
-                connections::Column::LeaseOwner,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                connections::Column::LeaseExpiresAt,
-                Expr::value(Option::<i64>::None),
-            )
-            .filter(connections::Column::Id.eq(id))
-            .filter(connections::Column::LeaseOwner.eq(owner))
-            .exec(self.connection())
-            .await?;
-        Ok(())
+        release_lease(self.connection(), id, owner).await
     }
 
     /// Runs of this connection still marked running when a new lease holder
@@ -175,6 +157,112 @@ pub async fn save_connection<C: Conn>(conn: &C, connection: Connection) -> Resul
         .into_active_model()
         .reset_all()
         .update(conn)
+        .await?;
+    Ok(())
+}
+
+/// A connection's changed definition (`admin::connections::update`).
+#[derive(Debug, Clone)]
+pub struct NewDefinition {
+    pub settings: serde_json::Value,
+    pub scope: serde_json::Value,
+    pub schedule: serde_json::Value,
+    /// New sealed credentials; None leaves the stored ones (a key rotation
+    /// may have re-sealed them since they were read).
+    pub secret_sealed: Option<String>,
+    /// Forget the incremental cursor: the next run is full.
+    pub reset_cursor: bool,
+    pub next_run_at: Option<i64>,
+}
+
+/// Write a connection's new definition, only while no run holds its lease
+/// (the same condition `take_lease` takes it on, in one UPDATE, so a run
+/// cannot start half-way): false when one does.
+#[instrument(skip_all, fields(id = %id))]
+pub async fn save_definition<C: Conn>(
+    conn: &C,
+    id: &str,
+    definition: &NewDefinition,
+    now: i64,
+) -> Result<bool> {
+    let mut update = connections::Entity::update_many()
+        .col_expr(
+            connections::Column::Settings,
+            Expr::value(definition.settings.clone()),
+        )
+        .col_expr(
+            connections::Column::Scope,
+            Expr::value(definition.scope.clone()),
+        )
+        .col_expr(
+            connections::Column::Schedule,
+            Expr::value(definition.schedule.clone()),
+        )
+        .col_expr(
+            connections::Column::NextRunAt,
+            Expr::value(definition.next_run_at),
+        )
+        .col_expr(connections::Column::UpdatedAt, Expr::value(now));
+    if let Some(sealed) = &definition.secret_sealed {
+        update = update.col_expr(connections::Column::SecretSealed, Expr::value(sealed));
+    }
+    if definition.reset_cursor {
+        update = update.col_expr(
+            connections::Column::Cursor,
+            Expr::value(Option::<String>::None),
+        );
+    }
+    let done = update
+        .filter(connections::Column::Id.eq(id))
+        .filter(lease_free(now))
+        .exec(conn)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
+/// Delete a directory's connection unless a run holds its lease: false when
+/// one does (and the connection stays). True when there is none.
+pub async fn delete_idle_connection<C: Conn>(
+    conn: &C,
+    directory_id: &str,
+    now: i64,
+) -> Result<bool> {
+    connections::Entity::delete_many()
+        .filter(connections::Column::DirectoryId.eq(directory_id))
+        .filter(lease_free(now))
+        .exec(conn)
+        .await?;
+    // What the delete left is a connection a run holds.
+    let left = connections::Entity::find()
+        .filter(connections::Column::DirectoryId.eq(directory_id))
+        .one(conn)
+        .await?;
+    Ok(left.is_none())
+}
+
+pub async fn set_next_run<C: Conn>(conn: &C, id: &str, at: Option<i64>) -> Result<()> {
+    connections::Entity::update_many()
+        .col_expr(connections::Column::NextRunAt, Expr::value(at))
+        .filter(connections::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Give the lease back (only if `owner` still holds it).
+pub async fn release_lease<C: Conn>(conn: &C, id: &str, owner: &str) -> Result<()> {
+    connections::Entity::update_many()
+        .col_expr(
+            connections::Column::LeaseOwner,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            connections::Column::LeaseExpiresAt,
+            Expr::value(Option::<i64>::None),
+        )
+        .filter(connections::Column::Id.eq(id))
+        .filter(connections::Column::LeaseOwner.eq(owner))
+        .exec(conn)
         .await?;
     Ok(())
 }

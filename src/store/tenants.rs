@@ -138,6 +138,20 @@ pub async fn directory_in<C: sea_orm::ConnectionTrait>(conn: &C, id: &str) -> Re
         .ok_or(StoreError::NotFound)
 }
 
+/// Delete a directory. The schema's foreign keys take what hangs off it:
+/// its tokens, mirror, connection and runs, its links to app users, its app
+/// groups and their members, the changes waiting in it.
+#[instrument(skip(conn))]
+pub async fn delete_directory<C: sea_orm::ConnectionTrait>(conn: &C, id: &str) -> Result<()> {
+    let done = directories::Entity::delete_by_id(id.to_owned())
+        .exec(conn)
+        .await?;
+    if done.rows_affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 /// Store a directory's policy (JSON).
 pub async fn set_policy<C: sea_orm::ConnectionTrait>(
     conn: &C,

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use dirsync::admin;
 use dirsync::config::ServerSettings;
+use dirsync::crypto::SealingKey;
 use dirsync::startup::Application;
 use dirsync::store::Store;
 use reqwest::{Method, RequestBuilder, Response};
@@ -114,6 +115,8 @@ pub struct TestApp {
     pub token: String,
     pub client: reqwest::Client,
     pub db_url: String,
+    /// The server's key for connection credentials (None: it has none).
+    pub key: Option<SealingKey>,
     _db: TestDb,
 }
 
@@ -130,14 +133,21 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(ServerSettings::for_tests()).await
 }
 
+/// The server with these settings and a fresh key for connection
+/// credentials.
 pub async fn spawn_app_with(settings: ServerSettings) -> TestApp {
+    let key = SealingKey::parse(SealingKey::generate().expose()).expect("key");
+    spawn_app_keyed(settings, Some(key)).await
+}
+
+pub async fn spawn_app_keyed(settings: ServerSettings, key: Option<SealingKey>) -> TestApp {
     init_tracing();
     let (db, db_url) = TestDb::create().await;
     let store = Store::connect(&db_url, 8)
         .await
         .expect("connect test database");
     store.migrate().await.expect("migrate");
-    let app = Application::with_store(store.clone(), settings).expect("build app");
+    let app = Application::with_store(store.clone(), settings, key.clone()).expect("build app");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
     let tenant = format!("tenant-{}", uuid::Uuid::new_v4().simple());
@@ -158,6 +168,7 @@ pub async fn spawn_app_with(settings: ServerSettings) -> TestApp {
         token: token.token,
         client: reqwest::Client::new(),
         db_url,
+        key,
         _db: db,
     }
 }

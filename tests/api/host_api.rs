@@ -13,11 +13,15 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use dirsync::pull::fake::{self, Shared};
+use dirsync::pull::run::Request;
+
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::pull::{Provider, start_fake};
 
 const NOW: i64 = 1_800_000_000_000;
 
-fn token(tenant: &str, scope: &str) -> String {
+pub fn token(tenant: &str, scope: &str) -> String {
     mint(
         &ApiSettings::for_tests(),
         tenant,
@@ -27,8 +31,9 @@ fn token(tenant: &str, scope: &str) -> String {
     .unwrap()
 }
 
-/// A request to the API with a bearer token.
-async fn call(
+/// A request to the API with a bearer token; error answers are checked to
+/// be problems.
+pub async fn call(
     app: &TestApp,
     token: Option<&str>,
     method: Method,
@@ -63,7 +68,7 @@ async fn call(
     (status, body, headers)
 }
 
-async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+pub async fn get(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
     let (status, body, _) = call(app, Some(token), Method::GET, path, None).await;
     (status, body)
 }
@@ -555,13 +560,30 @@ async fn tenants_are_the_operators_and_a_tenant_reads_only_itself() {
     assert_eq!(status, 404);
 }
 
+/// A body each operation accepts, so that only the ids it is given decide
+/// its answer.
+fn walk_body(method: &Method, path: &str) -> Option<Value> {
+    match (method.as_str(), path) {
+        ("POST", "/api/v1/tenants") => Some(json!({"name": "x"})),
+        ("POST", "/api/v1/directories") => Some(json!({"name": "x"})),
+        ("POST", "/api/v1/connections") => Some(json!({
+            "name": "x", "provider": "okta",
+            "settings": {"org_url": "http://127.0.0.1:9", "auth": "ssws"}, "secret": "s",
+        })),
+        ("PUT", "/api/v1/users/{id}/role") => Some(json!({"role": "owner"})),
+        ("PUT" | "PATCH", _) => Some(json!({})),
+        _ => None,
+    }
+}
+
 /// Every operation of the OpenAPI document, called with one tenant's token
 /// and another tenant's ids, answers 404 (or 403 where only an operator
 /// may act): nothing of another tenant shows on any route.
 #[tokio::test]
 async fn no_operation_of_the_document_shows_another_tenants_data() {
     let app = spawn_app().await;
-    // Another tenant in the same database, with a user and a group.
+    // Another tenant in the same database, with a user and a group, a SCIM
+    // directory with a token, and a pull directory with a run.
     let other = "other-co";
     dirsync::admin::create_tenant(&app.store, other)
         .await
@@ -569,10 +591,34 @@ async fn no_operation_of_the_document_shows_another_tenants_data() {
     let dir = dirsync::admin::create_directory(&app.store, other, "main", "generic")
         .await
         .unwrap();
-    let scim = dirsync::admin::create_token(&app.store, &dir.id, None)
+    let created = dirsync::admin::create_token(&app.store, &dir.id, None)
         .await
-        .unwrap()
-        .token;
+        .unwrap();
+    let (scim, token_id) = (created.token, created.id);
+    let (_fake, definition) = start_fake(
+        Provider::Okta,
+        Shared::new(fake::Directory::generate(3, 1, 1)),
+    );
+    let pull = dirsync::admin::connections::create(
+        &app.store,
+        app.key.as_ref(),
+        other,
+        "pulled",
+        serde_json::from_value(definition).unwrap(),
+    )
+    .await
+    .unwrap();
+    let run = dirsync::admin::connections::sync(
+        &app.store,
+        app.key.as_ref(),
+        &pull.directory_id,
+        &Request::manual(),
+        "test",
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    let run_id = run["id"].as_str().unwrap().to_owned();
     let scim_post = |path: &str, body: Value| {
         app.request_as(&scim, Method::POST, path)
             .header("content-type", "application/scim+json")
@@ -620,29 +666,33 @@ async fn no_operation_of_the_document_shows_another_tenants_data() {
             } else {
                 &user_id
             };
+            // Connections and runs are a pull directory's.
+            let directory = if path.starts_with("/api/v1/connections") {
+                &pull.directory_id
+            } else {
+                &dir.id
+            };
             let url = path
                 .replace("{id}", id)
                 .replace("{email}", "victim@example.com")
-                .replace("{tenant}", other);
+                .replace("{tenant}", other)
+                .replace("{directory}", directory)
+                .replace("{token}", &token_id)
+                .replace("{run}", &run_id);
+            assert!(
+                !url.contains('{'),
+                "a path parameter the walk does not fill: {path}"
+            );
             // Lists take the tenant from the token; naming another is 404.
             let url = format!("{url}?tenant={other}");
-            let body = match method {
-                Method::PUT | Method::POST => Some(json!({"role": "owner"})),
-                _ => None,
-            };
-            let body = if path == "/api/v1/tenants" {
-                Some(json!({"name": "x"}))
-            } else {
-                body
-            };
-            let (status, response, _) = call(&app, Some(&mine), method.clone(), &url, body).await;
+            let body = walk_body(&method, path);
+            let (status, response, _) =
+                call(&app, Some(&mine), method.clone(), &url, body.clone()).await;
             let expected = if path == "/api/v1/tenants" { 403 } else { 404 };
             assert_eq!(status, expected, "{method} {url}: {response}");
             // Without naming the tenant, the ids still do not answer.
             if path.contains('{') {
                 let url = url.split('?').next().unwrap_or_default().to_owned();
-                let body =
-                    matches!(method, Method::PUT | Method::POST).then(|| json!({"role": "owner"}));
                 let (status, response, _) =
                     call(&app, Some(&mine), method.clone(), &url, body).await;
                 assert_eq!(status, 404, "{method} {url}: {response}");
@@ -650,10 +700,26 @@ async fn no_operation_of_the_document_shows_another_tenants_data() {
             walked += 1;
         }
     }
-    assert!(walked >= 16, "walked {walked} operations");
-    // And the victim is as it was.
+    assert!(walked >= 34, "walked {walked} operations");
+    // And the victim is as it was, with its directories, token, connection
+    // and run.
     let (_, after) = get(&app, &theirs, &format!("/api/v1/users/{user_id}")).await;
     assert_eq!(after, victim);
+    let (_, tokens) = get(
+        &app,
+        &theirs,
+        &format!("/api/v1/directories/{}/tokens", dir.id),
+    )
+    .await;
+    assert_eq!(tokens[0]["revoked_at"], Value::Null, "{tokens}");
+    for path in [
+        format!("/api/v1/directories/{}", dir.id),
+        format!("/api/v1/connections/{}", pull.directory_id),
+        format!("/api/v1/runs/{run_id}"),
+    ] {
+        let (status, body) = get(&app, &theirs, &path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
 }
 
 #[tokio::test]

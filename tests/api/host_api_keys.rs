@@ -145,6 +145,7 @@ async fn an_unreadable_public_key_or_a_short_secret_stops_the_server_with_a_reas
                 api,
                 ..ServerSettings::for_tests()
             },
+            None,
         )
         .err()
         .expect("refused");

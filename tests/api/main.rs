@@ -12,6 +12,7 @@ mod filters;
 mod groups;
 mod helpers;
 mod host_api;
+mod host_api_directories;
 mod host_api_keys;
 mod identities;
 mod listing;

@@ -178,7 +178,8 @@ async fn migrations_run_up_down_and_up_again_and_the_server_still_works() {
     // A restarted server on the same database.
     let store = Store::connect(&app.db_url, 4).await.unwrap();
     store.migrate().await.unwrap();
-    let restarted = Application::with_store(store.clone(), ServerSettings::for_tests()).unwrap();
+    let restarted =
+        Application::with_store(store.clone(), ServerSettings::for_tests(), None).unwrap();
     let base = format!("http://127.0.0.1:{}/scim/v2", restarted.port());
     tokio::spawn(restarted.run_until_stopped());
     exercise(&app, &store, &base).await;

@@ -345,11 +345,11 @@ async fn throttling_mid_listing_is_waited_out_and_the_run_succeeds() {
             .store(1500, std::sync::atomic::Ordering::SeqCst);
         // After the first page, the provider throttles the next two requests.
         let faults = p.shared.clone();
-        let mut pages = 0;
+        let mut armed = false;
         let (run, waits) = p
-            .sync_observed(Request::manual(), &mut |_| {
-                pages += 1;
-                if pages == 1 {
+            .sync_observed(Request::manual(), &mut |progress| {
+                if progress.pages == 1 && !armed {
+                    armed = true;
                     faults.faults.throttle(2);
                 }
             })

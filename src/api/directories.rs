@@ -1,0 +1,355 @@
+//! `/api/v1/directories`: the tenant's directories. A SCIM directory is
+//! created here, with the base URL and the tokens its IdP is given; a pull
+//! directory comes with its connection (`connections`). Every directory has
+//! a policy, read and replaced whole (checked as the CLI checks it), and
+//! can be removed.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::{Principal, Scope};
+use super::problem::Problem;
+use super::{ApiState, Page, Paging, TenantParam, optional_body};
+use crate::admin::{self, NewTokenView, TokenView};
+use crate::domain::time::rfc3339;
+use crate::reconcile::policy::Policy;
+use crate::reconcile::removal::Removal;
+use crate::store::pages;
+use crate::store::tenants::Directory as Row;
+
+pub fn scope() -> actix_web::Scope {
+    web::scope("/directories")
+        .route("", web::get().to(list_directories))
+        .route("", web::post().to(create_directory))
+        .route("/{directory}", web::get().to(get_directory))
+        .route("/{directory}", web::delete().to(delete_directory))
+        .route("/{directory}/policy", web::get().to(get_policy))
+        .route("/{directory}/policy", web::put().to(replace_policy))
+        .route("/{directory}/tokens", web::get().to(list_tokens))
+        .route("/{directory}/tokens", web::post().to(create_token))
+        .route(
+            "/{directory}/tokens/{token}",
+            web::delete().to(revoke_token),
+        )
+}
+
+/// A directory of the tenant.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Directory {
+    pub id: String,
+    pub name: String,
+    /// `scim`, or the provider a pull directory reads (`google`, `entra`,
+    /// `okta`).
+    pub kind: String,
+    /// The IdP whose SCIM requests it reads, where vendors disagree
+    /// (`entra`, `okta`, `onelogin`, `jumpcloud`, `pingone`, `google`,
+    /// `generic`); a pull directory's provider.
+    pub vendor: String,
+    pub created_at: String,
+    /// What the IdP is given as the SCIM base URL, with one of the
+    /// directory's tokens; null for a pull directory.
+    pub scim_base_url: Option<String>,
+}
+
+impl Directory {
+    fn of(row: &Row, state: &ApiState) -> Directory {
+        Directory {
+            id: row.id.clone(),
+            name: row.name.clone(),
+            kind: row.kind.clone(),
+            vendor: row.vendor.clone(),
+            created_at: rfc3339(row.created_at),
+            scim_base_url: (row.kind == "scim").then(|| state.scim_base_url.clone()),
+        }
+    }
+}
+
+/// One of the caller's tenant's directories; another tenant's is 404.
+async fn directory_in(
+    state: &ApiState,
+    caller: &Principal,
+    tenant: &TenantParam,
+    id: &str,
+) -> Result<Row, Problem> {
+    let tenant_id = tenant.resolve(&state.store, caller).await?;
+    Ok(admin::api::directory_in(&state.store, &tenant_id, id).await?)
+}
+
+/// List the tenant's directories.
+#[utoipa::path(
+    get,
+    path = "/api/v1/directories",
+    tag = "directories",
+    params(TenantParam, Paging),
+    responses(
+        (status = 200, body = Page<Directory>),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"]))
+)]
+pub async fn list_directories(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    paging: web::Query<Paging>,
+) -> Result<web::Json<Page<Directory>>, Problem> {
+    caller.require(Scope::Read)?;
+    let tenant_id = tenant.resolve(&state.store, &caller).await?;
+    let (from, limit) = paging.window("directories")?;
+    let page = pages::directories(state.store.connection(), &tenant_id, &from, limit).await?;
+    Ok(web::Json(Page::of(
+        "directories",
+        page,
+        |d| &d.id,
+        |d| Directory::of(d, &state),
+    )))
+}
+
+fn generic() -> String {
+    "generic".to_owned()
+}
+
+/// A new SCIM directory.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewDirectory {
+    /// 1 to 200 printable characters, unique in the tenant.
+    pub name: String,
+    /// The IdP that will provision it: `entra`, `okta`, `onelogin`,
+    /// `jumpcloud`, `pingone`, `google` or `generic` (the default).
+    #[serde(default = "generic")]
+    pub vendor: String,
+}
+
+/// Create a SCIM directory; give its IdP the `scim_base_url` and a token
+/// created next.
+#[utoipa::path(
+    post,
+    path = "/api/v1/directories",
+    tag = "directories",
+    params(TenantParam),
+    request_body = NewDirectory,
+    responses(
+        (status = 201, body = Directory),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+pub async fn create_directory(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    body: web::Json<NewDirectory>,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Scope::Admin)?;
+    let tenant_id = tenant.resolve(&state.store, &caller).await?;
+    let created =
+        admin::api::create_directory(&state.store, &tenant_id, &body.name, &body.vendor).await?;
+    let row = state.store.directory(&created.id).await?;
+    Ok(HttpResponse::Created().json(Directory::of(&row, &state)))
+}
+
+/// One directory.
+#[utoipa::path(
+    get,
+    path = "/api/v1/directories/{directory}",
+    tag = "directories",
+    params(("directory" = String, Path, description = "The directory's id"), TenantParam),
+    responses(
+        (status = 200, body = Directory),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"]))
+)]
+pub async fn get_directory(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    id: web::Path<String>,
+) -> Result<web::Json<Directory>, Problem> {
+    caller.require(Scope::Read)?;
+    let row = directory_in(&state, &caller, &tenant, &id).await?;
+    Ok(web::Json(Directory::of(&row, &state)))
+}
+
+/// Delete a directory: its tokens, connection, runs and mirror go, and its
+/// groups (each with a `group.deleted` event); the users it linked stay as
+/// they are, unlinked from it. One `directory.deleted` event. 409 while a
+/// run of its connection is in progress.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/directories/{directory}",
+    tag = "directories",
+    params(("directory" = String, Path, description = "The directory's id"), TenantParam),
+    responses(
+        (status = 200, body = Removal),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+pub async fn delete_directory(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    id: web::Path<String>,
+) -> Result<web::Json<Removal>, Problem> {
+    caller.require(Scope::Admin)?;
+    let row = directory_in(&state, &caller, &tenant, &id).await?;
+    Ok(web::Json(
+        admin::api::delete_directory(&state.store, &row.id).await?,
+    ))
+}
+
+/// A directory's provisioning policy.
+#[utoipa::path(
+    get,
+    path = "/api/v1/directories/{directory}/policy",
+    tag = "directories",
+    params(("directory" = String, Path, description = "The directory's id"), TenantParam),
+    responses(
+        (status = 200, body = Policy),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"]))
+)]
+pub async fn get_policy(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    id: web::Path<String>,
+) -> Result<web::Json<Policy>, Problem> {
+    caller.require(Scope::Read)?;
+    let row = directory_in(&state, &caller, &tenant, &id).await?;
+    Ok(web::Json(admin::policy(&state.store, &row.id).await?))
+}
+
+/// Replace a directory's policy (a field left out takes its default); it
+/// applies from the directory's next write or run.
+#[utoipa::path(
+    put,
+    path = "/api/v1/directories/{directory}/policy",
+    tag = "directories",
+    params(("directory" = String, Path, description = "The directory's id"), TenantParam),
+    request_body = Policy,
+    responses(
+        (status = 200, body = Policy),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+pub async fn replace_policy(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    id: web::Path<String>,
+    body: web::Json<Policy>,
+) -> Result<web::Json<Policy>, Problem> {
+    caller.require(Scope::Admin)?;
+    let row = directory_in(&state, &caller, &tenant, &id).await?;
+    Ok(web::Json(
+        admin::api::replace_policy(&state.store, &row.id, body.into_inner()).await?,
+    ))
+}
+
+/// A directory's SCIM tokens (never their secrets), oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/directories/{directory}/tokens",
+    tag = "directories",
+    params(("directory" = String, Path, description = "The directory's id"), TenantParam),
+    responses(
+        (status = 200, body = Vec<TokenView>),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"]))
+)]
+pub async fn list_tokens(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    id: web::Path<String>,
+) -> Result<web::Json<Vec<TokenView>>, Problem> {
+    caller.require(Scope::Read)?;
+    let row = directory_in(&state, &caller, &tenant, &id).await?;
+    Ok(web::Json(admin::list_tokens(&state.store, &row.id).await?))
+}
+
+/// A new SCIM token.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct NewToken {
+    /// What the token is for, as an operator reads it (1 to 200 printable
+    /// characters).
+    pub label: Option<String>,
+}
+
+/// Create a SCIM token for a SCIM directory. The secret is in this answer
+/// only: no later read shows it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/directories/{directory}/tokens",
+    tag = "directories",
+    params(("directory" = String, Path, description = "The directory's id"), TenantParam),
+    request_body = Option<NewToken>,
+    responses(
+        (status = 201, body = NewTokenView),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+pub async fn create_token(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, Problem> {
+    caller.require(Scope::Admin)?;
+    let row = directory_in(&state, &caller, &tenant, &id).await?;
+    let body: NewToken = optional_body(&req, &body)?;
+    let token = admin::api::create_token(&state.store, &row.id, body.label.as_deref()).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("cache-control", "no-store"))
+        .json(token))
+}
+
+/// Revoke a SCIM token: requests with it are 401 from now on.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/directories/{directory}/tokens/{token}",
+    tag = "directories",
+    params(
+        ("directory" = String, Path, description = "The directory's id"),
+        ("token" = String, Path, description = "The token's id"),
+        TenantParam,
+    ),
+    responses(
+        (status = 200, body = TokenView),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"]))
+)]
+pub async fn revoke_token(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<TokenView>, Problem> {
+    caller.require(Scope::Admin)?;
+    let (id, token) = path.into_inner();
+    let row = directory_in(&state, &caller, &tenant, &id).await?;
+    Ok(web::Json(
+        admin::revoke_token(&state.store, &row.id, &token).await?,
+    ))
+}

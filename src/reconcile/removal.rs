@@ -1,0 +1,97 @@
+//! A directory's removal, in one transaction: its app groups are deleted,
+//! each with its `group.deleted` event as when the directory deletes a
+//! group; the profiles it owned are released; the directory goes, and with
+//! it (the schema's foreign keys cascade) its tokens, mirror, connection,
+//! runs, links and waiting changes; one `directory.deleted` event says so.
+//!
+//! The app users it linked stay as they are. A directory going away is not
+//! its people leaving, and deactivating them all here would be a mass
+//! deactivation that no guard weighed; the host application decides.
+
+use serde::Serialize;
+use serde_json::json;
+use tracing::instrument;
+
+use super::apply::Effects;
+use super::groups::group_view;
+use crate::store::identity as ids;
+use crate::store::{Store, StoreError, pull, tenants};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemovalError {
+    #[error("no such directory")]
+    NotFound,
+    /// A run of the directory's connection holds its lease.
+    #[error("a run of the directory's connection is in progress")]
+    Busy,
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for RemovalError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound => RemovalError::NotFound,
+            other => RemovalError::Store(other),
+        }
+    }
+}
+
+/// What a removal took with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Removal {
+    pub groups_deleted: u64,
+    /// App users the directory linked (they stay, unlinked from it).
+    pub users_unlinked: u64,
+}
+
+/// Remove a directory. `Busy` while a run of its connection holds the
+/// lease: the run would otherwise write into a directory that is gone.
+#[instrument(skip_all, fields(directory_id = %directory_id))]
+pub async fn remove_directory(
+    store: &Store,
+    directory_id: &str,
+    now: i64,
+) -> Result<Removal, RemovalError> {
+    let tx = store.write().await?;
+    let conn = tx.conn();
+    let directory = tenants::directory_in(conn, directory_id).await?;
+    if !pull::delete_idle_connection(conn, directory_id, now).await? {
+        return Err(RemovalError::Busy);
+    }
+    let mut fx = Effects::default();
+    let groups = ids::groups_of_directory(conn, directory_id).await?;
+    for group in &groups {
+        let members = ids::member_ids(conn, &group.id).await?;
+        fx.push(
+            "group.deleted",
+            "group",
+            &group.id,
+            json!({ "group": group_view(group), "members": members }),
+        );
+    }
+    let removal = Removal {
+        groups_deleted: groups.len() as u64,
+        users_unlinked: ids::count_live_links(conn, directory_id).await?,
+    };
+    ids::release_profiles(conn, directory_id).await?;
+    tenants::delete_directory(conn, directory_id).await?;
+    fx.push(
+        "directory.deleted",
+        "directory",
+        directory_id,
+        json!({
+            "directory": {
+                "id": directory.id,
+                "name": directory.name,
+                "kind": directory.kind,
+                "vendor": directory.vendor,
+            },
+            "groups_deleted": removal.groups_deleted,
+            "users_unlinked": removal.users_unlinked,
+        }),
+    );
+    fx.flush(conn, &directory.tenant_id, now).await?;
+    tx.commit().await?;
+    Ok(removal)
+}
