@@ -22,13 +22,21 @@ use crate::store::tenants::Directory;
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/connections")
-        .route("", web::post().to(create_connection))
-        .route("/{directory}", web::get().to(get_connection))
-        .route("/{directory}", web::patch().to(update_connection))
-        .route("/{directory}", web::delete().to(delete_connection))
-        .route("/{directory}/test", web::post().to(test_connection))
-        .route("/{directory}/sync", web::post().to(sync_connection))
-        .route("/{directory}/runs", web::get().to(list_runs))
+        .service(super::resource("", "POST").route(web::post().to(create_connection)))
+        .service(
+            super::resource("/{directory}", "GET, PATCH, DELETE")
+                .route(web::get().to(get_connection))
+                .route(web::patch().to(update_connection))
+                .route(web::delete().to(delete_connection)),
+        )
+        .service(
+            super::resource("/{directory}/test", "POST").route(web::post().to(test_connection)),
+        )
+        .service(
+            super::resource("/{directory}/sync", "POST").route(web::post().to(sync_connection)),
+        )
+        .service(super::resource("/{directory}/runs", "GET").route(web::get().to(list_runs)))
+        .default_service(web::to(super::not_found))
 }
 
 /// One of the caller's tenant's directories; another tenant's is 404.
@@ -44,7 +52,7 @@ async fn directory_in(
 
 /// A new pull directory and its connection: the connection file of
 /// `dirsync connection create --file`, with the directory's name.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(try_from = "Map<String, Value>")]
 pub struct NewConnection {
     /// The pull directory's name: 1 to 200 printable characters, unique in
@@ -52,6 +60,28 @@ pub struct NewConnection {
     pub name: String,
     #[serde(flatten)]
     pub definition: Definition,
+}
+
+/// `NewConnection` as the document shows it: the directory's name beside
+/// the connection file's fields in one object (a flattened `Definition`
+/// would be an `allOf` whose parts refuse each other's fields).
+#[derive(ToSchema)]
+#[schema(as = NewConnection)]
+#[allow(dead_code)]
+struct NewConnectionDocument {
+    /// The pull directory's name: 1 to 200 printable characters, unique in
+    /// the tenant.
+    name: String,
+    provider: crate::pull::Provider,
+    /// The provider's settings (see `dirsync connection create --help`).
+    #[schema(value_type = Object)]
+    settings: Option<Value>,
+    /// The credentials, sealed under the server's key; never shown again.
+    #[schema(write_only)]
+    secret: Option<String>,
+    scope: Option<crate::pull::source::Scope>,
+    #[schema(value_type = Object)]
+    schedule: Option<Value>,
 }
 
 /// serde's `flatten` lets unknown fields through; the definition refuses
@@ -78,7 +108,7 @@ impl TryFrom<Map<String, Value>> for NewConnection {
     path = "/api/v1/connections",
     tag = "connections",
     params(TenantParam),
-    request_body = NewConnection,
+    request_body = NewConnectionDocument,
     responses(
         (status = 201, body = ConnectionView),
         (status = 400, body = Problem, content_type = "application/problem+json"),

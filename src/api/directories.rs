@@ -20,18 +20,31 @@ use crate::store::tenants::Directory as Row;
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/directories")
-        .route("", web::get().to(list_directories))
-        .route("", web::post().to(create_directory))
-        .route("/{directory}", web::get().to(get_directory))
-        .route("/{directory}", web::delete().to(delete_directory))
-        .route("/{directory}/policy", web::get().to(get_policy))
-        .route("/{directory}/policy", web::put().to(replace_policy))
-        .route("/{directory}/tokens", web::get().to(list_tokens))
-        .route("/{directory}/tokens", web::post().to(create_token))
-        .route(
-            "/{directory}/tokens/{token}",
-            web::delete().to(revoke_token),
+        .service(
+            super::resource("", "GET, POST")
+                .route(web::get().to(list_directories))
+                .route(web::post().to(create_directory)),
         )
+        .service(
+            super::resource("/{directory}", "GET, DELETE")
+                .route(web::get().to(get_directory))
+                .route(web::delete().to(delete_directory)),
+        )
+        .service(
+            super::resource("/{directory}/policy", "GET, PUT")
+                .route(web::get().to(get_policy))
+                .route(web::put().to(replace_policy)),
+        )
+        .service(
+            super::resource("/{directory}/tokens", "GET, POST")
+                .route(web::get().to(list_tokens))
+                .route(web::post().to(create_token)),
+        )
+        .service(
+            super::resource("/{directory}/tokens/{token}", "DELETE")
+                .route(web::delete().to(revoke_token)),
+        )
+        .default_service(web::to(super::not_found))
 }
 
 /// A directory of the tenant.

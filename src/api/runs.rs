@@ -15,8 +15,9 @@ use crate::domain::time::rfc3339;
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/runs")
-        .route("/{run}", web::get().to(get_run))
-        .route("/{run}/approve", web::post().to(approve_run))
+        .service(super::resource("/{run}", "GET").route(web::get().to(get_run)))
+        .service(super::resource("/{run}/approve", "POST").route(web::post().to(approve_run)))
+        .default_service(web::to(super::not_found))
 }
 
 /// One run of a connection.
