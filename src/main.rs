@@ -276,6 +276,21 @@ enum EventsCommand {
 
 #[derive(Debug, Subcommand)]
 enum RunsCommand {
+    /// Whom a run the mass-deactivation guard stopped would deactivate, and
+    /// why: what approving it carries out.
+    Deactivations {
+        /// The stopped run's id.
+        run: String,
+        /// Start after this user id (the last line's hint gives it).
+        #[arg(long)]
+        after: Option<String>,
+        /// The most users to print.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        limit: u64,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
     /// Approve a run the mass-deactivation guard stopped: run again, allowed
     /// up to the deactivations it weighed.
     Approve {
@@ -625,10 +640,10 @@ fn run_line(run: &serde_json::Value) -> String {
     );
     if run["status"] == "needs_approval" {
         line.push_str(&format!(
-            "\n  stopped by the mass-deactivation guard: {} deactivations of {} active users; approve with: dirsync runs approve {}",
+            "\n  stopped by the mass-deactivation guard: {} deactivations of {} active users; whom: dirsync runs deactivations {id}; approve with: dirsync runs approve {id}",
             n("/deactivations"),
             n("/population"),
-            run["id"].as_str().unwrap_or_default()
+            id = run["id"].as_str().unwrap_or_default()
         ));
     }
     if let Some(plan) = c["plan"].as_array().filter(|p| !p.is_empty()) {
@@ -848,6 +863,48 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let store = store(&cli.db).await?;
             match (command, directory) {
+                (
+                    Some(RunsCommand::Deactivations {
+                        run,
+                        after,
+                        limit,
+                        json,
+                    }),
+                    _,
+                ) => {
+                    let page = admin::connections::held_back(&store, &run, after, limit).await?;
+                    let rows: Vec<serde_json::Value> = page
+                        .rows
+                        .iter()
+                        .map(|(u, reason)| {
+                            serde_json::json!({"user": dirsync::reconcile::apply::UserView::from(u), "reason": reason})
+                        })
+                        .collect();
+                    print(json, &rows, |rows| {
+                        let mut lines: Vec<String> = rows
+                            .iter()
+                            .map(|r| {
+                                format!(
+                                    "{}  {}  {}  {}",
+                                    r["user"]["id"].as_str().unwrap_or_default(),
+                                    r["user"]["email"].as_str().unwrap_or_default(),
+                                    r["user"]["status"].as_str().unwrap_or_default(),
+                                    r["reason"].as_str().unwrap_or_default(),
+                                )
+                            })
+                            .collect();
+                        if rows.is_empty() {
+                            lines.push(format!("run {run} holds back no deactivation"));
+                        }
+                        if let (true, Some((last, _))) = (page.more_after, page.rows.last()) {
+                            lines.push(format!(
+                                "… more: dirsync runs deactivations {run} --after {}",
+                                last.id
+                            ));
+                        }
+                        lines.join("\n")
+                    })?;
+                }
                 (Some(RunsCommand::Approve { run, json }), _) => {
                     let key = cli.key.key().context("DIRSYNC_SECRET_KEY")?;
                     let run = admin::connections::approve(

@@ -8,6 +8,7 @@ mod m20261122_000001_directory_mirror;
 mod m20261122_000002_app_identity;
 mod m20261201_000003_pull;
 mod m20261206_000004_deferred;
+mod m20261206_000005_run_deactivations;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_app_identity::Migration),
             Box::new(m20261201_000003_pull::Migration),
             Box::new(m20261206_000004_deferred::Migration),
+            Box::new(m20261206_000005_run_deactivations::Migration),
         ]
     }
 }

@@ -319,10 +319,15 @@ pub async fn show(store: &Store, directory: &str) -> Result<ConnectionView, Admi
 pub async fn delete(store: &Store, directory: &str) -> Result<ConnectionView, AdminError> {
     let directory = pull_directory(store, directory).await?;
     let connection = connection_of(store, &directory).await?;
-    store
-        .delete_connection(&directory.directory.id)
+    if !store
+        .delete_connection(&directory.directory.id, now())
         .await
-        .map_err(AdminError::Store)?;
+        .map_err(AdminError::Store)?
+    {
+        return Err(AdminError::Busy(format!(
+            "a run of {directory:?} is in progress; delete its connection when the run ends"
+        )));
+    }
     Ok(view(
         &connection,
         &directory.tenant.name,
@@ -442,6 +447,26 @@ pub async fn runs(store: &Store, directory: &str, limit: u64) -> Result<Vec<Valu
         .collect())
 }
 
+/// Whom a run the guard stopped would have deactivated, with why: a page
+/// in user id order after the user `after` (`store::pages::held_back`, as
+/// the API reads it).
+pub async fn held_back(
+    store: &Store,
+    run_id: &str,
+    after: Option<String>,
+    limit: u64,
+) -> Result<crate::store::pages::Page<(crate::store::identity::AppUser, String)>, AdminError> {
+    use crate::store::pages::{self, From};
+    let run = store
+        .run(run_id)
+        .await
+        .map_err(store_err(format!("run {run_id:?}")))?;
+    let from = after.map_or(From::Start, From::After);
+    pages::held_back(store.connection(), &run.id, &from, limit)
+        .await
+        .map_err(AdminError::Store)
+}
+
 /// Approve a run the guard stopped: run the connection again, allowed up to
 /// the deactivations the stopped run weighed (more trips the guard again).
 pub async fn approve(
@@ -494,14 +519,7 @@ pub async fn approve(
     )
     .await
     .map_err(run_error)?;
-    // Approved once it went through; a run that failed, or tripped the guard
-    // again (more to deactivate than was approved), leaves it open.
-    if run.status == "succeeded" {
-        let mut stopped = stopped;
-        stopped.approved_by_run_id = Some(run.id.clone());
-        rows::save_run(store.connection(), stopped)
-            .await
-            .map_err(AdminError::Store)?;
-    }
+    // The run, when it went through, marked the stopped one approved with
+    // its record.
     Ok(run::run_view(&run))
 }

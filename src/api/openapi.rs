@@ -50,6 +50,7 @@ use super::{connections, directories, events, groups, runs, tenants, users};
         connections::sync_connection,
         connections::list_runs,
         runs::get_run,
+        runs::list_held_back,
         runs::approve_run,
     ),
     components(schemas(super::problem::Problem, super::problem::FieldError)),

@@ -9,13 +9,18 @@ use utoipa::ToSchema;
 
 use super::auth::{Principal, Scope};
 use super::problem::Problem;
-use super::{ApiState, TenantParam};
+use super::{ApiState, Page, Paging, TenantParam};
 use crate::admin;
 use crate::domain::time::rfc3339;
+use crate::reconcile::apply::UserView;
+use crate::store::pages;
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/runs")
         .service(super::resource("/{run}", "GET").route(web::get().to(get_run)))
+        .service(
+            super::resource("/{run}/deactivations", "GET").route(web::get().to(list_held_back)),
+        )
         .service(super::resource("/{run}/approve", "POST").route(web::post().to(approve_run)))
         .default_service(web::to(super::not_found))
 }
@@ -105,6 +110,55 @@ pub async fn get_run(
     let tenant_id = tenant.resolve(&state.store, &caller).await?;
     let run = admin::api::run_in(&state.store, &tenant_id, &id).await?;
     Ok(web::Json(Run::from(&run)))
+}
+
+/// A user a run the guard stopped would have deactivated.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deactivation {
+    /// The user as it is now.
+    pub user: UserView,
+    /// `missing`: the directory's complete listing left them out, or it
+    /// said they were removed (policy `on_missing`); `directory`: the
+    /// directory lists them as no longer active.
+    pub reason: String,
+}
+
+/// Whom a run the guard stopped would have deactivated, paged in user id
+/// order: what an approval carries out. Empty for a run the guard did not
+/// stop.
+#[utoipa::path(
+    get,
+    path = "/api/v1/runs/{run}/deactivations",
+    tag = "runs",
+    params(("run" = String, Path, description = "The stopped run's id"), TenantParam, Paging),
+    responses(
+        (status = 200, body = Page<Deactivation>),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"]))
+)]
+pub async fn list_held_back(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    paging: web::Query<Paging>,
+    id: web::Path<String>,
+) -> Result<web::Json<Page<Deactivation>>, Problem> {
+    caller.require(Scope::Read)?;
+    let tenant_id = tenant.resolve(&state.store, &caller).await?;
+    let (from, limit) = paging.window("deactivations")?;
+    let run = admin::api::run_in(&state.store, &tenant_id, &id).await?;
+    let page = pages::held_back(state.store.connection(), &run.id, &from, limit).await?;
+    Ok(web::Json(Page::of(
+        "deactivations",
+        page,
+        |(u, _)| &u.id,
+        |(u, reason)| Deactivation {
+            user: UserView::from(u),
+            reason: reason.clone(),
+        },
+    )))
 }
 
 /// Approve a run the guard stopped: the connection runs again, the same

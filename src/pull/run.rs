@@ -20,7 +20,7 @@ use crate::domain::names::fold;
 use crate::domain::time::rfc3339;
 use crate::reconcile::apply::Effects;
 use crate::reconcile::listing::{
-    Counts, GroupCounts, GroupListing, Listing, ListingOptions, Problem, RunStatus,
+    Counts, GroupCounts, GroupListing, HeldBack, Listing, ListingOptions, Problem, RunStatus,
 };
 use crate::reconcile::plan::Snapshot;
 use crate::store::events::NewEvent;
@@ -96,6 +96,22 @@ pub struct Progress {
     pub pages: u64,
     pub users: u64,
     pub groups: u64,
+}
+
+/// How often a run's record shows its progress while it lists groups (each
+/// engine page of users shows it too).
+const SHOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Progress {
+    /// Show how far the run got in its record, in the shape of its final
+    /// counts, so whoever reads the run while it runs sees it move.
+    async fn show(&self, store: &Store) -> Result<(), StoreError> {
+        let counts = json!({
+            "users": { "seen": self.users },
+            "groups": { "seen": self.groups },
+        });
+        runs::save_progress(store.connection(), &self.run_id, counts).await
+    }
 }
 
 /// A run's counts, as stored and shown.
@@ -309,6 +325,20 @@ pub async fn sync_once<S: Source + Send>(
         }
     }
     runs::save_run(tx.conn(), run.clone()).await?;
+    if run.status == "needs_approval" {
+        let held_back: Vec<(String, &'static str)> = outcome
+            .held_back
+            .iter()
+            .map(|h| (h.user_id.clone(), h.reason.as_str()))
+            .collect();
+        runs::save_held_back(tx.conn(), &run.id, &held_back).await?;
+    }
+    // An approval is carried out once its run went through; one that
+    // failed, or tripped the guard again (more to deactivate than was
+    // approved), leaves the stopped run open.
+    if let (Some((stopped, _)), "succeeded") = (&request.approves, run.status.as_str()) {
+        runs::set_approved_by(tx.conn(), stopped, &run.id).await?;
+    }
     // The next scheduled run is set and the lease given back with the run's
     // record: whoever sees the run finished (its record, its event) may
     // start the next one at once, and is not told one is still running.
@@ -351,6 +381,8 @@ struct Outcome {
     cursor: Option<Option<String>>,
     /// On a dry run, the changes it would make (the first `PLAN_SHOWN`).
     plan: Vec<Value>,
+    /// When the guard stopped the run: whom it would have deactivated.
+    held_back: Vec<HeldBack>,
 }
 
 /// Planned changes a dry run shows in its record.
@@ -446,6 +478,7 @@ async fn list_and_apply<S: Source + Send>(
             listing
                 .page(store, std::mem::take(&mut batch), now_ms())
                 .await?;
+            seen.show(store).await?;
         }
         if *incremental {
             // In an incremental run, a user who changed out of the
@@ -515,6 +548,7 @@ async fn list_and_apply<S: Source + Send>(
             .filter_map(planned)
             .take(PLAN_SHOWN)
             .collect(),
+        held_back: report.held_back,
         failures,
         cursor,
     })
@@ -530,6 +564,7 @@ async fn list_groups<S: Source + Send>(
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<GroupCounts, RunError> {
     let mut listing = GroupListing::begin(store, &connection.directory_id, dry_run).await?;
+    let mut shown = std::time::Instant::now();
     let mut next: Option<String> = None;
     loop {
         let page = source.groups(next.as_deref()).await?;
@@ -550,6 +585,10 @@ async fn list_groups<S: Source + Send>(
                 .await?;
             seen.groups += 1;
             progress(seen);
+            if shown.elapsed() >= SHOW_EVERY {
+                seen.show(store).await?;
+                shown = std::time::Instant::now();
+            }
         }
         lease.keep(store, connection).await?;
         match page.next {

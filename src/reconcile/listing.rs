@@ -91,6 +91,44 @@ pub struct Report {
     /// The start of the plan (`PLAN_KEPT` changes), on a dry run.
     #[serde(skip)]
     pub plan: Vec<Applied>,
+    /// When the guard tripped: every user the run would have deactivated
+    /// (what an operator approves).
+    #[serde(skip)]
+    pub held_back: Vec<HeldBack>,
+}
+
+/// A deactivation the guard held back: whom, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBack {
+    /// The app user.
+    pub user_id: String,
+    pub reason: HeldBackReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldBackReason {
+    /// The complete listing left them out, or the directory said they were
+    /// removed (policy `on_missing`).
+    Missing,
+    /// The directory lists them as no longer active.
+    Directory,
+}
+
+impl HeldBackReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HeldBackReason::Missing => "missing",
+            HeldBackReason::Directory => "directory",
+        }
+    }
+}
+
+/// The app users of `applied` that a change deactivates, for `reason`.
+fn deactivated(applied: Vec<Applied>, reason: HeldBackReason) -> impl Iterator<Item = HeldBack> {
+    applied
+        .into_iter()
+        .filter(|a| a.outcome == Outcome::Deactivated)
+        .filter_map(move |a| a.app_user_id.map(|user_id| HeldBack { user_id, reason }))
 }
 
 /// Apply one user snapshot from a directory in its own transaction.
@@ -407,20 +445,17 @@ impl Listing {
             })
             .collect();
         // Weigh the run's deactivations: the held ones plus the missing ones
-        // the policy would deactivate.
-        let mut would_deactivate = self.held.len() as u64;
+        // the policy would deactivate (whom, kept in case the guard trips).
+        let weigh = Options {
+            dry_run: true,
+            hold_deactivations: false,
+        };
+        let mut held_back = Vec::new();
         for chunk in missing.chunks(PAGE) {
-            let options = Options {
-                dry_run: true,
-                hold_deactivations: false,
-            };
-            let batch = self.run(store, chunk.to_vec(), now, options).await?;
-            would_deactivate += batch
-                .applied
-                .iter()
-                .filter(|a| a.outcome == Outcome::Deactivated)
-                .count() as u64;
+            let batch = self.run(store, chunk.to_vec(), now, weigh).await?;
+            held_back.extend(deactivated(batch.applied, HeldBackReason::Missing));
         }
+        let would_deactivate = self.held.len() as u64 + held_back.len() as u64;
         let population = ids::count_active_links(store.connection(), &self.dir.id).await?;
         let tripped = self
             .dir
@@ -442,7 +477,13 @@ impl Listing {
             } else {
                 RunStatus::NeedsApproval
             };
-            return Ok(self.report(status, would_deactivate, population, true));
+            for chunk in self.held.chunks(PAGE) {
+                let batch = self.run(store, chunk.to_vec(), now, weigh).await?;
+                held_back.extend(deactivated(batch.applied, HeldBackReason::Directory));
+            }
+            let mut report = self.report(status, would_deactivate, population, true);
+            report.held_back = held_back;
+            return Ok(report);
         }
         let options = Options {
             dry_run: self.options.dry_run,
@@ -501,6 +542,7 @@ impl Listing {
             population,
             guard_tripped,
             plan: self.plan,
+            held_back: Vec::new(),
         }
     }
 }

@@ -339,6 +339,28 @@ pub mod sync_runs {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod run_deactivations {
+    use sea_orm::entity::prelude::*;
+
+    /// An app user a run the guard stopped would have deactivated
+    /// (migration m20261206_000005).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "run_deactivations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub run_id: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        /// `missing` or `directory`.
+        pub reason: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod deferred_changes {
     use sea_orm::entity::prelude::*;
 

@@ -259,6 +259,48 @@ pub async fn members<C: ConnectionTrait>(
     window(conn, select, users::Column::Id, from, limit).await
 }
 
+/// A page of the app users a run the guard stopped would have deactivated,
+/// in user id order, each with why (`missing` or `directory`).
+pub async fn held_back<C: ConnectionTrait>(
+    conn: &C,
+    run_id: &str,
+    from: &From,
+    limit: u64,
+) -> Result<Page<(AppUser, String)>> {
+    use super::entities::run_deactivations as held;
+    let select = users::Entity::find().filter(
+        users::Column::Id.in_subquery(
+            Query::select()
+                .column(held::Column::UserId)
+                .from(held::Entity)
+                .and_where(held::Column::RunId.eq(run_id))
+                .to_owned(),
+        ),
+    );
+    let page = window(conn, select, users::Column::Id, from, limit).await?;
+    let ids: Vec<&str> = page.rows.iter().map(|u| u.id.as_str()).collect();
+    let reasons: std::collections::HashMap<String, String> = held::Entity::find()
+        .filter(held::Column::RunId.eq(run_id))
+        .filter(held::Column::UserId.is_in(ids))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|h| (h.user_id, h.reason))
+        .collect();
+    Ok(Page {
+        rows: page
+            .rows
+            .into_iter()
+            .map(|u| {
+                let reason = reasons.get(&u.id).cloned().unwrap_or_default();
+                (u, reason)
+            })
+            .collect(),
+        more_after: page.more_after,
+        more_before: page.more_before,
+    })
+}
+
 /// An app user of a tenant by id.
 pub async fn user<C: ConnectionTrait>(
     conn: &C,

@@ -55,13 +55,11 @@ impl Store {
             .await?)
     }
 
+    /// Delete a directory's connection unless a run holds its lease
+    /// (`delete_idle_connection`): false when one does.
     #[instrument(skip(self))]
-    pub async fn delete_connection(&self, directory_id: &str) -> Result<()> {
-        connections::Entity::delete_many()
-            .filter(connections::Column::DirectoryId.eq(directory_id))
-            .exec(self.connection())
-            .await?;
-        Ok(())
+    pub async fn delete_connection(&self, directory_id: &str, now: i64) -> Result<bool> {
+        delete_idle_connection(self.connection(), directory_id, now).await
     }
 
     pub async fn set_next_run(&self, id: &str, at: Option<i64>) -> Result<()> {
@@ -270,6 +268,67 @@ pub async fn release_lease<C: Conn>(conn: &C, id: &str, owner: &str) -> Result<(
 /// Write a run's row as it now stands.
 pub async fn save_run<C: Conn>(conn: &C, run: Run) -> Result<()> {
     run.into_active_model().reset_all().update(conn).await?;
+    Ok(())
+}
+
+/// A running run's counts so far (`{"users": {"seen": N}, "groups":
+/// {"seen": M}}`, the shape of its final counts); nothing once the run has
+/// its final record.
+pub async fn save_progress<C: Conn>(
+    conn: &C,
+    run_id: &str,
+    counts: serde_json::Value,
+) -> Result<()> {
+    sync_runs::Entity::update_many()
+        .col_expr(sync_runs::Column::Counts, Expr::value(counts))
+        .filter(sync_runs::Column::Id.eq(run_id))
+        .filter(sync_runs::Column::Status.eq("running"))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Record the run that carried out `stopped` (a run the guard stopped),
+/// unless one already did.
+pub async fn set_approved_by<C: Conn>(conn: &C, stopped: &str, by: &str) -> Result<()> {
+    sync_runs::Entity::update_many()
+        .col_expr(sync_runs::Column::ApprovedByRunId, Expr::value(by))
+        .filter(sync_runs::Column::Id.eq(stopped))
+        .filter(sync_runs::Column::ApprovedByRunId.is_null())
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The users a run the guard stopped would have deactivated, with why
+/// (`missing` or `directory`), in statements of at most `CHUNK` rows.
+pub async fn save_held_back<C: Conn>(
+    conn: &C,
+    run_id: &str,
+    users: &[(String, &'static str)],
+) -> Result<()> {
+    use super::entities::run_deactivations;
+    const CHUNK: usize = 300;
+    for users in users.chunks(CHUNK) {
+        let chunk = users
+            .iter()
+            .map(|(user_id, reason)| run_deactivations::ActiveModel {
+                run_id: sea_orm::Set(run_id.to_owned()),
+                user_id: sea_orm::Set(user_id.clone()),
+                reason: sea_orm::Set((*reason).to_owned()),
+            });
+        run_deactivations::Entity::insert_many(chunk)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::columns([
+                    run_deactivations::Column::RunId,
+                    run_deactivations::Column::UserId,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(conn)
+            .await?;
+    }
     Ok(())
 }
 

@@ -743,6 +743,12 @@ async fn while_a_run_holds_the_lease_a_sync_a_change_and_a_removal_are_409() {
     )
     .await;
     assert_eq!(status, 409);
+    let (status, busy) = send(&app, &t, Method::DELETE, &path, None).await;
+    assert_eq!(
+        (status, busy["code"].as_str()),
+        (409, Some("run_in_progress")),
+        "deleting the connection under a run: {busy}"
+    );
 
     // Once the lease is free, the run goes ahead.
     app.store
@@ -797,6 +803,71 @@ async fn a_run_the_guard_stopped_is_approved_through_the_api() {
         (Some("needs_approval"), Some(5)),
         "{run}"
     );
+    // Whom it would deactivate, and why: the five who left, two per page.
+    let mut held = Vec::new();
+    let mut path = format!("/api/v1/runs/{stopped}/deactivations?limit=2");
+    loop {
+        let (status, page) = get(&app, &t, &path).await;
+        assert_eq!(status, 200, "{page}");
+        for d in page["data"].as_array().unwrap() {
+            assert_eq!(d["reason"], "missing", "{d}");
+            assert_eq!(d["user"]["status"], "PENDING", "not deactivated yet: {d}");
+            held.push(d["user"]["email"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(next) => {
+                path = format!("/api/v1/runs/{stopped}/deactivations?limit=2&after={next}")
+            }
+            None => break,
+        }
+    }
+    let mut leaving_emails: Vec<String> = leaving
+        .iter()
+        .map(|id| {
+            let d = shared.directory();
+            let u = d.users.iter().find(|u| &u.id == id).unwrap();
+            u.email.to_lowercase()
+        })
+        .collect();
+    held.sort();
+    leaving_emails.sort();
+    assert_eq!(held, leaving_emails);
+    // The operator reads the same list from the command line, following
+    // the hint its last line gives.
+    let mut printed = Vec::new();
+    let mut args = vec![
+        "runs".to_owned(),
+        "deactivations".to_owned(),
+        stopped.clone(),
+        "--limit".to_owned(),
+        "3".to_owned(),
+    ];
+    loop {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dirsync"))
+            .args(["--database-url", &app.db_url])
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut hint = None;
+        for line in text.lines() {
+            match line.strip_prefix("… more: dirsync ") {
+                Some(rest) => hint = Some(rest.split(' ').map(str::to_owned).collect()),
+                None => {
+                    let fields: Vec<&str> = line.split("  ").collect();
+                    assert_eq!(fields[2..], ["PENDING", "missing"], "{line}");
+                    printed.push(fields[1].to_owned());
+                }
+            }
+        }
+        match hint {
+            Some(next) => args = next,
+            None => break,
+        }
+    }
+    printed.sort();
+    assert_eq!(printed, leaving_emails);
 
     let approve = format!("/api/v1/runs/{stopped}/approve");
     let (status, _) = send(
@@ -829,6 +900,8 @@ async fn a_run_the_guard_stopped_is_approved_through_the_api() {
         (Some(approval), Some("approval"), Some("succeeded"), Some(5)),
         "{run}"
     );
+    let (_, run) = get(&app, &t, &format!("/api/v1/runs/{stopped}")).await;
+    assert_eq!(run["approved_by_run_id"], approval, "{run}");
 
     // Only a stopped run is approved.
     let (status, problem) = send(
@@ -894,6 +967,11 @@ async fn each_operation_needs_its_scope() {
             Method::POST,
             format!("/api/v1/connections/{dir}/sync"),
             "write",
+        ),
+        (
+            Method::GET,
+            "/api/v1/runs/x/deactivations".to_owned(),
+            "read",
         ),
         (Method::POST, "/api/v1/runs/x/approve".to_owned(), "write"),
         (Method::POST, "/api/v1/directories".to_owned(), "admin"),

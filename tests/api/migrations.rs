@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::helpers::{SCIM_JSON, TestApp, assert_scim_error, enc, json, patch_op, spawn_app};
 
-const TABLES: [&str; 15] = [
+const TABLES: [&str; 16] = [
     "tenants",
     "directories",
     "scim_tokens",
@@ -28,6 +28,7 @@ const TABLES: [&str; 15] = [
     "connections",
     "sync_runs",
     "deferred_changes",
+    "run_deactivations",
 ];
 
 /// The application tables that exist now.

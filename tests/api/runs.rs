@@ -34,8 +34,10 @@ struct Memory {
     /// The incremental cursor no longer works.
     cursor_expired: bool,
     pages_served: usize,
-    /// Hold the first page until released: (entered, release).
+    /// Hold a page until released: (entered, release).
     gate: Option<(Arc<Notify>, Arc<Notify>)>,
+    /// Pages served before the gate holds one (0: the first).
+    gate_after_pages: usize,
 }
 
 fn person(n: usize, department: &str, active: bool) -> Snapshot {
@@ -104,7 +106,9 @@ impl Source for Memory {
     }
 
     async fn users(&mut self, at: &Position) -> Result<UserPage, PullError> {
-        if let Some((entered, release)) = self.gate.take() {
+        if self.pages_served == self.gate_after_pages
+            && let Some((entered, release)) = self.gate.take()
+        {
             entered.notify_one();
             release.notified().await;
         }
@@ -453,6 +457,135 @@ async fn the_guard_stops_a_run_at_needs_approval_and_approval_applies_what_was_w
     .await;
     assert_eq!(approved.status, "succeeded");
     assert_eq!(count(&approved, "/users/deactivated"), 6);
+}
+
+#[tokio::test]
+async fn a_stopped_run_keeps_whom_it_would_deactivate_and_why_and_its_approval_links_back() {
+    use dirsync::store::pages::{self, From};
+    let app = spawn_app().await;
+    pull_directory(&app, json!({})).await;
+    app.set_policy(PolicyChange {
+        on_missing: Some(OnMissing::Deactivate),
+        max_deactivations: Some(Some(2)),
+        ..PolicyChange::default()
+    })
+    .await;
+    let mut dir = Memory::with(20);
+    sync(&app, &dir, Request::manual()).await;
+    // Two leave the directory, one is disabled in it: three deactivations.
+    dir.remove("id-3");
+    dir.remove("id-14");
+    dir.change("id-7", |s| s.active = false);
+    let stopped = sync(&app, &dir, Request::manual()).await;
+    assert_eq!(
+        (stopped.status.as_str(), stopped.deactivations),
+        ("needs_approval", 3)
+    );
+    let mut held: Vec<(String, String)> = Vec::new();
+    let mut from = From::Start;
+    loop {
+        // Two per page: the walk crosses a page boundary.
+        let page = pages::held_back(app.store.connection(), &stopped.id, &from, 2)
+            .await
+            .unwrap();
+        held.extend(page.rows.iter().map(|(u, r)| (u.email.clone(), r.clone())));
+        match (page.more_after, page.rows.last()) {
+            (true, Some((last, _))) => from = From::After(last.id.clone()),
+            _ => break,
+        }
+    }
+    held.sort();
+    assert_eq!(
+        held,
+        [
+            ("person14@example.com".to_owned(), "missing".to_owned()),
+            ("person3@example.com".to_owned(), "missing".to_owned()),
+            ("person7@example.com".to_owned(), "directory".to_owned()),
+        ]
+    );
+    // Nothing was deactivated meanwhile.
+    assert!(
+        app.app_users()
+            .await
+            .iter()
+            .all(|u| u["status"] == "PENDING")
+    );
+
+    // The approval carries out exactly those three, and the stopped run
+    // names it from the same transaction as its record.
+    let approved = sync(
+        &app,
+        &dir,
+        Request {
+            approves: Some((stopped.id.clone(), 3)),
+            trigger: Trigger::Approval,
+            ..Request::manual()
+        },
+    )
+    .await;
+    assert_eq!(approved.status, "succeeded");
+    let stopped = app.store.run(&stopped.id).await.unwrap();
+    assert_eq!(
+        stopped.approved_by_run_id.as_deref(),
+        Some(approved.id.as_str())
+    );
+    let mut deactivated: Vec<String> = app
+        .app_users()
+        .await
+        .iter()
+        .filter(|u| u["status"] == "DEACTIVATED")
+        .map(|u| u["email"].as_str().unwrap().to_owned())
+        .collect();
+    deactivated.sort();
+    let mut expected: Vec<String> = held.into_iter().map(|(e, _)| e).collect();
+    expected.sort();
+    assert_eq!(deactivated, expected);
+    // A run the guard let through holds nothing back.
+    let page = pages::held_back(app.store.connection(), &approved.id, &From::Start, 10)
+        .await
+        .unwrap();
+    assert!(page.rows.is_empty());
+}
+
+#[tokio::test]
+async fn a_running_run_shows_how_many_users_it_has_seen() {
+    let app = spawn_app().await;
+    pull_directory(&app, json!({})).await;
+    let (entered, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
+    let mut gated = Memory::with(1_200);
+    gated.page_size = 100;
+    // Held on the seventh page: 600 users read, the first 500 applied.
+    gated.gate_after_pages = 6;
+    gated.gate = Some((entered.clone(), release.clone()));
+    let running = {
+        let store = app.store.clone();
+        let directory_id = app.directory_id.clone();
+        tokio::spawn(async move {
+            run::run_connection(
+                &store,
+                &directory_id,
+                &Request::manual(),
+                "worker",
+                move |_| Ok(gated),
+                &mut |_| {},
+            )
+            .await
+        })
+    };
+    entered.notified().await;
+    let runs = app.store.runs_of(&app.directory_id, 1).await.unwrap();
+    assert_eq!(runs[0].status, "running");
+    assert_eq!(count(&runs[0], "/users/seen"), 500, "{}", runs[0].counts);
+    release.notify_one();
+    let done = running.await.unwrap().unwrap();
+    assert_eq!(
+        (
+            done.status.as_str(),
+            count(&done, "/users/seen"),
+            count(&done, "/users/created")
+        ),
+        ("succeeded", 1_200, 1_200)
+    );
 }
 
 #[tokio::test]
