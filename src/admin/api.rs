@@ -33,14 +33,20 @@ pub async fn directory_in(
     directory_id: &str,
 ) -> Result<Directory, AdminError> {
     let what = format!("directory {directory_id:?}");
-    let directory = store
-        .directory(directory_id)
-        .await
-        .map_err(not_found(what.clone()))?;
-    if directory.tenant_id != tenant_id {
-        return Err(AdminError::NotFound(what));
+    match store.directory(directory_id).await {
+        Ok(directory) if directory.tenant_id == tenant_id => return Ok(directory),
+        Ok(_) | Err(StoreError::NotFound) => {}
+        Err(other) => return Err(AdminError::Store(other)),
     }
-    Ok(directory)
+    // Not an id of the tenant's: its name in the tenant (names are unique
+    // in a tenant).
+    store
+        .directories_of(tenant_id)
+        .await
+        .map_err(AdminError::Store)?
+        .into_iter()
+        .find(|d| d.name == directory_id)
+        .ok_or(AdminError::NotFound(what))
 }
 
 /// One of the tenant's runs.

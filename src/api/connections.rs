@@ -142,7 +142,7 @@ pub async fn create_connection(
     get,
     path = "/api/v1/connections/{directory}",
     tag = "connections",
-    params(("directory" = String, Path, description = "The pull directory's id"), TenantParam),
+    params(("directory" = String, Path, description = "The pull directory's id, or its name in the tenant"), TenantParam),
     responses(
         (status = 200, body = ConnectionView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -169,7 +169,7 @@ pub async fn get_connection(
     patch,
     path = "/api/v1/connections/{directory}",
     tag = "connections",
-    params(("directory" = String, Path, description = "The pull directory's id"), TenantParam),
+    params(("directory" = String, Path, description = "The pull directory's id, or its name in the tenant"), TenantParam),
     request_body = ConnectionChange,
     responses(
         (status = 200, body = ConnectionView),
@@ -206,7 +206,7 @@ pub async fn update_connection(
     delete,
     path = "/api/v1/connections/{directory}",
     tag = "connections",
-    params(("directory" = String, Path, description = "The pull directory's id"), TenantParam),
+    params(("directory" = String, Path, description = "The pull directory's id, or its name in the tenant"), TenantParam),
     responses(
         (status = 200, body = ConnectionView),
         (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -247,7 +247,7 @@ pub struct ConnectionTest {
     post,
     path = "/api/v1/connections/{directory}/test",
     tag = "connections",
-    params(("directory" = String, Path, description = "The pull directory's id"), TenantParam),
+    params(("directory" = String, Path, description = "The pull directory's id, or its name in the tenant"), TenantParam),
     responses(
         (status = 200, body = ConnectionTest),
         (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -311,7 +311,7 @@ const MAX_ONLY: usize = 1000;
     post,
     path = "/api/v1/connections/{directory}/sync",
     tag = "connections",
-    params(("directory" = String, Path, description = "The pull directory's id"), TenantParam),
+    params(("directory" = String, Path, description = "The pull directory's id, or its name in the tenant"), TenantParam),
     request_body = Option<SyncRequest>,
     responses(
         (status = 202, body = RunStarted),
@@ -356,7 +356,7 @@ pub async fn sync_connection(
     get,
     path = "/api/v1/connections/{directory}/runs",
     tag = "connections",
-    params(("directory" = String, Path, description = "The pull directory's id"), TenantParam, Paging),
+    params(("directory" = String, Path, description = "The pull directory's id, or its name in the tenant"), TenantParam, Paging),
     responses(
         (status = 200, body = Page<Run>),
         (status = 400, body = Problem, content_type = "application/problem+json"),

@@ -170,7 +170,7 @@ pub async fn create_directory(
     get,
     path = "/api/v1/directories/{directory}",
     tag = "directories",
-    params(("directory" = String, Path, description = "The directory's id"), TenantParam),
+    params(("directory" = String, Path, description = "The directory's id, or its name in the tenant"), TenantParam),
     responses(
         (status = 200, body = Directory),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -196,7 +196,7 @@ pub async fn get_directory(
     delete,
     path = "/api/v1/directories/{directory}",
     tag = "directories",
-    params(("directory" = String, Path, description = "The directory's id"), TenantParam),
+    params(("directory" = String, Path, description = "The directory's id, or its name in the tenant"), TenantParam),
     responses(
         (status = 200, body = Removal),
         (status = 403, body = Problem, content_type = "application/problem+json"),
@@ -223,7 +223,7 @@ pub async fn delete_directory(
     get,
     path = "/api/v1/directories/{directory}/policy",
     tag = "directories",
-    params(("directory" = String, Path, description = "The directory's id"), TenantParam),
+    params(("directory" = String, Path, description = "The directory's id, or its name in the tenant"), TenantParam),
     responses(
         (status = 200, body = Policy),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -247,7 +247,7 @@ pub async fn get_policy(
     put,
     path = "/api/v1/directories/{directory}/policy",
     tag = "directories",
-    params(("directory" = String, Path, description = "The directory's id"), TenantParam),
+    params(("directory" = String, Path, description = "The directory's id, or its name in the tenant"), TenantParam),
     request_body = Policy,
     responses(
         (status = 200, body = Policy),
@@ -276,7 +276,7 @@ pub async fn replace_policy(
     get,
     path = "/api/v1/directories/{directory}/tokens",
     tag = "directories",
-    params(("directory" = String, Path, description = "The directory's id"), TenantParam),
+    params(("directory" = String, Path, description = "The directory's id, or its name in the tenant"), TenantParam),
     responses(
         (status = 200, body = Vec<TokenView>),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -309,7 +309,7 @@ pub struct NewToken {
     post,
     path = "/api/v1/directories/{directory}/tokens",
     tag = "directories",
-    params(("directory" = String, Path, description = "The directory's id"), TenantParam),
+    params(("directory" = String, Path, description = "The directory's id, or its name in the tenant"), TenantParam),
     request_body = Option<NewToken>,
     responses(
         (status = 201, body = NewTokenView),
@@ -342,7 +342,7 @@ pub async fn create_token(
     path = "/api/v1/directories/{directory}/tokens/{token}",
     tag = "directories",
     params(
-        ("directory" = String, Path, description = "The directory's id"),
+        ("directory" = String, Path, description = "The directory's id, or its name in the tenant"),
         ("token" = String, Path, description = "The token's id"),
         TenantParam,
     ),

@@ -111,6 +111,14 @@ async fn a_scim_directory_is_created_listed_and_read_with_the_base_url_its_idp_i
     let read = token(&app.tenant, "read");
     let (status, same) = get(&app, &read, &format!("/api/v1/directories/{id}")).await;
     assert_eq!((status, &same), (200, &created));
+    // Its name in the tenant names it too; in another tenant, nothing.
+    let (status, same) = get(&app, &read, "/api/v1/directories/Entra").await;
+    assert_eq!((status, &same), (200, &created));
+    dirsync::admin::create_tenant(&app.store, "other")
+        .await
+        .unwrap();
+    let (status, _) = get(&app, &token("other", "read"), "/api/v1/directories/Entra").await;
+    assert_eq!(status, 404);
 
     // The tenant's two directories, a page of one at a time.
     let (_, first) = get(&app, &read, "/api/v1/directories?limit=1").await;

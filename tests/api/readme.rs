@@ -1,11 +1,15 @@
 //! The README's host API walk-through runs as written: its block, against a
-//! server with the README's key and the tenant the walk-through before it
-//! made, with `cargo run -q --` standing for the built binary.
+//! server with the README's key, the tenant the walk-through before it made
+//! and the pull section's directory with its fake provider, with `cargo run
+//! -q --` standing for the built binary.
 
 use dirsync::config::{ApiSettings, ServerSettings};
+use dirsync::pull::fake::{self, Shared};
+use dirsync::pull::run::Request;
 use serde_json::json;
 
 use crate::helpers::spawn_app_with;
+use crate::pull::{Provider, start_fake};
 
 /// The fenced block after `marker`, and the key the README exports.
 fn block(readme: &str, marker: &str) -> String {
@@ -69,6 +73,36 @@ async fn the_readmes_host_api_walkthrough_runs_as_written() {
             .unwrap();
         assert_eq!(res.status(), 201);
     }
+    // What the pull section left: globex/corp, synced once from a fake
+    // Entra ID that still runs.
+    let people = 40;
+    let shared = Shared::new(fake::Directory::generate(people, 3, 7));
+    let (_fake, mut definition) = start_fake(Provider::Entra, shared);
+    definition["schedule"] = json!({"enabled": false});
+    dirsync::admin::create_tenant(&app.store, "globex")
+        .await
+        .unwrap();
+    dirsync::admin::connections::create(
+        &app.store,
+        app.key.as_ref(),
+        "globex",
+        "corp",
+        serde_json::from_value(definition).unwrap(),
+    )
+    .await
+    .unwrap();
+    let first = dirsync::admin::connections::sync(
+        &app.store,
+        app.key.as_ref(),
+        "globex/corp",
+        &Request::manual(),
+        "readme",
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
+    assert_eq!(first["status"], "succeeded", "{first}");
+
     let script = block(&readme, "<!-- host-api:")
         .replace("http://127.0.0.1:8080", &app.origin)
         .replace(
@@ -100,11 +134,28 @@ async fn the_readmes_host_api_walkthrough_runs_as_written() {
         .into_iter()
         .map(Result::unwrap)
         .collect();
-    assert_eq!(answers.len(), 4, "{stdout}");
+    assert_eq!(answers.len(), 5, "{stdout}");
     assert_eq!(answers[0]["data"].as_array().unwrap().len(), 2);
     assert_eq!(answers[1]["data"][0]["email"], "jsmith@example.com");
     assert_eq!(answers[2]["status"], "ACTIVE");
     assert_eq!(answers[3]["data"], json!([]));
+    // The sync the block started, read back once it ended: nothing moved.
+    let run = &answers[4];
+    assert_eq!(
+        (
+            run["status"].as_str(),
+            run["trigger"].as_str(),
+            run["counts"]["users"]["seen"].as_u64(),
+            run["counts"]["users"]["unchanged"].as_u64()
+        ),
+        (
+            Some("succeeded"),
+            Some("manual"),
+            Some(people as u64),
+            Some(people as u64)
+        ),
+        "{run}"
+    );
     assert!(
         started.elapsed() >= std::time::Duration::from_secs(2),
         "the long-poll waited"
