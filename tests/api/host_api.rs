@@ -775,3 +775,126 @@ async fn the_served_document_is_the_committed_one_and_the_reference_is_browsable
         assert!(docs.text().await.unwrap().contains("swagger-ui"), "{path}");
     }
 }
+
+// Multi-threaded: the fake provider answers the `dirsync serve` child from
+// this test's runtime while the test waits on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_never_logs_a_token_a_scim_secret_a_credential_or_its_keys() {
+    use crate::helpers::Served;
+    let app = spawn_app().await;
+    let jwt_secret = format!("jwt-{}", uuid::Uuid::new_v4().simple());
+    let sealing_key = dirsync::crypto::SealingKey::generate().expose().to_owned();
+    let served = Served::start(
+        &app.db_url,
+        &[
+            ("DIRSYNC_API_JWT_SECRET", jwt_secret.as_str()),
+            ("DIRSYNC_SECRET_KEY", sealing_key.as_str()),
+        ],
+    );
+    let settings = ApiSettings {
+        jwt_secrets: vec![jwt_secret.clone()],
+        ..ApiSettings::for_tests()
+    };
+    let jwt = mint(
+        &settings,
+        &app.tenant,
+        "read write admin",
+        Duration::from_secs(600),
+    )
+    .unwrap();
+    let api = format!("{}/api/v1", served.origin);
+    let client = &app.client;
+    let ok = client
+        .get(format!("{api}/users"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    // Where careless clients put tokens: the query string, a tampered one.
+    for bad in [
+        client.get(format!("{api}/users?access_token={jwt}")),
+        client
+            .get(format!("{api}/users"))
+            .bearer_auth(format!("{jwt}x")),
+    ] {
+        assert_eq!(bad.send().await.unwrap().status(), 401);
+    }
+    // A SCIM token made over the API: its secret is in this one answer.
+    let made: Value = client
+        .post(format!("{api}/directories/{}/tokens", app.directory_id))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let scim_secret = made["token"].as_str().expect("the secret, once").to_owned();
+    // A connection with credentials, synced through the API.
+    let shared = Shared::new(fake::Directory::generate(12, 2, 5));
+    let (_fake, mut definition) = start_fake(Provider::Entra, shared.clone());
+    let credential = definition["secret"].as_str().unwrap().to_owned();
+    definition["name"] = json!("corp");
+    definition["schedule"] = json!({"enabled": false});
+    let created = client
+        .post(format!("{api}/connections"))
+        .bearer_auth(&jwt)
+        .json(&definition)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let started: Value = client
+        .post(format!("{api}/connections/corp/sync"))
+        .bearer_auth(&jwt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run_id = started["run_id"].as_str().unwrap();
+    let mut run = Value::Null;
+    for _ in 0..200 {
+        run = client
+            .get(format!("{api}/runs/{run_id}"))
+            .bearer_auth(&jwt)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if run["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let log = served.stop();
+    assert!(
+        log.contains("TRACE") || log.contains("DEBUG"),
+        "the logs were on"
+    );
+    let mut never = vec![
+        jwt_secret,
+        sealing_key,
+        jwt.clone(),
+        scim_secret,
+        credential,
+    ];
+    // A JWT's signature alone is as good as a leak of the token.
+    never.push(jwt.rsplit('.').next().unwrap().to_owned());
+    never.extend(shared.issued_tokens());
+    assert!(
+        !shared.issued_tokens().is_empty(),
+        "the run did authenticate"
+    );
+    for needle in &never {
+        assert!(
+            !log.contains(needle.as_str()),
+            "a secret appeared in the server's log"
+        );
+    }
+}
