@@ -79,6 +79,9 @@ pub struct ServerSettings {
     #[command(flatten)]
     pub api: ApiSettings,
 
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+
     /// When set, `/metrics` answers only `Authorization: Bearer <this>`;
     /// unset, it is open (for a scraper on a private network).
     #[arg(
@@ -193,7 +196,68 @@ impl ServerSettings {
             scheduler: false,
             scheduler_tick_secs: 15,
             api: ApiSettings::for_tests(),
+            webhooks: WebhookArgs::for_tests(),
             metrics_token: None,
+        }
+    }
+}
+
+/// How webhooks are delivered (`serve`) and which URLs an endpoint may have
+/// (`serve` and the `webhook` commands).
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    /// Allow `http://` webhook URLs to loopback addresses (development and
+    /// tests; never in production).
+    #[arg(long, env = "DIRSYNC_WEBHOOK_ALLOW_HTTP_LOOPBACK", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_http_loopback: bool,
+
+    /// Allow webhook URLs whose host is, or resolves to, a private,
+    /// link-local or metadata address (a receiver inside your network).
+    #[arg(long, env = "DIRSYNC_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private_addresses: bool,
+
+    /// The longest one delivery attempt may take.
+    #[arg(long, env = "DIRSYNC_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub webhook_timeout: std::time::Duration,
+
+    /// The waits after each failed attempt of an event, comma-separated;
+    /// after the last one the endpoint is disabled (its events wait in the
+    /// outbox until it is enabled again).
+    #[arg(
+        long,
+        env = "DIRSYNC_WEBHOOK_RETRIES",
+        default_value = "5s,5m,30m,2h,5h,10h,14h,20h,24h",
+        value_delimiter = ',',
+        value_parser = humantime::parse_duration
+    )]
+    pub webhook_retries: Vec<std::time::Duration>,
+
+    /// How long the previous signing secret still signs after a rotation.
+    #[arg(long, env = "DIRSYNC_WEBHOOK_ROTATION_OVERLAP", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub webhook_rotation_overlap: std::time::Duration,
+}
+
+impl WebhookArgs {
+    pub fn settings(&self) -> crate::webhooks::Settings {
+        crate::webhooks::Settings {
+            policy: crate::webhooks::UrlPolicy {
+                allow_http_loopback: self.webhook_allow_http_loopback,
+                allow_private: self.webhook_allow_private_addresses,
+            },
+            timeout: self.webhook_timeout,
+            retries: self.webhook_retries.clone(),
+            rotation_overlap: self.webhook_rotation_overlap,
+        }
+    }
+
+    /// Tests deliver to receivers on loopback, with the default schedule.
+    pub fn for_tests() -> Self {
+        WebhookArgs {
+            webhook_allow_http_loopback: true,
+            webhook_allow_private_addresses: false,
+            webhook_timeout: std::time::Duration::from_secs(15),
+            webhook_retries: crate::webhooks::default_retries(),
+            webhook_rotation_overlap: std::time::Duration::from_secs(24 * 3600),
         }
     }
 }

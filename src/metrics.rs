@@ -20,6 +20,9 @@ pub const PULL_RUNS: &str = "dirsync_pull_runs_total";
 pub const PULL_RUN_DURATION: &str = "dirsync_pull_run_duration_seconds";
 pub const EVENTS_APPENDED: &str = "dirsync_events_appended_total";
 pub const EVENTS_LAST_SEQ: &str = "dirsync_events_last_seq";
+pub const WEBHOOK_ATTEMPTS: &str = "dirsync_webhook_attempts_total";
+pub const WEBHOOK_DURATION: &str = "dirsync_webhook_attempt_duration_seconds";
+pub const WEBHOOK_LAG: &str = "dirsync_webhook_lag_seconds";
 
 /// Request latency: a SCIM read takes milliseconds, a Bulk request seconds.
 const HTTP_BUCKETS: [f64; 12] = [
@@ -77,7 +80,8 @@ pub fn install() -> &'static PrometheusHandle {
 fn builder() -> Result<PrometheusBuilder, BuildError> {
     PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), &HTTP_BUCKETS)?
-        .set_buckets_for_metric(Matcher::Full(PULL_RUN_DURATION.into()), &PULL_BUCKETS)
+        .set_buckets_for_metric(Matcher::Full(PULL_RUN_DURATION.into()), &PULL_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full(WEBHOOK_DURATION.into()), &HTTP_BUCKETS)
 }
 
 fn describe() {
@@ -101,6 +105,19 @@ fn describe() {
         "Length of a pull run, by provider and status"
     );
     describe_counter!(EVENTS_APPENDED, "Events appended to the outbox, by type");
+    describe_counter!(
+        WEBHOOK_ATTEMPTS,
+        "Webhook delivery attempts, by endpoint and outcome"
+    );
+    describe_histogram!(
+        WEBHOOK_DURATION,
+        ::metrics::Unit::Seconds,
+        "Time of a webhook delivery attempt, by endpoint"
+    );
+    describe_gauge!(
+        WEBHOOK_LAG,
+        "Age of the oldest event a webhook endpoint has not taken, in seconds"
+    );
     describe_gauge!(
         EVENTS_LAST_SEQ,
         "The newest event sequence number appended, per tenant"
@@ -144,6 +161,24 @@ pub fn pull_run(provider: &str, status: &str, elapsed: Duration) {
     ];
     counter!(PULL_RUNS, &labels).increment(1);
     histogram!(PULL_RUN_DURATION, &labels).record(elapsed.as_secs_f64());
+}
+
+/// One webhook delivery attempt to an endpoint and how it ended
+/// (`delivered`, `failed`, `gone`, `error`).
+pub fn webhook_attempt(endpoint_id: &str, outcome: &'static str, elapsed: Duration) {
+    let labels = [
+        ("endpoint", endpoint_id.to_owned()),
+        ("outcome", outcome.to_owned()),
+    ];
+    counter!(WEBHOOK_ATTEMPTS, &labels).increment(1);
+    histogram!(WEBHOOK_DURATION, "endpoint" => endpoint_id.to_owned())
+        .record(elapsed.as_secs_f64());
+}
+
+/// How old the oldest event an endpoint has not taken yet is, in seconds
+/// (0 when it is caught up).
+pub fn webhook_lag(endpoint_id: &str, seconds: f64) {
+    gauge!(WEBHOOK_LAG, "endpoint" => endpoint_id.to_owned()).set(seconds);
 }
 
 /// Events of these types appended for a tenant, the last numbered `last_seq`.

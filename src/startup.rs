@@ -16,11 +16,13 @@ use crate::ops;
 use crate::pull::schedule;
 use crate::scim::{self, ScimState};
 use crate::store::Store;
+use crate::webhooks;
 
 pub struct Application {
     port: u16,
     server: Server,
-    scheduler: Option<tokio::task::JoinHandle<()>>,
+    /// The scheduler and the webhook worker, when they run.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -36,18 +38,28 @@ impl Application {
             .await
             .context("connecting to the database")?;
         store.migrate().await.context("migrating the database")?;
-        let scheduler = settings.scheduler.then(|| {
+        let mut background = Vec::new();
+        if settings.scheduler {
             let owner = format!("serve:{}", uuid::Uuid::now_v7());
             let every = Duration::from_secs(settings.scheduler_tick_secs.max(1));
-            tokio::spawn(schedule::run_forever(
+            background.push(tokio::spawn(schedule::run_forever(
                 store.clone(),
                 key.clone(),
-                owner,
+                owner.clone(),
                 every,
-            ))
-        });
+            )));
+            // Webhook delivery runs where the scheduler does: any number of
+            // replicas may (an endpoint's lease holds it to one at a time).
+            let worker = webhooks::deliver::Worker::new(
+                store.clone(),
+                key.clone(),
+                settings.webhooks.settings(),
+                owner,
+            );
+            background.push(tokio::spawn(worker.run_forever()));
+        }
         let mut app = Self::with_store(store, settings, key)?;
-        app.scheduler = scheduler;
+        app.background = background;
         Ok(app)
     }
 
@@ -86,6 +98,7 @@ impl Application {
             keys,
             key,
             scim_base_url: scim_base_url.clone(),
+            webhooks: settings.webhooks.settings(),
         });
         let state = web::Data::new(ScimState {
             store,
@@ -97,7 +110,7 @@ impl Application {
         Ok(Application {
             port,
             server,
-            scheduler: None,
+            background: Vec::new(),
         })
     }
 
@@ -107,8 +120,8 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        if let Some(scheduler) = self.scheduler {
-            scheduler.abort();
+        for task in self.background {
+            task.abort();
         }
         result
     }

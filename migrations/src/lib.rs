@@ -9,6 +9,7 @@ mod m20261122_000002_app_identity;
 mod m20261201_000003_pull;
 mod m20261206_000004_deferred;
 mod m20261206_000005_run_deactivations;
+mod m20261206_000006_webhooks;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000003_pull::Migration),
             Box::new(m20261206_000004_deferred::Migration),
             Box::new(m20261206_000005_run_deactivations::Migration),
+            Box::new(m20261206_000006_webhooks::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod connections;
 pub mod directory;
+pub mod webhooks;
 
 use serde::Serialize;
 use validator::Validate;
@@ -497,6 +498,10 @@ pub async fn act_on_user(
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = Event)]
 pub struct EventView {
+    /// The event's stable id (`evt_` TENANT `_` SEQ): the same in the feed
+    /// and in every webhook delivery of it (`webhook-id`), so a consumer
+    /// can drop what it already handled.
+    pub id: String,
     /// Gap-free per tenant, in commit order.
     pub seq: i64,
     /// `user.created`, `user.updated`, `user.deactivated`, …
@@ -513,6 +518,7 @@ pub struct EventView {
 impl From<crate::store::events::Event> for EventView {
     fn from(e: crate::store::events::Event) -> EventView {
         EventView {
+            id: event_id(&e.tenant_id, e.seq),
             seq: e.seq,
             r#type: e.r#type,
             resource_type: e.resource_type,
@@ -521,6 +527,11 @@ impl From<crate::store::events::Event> for EventView {
             created_at: rfc3339(e.created_at),
         }
     }
+}
+
+/// An event's stable id: its tenant and its sequence number (never reused).
+pub fn event_id(tenant_id: &str, seq: i64) -> String {
+    format!("evt_{}_{seq}", tenant_id.replace('-', ""))
 }
 
 /// The most events one page holds, whatever the caller asks for.

@@ -47,6 +47,9 @@ pub struct ApiState {
     pub key: Option<SealingKey>,
     /// What an IdP is given as the SCIM base URL (`…/scim/v2`).
     pub scim_base_url: String,
+    /// Which webhook URLs are allowed, how a test delivery is sent, how
+    /// long a rotated secret still signs.
+    pub webhooks: crate::webhooks::Settings,
 }
 
 /// Mount `/api/v1` and the browsable reference at `/api/docs`.

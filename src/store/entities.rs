@@ -390,3 +390,69 @@ pub mod deferred_changes {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod webhook_endpoints {
+    use sea_orm::entity::prelude::*;
+
+    /// A host application's webhook endpoint (migration m20261206_000006).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_endpoints")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        pub url: String,
+        pub description: String,
+        /// The event types it takes; None: every type.
+        pub event_types: Option<Json>,
+        pub batch_size: i32,
+        pub enabled: bool,
+        pub disabled_reason: Option<String>,
+        pub secret_sealed: String,
+        pub previous_secret_sealed: Option<String>,
+        pub previous_expires_at: Option<i64>,
+        /// The last event the endpoint took (or skipped by its types).
+        pub delivered_seq: i64,
+        /// Failed attempts of the event at the head.
+        pub failures: i32,
+        pub next_attempt_at: i64,
+        pub lease_owner: Option<String>,
+        pub lease_expires_at: Option<i64>,
+        pub created_at: i64,
+        pub updated_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod webhook_attempts {
+    use sea_orm::entity::prelude::*;
+
+    /// One delivery attempt to an endpoint.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_attempts")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub endpoint_id: String,
+        pub tenant_id: String,
+        pub first_seq: i64,
+        pub last_seq: i64,
+        pub attempted_at: i64,
+        /// The HTTP status; None when no answer came (timeout, refused).
+        pub status: Option<i32>,
+        pub latency_ms: i64,
+        /// `delivered`, `failed`, `gone` (410) or `error`.
+        pub outcome: String,
+        /// At most 1 KB of the answer, or the error.
+        pub excerpt: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

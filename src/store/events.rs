@@ -17,6 +17,23 @@ use super::{Result, StoreError};
 
 pub use events::Model as Event;
 
+/// Every type of event the outbox holds (what a webhook endpoint may
+/// choose among).
+pub const TYPES: &[&str] = &[
+    "user.created",
+    "user.updated",
+    "user.deactivated",
+    "user.reactivated",
+    "user.deleted",
+    "group.created",
+    "group.updated",
+    "group.deleted",
+    "group.member_added",
+    "group.member_removed",
+    "directory.deleted",
+    "sync.run.finished",
+];
+
 /// An event before it has a sequence number.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
@@ -67,6 +84,10 @@ pub async fn append<C: ConnectionTrait>(
     let last: i64 = row.try_get("", "last_seq")?;
     let first = last - count + 1;
     let types: Vec<&'static str> = batch.iter().map(|e| e.r#type).collect();
+    debug_assert!(
+        types.iter().all(|t| TYPES.contains(t)),
+        "an event type missing from events::TYPES: {types:?}"
+    );
     let mut rows = batch
         .into_iter()
         .zip(first..)
@@ -91,6 +112,14 @@ pub async fn append<C: ConnectionTrait>(
     // tenant's next append.
     crate::metrics::events_appended(tenant_id, &types, last);
     Ok(())
+}
+
+/// The tenant's newest sequence number (0 before its first event).
+pub async fn last_seq<C: ConnectionTrait>(conn: &C, tenant_id: &str) -> Result<i64> {
+    Ok(event_sequences::Entity::find_by_id(tenant_id.to_owned())
+        .one(conn)
+        .await?
+        .map_or(0, |row| row.last_seq))
 }
 
 /// A page of a tenant's events after `after`, in sequence order.

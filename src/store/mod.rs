@@ -12,6 +12,7 @@ pub mod pages;
 pub mod pull;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

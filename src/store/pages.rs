@@ -91,6 +91,36 @@ where
     window_along(conn, select, key, from, limit, Direction::Ascending).await
 }
 
+/// `window` for the other tables of the store.
+pub(super) async fn window_on<C, E>(
+    conn: &C,
+    select: sea_orm::Select<E>,
+    key: E::Column,
+    from: &From,
+    limit: u64,
+) -> Result<Page<E::Model>>
+where
+    C: ConnectionTrait,
+    E: EntityTrait,
+{
+    window(conn, select, key, from, limit).await
+}
+
+/// A keyset window newest first (keys are UUIDv7).
+pub(super) async fn window_newest_first<C, E>(
+    conn: &C,
+    select: sea_orm::Select<E>,
+    key: E::Column,
+    from: &From,
+    limit: u64,
+) -> Result<Page<E::Model>>
+where
+    C: ConnectionTrait,
+    E: EntityTrait,
+{
+    window_along(conn, select, key, from, limit, Direction::Descending).await
+}
+
 async fn window_along<C, E>(
     conn: &C,
     select: sea_orm::Select<E>,

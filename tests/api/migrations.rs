@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::helpers::{SCIM_JSON, TestApp, assert_scim_error, enc, json, patch_op, spawn_app};
 
-const TABLES: [&str; 16] = [
+const TABLES: [&str; 18] = [
     "tenants",
     "directories",
     "scim_tokens",
@@ -29,6 +29,8 @@ const TABLES: [&str; 16] = [
     "sync_runs",
     "deferred_changes",
     "run_deactivations",
+    "webhook_endpoints",
+    "webhook_attempts",
 ];
 
 /// The application tables that exist now.

@@ -1,0 +1,531 @@
+//! The delivery worker. Each tick (every second, and at once when this
+//! replica commits a write) it asks the store for enabled endpoints whose
+//! next attempt is due and whose tenant has events past their position, and
+//! delivers each on a task of its own under the endpoint's lease: the events
+//! after the position, in order, `batch_size` per POST; a 2xx moves the
+//! position past them, anything else waits for the next retry and holds the
+//! endpoint's later events back (a failing endpoint holds back only itself).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::json;
+use tracing::{info, instrument, warn};
+
+use super::Settings;
+use super::address::{self, UrlPolicy};
+use super::sign;
+use crate::admin::EventView;
+use crate::crypto::{SealingKey, Secret};
+use crate::store::events::{self, Event};
+use crate::store::webhooks::{self as rows, Advance, Attempt, Endpoint};
+use crate::store::{Store, StoreError};
+
+/// How long a replica holds an endpoint's lease without renewing it.
+pub const LEASE_TTL_MS: i64 = 60_000;
+/// Endpoints one tick starts at most.
+const DUE_PER_TICK: u64 = 64;
+/// Events read at once past an endpoint's position (to find the ones its
+/// types take).
+const SCAN: u64 = 1_000;
+/// Most bytes of an answer the log keeps.
+pub const EXCERPT_BYTES: usize = 1_024;
+/// The longest `Retry-After` honoured.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// The sealing context of an endpoint's secret: bound to its row.
+fn context(endpoint_id: &str) -> Vec<u8> {
+    format!("webhook:{endpoint_id}").into_bytes()
+}
+
+pub fn seal(key: &SealingKey, endpoint_id: &str, secret: &Secret) -> Result<String, String> {
+    key.seal(secret.expose().as_bytes(), &context(endpoint_id))
+        .map_err(|e| e.to_string())
+}
+
+pub fn open(key: &SealingKey, endpoint_id: &str, sealed: &str) -> Result<Secret, String> {
+    key.open(sealed, &context(endpoint_id))
+        .map_err(|e| e.to_string())
+}
+
+/// The secrets that sign now: the current one, and the previous one until
+/// its overlap ends.
+pub fn signing_secrets(
+    key: &SealingKey,
+    endpoint: &Endpoint,
+    now: i64,
+) -> Result<Vec<Secret>, String> {
+    let mut secrets = vec![open(key, &endpoint.id, &endpoint.secret_sealed)?];
+    if let (Some(previous), Some(until)) = (
+        &endpoint.previous_secret_sealed,
+        endpoint.previous_expires_at,
+    ) && until > now
+    {
+        secrets.push(open(key, &endpoint.id, previous)?);
+    }
+    Ok(secrets)
+}
+
+/// What one POST carried and how the endpoint answered.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// The HTTP status; None when no answer came.
+    pub status: Option<u16>,
+    pub latency: Duration,
+    /// The start of the answer, or the error.
+    pub excerpt: String,
+    /// `Retry-After` of a 429 or 503.
+    pub retry_after: Option<Duration>,
+}
+
+impl Sent {
+    pub fn delivered(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// POST `body` as message `id`, signed by `secrets`, to `url`.
+pub async fn post(
+    client: &reqwest::Client,
+    policy: UrlPolicy,
+    url: &str,
+    id: &str,
+    secrets: &[Secret],
+    body: Vec<u8>,
+) -> Sent {
+    let started = Instant::now();
+    let failed = |excerpt: String| Sent {
+        status: None,
+        latency: started.elapsed(),
+        excerpt,
+        retry_after: None,
+    };
+    // The URL is checked again at send time: the server's policy may have
+    // changed since the endpoint was saved.
+    if let Err(why) = address::check_url(url, policy) {
+        return failed(format!("refused: {why}"));
+    }
+    let timestamp = chrono::Utc::now().timestamp();
+    let refs: Vec<&Secret> = secrets.iter().collect();
+    let signature = match sign::signature(&refs, id, timestamp, &body) {
+        Ok(s) => s,
+        Err(why) => return failed(why),
+    };
+    let answer = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("webhook-id", id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(body)
+        .send()
+        .await;
+    let mut response = match answer {
+        Ok(r) => r,
+        // Without the URL: an operator may have put a token in its query.
+        Err(err) => return failed(describe(&err.without_url())),
+    };
+    let status = response.status().as_u16();
+    let retry_after = matches!(status, 429 | 503)
+        .then(|| retry_after(response.headers()))
+        .flatten();
+    let mut excerpt = Vec::new();
+    while excerpt.len() < EXCERPT_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(err) => {
+                excerpt.extend_from_slice(describe(&err.without_url()).as_bytes());
+                break;
+            }
+        }
+    }
+    excerpt.truncate(EXCERPT_BYTES);
+    Sent {
+        status: Some(status),
+        latency: started.elapsed(),
+        excerpt: String::from_utf8_lossy(&excerpt).into_owned(),
+        retry_after,
+    }
+}
+
+/// An error with its causes (reqwest's own text is only the outermost).
+fn describe(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// `Retry-After` in seconds or as an HTTP date (RFC 9110 §10.2.3).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let wait = match value.trim().parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => {
+            let at = httpdate::parse_http_date(value.trim()).ok()?;
+            at.duration_since(std::time::SystemTime::now())
+                .unwrap_or_default()
+        }
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
+}
+
+/// The wait before the next attempt after `failures` failed ones: the
+/// schedule's, spread by up to a fifth either way so endpoints that failed
+/// together do not all come back at once. None once the schedule is spent.
+pub fn backoff(retries: &[Duration], failures: usize) -> Option<Duration> {
+    let base = *retries.get(failures.checked_sub(1)?)?;
+    let spread = base.as_secs_f64() * 0.2;
+    let jitter = rand::rng().random_range(-spread..=spread);
+    Some(Duration::from_secs_f64(
+        (base.as_secs_f64() + jitter).max(0.0),
+    ))
+}
+
+/// What the worker does next for an endpoint.
+enum Step {
+    /// Nothing past the position.
+    Idle,
+    /// Events its types do not take, up to this one: move past them.
+    Skip(i64),
+    /// Send these.
+    Send(Vec<Event>),
+}
+
+/// Whether an endpoint takes events of `type`.
+pub fn takes(endpoint: &Endpoint, r#type: &str) -> bool {
+    match endpoint.event_types.as_ref().and_then(|t| t.as_array()) {
+        None => true,
+        Some(types) => types.iter().any(|t| t.as_str() == Some(r#type)),
+    }
+}
+
+/// The body and `webhook-id` of a delivery: one event as the events API
+/// shows it, or with `batch_size` > 1 `{"data": [...]}`.
+pub fn message(endpoint: &Endpoint, batch: Vec<Event>) -> (String, Vec<u8>) {
+    let tenant = endpoint.tenant_id.replace('-', "");
+    let (first, last) = (
+        batch.first().map_or(0, |e| e.seq),
+        batch.last().map_or(0, |e| e.seq),
+    );
+    let views: Vec<EventView> = batch.into_iter().map(EventView::from).collect();
+    if endpoint.batch_size <= 1 && views.len() == 1 {
+        let id = views[0].id.clone();
+        let body = serde_json::to_vec(&views[0]).unwrap_or_default();
+        (id, body)
+    } else {
+        let id = format!("batch_{tenant}_{first}_{last}");
+        let body = serde_json::to_vec(&json!({ "data": views })).unwrap_or_default();
+        (id, body)
+    }
+}
+
+/// The worker of one replica.
+pub struct Worker {
+    store: Store,
+    key: Option<SealingKey>,
+    settings: Settings,
+    client: reqwest::Client,
+    replica: String,
+    /// Endpoints this replica is delivering now.
+    busy: Mutex<HashSet<String>>,
+}
+
+impl Worker {
+    pub fn new(
+        store: Store,
+        key: Option<SealingKey>,
+        settings: Settings,
+        replica: String,
+    ) -> Arc<Worker> {
+        let client = address::client(settings.policy, settings.timeout);
+        Arc::new(Worker {
+            store,
+            key,
+            settings,
+            client,
+            replica,
+            busy: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Deliver until the process ends.
+    pub async fn run_forever(self: Arc<Self>) {
+        let mut commits = self.store.commits();
+        loop {
+            if let Err(err) = self.tick().await {
+                warn!(error = %err, "webhook delivery could not look for due endpoints");
+            }
+            tokio::select! {
+                _ = commits.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Start delivering every due endpoint this replica is not delivering.
+    pub async fn tick(self: &Arc<Self>) -> Result<usize, StoreError> {
+        let due = rows::due(self.store.connection(), now_ms(), DUE_PER_TICK).await?;
+        let mut started = 0;
+        for endpoint in due {
+            if !self
+                .busy
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(endpoint.id.clone())
+            {
+                continue;
+            }
+            started += 1;
+            let worker = self.clone();
+            tokio::spawn(async move {
+                if let Err(err) = worker.deliver(&endpoint.id).await {
+                    warn!(endpoint_id = %endpoint.id, error = %err, "webhook delivery stopped");
+                }
+                worker
+                    .busy
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&endpoint.id);
+            });
+        }
+        Ok(started)
+    }
+
+    /// Deliver one endpoint's due events under its lease, until it is
+    /// caught up, fails, or loses the lease.
+    #[instrument(skip(self))]
+    pub async fn deliver(&self, endpoint_id: &str) -> Result<(), StoreError> {
+        let conn = self.store.connection();
+        // One owner per delivery: not even two tasks of this replica share
+        // an endpoint.
+        let owner = format!("{}:{}", self.replica, uuid::Uuid::now_v7());
+        if !rows::take_lease(conn, endpoint_id, &owner, now_ms(), LEASE_TTL_MS).await? {
+            return Ok(());
+        }
+        let result = self.deliver_leased(endpoint_id, &owner).await;
+        let released = rows::release_lease(conn, endpoint_id, &owner).await;
+        result?;
+        released
+    }
+
+    async fn deliver_leased(&self, endpoint_id: &str, owner: &str) -> Result<(), StoreError> {
+        let conn = self.store.connection();
+        let mut renewed = Instant::now();
+        loop {
+            if renewed.elapsed() >= Duration::from_millis(LEASE_TTL_MS as u64 / 5) {
+                if !rows::take_lease(conn, endpoint_id, owner, now_ms(), LEASE_TTL_MS).await? {
+                    return Ok(());
+                }
+                renewed = Instant::now();
+            }
+            let endpoint = rows::endpoint(conn, endpoint_id).await?;
+            let now = now_ms();
+            if !endpoint.enabled || endpoint.next_attempt_at > now {
+                return Ok(());
+            }
+            let step = self.next_step(&endpoint).await?;
+            let (attempt, advance) = match step {
+                Step::Idle => {
+                    crate::metrics::webhook_lag(&endpoint.id, 0.0);
+                    return Ok(());
+                }
+                Step::Skip(seq) => (None, Advance::To { seq }),
+                Step::Send(batch) => {
+                    let oldest = batch.first().map_or(now, |e| e.created_at);
+                    crate::metrics::webhook_lag(
+                        &endpoint.id,
+                        (now - oldest).max(0) as f64 / 1000.0,
+                    );
+                    let (first, last) = (batch[0].seq, batch[batch.len() - 1].seq);
+                    let sent = self.send(&endpoint, batch).await;
+                    let (outcome, advance) = self.judge(&endpoint, &sent, last);
+                    crate::metrics::webhook_attempt(&endpoint.id, outcome, sent.latency);
+                    let attempt = Attempt {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        endpoint_id: endpoint.id.clone(),
+                        tenant_id: endpoint.tenant_id.clone(),
+                        first_seq: first,
+                        last_seq: last,
+                        attempted_at: now,
+                        status: sent.status.map(i32::from),
+                        latency_ms: sent.latency.as_millis() as i64,
+                        outcome: outcome.to_owned(),
+                        excerpt: sent.excerpt.clone(),
+                    };
+                    (Some(attempt), advance)
+                }
+            };
+            let failed = !matches!(advance, Advance::To { .. });
+            if let Advance::Disable { reason, .. } = &advance {
+                warn!(endpoint_id = %endpoint.id, %reason, "webhook endpoint disabled");
+            }
+            let tx = self.store.write().await?;
+            let kept =
+                rows::record(tx.conn(), &endpoint.id, owner, attempt, advance, now_ms()).await?;
+            if !kept {
+                // Another replica took the lease over (ours lapsed): what it
+                // sends now is its own; ours goes again, at least once.
+                info!(endpoint_id = %endpoint.id, "lost the endpoint's lease");
+                return Ok(());
+            }
+            tx.commit().await?;
+            if failed {
+                return Ok(());
+            }
+        }
+    }
+
+    /// What comes next past the endpoint's position.
+    async fn next_step(&self, endpoint: &Endpoint) -> Result<Step, StoreError> {
+        let conn = self.store.connection();
+        let events = events::after(conn, &endpoint.tenant_id, endpoint.delivered_seq, SCAN).await?;
+        let Some(last_read) = events.last().map(|e| e.seq) else {
+            return Ok(Step::Idle);
+        };
+        let size = endpoint.batch_size.max(1) as usize;
+        let batch: Vec<Event> = events
+            .into_iter()
+            .filter(|e| takes(endpoint, &e.r#type))
+            .take(size)
+            .collect();
+        Ok(if batch.is_empty() {
+            Step::Skip(last_read)
+        } else {
+            Step::Send(batch)
+        })
+    }
+
+    async fn send(&self, endpoint: &Endpoint, batch: Vec<Event>) -> Sent {
+        let secrets = match &self.key {
+            None => {
+                Err("the server has no DIRSYNC_SECRET_KEY to open the signing secret".to_owned())
+            }
+            Some(key) => signing_secrets(key, endpoint, now_ms()),
+        };
+        let secrets = match secrets {
+            Ok(s) => s,
+            Err(why) => {
+                return Sent {
+                    status: None,
+                    latency: Duration::ZERO,
+                    excerpt: format!("not sent: {why}"),
+                    retry_after: None,
+                };
+            }
+        };
+        let (id, body) = message(endpoint, batch);
+        post(
+            &self.client,
+            self.settings.policy,
+            &endpoint.url,
+            &id,
+            &secrets,
+            body,
+        )
+        .await
+    }
+
+    /// The outcome of an attempt (`delivered`, `failed`, `gone`, `error`)
+    /// and what it does to the endpoint.
+    fn judge(&self, endpoint: &Endpoint, sent: &Sent, last: i64) -> (&'static str, Advance) {
+        if sent.delivered() {
+            return ("delivered", Advance::To { seq: last });
+        }
+        let failures = endpoint.failures.saturating_add(1);
+        if sent.status == Some(410) {
+            return (
+                "gone",
+                Advance::Disable {
+                    failures,
+                    reason: "the endpoint answered 410 Gone".into(),
+                },
+            );
+        }
+        let outcome = if sent.status.is_some() {
+            "failed"
+        } else {
+            "error"
+        };
+        let what = match sent.status {
+            Some(status) => format!("HTTP {status}"),
+            None => sent.excerpt.clone(),
+        };
+        let scheduled = backoff(&self.settings.retries, failures as usize);
+        match (scheduled, sent.retry_after) {
+            (None, _) => (
+                outcome,
+                Advance::Disable {
+                    failures,
+                    reason: format!(
+                        "gave up after {failures} failed attempts of event {}: {what}",
+                        endpoint.delivered_seq + 1
+                    ),
+                },
+            ),
+            (Some(wait), retry_after) => {
+                let wait = retry_after.unwrap_or(wait);
+                (
+                    outcome,
+                    Advance::Retry {
+                        failures,
+                        at: now_ms() + wait.as_millis() as i64,
+                    },
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_follows_the_schedule_within_a_fifth_and_ends_with_it() {
+        let retries = super::super::default_retries();
+        for (i, base) in retries.iter().enumerate() {
+            for _ in 0..20 {
+                let wait = backoff(&retries, i + 1).unwrap().as_secs_f64();
+                let b = base.as_secs_f64();
+                assert!(
+                    wait >= b * 0.8 - 1e-9 && wait <= b * 1.2 + 1e-9,
+                    "{i}: {wait}"
+                );
+            }
+        }
+        assert_eq!(backoff(&retries, retries.len() + 1), None);
+        assert_eq!(backoff(&retries, 0), None);
+        let total: u64 = retries.iter().map(Duration::as_secs).sum();
+        assert!(total >= 3 * 24 * 3600, "retries span three days: {total} s");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_is_capped() {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("retry-after", "120".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(120)));
+        h.insert("retry-after", "99999999".parse().unwrap());
+        assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
+        let soon = std::time::SystemTime::now() + Duration::from_secs(600);
+        h.insert(
+            "retry-after",
+            httpdate::fmt_http_date(soon).parse().unwrap(),
+        );
+        let wait = retry_after(&h).unwrap().as_secs();
+        assert!((590..=600).contains(&wait), "{wait}");
+        h.insert("retry-after", "soon".parse().unwrap());
+        assert_eq!(retry_after(&h), None);
+    }
+}

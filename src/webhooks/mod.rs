@@ -1,0 +1,52 @@
+//! Webhooks: the tenant's events, delivered to the host application's
+//! endpoints from the outbox, in sequence order per endpoint, signed as the
+//! Standard Webhooks specification says, at least once, retried for days.
+//!
+//! - `address`: which URLs and addresses an endpoint may have (no server-side
+//!   request forgery through a webhook URL).
+//! - `sign`: signing secrets and the `webhook-signature` header.
+//! - `deliver`: the worker `dirsync serve` runs: it finds endpoints with
+//!   events past their position, takes each one's lease (one replica at a
+//!   time per endpoint), sends, and records each attempt with its effect on
+//!   the endpoint in one transaction.
+
+pub mod address;
+pub mod deliver;
+pub mod sign;
+
+use std::time::Duration;
+
+pub use address::UrlPolicy;
+
+/// How the server delivers.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub policy: UrlPolicy,
+    /// The longest one attempt may take.
+    pub timeout: Duration,
+    /// The wait after each failed attempt of an event; after the last, the
+    /// endpoint is disabled (its events stay in the outbox).
+    pub retries: Vec<Duration>,
+    /// How long the previous secret still signs after a rotation.
+    pub rotation_overlap: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            policy: UrlPolicy::default(),
+            timeout: Duration::from_secs(15),
+            retries: default_retries(),
+            rotation_overlap: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h: ten attempts over
+/// three days and three hours.
+pub fn default_retries() -> Vec<Duration> {
+    [5, 300, 1800, 7200, 18_000, 36_000, 50_400, 72_000, 86_400]
+        .into_iter()
+        .map(Duration::from_secs)
+        .collect()
+}
