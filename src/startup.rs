@@ -14,19 +14,22 @@ use crate::config::{DatabaseSettings, ServerSettings};
 use crate::crypto::SealingKey;
 use crate::ops;
 use crate::pull::schedule;
+use crate::retention;
 use crate::scim::{self, ScimState};
 use crate::store::Store;
 
 pub struct Application {
     port: u16,
     server: Server,
-    scheduler: Option<tokio::task::JoinHandle<()>>,
+    /// The scheduler and the event retention, stopped with the server.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
-    /// Connect, migrate, bind, and (unless turned off) start the scheduler
-    /// with the key that opens connection credentials. `listen` may use
-    /// port 0 (tests).
+    /// Connect, migrate, bind, and start the background tasks: the
+    /// scheduler (unless turned off) with the key that opens connection
+    /// credentials, and the event retention when one is set. `listen` may
+    /// use port 0 (tests).
     pub async fn build(
         db: &DatabaseSettings,
         settings: ServerSettings,
@@ -36,22 +39,29 @@ impl Application {
             .await
             .context("connecting to the database")?;
         store.migrate().await.context("migrating the database")?;
-        let scheduler = settings.scheduler.then(|| {
+        let mut background = Vec::new();
+        if settings.scheduler {
             let owner = format!("serve:{}", uuid::Uuid::now_v7());
             let every = Duration::from_secs(settings.scheduler_tick_secs.max(1));
-            tokio::spawn(schedule::run_forever(
+            background.push(tokio::spawn(schedule::run_forever(
                 store.clone(),
                 key.clone(),
                 owner,
                 every,
-            ))
-        });
+            )));
+        }
+        if let Some(retention) = settings.event_retention {
+            background.push(tokio::spawn(retention::run_forever(
+                store.clone(),
+                retention,
+            )));
+        }
         let mut app = Self::with_store(store, settings, key)?;
-        app.scheduler = scheduler;
+        app.background = background;
         Ok(app)
     }
 
-    /// The HTTP server alone (no scheduler); `key` seals and opens the
+    /// The HTTP server alone (no background tasks); `key` seals and opens the
     /// credentials of connections the host API creates and runs.
     pub fn with_store(
         store: Store,
@@ -97,7 +107,7 @@ impl Application {
         Ok(Application {
             port,
             server,
-            scheduler: None,
+            background: Vec::new(),
         })
     }
 
@@ -107,8 +117,8 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        if let Some(scheduler) = self.scheduler {
-            scheduler.abort();
+        for task in self.background {
+            task.abort();
         }
         result
     }
