@@ -7,7 +7,7 @@
 #   DATABASE_URL  empty or sqlite:... -> a new temp SQLite file;
 #                 postgres://...      -> a fresh database created beside the one named
 #                                        (dropped again at exit)
-#   SUITES        env, default "replay tester api": which parts to run
+#   SUITES        env, default "replay tester api browser": which parts to run
 #
 # (a) conformance/replay.py on ../shared/reference/entra_reference_postman.json (relative to
 #     the repo root: CI clones the repo with shared/ beside it), with its own directory and
@@ -20,6 +20,13 @@
 #     operation of /api/v1/openapi.json, every check but positive_data_acceptance
 #     (an opaque cursor is any string to the schema, and only the server knows
 #     which are its own), at least 1,000 generated cases; fails on any failure.
+# (d) the pages in a real browser: Debian's Chromium, headless, driven by selenium
+#     (pinned in conformance/requirements-browser.txt, installed into
+#     conformance/.venv-browser) through Debian's chromedriver, given by path so
+#     nothing is downloaded. conformance/test_browser.py checks the harness
+#     (conformance/browser.py) itself, then every conformance/browser_*.py runs as
+#     a unittest module against the server; /api/docs is browser_api_docs.py. Fails
+#     (never skips) without chromium and chromium-driver.
 # Exits non-zero if any part fails. The server is always killed; its log tail is
 # printed on failure.
 set -euo pipefail
@@ -29,7 +36,7 @@ cd "$ROOT"
 
 BIN="${1:-target/debug/dirsync}"
 DB_ARG="${2:-}"
-SUITES="${SUITES:-replay tester api}"
+SUITES="${SUITES:-replay tester api browser}"
 ENTRA_FILE="${ENTRA_FILE:-../shared/reference/entra_reference_postman.json}"
 PYTHON="${PYTHON:-python3}"
 
@@ -92,6 +99,19 @@ echo "conformance: backend=$BACKEND database=$DB_URL"
 dirsync() { "$BIN" --database-url "$DB_URL" "$@"; }
 json_field() { "$PYTHON" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
+# A virtual environment with a requirements file's pins, rebuilt when the file
+# changes: ensure_venv VENV REQUIREMENTS
+ensure_venv() {
+  local venv="$1" requirements="$2" stamp="$1/.requirements.sha256" want
+  want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+  if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    echo "conformance: installing $requirements into $venv"
+    "$PYTHON" -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
+    echo "$want" >"$stamp"
+  fi
+}
+
 # ---- tenant, directories, tokens (before the server starts: no SQLite contention) ----
 dirsync migrate >>"$LOG" 2>&1
 dirsync tenant create conformance --json >"$WORK/tenant.json"
@@ -138,6 +158,8 @@ fi
 REPLAY_SUMMARY="not run"
 TESTER_SUMMARY="not run"
 API_SUMMARY="not run"
+BROWSER_SUMMARY="not run"
+PAGES=()
 
 # ---- (a) Entra reference replay -------------------------------------------------
 if [[ " $SUITES " == *" replay "* ]]; then
@@ -162,14 +184,7 @@ if [[ " $SUITES " == *" tester "* ]]; then
   echo
   echo "=== scim2-tester ($BACKEND) ==="
   VENV="$ROOT/conformance/.venv"
-  STAMP="$VENV/.requirements.sha256"
-  WANT="$(sha256sum conformance/requirements.txt | cut -d' ' -f1)"
-  if [[ ! -x "$VENV/bin/scim2" || ! -f "$STAMP" || "$(cat "$STAMP")" != "$WANT" ]]; then
-    echo "conformance: installing conformance/requirements.txt into $VENV"
-    "$PYTHON" -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r conformance/requirements.txt
-    echo "$WANT" >"$STAMP"
-  fi
+  ensure_venv "$VENV" conformance/requirements.txt
   # The header goes through the environment so the token is not on a command line.
   set +e
   SCIM_CLI_HEADERS="Authorization: Bearer $TOKEN_TESTER" NO_COLOR=1 \
@@ -187,14 +202,7 @@ if [[ " $SUITES " == *" api "* ]]; then
   echo
   echo "=== schemathesis: /api/v1 ($BACKEND) ==="
   VENV_API="$ROOT/conformance/.venv-api"
-  STAMP_API="$VENV_API/.requirements.sha256"
-  WANT_API="$(sha256sum conformance/requirements-api.txt | cut -d' ' -f1)"
-  if [[ ! -x "$VENV_API/bin/schemathesis" || ! -f "$STAMP_API" || "$(cat "$STAMP_API")" != "$WANT_API" ]]; then
-    echo "conformance: installing conformance/requirements-api.txt into $VENV_API"
-    "$PYTHON" -m venv "$VENV_API"
-    "$VENV_API/bin/pip" install --quiet --disable-pip-version-check -r conformance/requirements-api.txt
-    echo "$WANT_API" >"$STAMP_API"
-  fi
+  ensure_venv "$VENV_API" conformance/requirements-api.txt
   # Something to find: users and a group of the tenant, through SCIM.
   "$PYTHON" conformance/seed_api.py "$BASE" "$TOKEN_API_SEED"
   API_TOKEN="$(dirsync api-token --tenant conformance --scope "read write admin" --ttl 1h)"
@@ -215,6 +223,36 @@ if [[ " $SUITES " == *" api "* ]]; then
   fi
 fi
 
+# ---- (d) pages in a real browser -------------------------------------------------
+if [[ " $SUITES " == *" browser "* ]]; then
+  echo
+  echo "=== browser: pages in headless Chromium ($BACKEND) ==="
+  CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
+  CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+  if [[ ! -x "$CHROMIUM" || ! -x "$CHROMEDRIVER" ]]; then
+    echo "conformance: FAILED: the browser suite needs Debian's Chromium and its driver" \
+      "($CHROMIUM, $CHROMEDRIVER): apt-get install chromium chromium-driver" >&2
+    BROWSER_SUMMARY="chromium or chromedriver missing (apt-get install chromium chromium-driver)"
+    STATUS=1
+  else
+    VENV_BROWSER="$ROOT/conformance/.venv-browser"
+    ensure_venv "$VENV_BROWSER" conformance/requirements-browser.txt
+    PAGES=()
+    for page in conformance/browser_*.py; do PAGES+=("$(basename "$page" .py)"); done
+    # A reader's token, through the environment (never on a command line).
+    BROWSER_TOKEN="$(dirsync api-token --tenant conformance --scope read --ttl 1h)"
+    set +e
+    (cd conformance && CHROMIUM="$CHROMIUM" CHROMEDRIVER="$CHROMEDRIVER" \
+      DIRSYNC_ORIGIN="http://127.0.0.1:$PORT" DIRSYNC_BROWSER_API_TOKEN="$BROWSER_TOKEN" \
+      BROWSER_ARTIFACTS="$WORK/browser" \
+      "$VENV_BROWSER/bin/python" -m unittest -v test_browser "${PAGES[@]}") 2>&1 | tee "$WORK/browser.out"
+    rc=${PIPESTATUS[0]}
+    set -e
+    BROWSER_SUMMARY="$(grep -E '^Ran [0-9]+ tests?' "$WORK/browser.out" | tail -n 1), $(tail -n 1 "$WORK/browser.out")"
+    [[ $rc -eq 0 ]] || STATUS=1
+  fi
+fi
+
 # ---- summary --------------------------------------------------------------------
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
   echo "conformance: the server died during the run" >&2
@@ -225,6 +263,7 @@ echo "=== conformance summary ($BACKEND) ==="
 echo "replay (entra_reference_postman): $REPLAY_SUMMARY"
 echo "scim2-tester: $TESTER_SUMMARY"
 echo "schemathesis (host API): $API_SUMMARY"
+echo "browser (headless Chromium: ${PAGES[*]:-no pages}): $BROWSER_SUMMARY"
 if [[ $STATUS -ne 0 ]]; then
   echo "conformance: FAILED ($BACKEND)"
 else

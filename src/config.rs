@@ -3,6 +3,7 @@
 use clap::Args;
 
 use crate::crypto::Secret;
+use crate::retention::Retention;
 
 /// Settings shared by every command that touches the database.
 #[derive(Debug, Clone, Args)]
@@ -75,6 +76,12 @@ pub struct ServerSettings {
     /// How often the scheduler looks for due connections, in seconds.
     #[arg(long, env = "DIRSYNC_SCHEDULER_TICK_SECS", default_value_t = 15)]
     pub scheduler_tick_secs: u64,
+
+    /// Delete events older than this (`90d`, `12w`, `36h`; at least an
+    /// hour), checked at start and hourly. Unset: events are kept until
+    /// `dirsync events prune`.
+    #[arg(long, env = "DIRSYNC_EVENT_RETENTION", value_parser = Retention::parse)]
+    pub event_retention: Option<Retention>,
 
     #[command(flatten)]
     pub api: ApiSettings,
@@ -195,6 +202,7 @@ impl ServerSettings {
             workers: 2,
             scheduler: false,
             scheduler_tick_secs: 15,
+            event_retention: None,
             api: ApiSettings::for_tests(),
             webhooks: WebhookArgs::for_tests(),
             metrics_token: None,

@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod ops;
 pub mod pull;
 pub mod reconcile;
+pub mod retention;
 pub mod scim;
 pub mod startup;
 pub mod store;

@@ -1081,8 +1081,10 @@ async fn main() -> anyhow::Result<()> {
                 &store(&cli.db).await?,
                 tenant.as_deref(),
                 before.timestamp_millis(),
+                u64::MAX,
             )
-            .await?;
+            .await?
+            .deleted;
             print(json, &serde_json::json!({ "pruned": pruned }), |_| {
                 format!(
                     "{pruned} events written before {} deleted",

@@ -14,6 +14,7 @@ use crate::config::{DatabaseSettings, ServerSettings};
 use crate::crypto::SealingKey;
 use crate::ops;
 use crate::pull::schedule;
+use crate::retention;
 use crate::scim::{self, ScimState};
 use crate::store::Store;
 use crate::webhooks;
@@ -21,14 +22,16 @@ use crate::webhooks;
 pub struct Application {
     port: u16,
     server: Server,
-    /// The scheduler and the webhook worker, when they run.
+    /// The scheduler, the webhook worker and the event retention, stopped
+    /// with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
-    /// Connect, migrate, bind, and (unless turned off) start the scheduler
-    /// with the key that opens connection credentials. `listen` may use
-    /// port 0 (tests).
+    /// Connect, migrate, bind, and start the background tasks: the
+    /// scheduler (unless turned off) with the key that opens connection
+    /// credentials, and the event retention when one is set. `listen` may
+    /// use port 0 (tests).
     pub async fn build(
         db: &DatabaseSettings,
         settings: ServerSettings,
@@ -58,12 +61,18 @@ impl Application {
             );
             background.push(tokio::spawn(worker.run_forever()));
         }
+        if let Some(retention) = settings.event_retention {
+            background.push(tokio::spawn(retention::run_forever(
+                store.clone(),
+                retention,
+            )));
+        }
         let mut app = Self::with_store(store, settings, key)?;
         app.background = background;
         Ok(app)
     }
 
-    /// The HTTP server alone (no scheduler); `key` seals and opens the
+    /// The HTTP server alone (no background tasks); `key` seals and opens the
     /// credentials of connections the host API creates and runs.
     pub fn with_store(
         store: Store,

@@ -16,6 +16,7 @@ use crate::crypto;
 use crate::domain::time::rfc3339;
 use crate::reconcile::host::{Action, HostError, UserKey};
 use crate::reconcile::policy::{GroupRole, NewUserStatus, OnDelete, OnMissing, Policy};
+pub use crate::store::events::Pruned;
 use crate::store::tenants::{Directory, Tenant};
 use crate::store::{Store, StoreError};
 use directory::Kind;
@@ -569,17 +570,20 @@ pub async fn event_page(
 }
 
 /// Delete the events written before `before` (epoch milliseconds), of one
-/// tenant or of all; how many went.
+/// tenant or of all, at most `at_most` of them (`u64::MAX`: all). The one
+/// way events go: `dirsync events prune` and the server's retention both
+/// call it.
 pub async fn prune_events(
     store: &Store,
     tenant: Option<&str>,
     before: i64,
-) -> Result<u64, AdminError> {
+    at_most: u64,
+) -> Result<Pruned, AdminError> {
     let tenant_id = match tenant {
         Some(t) => Some(tenant_id(store, t).await?),
         None => None,
     };
-    crate::store::events::prune(store.connection(), tenant_id.as_deref(), before)
+    crate::store::events::prune(store, tenant_id.as_deref(), before, at_most)
         .await
         .map_err(AdminError::Store)
 }

@@ -121,7 +121,7 @@ pub async fn create_connection(
     state: web::Data<ApiState>,
     caller: Principal,
     tenant: web::Query<TenantParam>,
-    body: web::Json<NewConnection>,
+    body: super::Body<NewConnection>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(Scope::Admin)?;
     let tenant_id = tenant.resolve(&state.store, &caller).await?;
@@ -185,7 +185,7 @@ pub async fn update_connection(
     caller: Principal,
     tenant: web::Query<TenantParam>,
     id: web::Path<String>,
-    body: web::Json<ConnectionChange>,
+    body: super::Body<ConnectionChange>,
 ) -> Result<web::Json<ConnectionView>, Problem> {
     caller.require(Scope::Admin)?;
     let directory = directory_in(&state, &caller, &tenant, &id).await?;

@@ -155,7 +155,7 @@ pub async fn create_directory(
     state: web::Data<ApiState>,
     caller: Principal,
     tenant: web::Query<TenantParam>,
-    body: web::Json<NewDirectory>,
+    body: super::Body<NewDirectory>,
 ) -> Result<HttpResponse, Problem> {
     caller.require(Scope::Admin)?;
     let tenant_id = tenant.resolve(&state.store, &caller).await?;
@@ -262,7 +262,7 @@ pub async fn replace_policy(
     caller: Principal,
     tenant: web::Query<TenantParam>,
     id: web::Path<String>,
-    body: web::Json<Policy>,
+    body: super::Body<Policy>,
 ) -> Result<web::Json<Policy>, Problem> {
     caller.require(Scope::Admin)?;
     let row = directory_in(&state, &caller, &tenant, &id).await?;

@@ -127,7 +127,48 @@ pub fn optional_body<T: DeserializeOwned + Default>(
             "send the body as application/json",
         ));
     }
-    serde_json::from_slice(body).map_err(|e| Problem::invalid_field("body", e.to_string()))
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| Problem::invalid_field("body", e.to_string()))?;
+    object(value)
+}
+
+/// A JSON object body, read as actix's `Json` reads it (the size limit,
+/// the media type, the same problems), refusing any other JSON value: serde
+/// would read a struct from an array too (`[null]`).
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> actix_web::FromRequest for Body<T> {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let json = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let value = json.await?.into_inner();
+            object(value).map(Body).map_err(Into::into)
+        })
+    }
+}
+
+impl<T> std::ops::Deref for Body<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> Body<T> {
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+/// `value` as `T` when it is a JSON object; else 400 naming the body.
+fn object<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Problem> {
+    if !value.is_object() {
+        return Err(Problem::invalid_field("body", "must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| Problem::invalid_field("body", e.to_string()))
 }
 
 /// Most items one page holds.

@@ -60,7 +60,7 @@ pub struct NewTenant {
 pub async fn create_tenant(
     state: web::Data<ApiState>,
     caller: Principal,
-    body: web::Json<NewTenant>,
+    body: super::Body<NewTenant>,
 ) -> Result<HttpResponse, Problem> {
     operator(&caller, Scope::Admin)?;
     let tenant = admin::create_tenant(&state.store, &body.name).await?;

@@ -394,7 +394,7 @@ pub async fn set_user_role(
     caller: Principal,
     tenant: web::Query<TenantParam>,
     id: web::Path<String>,
-    body: web::Json<RoleChange>,
+    body: super::Body<RoleChange>,
 ) -> Result<HttpResponse, Problem> {
     let role = body.into_inner().role;
     act(&state, &caller, &tenant, &id, Action::SetRole(role)).await

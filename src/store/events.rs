@@ -13,7 +13,7 @@ use serde_json::Value;
 use tracing::instrument;
 
 use super::entities::{event_sequences, events};
-use super::{Result, StoreError};
+use super::{Result, Store, StoreError};
 
 pub use events::Model as Event;
 
@@ -171,17 +171,103 @@ pub async fn page<C: ConnectionTrait>(
         .await?)
 }
 
+/// Rows one prune transaction deletes at most: each is a short write, so a
+/// large backlog never holds SQLite's one writer (or PostgreSQL's row locks)
+/// for long, and the feed's writers get their turn between chunks.
+const PRUNE_CHUNK: u64 = 1000;
+
+/// What a prune did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub deleted: u64,
+    /// False when it stopped at its budget with more to delete.
+    pub is_complete: bool,
+}
+
 /// Delete the events written before `before` (epoch milliseconds), of one
-/// tenant or of every tenant. Sequence numbers go on from the counter, so a
-/// reader's `after` stays valid; what it had not read is gone.
-pub async fn prune<C: ConnectionTrait>(
-    conn: &C,
+/// tenant or of every tenant, at most `at_most` of them, the oldest of each
+/// tenant first, in transactions of at most `PRUNE_CHUNK` rows. Sequence
+/// numbers go on from the counter, so a reader's `after` stays valid; what
+/// it had not read is gone.
+///
+/// Each chunk is found by a read (the primary key in `seq` order; no write
+/// lock held while it looks) and deleted as a `seq` range with the age
+/// checked again, so replicas pruning at the same time only find less to do.
+#[instrument(skip_all, fields(tenant_id, before, at_most))]
+pub async fn prune(
+    store: &Store,
     tenant_id: Option<&str>,
     before: i64,
-) -> Result<u64> {
-    let mut delete = events::Entity::delete_many().filter(events::Column::CreatedAt.lt(before));
-    if let Some(tenant_id) = tenant_id {
-        delete = delete.filter(events::Column::TenantId.eq(tenant_id));
+    at_most: u64,
+) -> Result<Pruned> {
+    let tenants: Vec<String> = match tenant_id {
+        Some(t) => vec![t.to_owned()],
+        None => {
+            event_sequences::Entity::find()
+                .select_only()
+                .column(event_sequences::Column::TenantId)
+                .order_by_asc(event_sequences::Column::TenantId)
+                .into_tuple()
+                .all(store.connection())
+                .await?
+        }
+    };
+    let mut deleted = 0;
+    for tenant in &tenants {
+        // What a webhook endpoint has not taken yet stays, whatever its
+        // age: an endpoint's events wait in the outbox until it takes them.
+        let undelivered: Option<i64> = super::entities::webhook_endpoints::Entity::find()
+            .select_only()
+            .expr(Expr::col(super::entities::webhook_endpoints::Column::DeliveredSeq).min())
+            .filter(super::entities::webhook_endpoints::Column::TenantId.eq(tenant.as_str()))
+            .into_tuple::<Option<i64>>()
+            .one(store.connection())
+            .await?
+            .flatten();
+        let kept = |select: sea_orm::Select<events::Entity>| match undelivered {
+            Some(seq) => select.filter(events::Column::Seq.lte(seq)),
+            None => select,
+        };
+        loop {
+            if deleted >= at_most {
+                return Ok(Pruned {
+                    deleted,
+                    is_complete: false,
+                });
+            }
+            let limit = std::cmp::min(PRUNE_CHUNK, at_most - deleted);
+            let seqs: Vec<i64> = kept(events::Entity::find())
+                .select_only()
+                .column(events::Column::Seq)
+                .filter(events::Column::TenantId.eq(tenant.as_str()))
+                .filter(events::Column::CreatedAt.lt(before))
+                .order_by_asc(events::Column::Seq)
+                .limit(limit)
+                .into_tuple()
+                .all(store.connection())
+                .await?;
+            let (Some(&first), Some(&last)) = (seqs.first(), seqs.last()) else {
+                break;
+            };
+            // The range holds exactly the rows just found that are still
+            // there: they were the first `limit` old enough in `seq` order.
+            let tx = store.write().await?;
+            let gone = events::Entity::delete_many()
+                .filter(events::Column::TenantId.eq(tenant.as_str()))
+                .filter(events::Column::Seq.between(first, last))
+                .filter(events::Column::CreatedAt.lt(before))
+                .exec(tx.conn())
+                .await?
+                .rows_affected;
+            tx.commit().await?;
+            deleted += gone;
+            if (seqs.len() as u64) < limit {
+                break;
+            }
+        }
     }
-    Ok(delete.exec(conn).await?.rows_affected)
+    Ok(Pruned {
+        deleted,
+        is_complete: true,
+    })
 }

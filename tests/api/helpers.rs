@@ -536,6 +536,8 @@ pub struct Served {
     pub origin: String,
     child: Child,
     log: std::thread::JoinHandle<String>,
+    /// Every JSON log line after the one that gave the port, as it comes.
+    lines: std::sync::mpsc::Receiver<Value>,
 }
 
 impl Served {
@@ -552,6 +554,7 @@ impl Served {
             .expect("start dirsync serve");
         let stderr = child.stderr.take().expect("stderr");
         let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let (lines_tx, lines) = std::sync::mpsc::channel();
         let log = std::thread::spawn(move || {
             let mut all = String::new();
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -559,6 +562,7 @@ impl Served {
                 if parsed["fields"]["message"] == "dirsync listening" {
                     let _ = port_tx.send(parsed["fields"]["port"].as_u64());
                 }
+                let _ = lines_tx.send(parsed);
                 all.push_str(&line);
                 all.push('\n');
             }
@@ -569,11 +573,26 @@ impl Served {
                 origin: format!("http://127.0.0.1:{port}"),
                 child,
                 log,
+                lines,
             },
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!("dirsync serve did not start:\n{}", log.join().unwrap());
+            }
+        }
+    }
+
+    /// The first log line with this message (from the start), waiting for
+    /// it up to a minute; None if the server logged none by then.
+    pub fn wait_for_log(&self, message: &str) -> Option<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line["fields"]["message"] == message => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
             }
         }
     }

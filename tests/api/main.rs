@@ -25,6 +25,7 @@ mod pull;
 mod pull_identities;
 mod readme;
 mod reconcile;
+mod retention;
 mod runs;
 mod smoke;
 mod tenancy;
