@@ -58,7 +58,8 @@ impl Application {
                 key.clone(),
                 settings.webhooks.settings(),
                 owner,
-            );
+            )
+            .map_err(|why| anyhow::anyhow!(why))?;
             background.push(tokio::spawn(worker.run_forever()));
         }
         if let Some(retention) = settings.event_retention {

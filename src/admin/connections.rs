@@ -351,8 +351,9 @@ pub async fn test(
         .map_err(|e| AdminError::Invalid(e.to_string()))
 }
 
-/// Re-seal every connection's credentials under `new`, in one transaction
-/// (all or nothing). Values already under `new` are left as they are.
+/// Re-seal every connection's credentials and every webhook endpoint's
+/// signing secrets under `new`, in one transaction (all or nothing); how
+/// many were re-sealed. Values already under `new` are left as they are.
 pub async fn rotate_key(
     store: &Store,
     old: Option<&SealingKey>,
@@ -392,6 +393,9 @@ pub async fn rotate_key(
         }
         rotated += 1;
     }
+    // Webhook signing secrets are sealed under the same key: all of them
+    // move with the credentials, in the same transaction.
+    rotated += super::webhooks::reseal_all(tx.conn(), old, new).await?;
     tx.commit().await.map_err(AdminError::Store)?;
     Ok(rotated)
 }

@@ -440,7 +440,7 @@ pub async fn send_test(
         "data": {"webhook_id": e.id},
         "created_at": rfc3339(now()),
     });
-    let client = address::client(settings.policy, settings.timeout);
+    let client = address::client(settings.policy, settings.timeout).map_err(AdminError::Invalid)?;
     let sent: Sent = deliver::post(
         &client,
         settings.policy,

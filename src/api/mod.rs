@@ -23,6 +23,7 @@ pub mod problem;
 pub mod runs;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 use actix_web::{HttpMessage, HttpRequest, web};
 use base64::Engine;
@@ -72,6 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<ApiState>) {
             .service(directories::scope())
             .service(connections::scope())
             .service(runs::scope())
+            .service(webhooks::scope())
             .default_service(web::to(not_found)),
     )
     // The reference's page loads its assets by relative paths, so it is

@@ -7,7 +7,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{connections, directories, events, groups, runs, tenants, users};
+use super::{connections, directories, events, groups, runs, tenants, users, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -52,6 +52,17 @@ use super::{connections, directories, events, groups, runs, tenants, users};
         runs::get_run,
         runs::list_held_back,
         runs::approve_run,
+        webhooks::list_webhooks,
+        webhooks::create_webhook,
+        webhooks::get_webhook,
+        webhooks::update_webhook,
+        webhooks::delete_webhook,
+        webhooks::enable_webhook,
+        webhooks::disable_webhook,
+        webhooks::test_webhook,
+        webhooks::rotate_secret,
+        webhooks::replay_webhook,
+        webhooks::list_attempts,
     ),
     components(schemas(super::problem::Problem, super::problem::FieldError)),
     modifiers(&Bearer, &Problems),
@@ -63,6 +74,7 @@ use super::{connections, directories, events, groups, runs, tenants, users};
         (name = "directories", description = "The tenant's directories, their SCIM tokens and policy"),
         (name = "connections", description = "Pull directories' connections to Google Workspace, Entra ID or Okta, and their runs"),
         (name = "runs", description = "Runs of a connection, and approving one the guard stopped"),
+        (name = "webhooks", description = "Webhook endpoints: every event delivered, signed, in order; their delivery log"),
     )
 )]
 struct Document;

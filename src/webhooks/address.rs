@@ -173,7 +173,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
 
 /// The delivery client: the guarded resolver, no redirects (a redirect
 /// could lead anywhere), a timeout per attempt.
-pub fn client(policy: UrlPolicy, timeout: std::time::Duration) -> reqwest::Client {
+pub fn client(policy: UrlPolicy, timeout: std::time::Duration) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .dns_resolver(Arc::new(GuardedResolver { policy }))
         .redirect(reqwest::redirect::Policy::none())
@@ -181,7 +181,7 @@ pub fn client(policy: UrlPolicy, timeout: std::time::Duration) -> reqwest::Clien
         .connect_timeout(timeout.min(std::time::Duration::from_secs(10)))
         .user_agent(concat!("dirsync-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
-        .expect("a reqwest client with rustls builds")
+        .map_err(|e| format!("the webhook HTTP client: {e}"))
 }
 
 #[cfg(test)]

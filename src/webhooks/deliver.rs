@@ -248,16 +248,16 @@ impl Worker {
         key: Option<SealingKey>,
         settings: Settings,
         replica: String,
-    ) -> Arc<Worker> {
-        let client = address::client(settings.policy, settings.timeout);
-        Arc::new(Worker {
+    ) -> Result<Arc<Worker>, String> {
+        let client = address::client(settings.policy, settings.timeout)?;
+        Ok(Arc::new(Worker {
             store,
             key,
             settings,
             client,
             replica,
             busy: Mutex::new(HashSet::new()),
-        })
+        }))
     }
 
     /// Deliver until the process ends.

@@ -571,6 +571,8 @@ fn walk_body(method: &Method, path: &str) -> Option<Value> {
             "settings": {"org_url": "http://127.0.0.1:9", "auth": "ssws"}, "secret": "s",
         })),
         ("PUT", "/api/v1/users/{id}/role") => Some(json!({"role": "owner"})),
+        ("POST", "/api/v1/webhooks") => Some(json!({"url": "https://hooks.example.com/x"})),
+        ("POST", "/api/v1/webhooks/{id}/replay") => Some(json!({"from_seq": 1})),
         ("PUT" | "PATCH", _) => Some(json!({})),
         _ => None,
     }
@@ -585,9 +587,22 @@ async fn no_operation_of_the_document_shows_another_tenants_data() {
     // Another tenant in the same database, with a user and a group, a SCIM
     // directory with a token, and a pull directory with a run.
     let other = "other-co";
-    dirsync::admin::create_tenant(&app.store, other)
+    let other_tenant = dirsync::admin::create_tenant(&app.store, other)
         .await
         .unwrap();
+    let hook = dirsync::admin::webhooks::create(
+        &app.store,
+        app.key.as_ref(),
+        &dirsync::config::WebhookArgs::for_tests().settings(),
+        &other_tenant.id,
+        dirsync::admin::webhooks::NewWebhook {
+            url: "https://hooks.example.com/theirs".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .webhook;
     let dir = dirsync::admin::create_directory(&app.store, other, "main", "generic")
         .await
         .unwrap();
@@ -663,6 +678,8 @@ async fn no_operation_of_the_document_shows_another_tenants_data() {
             let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             let id = if path.starts_with("/api/v1/groups") {
                 &group_id
+            } else if path.starts_with("/api/v1/webhooks") {
+                &hook.id
             } else {
                 &user_id
             };
@@ -700,7 +717,7 @@ async fn no_operation_of_the_document_shows_another_tenants_data() {
             walked += 1;
         }
     }
-    assert!(walked >= 34, "walked {walked} operations");
+    assert!(walked >= 45, "walked {walked} operations");
     // And the victim is as it was, with its directories, token, connection
     // and run.
     let (_, after) = get(&app, &theirs, &format!("/api/v1/users/{user_id}")).await;
@@ -716,6 +733,7 @@ async fn no_operation_of_the_document_shows_another_tenants_data() {
         format!("/api/v1/directories/{}", dir.id),
         format!("/api/v1/connections/{}", pull.directory_id),
         format!("/api/v1/runs/{run_id}"),
+        format!("/api/v1/webhooks/{}", hook.id),
     ] {
         let (status, body) = get(&app, &theirs, &path).await;
         assert_eq!(status, 200, "{path}: {body}");

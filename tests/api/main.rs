@@ -31,3 +31,4 @@ mod smoke;
 mod tenancy;
 mod users;
 mod vendors;
+mod webhooks;

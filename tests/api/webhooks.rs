@@ -1,0 +1,533 @@
+//! Webhooks against a local receiver on port 0: every event delivered in
+//! order and signed (checked by a verifier written here, apart from the
+//! signer), a receiver that fails and recovers loses nothing, exhaustion
+//! disables and enabling resumes, 410 disables, replay, secret rotation with
+//! both signatures, event-type filters, refused URLs, the test message.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use dirsync::webhooks::{Settings, deliver::Worker};
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::host_api::{call, get, token};
+
+/// What the receiver got.
+#[derive(Debug, Clone)]
+struct Got {
+    headers: HashMap<String, String>,
+    body: String,
+    /// What it answered.
+    status: u16,
+}
+
+#[derive(Default)]
+struct Script {
+    /// Statuses to answer, in turn; then 200.
+    answers: VecDeque<u16>,
+    got: Vec<Got>,
+}
+
+struct Receiver {
+    url: String,
+    script: Arc<Mutex<Script>>,
+    _server: actix_web::dev::ServerHandle,
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let script = Arc::new(Mutex::new(Script::default()));
+        let shared = web::Data::from(script.clone());
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(shared.clone())
+                .default_service(web::to(receive))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Receiver {
+            url: format!("http://127.0.0.1:{port}/hook"),
+            script,
+            _server: handle,
+        }
+    }
+
+    fn answer(&self, statuses: &[u16]) {
+        self.script.lock().unwrap().answers.extend(statuses);
+    }
+
+    fn got(&self) -> Vec<Got> {
+        self.script.lock().unwrap().got.clone()
+    }
+
+    /// The bodies it took (2xx), parsed.
+    fn taken(&self) -> Vec<Value> {
+        self.got()
+            .into_iter()
+            .filter(|g| (200..300).contains(&g.status))
+            .map(|g| serde_json::from_str(&g.body).unwrap())
+            .collect()
+    }
+
+    /// Wait until it took `n` messages (or fail after 20 s).
+    async fn wait_for(&self, n: usize) -> Vec<Value> {
+        for _ in 0..400 {
+            let taken = self.taken();
+            if taken.len() >= n {
+                return taken;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the receiver took {} of {n}: {:?}",
+            self.taken().len(),
+            self.got()
+        );
+    }
+}
+
+async fn receive(
+    req: HttpRequest,
+    body: web::Bytes,
+    script: web::Data<Mutex<Script>>,
+) -> HttpResponse {
+    let mut script = script.lock().unwrap();
+    let status = script.answers.pop_front().unwrap_or(200);
+    script.got.push(Got {
+        headers: req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        status,
+    });
+    let mut answer = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+    if status == 429 {
+        answer.insert_header(("retry-after", "1"));
+    }
+    answer.body("ok")
+}
+
+/// The Standard Webhooks check, written here from the specification
+/// (HMAC-SHA256 over `id.timestamp.body` with the base64 key after
+/// `whsec_`), apart from the server's signer: true when one of the
+/// signatures in the header is this secret's.
+fn verifies(secret: &str, got: &Got) -> bool {
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").unwrap())
+        .unwrap();
+    let signed = format!(
+        "{}.{}.{}",
+        got.headers["webhook-id"], got.headers["webhook-timestamp"], got.body
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(signed.as_bytes());
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    got.headers["webhook-signature"]
+        .split(' ')
+        .any(|s| s == expected)
+}
+
+fn admin(app: &TestApp) -> String {
+    token(&app.tenant, "read write admin")
+}
+
+/// The delivery worker, with retries after `retries` (short, for tests).
+fn start_worker(app: &TestApp, retries: &[u64]) {
+    let settings = Settings {
+        retries: retries
+            .iter()
+            .map(|ms| Duration::from_millis(*ms))
+            .collect(),
+        timeout: Duration::from_secs(2),
+        ..dirsync::config::WebhookArgs::for_tests().settings()
+    };
+    let worker = Worker::new(app.store.clone(), app.key.clone(), settings, "test".into()).unwrap();
+    tokio::spawn(worker.run_forever());
+}
+
+/// An endpoint of the app's tenant; (its id, its secret).
+async fn endpoint(app: &TestApp, body: Value) -> (String, String) {
+    let (status, created, _) = call(
+        app,
+        Some(&admin(app)),
+        Method::POST,
+        "/api/v1/webhooks",
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    (
+        created["id"].as_str().unwrap().to_owned(),
+        created["secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn send(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let (status, body, _) = call(app, Some(&admin(app)), method, path, body).await;
+    (status, body)
+}
+
+/// The endpoint's state, once `done` holds (or fail after 20 s).
+async fn endpoint_when(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..400 {
+        let (_, e) = get(app, &admin(app), &format!("/api/v1/webhooks/{id}")).await;
+        if done(&e) {
+            return e;
+        }
+        last = e;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the endpoint never got there: {last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_reaches_the_endpoint_once_in_order_signed_as_the_feed_shows_it() {
+    let app = spawn_app().await;
+    app.create_user("before@example.com").await;
+    let receiver = Receiver::start().await;
+    let (id, secret) = endpoint(&app, json!({"url": receiver.url})).await;
+    let (_, created) = get(&app, &admin(&app), &format!("/api/v1/webhooks/{id}")).await;
+    let start = created["delivered_seq"].as_i64().unwrap();
+    assert_eq!(
+        start,
+        app.last_seq().await,
+        "it starts after the newest event"
+    );
+    start_worker(&app, &[50]);
+    // Four writers at once: the endpoint still sees one sequence.
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let app_token = app.token.clone();
+        let base = app.base.clone();
+        writers.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            for n in 0..5 {
+                let name = format!("w{w}-{n}@example.com");
+                let res = client
+                    .post(format!("{base}/Users"))
+                    .bearer_auth(&app_token)
+                    .header("content-type", "application/scim+json")
+                    .body(
+                        json!({
+                            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                            "userName": name,
+                            "emails": [{"value": name, "primary": true}]
+                        })
+                        .to_string(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 201);
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let taken = receiver.wait_for(20).await;
+    let (_, feed) = get(&app, &admin(&app), "/api/v1/events?after=0&limit=1000").await;
+    let feed: Vec<Value> = feed["data"].as_array().unwrap().clone();
+    // Created before the endpoint: not sent; everything after: each once,
+    // in sequence order, exactly as the feed shows it.
+    let after: Vec<&Value> = feed
+        .iter()
+        .filter(|e| e["seq"].as_i64().unwrap() > start)
+        .collect();
+    assert_eq!(taken.len(), after.len());
+    for (got, shown) in taken.iter().zip(&after) {
+        assert_eq!(&got, shown);
+    }
+    let seqs: Vec<i64> = taken.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    for got in receiver.got() {
+        assert!(verifies(&secret, &got), "a signature that does not verify");
+        let body: Value = serde_json::from_str(&got.body).unwrap();
+        assert_eq!(got.headers["webhook-id"], body["id"].as_str().unwrap());
+        assert_eq!(got.headers["content-type"], "application/json");
+    }
+    let shown = endpoint_when(&app, &id, |e| e["delivered_seq"] == seqs[seqs.len() - 1]).await;
+    assert_eq!(shown["failures"], 0);
+    let (_, log) = get(
+        &app,
+        &admin(&app),
+        &format!("/api/v1/webhooks/{id}/attempts?limit=100"),
+    )
+    .await;
+    let log = log["data"].as_array().unwrap();
+    assert_eq!(log.len(), 20);
+    assert!(
+        log.iter()
+            .all(|a| a["outcome"] == "delivered" && a["status"] == 200)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_receiver_gets_every_event_in_order_once_it_recovers() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    receiver.answer(&[500, 503, 429, 500]);
+    let (id, _) = endpoint(&app, json!({"url": receiver.url})).await;
+    start_worker(&app, &[30, 30, 30, 30, 30, 30]);
+    for n in 0..5 {
+        app.create_user(&format!("u{n}@example.com")).await;
+    }
+    let taken = receiver.wait_for(5).await;
+    let seqs: Vec<i64> = taken.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    // The first event was sent five times (four refusals, then taken), the
+    // same message each time.
+    let got = receiver.got();
+    let first_ids: Vec<&str> = got[..5]
+        .iter()
+        .map(|g| g.headers["webhook-id"].as_str())
+        .collect();
+    assert!(
+        first_ids.iter().all(|i| *i == first_ids[0]),
+        "{first_ids:?}"
+    );
+    let (_, log) = get(
+        &app,
+        &admin(&app),
+        &format!("/api/v1/webhooks/{id}/attempts?limit=100"),
+    )
+    .await;
+    let outcomes: Vec<&str> = log["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes[..5],
+        ["failed", "failed", "failed", "failed", "delivered"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exhausted_retries_disable_the_endpoint_and_enabling_it_resumes_without_loss() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    receiver.answer(&[500, 500, 500]);
+    let (id, _) = endpoint(&app, json!({"url": receiver.url})).await;
+    start_worker(&app, &[20, 20]);
+    app.create_user("a@example.com").await;
+    let disabled = endpoint_when(&app, &id, |e| e["enabled"] == false).await;
+    assert!(
+        disabled["disabled_reason"]
+            .as_str()
+            .unwrap()
+            .contains("gave up after 3 failed attempts"),
+        "{disabled}"
+    );
+    // Written while it was disabled: it waits in the outbox.
+    app.create_user("b@example.com").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(receiver.taken().is_empty());
+    let (status, enabled) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/webhooks/{id}/enable"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &enabled["enabled"]),
+        (200, &json!(true)),
+        "{enabled}"
+    );
+    let taken = receiver.wait_for(2).await;
+    let emails: Vec<&str> = taken
+        .iter()
+        .map(|e| e["data"]["user"]["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["a@example.com", "b@example.com"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gone_disables_at_once_and_replay_delivers_again_from_a_sequence() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let (id, _) = endpoint(&app, json!({"url": receiver.url})).await;
+    start_worker(&app, &[20, 20, 20]);
+    app.create_user("a@example.com").await;
+    app.create_user("b@example.com").await;
+    let first = receiver.wait_for(2).await;
+    receiver.answer(&[410]);
+    app.create_user("c@example.com").await;
+    let gone = endpoint_when(&app, &id, |e| e["enabled"] == false).await;
+    assert_eq!(gone["disabled_reason"], "the endpoint answered 410 Gone");
+    assert_eq!(receiver.got().len(), 3, "no retry after 410");
+
+    let from = first[1]["seq"].as_i64().unwrap();
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/webhooks/{id}/replay"),
+        Some(json!({"from_seq": from})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/webhooks/{id}/enable"),
+        None,
+    )
+    .await;
+    let taken = receiver.wait_for(4).await;
+    let seqs: Vec<i64> = taken.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(seqs[2..], [from, from + 1]);
+    let (status, problem) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/webhooks/{id}/replay"),
+        Some(json!({"from_seq": 0})),
+    )
+    .await;
+    assert_eq!(status, 400, "{problem}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_secret_and_the_previous_one_both_sign_and_types_filter() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let (id, old) = endpoint(
+        &app,
+        json!({"url": receiver.url, "event_types": ["user.deactivated"]}),
+    )
+    .await;
+    let (status, rotated) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/webhooks/{id}/rotate-secret"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{rotated}");
+    let new = rotated["secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(rotated["previous_secret_until"].is_string());
+    start_worker(&app, &[20]);
+    let user = app.create_user("a@example.com").await;
+    let res = app
+        .request_as(&app.token, Method::PATCH, &format!("/Users/{user}"))
+        .header("content-type", "application/scim+json")
+        .body(
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "path": "active", "value": false}]
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let taken = receiver.wait_for(1).await;
+    assert_eq!(
+        taken[0]["type"], "user.deactivated",
+        "only the type asked for"
+    );
+    let got = &receiver.got()[0];
+    assert!(
+        verifies(&new, got) && verifies(&old, got),
+        "both secrets sign"
+    );
+    assert_eq!(got.headers["webhook-signature"].split(' ').count(), 2);
+    // Nothing else comes: the created event was skipped, not held.
+    let shown = endpoint_when(&app, &id, |e| e["delivered_seq"] == taken[0]["seq"]).await;
+    assert_eq!(shown["failures"], 0);
+    assert!(
+        shown.get("secret").is_none(),
+        "the secret is never read back"
+    );
+}
+
+#[tokio::test]
+async fn urls_types_and_bodies_are_checked_and_a_test_message_is_signed() {
+    let app = spawn_app().await;
+    for (body, field) in [
+        (json!({"url": "http://hooks.example.com/x"}), "https"),
+        (json!({"url": "https://10.0.0.5/hook"}), "private"),
+        (json!({"url": "https://169.254.169.254/latest"}), "metadata"),
+        (
+            json!({"url": "https://ok.example.com", "event_types": ["user.exploded"]}),
+            "unknown type",
+        ),
+        (
+            json!({"url": "https://ok.example.com", "batch_size": 0}),
+            "batch_size",
+        ),
+        (
+            json!({"url": "https://ok.example.com", "colour": "red"}),
+            "colour",
+        ),
+        (json!(["https://ok.example.com"]), "object"),
+    ] {
+        let (status, problem) =
+            send(&app, Method::POST, "/api/v1/webhooks", Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {problem}");
+        assert!(problem.to_string().contains(field), "{body}: {problem}");
+    }
+    let receiver = Receiver::start().await;
+    let (id, secret) = endpoint(&app, json!({"url": receiver.url, "description": "app"})).await;
+    let (status, tested) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/webhooks/{id}/test"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{tested}");
+    assert_eq!(
+        (&tested["delivered"], &tested["status"]),
+        (&json!(true), &json!(200))
+    );
+    let got = &receiver.got()[0];
+    assert!(verifies(&secret, got));
+    let body: Value = serde_json::from_str(&got.body).unwrap();
+    assert_eq!(body["type"], "webhook.test");
+    // Another tenant sees none of it.
+    dirsync::admin::create_tenant(&app.store, "other")
+        .await
+        .unwrap();
+    let (status, _) = get(
+        &app,
+        &token("other", "read"),
+        &format!("/api/v1/webhooks/{id}"),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, list) = get(&app, &token("other", "read"), "/api/v1/webhooks").await;
+    assert_eq!((status, list["data"].as_array().unwrap().len()), (200, 0));
+    let (status, _) = send(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/webhooks/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = get(&app, &admin(&app), &format!("/api/v1/webhooks/{id}")).await;
+    assert_eq!(status, 404);
+}
