@@ -84,6 +84,12 @@ enum Command {
         #[command(subcommand)]
         command: ConnectionCommand,
     },
+    /// A tenant's webhook endpoints: every event delivered, signed, in
+    /// order.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
     /// Run a pull directory's connection now and print the run.
     Sync(SyncArgs),
     /// A pull directory's runs, newest first; or approve one the
@@ -148,6 +154,99 @@ enum Command {
         #[arg(long, default_value_t = DEFAULT_EVENTS)]
         limit: u64,
         /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WebhookCommand {
+    /// Register an endpoint; prints its signing secret (shown once). It
+    /// receives the events committed from now on.
+    Create {
+        /// The tenant's name.
+        #[arg(long)]
+        tenant: String,
+        /// https, or http to loopback when allowed.
+        #[arg(long)]
+        url: String,
+        /// Only this event type (repeat for several); none: every type.
+        #[arg(long = "type")]
+        types: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Events per POST (1 to 1,000; 1 sends each event alone).
+        #[arg(long)]
+        batch_size: Option<u32>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        settings: dirsync::config::WebhookArgs,
+    },
+    /// A tenant's endpoints.
+    List {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One endpoint.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change an endpoint's URL, types, description or batch size.
+    Update {
+        id: String,
+        #[arg(long)]
+        url: Option<String>,
+        /// Only this event type (repeat for several).
+        #[arg(long = "type")]
+        types: Vec<String>,
+        /// Take every event type again.
+        #[arg(long, conflicts_with = "types")]
+        all_types: bool,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        batch_size: Option<u32>,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        settings: dirsync::config::WebhookArgs,
+    },
+    /// Resume delivery from the first event the endpoint has not taken.
+    Enable { id: String },
+    /// Stop delivery; its events wait in the outbox.
+    Disable { id: String },
+    /// Delete an endpoint and its delivery log.
+    Delete { id: String },
+    /// Send a signed `webhook.test` message now and print the answer.
+    Test {
+        id: String,
+        #[command(flatten)]
+        settings: dirsync::config::WebhookArgs,
+    },
+    /// A new signing secret (printed once); the old one signs too for the
+    /// rotation overlap.
+    RotateSecret {
+        id: String,
+        #[command(flatten)]
+        settings: dirsync::config::WebhookArgs,
+    },
+    /// Deliver again from an event of the tenant's feed on.
+    Replay {
+        id: String,
+        /// The first event's sequence number.
+        #[arg(long = "from")]
+        from_seq: i64,
+    },
+    /// The endpoint's delivery log, newest first.
+    Attempts {
+        id: String,
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=100))]
+        limit: u64,
         #[arg(long)]
         json: bool,
     },
@@ -557,6 +656,210 @@ fn shell_word(word: &str) -> String {
     }
 }
 
+/// One endpoint on a line: its id, state, URL, types and position.
+fn webhook_line(w: &dirsync::admin::webhooks::WebhookView) -> String {
+    let state = match (&w.enabled, &w.disabled_reason) {
+        (true, _) if w.failures > 0 => format!(
+            "retrying ({} failed; next at {})",
+            w.failures, w.next_attempt_at
+        ),
+        (true, _) => "enabled".to_owned(),
+        (false, Some(why)) => format!("disabled: {why}"),
+        (false, None) => "disabled".to_owned(),
+    };
+    let types = w
+        .event_types
+        .as_ref()
+        .map_or("every type".to_owned(), |t| t.join(","));
+    format!(
+        "{}  {}  {}  {}  delivered through seq {}",
+        w.id, w.url, types, state, w.delivered_seq
+    )
+}
+
+async fn webhook(
+    db: &DatabaseSettings,
+    key: &KeySettings,
+    command: WebhookCommand,
+) -> anyhow::Result<()> {
+    use dirsync::admin::webhooks::{self as hooks, AttemptView, WebhookChange, WebhookView};
+    let store = store(db).await?;
+    let key = || key.key().context("DIRSYNC_SECRET_KEY");
+    let with_secret = |w: &hooks::WebhookWithSecret| {
+        format!(
+            "{}\nsigning secret (shown once; verify deliveries with it): {}",
+            webhook_line(&w.webhook),
+            w.secret
+        )
+    };
+    match command {
+        WebhookCommand::Create {
+            tenant,
+            url,
+            types,
+            description,
+            batch_size,
+            json,
+            settings,
+        } => {
+            let tenant_id = hooks::tenant(&store, &tenant).await?;
+            let created = hooks::create(
+                &store,
+                key()?.as_ref(),
+                &settings.settings(),
+                &tenant_id,
+                hooks::NewWebhook {
+                    url,
+                    description,
+                    event_types: Some(types),
+                    batch_size,
+                },
+            )
+            .await?;
+            print(json, &created, with_secret)?;
+        }
+        WebhookCommand::List { tenant, json } => {
+            let tenant_id = hooks::tenant(&store, &tenant).await?;
+            let mut all = Vec::new();
+            let mut from = dirsync::store::pages::From::Start;
+            loop {
+                let page = hooks::list(&store, &tenant_id, &from, 100).await?;
+                all.extend(page.rows.iter().map(WebhookView::from));
+                match (page.more_after, page.rows.last()) {
+                    (true, Some(last)) => {
+                        from = dirsync::store::pages::From::After(last.id.clone())
+                    }
+                    _ => break,
+                }
+            }
+            print(json, &all, |all| {
+                if all.is_empty() {
+                    format!("tenant {tenant} has no webhook endpoint")
+                } else {
+                    all.iter().map(webhook_line).collect::<Vec<_>>().join("\n")
+                }
+            })?;
+        }
+        WebhookCommand::Show { id, json } => {
+            let e = hooks::endpoint(&store, None, &id).await?;
+            print(json, &WebhookView::from(&e), webhook_line)?;
+        }
+        WebhookCommand::Update {
+            id,
+            url,
+            types,
+            all_types,
+            description,
+            batch_size,
+            json,
+            settings,
+        } => {
+            let event_types = if all_types {
+                Some(Vec::new())
+            } else {
+                (!types.is_empty()).then_some(types)
+            };
+            let changed = hooks::update(
+                &store,
+                &settings.settings(),
+                None,
+                &id,
+                WebhookChange {
+                    url,
+                    description,
+                    event_types,
+                    batch_size,
+                },
+            )
+            .await?;
+            print(json, &changed, webhook_line)?;
+        }
+        WebhookCommand::Enable { id } => {
+            println!(
+                "{}",
+                webhook_line(&hooks::set_enabled(&store, None, &id, true).await?)
+            );
+        }
+        WebhookCommand::Disable { id } => {
+            println!(
+                "{}",
+                webhook_line(&hooks::set_enabled(&store, None, &id, false).await?)
+            );
+        }
+        WebhookCommand::Delete { id } => {
+            let gone = hooks::delete(&store, None, &id).await?;
+            println!("deleted {}", webhook_line(&gone));
+        }
+        WebhookCommand::Test { id, settings } => {
+            let sent =
+                hooks::send_test(&store, key()?.as_ref(), &settings.settings(), None, &id).await?;
+            let answer = match sent.status {
+                Some(status) => format!("HTTP {status}"),
+                None => "no answer".to_owned(),
+            };
+            println!(
+                "{}: {answer} in {} ms; {}",
+                if sent.delivered {
+                    "delivered"
+                } else {
+                    "not delivered"
+                },
+                sent.latency_ms,
+                sent.excerpt
+            );
+            if !sent.delivered {
+                anyhow::bail!("the test message was not delivered");
+            }
+        }
+        WebhookCommand::RotateSecret { id, settings } => {
+            let rotated =
+                hooks::rotate_secret(&store, key()?.as_ref(), &settings.settings(), None, &id)
+                    .await?;
+            println!("{}", with_secret(&rotated));
+        }
+        WebhookCommand::Replay { id, from_seq } => {
+            let w = hooks::replay(&store, None, &id, from_seq).await?;
+            println!("{}", webhook_line(&w));
+        }
+        WebhookCommand::Attempts { id, limit, json } => {
+            let page = hooks::attempts(
+                &store,
+                None,
+                &id,
+                &dirsync::store::pages::From::Start,
+                limit,
+            )
+            .await?;
+            let rows: Vec<AttemptView> = page.rows.iter().map(AttemptView::from).collect();
+            print(json, &rows, |rows| {
+                if rows.is_empty() {
+                    return "no delivery attempt yet".to_owned();
+                }
+                rows.iter()
+                    .map(|a| {
+                        format!(
+                            "{}  seq {}..{}  {}  {}  {} ms  {}",
+                            a.attempted_at,
+                            a.first_seq,
+                            a.last_seq,
+                            a.outcome,
+                            a.status.map_or("-".to_owned(), |s| s.to_string()),
+                            a.latency_ms,
+                            a.excerpt
+                                .chars()
+                                .take(120)
+                                .collect::<String>()
+                                .replace('\n', " ")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+    }
+    Ok(())
+}
+
 fn print<T: Serialize>(
     json: bool,
     value: &T,
@@ -820,6 +1123,7 @@ async fn main() -> anyhow::Result<()> {
             app.run_until_stopped().await?;
         }
         Command::Connection { command } => connection(&cli.db, &cli.key, command).await?,
+        Command::Webhook { command } => webhook(&cli.db, &cli.key, command).await?,
         Command::Sync(args) => {
             let store = store(&cli.db).await?;
             let key = cli.key.key().context("DIRSYNC_SECRET_KEY")?;

@@ -229,6 +229,11 @@ fn check_description(description: Option<String>) -> Result<Option<String>, Admi
     }
 }
 
+/// A tenant's id from its name (the CLI names tenants).
+pub async fn tenant(store: &Store, name: &str) -> Result<String, AdminError> {
+    super::tenant_id(store, name).await
+}
+
 /// The endpoint `id`, in `tenant_id` when given (the API's caller), or in
 /// any tenant (the operator's CLI).
 pub async fn endpoint(
