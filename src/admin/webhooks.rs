@@ -229,6 +229,16 @@ fn check_description(description: Option<String>) -> Result<Option<String>, Admi
     }
 }
 
+/// Write an endpoint's definition in a write transaction (on SQLite, a
+/// write beside the store's writer would fail a concurrent one as busy).
+async fn save(store: &Store, e: &Endpoint, reset: bool) -> Result<(), AdminError> {
+    let tx = store.write().await.map_err(AdminError::Store)?;
+    rows::save_definition(tx.conn(), e, reset)
+        .await
+        .map_err(AdminError::Store)?;
+    tx.commit().await.map_err(AdminError::Store)
+}
+
 /// A tenant's id from its name (the CLI names tenants).
 pub async fn tenant(store: &Store, name: &str) -> Result<String, AdminError> {
     super::tenant_id(store, name).await
@@ -271,8 +281,9 @@ pub async fn create(
     let newest = crate::store::events::last_seq(store.connection(), tenant_id)
         .await
         .map_err(AdminError::Store)?;
+    let tx = store.write().await.map_err(AdminError::Store)?;
     let endpoint = rows::insert(
-        store.connection(),
+        tx.conn(),
         Endpoint {
             id,
             tenant_id: tenant_id.to_owned(),
@@ -296,6 +307,7 @@ pub async fn create(
     )
     .await
     .map_err(AdminError::Store)?;
+    tx.commit().await.map_err(AdminError::Store)?;
     Ok(WebhookWithSecret {
         webhook: WebhookView::from(&endpoint),
         secret: secret.expose().to_owned(),
@@ -336,9 +348,7 @@ pub async fn update(
         e.batch_size = batch;
     }
     e.updated_at = now();
-    rows::save_definition(store.connection(), &e, false)
-        .await
-        .map_err(AdminError::Store)?;
+    save(store, &e, false).await?;
     Ok(WebhookView::from(&e))
 }
 
@@ -355,9 +365,7 @@ pub async fn set_enabled(
     e.enabled = enabled;
     e.disabled_reason = (!enabled).then(|| "disabled by an operator".to_owned());
     e.updated_at = now();
-    rows::save_definition(store.connection(), &e, reset)
-        .await
-        .map_err(AdminError::Store)?;
+    save(store, &e, reset).await?;
     if reset {
         e.failures = 0;
         e.next_attempt_at = e.updated_at;
@@ -379,9 +387,7 @@ pub async fn replay(
     let mut e = endpoint(store, tenant_id, id).await?;
     e.delivered_seq = from_seq - 1;
     e.updated_at = now();
-    rows::save_definition(store.connection(), &e, true)
-        .await
-        .map_err(AdminError::Store)?;
+    save(store, &e, true).await?;
     e.failures = 0;
     e.next_attempt_at = e.updated_at;
     Ok(WebhookView::from(&e))
@@ -393,9 +399,11 @@ pub async fn delete(
     id: &str,
 ) -> Result<WebhookView, AdminError> {
     let e = endpoint(store, tenant_id, id).await?;
-    rows::delete(store.connection(), &e.id)
+    let tx = store.write().await.map_err(AdminError::Store)?;
+    rows::delete(tx.conn(), &e.id)
         .await
         .map_err(AdminError::Store)?;
+    tx.commit().await.map_err(AdminError::Store)?;
     Ok(WebhookView::from(&e))
 }
 
@@ -417,9 +425,7 @@ pub async fn rotate_secret(
     e.previous_expires_at = Some(now + settings.rotation_overlap.as_millis() as i64);
     e.secret_sealed = deliver::seal(key, &e.id, &secret).map_err(AdminError::Invalid)?;
     e.updated_at = now;
-    rows::save_definition(store.connection(), &e, false)
-        .await
-        .map_err(AdminError::Store)?;
+    save(store, &e, false).await?;
     Ok(WebhookWithSecret {
         webhook: WebhookView::from(&e),
         secret: secret.expose().to_owned(),
@@ -467,9 +473,11 @@ pub async fn send_test(
         outcome: "test".into(),
         excerpt: sent.excerpt.clone(),
     };
-    rows::log_attempt(store.connection(), attempt)
+    let tx = store.write().await.map_err(AdminError::Store)?;
+    rows::log_attempt(tx.conn(), attempt)
         .await
         .map_err(AdminError::Store)?;
+    tx.commit().await.map_err(AdminError::Store)?;
     Ok(TestDelivery {
         delivered: sent.delivered(),
         status: sent.status,

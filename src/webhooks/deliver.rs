@@ -307,17 +307,32 @@ impl Worker {
     /// caught up, fails, or loses the lease.
     #[instrument(skip(self))]
     pub async fn deliver(&self, endpoint_id: &str) -> Result<(), StoreError> {
-        let conn = self.store.connection();
         // One owner per delivery: not even two tasks of this replica share
         // an endpoint.
         let owner = format!("{}:{}", self.replica, uuid::Uuid::now_v7());
-        if !rows::take_lease(conn, endpoint_id, &owner, now_ms(), LEASE_TTL_MS).await? {
+        if !self.lease(endpoint_id, &owner).await? {
             return Ok(());
         }
         let result = self.deliver_leased(endpoint_id, &owner).await;
-        let released = rows::release_lease(conn, endpoint_id, &owner).await;
+        let released = self.release(endpoint_id, &owner).await;
         result?;
         released
+    }
+
+    /// Take or renew the lease. Every write of the worker goes through the
+    /// store's write transaction: on SQLite a write beside it would make a
+    /// concurrent SCIM transaction fail as busy.
+    async fn lease(&self, endpoint_id: &str, owner: &str) -> Result<bool, StoreError> {
+        let tx = self.store.write().await?;
+        let taken = rows::take_lease(tx.conn(), endpoint_id, owner, now_ms(), LEASE_TTL_MS).await?;
+        tx.commit().await?;
+        Ok(taken)
+    }
+
+    async fn release(&self, endpoint_id: &str, owner: &str) -> Result<(), StoreError> {
+        let tx = self.store.write().await?;
+        rows::release_lease(tx.conn(), endpoint_id, owner).await?;
+        tx.commit().await
     }
 
     async fn deliver_leased(&self, endpoint_id: &str, owner: &str) -> Result<(), StoreError> {
@@ -325,7 +340,7 @@ impl Worker {
         let mut renewed = Instant::now();
         loop {
             if renewed.elapsed() >= Duration::from_millis(LEASE_TTL_MS as u64 / 5) {
-                if !rows::take_lease(conn, endpoint_id, owner, now_ms(), LEASE_TTL_MS).await? {
+                if !self.lease(endpoint_id, owner).await? {
                     return Ok(());
                 }
                 renewed = Instant::now();

@@ -35,6 +35,13 @@ struct Script {
     /// Statuses to answer, in turn; then 200.
     answers: VecDeque<u16>,
     got: Vec<Got>,
+    /// How long each answer takes.
+    delay_ms: u64,
+    /// The first this many requests take 1 s (past a short timeout).
+    slow_first: usize,
+    /// Requests being answered now, and the most there ever were.
+    at_once: usize,
+    most_at_once: usize,
 }
 
 struct Receiver {
@@ -104,9 +111,22 @@ impl Receiver {
 async fn receive(
     req: HttpRequest,
     body: web::Bytes,
-    script: web::Data<Mutex<Script>>,
+    shared: web::Data<Mutex<Script>>,
 ) -> HttpResponse {
-    let mut script = script.lock().unwrap();
+    let wait = {
+        let mut script = shared.lock().unwrap();
+        script.at_once += 1;
+        script.most_at_once = script.most_at_once.max(script.at_once);
+        if script.slow_first > 0 {
+            script.slow_first -= 1;
+            1_000
+        } else {
+            script.delay_ms
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(wait)).await;
+    let mut script = shared.lock().unwrap();
+    script.at_once -= 1;
     let status = script.answers.pop_front().unwrap_or(200);
     script.got.push(Got {
         headers: req
@@ -530,4 +550,101 @@ async fn urls_types_and_bodies_are_checked_and_a_test_message_is_signed() {
     assert_eq!(status, 200);
     let (status, _) = get(&app, &admin(&app), &format!("/api/v1/webhooks/{id}")).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batching_endpoint_gets_its_events_in_order_several_per_message() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    let (_, secret) = endpoint(&app, json!({"url": receiver.url, "batch_size": 5})).await;
+    for n in 0..12 {
+        app.create_user(&format!("u{n}@example.com")).await;
+    }
+    // The worker starts once all twelve are committed: 5 + 5 + 2.
+    start_worker(&app, &[20]);
+    let taken = receiver.wait_for(3).await;
+    let sizes: Vec<usize> = taken
+        .iter()
+        .map(|m| m["data"].as_array().unwrap().len())
+        .collect();
+    assert_eq!(sizes, [5, 5, 2]);
+    let seqs: Vec<i64> = taken
+        .iter()
+        .flat_map(|m| m["data"].as_array().unwrap().clone())
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    for got in receiver.got() {
+        assert!(verifies(&secret, &got));
+        assert!(got.headers["webhook-id"].starts_with("batch_"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_slower_than_the_timeout_is_retried_and_the_event_not_lost() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    receiver.script.lock().unwrap().slow_first = 1;
+    let (id, _) = endpoint(&app, json!({"url": receiver.url})).await;
+    let settings = Settings {
+        retries: vec![Duration::from_millis(20); 3],
+        timeout: Duration::from_millis(300),
+        ..dirsync::config::WebhookArgs::for_tests().settings()
+    };
+    let worker = Worker::new(app.store.clone(), app.key.clone(), settings, "test".into()).unwrap();
+    tokio::spawn(worker.run_forever());
+    app.create_user("a@example.com").await;
+    let seq = app.last_seq().await;
+    // Taken once the retry went through (the receiver may also have
+    // finished the slow answer: at least once, the same message).
+    endpoint_when(&app, &id, |e| e["delivered_seq"] == seq).await;
+    let got = receiver.got();
+    assert!(got.len() >= 2, "{got:?}");
+    assert!(
+        got.iter()
+            .all(|g| g.headers["webhook-id"] == got[0].headers["webhook-id"])
+    );
+    let (_, log) = get(
+        &app,
+        &admin(&app),
+        &format!("/api/v1/webhooks/{id}/attempts"),
+    )
+    .await;
+    let log = log["data"].as_array().unwrap();
+    let last = &log[log.len() - 1];
+    assert_eq!(last["outcome"], "error", "{log:?}");
+    assert!(
+        last["excerpt"].as_str().unwrap().contains("timed out"),
+        "{last}"
+    );
+    assert_eq!(log[0]["outcome"], "delivered", "{log:?}");
+}
+
+/// Two replicas' workers race for one endpoint: one delivers at a time,
+/// in order, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_workers_never_deliver_one_endpoint_at_the_same_time() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    receiver.script.lock().unwrap().delay_ms = 20;
+    endpoint(&app, json!({"url": receiver.url})).await;
+    for replica in ["replica-a", "replica-b"] {
+        let settings = Settings {
+            retries: vec![Duration::from_millis(20)],
+            ..dirsync::config::WebhookArgs::for_tests().settings()
+        };
+        let worker =
+            Worker::new(app.store.clone(), app.key.clone(), settings, replica.into()).unwrap();
+        tokio::spawn(worker.run_forever());
+    }
+    for n in 0..15 {
+        app.create_user(&format!("u{n}@example.com")).await;
+    }
+    let taken = receiver.wait_for(15).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let taken_after = receiver.taken();
+    assert_eq!(taken_after.len(), taken.len(), "nothing sent twice");
+    let seqs: Vec<i64> = taken.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+    assert_eq!(receiver.script.lock().unwrap().most_at_once, 1);
 }
