@@ -73,6 +73,11 @@ pub struct ServerSettings {
     #[arg(long, env = "DIRSYNC_SCHEDULER", default_value_t = true, action = clap::ArgAction::Set)]
     pub scheduler: bool,
 
+    /// Deliver webhooks (any number of replicas may: a lease delivers each
+    /// endpoint from one at a time).
+    #[arg(long, env = "DIRSYNC_WEBHOOK_DELIVERY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_delivery: bool,
+
     /// How often the scheduler looks for due connections, in seconds.
     #[arg(long, env = "DIRSYNC_SCHEDULER_TICK_SECS", default_value_t = 15)]
     pub scheduler_tick_secs: u64,
@@ -201,6 +206,7 @@ impl ServerSettings {
             bulk_max_payload_bytes: 4_194_304,
             workers: 2,
             scheduler: false,
+            webhook_delivery: false,
             scheduler_tick_secs: 15,
             event_retention: None,
             api: ApiSettings::for_tests(),

@@ -48,16 +48,18 @@ impl Application {
             background.push(tokio::spawn(schedule::run_forever(
                 store.clone(),
                 key.clone(),
-                owner.clone(),
+                owner,
                 every,
             )));
-            // Webhook delivery runs where the scheduler does: any number of
-            // replicas may (an endpoint's lease holds it to one at a time).
+        }
+        if settings.webhook_delivery {
+            // Any number of replicas may deliver: an endpoint's lease holds
+            // it to one at a time.
             let worker = webhooks::deliver::Worker::new(
                 store.clone(),
                 key.clone(),
                 settings.webhooks.settings(),
-                owner,
+                format!("serve:{}", uuid::Uuid::now_v7()),
             )
             .map_err(|why| anyhow::anyhow!(why))?;
             background.push(tokio::spawn(worker.run_forever()));

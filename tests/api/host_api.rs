@@ -797,7 +797,7 @@ async fn the_served_document_is_the_committed_one_and_the_reference_is_browsable
 // Multi-threaded: the fake provider answers the `dirsync serve` child from
 // this test's runtime while the test waits on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_api_never_logs_a_token_a_scim_secret_a_credential_or_its_keys() {
+async fn the_api_never_logs_a_token_a_scim_secret_a_credential_a_webhook_secret_or_its_keys() {
     use crate::helpers::Served;
     let app = spawn_app().await;
     let jwt_secret = format!("jwt-{}", uuid::Uuid::new_v4().simple());
@@ -807,6 +807,7 @@ async fn the_api_never_logs_a_token_a_scim_secret_a_credential_or_its_keys() {
         &[
             ("DIRSYNC_API_JWT_SECRET", jwt_secret.as_str()),
             ("DIRSYNC_SECRET_KEY", sealing_key.as_str()),
+            ("DIRSYNC_WEBHOOK_ALLOW_HTTP_LOOPBACK", "true"),
         ],
     );
     let settings = ApiSettings {
@@ -849,6 +850,23 @@ async fn the_api_never_logs_a_token_a_scim_secret_a_credential_or_its_keys() {
         .await
         .unwrap();
     let scim_secret = made["token"].as_str().expect("the secret, once").to_owned();
+    // A webhook endpoint: its secret is in this one answer, and what the
+    // server signs with it must not show either.
+    let receiver = crate::webhooks::Receiver::start().await;
+    let hook: Value = client
+        .post(format!("{api}/webhooks"))
+        .bearer_auth(&jwt)
+        .json(&json!({"url": receiver.url}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let webhook_secret = hook["secret"]
+        .as_str()
+        .expect("the secret, once")
+        .to_owned();
     // A connection with credentials, synced through the API.
     let shared = Shared::new(fake::Directory::generate(12, 2, 5));
     let (_fake, mut definition) = start_fake(Provider::Entra, shared.clone());
@@ -890,6 +908,8 @@ async fn the_api_never_logs_a_token_a_scim_secret_a_credential_or_its_keys() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(run["status"], "succeeded", "{run}");
+    // The run's events reached the endpoint, signed.
+    receiver.wait_for(1).await;
     let log = served.stop();
     assert!(
         log.contains("TRACE") || log.contains("DEBUG"),
@@ -901,7 +921,15 @@ async fn the_api_never_logs_a_token_a_scim_secret_a_credential_or_its_keys() {
         jwt.clone(),
         scim_secret,
         credential,
+        webhook_secret,
     ];
+    for got in receiver.got() {
+        never.extend(
+            got.headers["webhook-signature"]
+                .split(' ')
+                .map(|s| s.trim_start_matches("v1,").to_owned()),
+        );
+    }
     // A JWT's signature alone is as good as a leak of the token.
     never.push(jwt.rsplit('.').next().unwrap().to_owned());
     never.extend(shared.issued_tokens());

@@ -23,9 +23,9 @@ use crate::host_api::{call, get, token};
 
 /// What the receiver got.
 #[derive(Debug, Clone)]
-struct Got {
-    headers: HashMap<String, String>,
-    body: String,
+pub struct Got {
+    pub headers: HashMap<String, String>,
+    pub body: String,
     /// What it answered.
     status: u16,
 }
@@ -44,14 +44,14 @@ struct Script {
     most_at_once: usize,
 }
 
-struct Receiver {
-    url: String,
+pub struct Receiver {
+    pub url: String,
     script: Arc<Mutex<Script>>,
     _server: actix_web::dev::ServerHandle,
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub async fn start() -> Receiver {
         let script = Arc::new(Mutex::new(Script::default()));
         let shared = web::Data::from(script.clone());
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -78,7 +78,7 @@ impl Receiver {
         self.script.lock().unwrap().answers.extend(statuses);
     }
 
-    fn got(&self) -> Vec<Got> {
+    pub fn got(&self) -> Vec<Got> {
         self.script.lock().unwrap().got.clone()
     }
 
@@ -92,7 +92,7 @@ impl Receiver {
     }
 
     /// Wait until it took `n` messages (or fail after 20 s).
-    async fn wait_for(&self, n: usize) -> Vec<Value> {
+    pub async fn wait_for(&self, n: usize) -> Vec<Value> {
         for _ in 0..400 {
             let taken = self.taken();
             if taken.len() >= n {
