@@ -246,6 +246,11 @@ pub struct WebhookArgs {
     )]
     pub webhook_retries: Vec<std::time::Duration>,
 
+    /// How long delivery attempts stay in the webhook log (`30d`; at least
+    /// an hour); older ones are deleted hourly.
+    #[arg(long, env = "DIRSYNC_WEBHOOK_LOG_RETENTION", default_value = "30d", value_parser = Retention::parse)]
+    pub webhook_log_retention: Retention,
+
     /// How long the previous signing secret still signs after a rotation.
     #[arg(long, env = "DIRSYNC_WEBHOOK_ROTATION_OVERLAP", default_value = "24h", value_parser = humantime::parse_duration)]
     pub webhook_rotation_overlap: std::time::Duration,
@@ -261,6 +266,7 @@ impl WebhookArgs {
             timeout: self.webhook_timeout,
             retries: self.webhook_retries.clone(),
             rotation_overlap: self.webhook_rotation_overlap,
+            log_retention: self.webhook_log_retention.duration(),
         }
     }
 
@@ -272,6 +278,7 @@ impl WebhookArgs {
             webhook_timeout: std::time::Duration::from_secs(15),
             webhook_retries: crate::webhooks::default_retries(),
             webhook_rotation_overlap: std::time::Duration::from_secs(24 * 3600),
+            webhook_log_retention: Retention::parse("30d").unwrap_or_else(|_| unreachable!()),
         }
     }
 }

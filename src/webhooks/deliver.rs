@@ -260,16 +260,44 @@ impl Worker {
         }))
     }
 
-    /// Deliver until the process ends.
+    /// Deliver until the process ends (and keep the delivery log within
+    /// its retention, hourly).
     pub async fn run_forever(self: Arc<Self>) {
         let mut commits = self.store.commits();
+        let mut pruned: Option<Instant> = None;
         loop {
+            if pruned.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+                match self.prune_log(now_ms()).await {
+                    Ok(0) => {}
+                    Ok(deleted) => {
+                        info!(deleted, "webhook attempts past the log's retention deleted")
+                    }
+                    Err(err) => warn!(error = %err, "the webhook log could not be pruned"),
+                }
+                pruned = Some(Instant::now());
+            }
             if let Err(err) = self.tick().await {
                 warn!(error = %err, "webhook delivery could not look for due endpoints");
             }
             tokio::select! {
                 _ = commits.changed() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Delete attempts older than the log's retention at `now`, a thousand
+    /// per transaction; how many went.
+    pub async fn prune_log(&self, now: i64) -> Result<u64, StoreError> {
+        let before = now - self.settings.log_retention.as_millis() as i64;
+        let mut deleted = 0;
+        loop {
+            let tx = self.store.write().await?;
+            let gone = rows::prune_attempts(tx.conn(), before, 1_000).await?;
+            tx.commit().await?;
+            deleted += gone;
+            if gone < 1_000 {
+                return Ok(deleted);
             }
         }
     }

@@ -29,6 +29,8 @@ pub struct Settings {
     pub retries: Vec<Duration>,
     /// How long the previous secret still signs after a rotation.
     pub rotation_overlap: Duration,
+    /// How long attempts stay in the delivery log.
+    pub log_retention: Duration,
 }
 
 impl Default for Settings {
@@ -38,6 +40,7 @@ impl Default for Settings {
             timeout: Duration::from_secs(15),
             retries: default_retries(),
             rotation_overlap: Duration::from_secs(24 * 3600),
+            log_retention: Duration::from_secs(30 * 86_400),
         }
     }
 }

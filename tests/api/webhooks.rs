@@ -648,3 +648,61 @@ async fn two_workers_never_deliver_one_endpoint_at_the_same_time() {
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
     assert_eq!(receiver.script.lock().unwrap().most_at_once, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_show_in_the_metrics_and_the_log_keeps_its_retention() {
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    receiver.answer(&[500]);
+    let (id, _) = endpoint(&app, json!({"url": receiver.url})).await;
+    let settings = Settings {
+        retries: vec![Duration::from_millis(20); 3],
+        ..dirsync::config::WebhookArgs::for_tests().settings()
+    };
+    let worker = Worker::new(app.store.clone(), app.key.clone(), settings, "test".into()).unwrap();
+    tokio::spawn(worker.clone().run_forever());
+    app.create_user("a@example.com").await;
+    app.create_user("b@example.com").await;
+    let seq = app.last_seq().await;
+    endpoint_when(&app, &id, |e| e["delivered_seq"] == seq).await;
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.origin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let series = |name: &str, outcome: &str| {
+        text.lines().any(|l| {
+            l.starts_with(name) && l.contains(&format!("endpoint=\"{id}\"")) && l.contains(outcome)
+        })
+    };
+    assert!(
+        series("dirsync_webhook_attempts_total", "outcome=\"delivered\""),
+        "{text}"
+    );
+    assert!(
+        series("dirsync_webhook_attempts_total", "outcome=\"failed\""),
+        "{text}"
+    );
+    assert!(
+        series("dirsync_webhook_attempt_duration_seconds_bucket", ""),
+        "{text}"
+    );
+    assert!(series("dirsync_webhook_lag_seconds", ""), "{text}");
+
+    // Three attempts logged (a failure, then two deliveries); a day later
+    // they are all within the 30 days kept, a month later none is.
+    let now = chrono::Utc::now().timestamp_millis();
+    assert_eq!(worker.prune_log(now + 86_400_000).await.unwrap(), 0);
+    assert_eq!(worker.prune_log(now + 31 * 86_400_000).await.unwrap(), 3);
+    let (_, log) = get(
+        &app,
+        &admin(&app),
+        &format!("/api/v1/webhooks/{id}/attempts"),
+    )
+    .await;
+    assert_eq!(log["data"], json!([]));
+}
