@@ -1,15 +1,19 @@
 #!/usr/bin/env python3
-"""dirsync SCIM load benchmark (see bench/README.md).
+"""dirsync load benchmark: SCIM and the host API (see bench/README.md).
 
     cargo build --release --bin dirsync
     python3 bench/run.py --backend sqlite   --users 10000 100000
     python3 bench/run.py --backend postgres --users 10000 100000
+    python3 bench/run.py --backend sqlite   --users 10000 100000 --suite api
 
 For each N: starts a fresh server (new SQLite file, or a new PostgreSQL database that is
 dropped afterwards), seeds N users through /Bulk (or concurrent POST /Users when Bulk is
 not advertised), runs the scenarios with wrk (32 connections, 10 s each), measures S5 with
 timed single PATCHes, samples the server's peak RSS (VmHWM, reset per scenario through
 /proc/PID/clear_refs) and writes a markdown table to stdout and bench/results-BACKEND-N.md.
+`--suite api` runs the host API's scenarios instead (bench/results-api-BACKEND-N.md):
+users pages, a deep page against the first, the event feed, and a long-poll consumer
+under S1 load; `--suite all` runs both.
 Standard library only; needs `wrk` (Debian: apt-get install -y wrk) and, for PostgreSQL,
 the psql client.
 """
@@ -29,6 +33,8 @@ import signal
 import socket
 import statistics
 import subprocess
+import random
+import re
 import sys
 import tempfile
 import threading
@@ -41,9 +47,17 @@ sys.path.insert(0, os.path.join(ROOT, "conformance"))
 import pgdb  # noqa: E402
 
 LUA = os.path.join(HERE, "scenarios.lua")
-SCENARIOS = ("s1", "s2", "s3", "s4-offset", "s4-cursor", "s5")
-# Read scenarios first so they see exactly N users; S1 adds users; S5 last (it adds more).
-RUN_ORDER = ("s2", "s3", "s4-offset", "s4-cursor", "s1", "s5")
+SCIM_SCENARIOS = ("s1", "s2", "s3", "s4-offset", "s4-cursor", "s5")
+API_SCENARIOS = ("api-users", "api-users-depth", "api-events", "api-longpoll")
+SCENARIOS = SCIM_SCENARIOS + API_SCENARIOS
+SUITES = {"scim": SCIM_SCENARIOS, "api": API_SCENARIOS, "all": SCENARIOS}
+# Read scenarios first so they see exactly N users; S1 and the long-poll's S1 load add
+# users; S5 last (it adds more).
+RUN_ORDER = ("s2", "s3", "s4-offset", "s4-cursor", "api-users", "api-users-depth", "api-events", "s1",
+             "api-longpoll", "s5")
+# The host API's HS256 secret for the run: the server verifies with it, `dirsync api-token`
+# signs with it.
+API_SECRET = "dirsync-bench-api-secret-0123456789abcdef"
 TITLES = {
     "s1": "S1 POST /Users (unique userName)",
     "s2": 'S2 GET /Users?filter=userName eq "…"',
@@ -51,6 +65,10 @@ TITLES = {
     "s4-offset": "S4 GET /Users?startIndex=K&count=100",
     "s4-cursor": "S4 GET /Users?cursor=…&count=100",
     "s5": "S5 PATCH add 1,000 members (group of 100,000)",
+    "api-users": "GET /api/v1/users?limit=100, following next_cursor",
+    "api-users-depth": "GET /api/v1/users?limit=100: first page against a page 90% deep",
+    "api-events": "GET /api/v1/events?after=K&limit=1000",
+    "api-longpoll": "GET /api/v1/events?after=N&wait=30 under S1 load",
 }
 
 
@@ -65,12 +83,13 @@ def log(msg: str) -> None:
 class Client:
     """Keep-alive HTTP/1.1 client, one connection per thread."""
 
-    def __init__(self, base: str, token: str, timeout: float = 600):
+    def __init__(self, base: str, token: str, timeout: float = 600, media: str = "application/scim+json"):
         u = urllib.parse.urlsplit(base)
         self.host, self.port = u.hostname, u.port or 80
         self.prefix = u.path.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.media = media
         self.local = threading.local()
 
     def _conn(self) -> http.client.HTTPConnection:
@@ -81,13 +100,13 @@ class Client:
         return c
 
     def request(self, method: str, path: str, body=None, auth: bool = True):
-        headers = {"Accept": "application/scim+json"}
+        headers = {"Accept": self.media}
         if auth:
             headers["Authorization"] = "Bearer " + self.token
         data = None
         if body is not None:
             data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/scim+json"
+            headers["Content-Type"] = self.media
         for attempt in (1, 2):
             conn = self._conn()
             try:
@@ -168,7 +187,7 @@ class Server:
         self.db_url = db_url
         self.workdir = workdir
         self.log_path = os.path.join(workdir, "server.log")
-        self.env = dict(os.environ, RUST_LOG=rust_log)
+        self.env = dict(os.environ, RUST_LOG=rust_log, DIRSYNC_API_JWT_SECRET=API_SECRET)
         self.proc = None
 
     def cli(self, *args) -> dict:
@@ -185,6 +204,14 @@ class Server:
         self.cli("tenant", "create", "bench", "--json")
         d = self.cli("directory", "create", "--tenant", "bench", "--name", "bench", "--vendor", "generic", "--json")
         return self.cli("token", "create", "--directory", d["id"], "--json")["token"]
+
+    def api_token(self, tenant: str = "bench", scope: str = "read") -> str:
+        """A host-API JWT, minted as the README does (`dirsync api-token`)."""
+        out = subprocess.run([self.binary, "api-token", "--tenant", tenant, "--scope", scope, "--ttl", "6h"],
+                             capture_output=True, text=True, env=self.env, timeout=60)
+        if out.returncode != 0 or not out.stdout.strip():
+            raise RuntimeError("dirsync api-token failed: %s" % out.stderr.strip()[-2000:])
+        return out.stdout.strip()
 
     def start(self) -> str:
         s = socket.socket()
@@ -329,10 +356,11 @@ def seed_users(client: Client, names: list, workers_bulk: int = 2, workers_post:
 # Scenarios
 
 
-def run_wrk(scenario, base, token, n, ids_file, args, run_id) -> dict:
-    cmd = ["wrk", "-t%d" % args.threads, "-c%d" % args.connections, "-d%ds" % args.duration,
+def run_wrk(scenario, base, token, n, ids_file, args, run_id, duration=None) -> dict:
+    duration = duration or args.duration
+    cmd = ["wrk", "-t%d" % args.threads, "-c%d" % args.connections, "-d%ds" % duration,
            "--timeout", "30s", "-s", LUA, base, "--", scenario, token, str(n), ids_file, run_id]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 120)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
     res, err = None, ""
     for line in out.stdout.splitlines():
         if line.startswith("BENCHJSON "):
@@ -351,6 +379,8 @@ def run_wrk(scenario, base, token, n, ids_file, args, run_id) -> dict:
         "errors": res["non2xx"] + socket_errors,
         "error_detail": "%d non-2xx, %d socket" % (res["non2xx"], socket_errors),
         "first_error": err,
+        "events": res.get("events", 0),
+        "events_per_s": res.get("events", 0) / secs if secs else 0.0,
     }
 
 
@@ -404,7 +434,223 @@ def run_s5(client: Client, ids: list, names_prefix: str, args) -> dict:
 
 
 # ---------------------------------------------------------------------------
+# The host API's scenarios
+
+
+def last_seq(api: Client) -> int:
+    """The feed's newest sequence number: a binary search on `after` with limit=1
+    (the feed is gap-free and starts at 1)."""
+    def more_after(k: int) -> bool:
+        return bool(api.json("GET", "/events?limit=1&after=%d" % k)["data"])
+
+    if not more_after(0):
+        return 0
+    lo, hi = 0, 1024
+    while more_after(hi):  # invariant: an event after lo
+        lo, hi = hi, hi * 2
+    while hi - lo > 1:  # an event after lo, none after hi
+        mid = (lo + hi) // 2
+        if more_after(mid):
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def timed_get(api: Client, path: str) -> tuple:
+    t = time.perf_counter()
+    status, raw = api.request("GET", path)
+    dt = (time.perf_counter() - t) * 1000
+    if status != 200:
+        raise RuntimeError("GET %s -> %d %s" % (path, status, raw[:300].decode(errors="replace")))
+    return dt, json.loads(raw)
+
+
+def run_users_depth(api: Client, n: int, args) -> dict:
+    """Walks next_cursor from the first page to the one ~90% deep (90,000 of 100,000),
+    then times the first page and that page, alternately, args.depth_reps times each."""
+    depth = (int(n * 0.9) // 100) * 100
+    path_first = "/users?limit=100"
+    cursor, seen, t0 = None, 0, time.time()
+    while seen < depth:
+        page = api.json("GET", path_first + ("&after=" + urllib.parse.quote(cursor) if cursor else ""))
+        seen += len(page["data"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            raise RuntimeError("users list ended after %d users, before %d" % (seen, depth))
+    log("api-users-depth: walked %d users in %.1f s to the cursor" % (seen, time.time() - t0))
+    path_deep = path_first + "&after=" + urllib.parse.quote(cursor)
+    first, deep = [], []
+    for path in (path_first, path_deep):  # warm-up
+        timed_get(api, path)
+    for _ in range(args.depth_reps):
+        dt, page = timed_get(api, path_first)
+        first.append(dt)
+        dt, page = timed_get(api, path_deep)
+        if len(page["data"]) != 100:
+            raise RuntimeError("the deep page held %d users, not 100" % len(page["data"]))
+        deep.append(dt)
+    f, d = statistics.median(first), statistics.median(deep)
+    return {"rps": None, "requests": 2 * args.depth_reps, "depth": seen, "first_ms": f, "deep_ms": d,
+            "ratio": d / f if f else 0.0, "errors": 0, "error_detail": "", "first_error": ""}
+
+
+def run_events(base_api: str, api: Client, token: str, ids_file: str, args, run_id) -> dict:
+    """wrk at random `after` (every page full), then one consumer reading the whole feed
+    from the start, 1,000 at a time."""
+    top = last_seq(api)
+    if top < 1000:
+        raise RuntimeError("the feed holds %d events, fewer than one page" % top)
+    r = run_wrk("api-events", base_api, token, top, ids_file, args, run_id)
+    r["feed_events"] = top
+    t0, after, got = time.perf_counter(), 0, 0
+    while True:
+        page = api.json("GET", "/events?limit=1000&after=%d" % after)
+        if not page["data"]:
+            break
+        got += len(page["data"])
+        after = page["next_after"]
+    secs = time.perf_counter() - t0
+    r["catchup_events"], r["catchup_s"] = got, secs
+    log("api-events: one consumer read %d events from seq 0 in %.2f s (%.0f events/s)" % (got, secs, got / secs))
+    return r
+
+
+NEXT_AFTER = re.compile(rb'"next_after":(\d+)\}\s*$')
+
+
+def probe_longpoll(scim: Client, api: Client, samples: int, run_id: str, tag: str, until=None) -> dict:
+    """A consumer follows the feed with long-polls (`after=N&wait=30`, every event, no
+    filter) while a writer creates one probe user at a time over SCIM, 20-80 ms apart.
+    For each probe: when the writer sent it, when its 201 came back, and when the
+    consumer's long-poll returned the page holding its `user.created` (found by the probe's
+    userName in the page's bytes)."""
+    seen = {}
+    stop = threading.Event()
+    start_after = last_seq(api)
+    errors = []
+
+    def consume():
+        after = start_after
+        while not stop.is_set():
+            try:
+                status, raw = api.request("GET", "/events?limit=1000&wait=30&after=%d" % after)
+            except (OSError, http.client.HTTPException) as e:
+                errors.append("long-poll: %s" % e)
+                return
+            t = time.perf_counter()
+            if status != 200:
+                errors.append("long-poll -> %d %s" % (status, raw[:200].decode(errors="replace")))
+                return
+            for name in list(pending):
+                if name.encode() in raw:
+                    seen.setdefault(name, t)
+                    pending.discard(name)
+            m = NEXT_AFTER.search(raw[-64:])
+            after = int(m.group(1)) if m else json.loads(raw)["next_after"]
+
+    pending = set()
+    consumer = threading.Thread(target=consume, daemon=True)
+    consumer.start()
+    rows = []
+    for k in range(samples):
+        if until is not None and time.time() > until:
+            break
+        time.sleep(random.uniform(0.02, 0.08))
+        name = "bench-probe-%s-%s-%d" % (run_id, tag, k)
+        pending.add(name)
+        t_send = time.perf_counter()
+        status, raw = scim.request("POST", "/Users", user_body(name, k))
+        t_201 = time.perf_counter()
+        if status != 201:
+            errors.append("probe POST /Users -> %d %s" % (status, raw[:200].decode(errors="replace")))
+            pending.discard(name)
+            continue
+        deadline = time.time() + 10
+        while name not in seen and time.time() < deadline and consumer.is_alive():
+            time.sleep(0.001)
+        if name not in seen:
+            errors.append("probe %s not seen by the consumer within 10 s" % name)
+            pending.discard(name)
+            continue
+        rows.append((t_send, t_201, seen[name]))
+    stop.set()
+    if not rows:
+        raise RuntimeError("no long-poll samples: %s" % "; ".join(errors[:3]))
+    after_201 = sorted(max(0.0, seen_at - t201) * 1000 for _, t201, seen_at in rows)
+    after_send = sorted((seen_at - sent) * 1000 for sent, _, seen_at in rows)
+    write = sorted((t201 - sent) * 1000 for sent, t201, _ in rows)
+
+    def pct(xs, p):
+        return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+    return {
+        "samples": len(rows),
+        "before_201": sum(1 for _, t201, seen_at in rows if seen_at <= t201),
+        "p50_ms": pct(after_201, 50), "p99_ms": pct(after_201, 99), "max_ms": after_201[-1],
+        "send_p50_ms": pct(after_send, 50), "send_p99_ms": pct(after_send, 99),
+        "write_p50_ms": pct(write, 50), "write_p99_ms": pct(write, 99),
+        "errors": len(errors), "error_detail": "%d probes lost or failed" % len(errors),
+        "first_error": errors[0] if errors else "",
+    }
+
+
+def run_longpoll(scim: Client, api: Client, scim_base: str, scim_token: str, n: int, ids_file: str,
+                 args, run_id: str) -> dict:
+    """The probe without load, then again while wrk runs S1 (its own userNames)."""
+    idle = probe_longpoll(scim, api, args.longpoll_idle_samples, run_id, "idle")
+    log("api-longpoll idle: p50 %.1f ms, p99 %.1f ms after the 201 (%d samples)" % (
+        idle["p50_ms"], idle["p99_ms"], idle["samples"]))
+    load = {}
+
+    def s1():
+        load.update(run_wrk("s1", scim_base, scim_token, n, ids_file, args, run_id + "-lp",
+                            duration=args.longpoll_duration))
+
+    bg = threading.Thread(target=s1, daemon=True)
+    started = time.time()
+    bg.start()
+    time.sleep(1.0)  # let wrk open its connections
+    r = probe_longpoll(scim, api, args.longpoll_samples, run_id, "load",
+                       until=started + args.longpoll_duration - 1)
+    bg.join()
+    if not load:
+        raise RuntimeError("the S1 load (wrk) gave no result")
+    if r["samples"] < args.longpoll_samples:
+        log("api-longpoll: %d of %d samples fit in %d s of S1 load (--longpoll-duration)" % (
+            r["samples"], args.longpoll_samples, args.longpoll_duration))
+    r["idle"] = idle
+    r["s1"] = load
+    r["rps"] = None
+    return r
+
+
+# ---------------------------------------------------------------------------
 # Report
+
+
+def api_cell(key: str, r: dict) -> str:
+    """One host-API scenario's figures, in words."""
+    if key == "api-users":
+        return "%.0f req/s, p50 %s / p99 %s ms" % (r["rps"], fmt_ms(r["p50_ms"]), fmt_ms(r["p99_ms"]))
+    if key == "api-users-depth":
+        return "first page %.2f ms, page %s users deep %.2f ms (medians of %d each): ratio %.2f" % (
+            r["first_ms"], "{:,}".format(r["depth"]), r["deep_ms"], r["requests"] // 2, r["ratio"])
+    if key == "api-events":
+        return ("%.0f req/s = %s events/s, p50 %s / p99 %s ms (feed of %s events); one consumer from seq 0: "
+                "%s events/s" % (r["rps"], "{:,.0f}".format(r["events_per_s"]), fmt_ms(r["p50_ms"]),
+                                 fmt_ms(r["p99_ms"]), "{:,}".format(r["feed_events"]),
+                                 "{:,.0f}".format(r["catchup_events"] / max(r["catchup_s"], 1e-9))))
+    if key == "api-longpoll":
+        idle, s1 = r["idle"], r["s1"]
+        return ("under S1 (%.0f req/s, p99 %s ms): after the 201 p50 %s / p99 %s / max %s ms, from send p50 %s / "
+                "p99 %s ms, %d samples (%d seen before the 201; the probe's own write p50 %s / p99 %s ms); "
+                "idle: after the 201 p50 %s / p99 %s ms, from send p99 %s ms (%d samples)" % (
+                    s1["rps"], fmt_ms(s1["p99_ms"]), fmt_ms(r["p50_ms"]), fmt_ms(r["p99_ms"]), fmt_ms(r["max_ms"]),
+                    fmt_ms(r["send_p50_ms"]), fmt_ms(r["send_p99_ms"]), r["samples"], r["before_201"],
+                    fmt_ms(r["write_p50_ms"]), fmt_ms(r["write_p99_ms"]), fmt_ms(idle["p50_ms"]),
+                    fmt_ms(idle["p99_ms"]), fmt_ms(idle["send_p99_ms"]), idle["samples"]))
+    return ""
 
 
 def fmt_ms(v: float) -> str:
@@ -437,11 +683,12 @@ def write_report(path, backend, n, results, meta) -> str:
         "- peak RSS: dirsync process VmHWM (reset before each scenario via /proc/PID/clear_refs)%s; the database server's own memory is not included"
         % ("" if meta["hwm_reset"] else " (reset unavailable: cumulative peak)"),
         "- command: `%s`" % meta["command"],
-        "",
-        "| scenario | req/s | p50 (ms) | p99 (ms) | errors | peak RSS (MiB) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "- load average before the first scenario: %s" % meta["load"],
     ]
-    for key in SCENARIOS:
+    if any(k in results for k in SCIM_SCENARIOS):
+        lines += ["", "| scenario | req/s | p50 (ms) | p99 (ms) | errors | peak RSS (MiB) |",
+                  "|---|---:|---:|---:|---:|---:|"]
+    for key in SCIM_SCENARIOS:
         r = results.get(key)
         if r is None:
             continue
@@ -455,13 +702,31 @@ def write_report(path, backend, n, results, meta) -> str:
         else:
             lines.append("| %s | %.0f | %s | %s | %d | %.0f |" % (
                 TITLES[key], r["rps"], fmt_ms(r["p50_ms"]), fmt_ms(r["p99_ms"]), r["errors"], r["rss_mib"]))
+    if any(k in results for k in API_SCENARIOS):
+        lines += ["", "| host API scenario | result | errors | peak RSS (MiB) |", "|---|---|---:|---:|"]
+    for key in API_SCENARIOS:
+        r = results.get(key)
+        if r is None:
+            continue
+        if "skipped" in r:
+            lines.append("| %s | skipped: %s | - | - |" % (TITLES[key], r["skipped"]))
+            continue
+        lines.append("| %s | %s | %d | %.0f |" % (TITLES[key], api_cell(key, r), r["errors"], r["rss_mib"]))
     errs = [(k, results[k]) for k in SCENARIOS if k in results and results[k].get("first_error")]
     if errs:
         lines += ["", "First error response per scenario:", ""]
         for k, r in errs:
             lines.append("- %s (%s): `%s`" % (k, r["error_detail"], r["first_error"].replace("`", "'")[:300]))
-    lines += ["", "S5 reports the median and the maximum of %d single timed PATCH requests, each adding "
-              "fresh members to the same group; S1 ran after S2-S4, so S2-S4 saw exactly the seeded users." % meta["s5_reps"]]
+    if any(k in results for k in SCIM_SCENARIOS):
+        lines += ["", "S5 reports the median and the maximum of %d single timed PATCH requests, each adding "
+                  "fresh members to the same group; S1 ran after S2-S4, so S2-S4 saw exactly the seeded users."
+                  % meta["s5_reps"]]
+    if "api-longpoll" in results and "skipped" not in results["api-longpoll"]:
+        lines += ["", "api-longpoll: a consumer follows the whole feed with `GET /api/v1/events?after=N&wait=30"
+                  "&limit=1000` while a writer creates one probe user at a time over SCIM (20-80 ms apart). "
+                  "Latency is from the probe's 201 reaching the writer to the consumer's long-poll returning "
+                  "the page with its `user.created` (0 when the page came first: commit precedes the 201); "
+                  "from send is an upper bound on commit-to-consumer (the commit lies between send and 201)."]
     text = "\n".join(lines) + "\n"
     with open(path, "w") as f:
         f.write(text)
@@ -503,6 +768,9 @@ def run_one(args, n: int, wrk_version: str) -> str:
         mon = RssMonitor(server.proc.pid)
         mon.start()
         client = Client(base, token)
+        base_api = base[:-len("/scim/v2")] + "/api/v1"
+        api_token = server.api_token()
+        api = Client(base_api, api_token, media="application/json")
         names = ["bench-user-%07d" % k for k in range(n)]
         supported, max_ops, _ = bulk_settings(client)
         t0 = time.time()
@@ -513,6 +781,8 @@ def run_one(args, n: int, wrk_version: str) -> str:
         with open(ids_file, "w") as f:
             f.write("\n".join(ids) + "\n")
         run_id = "%x" % int(time.time())
+        load_before = " ".join(open("/proc/loadavg").read().split()[:3])
+        log("load average before the scenarios: %s" % load_before)
         for key in RUN_ORDER:
             if key not in args.scenarios:
                 continue
@@ -524,6 +794,14 @@ def run_one(args, n: int, wrk_version: str) -> str:
             try:
                 if key == "s5":
                     r = run_s5(client, ids, "bench-s5-%s" % run_id, args)
+                elif key == "api-users":
+                    r = run_wrk(key, base_api, api_token, n, ids_file, args, run_id)
+                elif key == "api-users-depth":
+                    r = run_users_depth(api, n, args)
+                elif key == "api-events":
+                    r = run_events(base_api, api, api_token, ids_file, args, run_id)
+                elif key == "api-longpoll":
+                    r = run_longpoll(client, api, base, token, n, ids_file, args, run_id)
                 else:
                     r = run_wrk(key, base, token, n, ids_file, args, run_id)
             except RuntimeError as e:
@@ -536,6 +814,8 @@ def run_one(args, n: int, wrk_version: str) -> str:
             if "rps" in r and r["rps"] is not None:
                 log("%s: %.0f req/s, p50 %.1f ms, p99 %.1f ms, errors %d (%s), peak RSS %.0f MiB" % (
                     key, r["rps"], r["p50_ms"], r["p99_ms"], r["errors"], r["error_detail"], r["rss_mib"]))
+            if key in API_SCENARIOS:
+                log("%s: %s" % (key, api_cell(key, r)))
         meta = {
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": machine(), "binary": os.path.relpath(args.binary, ROOT) if args.binary.startswith(ROOT + os.sep) else args.binary, "commit": args.commit,
@@ -545,8 +825,10 @@ def run_one(args, n: int, wrk_version: str) -> str:
             "hwm_reset": mon.hwm_resettable, "s5_reps": args.s5_reps,
             "s5_add": args.s5_add, "s5_group": args.s5_group_size,
             "command": "python3 bench/run.py " + " ".join(shlex.quote(a) for a in args.argv),
+            "load": load_before,
         }
-        out = os.path.join(args.out_dir, "results-%s-%d.md" % (args.backend, n))
+        prefix = {"scim": "results", "api": "results-api", "all": "results-all"}[args.suite]
+        out = os.path.join(args.out_dir, "%s-%s-%d.md" % (prefix, args.backend, n))
         text = write_report(out, args.backend, n, results, meta)
         print(text, flush=True)
         log("wrote %s" % out)
@@ -577,8 +859,16 @@ def main(argv=None) -> int:
     ap.add_argument("--duration", type=int, default=10, help="seconds per wrk scenario")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2, help="wrk threads")
-    ap.add_argument("--scenarios", default=",".join(SCENARIOS),
-                    help="comma-separated subset of %s" % ",".join(SCENARIOS))
+    ap.add_argument("--suite", choices=sorted(SUITES), default="scim",
+                    help="scim: S1-S5 (default); api: the host API's scenarios; all: both")
+    ap.add_argument("--scenarios", default=None,
+                    help="comma-separated subset of %s (default: the suite's)" % ",".join(SCENARIOS))
+    ap.add_argument("--depth-reps", type=int, default=30,
+                    help="api-users-depth: timed requests of the first and of the deep page, each")
+    ap.add_argument("--longpoll-samples", type=int, default=200, help="api-longpoll: probes under S1 load")
+    ap.add_argument("--longpoll-idle-samples", type=int, default=50, help="api-longpoll: probes without load first")
+    ap.add_argument("--longpoll-duration", type=int, default=40,
+                    help="api-longpoll: seconds of S1 load (wrk) the probes run under")
     ap.add_argument("--s5-group-size", type=int, default=100000)
     ap.add_argument("--s5-add", type=int, default=1000)
     ap.add_argument("--s5-reps", type=int, default=5)
@@ -589,7 +879,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     args.binary = os.path.abspath(args.binary)
-    args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    if args.scenarios is None:
+        args.scenarios = list(SUITES[args.suite])
+    else:
+        args.scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     unknown = set(args.scenarios) - set(SCENARIOS)
     if unknown:
         ap.error("unknown scenarios: %s" % ", ".join(sorted(unknown)))

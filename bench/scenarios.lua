@@ -9,6 +9,13 @@
 -- follow nextCursor). Seeded users are named bench-user-%07d, 0 <= k < N_USERS; IDS_FILE
 -- holds their ids, one per line (read by s3 only).
 --
+-- The host API's scenarios take http://127.0.0.1:PORT/api/v1 as the URL and a JWT as
+-- TOKEN: api-users (GET /users?limit=100, then follow next_cursor, one walk per free
+-- connection slot, as s4-cursor), api-events (GET /events?after=K&limit=1000 at random K
+-- with 0 <= K <= N_USERS - 1000; for this scenario N_USERS is the feed's last seq, so
+-- every page is full). api-events counts the events it got (last seq minus first seq
+-- plus one, read from each body's ends, no JSON parse) as "events" in BENCHJSON.
+--
 -- done() prints one machine-readable line, `BENCHJSON {...}`, and `BENCHERR <first non-2xx>`.
 
 local threads = {}
@@ -25,6 +32,7 @@ local cursors = {}
 local headers = {}
 non2xx = 0
 first_err = ""
+events_read = 0
 
 local function urlencode(s)
   return (s:gsub("[^%w%-%._~]", function(c)
@@ -44,6 +52,9 @@ function init(args)
     ["Accept"] = "application/scim+json",
     ["Content-Type"] = "application/scim+json",
   }
+  if scenario:sub(1, 4) == "api-" then
+    headers = { ["Authorization"] = "Bearer " .. token, ["Accept"] = "application/json" }
+  end
   math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
   if scenario == "s3" then
     for line in io.lines(ids_file) do
@@ -90,6 +101,15 @@ function request()
     -- One walk per free slot: continue a walk whose nextCursor we hold, or start a new one.
     local c = table.remove(cursors) or ""
     return wrk.format("GET", base .. "/Users?cursor=" .. urlencode(c) .. "&count=100", headers)
+  elseif scenario == "api-users" then
+    local c = table.remove(cursors)
+    if c then
+      return wrk.format("GET", base .. "/users?limit=100&after=" .. urlencode(c), headers)
+    end
+    return wrk.format("GET", base .. "/users?limit=100", headers)
+  elseif scenario == "api-events" then
+    local k = math.random(0, math.max(0, n_users - 1000))
+    return wrk.format("GET", base .. "/events?limit=1000&after=" .. k, headers)
   end
   error("unknown scenario " .. tostring(scenario))
 end
@@ -107,13 +127,30 @@ function response(status, hdrs, body)
     if nc then
       table.insert(cursors, nc)
     end
+  elseif scenario == "api-users" and body then
+    -- next_cursor comes after the page's data: look for it from the end.
+    local at = body:find('"next_cursor":"', math.max(1, #body - 400), true)
+    if at then
+      local nc = body:match('^"next_cursor":"([^"]+)"', at)
+      if nc then
+        table.insert(cursors, nc)
+      end
+    end
+  elseif scenario == "api-events" and body then
+    local first = tonumber(body:match('"seq":(%d+)'))
+    local at = body:find('"next_after":', math.max(1, #body - 64), true)
+    local last = at and tonumber(body:match('^"next_after":(%d+)', at))
+    if first and last and last >= first then
+      events_read = events_read + (last - first + 1)
+    end
   end
 end
 
 function done(summary, latency, requests)
-  local bad, err = 0, ""
+  local bad, err, events = 0, "", 0
   for _, t in ipairs(threads) do
     bad = bad + (tonumber(t:get("non2xx")) or 0)
+    events = events + (tonumber(t:get("events_read")) or 0)
     local e = t:get("first_err")
     if err == "" and e and e ~= "" then
       err = e
@@ -123,9 +160,9 @@ function done(summary, latency, requests)
   io.write(string.format(
     'BENCHJSON {"requests":%d,"duration_us":%d,"non2xx":%d,"connect":%d,"read":%d,'
       .. '"write":%d,"timeout":%d,"status":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,'
-      .. '"max_us":%d,"mean_us":%.1f}\n',
+      .. '"max_us":%d,"mean_us":%.1f,"events":%d}\n',
     summary.requests, summary.duration, bad, e.connect, e.read, e.write, e.timeout,
     e.status, latency:percentile(50), latency:percentile(90), latency:percentile(99),
-    latency.max, latency.mean))
+    latency.max, latency.mean, events))
   io.write("BENCHERR " .. err .. "\n")
 end

@@ -10,6 +10,7 @@ mod m20261201_000003_pull;
 mod m20261206_000004_deferred;
 mod m20261206_000005_run_deactivations;
 mod m20261206_000006_webhooks;
+mod m20261206_000007_users_tenant;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000004_deferred::Migration),
             Box::new(m20261206_000005_run_deactivations::Migration),
             Box::new(m20261206_000006_webhooks::Migration),
+            Box::new(m20261206_000007_users_tenant::Migration),
         ]
     }
 }
