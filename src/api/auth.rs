@@ -122,7 +122,26 @@ pub struct Keys {
     issuer: String,
     audience: String,
     leeway: u64,
+    /// Tokens verified lately (by SHA-256), so a client that sends the same
+    /// token again costs a lookup, not a signature check (an RS256 check
+    /// takes over 100 µs).
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], Verified>>,
 }
+
+/// A verified token's caller, and until when (epoch seconds) the cache may
+/// answer for it: its `exp`, and at most `VERIFIED_FOR` after its check, so
+/// a key taken out of the configuration or the JWKS stops working within
+/// that time.
+#[derive(Debug, Clone)]
+struct Verified {
+    principal: Principal,
+    until: u64,
+}
+
+/// How long a verified token is taken without checking its signature again.
+pub const VERIFIED_FOR: u64 = 60;
+/// Most tokens the cache holds: memory stays bounded whatever clients send.
+const VERIFIED_MAX: usize = 10_000;
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -199,11 +218,54 @@ impl Keys {
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
             leeway: settings.leeway_secs,
+            verified: Default::default(),
         }))
     }
 
     /// Verify a bearer token; the reason when it fails (never the token).
     pub async fn verify(&self, token: &str) -> Result<Principal, Problem> {
+        use sha2::Digest;
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(hit) = self.cached(&digest, now) {
+            return Ok(hit);
+        }
+        let (principal, exp) = self.check(token).await?;
+        let mut cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= VERIFIED_MAX {
+            cache.retain(|_, v| v.until > now);
+            if cache.len() >= VERIFIED_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(
+            digest,
+            Verified {
+                principal: principal.clone(),
+                until: exp.min(now + VERIFIED_FOR),
+            },
+        );
+        Ok(principal)
+    }
+
+    /// How many verified tokens the cache holds (at most `VERIFIED_MAX`).
+    pub fn cached_tokens(&self) -> usize {
+        self.verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
+    }
+
+    fn cached(&self, digest: &[u8; 32], now: u64) -> Option<Principal> {
+        let cache = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(digest)
+            .filter(|v| v.until > now)
+            .map(|v| v.principal.clone())
+    }
+
+    /// Check a token's signature and claims: its caller and its `exp`.
+    async fn check(&self, token: &str) -> Result<(Principal, u64), Problem> {
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| Problem::invalid_token("the token is not a JWT this server accepts"))?;
         let mut last = None;
@@ -215,7 +277,10 @@ impl Keys {
             validation.set_audience(&[&self.audience]);
             validation.set_required_spec_claims(&["exp", "iss", "aud"]);
             match jsonwebtoken::decode::<Claims>(token, &key, &validation) {
-                Ok(data) => return principal(data.claims),
+                Ok(data) => {
+                    let exp = data.claims.exp;
+                    return principal(data.claims).map(|p| (p, exp));
+                }
                 Err(err) => last = Some(err),
             }
         }

@@ -229,3 +229,63 @@ async fn a_jwks_is_fetched_for_an_unknown_kid_cached_and_not_refetched_within_30
         401
     );
 }
+
+/// A verified token is remembered (by its hash) until its `exp`, at most a
+/// minute: the same token again skips the signature check; a changed one,
+/// or the same one past its `exp`, does not; the memory is bounded.
+#[tokio::test]
+async fn a_verified_token_is_taken_again_from_a_bounded_cache_until_it_expires() {
+    use dirsync::api::auth::Keys;
+    let keys = Keys::from_settings(&ApiSettings {
+        jwt_secrets: Vec::new(),
+        jwt_public_keys: vec![fixture("rsa.pem")],
+        leeway_secs: 0,
+        ..ApiSettings::for_tests()
+    })
+    .unwrap()
+    .unwrap();
+    let key = private("rsa.key", Algorithm::RS256);
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some("rsa".into());
+    let now = chrono::Utc::now().timestamp();
+    let short = |exp: i64| {
+        jsonwebtoken::encode(
+            &header,
+            &json!({"tenant": "acme", "scope": "read", "iss": "dirsync", "aud": "dirsync-api", "exp": exp}),
+            &key,
+        )
+        .unwrap()
+    };
+    let token = short(now + 2);
+    let first = keys.verify(&token).await.unwrap();
+    let again = keys.verify(&token).await.unwrap();
+    assert_eq!(
+        (first.tenant.as_str(), again.tenant.as_str()),
+        ("acme", "acme")
+    );
+    assert_eq!(keys.cached_tokens(), 1);
+    // One character changed is another token: checked, and refused.
+    let mut tampered = token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(keys.verify(&tampered).await.is_err());
+    // Past its exp the cache does not answer for it.
+    tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
+    let err = keys.verify(&token).await.unwrap_err();
+    assert!(format!("{err:?}").contains("expired"), "{err:?}");
+
+    // Many distinct tokens: the cache stays within its bound.
+    let secret = ApiSettings::for_tests();
+    let hs = Keys::from_settings(&secret).unwrap().unwrap();
+    for n in 0..10_050 {
+        let token = dirsync::api::auth::mint(
+            &secret,
+            &format!("t{n}"),
+            "read",
+            std::time::Duration::from_secs(600),
+        )
+        .unwrap();
+        hs.verify(&token).await.unwrap();
+    }
+    assert!(hs.cached_tokens() <= 10_000, "{}", hs.cached_tokens());
+}
