@@ -34,8 +34,8 @@
 #     writes through SCIM, and checks every event arrives verified, in order, equal to
 #     the feed, through two 500s and a secret rotation; then npm's standardwebhooks
 #     (conformance/webhooks-node, `npm ci` from its lock) verifies the recorded
-#     deliveries with the README's Node line. The server runs with a secret key,
-#     http to loopback allowed and 200 ms retries. Fails (never skips) when a package
+#     deliveries with the README's Node line. The server runs with delivery on, a
+#     secret key, http to loopback allowed and 200 ms retries. Fails (never skips) when a package
 #     cannot be installed or node/npm is missing.
 # Exits non-zero if any part fails. The server is always killed; its log tail is
 # printed on failure.
@@ -141,10 +141,11 @@ dirsync tenant create webhooks --json >"$WORK/tenant-webhooks.json"
 TOKEN_WEBHOOKS="$(new_token webhooks-scim generic webhooks)"
 # The host API's key for this run only (through the environment, never a flag).
 export DIRSYNC_API_JWT_SECRET="$("$PYTHON" -c 'import secrets; print(secrets.token_hex(32))')"
-# Webhooks (suite webhooks, and the API's /webhooks for schemathesis): a key to seal
-# signing secrets (the CLI needs it too), http receivers on loopback, and retries short
-# enough to watch a failure recover. The delivery worker runs beside the scheduler,
-# which `serve` keeps on by default.
+# Webhooks (suite webhooks, and the API's /webhooks for schemathesis): delivery on (the
+# default, said here because the suite needs it), a key to seal signing secrets (the
+# CLI needs it too), http receivers on loopback, and retries short enough to watch a
+# failure recover.
+export DIRSYNC_WEBHOOK_DELIVERY=true
 export DIRSYNC_SECRET_KEY="$("$BIN" secret-key generate)"
 export DIRSYNC_WEBHOOK_ALLOW_HTTP_LOOPBACK=true
 export DIRSYNC_WEBHOOK_RETRIES=200ms,200ms,200ms

@@ -7,8 +7,8 @@ receiver, conformance/webhook_receiver.py) and npm
     python webhooks.py --dirsync BIN --database-url URL --tenant T \\
         --scim-base URL --node-dir DIR --work DIR     (SCIM_TOKEN in the environment)
 
-The server must be running with the scheduler on (the delivery worker runs
-beside it), DIRSYNC_WEBHOOK_ALLOW_HTTP_LOOPBACK=true, short retries
+The server must be running with webhook delivery on (`serve`'s default),
+DIRSYNC_WEBHOOK_ALLOW_HTTP_LOOPBACK=true, short retries
 (DIRSYNC_WEBHOOK_RETRIES=200ms,200ms,200ms) and DIRSYNC_SECRET_KEY, which
 this process's environment carries to the CLI too. Phases:
 
