@@ -344,7 +344,7 @@ def run(args: argparse.Namespace, check: Checks) -> None:
         receiver.fail_next(2)
         carol = scim.create_user("carol@example.com", "Carol", "Danvers")
         scim.patch(f"/Groups/{group}", [{"op": "add", "path": "members", "value": [{"value": carol}]}])
-        dave = scim.create_user("dave@example.com", "Dave", "Lister")
+        scim.create_user("dave@example.com", "Dave", "Lister")
         scim.patch(f"/Users/{zoe}", [{"op": "replace", "path": "active", "value": False}])
 
         feed2 = caught_up(receiver, cli, args.tenant, feed1[-1]["seq"], endpoint_id)
