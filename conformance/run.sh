@@ -35,8 +35,8 @@
 #     the feed, through two 500s and a secret rotation; then npm's standardwebhooks
 #     (conformance/webhooks-node, `npm ci` from its lock) verifies the recorded
 #     deliveries with the README's Node line. The server runs with delivery on, a
-#     secret key, http to loopback allowed and 200 ms retries. Fails (never skips) when a package
-#     cannot be installed or node/npm is missing.
+#     secret key, http to loopback allowed and 200 ms retries. Fails (never skips)
+#     when a package cannot be installed or node/npm is missing.
 # Exits non-zero if any part fails. The server is always killed; its log tail is
 # printed on failure.
 set -euo pipefail
