@@ -7,7 +7,7 @@
 #   DATABASE_URL  empty or sqlite:... -> a new temp SQLite file;
 #                 postgres://...      -> a fresh database created beside the one named
 #                                        (dropped again at exit)
-#   SUITES        env, default "replay tester api browser": which parts to run
+#   SUITES        env, default "replay tester api browser webhooks": which parts to run
 #
 # (a) conformance/replay.py on ../shared/reference/entra_reference_postman.json (relative to
 #     the repo root: CI clones the repo with shared/ beside it), with its own directory and
@@ -27,6 +27,16 @@
 #     (conformance/browser.py) itself, then every conformance/browser_*.py runs as
 #     a unittest module against the server; /api/docs is browser_api_docs.py. Fails
 #     (never skips) without chromium and chromium-driver.
+# (e) webhook deliveries checked by the official Standard Webhooks libraries:
+#     conformance/webhooks.py (its receiver conformance/webhook_receiver.py verifies
+#     with PyPI's standardwebhooks, pinned in conformance/requirements-webhooks.txt,
+#     installed into conformance/.venv-webhooks) registers an endpoint with the CLI,
+#     writes through SCIM, and checks every event arrives verified, in order, equal to
+#     the feed, through two 500s and a secret rotation; then npm's standardwebhooks
+#     (conformance/webhooks-node, `npm ci` from its lock) verifies the recorded
+#     deliveries with the README's Node line. The server runs with delivery on, a
+#     secret key, http to loopback allowed and 200 ms retries. Fails (never skips)
+#     when a package cannot be installed or node/npm is missing.
 # Exits non-zero if any part fails. The server is always killed; its log tail is
 # printed on failure.
 set -euo pipefail
@@ -36,7 +46,7 @@ cd "$ROOT"
 
 BIN="${1:-target/debug/dirsync}"
 DB_ARG="${2:-}"
-SUITES="${SUITES:-replay tester api browser}"
+SUITES="${SUITES:-replay tester api browser webhooks}"
 ENTRA_FILE="${ENTRA_FILE:-../shared/reference/entra_reference_postman.json}"
 PYTHON="${PYTHON:-python3}"
 
@@ -106,18 +116,19 @@ ensure_venv() {
   want="$(sha256sum "$requirements" | cut -d' ' -f1)"
   if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
     echo "conformance: installing $requirements into $venv"
-    "$PYTHON" -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-    echo "$want" >"$stamp"
+    # Each step returns on failure: callers in an `if` run without errexit.
+    "$PYTHON" -m venv "$venv" || return 1
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" || return 1
+    echo "$want" >"$stamp" || return 1
   fi
 }
 
 # ---- tenant, directories, tokens (before the server starts: no SQLite contention) ----
 dirsync migrate >>"$LOG" 2>&1
 dirsync tenant create conformance --json >"$WORK/tenant.json"
-new_token() { # $1 = directory name -> prints the token
+new_token() { # $1 = directory name, $2 = vendor[, $3 = tenant] -> prints the token
   local dir_id
-  dirsync directory create --tenant conformance --name "$1" --vendor "$2" --json >"$WORK/dir-$1.json"
+  dirsync directory create --tenant "${3:-conformance}" --name "$1" --vendor "$2" --json >"$WORK/dir-$1.json"
   dir_id="$(json_field id <"$WORK/dir-$1.json")"
   dirsync token create --directory "$dir_id" --json >"$WORK/token-$1.json"
   json_field token <"$WORK/token-$1.json"
@@ -125,8 +136,19 @@ new_token() { # $1 = directory name -> prints the token
 TOKEN_ENTRA="$(new_token entra-replay entra)"
 TOKEN_TESTER="$(new_token scim2-tester generic)"
 TOKEN_API_SEED="$(new_token api-seed generic)"
+# The webhooks suite's own tenant: its endpoint sees only the events it causes.
+dirsync tenant create webhooks --json >"$WORK/tenant-webhooks.json"
+TOKEN_WEBHOOKS="$(new_token webhooks-scim generic webhooks)"
 # The host API's key for this run only (through the environment, never a flag).
 export DIRSYNC_API_JWT_SECRET="$("$PYTHON" -c 'import secrets; print(secrets.token_hex(32))')"
+# Webhooks (suite webhooks, and the API's /webhooks for schemathesis): delivery on (the
+# default, said here because the suite needs it), a key to seal signing secrets (the
+# CLI needs it too), http receivers on loopback, and retries short enough to watch a
+# failure recover.
+export DIRSYNC_WEBHOOK_DELIVERY=true
+export DIRSYNC_SECRET_KEY="$("$BIN" secret-key generate)"
+export DIRSYNC_WEBHOOK_ALLOW_HTTP_LOOPBACK=true
+export DIRSYNC_WEBHOOK_RETRIES=200ms,200ms,200ms
 
 # ---- server -------------------------------------------------------------------
 PORT="$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
@@ -159,6 +181,7 @@ REPLAY_SUMMARY="not run"
 TESTER_SUMMARY="not run"
 API_SUMMARY="not run"
 BROWSER_SUMMARY="not run"
+WEBHOOKS_SUMMARY="not run"
 PAGES=()
 
 # ---- (a) Entra reference replay -------------------------------------------------
@@ -253,6 +276,37 @@ if [[ " $SUITES " == *" browser "* ]]; then
   fi
 fi
 
+# ---- (e) webhooks, checked by the Standard Webhooks libraries -------------------
+if [[ " $SUITES " == *" webhooks "* ]]; then
+  echo
+  echo "=== webhooks: Standard Webhooks libraries from PyPI and npm ($BACKEND) ==="
+  VENV_WEBHOOKS="$ROOT/conformance/.venv-webhooks"
+  NODE_DIR="$ROOT/conformance/webhooks-node"
+  if ! ensure_venv "$VENV_WEBHOOKS" conformance/requirements-webhooks.txt; then
+    echo "conformance: FAILED: could not install conformance/requirements-webhooks.txt" >&2
+    WEBHOOKS_SUMMARY="could not install conformance/requirements-webhooks.txt"
+    STATUS=1
+  elif ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "conformance: FAILED: the webhooks suite needs Node.js and npm (apt-get install nodejs npm)" >&2
+    WEBHOOKS_SUMMARY="node or npm missing (apt-get install nodejs npm)"
+    STATUS=1
+  elif ! (cd "$NODE_DIR" && npm ci --no-audit --no-fund --loglevel=error); then
+    echo "conformance: FAILED: npm ci in $NODE_DIR" >&2
+    WEBHOOKS_SUMMARY="could not install conformance/webhooks-node (npm ci)"
+    STATUS=1
+  else
+    set +e
+    SCIM_TOKEN="$TOKEN_WEBHOOKS" "$VENV_WEBHOOKS/bin/python" conformance/webhooks.py \
+      --dirsync "$BIN" --database-url "$DB_URL" --tenant webhooks --scim-base "$BASE" \
+      --node-dir "$NODE_DIR" --work "$WORK" 2>&1 | tee "$WORK/webhooks.out"
+    rc=${PIPESTATUS[0]}
+    set -e
+    WEBHOOKS_SUMMARY="$(grep '^webhooks: ' "$WORK/webhooks.out" | tail -n 1 | cut -d' ' -f2-)"
+    WEBHOOKS_SUMMARY="${WEBHOOKS_SUMMARY:-no result}, exit $rc"
+    [[ $rc -eq 0 ]] || STATUS=1
+  fi
+fi
+
 # ---- summary --------------------------------------------------------------------
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
   echo "conformance: the server died during the run" >&2
@@ -264,6 +318,7 @@ echo "replay (entra_reference_postman): $REPLAY_SUMMARY"
 echo "scim2-tester: $TESTER_SUMMARY"
 echo "schemathesis (host API): $API_SUMMARY"
 echo "browser (headless Chromium: ${PAGES[*]:-no pages}): $BROWSER_SUMMARY"
+echo "webhooks (standardwebhooks from PyPI and npm): $WEBHOOKS_SUMMARY"
 if [[ $STATUS -ne 0 ]]; then
   echo "conformance: FAILED ($BACKEND)"
 else
