@@ -72,6 +72,18 @@ pub fn signing_secrets(
     Ok(secrets)
 }
 
+/// Longest lease owner the column holds (`webhook_endpoints.lease_owner`).
+const OWNER_MAX: usize = 64;
+
+/// The owner of one delivery's lease: a fresh id, and as much of the
+/// replica's name as the column has room for (for an operator reading it).
+fn lease_owner(replica: &str) -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    let room = OWNER_MAX - id.len() - 1;
+    let replica: String = replica.chars().take(room).collect();
+    format!("{id}@{replica}")
+}
+
 /// What one POST carried and how the endpoint answered.
 #[derive(Debug, Clone)]
 pub struct Sent {
@@ -337,7 +349,7 @@ impl Worker {
     pub async fn deliver(&self, endpoint_id: &str) -> Result<(), StoreError> {
         // One owner per delivery: not even two tasks of this replica share
         // an endpoint.
-        let owner = format!("{}:{}", self.replica, uuid::Uuid::now_v7());
+        let owner = lease_owner(&self.replica);
         if !self.lease(endpoint_id, &owner).await? {
             return Ok(());
         }
@@ -552,6 +564,16 @@ mod tests {
         assert_eq!(backoff(&retries, 0), None);
         let total: u64 = retries.iter().map(Duration::as_secs).sum();
         assert!(total >= 3 * 24 * 3600, "retries span three days: {total} s");
+    }
+
+    #[test]
+    fn a_lease_owner_fits_its_column_whatever_the_replica_is_called() {
+        let serve = format!("serve:{}", uuid::Uuid::now_v7());
+        for replica in ["", "test", serve.as_str(), &"r".repeat(500), &"é".repeat(100)] {
+            let owner = lease_owner(replica);
+            assert!(owner.chars().count() <= OWNER_MAX, "{owner}");
+            assert_ne!(owner, lease_owner(replica), "one owner per delivery");
+        }
     }
 
     #[test]

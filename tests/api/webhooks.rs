@@ -178,7 +178,10 @@ fn start_worker(app: &TestApp, retries: &[u64]) {
         timeout: Duration::from_secs(2),
         ..dirsync::config::WebhookArgs::for_tests().settings()
     };
-    let worker = Worker::new(app.store.clone(), app.key.clone(), settings, "test".into()).unwrap();
+    // Named as `serve` names its replicas (a long name: the lease's owner
+    // must still fit its column on PostgreSQL).
+    let replica = format!("serve:{}", uuid::Uuid::now_v7());
+    let worker = Worker::new(app.store.clone(), app.key.clone(), settings, replica).unwrap();
     tokio::spawn(worker.run_forever());
 }
 
