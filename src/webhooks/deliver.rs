@@ -569,7 +569,13 @@ mod tests {
     #[test]
     fn a_lease_owner_fits_its_column_whatever_the_replica_is_called() {
         let serve = format!("serve:{}", uuid::Uuid::now_v7());
-        for replica in ["", "test", serve.as_str(), &"r".repeat(500), &"é".repeat(100)] {
+        for replica in [
+            "",
+            "test",
+            serve.as_str(),
+            &"r".repeat(500),
+            &"é".repeat(100),
+        ] {
             let owner = lease_owner(replica);
             assert!(owner.chars().count() <= OWNER_MAX, "{owner}");
             assert_ne!(owner, lease_owner(replica), "one owner per delivery");
