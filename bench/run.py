@@ -5,6 +5,7 @@
     python3 bench/run.py --backend sqlite   --users 10000 100000
     python3 bench/run.py --backend postgres --users 10000 100000
     python3 bench/run.py --backend sqlite   --users 10000 100000 --suite api
+    python3 bench/run.py --backend sqlite   --users 10000 --suite webhooks
 
 For each N: starts a fresh server (new SQLite file, or a new PostgreSQL database that is
 dropped afterwards), seeds N users through /Bulk (or concurrent POST /Users when Bulk is
@@ -14,6 +15,8 @@ timed single PATCHes, samples the server's peak RSS (VmHWM, reset per scenario t
 `--suite api` runs the host API's scenarios instead (bench/results-api-BACKEND-N.md):
 users pages, a deep page against the first, the event feed, and a long-poll consumer
 under S1 load; `--suite all` runs both.
+`--suite webhooks` measures webhook delivery to a receiver inside this script
+(bench/results-webhooks-BACKEND-N.md): replay throughput, and latency under S1 load.
 Standard library only; needs `wrk` (Debian: apt-get install -y wrk) and, for PostgreSQL,
 the psql client.
 """
@@ -24,6 +27,7 @@ import argparse
 import concurrent.futures
 import datetime
 import http.client
+import http.server
 import json
 import os
 import platform
@@ -49,12 +53,14 @@ import pgdb  # noqa: E402
 LUA = os.path.join(HERE, "scenarios.lua")
 SCIM_SCENARIOS = ("s1", "s2", "s3", "s4-offset", "s4-cursor", "s5")
 API_SCENARIOS = ("api-users", "api-users-depth", "api-events", "api-longpoll")
-SCENARIOS = SCIM_SCENARIOS + API_SCENARIOS
-SUITES = {"scim": SCIM_SCENARIOS, "api": API_SCENARIOS, "all": SCENARIOS}
+WEBHOOK_SCENARIOS = ("webhooks-throughput", "webhooks-latency")
+SCENARIOS = SCIM_SCENARIOS + API_SCENARIOS + WEBHOOK_SCENARIOS
+SUITES = {"scim": SCIM_SCENARIOS, "api": API_SCENARIOS, "all": SCIM_SCENARIOS + API_SCENARIOS,
+          "webhooks": WEBHOOK_SCENARIOS}
 # Read scenarios first so they see exactly N users; S1 and the long-poll's S1 load add
 # users; S5 last (it adds more).
-RUN_ORDER = ("s2", "s3", "s4-offset", "s4-cursor", "api-users", "api-users-depth", "api-events", "s1",
-             "api-longpoll", "s5")
+RUN_ORDER = ("s2", "s3", "s4-offset", "s4-cursor", "api-users", "api-users-depth", "api-events",
+             "webhooks-throughput", "s1", "api-longpoll", "webhooks-latency", "s5")
 # The host API's HS256 secret for the run: the server verifies with it, `dirsync api-token`
 # signs with it.
 API_SECRET = "dirsync-bench-api-secret-0123456789abcdef"
@@ -69,6 +75,8 @@ TITLES = {
     "api-users-depth": "GET /api/v1/users?limit=100: first page against a page 90% deep",
     "api-events": "GET /api/v1/events?after=K&limit=1000",
     "api-longpoll": "GET /api/v1/events?after=N&wait=30 under S1 load",
+    "webhooks-throughput": "webhooks: replay of the seeded feed to one receiver",
+    "webhooks-latency": "webhooks: receive time - created_at under S1 load",
 }
 
 
@@ -189,6 +197,16 @@ class Server:
         self.log_path = os.path.join(workdir, "server.log")
         self.env = dict(os.environ, RUST_LOG=rust_log, DIRSYNC_API_JWT_SECRET=API_SECRET)
         self.proc = None
+
+    def enable_webhooks(self):
+        """A fresh DIRSYNC_SECRET_KEY (webhook secrets are sealed with it) and http to loopback,
+        for the server and the CLI alike."""
+        out = subprocess.run([self.binary, "secret-key", "generate"], capture_output=True, text=True,
+                             env=self.env, timeout=60)
+        if out.returncode != 0 or not out.stdout.strip():
+            raise RuntimeError("dirsync secret-key generate failed: %s" % out.stderr.strip()[-2000:])
+        self.env["DIRSYNC_SECRET_KEY"] = out.stdout.strip().split()[-1]
+        self.env["DIRSYNC_WEBHOOK_ALLOW_HTTP_LOOPBACK"] = "true"
 
     def cli(self, *args) -> dict:
         out = subprocess.run([self.binary, "--database-url", self.db_url, *args], capture_output=True,
@@ -625,6 +643,223 @@ def run_longpoll(scim: Client, api: Client, scim_base: str, scim_token: str, n: 
     return r
 
 
+
+# ---------------------------------------------------------------------------
+# Webhooks (issue 11)
+
+
+class Sink:
+    """What one receiver path got: the first receive time of each event's seq, and with
+    keep=True the bodies (for the events' created_at)."""
+
+    def __init__(self, expect_from: int, expect_to: int = 0, keep: bool = False):
+        self.lo, self.hi = expect_from, expect_to
+        self.keep = keep
+        self.first_at = {}  # seq -> first receive time (epoch s)
+        self.bodies = []  # (receive time, body) when keep
+        self.posts = 0
+        self.events = 0  # events in all POSTs, duplicates included
+        self.first_post = self.last_new = None
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+
+    def expect(self, upto: int):
+        with self.lock:
+            self.hi = upto
+            self._check()
+
+    def _check(self):
+        if self.hi >= self.lo and all(k in self.first_at for k in (self.lo, self.hi)) and \
+                len(self.first_at) >= self.hi - self.lo + 1:
+            self.done.set()
+
+    def add(self, seqs: range, body: bytes, t: float):
+        with self.lock:
+            self.posts += 1
+            self.events += len(seqs)
+            if self.first_post is None:
+                self.first_post = t
+            for k in seqs:
+                if k not in self.first_at:
+                    self.first_at[k] = t
+                    self.last_new = t
+            if self.keep:
+                self.bodies.append((t, body))
+            self._check()
+
+
+class Receiver:
+    """Webhook receiver: http.server.ThreadingHTTPServer on 127.0.0.1 port 0, in a thread,
+    answering 200 at once (HTTP/1.1 keep-alive). It does not verify signatures (the
+    conformance suite does); events are counted from `webhook-id` (`evt_T_SEQ`, or
+    `batch_T_FIRST_LAST`)."""
+
+    def __init__(self):
+        self.sinks = {}
+        self.errors = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                t = time.time()
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                outer.record(self.path, self.headers.get("webhook-id") or "", body, t)
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return "http://127.0.0.1:%d%s" % (self.httpd.server_address[1], path)
+
+    def record(self, path: str, wid: str, body: bytes, t: float):
+        sink = self.sinks.get(path)
+        parts = wid.split("_")
+        try:
+            if parts[0] == "evt" and len(parts) == 3:
+                seqs = range(int(parts[2]), int(parts[2]) + 1)
+            elif parts[0] == "batch" and len(parts) == 4:
+                seqs = range(int(parts[2]), int(parts[3]) + 1)
+            else:
+                raise ValueError(wid)
+        except ValueError:
+            self.errors.append("unexpected webhook-id %r on %s" % (wid, path))
+            return
+        if sink is None:
+            self.errors.append("POST to unknown path %s" % path)
+            return
+        sink.add(seqs, body, t)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def create_hook(admin: Client, url: str, batch: int, what: str) -> str:
+    w = admin.json("POST", "/webhooks", {"url": url, "batch_size": batch, "description": what}, ok=(201,))
+    return w["id"]
+
+
+def run_webhook_throughput(admin: Client, api: Client, receiver: Receiver, args) -> dict:
+    """Per batch size: a new endpoint (it starts after the newest event), then `replay` from
+    seq 1 through the API (a commit of the server's own, so its worker wakes at once); timed
+    from the replay request to the receiver holding every event of the feed."""
+    top = last_seq(api)
+    if top < 1:
+        raise RuntimeError("the feed is empty")
+    rows = []
+    for b in args.webhook_batch_sizes:
+        path = "/hook/replay-b%d" % b
+        sink = receiver.sinks[path] = Sink(1, top)
+        hid = create_hook(admin, receiver.url(path), b, "bench replay, batch %d" % b)
+        t0 = time.time()
+        admin.json("POST", "/webhooks/%s/replay" % hid, {"from_seq": 1})
+        finished = sink.done.wait(args.webhook_timeout)
+        t_end = sink.last_new if finished else time.time()
+        admin.json("POST", "/webhooks/%s/disable" % hid)
+        got = len(sink.first_at)
+        secs = max((t_end or t0) - t0, 1e-9)
+        row = {"batch": b, "events": top, "received": got, "secs": secs, "events_per_s": got / secs,
+               "posts": sink.posts, "duplicates": sink.events - got,
+               "first_post_ms": ((sink.first_post or t0) - t0) * 1000, "complete": finished}
+        rows.append(row)
+        log("webhooks-throughput batch %d: %d/%d events in %.2f s = %.0f events/s (%d POSTs, first %.0f ms "
+            "after the replay, %d duplicates)%s" % (b, got, top, secs, row["events_per_s"], sink.posts,
+                                                    row["first_post_ms"], row["duplicates"],
+                                                    "" if finished else " INCOMPLETE"))
+    errors = sum(1 for r in rows if not r["complete"])
+    return {"rps": None, "rows": rows, "errors": errors + len(receiver.errors),
+            "error_detail": "%d incomplete runs, %d receiver errors" % (errors, len(receiver.errors)),
+            "first_error": receiver.errors[0] if receiver.errors else ""}
+
+
+def event_time(created_at: str) -> float:
+    return datetime.datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def pct(xs, p):
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+def run_webhook_latency(admin: Client, api: Client, receiver: Receiver, scim_base: str, scim_token: str,
+                        n: int, ids_file: str, args, run_id: str) -> dict:
+    """Per batch size: a new endpoint, then wrk runs S1 (args.duration s); afterwards the
+    receiver gets until the endpoint has caught up with the feed (args.webhook_timeout).
+    For every event S1 wrote (the feed's events after the endpoint was created, up to its
+    last one 1 s after wrk ended): first receive time - its created_at."""
+    rows = []
+    for b in args.webhook_batch_sizes:
+        path = "/hook/s1-b%d" % b
+        start_seq = last_seq(api)
+        sink = receiver.sinks[path] = Sink(start_seq + 1, 0, keep=True)
+        hid = create_hook(admin, receiver.url(path), b, "bench S1 latency, batch %d" % b)
+        time.sleep(0.2)
+        w0 = time.time()
+        load = run_wrk("s1", scim_base, scim_token, n, ids_file, args, "%s-wh%d" % (run_id, b))
+        w1 = time.time()
+        time.sleep(1.0)  # requests wrk left in flight still commit
+        top = last_seq(api)
+        sink.expect(top)
+        caught = sink.done.wait(args.webhook_timeout)
+        drained = time.time() - w1
+        admin.json("POST", "/webhooks/%s/disable" % hid)
+        with sink.lock:
+            bodies = list(sink.bodies)
+        first = {}
+        for t, body in bodies:
+            doc = json.loads(body)
+            for ev in (doc["data"] if "data" in doc and "seq" not in doc else [doc]):
+                if ev["seq"] not in first:
+                    first[ev["seq"]] = (t, event_time(ev["created_at"]))
+        first = {k: v for k, v in first.items() if start_seq < k <= top}
+        lat = sorted((t - c) * 1000 for t, c in first.values())
+        written = top - start_seq
+        if not lat:
+            raise RuntimeError("no event of the S1 window reached the receiver")
+        row = {"batch": b, "s1_rps": load["rps"], "s1_p99_ms": load["p99_ms"], "s1_errors": load["errors"],
+               "written": written, "received": len(first), "samples": len(lat),
+               "p50_ms": pct(lat, 50), "p99_ms": pct(lat, 99), "max_ms": lat[-1], "caught_up": caught,
+               "drain_s": drained, "posts": sink.posts}
+        rows.append(row)
+        log("webhooks-latency batch %d: S1 %.0f req/s; %d/%d events received, latency p50 %.0f / p99 %.0f / "
+            "max %.0f ms; caught up %.1f s after wrk%s" % (
+                b, load["rps"], len(first), written, row["p50_ms"], row["p99_ms"], row["max_ms"],
+                drained, "" if caught else " (NOT caught up: timeout)"))
+    missing = sum(r["written"] - r["received"] for r in rows)
+    return {"rps": None, "rows": rows, "errors": missing + sum(r["s1_errors"] for r in rows),
+            "error_detail": "%d events not received, S1 errors %d" % (missing, sum(r["s1_errors"] for r in rows)),
+            "first_error": receiver.errors[0] if receiver.errors else ""}
+
+
+def webhook_lines(key: str, r: dict) -> list:
+    if key == "webhooks-throughput":
+        out = ["| batch_size | events | received | time (s) | events/s | POSTs | first POST after the replay (ms) "
+               "| duplicates |", "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for x in r["rows"]:
+            out.append("| %d | %s | %s | %.2f | %s | %s | %.0f | %d |" % (
+                x["batch"], "{:,}".format(x["events"]), "{:,}".format(x["received"]), x["secs"],
+                "{:,.0f}".format(x["events_per_s"]), "{:,}".format(x["posts"]), x["first_post_ms"],
+                x["duplicates"]))
+        return out
+    out = ["| batch_size | S1 req/s (p99 ms) | events written | received | p50 (ms) | p99 (ms) | max (ms) "
+           "| caught up after wrk (s) |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    for x in r["rows"]:
+        out.append("| %d | %.0f (%s) | %s | %s | %s | %s | %s | %s |" % (
+            x["batch"], x["s1_rps"], fmt_ms(x["s1_p99_ms"]), "{:,}".format(x["written"]),
+            "{:,}".format(x["received"]), fmt_ms(x["p50_ms"]), fmt_ms(x["p99_ms"]), fmt_ms(x["max_ms"]),
+            ("%.1f" % x["drain_s"]) if x["caught_up"] else "no (timeout)"))
+    return out
+
 # ---------------------------------------------------------------------------
 # Report
 
@@ -712,6 +947,22 @@ def write_report(path, backend, n, results, meta) -> str:
             lines.append("| %s | skipped: %s | - | - |" % (TITLES[key], r["skipped"]))
             continue
         lines.append("| %s | %s | %d | %.0f |" % (TITLES[key], api_cell(key, r), r["errors"], r["rss_mib"]))
+    for key in WEBHOOK_SCENARIOS:
+        r = results.get(key)
+        if r is None:
+            continue
+        lines += ["", "%s (errors %d: %s, peak RSS %.0f MiB)" % (TITLES[key], r["errors"], r["error_detail"],
+                                                                r["rss_mib"]) if "skipped" not in r
+                  else "%s: skipped: %s" % (TITLES[key], r["skipped"]), ""]
+        if "skipped" not in r:
+            lines += webhook_lines(key, r)
+    if any(k in results for k in WEBHOOK_SCENARIOS):
+        lines += ["", "webhooks: one receiver (Python ThreadingHTTPServer on loopback, 200 at once, no signature "
+                  "check). Throughput: a new endpoint after seeding, `POST /api/v1/webhooks/{id}/replay "
+                  '{"from_seq":1}`, timed from that request to the receiver holding every seeded event. '
+                  "Latency: a new endpoint, then wrk S1 for %d s; per event S1 wrote, its first receive time "
+                  "minus its `created_at` (ms precision, set in the writing transaction)."
+                  % meta["duration"]]
     errs = [(k, results[k]) for k in SCENARIOS if k in results and results[k].get("first_error")]
     if errs:
         lines += ["", "First error response per scenario:", ""]
@@ -762,7 +1013,12 @@ def run_one(args, n: int, wrk_version: str) -> str:
     server = Server(args.binary, db_url, workdir, args.rust_log)
     results = {}
     ok = False
+    hooks = any(k in args.scenarios for k in WEBHOOK_SCENARIOS)
+    receiver = None
     try:
+        if hooks:
+            server.enable_webhooks()
+            receiver = Receiver()
         token = server.provision()
         base = server.start()
         mon = RssMonitor(server.proc.pid)
@@ -771,6 +1027,7 @@ def run_one(args, n: int, wrk_version: str) -> str:
         base_api = base[:-len("/scim/v2")] + "/api/v1"
         api_token = server.api_token()
         api = Client(base_api, api_token, media="application/json")
+        admin = Client(base_api, server.api_token(scope="admin"), media="application/json") if hooks else None
         names = ["bench-user-%07d" % k for k in range(n)]
         supported, max_ops, _ = bulk_settings(client)
         t0 = time.time()
@@ -802,6 +1059,10 @@ def run_one(args, n: int, wrk_version: str) -> str:
                     r = run_events(base_api, api, api_token, ids_file, args, run_id)
                 elif key == "api-longpoll":
                     r = run_longpoll(client, api, base, token, n, ids_file, args, run_id)
+                elif key == "webhooks-throughput":
+                    r = run_webhook_throughput(admin, api, receiver, args)
+                elif key == "webhooks-latency":
+                    r = run_webhook_latency(admin, api, receiver, base, token, n, ids_file, args, run_id)
                 else:
                     r = run_wrk(key, base, token, n, ids_file, args, run_id)
             except RuntimeError as e:
@@ -827,7 +1088,8 @@ def run_one(args, n: int, wrk_version: str) -> str:
             "command": "python3 bench/run.py " + " ".join(shlex.quote(a) for a in args.argv),
             "load": load_before,
         }
-        prefix = {"scim": "results", "api": "results-api", "all": "results-all"}[args.suite]
+        prefix = {"scim": "results", "api": "results-api", "all": "results-all",
+                  "webhooks": "results-webhooks"}[args.suite]
         out = os.path.join(args.out_dir, "%s-%s-%d.md" % (prefix, args.backend, n))
         text = write_report(out, args.backend, n, results, meta)
         print(text, flush=True)
@@ -836,6 +1098,8 @@ def run_one(args, n: int, wrk_version: str) -> str:
         return text
     finally:
         server.stop()
+        if receiver:
+            receiver.close()
         if not ok:
             log("server log tail:\n" + server.tail())
         if pg_url:
@@ -860,7 +1124,8 @@ def main(argv=None) -> int:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2, help="wrk threads")
     ap.add_argument("--suite", choices=sorted(SUITES), default="scim",
-                    help="scim: S1-S5 (default); api: the host API's scenarios; all: both")
+                    help="scim: S1-S5 (default); api: the host API's scenarios; all: both; "
+                         "webhooks: delivery throughput and latency under S1 (issue 11)")
     ap.add_argument("--scenarios", default=None,
                     help="comma-separated subset of %s (default: the suite's)" % ",".join(SCENARIOS))
     ap.add_argument("--depth-reps", type=int, default=30,
@@ -869,6 +1134,10 @@ def main(argv=None) -> int:
     ap.add_argument("--longpoll-idle-samples", type=int, default=50, help="api-longpoll: probes without load first")
     ap.add_argument("--longpoll-duration", type=int, default=40,
                     help="api-longpoll: seconds of S1 load (wrk) the probes run under")
+    ap.add_argument("--webhook-batch-sizes", default="1,100",
+                    help="webhooks: comma-separated batch_size values, one endpoint each (default 1,100)")
+    ap.add_argument("--webhook-timeout", type=float, default=300,
+                    help="webhooks: seconds to wait for the receiver to have every event")
     ap.add_argument("--s5-group-size", type=int, default=100000)
     ap.add_argument("--s5-add", type=int, default=1000)
     ap.add_argument("--s5-reps", type=int, default=5)
@@ -879,6 +1148,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     args.binary = os.path.abspath(args.binary)
+    args.webhook_batch_sizes = [int(b) for b in args.webhook_batch_sizes.split(",") if b.strip()]
     if args.scenarios is None:
         args.scenarios = list(SUITES[args.suite])
     else:
