@@ -146,6 +146,7 @@ pub async fn create_connection(
     responses(
         (status = 200, body = ConnectionView),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"]))
 )]
@@ -211,6 +212,7 @@ pub async fn update_connection(
         (status = 200, body = ConnectionView),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -252,6 +254,7 @@ pub struct ConnectionTest {
         (status = 200, body = ConnectionTest),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["write"]))
 )]
@@ -361,6 +364,7 @@ pub async fn sync_connection(
         (status = 200, body = Page<Run>),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"]))
 )]

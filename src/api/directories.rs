@@ -280,6 +280,7 @@ pub async fn replace_policy(
     responses(
         (status = 200, body = Vec<TokenView>),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"]))
 )]
@@ -316,6 +317,7 @@ pub struct NewToken {
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["admin"]))
 )]
@@ -350,6 +352,7 @@ pub async fn create_token(
         (status = 200, body = TokenView),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["admin"]))
 )]

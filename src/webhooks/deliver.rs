@@ -445,11 +445,18 @@ impl Worker {
     /// What comes next past the endpoint's position.
     async fn next_step(&self, endpoint: &Endpoint) -> Result<Step, StoreError> {
         let conn = self.store.connection();
-        let events = events::after(conn, &endpoint.tenant_id, endpoint.delivered_seq, SCAN).await?;
+        // An endpoint that takes every type sends the next `batch_size`
+        // events: reading more would decode what this POST does not carry.
+        let size = endpoint.batch_size.max(1) as usize;
+        let read = if endpoint.event_types.is_none() {
+            size as u64
+        } else {
+            SCAN
+        };
+        let events = events::after(conn, &endpoint.tenant_id, endpoint.delivered_seq, read).await?;
         let Some(last_read) = events.last().map(|e| e.seq) else {
             return Ok(Step::Idle);
         };
-        let size = endpoint.batch_size.max(1) as usize;
         let batch: Vec<Event> = events
             .into_iter()
             .filter(|e| takes(endpoint, &e.r#type))
