@@ -9,7 +9,9 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use super::connections::{self, ConnectionView};
-use super::{AdminError, DirectoryView, NewTokenView, PolicyChange, now, valid_name, valid_role};
+use super::{
+    AdminError, DirectoryView, NewTokenView, PolicyChange, now, store_err, valid_name, valid_role,
+};
 use crate::crypto::SealingKey;
 use crate::pull::connector::Definition;
 use crate::pull::run::{Progress, Request};
@@ -18,13 +20,6 @@ use crate::reconcile::removal::{self, Removal, RemovalError};
 use crate::store::pull::Run;
 use crate::store::tenants::Directory;
 use crate::store::{Store, StoreError};
-
-fn not_found(what: String) -> impl FnOnce(StoreError) -> AdminError {
-    move |e| match e {
-        StoreError::NotFound => AdminError::NotFound(what),
-        other => AdminError::Store(other),
-    }
-}
 
 /// One of the tenant's directories.
 pub async fn directory_in(
@@ -52,7 +47,7 @@ pub async fn directory_in(
 /// One of the tenant's runs.
 pub async fn run_in(store: &Store, tenant_id: &str, run_id: &str) -> Result<Run, AdminError> {
     let what = format!("run {run_id:?}");
-    let run = store.run(run_id).await.map_err(not_found(what.clone()))?;
+    let run = store.run(run_id).await.map_err(store_err(what.clone()))?;
     if run.tenant_id != tenant_id {
         return Err(AdminError::NotFound(what));
     }
@@ -63,7 +58,7 @@ async fn tenant_name(store: &Store, tenant_id: &str) -> Result<String, AdminErro
     Ok(store
         .tenant(tenant_id)
         .await
-        .map_err(not_found(format!("tenant {tenant_id:?}")))?
+        .map_err(store_err(format!("tenant {tenant_id:?}")))?
         .name)
 }
 

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::directory::{self, Kind, Named};
-use super::{AdminError, new_id, now, valid_name};
+use super::{AdminError, new_id, now, store_err, valid_name};
 use crate::crypto::{SealingKey, Secret};
 use crate::domain::time::rfc3339;
 use crate::pull::Provider;
@@ -82,13 +82,6 @@ fn no_key() -> AdminError {
          (`dirsync secret-key generate` makes one)"
             .into(),
     )
-}
-
-fn store_err(what: String) -> impl FnOnce(StoreError) -> AdminError {
-    move |e| match e {
-        StoreError::NotFound => AdminError::NotFound(what),
-        other => AdminError::Store(other),
-    }
 }
 
 /// The pull directory `reference` (its id or `TENANT/NAME`) names.

@@ -74,6 +74,14 @@ fn valid_name<'a>(what: &str, raw: &'a str) -> Result<&'a str, AdminError> {
     Ok(value)
 }
 
+/// A store error as an admin one: NotFound names `what`.
+fn store_err(what: String) -> impl FnOnce(StoreError) -> AdminError {
+    move |e| match e {
+        StoreError::NotFound => AdminError::NotFound(what),
+        other => AdminError::Store(other),
+    }
+}
+
 fn now() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }

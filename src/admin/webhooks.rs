@@ -6,13 +6,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AdminError, new_id, now};
+use super::{AdminError, new_id, now, store_err};
 use crate::crypto::SealingKey;
 use crate::domain::time::rfc3339;
+use crate::store::Store;
 use crate::store::events::TYPES;
 use crate::store::pages::{From as Start, Page};
 use crate::store::webhooks::{self as rows, Attempt, Endpoint};
-use crate::store::{Store, StoreError};
 use crate::webhooks::deliver::{self, Sent};
 use crate::webhooks::{Settings, address, sign};
 
@@ -163,13 +163,6 @@ impl From<&Attempt> for AttemptView {
             latency_ms: a.latency_ms,
             excerpt: a.excerpt.clone(),
         }
-    }
-}
-
-fn store_err(what: String) -> impl FnOnce(StoreError) -> AdminError {
-    move |e| match e {
-        StoreError::NotFound => AdminError::NotFound(what),
-        other => AdminError::Store(other),
     }
 }
 

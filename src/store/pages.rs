@@ -77,7 +77,7 @@ enum Direction {
 
 /// Apply a keyset window on `key`, oldest first, and fetch `limit + 1` rows
 /// to know whether more follow.
-async fn window<C, E>(
+pub(super) async fn window<C, E>(
     conn: &C,
     select: sea_orm::Select<E>,
     key: E::Column,
@@ -89,21 +89,6 @@ where
     E: EntityTrait,
 {
     window_along(conn, select, key, from, limit, Direction::Ascending).await
-}
-
-/// `window` for the other tables of the store.
-pub(super) async fn window_on<C, E>(
-    conn: &C,
-    select: sea_orm::Select<E>,
-    key: E::Column,
-    from: &From,
-    limit: u64,
-) -> Result<Page<E::Model>>
-where
-    C: ConnectionTrait,
-    E: EntityTrait,
-{
-    window(conn, select, key, from, limit).await
 }
 
 /// A keyset window newest first (keys are UUIDv7).

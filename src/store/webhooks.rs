@@ -53,7 +53,7 @@ pub async fn endpoints<C: Conn>(
 ) -> Result<Page<Endpoint>> {
     let select =
         webhook_endpoints::Entity::find().filter(webhook_endpoints::Column::TenantId.eq(tenant_id));
-    pages::window_on(conn, select, webhook_endpoints::Column::Id, from, limit).await
+    pages::window(conn, select, webhook_endpoints::Column::Id, from, limit).await
 }
 
 /// Every endpoint (key rotation).
