@@ -254,6 +254,13 @@ pub struct WebhookArgs {
     /// How long the previous signing secret still signs after a rotation.
     #[arg(long, env = "DIRSYNC_WEBHOOK_ROTATION_OVERLAP", default_value = "24h", value_parser = humantime::parse_duration)]
     pub webhook_rotation_overlap: std::time::Duration,
+
+    /// How long a replica holds an endpoint's delivery lease without
+    /// renewing it: after a replica dies, another takes its endpoints over
+    /// after this (and re-sends what it had not recorded). At least twice
+    /// the timeout.
+    #[arg(long, env = "DIRSYNC_WEBHOOK_LEASE_TTL", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub webhook_lease_ttl: std::time::Duration,
 }
 
 impl WebhookArgs {
@@ -267,6 +274,7 @@ impl WebhookArgs {
             retries: self.webhook_retries.clone(),
             rotation_overlap: self.webhook_rotation_overlap,
             log_retention: self.webhook_log_retention.duration(),
+            lease_ttl: self.webhook_lease_ttl,
         }
     }
 
@@ -279,6 +287,7 @@ impl WebhookArgs {
             webhook_retries: crate::webhooks::default_retries(),
             webhook_rotation_overlap: std::time::Duration::from_secs(24 * 3600),
             webhook_log_retention: Retention::parse("30d").unwrap_or_else(|_| unreachable!()),
+            webhook_lease_ttl: std::time::Duration::from_secs(60),
         }
     }
 }

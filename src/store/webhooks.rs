@@ -165,40 +165,63 @@ pub async fn release_lease<C: Conn>(conn: &C, id: &str, owner: &str) -> Result<(
     Ok(())
 }
 
-/// What an attempt did to the endpoint's state.
+/// Why an endpoint stops after an attempt that failed.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Advance {
-    /// Taken (2xx) or skipped by its types: the position moves to `seq`.
-    To { seq: i64 },
-    /// Failed: tried again at `at`, the failures counted so far.
+pub enum Failure {
+    /// Tried again at `at`, the failures counted so far.
     Retry { failures: i32, at: i64 },
     /// Given up on (retries exhausted, 410 Gone): disabled, saying why.
     Disable { failures: i32, reason: String },
 }
 
-/// Record one attempt (None: events skipped by type, nothing sent) and its
-/// effect on the endpoint, only while `owner` holds the lease: false when
-/// it does not (another replica took over; nothing written).
+/// What a run of attempts did to the endpoint: its position moves from
+/// `from` (where the worker read it) to `to` (past what was taken, or
+/// skipped by its types), and the last attempt may have failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub from: i64,
+    pub to: i64,
+    pub failure: Option<Failure>,
+}
+
+/// How a record went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Written, and the lease renewed.
+    Kept,
+    /// The attempts are logged, but an operator moved the position
+    /// meanwhile (a replay, a re-enable): the position is theirs.
+    Moved,
+    /// Another replica holds the lease (ours lapsed): nothing written.
+    Lost,
+}
+
+/// Record a run of attempts (none: events skipped by type, or only the
+/// lease renewed) and their effect on the endpoint, only while `owner`
+/// holds the lease, and renew it until `lease_until`. The position moves
+/// only if it is still `progress.from`.
 pub async fn record<C: Conn>(
     conn: &C,
     endpoint_id: &str,
     owner: &str,
-    attempt: Option<Attempt>,
-    advance: Advance,
+    attempts: Vec<Attempt>,
+    progress: Progress,
     now: i64,
-) -> Result<bool> {
+    lease_until: i64,
+) -> Result<Recorded> {
     use webhook_endpoints::Column as E;
-    let mut update =
-        webhook_endpoints::Entity::update_many().col_expr(E::UpdatedAt, Expr::value(now));
-    update = match advance {
-        Advance::To { seq } => update
-            .col_expr(E::DeliveredSeq, Expr::value(seq))
+    let mut update = webhook_endpoints::Entity::update_many()
+        .col_expr(E::UpdatedAt, Expr::value(now))
+        .col_expr(E::LeaseExpiresAt, Expr::value(lease_until))
+        .col_expr(E::DeliveredSeq, Expr::value(progress.to));
+    update = match progress.failure {
+        None => update
             .col_expr(E::Failures, Expr::value(0))
             .col_expr(E::NextAttemptAt, Expr::value(now)),
-        Advance::Retry { failures, at } => update
+        Some(Failure::Retry { failures, at }) => update
             .col_expr(E::Failures, Expr::value(failures))
             .col_expr(E::NextAttemptAt, Expr::value(at)),
-        Advance::Disable { failures, reason } => update
+        Some(Failure::Disable { failures, reason }) => update
             .col_expr(E::Failures, Expr::value(failures))
             .col_expr(E::Enabled, Expr::value(false))
             .col_expr(E::DisabledReason, Expr::value(reason)),
@@ -206,16 +229,25 @@ pub async fn record<C: Conn>(
     let done = update
         .filter(E::Id.eq(endpoint_id))
         .filter(E::LeaseOwner.eq(owner))
+        .filter(E::DeliveredSeq.eq(progress.from))
         .exec(conn)
         .await?;
-    if done.rows_affected != 1 {
-        return Ok(false);
+    let recorded = if done.rows_affected == 1 {
+        Recorded::Kept
+    } else if take_lease(conn, endpoint_id, owner, now, lease_until - now).await? {
+        Recorded::Moved
+    } else {
+        return Ok(Recorded::Lost);
+    };
+    if !attempts.is_empty() {
+        let models = attempts
+            .into_iter()
+            .map(webhook_attempts::ActiveModel::from);
+        webhook_attempts::Entity::insert_many(models)
+            .exec_without_returning(conn)
+            .await?;
     }
-    if let Some(attempt) = attempt {
-        let model: webhook_attempts::ActiveModel = attempt.into();
-        model.insert(conn).await?;
-    }
-    Ok(true)
+    Ok(recorded)
 }
 
 /// Log an attempt that moves nothing (a test message).

@@ -20,11 +20,20 @@ use super::sign;
 use crate::admin::EventView;
 use crate::crypto::{SealingKey, Secret};
 use crate::store::events::{self, Event};
-use crate::store::webhooks::{self as rows, Advance, Attempt, Endpoint};
+use crate::store::webhooks::{self as rows, Attempt, Endpoint, Failure, Progress, Recorded};
 use crate::store::{Store, StoreError};
 
-/// How long a replica holds an endpoint's lease without renewing it.
-pub const LEASE_TTL_MS: i64 = 60_000;
+/// Messages sent before their attempts and the position are written
+/// (a crash re-sends at most these).
+const RUN_MESSAGES: usize = 64;
+/// The longest sent messages wait to be written.
+const RUN_AGE: Duration = Duration::from_millis(250);
+/// How long a caught-up delivery waits for a new event before it gives the
+/// endpoint back.
+const LINGER: Duration = Duration::from_secs(1);
+/// The shortest time between two looks for due endpoints (commits wake
+/// the worker; under load that is hundreds of times a second).
+const TICK_FLOOR: Duration = Duration::from_millis(100);
 /// Endpoints one tick starts at most.
 const DUE_PER_TICK: u64 = 64;
 /// Events read at once past an endpoint's position (to find the ones its
@@ -205,16 +214,6 @@ pub fn backoff(retries: &[Duration], failures: usize) -> Option<Duration> {
     ))
 }
 
-/// What the worker does next for an endpoint.
-enum Step {
-    /// Nothing past the position.
-    Idle,
-    /// Events its types do not take, up to this one: move past them.
-    Skip(i64),
-    /// Send these.
-    Send(Vec<Event>),
-}
-
 /// Whether an endpoint takes events of `type`.
 pub fn takes(endpoint: &Endpoint, r#type: &str) -> bool {
     match endpoint.event_types.as_ref().and_then(|t| t.as_array()) {
@@ -261,6 +260,7 @@ impl Worker {
         settings: Settings,
         replica: String,
     ) -> Result<Arc<Worker>, String> {
+        settings.check()?;
         let client = address::client(settings.policy, settings.timeout)?;
         Ok(Arc::new(Worker {
             store,
@@ -291,9 +291,12 @@ impl Worker {
             if let Err(err) = self.tick().await {
                 warn!(error = %err, "webhook delivery could not look for due endpoints");
             }
+            // Commits in the meantime are not lost: `changed` answers at
+            // once for them.
+            tokio::time::sleep(TICK_FLOOR).await;
             tokio::select! {
                 _ = commits.changed() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(Duration::from_secs(1) - TICK_FLOOR) => {}
             }
         }
     }
@@ -344,7 +347,8 @@ impl Worker {
     }
 
     /// Deliver one endpoint's due events under its lease, until it is
-    /// caught up, fails, or loses the lease.
+    /// caught up (and no new event came for a while), fails, or loses the
+    /// lease.
     #[instrument(skip(self))]
     pub async fn deliver(&self, endpoint_id: &str) -> Result<(), StoreError> {
         // One owner per delivery: not even two tasks of this replica share
@@ -359,12 +363,17 @@ impl Worker {
         released
     }
 
-    /// Take or renew the lease. Every write of the worker goes through the
-    /// store's write transaction: on SQLite a write beside it would make a
+    fn lease_ttl_ms(&self) -> i64 {
+        self.settings.lease_ttl.as_millis() as i64
+    }
+
+    /// Take the lease. Every write of the worker goes through the store's
+    /// write transaction: on SQLite a write beside it would make a
     /// concurrent SCIM transaction fail as busy.
     async fn lease(&self, endpoint_id: &str, owner: &str) -> Result<bool, StoreError> {
         let tx = self.store.write().await?;
-        let taken = rows::take_lease(tx.conn(), endpoint_id, owner, now_ms(), LEASE_TTL_MS).await?;
+        let taken =
+            rows::take_lease(tx.conn(), endpoint_id, owner, now_ms(), self.lease_ttl_ms()).await?;
         tx.commit().await?;
         Ok(taken)
     }
@@ -375,98 +384,151 @@ impl Worker {
         tx.commit().await
     }
 
+    /// Send past the endpoint's position, `batch_size` events per POST, one
+    /// after the other. What was sent is written in runs (`Unwritten`): a
+    /// crash before a run is written sends its events again (at least
+    /// once, same `webhook-id`), and each write renews the lease and sees
+    /// what an operator changed meanwhile.
     async fn deliver_leased(&self, endpoint_id: &str, owner: &str) -> Result<(), StoreError> {
         let conn = self.store.connection();
-        let mut renewed = Instant::now();
+        let mut commits = self.store.commits();
+        let mut endpoint = rows::endpoint(conn, endpoint_id).await?;
+        let mut run = Unwritten::new(endpoint.delivered_seq);
+        let mut idle_since: Option<Instant> = None;
         loop {
-            if renewed.elapsed() >= Duration::from_millis(LEASE_TTL_MS as u64 / 5) {
-                if !self.lease(endpoint_id, owner).await? {
+            if !endpoint.enabled || endpoint.next_attempt_at > now_ms() {
+                return Ok(());
+            }
+            // Seen before the read: a commit after it wakes the wait below.
+            commits.borrow_and_update();
+            let events = self.past(&endpoint, run.to).await?;
+            if events.is_empty() {
+                crate::metrics::webhook_lag(&endpoint.id, 0.0);
+                if !run.is_empty(&endpoint) || run.since.elapsed() >= self.settings.lease_ttl / 4 {
+                    if !self.write(&mut endpoint, owner, &mut run, None).await? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                // Caught up: stay a moment for the next commit rather than
+                // give the endpoint back and take it again for every event.
+                let idle = idle_since.get_or_insert_with(Instant::now);
+                let left = LINGER.saturating_sub(idle.elapsed());
+                if left.is_zero() {
                     return Ok(());
                 }
-                renewed = Instant::now();
+                tokio::select! {
+                    _ = commits.changed() => continue,
+                    _ = tokio::time::sleep(left) => return Ok(()),
+                }
             }
-            let endpoint = rows::endpoint(conn, endpoint_id).await?;
-            let now = now_ms();
-            if !endpoint.enabled || endpoint.next_attempt_at > now {
-                return Ok(());
-            }
-            let step = self.next_step(&endpoint).await?;
-            let (attempt, advance) = match step {
-                Step::Idle => {
-                    crate::metrics::webhook_lag(&endpoint.id, 0.0);
+            idle_since = None;
+            let last_read = events.last().map_or(run.to, |e| e.seq);
+            let taken: Vec<Event> = events
+                .into_iter()
+                .filter(|e| takes(&endpoint, &e.r#type))
+                .collect();
+            let size = endpoint.batch_size.max(1) as usize;
+            let mut batches = taken.into_iter().peekable();
+            while batches.peek().is_some() {
+                let batch: Vec<Event> = batches.by_ref().take(size).collect();
+                let now = now_ms();
+                let oldest = batch.first().map_or(now, |e| e.created_at);
+                crate::metrics::webhook_lag(&endpoint.id, (now - oldest).max(0) as f64 / 1000.0);
+                let (first, last) = (batch[0].seq, batch[batch.len() - 1].seq);
+                let sent = self.send(&endpoint, batch).await;
+                let failed_before = if run.to > endpoint.delivered_seq {
+                    0
+                } else {
+                    endpoint.failures
+                };
+                let (outcome, failure) = self.judge(failed_before, first, &sent);
+                crate::metrics::webhook_attempt(&endpoint.id, outcome, sent.latency);
+                run.attempts.push(Attempt {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    endpoint_id: endpoint.id.clone(),
+                    tenant_id: endpoint.tenant_id.clone(),
+                    first_seq: first,
+                    last_seq: last,
+                    attempted_at: now,
+                    status: sent.status.map(i32::from),
+                    latency_ms: sent.latency.as_millis() as i64,
+                    outcome: outcome.to_owned(),
+                    excerpt: sent.excerpt,
+                });
+                if let Some(failure) = failure {
+                    if let Failure::Disable { reason, .. } = &failure {
+                        warn!(endpoint_id = %endpoint.id, %reason, "webhook endpoint disabled");
+                    }
+                    self.write(&mut endpoint, owner, &mut run, Some(failure))
+                        .await?;
                     return Ok(());
                 }
-                Step::Skip(seq) => (None, Advance::To { seq }),
-                Step::Send(batch) => {
-                    let oldest = batch.first().map_or(now, |e| e.created_at);
-                    crate::metrics::webhook_lag(
-                        &endpoint.id,
-                        (now - oldest).max(0) as f64 / 1000.0,
-                    );
-                    let (first, last) = (batch[0].seq, batch[batch.len() - 1].seq);
-                    let sent = self.send(&endpoint, batch).await;
-                    let (outcome, advance) = self.judge(&endpoint, &sent, last);
-                    crate::metrics::webhook_attempt(&endpoint.id, outcome, sent.latency);
-                    let attempt = Attempt {
-                        id: uuid::Uuid::now_v7().to_string(),
-                        endpoint_id: endpoint.id.clone(),
-                        tenant_id: endpoint.tenant_id.clone(),
-                        first_seq: first,
-                        last_seq: last,
-                        attempted_at: now,
-                        status: sent.status.map(i32::from),
-                        latency_ms: sent.latency.as_millis() as i64,
-                        outcome: outcome.to_owned(),
-                        excerpt: sent.excerpt.clone(),
-                    };
-                    (Some(attempt), advance)
+                run.to = last;
+                if run.is_due(self.settings.lease_ttl) {
+                    if !self.write(&mut endpoint, owner, &mut run, None).await? {
+                        return Ok(());
+                    }
+                    // The endpoint as it is now: its URL, types or batch
+                    // size may have changed.
+                    break;
                 }
-            };
-            let failed = !matches!(advance, Advance::To { .. });
-            if let Advance::Disable { reason, .. } = &advance {
-                warn!(endpoint_id = %endpoint.id, %reason, "webhook endpoint disabled");
             }
-            let tx = self.store.write().await?;
-            let kept =
-                rows::record(tx.conn(), &endpoint.id, owner, attempt, advance, now_ms()).await?;
-            if !kept {
-                // Another replica took the lease over (ours lapsed): what it
-                // sends now is its own; ours goes again, at least once.
-                info!(endpoint_id = %endpoint.id, "lost the endpoint's lease");
-                return Ok(());
-            }
-            tx.commit().await?;
-            if failed {
-                return Ok(());
+            if batches.peek().is_none() && run.to < last_read {
+                // The rest of what was read, its types do not take.
+                run.to = last_read;
             }
         }
     }
 
-    /// What comes next past the endpoint's position.
-    async fn next_step(&self, endpoint: &Endpoint) -> Result<Step, StoreError> {
-        let conn = self.store.connection();
-        // An endpoint that takes every type sends the next `batch_size`
-        // events: reading more would decode what this POST does not carry.
-        let size = endpoint.batch_size.max(1) as usize;
+    /// Write the run (and renew the lease); the endpoint as it is now.
+    /// False when the lease is lost.
+    async fn write(
+        &self,
+        endpoint: &mut Endpoint,
+        owner: &str,
+        run: &mut Unwritten,
+        failure: Option<Failure>,
+    ) -> Result<bool, StoreError> {
+        let progress = Progress {
+            from: endpoint.delivered_seq,
+            to: run.to,
+            failure,
+        };
+        let now = now_ms();
+        let tx = self.store.write().await?;
+        let recorded = rows::record(
+            tx.conn(),
+            &endpoint.id,
+            owner,
+            std::mem::take(&mut run.attempts),
+            progress,
+            now,
+            now + self.lease_ttl_ms(),
+        )
+        .await?;
+        if recorded == Recorded::Lost {
+            // Another replica took the lease over (ours lapsed): what it
+            // sends now is its own; ours goes again, at least once.
+            info!(endpoint_id = %endpoint.id, "lost the endpoint's lease");
+            return Ok(false);
+        }
+        *endpoint = rows::endpoint(tx.conn(), &endpoint.id).await?;
+        tx.commit().await?;
+        *run = Unwritten::new(endpoint.delivered_seq);
+        Ok(true)
+    }
+
+    /// Events after `position`: as many as a run sends, or a scan's worth
+    /// when the endpoint's types may skip some.
+    async fn past(&self, endpoint: &Endpoint, position: i64) -> Result<Vec<Event>, StoreError> {
+        let size = endpoint.batch_size.max(1) as u64;
         let read = if endpoint.event_types.is_none() {
-            size as u64
+            (size * RUN_MESSAGES as u64).min(SCAN.max(size))
         } else {
-            SCAN
+            SCAN.max(size)
         };
-        let events = events::after(conn, &endpoint.tenant_id, endpoint.delivered_seq, read).await?;
-        let Some(last_read) = events.last().map(|e| e.seq) else {
-            return Ok(Step::Idle);
-        };
-        let batch: Vec<Event> = events
-            .into_iter()
-            .filter(|e| takes(endpoint, &e.r#type))
-            .take(size)
-            .collect();
-        Ok(if batch.is_empty() {
-            Step::Skip(last_read)
-        } else {
-            Step::Send(batch)
-        })
+        events::after(self.store.connection(), &endpoint.tenant_id, position, read).await
     }
 
     async fn send(&self, endpoint: &Endpoint, batch: Vec<Event>) -> Sent {
@@ -500,19 +562,25 @@ impl Worker {
     }
 
     /// The outcome of an attempt (`delivered`, `failed`, `gone`, `error`)
-    /// and what it does to the endpoint.
-    fn judge(&self, endpoint: &Endpoint, sent: &Sent, last: i64) -> (&'static str, Advance) {
+    /// of a message that starts with event `first`, after `failed_before`
+    /// failed attempts of it, and why the endpoint stops when it failed.
+    fn judge(
+        &self,
+        failed_before: i32,
+        first: i64,
+        sent: &Sent,
+    ) -> (&'static str, Option<Failure>) {
         if sent.delivered() {
-            return ("delivered", Advance::To { seq: last });
+            return ("delivered", None);
         }
-        let failures = endpoint.failures.saturating_add(1);
+        let failures = failed_before.saturating_add(1);
         if sent.status == Some(410) {
             return (
                 "gone",
-                Advance::Disable {
+                Some(Failure::Disable {
                     failures,
                     reason: "the endpoint answered 410 Gone".into(),
-                },
+                }),
             );
         }
         let outcome = if sent.status.is_some() {
@@ -524,29 +592,48 @@ impl Worker {
             Some(status) => format!("HTTP {status}"),
             None => sent.excerpt.clone(),
         };
-        let scheduled = backoff(&self.settings.retries, failures as usize);
-        match (scheduled, sent.retry_after) {
-            (None, _) => (
-                outcome,
-                Advance::Disable {
-                    failures,
-                    reason: format!(
-                        "gave up after {failures} failed attempts of event {}: {what}",
-                        endpoint.delivered_seq + 1
-                    ),
-                },
-            ),
-            (Some(wait), retry_after) => {
-                let wait = retry_after.unwrap_or(wait);
-                (
-                    outcome,
-                    Advance::Retry {
-                        failures,
-                        at: now_ms() + wait.as_millis() as i64,
-                    },
-                )
-            }
+        let failure = match backoff(&self.settings.retries, failures as usize) {
+            None => Failure::Disable {
+                failures,
+                reason: format!(
+                    "gave up after {failures} failed attempts of event {first}: {what}"
+                ),
+            },
+            Some(wait) => Failure::Retry {
+                failures,
+                at: now_ms() + sent.retry_after.unwrap_or(wait).as_millis() as i64,
+            },
+        };
+        (outcome, Some(failure))
+    }
+}
+
+/// What this delivery sent and has not written yet: the attempts, and the
+/// position past what the endpoint took.
+struct Unwritten {
+    attempts: Vec<Attempt>,
+    to: i64,
+    since: Instant,
+}
+
+impl Unwritten {
+    fn new(position: i64) -> Unwritten {
+        Unwritten {
+            attempts: Vec::new(),
+            to: position,
+            since: Instant::now(),
         }
+    }
+
+    /// Whether it holds nothing the endpoint's row does not say.
+    fn is_empty(&self, endpoint: &Endpoint) -> bool {
+        self.attempts.is_empty() && self.to == endpoint.delivered_seq
+    }
+
+    /// Whether to write it now: it holds a run's worth of messages, or
+    /// it is as old as a run may be, or the lease needs renewing.
+    fn is_due(&self, lease_ttl: Duration) -> bool {
+        self.attempts.len() >= RUN_MESSAGES || self.since.elapsed() >= RUN_AGE.min(lease_ttl / 4)
     }
 }
 

@@ -18,6 +18,22 @@ use std::time::Duration;
 
 pub use address::UrlPolicy;
 
+impl Settings {
+    /// Whether the settings hold together: an attempt must end well within
+    /// the lease, or another replica could take an endpoint over while one
+    /// of its messages is still on its way.
+    pub fn check(&self) -> Result<(), String> {
+        if self.lease_ttl < self.timeout * 2 {
+            return Err(format!(
+                "the webhook lease ({}) must be at least twice the attempt timeout ({})",
+                humantime::format_duration(self.lease_ttl),
+                humantime::format_duration(self.timeout)
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// How the server delivers.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -31,6 +47,9 @@ pub struct Settings {
     pub rotation_overlap: Duration,
     /// How long attempts stay in the delivery log.
     pub log_retention: Duration,
+    /// How long a replica holds an endpoint without renewing its lease:
+    /// after a replica dies, another takes its endpoints over after this.
+    pub lease_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -41,6 +60,7 @@ impl Default for Settings {
             retries: default_retries(),
             rotation_overlap: Duration::from_secs(24 * 3600),
             log_retention: Duration::from_secs(30 * 86_400),
+            lease_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -52,4 +72,21 @@ pub fn default_retries() -> Vec<Duration> {
         .into_iter()
         .map(Duration::from_secs)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_must_outlast_two_attempts() {
+        let ok = Settings::default();
+        assert_eq!(ok.check(), Ok(()));
+        let short = Settings {
+            lease_ttl: Duration::from_secs(20),
+            ..Settings::default()
+        };
+        let why = short.check().unwrap_err();
+        assert!(why.contains("20s") && why.contains("15s"), "{why}");
+    }
 }

@@ -601,6 +601,13 @@ async fn a_receiver_slower_than_the_timeout_is_retried_and_the_event_not_lost() 
     // Taken once the retry went through (the receiver may also have
     // finished the slow answer: at least once, the same message).
     endpoint_when(&app, &id, |e| e["delivered_seq"] == seq).await;
+    // The slow answer ends (and is counted) a second after it began.
+    for _ in 0..40 {
+        if receiver.got().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let got = receiver.got();
     assert!(got.len() >= 2, "{got:?}");
     assert!(
@@ -708,4 +715,215 @@ async fn deliveries_show_in_the_metrics_and_the_log_keeps_its_retention() {
     )
     .await;
     assert_eq!(log["data"], json!([]));
+}
+
+/// A receiver on a bare socket that answers its first message's status and
+/// headers (200) and then holds the rest of the answer back, so the server
+/// that sent it sits between the answer and its record of it; every later
+/// message it answers whole. What it got comes on the channel.
+async fn stalling_receiver() -> (String, tokio::sync::mpsc::UnboundedReceiver<Got>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut first = true;
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let stall = std::mem::take(&mut first);
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut read = Vec::new();
+                let mut buf = [0u8; 4096];
+                let head_end = loop {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    read.extend_from_slice(&buf[..n]);
+                    if let Some(at) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break at + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&read[..head_end]).into_owned();
+                let headers: HashMap<String, String> = head
+                    .lines()
+                    .skip(1)
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                    .collect();
+                let length: usize = headers["content-length"].parse().unwrap();
+                while read.len() < head_end + length {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    read.extend_from_slice(&buf[..n]);
+                }
+                let body = String::from_utf8_lossy(&read[head_end..head_end + length]).into_owned();
+                let _ = tx.send(Got {
+                    headers,
+                    body,
+                    status: 200,
+                });
+                if stall {
+                    let _ = socket
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n")
+                        .await;
+                    tokio::time::sleep(Duration::from_secs(120)).await;
+                } else {
+                    let _ = socket
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                        )
+                        .await;
+                }
+            });
+        }
+    });
+    (url, rx)
+}
+
+/// `dirsync serve` killed (SIGKILL) after the endpoint answered 200 and
+/// before the server recorded it: the position has not moved, and the next
+/// server, once the dead one's lease lapsed, sends the same event again
+/// with the same `webhook-id`, then records it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_the_answer_and_its_record_sends_the_event_again_with_the_same_id() {
+    use crate::helpers::{Served, spawn_app_keyed};
+    let key = dirsync::crypto::SealingKey::generate().expose().to_owned();
+    let sealing = dirsync::crypto::SealingKey::parse(&key).unwrap();
+    let app = spawn_app_keyed(dirsync::config::ServerSettings::for_tests(), Some(sealing)).await;
+    let (url, mut got) = stalling_receiver().await;
+    let (id, secret) = endpoint(&app, json!({"url": url})).await;
+    let start = app.last_seq().await;
+    app.create_user("crash@example.com").await;
+    let last = app.last_seq().await;
+    assert!(last > start);
+
+    let env = [
+        ("DIRSYNC_SECRET_KEY", key.as_str()),
+        ("DIRSYNC_WEBHOOK_DELIVERY", "true"),
+        ("DIRSYNC_WEBHOOK_ALLOW_HTTP_LOOPBACK", "true"),
+        // A short lease (and a timeout it outlasts twice): the next server
+        // takes the endpoint over within seconds.
+        ("DIRSYNC_WEBHOOK_TIMEOUT", "3s"),
+        ("DIRSYNC_WEBHOOK_LEASE_TTL", "6s"),
+    ];
+    let first = Served::start(&app.db_url, &env);
+    let sent = tokio::time::timeout(Duration::from_secs(30), got.recv())
+        .await
+        .expect("the first server sent nothing")
+        .unwrap();
+    // The answer's head is on its way; the body never comes: kill now.
+    first.stop();
+    let row = dirsync::store::webhooks::endpoint(app.store.connection(), &id)
+        .await
+        .unwrap();
+    assert_eq!(
+        row.delivered_seq, start,
+        "the killed server recorded nothing"
+    );
+    assert!(row.lease_owner.is_some(), "the dead server's lease is left");
+
+    let second = Served::start(&app.db_url, &env);
+    let again = tokio::time::timeout(Duration::from_secs(30), got.recv())
+        .await
+        .expect("the next server did not send it again")
+        .unwrap();
+    assert_eq!(again.headers["webhook-id"], sent.headers["webhook-id"]);
+    assert_eq!(again.body, sent.body);
+    assert!(verifies(&secret, &sent) && verifies(&secret, &again));
+    let body: Value = serde_json::from_str(&again.body).unwrap();
+    assert_eq!(body["seq"].as_i64(), Some(start + 1));
+    let shown = endpoint_when(&app, &id, |e| e["delivered_seq"] == last).await;
+    assert_eq!(shown["failures"], 0);
+    second.stop();
+}
+
+/// A replay while a delivery is under way is the operator's: the worker's
+/// record of what it sent logs the attempt but leaves the position where
+/// the replay put it; a worker whose lease another took writes nothing.
+#[tokio::test]
+async fn a_replay_during_a_delivery_keeps_its_position_and_a_lost_lease_writes_nothing() {
+    use dirsync::store::webhooks::{self as rows, Attempt, Progress, Recorded};
+    let app = spawn_app().await;
+    for n in 0..3 {
+        app.create_user(&format!("r{n}@example.com")).await;
+    }
+    let last = app.last_seq().await;
+    // It starts after the newest event; the worker read it there.
+    let (id, _) = endpoint(&app, json!({"url": "http://127.0.0.1:9/hook"})).await;
+    let conn = app.store.connection();
+    let now = chrono::Utc::now().timestamp_millis();
+    assert!(
+        rows::take_lease(conn, &id, "worker", now, 60_000)
+            .await
+            .unwrap()
+    );
+    let row = rows::endpoint(conn, &id).await.unwrap();
+    let attempt = |n: i64| Attempt {
+        id: uuid::Uuid::now_v7().to_string(),
+        endpoint_id: id.clone(),
+        tenant_id: row.tenant_id.clone(),
+        first_seq: n,
+        last_seq: n,
+        attempted_at: now,
+        status: Some(200),
+        latency_ms: 1,
+        outcome: "delivered".into(),
+        excerpt: String::new(),
+    };
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        &format!("/api/v1/webhooks/{id}/replay"),
+        Some(json!({"from_seq": 1})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let sent = Progress {
+        from: row.delivered_seq,
+        to: last,
+        failure: None,
+    };
+    let recorded = rows::record(
+        conn,
+        &id,
+        "worker",
+        vec![attempt(last)],
+        sent.clone(),
+        now,
+        now + 60_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(recorded, Recorded::Moved);
+    let after = rows::endpoint(conn, &id).await.unwrap();
+    assert_eq!(after.delivered_seq, 0, "the replay's position stands");
+    assert_eq!(after.lease_owner.as_deref(), Some("worker"));
+
+    let lost = rows::record(
+        conn,
+        &id,
+        "another",
+        vec![attempt(1)],
+        sent,
+        now,
+        now + 60_000,
+    )
+    .await
+    .unwrap();
+    assert_eq!(lost, Recorded::Lost);
+    let (_, log) = get(
+        &app,
+        &admin(&app),
+        &format!("/api/v1/webhooks/{id}/attempts"),
+    )
+    .await;
+    let log = log["data"].as_array().unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["first_seq"], last);
 }
