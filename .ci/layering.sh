@@ -23,5 +23,10 @@ done
 for f in src/*.rs; do
   case "$f" in src/store/*) ;; *) check "$f" '\bsea_orm::' "only store imports sea_orm";; esac
 done
+# The unit of work (src/reconcile/unit.rs) is the one write path: nothing
+# else appends events.
+if hits=$(grep -rnE '\bevents::append\b' src --include=*.rs | grep -vE '^src/(reconcile/unit|store/events)\.rs:'); then
+  echo "layering: only the unit of work (src/reconcile/unit.rs) appends events"; echo "$hits"; fail=1
+fi
 [ "$fail" = 0 ] && echo "layering: ok"
 exit "$fail"

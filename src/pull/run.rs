@@ -18,12 +18,11 @@ use super::PullError;
 use super::source::{Position, Scope, Source};
 use crate::domain::names::fold;
 use crate::domain::time::rfc3339;
-use crate::reconcile::apply::Effects;
 use crate::reconcile::listing::{
     Counts, GroupCounts, GroupListing, HeldBack, Listing, ListingOptions, Problem, RunStatus,
 };
 use crate::reconcile::plan::Snapshot;
-use crate::store::events::NewEvent;
+use crate::reconcile::unit::Unit;
 use crate::store::pull::{self as runs, Connection, Run};
 use crate::store::{Store, StoreError};
 
@@ -306,12 +305,12 @@ pub async fn sync_once<S: Source + Send>(
     run.errors = Value::Array(errors);
 
     lease.keep(store, connection).await?;
-    let tx = store.write().await?;
+    let mut unit = Unit::begin(store, now_ms()).await?;
     if let (Some(cursor), false) = (&outcome.cursor, request.dry_run) {
         // Only the lease holder moves the cursor: a run that lost its lease
         // must not rewind the cursor of the run that took over.
         if !runs::set_cursor(
-            tx.conn(),
+            unit.conn(),
             &connection.id,
             owner,
             cursor.as_deref(),
@@ -324,28 +323,28 @@ pub async fn sync_once<S: Source + Send>(
             ));
         }
     }
-    runs::save_run(tx.conn(), run.clone()).await?;
+    runs::save_run(unit.conn(), run.clone()).await?;
     if run.status == "needs_approval" {
         let held_back: Vec<(String, &'static str)> = outcome
             .held_back
             .iter()
             .map(|h| (h.user_id.clone(), h.reason.as_str()))
             .collect();
-        runs::save_held_back(tx.conn(), &run.id, &held_back).await?;
+        runs::save_held_back(unit.conn(), &run.id, &held_back).await?;
     }
     // An approval is carried out once its run went through; one that
     // failed, or tripped the guard again (more to deactivate than was
     // approved), leaves the stopped run open.
     if let (Some((stopped, _)), "succeeded") = (&request.approves, run.status.as_str()) {
-        runs::set_approved_by(tx.conn(), stopped, &run.id).await?;
+        runs::set_approved_by(unit.conn(), stopped, &run.id).await?;
     }
     // The next scheduled run is set and the lease given back with the run's
     // record: whoever sees the run finished (its record, its event) may
     // start the next one at once, and is not told one is still running.
     if !request.dry_run {
-        runs::set_next_run(tx.conn(), &connection.id, next_run(connection)).await?;
+        runs::set_next_run(unit.conn(), &connection.id, next_run(connection)).await?;
     }
-    runs::release_lease(tx.conn(), &connection.id, owner).await?;
+    runs::release_lease(unit.conn(), &connection.id, owner).await?;
     // Host applications hear of runs that changed something or did not
     // succeed; a no-op run stays silent (an hourly schedule would flood the
     // feed with nothing).
@@ -355,16 +354,15 @@ pub async fn sync_once<S: Source + Send>(
         || c.groups.created + c.groups.updated + c.groups.deleted > 0
         || c.groups.members_added + c.groups.members_removed > 0;
     if !request.dry_run && (changed || run.status != "succeeded") {
-        let mut fx = Effects::default();
-        fx.push_event(NewEvent {
-            r#type: "sync.run.finished",
-            resource_type: "sync_run",
-            resource_id: run.id.clone(),
-            data: json!({ "run": run_view(&run) }),
-        });
-        fx.flush(tx.conn(), &connection.tenant_id, now_ms()).await?;
+        unit.event(
+            &connection.tenant_id,
+            "sync.run.finished",
+            "sync_run",
+            &run.id,
+            json!({ "run": run_view(&run) }),
+        )?;
     }
-    tx.commit().await?;
+    unit.commit().await?;
     info!(run_id = %run.id, status = %run.status, mode = %run.mode, "run finished");
     Ok(run)
 }

@@ -2,7 +2,7 @@
 //! statements, plan each change (`plan::plan_user`, pure), write the results
 //! and record one event per change. Runs inside the caller's transaction, so
 //! the mirror write, the app identity and the events commit together or not at
-//! all; `Effects::flush` appends the events last (store::events says why).
+//! all; `unit::Unit` appends the events last (store::events says why).
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,7 +17,7 @@ use super::plan::{
 use super::policy::{OnDelete, OnMissing, Policy};
 use crate::domain::time::rfc3339;
 use crate::store::deferred::{self, Deferred};
-use crate::store::events::{self, NewEvent};
+use crate::store::events::NewEvent;
 use crate::store::identity::{self as ids, AppUser, Link};
 use crate::store::{Conn, StoreError, tenants};
 
@@ -48,7 +48,8 @@ impl Directory {
     }
 }
 
-/// Events a transaction produced, appended just before it commits.
+/// Events a transaction produced; `unit::Unit` appends them just before it
+/// commits.
 #[derive(Debug, Default)]
 pub struct Effects {
     events: Vec<NewEvent>,
@@ -88,14 +89,9 @@ impl Effects {
         self.events.push(event);
     }
 
-    /// Append the events (numbered per tenant). Call last in the transaction.
-    pub async fn flush<C: Conn>(
-        self,
-        conn: &C,
-        tenant_id: &str,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        events::append(conn, tenant_id, self.events, now).await
+    /// The events, for the unit of work to append.
+    pub(super) fn into_events(self) -> Vec<NewEvent> {
+        self.events
     }
 }
 

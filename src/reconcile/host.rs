@@ -6,8 +6,9 @@
 use serde_json::json;
 use tracing::instrument;
 
-use super::apply::{Effects, to_plan, to_row, user_view};
+use super::apply::{to_plan, to_row, user_view};
 use super::plan::{AppUser, DeactivatedBy, Field, Status};
+use super::unit::Unit;
 use crate::store::identity::{self as ids};
 use crate::store::{Store, StoreError};
 
@@ -100,12 +101,12 @@ pub async fn act(
     action: Action,
     now: i64,
 ) -> Result<serde_json::Value, HostError> {
-    let tx = store.write().await?;
+    let mut unit = Unit::begin(store, now).await?;
     let row = match user {
         UserKey::Email(email) => {
-            ids::user_by_email(tx.conn(), tenant_id, &crate::domain::names::fold(email)).await?
+            ids::user_by_email(unit.conn(), tenant_id, &crate::domain::names::fold(email)).await?
         }
-        UserKey::Id(id) => ids::users_by_id(tx.conn(), std::slice::from_ref(id))
+        UserKey::Id(id) => ids::users_by_id(unit.conn(), std::slice::from_ref(id))
             .await?
             .into_iter()
             .find(|u| u.tenant_id == tenant_id)
@@ -115,16 +116,15 @@ pub async fn act(
         return Ok(user_view(&row));
     };
     let next = to_row(&next, Some(&row), tenant_id, now);
-    ids::update_user(tx.conn(), &next).await?;
-    let mut fx = Effects::default();
-    fx.push(
+    ids::update_user(unit.conn(), &next).await?;
+    unit.event(
+        tenant_id,
         kind,
         "user",
         &next.id,
         json!({ "user": user_view(&next), "changed": changed, "by": "host" }),
-    );
-    fx.flush(tx.conn(), tenant_id, now).await?;
-    tx.commit().await?;
+    )?;
+    unit.commit().await?;
     Ok(user_view(&next))
 }
 

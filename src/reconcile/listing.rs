@@ -14,8 +14,9 @@ use serde::Serialize;
 use tracing::{instrument, warn};
 
 use super::apply::{self, Applied, Directory, Effects, Options, UserChange};
-use super::groups::{self, GroupChange, GroupOutcome, GroupSnapshot};
+use super::groups::{GroupChange, GroupOutcome, GroupSnapshot};
 use super::plan::{Change, Outcome, Snapshot, Status};
+use super::unit::Unit;
 use crate::store::identity as ids;
 use crate::store::{Store, StoreError};
 
@@ -140,23 +141,14 @@ pub async fn apply_snapshot(
     change: Change,
     now: i64,
 ) -> Result<Applied, StoreError> {
-    let tx = store.write().await?;
-    let dir = Directory::load(tx.conn(), directory_id).await?;
-    let mut fx = Effects::default();
-    let batch = apply::apply_users(
-        tx.conn(),
-        &dir,
-        vec![UserChange {
-            source_id: source_id.to_owned(),
-            change,
-        }],
-        now,
-        Options::default(),
-        &mut fx,
-    )
-    .await?;
-    fx.flush(tx.conn(), &dir.tenant_id, now).await?;
-    tx.commit().await?;
+    let mut unit = Unit::begin(store, now).await?;
+    let dir = unit.directory(directory_id).await?;
+    let change = UserChange {
+        source_id: source_id.to_owned(),
+        change,
+    };
+    let batch = unit.users(&dir, vec![change], Options::default()).await?;
+    unit.commit().await?;
     batch
         .applied
         .into_iter()
@@ -176,16 +168,14 @@ pub async fn apply_group_snapshot(
     members: Option<&[String]>,
     now: i64,
 ) -> Result<GroupOutcome, StoreError> {
-    let tx = store.write().await?;
-    let dir = Directory::load(tx.conn(), directory_id).await?;
-    let mut fx = Effects::default();
+    let mut unit = Unit::begin(store, now).await?;
+    let dir = unit.directory(directory_id).await?;
     let removed = change == GroupChange::Removed;
-    let outcome = groups::apply_group(tx.conn(), &dir, source_id, change, now, &mut fx).await?;
+    let outcome = unit.group(&dir, source_id, change).await?;
     if let (Some(members), false) = (members, removed) {
-        groups::replace_members(tx.conn(), &dir, source_id, members, now, &mut fx).await?;
+        unit.replace_members(&dir, source_id, members).await?;
     }
-    fx.flush(tx.conn(), &dir.tenant_id, now).await?;
-    tx.commit().await?;
+    unit.commit().await?;
     Ok(outcome)
 }
 
@@ -402,13 +392,10 @@ impl Listing {
         now: i64,
         options: Options,
     ) -> Result<apply::Batch, StoreError> {
-        let tx = store.write().await?;
-        let mut fx = Effects::default();
-        let batch =
-            apply::apply_users(tx.conn(), &self.dir, changes, now, options, &mut fx).await?;
+        let mut unit = Unit::begin(store, now).await?;
+        let batch = unit.users(&self.dir, changes, options).await?;
         if !options.dry_run {
-            fx.flush(tx.conn(), &self.dir.tenant_id, now).await?;
-            tx.commit().await?;
+            unit.commit().await?;
         }
         Ok(batch)
     }
@@ -618,23 +605,15 @@ impl GroupListing {
             return Ok(());
         }
         self.counts.seen += 1;
-        let tx = store.write().await?;
-        let mut fx = Effects::default();
-        let outcome = groups::apply_group(
-            tx.conn(),
-            &self.dir,
-            source_id,
-            GroupChange::Upsert(snapshot),
-            now,
-            &mut fx,
-        )
-        .await?;
-        groups::replace_members(tx.conn(), &self.dir, source_id, members, now, &mut fx).await?;
+        let mut unit = Unit::begin(store, now).await?;
+        let outcome = unit
+            .group(&self.dir, source_id, GroupChange::Upsert(snapshot))
+            .await?;
+        unit.replace_members(&self.dir, source_id, members).await?;
         self.counts.add(outcome);
-        self.counts.effects(&fx);
+        self.counts.effects(unit.effects());
         if !self.dry_run {
-            fx.flush(tx.conn(), &self.dir.tenant_id, now).await?;
-            tx.commit().await?;
+            unit.commit().await?;
         }
         Ok(())
     }
@@ -651,22 +630,14 @@ impl GroupListing {
         }
         let known = ids::group_source_ids(store.connection(), &self.dir.id).await?;
         for source_id in known.into_iter().filter(|s| !self.seen.contains(s)) {
-            let tx = store.write().await?;
-            let mut fx = Effects::default();
-            let outcome = groups::apply_group(
-                tx.conn(),
-                &self.dir,
-                &source_id,
-                GroupChange::Removed,
-                now,
-                &mut fx,
-            )
-            .await?;
+            let mut unit = Unit::begin(store, now).await?;
+            let outcome = unit
+                .group(&self.dir, &source_id, GroupChange::Removed)
+                .await?;
             self.counts.add(outcome);
-            self.counts.effects(&fx);
+            self.counts.effects(unit.effects());
             if !self.dry_run {
-                fx.flush(tx.conn(), &self.dir.tenant_id, now).await?;
-                tx.commit().await?;
+                unit.commit().await?;
             }
         }
         Ok(self.counts)

@@ -1,8 +1,9 @@
 //! The reconciliation rules (DESIGN.md): the one place where provisioning
 //! decisions are made, for SCIM push and directory pull alike. `plan` is pure
-//! (data in, an outcome and writes out); `apply`, `groups`, `listing`,
-//! `host` and `removal` run plans in one transaction with their events,
-//! through `store`.
+//! (data in, an outcome and writes out); `apply` and `groups` run plans
+//! through `store`; `unit` is the one write path: every caller's
+//! transaction, its events and its commit (`listing`, `host`, `removal`,
+//! and the SCIM and pull edges all write through it).
 //! This module imports no HTTP, SQL, HTTP-client or SCIM wire crate.
 
 pub mod addresses;
@@ -13,3 +14,4 @@ pub mod listing;
 pub mod plan;
 pub mod policy;
 pub mod removal;
+pub mod unit;

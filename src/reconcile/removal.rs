@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::instrument;
 
-use super::apply::Effects;
 use super::groups::group_view;
+use super::unit::Unit;
 use crate::store::identity as ids;
 use crate::store::{Store, StoreError, pull, tenants};
 
@@ -53,30 +53,32 @@ pub async fn remove_directory(
     directory_id: &str,
     now: i64,
 ) -> Result<Removal, RemovalError> {
-    let tx = store.write().await?;
-    let conn = tx.conn();
-    let directory = tenants::directory_in(conn, directory_id).await?;
-    if !pull::delete_idle_connection(conn, directory_id, now).await? {
+    let mut unit = Unit::begin(store, now).await?;
+    let directory = tenants::directory_in(unit.conn(), directory_id).await?;
+    if !pull::delete_idle_connection(unit.conn(), directory_id, now).await? {
         return Err(RemovalError::Busy);
     }
-    let mut fx = Effects::default();
-    let groups = ids::groups_of_directory(conn, directory_id).await?;
+    let tenant_id = directory.tenant_id.clone();
+    let groups = ids::groups_of_directory(unit.conn(), directory_id).await?;
     for group in &groups {
-        let members = ids::member_ids(conn, &group.id).await?;
-        fx.push(
+        let members = ids::member_ids(unit.conn(), &group.id).await?;
+        unit.event(
+            &tenant_id,
             "group.deleted",
             "group",
             &group.id,
             json!({ "group": group_view(group), "members": members }),
-        );
+        )?;
     }
+    let conn = unit.conn();
     let removal = Removal {
         groups_deleted: groups.len() as u64,
         users_unlinked: ids::count_live_links(conn, directory_id).await?,
     };
     ids::release_profiles(conn, directory_id).await?;
     tenants::delete_directory(conn, directory_id).await?;
-    fx.push(
+    unit.event(
+        &tenant_id,
         "directory.deleted",
         "directory",
         directory_id,
@@ -90,8 +92,7 @@ pub async fn remove_directory(
             "groups_deleted": removal.groups_deleted,
             "users_unlinked": removal.users_unlinked,
         }),
-    );
-    fx.flush(conn, &directory.tenant_id, now).await?;
-    tx.commit().await?;
+    )?;
+    unit.commit().await?;
     Ok(removal)
 }

@@ -24,6 +24,7 @@ use super::users::{SearchPage, WRITE_ATTEMPTS, too_busy};
 use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::GroupName;
 use crate::reconcile::groups::{GroupChange, MemberChanges};
+use crate::reconcile::unit::Unit;
 use crate::store::groups::{self as store_groups, Group, Member, NewMember};
 use crate::store::{Conn, StoreError};
 
@@ -253,26 +254,19 @@ pub(super) async fn create(
     let now = now_ms();
     let id = uuid::Uuid::now_v7().to_string();
     let row = group_row(&caller.directory_id, &id, canonical.data, 1, now, now)?;
-    let tx = state.store.write().await?;
-    let saved = store_groups::insert_group(tx.conn(), row.clone())
+    let mut unit = Unit::begin(&state.store, now).await?;
+    let saved = store_groups::insert_group(unit.conn(), row.clone())
         .await
         .map_err(|e| conflict_on_display_name(e, &row))?;
     if let Some(refs) = &canonical.members {
-        let members = existing_members(tx.conn(), &caller.directory_id, &id, refs).await?;
-        store_groups::add_members(tx.conn(), &caller.directory_id, &id, &members, now).await?;
+        let members = existing_members(unit.conn(), &caller.directory_id, &id, refs).await?;
+        store_groups::add_members(unit.conn(), &caller.directory_id, &id, &members, now).await?;
     }
     // A new app group adopts the members its directory group has in the mirror.
     let change = GroupChange::Upsert(snapshot::group(&saved));
-    snapshot::group_changed(
-        tx.conn(),
-        &caller.directory_id,
-        &id,
-        change,
-        &MemberChanges::default(),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    let members = MemberChanges::default();
+    snapshot::group_changed(&mut unit, &caller.directory_id, &id, change, &members).await?;
+    unit.commit().await?;
     Ok(saved)
 }
 
@@ -389,13 +383,13 @@ async fn modify(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let tx = state.store.write().await?;
-        let current = store_groups::find_group(tx.conn(), &caller.directory_id, id).await?;
+        let mut unit = Unit::begin(&state.store, now_ms()).await?;
+        let current = store_groups::find_group(unit.conn(), &caller.directory_id, id).await?;
         etag::check_if_match(if_match, current.version)?;
         let (data, changes) = change(&current)?;
-        let now = now_ms().max(current.updated_at);
+        let now = unit.now().max(current.updated_at);
         let (members_changed, touched) =
-            apply_member_changes(tx.conn(), &caller.directory_id, id, &changes, now).await?;
+            apply_member_changes(unit.conn(), &caller.directory_id, id, &changes, now).await?;
         let data_changed = Value::Object(data.clone()) != current.data;
         if !data_changed && members_changed == 0 {
             // Nothing changed: no new version (idempotent re-sends).
@@ -409,17 +403,17 @@ async fn modify(
             current.created_at,
             now,
         )?;
-        match store_groups::update_group(tx.conn(), &next, current.version).await {
+        match store_groups::update_group(unit.conn(), &next, current.version).await {
             Ok(()) => {
-                let members = member_changes(tx.conn(), id, touched).await?;
+                let members = member_changes(unit.conn(), id, touched).await?;
                 let change = GroupChange::Upsert(snapshot::group(&next));
-                snapshot::group_changed(tx.conn(), &caller.directory_id, id, change, &members, now)
+                snapshot::group_changed(&mut unit, &caller.directory_id, id, change, &members)
                     .await?;
-                tx.commit().await?;
+                unit.commit().await?;
                 return Ok(next);
             }
             Err(StoreError::VersionMismatch) if if_match.is_none() && attempt < WRITE_ATTEMPTS => {
-                drop(tx);
+                drop(unit);
                 continue;
             }
             Err(StoreError::VersionMismatch) if if_match.is_none() => return Err(too_busy()),
@@ -476,21 +470,21 @@ pub(super) async fn delete(
     id: &str,
     if_match: Option<&str>,
 ) -> Result<(), ScimError> {
-    let tx = state.store.write().await?;
-    let current = store_groups::find_group(tx.conn(), &caller.directory_id, id).await?;
-    etag::check_if_match(if_match, current.version)?;
     let now = now_ms();
-    store_groups::delete_group(tx.conn(), &caller.directory_id, id, now).await?;
+    let mut unit = Unit::begin(&state.store, now).await?;
+    let current = store_groups::find_group(unit.conn(), &caller.directory_id, id).await?;
+    etag::check_if_match(if_match, current.version)?;
+    store_groups::delete_group(unit.conn(), &caller.directory_id, id, now).await?;
+    let members = MemberChanges::default();
     snapshot::group_changed(
-        tx.conn(),
+        &mut unit,
         &caller.directory_id,
         id,
         GroupChange::Removed,
-        &MemberChanges::default(),
-        now,
+        &members,
     )
     .await?;
-    tx.commit().await?;
+    unit.commit().await?;
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 //! From the SCIM mirror to the engine: a stored user or group becomes the
 //! normalized snapshot `reconcile` plans with, and every SCIM write hands its
-//! change to the engine inside the write's own transaction (so a 2xx means the
+//! change to the engine inside the write's unit of work (so a 2xx means the
 //! mirror, the app identity and the events all committed).
 
 use serde_json::{Map, Value};
@@ -8,10 +8,10 @@ use serde_json::{Map, Value};
 use super::error::ScimError;
 use super::schema::ENTERPRISE_USER;
 use crate::metrics;
-use crate::reconcile::apply::{self, Directory, Effects, Options, UserChange};
-use crate::reconcile::groups::{self as app_groups, GroupChange, GroupSnapshot, MemberChanges};
+use crate::reconcile::apply::{Directory, Options, UserChange};
+use crate::reconcile::groups::{GroupChange, GroupSnapshot, MemberChanges};
 use crate::reconcile::plan::{Change, Profile, Snapshot};
-use crate::store::Conn;
+use crate::reconcile::unit::Unit;
 use crate::store::groups::Group;
 use crate::store::users::User;
 
@@ -71,87 +71,72 @@ pub fn group(row: &Group) -> GroupSnapshot {
     }
 }
 
-/// Run the engine for one user change, then append its events. Call last in
-/// the write's transaction, just before commit.
-pub async fn user_changed<C: Conn>(
-    conn: &C,
+/// Hand one user change to the engine in the write's unit of work.
+pub async fn user_changed(
+    unit: &mut Unit,
     directory_id: &str,
     source_id: &str,
     change: Change,
-    now: i64,
 ) -> Result<(), ScimError> {
-    let dir = Directory::load(conn, directory_id).await?;
-    let mut fx = Effects::default();
+    let dir = unit.directory(directory_id).await?;
     let change = UserChange {
         source_id: source_id.to_owned(),
         change,
     };
-    apply_users(conn, &dir, vec![change], now, &mut fx).await?;
-    fx.flush(conn, &dir.tenant_id, now).await?;
-    Ok(())
+    apply_users(unit, &dir, vec![change]).await
 }
 
 /// The engine on SCIM user changes, each outcome counted
-/// (`metrics::scim_user_write`). Counted in the write's transaction: the rare
-/// write that then fails to commit was counted all the same.
-async fn apply_users<C: Conn>(
-    conn: &C,
+/// (`metrics::scim_user_write`). Counted before the commit: the rare write
+/// that then fails to commit was counted all the same.
+async fn apply_users(
+    unit: &mut Unit,
     dir: &Directory,
     changes: Vec<UserChange>,
-    now: i64,
-    fx: &mut Effects,
 ) -> Result<(), ScimError> {
-    let batch = apply::apply_users(conn, dir, changes, now, Options::default(), fx).await?;
+    let batch = unit.users(dir, changes, Options::default()).await?;
     for applied in &batch.applied {
         metrics::scim_user_write(applied.outcome.as_str());
     }
     Ok(())
 }
 
-/// Run the engine for a group change and its membership changes, then append
-/// the events. Call last in the write's transaction.
-pub async fn group_changed<C: Conn>(
-    conn: &C,
+/// Hand a group change and its membership changes to the engine in the
+/// write's unit of work.
+pub async fn group_changed(
+    unit: &mut Unit,
     directory_id: &str,
     source_id: &str,
     change: GroupChange,
     members: &MemberChanges,
-    now: i64,
 ) -> Result<(), ScimError> {
-    let dir = Directory::load(conn, directory_id).await?;
-    let mut fx = Effects::default();
-    app_groups::apply_group(conn, &dir, source_id, change, now, &mut fx).await?;
+    let dir = unit.directory(directory_id).await?;
+    unit.group(&dir, source_id, change).await?;
     if !members.added.is_empty() || !members.removed.is_empty() {
-        app_groups::apply_members(conn, &dir, source_id, members, now, &mut fx).await?;
+        unit.members(&dir, source_id, members).await?;
     }
-    fx.flush(conn, &dir.tenant_id, now).await?;
     Ok(())
 }
 
-/// Run the engine for a user the directory deleted: it leaves each of these
-/// directory groups, then the removal itself, with one policy read and one
-/// append of events. Call last in the delete's transaction.
-pub async fn user_removed<C: Conn>(
-    conn: &C,
+/// Hand a user the directory deleted to the engine: it leaves each of these
+/// directory groups, then the removal itself, with one policy read.
+pub async fn user_removed(
+    unit: &mut Unit,
     directory_id: &str,
     source_id: &str,
     groups: &[String],
-    now: i64,
 ) -> Result<(), ScimError> {
-    let dir = Directory::load(conn, directory_id).await?;
-    let mut fx = Effects::default();
+    let dir = unit.directory(directory_id).await?;
     let left = MemberChanges {
         added: Vec::new(),
         removed: vec![source_id.to_owned()],
     };
     for group in groups {
-        app_groups::apply_members(conn, &dir, group, &left, now, &mut fx).await?;
+        unit.members(&dir, group, &left).await?;
     }
     let removal = vec![UserChange {
         source_id: source_id.to_owned(),
         change: Change::Removed,
     }];
-    apply_users(conn, &dir, removal, now, &mut fx).await?;
-    fx.flush(conn, &dir.tenant_id, now).await?;
-    Ok(())
+    apply_users(unit, &dir, removal).await
 }

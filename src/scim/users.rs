@@ -18,8 +18,9 @@ use super::snapshot;
 use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::UserName;
 use crate::reconcile::plan::Change;
+use crate::reconcile::unit::Unit;
 use crate::store::users::{self as store_users, GroupOfUser, User};
-use crate::store::{Conn, StoreError, WriteTx};
+use crate::store::{Conn, StoreError};
 
 /// How often a write re-reads and retries after losing a race to a concurrent
 /// writer (only without If-Match; with it, the loser gets 412). Every lost race
@@ -176,10 +177,13 @@ async fn respond<C: Conn>(
     Ok(response.body(body.to_string()))
 }
 
-/// Hand the written user to the engine in the same transaction.
-async fn reconciled(tx: &WriteTx, user: &User, now: i64) -> Result<(), ScimError> {
+/// Hand the written user to the engine in the write's unit of work, and
+/// commit.
+async fn reconciled(mut unit: Unit, user: &User) -> Result<(), ScimError> {
     let change = Change::upsert(snapshot::user(user));
-    snapshot::user_changed(tx.conn(), &user.directory_id, &user.id, change, now).await
+    snapshot::user_changed(&mut unit, &user.directory_id, &user.id, change).await?;
+    unit.commit().await?;
+    Ok(())
 }
 
 /// Create a user from a request body (POST, or a Bulk POST).
@@ -193,12 +197,11 @@ pub(super) async fn create(
     let now = now_ms();
     let id = uuid::Uuid::now_v7().to_string();
     let row = user_row(&caller.directory_id, &id, canonical.data, 1, now, now)?;
-    let tx = state.store.write().await?;
-    let saved = store_users::insert_user(tx.conn(), row.clone())
+    let unit = Unit::begin(&state.store, now).await?;
+    let saved = store_users::insert_user(unit.conn(), row.clone())
         .await
         .map_err(|e| conflict_on_user_name(e, &row))?;
-    reconciled(&tx, &saved, now).await?;
-    tx.commit().await?;
+    reconciled(unit, &saved).await?;
     Ok(saved)
 }
 
@@ -319,19 +322,19 @@ async fn modify(
     if_match: Option<&str>,
     id: &str,
     change: impl Fn(&User) -> Result<Option<Map<String, Value>>, ScimError>,
-) -> Result<(WriteTx, User), ScimError> {
+) -> Result<(Unit, User), ScimError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let tx = state.store.write().await?;
-        let current = store_users::find_user(tx.conn(), &caller.directory_id, id).await?;
+        let unit = Unit::begin(&state.store, now_ms()).await?;
+        let current = store_users::find_user(unit.conn(), &caller.directory_id, id).await?;
         etag::check_if_match(if_match, current.version)?;
         let Some(data) = change(&current)? else {
-            return Ok((tx, current));
+            return Ok((unit, current));
         };
         if Value::Object(data.clone()) == current.data {
             // Nothing changed: no new version, no write (idempotent re-sends).
-            return Ok((tx, current));
+            return Ok((unit, current));
         }
         let next = user_row(
             &caller.directory_id,
@@ -341,10 +344,10 @@ async fn modify(
             current.created_at,
             now_ms().max(current.updated_at),
         )?;
-        match store_users::update_user(tx.conn(), &next, current.version).await {
-            Ok(()) => return Ok((tx, next)),
+        match store_users::update_user(unit.conn(), &next, current.version).await {
+            Ok(()) => return Ok((unit, next)),
             Err(StoreError::VersionMismatch) if if_match.is_none() && attempt < WRITE_ATTEMPTS => {
-                drop(tx);
+                drop(unit);
                 continue;
             }
             Err(StoreError::VersionMismatch) if if_match.is_none() => return Err(too_busy()),
@@ -375,9 +378,8 @@ pub(super) async fn replace(
     // (RFC 7644 §3.5.1 lets the provider assign defaults to omitted attributes).
     let mut data = canonical.data;
     default_active(&mut data);
-    let (tx, user) = modify(state, caller, if_match, id, |_| Ok(Some(data.clone()))).await?;
-    reconciled(&tx, &user, now_ms()).await?;
-    tx.commit().await?;
+    let (unit, user) = modify(state, caller, if_match, id, |_| Ok(Some(data.clone()))).await?;
+    reconciled(unit, &user).await?;
     Ok(user)
 }
 
@@ -390,7 +392,7 @@ pub(super) async fn patch(
     if_match: Option<&str>,
 ) -> Result<User, ScimError> {
     let ops = patch_op::parse(&USER_RESOURCE, body)?;
-    let (tx, user) = modify(state, caller, if_match, id, |current| {
+    let (unit, user) = modify(state, caller, if_match, id, |current| {
         let mut data = current.data.as_object().cloned().unwrap_or_default();
         let changes = patch_op::apply(&USER_RESOURCE, &current.id, &mut data, &ops)?;
         if !changes.is_empty() {
@@ -399,8 +401,7 @@ pub(super) async fn patch(
         Ok(Some(data))
     })
     .await?;
-    reconciled(&tx, &user, now_ms()).await?;
-    tx.commit().await?;
+    reconciled(unit, &user).await?;
     Ok(user)
 }
 
@@ -411,17 +412,17 @@ pub(super) async fn delete(
     id: &str,
     if_match: Option<&str>,
 ) -> Result<(), ScimError> {
-    let tx = state.store.write().await?;
-    let current = store_users::find_user(tx.conn(), &caller.directory_id, id).await?;
-    etag::check_if_match(if_match, current.version)?;
     let now = now_ms();
+    let mut unit = Unit::begin(&state.store, now).await?;
+    let current = store_users::find_user(unit.conn(), &caller.directory_id, id).await?;
+    etag::check_if_match(if_match, current.version)?;
     // The directory's groups lose the user in the mirror; the app groups follow.
     let groups =
-        store_users::groups_of_users(tx.conn(), &caller.directory_id, &[id.to_owned()]).await?;
-    store_users::delete_user(tx.conn(), &caller.directory_id, id, now).await?;
+        store_users::groups_of_users(unit.conn(), &caller.directory_id, &[id.to_owned()]).await?;
+    store_users::delete_user(unit.conn(), &caller.directory_id, id, now).await?;
     let groups: Vec<String> = groups.into_iter().map(|g| g.group_id).collect();
-    snapshot::user_removed(tx.conn(), &caller.directory_id, id, &groups, now).await?;
-    tx.commit().await?;
+    snapshot::user_removed(&mut unit, &caller.directory_id, id, &groups).await?;
+    unit.commit().await?;
     Ok(())
 }
 
