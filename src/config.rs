@@ -64,6 +64,12 @@ pub struct ServerSettings {
     )]
     pub bulk_max_payload_bytes: usize,
 
+    /// Most SCIM writes committed in one transaction (group commit): the
+    /// writes that arrive while one transaction commits go together in the
+    /// next, each in a savepoint of its own. 1 commits each on its own.
+    #[arg(long, env = "DIRSYNC_WRITE_BATCH", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub write_batch: u64,
+
     /// Worker threads (0 = one per core).
     #[arg(long, env = "DIRSYNC_WORKERS", default_value_t = 0)]
     pub workers: usize,
@@ -204,6 +210,7 @@ impl ServerSettings {
             max_body_bytes: 1_048_576,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4_194_304,
+            write_batch: 32,
             workers: 2,
             scheduler: false,
             webhook_delivery: false,

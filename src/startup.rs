@@ -112,7 +112,10 @@ impl Application {
             scim_base_url: scim_base_url.clone(),
             webhooks: settings.webhooks.settings(),
         });
+        let writer =
+            crate::reconcile::unit::Writer::new(store.clone(), settings.write_batch as usize);
         let state = web::Data::new(ScimState {
+            writer,
             store,
             base_url: scim_base_url,
             settings,

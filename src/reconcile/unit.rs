@@ -7,21 +7,40 @@
 //! or not at all. SCIM writes, pull pages and group listings, run records,
 //! host actions and directory removal all go through it; nothing else
 //! appends events or commits identity data.
+//!
+//! `Writer` commits concurrent writes together (group commit): the jobs
+//! queued while one transaction commits go in the next, each in a savepoint
+//! of its own, so one job's refusal undoes only that job; user changes
+//! handed over with `user_later` are planned together at the end, one
+//! engine pass per directory for the whole batch.
 
-use tracing::instrument;
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 
-use super::apply::{self, Batch, Directory, Effects, Options, UserChange};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{instrument, warn};
+
+use super::apply::{self, Applied, Batch, Directory, Effects, Options, UserChange};
 use super::groups::{self, GroupChange, GroupOutcome, MemberChanges};
-use crate::store::events;
-use crate::store::{DatabaseTransaction, Store, StoreError, WriteTx};
+use crate::store::events::{self, NewEvent};
+use crate::store::{self, DatabaseTransaction, Store, StoreError, WriteTx};
 
 /// One transaction's worth of identity changes and their events.
 pub struct Unit {
     tx: WriteTx,
-    fx: Effects,
-    /// The tenant whose feed the events go to (one per unit).
-    tenant_id: Option<String>,
     now: i64,
+    /// The current job's events, and the tenant whose feed they go to (one
+    /// per job).
+    fx: Effects,
+    tenant_id: Option<String>,
+    /// The events of the jobs kept so far, with their tenants.
+    kept: Vec<(String, NewEvent)>,
+    /// User changes planned at commit, with their directories.
+    later: Vec<(String, UserChange)>,
+    /// Where the current job's share of `later` starts.
+    job_later: usize,
 }
 
 impl Unit {
@@ -29,9 +48,12 @@ impl Unit {
     pub async fn begin(store: &Store, now: i64) -> Result<Unit, StoreError> {
         Ok(Unit {
             tx: store.write().await?,
+            now,
             fx: Effects::default(),
             tenant_id: None,
-            now,
+            kept: Vec::new(),
+            later: Vec::new(),
+            job_later: 0,
         })
     }
 
@@ -45,7 +67,7 @@ impl Unit {
         self.now
     }
 
-    /// The events so far (for counting).
+    /// The current job's events so far (for counting).
     pub fn effects(&self) -> &Effects {
         &self.fx
     }
@@ -58,7 +80,7 @@ impl Unit {
     fn for_tenant(&mut self, tenant_id: &str) -> Result<(), StoreError> {
         match &self.tenant_id {
             Some(held) if held != tenant_id => Err(StoreError::Invalid(format!(
-                "one unit of work writes one tenant's events: {held}, then {tenant_id}"
+                "one job writes one tenant's events: {held}, then {tenant_id}"
             ))),
             Some(_) => Ok(()),
             None => {
@@ -68,7 +90,7 @@ impl Unit {
         }
     }
 
-    /// The user rules on a set of changes from one directory.
+    /// The user rules on a set of changes from one directory, now.
     pub async fn users(
         &mut self,
         dir: &Directory,
@@ -85,6 +107,12 @@ impl Unit {
             &mut self.fx,
         )
         .await
+    }
+
+    /// A user change planned at commit, with every other change of the
+    /// unit from the same directory (one engine pass for a batch).
+    pub fn user_later(&mut self, directory_id: &str, change: UserChange) {
+        self.later.push((directory_id.to_owned(), change));
     }
 
     /// A directory group's snapshot or removal.
@@ -159,15 +187,221 @@ impl Unit {
         Ok(())
     }
 
-    /// Append the events, then commit. Dropping a unit instead rolls it
-    /// back (a dry run, a refusal).
-    #[instrument(skip_all, fields(events = self.fx.len()))]
-    pub async fn commit(self) -> Result<(), StoreError> {
-        if let Some(tenant_id) = &self.tenant_id
-            && !self.fx.is_empty()
-        {
-            events::append(self.tx.conn(), tenant_id, self.fx.into_events(), self.now).await?;
+    /// The current job's events join the kept ones.
+    fn keep_job(&mut self) {
+        let fx = std::mem::take(&mut self.fx).into_events();
+        if let Some(tenant_id) = self.tenant_id.take() {
+            self.kept
+                .extend(fx.into_iter().map(|e| (tenant_id.clone(), e)));
         }
-        self.tx.commit().await
+        self.job_later = self.later.len();
+    }
+
+    /// Start a job that `end_job` keeps or undoes alone.
+    async fn begin_job(&mut self) -> Result<(), StoreError> {
+        self.keep_job();
+        store::savepoint(self.conn()).await
+    }
+
+    async fn end_job(&mut self, keep: bool) -> Result<(), StoreError> {
+        if keep {
+            store::release(self.conn()).await?;
+            self.keep_job();
+        } else {
+            store::rollback_to(self.conn()).await?;
+            self.fx = Effects::default();
+            self.tenant_id = None;
+            self.later.truncate(self.job_later);
+        }
+        Ok(())
+    }
+
+    /// Plan the changes handed over for later, append the events (each
+    /// tenant's in the order they came, tenants in a fixed order so two
+    /// units never wait on each other's counters), then commit. What the
+    /// later changes came to is returned. Dropping a unit instead rolls it
+    /// back (a dry run, a refusal).
+    #[instrument(skip_all, fields(later = self.later.len()))]
+    pub async fn commit(mut self) -> Result<Vec<Applied>, StoreError> {
+        self.keep_job();
+        let mut applied = Vec::new();
+        let mut by_directory: Vec<(String, Vec<UserChange>)> = Vec::new();
+        for (directory_id, change) in std::mem::take(&mut self.later) {
+            match by_directory.iter_mut().find(|(d, _)| *d == directory_id) {
+                Some((_, changes)) => changes.push(change),
+                None => by_directory.push((directory_id, vec![change])),
+            }
+        }
+        for (directory_id, changes) in by_directory {
+            let dir = self.directory(&directory_id).await?;
+            let batch = self.users(&dir, changes, Options::default()).await?;
+            applied.extend(batch.applied);
+            self.keep_job();
+        }
+        let mut by_tenant: BTreeMap<String, Vec<NewEvent>> = BTreeMap::new();
+        for (tenant_id, event) in std::mem::take(&mut self.kept) {
+            by_tenant.entry(tenant_id).or_default().push(event);
+        }
+        for (tenant_id, events) in by_tenant {
+            events::append(self.tx.conn(), &tenant_id, events, self.now).await?;
+        }
+        self.tx.commit().await?;
+        Ok(applied)
+    }
+}
+
+/// What a job hands back: whether to keep what it wrote, and what to do
+/// once the transaction's fate is known (answer its request).
+struct Done {
+    keep: bool,
+    reply: Reply,
+}
+
+/// Told how the transaction ended: what its later user changes came to, or
+/// why it did not commit.
+type Reply = Box<dyn FnOnce(Result<&[Applied], &StoreError>) + Send>;
+
+/// One write of a request: runs on the batch's unit, in a savepoint.
+type Job = Box<dyn for<'a> FnOnce(&'a mut Unit) -> BoxFuture<'a, Done> + Send>;
+
+/// Group commit: writes queued while a transaction commits go together in
+/// the next one, at most `max` of them, in arrival order. Cloned, it is the
+/// same queue.
+#[derive(Clone)]
+pub struct Writer {
+    store: Store,
+    queue: Option<mpsc::UnboundedSender<Job>>,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("batched", &self.queue.is_some())
+            .finish()
+    }
+}
+
+impl Writer {
+    /// A writer batching up to `max` writes per transaction (1: each in a
+    /// transaction of its own, on the caller's task). Spawns its task on
+    /// the current Tokio runtime when `max` > 1.
+    pub fn new(store: Store, max: usize) -> Writer {
+        if max <= 1 {
+            return Writer { store, queue: None };
+        }
+        let (queue, jobs) = mpsc::unbounded_channel();
+        tokio::spawn(run(store.clone(), jobs, max));
+        Writer {
+            store,
+            queue: Some(queue),
+        }
+    }
+
+    /// Run `write` in a unit of work (with other writes, in a savepoint of
+    /// its own) and answer once the transaction ended: its value and what
+    /// the user changes it handed over for later came to, or its error, or
+    /// the commit's. An error undoes what `write` wrote, and only that.
+    pub async fn write<T, E, F>(&self, write: F) -> Result<(T, Vec<Applied>), E>
+    where
+        F: for<'a> FnOnce(&'a mut Unit) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |unit: &mut Unit| {
+            Box::pin(async move {
+                let from = unit.later.len();
+                let result = AssertUnwindSafe(write(unit)).catch_unwind().await;
+                let result = match result {
+                    Ok(result) => result,
+                    Err(_) => Err(E::from(StoreError::Invalid("a write panicked".into()))),
+                };
+                let mine: Vec<String> = unit.later[from.min(unit.later.len())..]
+                    .iter()
+                    .map(|(_, change)| change.source_id.clone())
+                    .collect();
+                let keep = result.is_ok();
+                let reply: Reply = Box::new(move |ended| {
+                    let out = match (result, ended) {
+                        (Err(err), _) => Err(err),
+                        (Ok(value), Ok(applied)) => Ok((
+                            value,
+                            applied
+                                .iter()
+                                .filter(|a| mine.contains(&a.source_id))
+                                .cloned()
+                                .collect(),
+                        )),
+                        (Ok(_), Err(err)) => Err(E::from(err.again())),
+                    };
+                    let _ = answer.send(out);
+                });
+                Done { keep, reply }
+            })
+        });
+        match &self.queue {
+            None => one(&self.store, vec![job]).await,
+            Some(queue) => {
+                if queue.send(job).is_err() {
+                    warn!("the group-commit writer has stopped");
+                }
+            }
+        }
+        // A write the writer could not start is dropped with its answer.
+        answered
+            .await
+            .unwrap_or_else(|_| Err(E::from(StoreError::Busy)))
+    }
+}
+
+/// The writer's task: take what is queued, up to `max`, and commit it as one.
+async fn run(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>, max: usize) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < max {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        one(&store, batch).await;
+    }
+}
+
+/// Run `batch` in one unit, each job in a savepoint (a lone job needs
+/// none), commit, and reply to each.
+async fn one(store: &Store, batch: Vec<Job>) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut unit = match Unit::begin(store, now).await {
+        Ok(unit) => unit,
+        Err(err) => {
+            warn!(error = %err, writes = batch.len(), "a write transaction could not begin");
+            return;
+        }
+    };
+    let single = batch.len() == 1;
+    let mut replies = Vec::with_capacity(batch.len());
+    for job in batch {
+        if !single && let Err(err) = unit.begin_job().await {
+            warn!(error = %err, "a savepoint could not be set");
+            return;
+        }
+        let Done { keep, reply } = job(&mut unit).await;
+        if single && !keep {
+            drop(unit);
+            reply(Ok(&[]));
+            return;
+        }
+        if !single && let Err(err) = unit.end_job(keep).await {
+            warn!(error = %err, "a savepoint could not be ended");
+            reply(Err(&err));
+            return;
+        }
+        replies.push(reply);
+    }
+    let result = unit.commit().await;
+    let result = result.as_deref();
+    for reply in replies {
+        reply(result);
     }
 }

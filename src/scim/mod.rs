@@ -41,6 +41,8 @@ pub struct ScimState {
     pub settings: ServerSettings,
     /// `{public_url}/scim/v2`, for `meta.location` and `Location`.
     pub base_url: String,
+    /// Commits SCIM writes, several to a transaction.
+    pub writer: crate::reconcile::unit::Writer,
     /// Directories by id, filled by authentication (they never change).
     pub directories: std::sync::RwLock<std::collections::HashMap<String, auth::Caller>>,
 }

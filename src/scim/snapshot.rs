@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::error::ScimError;
 use super::schema::ENTERPRISE_USER;
 use crate::metrics;
-use crate::reconcile::apply::{Directory, Options, UserChange};
+use crate::reconcile::apply::{Applied, Directory, Options, UserChange};
 use crate::reconcile::groups::{GroupChange, GroupSnapshot, MemberChanges};
 use crate::reconcile::plan::{Change, Profile, Snapshot};
 use crate::reconcile::unit::Unit;
@@ -84,6 +84,24 @@ pub async fn user_changed(
         change,
     };
     apply_users(unit, &dir, vec![change]).await
+}
+
+/// Hand a written user to the engine, planned when its unit commits (with
+/// the other writes of its batch).
+pub fn user_written(unit: &mut Unit, row: &User) {
+    let change = UserChange {
+        source_id: row.id.clone(),
+        change: Change::upsert(user(row)),
+    };
+    unit.user_later(&row.directory_id, change);
+}
+
+/// Count what the engine made of SCIM user changes
+/// (`metrics::scim_user_write`).
+pub fn count(applied: &[Applied]) {
+    for a in applied {
+        metrics::scim_user_write(a.outcome.as_str());
+    }
 }
 
 /// The engine on SCIM user changes, each outcome counted

@@ -197,11 +197,19 @@ pub(super) async fn create(
     let now = now_ms();
     let id = uuid::Uuid::now_v7().to_string();
     let row = user_row(&caller.directory_id, &id, canonical.data, 1, now, now)?;
-    let unit = Unit::begin(&state.store, now).await?;
-    let saved = store_users::insert_user(unit.conn(), row.clone())
-        .await
-        .map_err(|e| conflict_on_user_name(e, &row))?;
-    reconciled(unit, &saved).await?;
+    let (saved, applied) = state
+        .writer
+        .write(move |unit: &mut Unit| {
+            Box::pin(async move {
+                let saved = store_users::insert_user(unit.conn(), row.clone())
+                    .await
+                    .map_err(|e| conflict_on_user_name(e, &row))?;
+                snapshot::user_written(unit, &saved);
+                Ok::<_, ScimError>(saved)
+            })
+        })
+        .await?;
+    snapshot::count(&applied);
     Ok(saved)
 }
 

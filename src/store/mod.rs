@@ -84,6 +84,21 @@ pub enum StoreError {
     Database(DbErr),
 }
 
+impl StoreError {
+    /// The same error again, for a second party (a batch's commit failed
+    /// for every write in it).
+    pub fn again(&self) -> StoreError {
+        match self {
+            StoreError::NotFound => StoreError::NotFound,
+            StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+            StoreError::VersionMismatch => StoreError::VersionMismatch,
+            StoreError::Busy => StoreError::Busy,
+            StoreError::Invalid(m) => StoreError::Invalid(m.clone()),
+            StoreError::Database(e) => StoreError::Database(DbErr::Custom(e.to_string())),
+        }
+    }
+}
+
 impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
         match err.sql_err() {
@@ -258,6 +273,30 @@ impl Store {
     pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
     }
+}
+
+/// A savepoint in a write transaction: one job of a batched write, which
+/// `rollback_to` undoes alone (on PostgreSQL an error aborts the whole
+/// transaction unless rolled back to a savepoint).
+pub async fn savepoint(conn: &DatabaseTransaction) -> Result<()> {
+    use sea_orm::ConnectionTrait;
+    conn.execute_unprepared("SAVEPOINT job").await?;
+    Ok(())
+}
+
+/// Keep what the job since `savepoint` wrote.
+pub async fn release(conn: &DatabaseTransaction) -> Result<()> {
+    use sea_orm::ConnectionTrait;
+    conn.execute_unprepared("RELEASE SAVEPOINT job").await?;
+    Ok(())
+}
+
+/// Undo what the job since `savepoint` wrote; the transaction goes on.
+pub async fn rollback_to(conn: &DatabaseTransaction) -> Result<()> {
+    use sea_orm::ConnectionTrait;
+    conn.execute_unprepared("ROLLBACK TO SAVEPOINT job").await?;
+    conn.execute_unprepared("RELEASE SAVEPOINT job").await?;
+    Ok(())
 }
 
 /// Milliseconds since the Unix epoch.
