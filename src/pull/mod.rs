@@ -13,6 +13,7 @@ pub mod okta;
 pub mod retry;
 pub mod run;
 pub mod schedule;
+pub mod scheduler;
 pub mod source;
 pub mod token;
 
