@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# STYLE.md "Shape": the rules and the domain import no HTTP, SQL, HTTP-client or
-# SCIM wire crate; only store imports sea_orm; scim speaks SCIM wire types.
-# ARCHITECTURE.md: which layer of the crate may import which.
+# ARCHITECTURE.md's table ("may not import"): the rules and the domain import no
+# HTTP, SQL, HTTP-client or SCIM wire crate; only store imports sea_orm; scim
+# speaks SCIM wire types; and which layer of the crate may import which.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -62,7 +62,7 @@ for dir in src/domain src/reconcile src/store src/pull; do
   fi
 done
 
-# STYLE.md "Habits": a circle of imports is the sign a file does two jobs.
+# A circle of imports is the sign a file does two jobs (ARCHITECTURE.md, pull/).
 # pull's modules (src/pull/*.rs, and src/pull/fake/ as one) import each other
 # one way; `#[cfg(test)]` modules are left out (the connectors' tests use
 # the fakes, which build the connectors' settings).
