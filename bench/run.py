@@ -438,7 +438,8 @@ def run_s5(client: Client, ids: list, names_prefix: str, args) -> dict:
         body = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
                 "Operations": [{"op": "add", "path": "members", "value": [{"value": i} for i in part]}]}
         # A client that manages a 100,000-member group asks for the group without
-        # its members (Entra does, quirks E15/E22); the membership write is timed.
+        # its members (Entra does, docs/vendor-quirks.md E15, E22); the membership
+        # write is timed.
         t = time.perf_counter()
         status, raw = client.request("PATCH", "/Groups/%s?excludedAttributes=members" % gid, body)
         dt = time.perf_counter() - t

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Replay a vendor step file (shared/reference/README.md format) against a SCIM server.
+"""Replay a vendor step file (docs/replay-steps.md) against a SCIM server.
 
     python3 conformance/replay.py --base http://127.0.0.1:PORT/scim/v2 --token T FILE.json
 
@@ -7,9 +7,9 @@ Standard library only. Prints one line per step (PASS / WARN / FAIL, index, name
 reason) and closes with a line `N passed, M failed`. Exit status 1 when any required
 assertion failed, 2 on a usage or file error.
 
-Not required (reported as WARN, never a failure): `equals_recommended` (the README:
-"not required by the vendor test; recommended target behaviour") and `absent_per_rfc`
-("vendor tolerates either").
+Not required (reported as WARN, never a failure): `equals_recommended`
+(docs/replay-steps.md: "not required by the vendor test; recommended target
+behaviour") and `absent_per_rfc` ("vendor tolerates either").
 """
 
 from __future__ import annotations

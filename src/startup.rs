@@ -13,7 +13,7 @@ use crate::api;
 use crate::config::{DatabaseSettings, ServerSettings};
 use crate::crypto::SealingKey;
 use crate::ops;
-use crate::pull::schedule;
+use crate::pull::scheduler;
 use crate::retention;
 use crate::scim::{self, ScimState};
 use crate::store::Store;
@@ -45,7 +45,7 @@ impl Application {
         if settings.scheduler {
             let owner = format!("serve:{}", uuid::Uuid::now_v7());
             let every = Duration::from_secs(settings.scheduler_tick_secs.max(1));
-            background.push(tokio::spawn(schedule::run_forever(
+            background.push(tokio::spawn(scheduler::run_forever(
                 store.clone(),
                 key.clone(),
                 owner,

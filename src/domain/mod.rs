@@ -1,5 +1,5 @@
 //! Pure types shared by every layer. Imports no HTTP, SQL, HTTP-client or SCIM
-//! wire crate.
+//! wire crate, and nothing else of this crate.
 
 pub mod filter;
 pub mod names;

@@ -1,5 +1,5 @@
 //! Times: UTC milliseconds since the epoch in storage, RFC 3339 with
-//! milliseconds on every wire (DESIGN.md "Ids and times").
+//! milliseconds on every wire (ARCHITECTURE.md, "Data").
 
 /// `ms` as RFC 3339 with milliseconds, `Z` for UTC.
 pub fn rfc3339(ms: i64) -> String {

@@ -1,4 +1,4 @@
-//! The Google Workspace connector (pull_apis.md §1): a service account with
+//! The Google Workspace connector (docs/pull-apis.md §1): a service account with
 //! domain-wide delegation signs an RS256 assertion for the admin it
 //! impersonates (RFC 7523 JWT-bearer grant), then the Admin SDK Directory
 //! API's `users`, `groups` and `groups/{key}/members` are read page by page
@@ -42,7 +42,7 @@ const MEMBERS_PER_PAGE: u32 = 200;
 /// `connection test` reads this many users at most.
 const CHECK_USERS: u32 = 5;
 /// The 403 reasons that mean "slow down", not "forbidden" (Directory API
-/// limits page; pull_apis.md §1C). Google sends no Retry-After.
+/// limits page; docs/pull-apis.md §1C). Google sends no Retry-After.
 const THROTTLED: [&str; 3] = [
     "userRateLimitExceeded",
     "quotaExceeded",
@@ -185,7 +185,7 @@ impl std::fmt::Debug for Google {
 }
 
 /// Google's words for an API error: `error.message`, else the first
-/// `errors[].message` (v1 error format, pull_apis.md §1C).
+/// `errors[].message` (v1 error format, docs/pull-apis.md §1C).
 fn api_message(answer: &Answer) -> String {
     let body = answer.json();
     body["error"]["message"]
@@ -489,7 +489,7 @@ impl Source for Google {
         })
     }
 
-    /// Google has no delta (pull_apis.md §1D): `Since` lists everything like
+    /// Google has no delta (docs/pull-apis.md §1D): `Since` lists everything like
     /// `Start`, and no page carries a cursor, so every run is full and
     /// deletions show as users missing from it.
     async fn users(&mut self, at: &Position) -> Result<UserPage, PullError> {

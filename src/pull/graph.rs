@@ -1,4 +1,4 @@
-//! The Microsoft Graph (Entra ID) connector (pull_apis.md §2): the OAuth 2.0
+//! The Microsoft Graph (Entra ID) connector (docs/pull-apis.md §2): the OAuth 2.0
 //! client-credentials grant against the configured authority, then users by
 //! delta query (full round, then incremental rounds from the deltaLink) or,
 //! with a group scope, the group's transitive members; groups and their
@@ -28,7 +28,7 @@ use crate::crypto::Secret;
 use crate::reconcile::groups::GroupSnapshot;
 
 /// The Graph fields dirsync reads. `accountEnabled`, `department` and
-/// `employeeId` come back only when selected (pull_apis.md §2B); delta tracks
+/// `employeeId` come back only when selected (docs/pull-apis.md §2B); delta tracks
 /// only what is selected and keeps the selection in its tokens (§2C).
 const USER_FIELDS: &str = "id,userPrincipalName,mail,displayName,givenName,surname,accountEnabled,department,jobTitle,employeeId";
 
@@ -273,7 +273,7 @@ impl Graph {
         let code = body["error"]["code"].as_str().unwrap_or_default();
         let message = graph_words(answer, &body);
         // Delta tokens last 7 days; an expired one is 410 Gone, or a 4xx
-        // with `syncStateNotFound`/`resyncRequired` (§2C, errors.md).
+        // with `syncStateNotFound`/`resyncRequired` (§2C).
         let resync = matches!(code, "syncStateNotFound" | "resyncRequired")
             && matches!(answer.status, 400 | 404 | 410);
         if resync || (listing == Listing::Delta && answer.status == 410) {

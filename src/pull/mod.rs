@@ -1,8 +1,10 @@
 //! The pull side: connectors that list a directory's users and groups from
 //! its provider's API (Google Workspace, Microsoft Graph, Okta) and hand the
 //! engine normalized snapshots (`reconcile::listing`). Translation only: no
-//! reconciliation rule lives here. Only this module may import an HTTP client.
-//!
+//! reconciliation rule lives here. Only this module may import an HTTP client;
+//! it never imports `scim`. Its modules import each other one way (no circle).
+//! A bare section sign in pull's comments (§2C) is a section of
+//! docs/pull-apis.md, the providers' wire facts these modules rely on.
 
 pub mod connector;
 pub mod fake;
@@ -13,6 +15,7 @@ pub mod okta;
 pub mod retry;
 pub mod run;
 pub mod schedule;
+pub mod scheduler;
 pub mod source;
 pub mod token;
 

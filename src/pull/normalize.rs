@@ -1,7 +1,7 @@
 //! Each provider's user object as the engine's `Snapshot`: its stable id (the
 //! directory's id for the user), email, names, avatar, department, title,
 //! employee number, manager, and whether the provider says the account is
-//! active (../shared/reference/pull_apis.md §1B, §2B/2E, §3B/3D); and, for an
+//! active (docs/pull-apis.md §1B, §2B/2E, §3B/3D); and, for an
 //! item that may leave properties out (a Graph incremental delta round), which
 //! attributes it carries. Pure: JSON in, snapshots out.
 
@@ -157,7 +157,7 @@ fn graph_carried(user: &Value) -> Vec<Attribute> {
 
 /// An Okta user. SUSPENDED and DEPROVISIONED are inactive; every other status
 /// (ACTIVE, STAGED, PROVISIONED, LOCKED_OUT, PASSWORD_EXPIRED, RECOVERY) keeps
-/// the account (pull_apis.md §3D).
+/// the account (docs/pull-apis.md §3D).
 pub fn okta_user(user: &Value) -> Option<(String, Snapshot)> {
     let id = text(user, &["id"])?;
     let profile = user.get("profile").unwrap_or(&Value::Null);

@@ -1,4 +1,4 @@
-//! The Okta connector (pull_apis.md §3): the Management API under one org URL,
+//! The Okta connector (docs/pull-apis.md §3): the Management API under one org URL,
 //! authenticated by an API token (`SSWS`) or by a service app's
 //! private_key_jwt client-credentials grant on the org authorization server;
 //! users paged by `Link: rel="next"` headers, incremental by `lastUpdated`,
@@ -7,7 +7,7 @@
 //! `scim_v2` or `actix_web`.
 //!
 //! A full listing is the plain list, then `status eq "DEPROVISIONED"` (the
-//! plain list omits deprovisioned users, pull_apis.md §3B), chained in one
+//! plain list omits deprovisioned users, docs/pull-apis.md §3B), chained in one
 //! sequence of `next` pages so a deactivated user arrives inactive instead
 //! of merely missing. Hard-deleted users vanish from every Okta listing,
 //! `lastUpdated` filters included (§3D), so `removed` is always empty: a
@@ -18,7 +18,7 @@
 //! snapshot's absent value means no value there too.
 //!
 //! DPoP-bound tokens (Okta's default for new API service apps since February
-//! 2024, pull_apis.md §3A) are out of scope: the service app must have
+//! 2024, docs/pull-apis.md §3A) are out of scope: the service app must have
 //! "Require Demonstrating Proof of Possession" turned off.
 
 use std::time::Duration;
@@ -37,13 +37,13 @@ use super::token::Token;
 use crate::crypto::Secret;
 use crate::reconcile::groups::GroupSnapshot;
 
-/// Okta's page size cap for users (pull_apis.md §3B) and the size it
+/// Okta's page size cap for users (docs/pull-apis.md §3B) and the size it
 /// recommends for groups and group members.
 const PAGE: u32 = 200;
 
 /// How far back an incremental listing reaches before its cursor, so a user
 /// updated while the previous run was reading (or stamped by a clock a little
-/// behind) is not missed (pull_apis.md §3D: "use a safety overlap window").
+/// behind) is not missed (docs/pull-apis.md §3D: "use a safety overlap window").
 const OVERLAP: chrono::Duration = chrono::Duration::seconds(60);
 
 /// How long a client assertion is valid (Okta accepts at most one hour).
@@ -295,7 +295,7 @@ fn words(answer: &Answer) -> String {
 
 /// How long Okta asks a throttled client to wait: `X-Rate-Limit-Reset`
 /// (epoch seconds) minus the answer's `Date`, plus one second, as
-/// okta-sdk-golang computes it (pull_apis.md §3C); None without both headers.
+/// okta-sdk-golang computes it (docs/pull-apis.md §3C); None without both headers.
 fn rate_limit_wait(answer: &Answer) -> Option<Duration> {
     let reset: i64 = answer.header("x-rate-limit-reset")?.trim().parse().ok()?;
     let date = DateTime::parse_from_rfc2822(answer.header("date")?.trim())
@@ -318,7 +318,7 @@ fn classify(answer: &Answer) -> Retry {
 }
 
 /// The `rel="next"` target among the answer's `Link` headers: Okta sends one
-/// header line per rel (pull_apis.md §0.2), and a proxy may join them with
+/// header line per rel (docs/pull-apis.md §0.2), and a proxy may join them with
 /// commas, so every line and every entry is read.
 fn next_link(answer: &Answer) -> Option<String> {
     answer
@@ -435,7 +435,7 @@ impl Okta {
             .extend(path);
         if !query.is_empty() {
             // Spaces as %20, as Okta's own filter examples are written
-            // (pull_apis.md §3B), not the form encoding's `+`.
+            // (docs/pull-apis.md §3B), not the form encoding's `+`.
             let query: Vec<String> = query
                 .iter()
                 .map(|(k, v)| format!("{k}={}", utf8_percent_encode(v, QUERY_VALUE)))
@@ -463,7 +463,7 @@ impl Okta {
     }
 
     /// The client assertion: RS256/ES256, `iss`=`sub`=client_id, `aud`= the
-    /// token URL, a fresh `jti` (pull_apis.md §3A).
+    /// token URL, a fresh `jti` (docs/pull-apis.md §3A).
     fn assertion(&self) -> Result<String, PullError> {
         let Credential::PrivateKeyJwt {
             client_id,
@@ -604,7 +604,7 @@ impl Okta {
     }
 
     /// The plain list omits DEPROVISIONED users; a filter shows them
-    /// (pull_apis.md §3B), so a full listing reads them after the rest.
+    /// (docs/pull-apis.md §3B), so a full listing reads them after the rest.
     fn deprovisioned_url(&self) -> Result<String, PullError> {
         self.api(
             &["users"],

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tracing::{info, instrument, warn};
 
 use super::PullError;
+use super::schedule::Schedule;
 use super::source::{Position, Scope, Source};
 use crate::domain::names::fold;
 use crate::domain::time::rfc3339;
@@ -728,7 +729,7 @@ where
 
 /// When the connection runs next after a run that ends now.
 fn next_run(connection: &Connection) -> Option<i64> {
-    let schedule: super::schedule::Schedule =
+    let schedule: Schedule =
         serde_json::from_value(connection.schedule.clone()).unwrap_or_default();
     schedule.next_after(now_ms())
 }

@@ -1,19 +1,12 @@
 //! When a connection runs next: every `interval`, spread by `jitter` and
 //! held between `min_delay` and `max_delay` (Pomerium's polling settings: a
-//! fleet of connections does not wake in step), and the server loop that
-//! runs whatever is due, one connection at a time per lease.
+//! fleet of connections does not wake in step). A value only: it imports
+//! nothing of the run, the connector or the store (the loop that runs what
+//! is due is `pull::scheduler`).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
-
-use super::connector;
-use super::retry::Pacing;
-use super::run::{self, Request, RunError, Trigger};
-use crate::crypto::SealingKey;
-use crate::store::pull::Run;
-use crate::store::{Store, StoreError};
 
 /// A connection's schedule (seconds).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -76,76 +69,6 @@ impl Schedule {
     pub fn next_after(&self, now: i64) -> Option<i64> {
         self.enabled
             .then(|| now + self.delay(rand::random::<f64>()).as_millis() as i64)
-    }
-}
-
-/// Connections one tick looks at (the rest wait for the next tick).
-const DUE_PER_TICK: u64 = 16;
-
-/// Run every connection that is due and whose lease is free, one after the
-/// other, as `owner`; the runs this replica carried out. Another replica
-/// that took a lease first simply wins that connection (`Busy` is skipped).
-/// Each connection's run is full every `full_every` runs, else incremental.
-pub async fn tick(
-    store: &Store,
-    key: Option<&SealingKey>,
-    owner: &str,
-    pacing: &Pacing,
-) -> Result<Vec<Run>, StoreError> {
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut done = Vec::new();
-    for connection in store.due_connections(now, DUE_PER_TICK).await? {
-        let schedule: Schedule =
-            serde_json::from_value(connection.schedule.clone()).unwrap_or_default();
-        // Full when none of the last `full_every - 1` runs was a full run
-        // that succeeded.
-        let recent = store
-            .runs_of(
-                &connection.directory_id,
-                u64::from(schedule.full_every.saturating_sub(1)),
-            )
-            .await?;
-        let full_is_due = !recent
-            .iter()
-            .any(|r| r.mode == "full" && r.status == "succeeded");
-        let request = Request {
-            trigger: Trigger::Schedule,
-            incremental: !full_is_due,
-            ..Request::manual()
-        };
-        let result = run::run_connection(
-            store,
-            &connection.directory_id,
-            &request,
-            owner,
-            |c| connector::for_connection(key, c, pacing.clone()),
-            &mut |_| {},
-        )
-        .await;
-        match result {
-            Ok(run) => done.push(run),
-            Err(RunError::Busy(_)) => {}
-            Err(RunError::Store(err)) => return Err(err),
-            Err(err) => {
-                warn!(directory_id = %connection.directory_id, %err, "scheduled run failed")
-            }
-        }
-    }
-    Ok(done)
-}
-
-/// The server's scheduler: a tick every `every`, for as long as the server
-/// runs. Errors are logged and the next tick tries again.
-pub async fn run_forever(store: Store, key: Option<SealingKey>, owner: String, every: Duration) {
-    info!(%owner, every_secs = every.as_secs(), "scheduler started");
-    let pacing = Pacing::default();
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        interval.tick().await;
-        if let Err(err) = tick(&store, key.as_ref(), &owner, &pacing).await {
-            warn!(%err, "scheduler tick failed");
-        }
     }
 }
 

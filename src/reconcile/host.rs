@@ -1,7 +1,8 @@
-//! The host application's side of the rules (DESIGN.md): a first sign-in turns
-//! PENDING into ACTIVE; an admin deactivates (and that stands against every
-//! sync) or reactivates; an admin sets a role (sync never changes it unless the
-//! policy maps groups to roles). Each action is one transaction with its event.
+//! The host application's side of the rules (docs/reconciliation.md, rules 3,
+//! 6 and 9): a first sign-in turns PENDING into ACTIVE; an admin deactivates
+//! (and that stands against every sync) or reactivates; an admin sets a role
+//! (sync never changes it unless the policy maps groups to roles). Each action
+//! is one transaction with its event.
 
 use serde_json::json;
 use tracing::instrument;

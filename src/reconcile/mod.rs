@@ -1,10 +1,11 @@
-//! The reconciliation rules (DESIGN.md): the one place where provisioning
-//! decisions are made, for SCIM push and directory pull alike. `plan` is pure
-//! (data in, an outcome and writes out); `apply` and `groups` run plans
-//! through `store`; `unit` is the one write path: every caller's
-//! transaction, its events and its commit (`listing`, `host`, `removal`,
-//! and the SCIM and pull edges all write through it).
-//! This module imports no HTTP, SQL, HTTP-client or SCIM wire crate.
+//! The reconciliation rules (docs/reconciliation.md): the one place where
+//! provisioning decisions are made, for SCIM push and directory pull alike.
+//! `plan` is pure (data in, an outcome and writes out); `apply` and `groups`
+//! run plans through `store`; `unit` is the one write path: every caller's
+//! transaction, its events and its commit (`listing`, `host`, `removal`, and
+//! the SCIM and pull edges all write through it).
+//! This module imports no HTTP, SQL, HTTP-client or SCIM wire crate, and
+//! neither `scim` nor `pull`, which call it.
 
 pub mod addresses;
 pub mod apply;

@@ -1,7 +1,8 @@
-//! The user rules of DESIGN.md as one pure function: what the directory says,
-//! what the application has, the policy and `now` in; an outcome and the writes
-//! it implies out. Nothing here reads or writes storage; applying a plan (and
-//! its event) in one transaction belongs to the caller.
+//! The user rules (docs/reconciliation.md) as one pure function: what the
+//! directory says, what the application has, the policy and `now` in; an
+//! outcome and the writes it implies out. Nothing here reads or writes
+//! storage; applying a plan (and its event) in one transaction belongs to the
+//! caller.
 
 use serde::{Deserialize, Serialize};
 
@@ -201,7 +202,7 @@ pub enum Outcome {
     Deleted,
     Skipped(String),
     /// The address the change asks for belongs to a person this directory
-    /// does not link: nothing changes (DESIGN.md).
+    /// does not link: nothing changes (docs/reconciliation.md, rule 5).
     Conflict(String),
     /// The address the change asks for is still held by another user of
     /// this directory at the end of its set: nothing changes yet, and the
@@ -387,8 +388,8 @@ fn refresh(
     mut writes: Vec<Write>,
 ) -> Plan {
     let mut next = user.clone();
-    // The profile follows the directory that linked the user first (DESIGN.md
-    // "same person in two directories"); a user nobody else links is ours.
+    // The profile follows the directory that linked the user first
+    // (docs/reconciliation.md, rule 16); a user nobody else links is ours.
     if current.owns_profile || (current.linked.is_none() && !current.other_links) {
         next.profile = s.profile.clone();
         if let Some(email) = &s.email {

@@ -1,7 +1,8 @@
 //! The SCIM 2.0 wire layer (RFC 7643 / RFC 7644) under `/scim/v2`: parse,
 //! authenticate, normalise vendor forms, answer in SCIM JSON. Holds no
 //! reconciliation rule; reads go to `store`, writes through `store` in one
-//! transaction each.
+//! transaction each. Vendor quirk ids in comments (E9, O8, L2, …) are the
+//! entries of docs/vendor-quirks.md.
 
 pub mod auth;
 pub mod body;

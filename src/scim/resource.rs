@@ -32,7 +32,8 @@ pub struct MemberRef {
     pub kind: Option<MemberKind>,
     /// The member's `display` as the client sent it: RFC 7643 §2.4 makes
     /// `display` immutable (set on add, never changed), not server-computed.
-    /// Microsoft's reference tests send it as `displayName` (MS-PM step 24).
+    /// Microsoft's reference tests send it as `displayName`
+    /// (docs/vendor-quirks.md, MS-PM step 24).
     pub display: Option<String>,
 }
 

@@ -1,6 +1,7 @@
 //! Persistence: sea-orm entities and queries. The only module that imports
 //! `sea_orm` or builds SQL; SCIM filters arrive as `domain::filter::Filter` and
-//! become SQL conditions in `filter.rs`, never an in-memory scan.
+//! become SQL conditions in `filter.rs`, never an in-memory scan. Imports
+//! neither `scim`, `reconcile` nor `pull`, which call it.
 
 pub mod deferred;
 pub mod entities;

@@ -316,8 +316,9 @@ async fn other_content_types_on_group_writes_are_415_and_nothing_is_written() {
 #[tokio::test]
 async fn a_member_display_sent_on_add_is_kept_and_microsofts_display_name_is_its_alias() {
     // RFC 7643 §2.4: a multi-valued `display` is immutable, so the client's
-    // value is what is returned. Microsoft's reference test (MS-PM step 24)
-    // spells it `displayName` and expects it back.
+    // value is what is returned. Microsoft's reference test
+    // (docs/vendor-quirks.md, MS-PM step 24) spells it `displayName` and
+    // expects it back.
     let app = spawn_app().await;
     let ann = app.create_user("ann@example.com").await;
     let bob = app.create_user("bob@example.com").await;

@@ -1,7 +1,7 @@
 //! PATCH (RFC 7644 §3.5.2) as clients send it: add/replace/remove with and
 //! without paths, value filters, sub-attributes, extension URNs, several
-//! operations applied atomically, vendor forms (quirks E1–E11), and group
-//! membership changes.
+//! operations applied atomically, vendor forms (docs/vendor-quirks.md,
+//! E1–E11), and group membership changes.
 
 use serde_json::{Value, json};
 

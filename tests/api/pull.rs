@@ -852,13 +852,13 @@ async fn the_scheduler_runs_what_is_due_once_then_incrementally_until_a_full_run
     let mut modes = Vec::new();
     for _ in 0..4 {
         store.set_next_run(&connection.id, Some(now)).await.unwrap();
-        let ran = dirsync::pull::schedule::tick(store, Some(&p.key), "replica-a", &pacing)
+        let ran = dirsync::pull::scheduler::tick(store, Some(&p.key), "replica-a", &pacing)
             .await
             .unwrap();
         assert_eq!(ran.len(), 1);
         assert_eq!(ran[0].trigger, "schedule");
         modes.push(ran[0].mode.clone());
-        let idle = dirsync::pull::schedule::tick(store, Some(&p.key), "replica-a", &pacing)
+        let idle = dirsync::pull::scheduler::tick(store, Some(&p.key), "replica-a", &pacing)
             .await
             .unwrap();
         assert!(idle.is_empty(), "not due again until its next run");

@@ -1,6 +1,6 @@
 //! Each vendor's provisioning sequence replayed as the vendor sends it (payload
 //! shapes, media types, PascalCase ops, string booleans), from the examples in
-//! `shared/reference/quirks.md`: existence check, create, find, update,
+//! `docs/vendor-quirks.md`: existence check, create, find, update,
 //! deactivate, reactivate, group create, member add, member remove, delete (or the
 //! vendor's deactivate-instead-of-delete). Every SCIM answer is asserted.
 //!
@@ -207,7 +207,8 @@ async fn events_since(app: &TestApp, before: i64, types: &[&str]) -> Vec<Value> 
 }
 
 /// A SCIM create made one app user: `PENDING`, role `member`, one
-/// `user.created` about it (DESIGN.md "new"). Returns the app user.
+/// `user.created` about it (docs/reconciliation.md, rule 2). Returns the app
+/// user.
 async fn assert_created(app: &TestApp, before: i64, email: &str) -> Value {
     let events = events_since(app, before, &["user.created"]).await;
     let user = app_user(app, email).await;
@@ -335,7 +336,8 @@ async fn entra_provisioning_sequence_round_trips() {
             )
             .await,
     );
-    // No email: skipped, as app users are matched by email (DESIGN.md "match").
+    // No email: skipped, as app users are matched by email
+    // (docs/reconciliation.md, rule 2).
     events_since(&app, before, &[]).await;
     assert_eq!(app.app_users().await.len(), 1);
 
@@ -376,7 +378,7 @@ async fn entra_provisioning_sequence_round_trips() {
         json!([{"type": "work", "formatted": "18/2111"}])
     );
     assert_eq!(updated[ENTERPRISE]["manager"]["value"], json!(manager));
-    // The same app user takes the new email (DESIGN.md "email changed at IdP").
+    // The same app user takes the new email (docs/reconciliation.md, rule 5).
     assert_updated(&app, before, &["email", "family_name", "manager"]).await;
     let email = "updatedEmail@microsoft.com";
     let person = app_user(&app, email).await;
@@ -1060,7 +1062,8 @@ async fn jumpcloud_provisioning_sequence_round_trips() {
             )
             .await,
     );
-    // No email: skipped, as app users are matched by email (DESIGN.md "match").
+    // No email: skipped, as app users are matched by email
+    // (docs/reconciliation.md, rule 2).
     events_since(&app, before, &[]).await;
     assert!(app.app_user("di.roe@example.com").await.is_none());
     let before = app.last_seq().await;
@@ -1223,7 +1226,7 @@ async fn ping_provisioning_sequence_round_trips() {
         assert_status(&app, email, status, by).await;
     }
     // A user provisioned disabled (P7), without an email: skipped, as app
-    // users are matched by email (DESIGN.md "match").
+    // users are matched by email (docs/reconciliation.md, rule 2).
     let before = app.last_seq().await;
     let disabled = ping
         .post(

@@ -1,4 +1,4 @@
-//! A fake Google Workspace on port 0 (pull_apis.md §1A, §1B, §1C, §1E): the
+//! A fake Google Workspace on port 0 (docs/pull-apis.md §1A, §1B, §1C, §1E): the
 //! RFC 7523 JWT-bearer token endpoint that verifies a service account's
 //! RS256 assertion and answers with Google's OAuth error bodies, and the
 //! Directory API's `users`, `groups` and `groups/{key}/members` listings
@@ -159,7 +159,7 @@ type Refusal = (StatusCode, &'static str, &'static str);
 
 /// Check the assertion's RS256 signature and read its claims. Google accepts
 /// padded base64url segments (yup-oauth2 sends them) while jsonwebtoken
-/// requires unpadded ones (pull_apis.md §0.4); the signature covers the
+/// requires unpadded ones (docs/pull-apis.md §0.4); the signature covers the
 /// segments as sent, so it is verified over the received text and only the
 /// decoding drops the `=`.
 fn verify(assertion: &str, public_key: &str) -> Result<Assertion, Refusal> {
@@ -295,7 +295,7 @@ async fn token_endpoint(
     }))
 }
 
-/// Google's v1 error format (pull_apis.md §1C).
+/// Google's v1 error format (docs/pull-apis.md §1C).
 fn api_error(status: StatusCode, domain: &str, reason: &str, message: &str) -> HttpResponse {
     let grpc = match status.as_u16() {
         400 => "INVALID_ARGUMENT",

@@ -1,4 +1,4 @@
-//! A fake Microsoft Graph on port 0 (pull_apis.md §2A–2F): the
+//! A fake Microsoft Graph on port 0 (docs/pull-apis.md §2A–2F): the
 //! client-credentials token endpoint with Entra's error bodies; `users`,
 //! `users/delta` (full and incremental rounds, `@removed` tombstones,
 //! 7-day delta tokens that expire into 410 `syncStateNotFound`), `groups`,
@@ -243,7 +243,7 @@ fn gate(state: &State, req: &HttpRequest, needs: &[&str]) -> Option<HttpResponse
         ));
     }
     match state.shared.faults.next()? {
-        // Graph's throttling answer (concepts/throttling.md, §2D).
+        // Graph's throttling answer (§2D).
         Fault::Throttle => {
             let ms = state.shared.faults.retry_after_ms.load(Ordering::SeqCst);
             Some(

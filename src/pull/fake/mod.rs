@@ -66,7 +66,7 @@ impl User {
     }
 
     /// As the Google Directory API lists it (`admin#directory#user`,
-    /// pull_apis.md §1B). Google has two ways to be inactive, `suspended`
+    /// docs/pull-apis.md §1B). Google has two ways to be inactive, `suspended`
     /// and `archived`; the fake spreads the directory's inactive users over
     /// both (by the parity of the id's last digit) so connectors meet each.
     pub fn google(&self) -> Value {

@@ -1,4 +1,4 @@
-//! A fake Okta org on port 0 (pull_apis.md §3A–§3C, §3E): the org
+//! A fake Okta org on port 0 (docs/pull-apis.md §3A–§3C, §3E): the org
 //! authorization server's token endpoint verifying private_key_jwt client
 //! assertions, and the Management API's `users` (plain list without
 //! DEPROVISIONED users, `filter` on status, id, login, email and
@@ -125,7 +125,7 @@ fn random_id(prefix: &str) -> String {
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
 }
 
-/// The Management API's error body (pull_apis.md §3C).
+/// The Management API's error body (docs/pull-apis.md §3C).
 fn api_error(code: u16, error_code: &str, summary: &str) -> HttpResponse {
     HttpResponse::build(status(code)).json(json!({
         "errorCode": error_code,
@@ -219,7 +219,7 @@ fn query(req: &HttpRequest) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-/// One comparison of a `filter` (pull_apis.md §3B: `status`, `id`,
+/// One comparison of a `filter` (docs/pull-apis.md §3B: `status`, `id`,
 /// `profile.login`, `profile.email` with `eq`; `lastUpdated` with
 /// `eq`/`gt`/`ge`/`lt`/`le`).
 #[derive(Debug)]
@@ -370,7 +370,7 @@ async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
     };
     let directory = state.shared.directory();
     // The plain list omits DEPROVISIONED users; a filter includes them
-    // (pull_apis.md §3B). Deleted users are gone from every list (§3D).
+    // (docs/pull-apis.md §3B). Deleted users are gone from every list (§3D).
     let users: Vec<Value> = okta_users(&state, directory.listed_users())
         .into_iter()
         .filter(|u| match &filter {
@@ -439,7 +439,7 @@ async fn list_group_users(
         );
     };
     drop(directory);
-    // Okta's "historical" default for group members is 1000 (pull_apis.md §3B).
+    // Okta's "historical" default for group members is 1000 (docs/pull-apis.md §3B).
     answer(&state, page(&state, &req, users, 1000, 1000))
 }
 
