@@ -41,8 +41,9 @@ pub struct ScimState {
     pub settings: ServerSettings,
     /// `{public_url}/scim/v2`, for `meta.location` and `Location`.
     pub base_url: String,
-    /// Directories by id, filled by authentication (they never change).
-    pub directories: std::sync::RwLock<std::collections::HashMap<String, auth::Caller>>,
+    /// What recently seen tokens resolved to (shared with the host API,
+    /// which forgets a token it revokes and a directory it deletes).
+    pub tokens: auth::TokenCache,
 }
 
 impl From<StoreError> for ScimError {
