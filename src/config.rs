@@ -94,6 +94,13 @@ pub struct ServerSettings {
     #[arg(long, env = "DIRSYNC_EVENT_RETENTION", value_parser = Retention::parse)]
     pub event_retention: Option<Retention>,
 
+    /// How long a replica remembers which directory a SCIM token belongs
+    /// to (`0s`: it reads the token on every request). A token revoked, or
+    /// a directory deleted, through this replica is refused at once; one
+    /// revoked elsewhere (another replica, the CLI) at most this long after.
+    #[arg(long, env = "DIRSYNC_TOKEN_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub token_cache_ttl: std::time::Duration,
+
     #[command(flatten)]
     pub api: ApiSettings,
 
@@ -216,6 +223,9 @@ impl ServerSettings {
             webhook_delivery: false,
             scheduler_tick_secs: 15,
             event_retention: None,
+            // The default, so every test authenticates through the cache;
+            // a test that revokes behind the server's back says so.
+            token_cache_ttl: std::time::Duration::from_secs(5),
             api: ApiSettings::for_tests(),
             webhooks: WebhookArgs::for_tests(),
             metrics_token: None,

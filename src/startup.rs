@@ -105,11 +105,13 @@ impl Application {
             tracing::error!("{}", api::auth::NO_KEY);
         }
         let scim_base_url = format!("{}/scim/v2", public_url.trim_end_matches('/'));
+        let tokens = scim::auth::TokenCache::new(settings.token_cache_ttl);
         let api = web::Data::new(api::ApiState {
             store: store.clone(),
             keys,
             key,
             scim_base_url: scim_base_url.clone(),
+            scim_tokens: tokens.clone(),
             webhooks: settings.webhooks.settings(),
         });
         let writer =
@@ -119,7 +121,7 @@ impl Application {
             store,
             base_url: scim_base_url,
             settings,
-            directories: Default::default(),
+            tokens,
         });
         let server = run(listener, state, api)?;
         Ok(Application {

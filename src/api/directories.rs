@@ -213,9 +213,9 @@ pub async fn delete_directory(
 ) -> Result<web::Json<Removal>, Problem> {
     caller.require(Scope::Admin)?;
     let row = directory_in(&state, &caller, &tenant, &id).await?;
-    Ok(web::Json(
-        admin::api::delete_directory(&state.store, &row.id).await?,
-    ))
+    let removal = admin::api::delete_directory(&state.store, &row.id).await?;
+    state.scim_tokens.forget_directory(&row.id);
+    Ok(web::Json(removal))
 }
 
 /// A directory's provisioning policy.
@@ -365,7 +365,7 @@ pub async fn revoke_token(
     caller.require(Scope::Admin)?;
     let (id, token) = path.into_inner();
     let row = directory_in(&state, &caller, &tenant, &id).await?;
-    Ok(web::Json(
-        admin::revoke_token(&state.store, &row.id, &token).await?,
-    ))
+    let revoked = admin::revoke_token(&state.store, &row.id, &token).await?;
+    state.scim_tokens.forget_token(&revoked.id);
+    Ok(web::Json(revoked))
 }

@@ -48,6 +48,9 @@ pub struct ApiState {
     pub key: Option<SealingKey>,
     /// What an IdP is given as the SCIM base URL (`…/scim/v2`).
     pub scim_base_url: String,
+    /// The SCIM side's token cache: a token revoked or a directory deleted
+    /// here is forgotten at once.
+    pub scim_tokens: crate::scim::auth::TokenCache,
     /// Which webhook URLs are allowed, how a test delivery is sent, how
     /// long a rotated secret still signs.
     pub webhooks: crate::webhooks::Settings,

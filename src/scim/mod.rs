@@ -44,8 +44,9 @@ pub struct ScimState {
     pub base_url: String,
     /// Commits SCIM writes, several to a transaction.
     pub writer: crate::reconcile::unit::Writer,
-    /// Directories by id, filled by authentication (they never change).
-    pub directories: std::sync::RwLock<std::collections::HashMap<String, auth::Caller>>,
+    /// What recently seen tokens resolved to (shared with the host API,
+    /// which forgets a token it revokes and a directory it deletes).
+    pub tokens: auth::TokenCache,
 }
 
 impl From<StoreError> for ScimError {

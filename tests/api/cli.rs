@@ -1,12 +1,13 @@
 //! The operator's commands as a user types them: the `dirsync` binary against
 //! this run's database, while the server serves SCIM from the same database.
 
+use dirsync::config::ServerSettings;
 use dirsync::crypto::SealingKey;
 use reqwest::Method;
 use rstest::rstest;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, json, spawn_app};
+use crate::helpers::{TestApp, json, spawn_app, spawn_app_with};
 
 /// Run `dirsync --database-url URL ARGS…` with these variables set too.
 fn run(db_url: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
@@ -274,7 +275,14 @@ impl Reference {
 async fn token_and_policy_commands_find_a_directory_by_its_id_or_tenant_slash_name(
     #[case] reference: Reference,
 ) {
-    let app = spawn_app().await;
+    // The CLI is another process: the server sees its revocation within
+    // the token cache's TTL (tests/api/tokens.rs), at the next request
+    // with the cache off.
+    let app = spawn_app_with(ServerSettings {
+        token_cache_ttl: std::time::Duration::ZERO,
+        ..ServerSettings::for_tests()
+    })
+    .await;
     let db = app.db_url.clone();
     let dir = reference.of(&app);
 

@@ -29,6 +29,7 @@ mod retention;
 mod runs;
 mod smoke;
 mod tenancy;
+mod tokens;
 mod users;
 mod vendors;
 mod webhooks;
