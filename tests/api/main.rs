@@ -2,6 +2,7 @@
 //! on PostgreSQL when `DIRSYNC_TEST_DATABASE_URL` is set.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod batch;
 mod bulk;
 mod cli;
 mod concurrency;

@@ -1,0 +1,169 @@
+//! Group commit (`reconcile::unit::Writer`): writes queued while a
+//! transaction commits go together in the next, each in a savepoint of its
+//! own. A refused write, or one that fails after writing, undoes only
+//! itself; its neighbours commit together, with their events; and a batch
+//! gives the same state and events as the same writes one by one.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::oneshot;
+
+use dirsync::reconcile::apply::UserChange;
+use dirsync::reconcile::plan::{Change, Outcome, Snapshot};
+use dirsync::reconcile::unit::{Unit, Writer};
+use dirsync::store::StoreError;
+use dirsync::store::users::{self as mirror, User};
+
+use crate::helpers::{TestApp, spawn_app};
+
+fn row(app: &TestApp, name: &str) -> User {
+    let now = chrono::Utc::now().timestamp_millis();
+    User {
+        id: uuid::Uuid::now_v7().to_string(),
+        directory_id: app.directory_id.clone(),
+        user_name: name.to_owned(),
+        user_name_folded: name.to_lowercase(),
+        external_id: None,
+        display_name: None,
+        primary_email: Some(name.to_lowercase()),
+        active: true,
+        data: json!({"userName": name}),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Write the mirror row and hand the user to the engine for the commit.
+async fn create(unit: &mut Unit, user: User) -> Result<i64, StoreError> {
+    let saved = mirror::insert_user(unit.conn(), user).await?;
+    let snapshot = Snapshot {
+        email: saved.primary_email.clone(),
+        active: true,
+        ..Snapshot::default()
+    };
+    unit.user_later(
+        &saved.directory_id,
+        UserChange {
+            source_id: saved.id.clone(),
+            change: Change::upsert(snapshot),
+        },
+    );
+    Ok(unit.now())
+}
+
+type Answer = Result<(i64, Vec<dirsync::reconcile::apply::Applied>), StoreError>;
+
+/// Queue a create (and, with `fail_after`, a refusal after it wrote).
+fn queue(writer: &Writer, user: User, fail_after: bool) -> tokio::task::JoinHandle<Answer> {
+    let writer = writer.clone();
+    tokio::spawn(async move {
+        writer
+            .write(move |unit: &mut Unit| {
+                Box::pin(async move {
+                    let now = create(unit, user).await?;
+                    if fail_after {
+                        return Err(StoreError::Invalid("refused after writing".into()));
+                    }
+                    Ok(now)
+                })
+            })
+            .await
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_write_undoes_only_itself_and_its_neighbours_commit_together() {
+    let app = spawn_app().await;
+    app.create_user("taken@example.com").await;
+    let start = app.last_seq().await;
+    let writer = Writer::new(app.store.clone(), 32);
+
+    // The first write holds the transaction until the others are queued:
+    // they go together in the next.
+    let (go, wait) = oneshot::channel::<()>();
+    let held = {
+        let writer = writer.clone();
+        tokio::spawn(async move {
+            writer
+                .write(move |unit: &mut Unit| {
+                    Box::pin(async move {
+                        let _ = wait.await;
+                        Ok::<_, StoreError>(unit.now())
+                    })
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut kept = Vec::new();
+    let mut kept_ids = Vec::new();
+    let mut refused = Vec::new();
+    let mut push = |name: &str, fail_after: bool, keep: bool| {
+        let user = row(&app, name);
+        if keep {
+            kept_ids.push(user.id.clone());
+            kept.push(queue(&writer, user, fail_after));
+        } else {
+            refused.push((user.id.clone(), queue(&writer, user, fail_after)));
+        }
+    };
+    for n in 0..3 {
+        push(&format!("b{n}@example.com"), false, true);
+    }
+    // Its userName is taken: a unique index refuses the mirror row.
+    push("taken@example.com", false, false);
+    push("b3@example.com", false, true);
+    // It wrote its row, then failed: its row must go too.
+    push("partial@example.com", true, false);
+    push("b4@example.com", false, true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    go.send(()).unwrap();
+    let first = held.await.unwrap().unwrap().0;
+
+    let mut stamps = Vec::new();
+    for job in kept {
+        let (now, applied) = job
+            .await
+            .unwrap()
+            .expect("a neighbour of a refusal commits");
+        assert_eq!(applied.len(), 1, "{applied:?}");
+        assert_eq!(applied[0].outcome, Outcome::Created);
+        stamps.push(now);
+    }
+    stamps.dedup();
+    assert_eq!(stamps.len(), 1, "one transaction: {stamps:?}");
+    assert_ne!(stamps[0], first, "not the first write's transaction");
+    let (_, conflict) = refused.remove(0);
+    let conflict = conflict.await.unwrap();
+    assert!(
+        matches!(conflict, Err(StoreError::Conflict(_))),
+        "{conflict:?}"
+    );
+    let (partial, failed) = refused.remove(0);
+    assert!(failed.await.unwrap().is_err());
+
+    let conn = app.store.connection();
+    for id in &kept_ids {
+        assert!(mirror::find_user(conn, &app.directory_id, id).await.is_ok());
+    }
+    assert!(
+        mirror::find_user(conn, &app.directory_id, &partial)
+            .await
+            .is_err(),
+        "the write that failed after writing left its row"
+    );
+    let events = app.events_after(start).await;
+    let mut created: Vec<String> = events
+        .iter()
+        .filter(|e| e["type"] == "user.created")
+        .map(|e| e["data"]["user"]["email"].as_str().unwrap().to_owned())
+        .collect();
+    created.sort();
+    let expected: Vec<String> = (0..5).map(|n| format!("b{n}@example.com")).collect();
+    assert_eq!(created, expected, "{events:?}");
+    assert_eq!(events.len(), 5, "no event for a refused write: {events:?}");
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+}
