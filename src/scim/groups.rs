@@ -20,7 +20,8 @@ use super::projection::Projection;
 use super::resource::{self, MemberRef, Mode};
 use super::schema::GROUP_RESOURCE;
 use super::snapshot;
-use super::users::{SearchPage, WRITE_ATTEMPTS, too_busy};
+use super::users::SearchPage;
+use super::write::{self, Failed};
 use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::GroupName;
 use crate::reconcile::groups::{GroupChange, MemberChanges};
@@ -254,20 +255,32 @@ pub(super) async fn create(
     let now = now_ms();
     let id = uuid::Uuid::now_v7().to_string();
     let row = group_row(&caller.directory_id, &id, canonical.data, 1, now, now)?;
-    let mut unit = Unit::begin(&state.store, now).await?;
-    let saved = store_groups::insert_group(unit.conn(), row.clone())
-        .await
-        .map_err(|e| conflict_on_display_name(e, &row))?;
-    if let Some(refs) = &canonical.members {
-        let members = existing_members(unit.conn(), &caller.directory_id, &id, refs).await?;
-        store_groups::add_members(unit.conn(), &caller.directory_id, &id, &members, now).await?;
-    }
-    // A new app group adopts the members its directory group has in the mirror.
-    let change = GroupChange::Upsert(snapshot::group(&saved));
-    let members = MemberChanges::default();
-    snapshot::group_changed(&mut unit, &caller.directory_id, &id, change, &members).await?;
-    unit.commit().await?;
-    Ok(saved)
+    let refs = canonical.members;
+    write::write(state, None, || {
+        let (row, refs) = (row.clone(), refs.clone());
+        let directory_id = caller.directory_id.clone();
+        write::job(move |unit: &mut Unit| {
+            Box::pin(async move {
+                let saved = store_groups::insert_group(unit.conn(), row.clone())
+                    .await
+                    .map_err(|e| conflict_on_display_name(e, &row))?;
+                let id = &saved.id;
+                if let Some(refs) = &refs {
+                    let members = existing_members(unit.conn(), &directory_id, id, refs).await?;
+                    let now = unit.now();
+                    store_groups::add_members(unit.conn(), &directory_id, id, &members, now)
+                        .await?;
+                }
+                // A new app group adopts the members its directory group has
+                // in the mirror.
+                let change = GroupChange::Upsert(snapshot::group(&saved));
+                let members = MemberChanges::default();
+                snapshot::group_changed(unit, &directory_id, id, change, &members).await?;
+                Ok(saved)
+            })
+        })
+    })
+    .await
 }
 
 #[instrument(skip_all, fields(directory_id = %caller.directory_id))]
@@ -372,54 +385,57 @@ pub async fn search_groups(
 }
 
 /// Read, change (data and members) and conditionally write a group in one
-/// transaction; retried when a concurrent writer won (without If-Match).
+/// job; again when a concurrent writer won (without If-Match).
 async fn modify(
     state: &ScimState,
     caller: &Caller,
     if_match: Option<&str>,
     id: &str,
-    change: impl Fn(&Group) -> Result<(Map<String, Value>, Vec<MemberChange>), ScimError>,
+    change: impl Fn(&Group) -> Result<(Map<String, Value>, Vec<MemberChange>), ScimError>
+    + Send
+    + Sync
+    + 'static,
 ) -> Result<Group, ScimError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut unit = Unit::begin(&state.store, now_ms()).await?;
-        let current = store_groups::find_group(unit.conn(), &caller.directory_id, id).await?;
-        etag::check_if_match(if_match, current.version)?;
-        let (data, changes) = change(&current)?;
-        let now = unit.now().max(current.updated_at);
-        let (members_changed, touched) =
-            apply_member_changes(unit.conn(), &caller.directory_id, id, &changes, now).await?;
-        let data_changed = Value::Object(data.clone()) != current.data;
-        if !data_changed && members_changed == 0 {
-            // Nothing changed: no new version (idempotent re-sends).
-            return Ok(current);
-        }
-        let next = group_row(
-            &caller.directory_id,
-            id,
-            data,
-            current.version + 1,
-            current.created_at,
-            now,
-        )?;
-        match store_groups::update_group(unit.conn(), &next, current.version).await {
-            Ok(()) => {
-                let members = member_changes(unit.conn(), id, touched).await?;
+    let change = std::sync::Arc::new(change);
+    write::write(state, if_match, || {
+        let (change, id) = (change.clone(), id.to_owned());
+        let directory_id = caller.directory_id.clone();
+        let if_match = if_match.map(str::to_owned);
+        write::job(move |unit: &mut Unit| {
+            Box::pin(async move {
+                let current = store_groups::find_group(unit.conn(), &directory_id, &id).await?;
+                etag::check_if_match(if_match.as_deref(), current.version)?;
+                let (data, changes) = change(&current)?;
+                let now = unit.now().max(current.updated_at);
+                let (members_changed, touched) =
+                    apply_member_changes(unit.conn(), &directory_id, &id, &changes, now).await?;
+                let data_changed = Value::Object(data.clone()) != current.data;
+                if !data_changed && members_changed == 0 {
+                    // Nothing changed: no new version (idempotent re-sends).
+                    return Ok(current);
+                }
+                let next = group_row(
+                    &directory_id,
+                    &id,
+                    data,
+                    current.version + 1,
+                    current.created_at,
+                    now,
+                )?;
+                store_groups::update_group(unit.conn(), &next, current.version)
+                    .await
+                    .map_err(|err| match err {
+                        StoreError::VersionMismatch => Failed::Raced,
+                        other => conflict_on_display_name(other, &next).into(),
+                    })?;
+                let members = member_changes(unit.conn(), &id, touched).await?;
                 let change = GroupChange::Upsert(snapshot::group(&next));
-                snapshot::group_changed(&mut unit, &caller.directory_id, id, change, &members)
-                    .await?;
-                unit.commit().await?;
-                return Ok(next);
-            }
-            Err(StoreError::VersionMismatch) if if_match.is_none() && attempt < WRITE_ATTEMPTS => {
-                drop(unit);
-                continue;
-            }
-            Err(StoreError::VersionMismatch) if if_match.is_none() => return Err(too_busy()),
-            Err(err) => return Err(conflict_on_display_name(err, &next)),
-        }
-    }
+                snapshot::group_changed(unit, &directory_id, &id, change, &members).await?;
+                Ok(next)
+            })
+        })
+    })
+    .await
 }
 
 /// Replace a group and its members (PUT, or a Bulk PUT).
@@ -440,8 +456,9 @@ pub(super) async fn replace(
     }
     // PUT replaces: members absent from the body means no members.
     let members = MemberChange::Replace(canonical.members.clone().unwrap_or_default());
-    modify(state, caller, if_match, id, |_| {
-        Ok((canonical.data.clone(), vec![members.clone()]))
+    let data = canonical.data;
+    modify(state, caller, if_match, id, move |_| {
+        Ok((data.clone(), vec![members.clone()]))
     })
     .await
 }
@@ -455,7 +472,7 @@ pub(super) async fn patch(
     if_match: Option<&str>,
 ) -> Result<Group, ScimError> {
     let ops = patch_op::parse(&GROUP_RESOURCE, body)?;
-    modify(state, caller, if_match, id, |current| {
+    modify(state, caller, if_match, id, move |current| {
         let mut data = current.data.as_object().cloned().unwrap_or_default();
         let changes = patch_op::apply(&GROUP_RESOURCE, &current.id, &mut data, &ops)?;
         Ok((data, changes))
@@ -470,22 +487,22 @@ pub(super) async fn delete(
     id: &str,
     if_match: Option<&str>,
 ) -> Result<(), ScimError> {
-    let now = now_ms();
-    let mut unit = Unit::begin(&state.store, now).await?;
-    let current = store_groups::find_group(unit.conn(), &caller.directory_id, id).await?;
-    etag::check_if_match(if_match, current.version)?;
-    store_groups::delete_group(unit.conn(), &caller.directory_id, id, now).await?;
-    let members = MemberChanges::default();
-    snapshot::group_changed(
-        &mut unit,
-        &caller.directory_id,
-        id,
-        GroupChange::Removed,
-        &members,
-    )
-    .await?;
-    unit.commit().await?;
-    Ok(())
+    write::write(state, if_match, || {
+        let (directory_id, id) = (caller.directory_id.clone(), id.to_owned());
+        let if_match = if_match.map(str::to_owned);
+        write::job(move |unit: &mut Unit| {
+            Box::pin(async move {
+                let current = store_groups::find_group(unit.conn(), &directory_id, &id).await?;
+                etag::check_if_match(if_match.as_deref(), current.version)?;
+                store_groups::delete_group(unit.conn(), &directory_id, &id, unit.now()).await?;
+                let removed = GroupChange::Removed;
+                let members = MemberChanges::default();
+                snapshot::group_changed(unit, &directory_id, &id, removed, &members).await?;
+                Ok(())
+            })
+        })
+    })
+    .await
 }
 
 #[instrument(skip_all, fields(directory_id = %caller.directory_id))]

@@ -22,6 +22,7 @@ pub mod resource;
 pub mod schema;
 pub mod snapshot;
 pub mod users;
+pub mod write;
 
 use std::collections::HashMap;
 

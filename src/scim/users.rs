@@ -15,27 +15,12 @@ use super::projection::Projection;
 use super::resource::{self, Mode};
 use super::schema::USER_RESOURCE;
 use super::snapshot;
+use super::write::{self, Failed};
 use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::UserName;
-use crate::reconcile::plan::Change;
 use crate::reconcile::unit::Unit;
 use crate::store::users::{self as store_users, GroupOfUser, User};
 use crate::store::{Conn, StoreError};
-
-/// How often a write re-reads and retries after losing a race to a concurrent
-/// writer (only without If-Match; with it, the loser gets 412). Every lost race
-/// means another writer committed, so the writers as a whole always progress;
-/// a dozen IdP workers patching one group need a dozen attempts at worst.
-pub(super) const WRITE_ATTEMPTS: usize = 64;
-
-/// A write without If-Match that lost every race. The client set no
-/// precondition, so 412 would be wrong (RFC 9110 §13.1.1); the server is
-/// momentarily too busy with that resource (503, retry).
-pub(super) fn too_busy() -> ScimError {
-    ScimError::service_unavailable(
-        "the resource is being changed by many writers at once; retry the request",
-    )
-}
 
 /// RFC 7643 §4.1.1 leaves an absent `active` to the provider: an IdP that
 /// provisions a user without saying otherwise means an active one. The default
@@ -177,15 +162,6 @@ async fn respond<C: Conn>(
     Ok(response.body(body.to_string()))
 }
 
-/// Hand the written user to the engine in the write's unit of work, and
-/// commit.
-async fn reconciled(mut unit: Unit, user: &User) -> Result<(), ScimError> {
-    let change = Change::upsert(snapshot::user(user));
-    snapshot::user_changed(&mut unit, &user.directory_id, &user.id, change).await?;
-    unit.commit().await?;
-    Ok(())
-}
-
 /// Create a user from a request body (POST, or a Bulk POST).
 pub(super) async fn create(
     state: &ScimState,
@@ -197,20 +173,19 @@ pub(super) async fn create(
     let now = now_ms();
     let id = uuid::Uuid::now_v7().to_string();
     let row = user_row(&caller.directory_id, &id, canonical.data, 1, now, now)?;
-    let (saved, applied) = state
-        .writer
-        .write(move |unit: &mut Unit| {
+    write::write(state, None, || {
+        let row = row.clone();
+        write::job(move |unit: &mut Unit| {
             Box::pin(async move {
                 let saved = store_users::insert_user(unit.conn(), row.clone())
                     .await
                     .map_err(|e| conflict_on_user_name(e, &row))?;
                 snapshot::user_written(unit, &saved);
-                Ok::<_, ScimError>(saved)
+                Ok(saved)
             })
         })
-        .await?;
-    snapshot::count(&applied);
-    Ok(saved)
+    })
+    .await
 }
 
 #[instrument(skip_all, fields(directory_id = %caller.directory_id))]
@@ -321,47 +296,53 @@ pub async fn search_users(
     list(&state, &caller, params).await
 }
 
-/// Read, change and conditionally write a user, retrying when a concurrent
-/// writer got there first. `change` returns the new canonical data, or None
-/// when nothing changes.
+/// Read, change and conditionally write a user, again when a concurrent
+/// writer got there first (without If-Match). `change` returns the new
+/// canonical data, or None when nothing changes.
 async fn modify(
     state: &ScimState,
     caller: &Caller,
     if_match: Option<&str>,
     id: &str,
-    change: impl Fn(&User) -> Result<Option<Map<String, Value>>, ScimError>,
-) -> Result<(Unit, User), ScimError> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let unit = Unit::begin(&state.store, now_ms()).await?;
-        let current = store_users::find_user(unit.conn(), &caller.directory_id, id).await?;
-        etag::check_if_match(if_match, current.version)?;
-        let Some(data) = change(&current)? else {
-            return Ok((unit, current));
-        };
-        if Value::Object(data.clone()) == current.data {
-            // Nothing changed: no new version, no write (idempotent re-sends).
-            return Ok((unit, current));
-        }
-        let next = user_row(
-            &caller.directory_id,
-            id,
-            data,
-            current.version + 1,
-            current.created_at,
-            now_ms().max(current.updated_at),
-        )?;
-        match store_users::update_user(unit.conn(), &next, current.version).await {
-            Ok(()) => return Ok((unit, next)),
-            Err(StoreError::VersionMismatch) if if_match.is_none() && attempt < WRITE_ATTEMPTS => {
-                drop(unit);
-                continue;
-            }
-            Err(StoreError::VersionMismatch) if if_match.is_none() => return Err(too_busy()),
-            Err(err) => return Err(conflict_on_user_name(err, &next)),
-        }
-    }
+    change: impl Fn(&User) -> Result<Option<Map<String, Value>>, ScimError> + Send + Sync + 'static,
+) -> Result<User, ScimError> {
+    let change = std::sync::Arc::new(change);
+    write::write(state, if_match, || {
+        let (change, id) = (change.clone(), id.to_owned());
+        let directory_id = caller.directory_id.clone();
+        let if_match = if_match.map(str::to_owned);
+        write::job(move |unit: &mut Unit| {
+            Box::pin(async move {
+                let current = store_users::find_user(unit.conn(), &directory_id, &id).await?;
+                etag::check_if_match(if_match.as_deref(), current.version)?;
+                let next = match change(&current)? {
+                    // Nothing changed: no new version, no write (idempotent
+                    // re-sends); the engine still sees the user.
+                    Some(data) if Value::Object(data.clone()) != current.data => user_row(
+                        &directory_id,
+                        &id,
+                        data,
+                        current.version + 1,
+                        current.created_at,
+                        now_ms().max(current.updated_at),
+                    )?,
+                    _ => {
+                        snapshot::user_written(unit, &current);
+                        return Ok(current);
+                    }
+                };
+                store_users::update_user(unit.conn(), &next, current.version)
+                    .await
+                    .map_err(|err| match err {
+                        StoreError::VersionMismatch => Failed::Raced,
+                        other => conflict_on_user_name(other, &next).into(),
+                    })?;
+                snapshot::user_written(unit, &next);
+                Ok(next)
+            })
+        })
+    })
+    .await
 }
 
 /// Replace a user (PUT, or a Bulk PUT).
@@ -386,9 +367,7 @@ pub(super) async fn replace(
     // (RFC 7644 §3.5.1 lets the provider assign defaults to omitted attributes).
     let mut data = canonical.data;
     default_active(&mut data);
-    let (unit, user) = modify(state, caller, if_match, id, |_| Ok(Some(data.clone()))).await?;
-    reconciled(unit, &user).await?;
-    Ok(user)
+    modify(state, caller, if_match, id, move |_| Ok(Some(data.clone()))).await
 }
 
 /// Patch a user (PATCH, or a Bulk PATCH).
@@ -400,7 +379,7 @@ pub(super) async fn patch(
     if_match: Option<&str>,
 ) -> Result<User, ScimError> {
     let ops = patch_op::parse(&USER_RESOURCE, body)?;
-    let (unit, user) = modify(state, caller, if_match, id, |current| {
+    modify(state, caller, if_match, id, move |current| {
         let mut data = current.data.as_object().cloned().unwrap_or_default();
         let changes = patch_op::apply(&USER_RESOURCE, &current.id, &mut data, &ops)?;
         if !changes.is_empty() {
@@ -408,9 +387,7 @@ pub(super) async fn patch(
         }
         Ok(Some(data))
     })
-    .await?;
-    reconciled(unit, &user).await?;
-    Ok(user)
+    .await
 }
 
 /// Delete a user (DELETE, or a Bulk DELETE).
@@ -420,18 +397,25 @@ pub(super) async fn delete(
     id: &str,
     if_match: Option<&str>,
 ) -> Result<(), ScimError> {
-    let now = now_ms();
-    let mut unit = Unit::begin(&state.store, now).await?;
-    let current = store_users::find_user(unit.conn(), &caller.directory_id, id).await?;
-    etag::check_if_match(if_match, current.version)?;
-    // The directory's groups lose the user in the mirror; the app groups follow.
-    let groups =
-        store_users::groups_of_users(unit.conn(), &caller.directory_id, &[id.to_owned()]).await?;
-    store_users::delete_user(unit.conn(), &caller.directory_id, id, now).await?;
-    let groups: Vec<String> = groups.into_iter().map(|g| g.group_id).collect();
-    snapshot::user_removed(&mut unit, &caller.directory_id, id, &groups).await?;
-    unit.commit().await?;
-    Ok(())
+    write::write(state, if_match, || {
+        let (directory_id, id) = (caller.directory_id.clone(), id.to_owned());
+        let if_match = if_match.map(str::to_owned);
+        write::job(move |unit: &mut Unit| {
+            Box::pin(async move {
+                let current = store_users::find_user(unit.conn(), &directory_id, &id).await?;
+                etag::check_if_match(if_match.as_deref(), current.version)?;
+                // The directory's groups lose the user in the mirror; the app
+                // groups follow.
+                let ids = [id.clone()];
+                let groups = store_users::groups_of_users(unit.conn(), &directory_id, &ids).await?;
+                store_users::delete_user(unit.conn(), &directory_id, &id, unit.now()).await?;
+                let groups: Vec<String> = groups.into_iter().map(|g| g.group_id).collect();
+                snapshot::user_removed(unit, &directory_id, &id, &groups).await?;
+                Ok(())
+            })
+        })
+    })
+    .await
 }
 
 #[instrument(skip_all, fields(directory_id = %caller.directory_id))]
