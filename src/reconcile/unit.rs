@@ -9,13 +9,15 @@
 //! appends events or commits identity data.
 //!
 //! `Writer` commits concurrent writes together (group commit): the jobs
-//! queued while one transaction commits go in the next, each in a savepoint
-//! of its own, so one job's refusal undoes only that job; user changes
-//! handed over with `user_later` are planned together at the end, one
-//! engine pass per directory for the whole batch.
+//! queued while one transaction commits go in the next. One job's refusal
+//! undoes only that job: the batch runs again without it, each job in a
+//! savepoint of its own. User changes handed over with `user_later` are
+//! planned together at the end, one engine pass per directory for the
+//! whole batch.
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -261,8 +263,9 @@ struct Done {
 /// why it did not commit.
 type Reply = Box<dyn FnOnce(Result<&[Applied], &StoreError>) + Send>;
 
-/// One write of a request: runs on the batch's unit, in a savepoint.
-type Job = Box<dyn for<'a> FnOnce(&'a mut Unit) -> BoxFuture<'a, Done> + Send>;
+/// One write of a request: runs on the batch's unit; again, from the
+/// start, in a new transaction, when another job of its batch was refused.
+type Job = Box<dyn for<'a> Fn(&'a mut Unit) -> BoxFuture<'a, Done> + Send + Sync>;
 
 /// Group commit: writes queued while a transaction commits go together in
 /// the next one, at most `max` of them, in arrival order. Cloned, it is the
@@ -297,18 +300,23 @@ impl Writer {
         }
     }
 
-    /// Run `write` in a unit of work (with other writes, in a savepoint of
-    /// its own) and answer once the transaction ended: its value and what
-    /// the user changes it handed over for later came to, or its error, or
-    /// the commit's. An error undoes what `write` wrote, and only that.
+    /// Run `write` in a unit of work with other writes and answer once the
+    /// transaction ended: its value and what the user changes it handed
+    /// over for later came to, or its error, or the commit's. An error
+    /// undoes what `write` wrote, and only that. `write` may run more than
+    /// once (a neighbour's refusal reruns the batch without it); only the
+    /// run that commits answers.
     pub async fn write<T, E, F>(&self, write: F) -> Result<(T, Vec<Applied>), E>
     where
-        F: for<'a> FnOnce(&'a mut Unit) -> BoxFuture<'a, Result<T, E>> + Send + 'static,
+        F: for<'a> Fn(&'a mut Unit) -> BoxFuture<'a, Result<T, E>> + Send + Sync + 'static,
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
+        let answer = Arc::new(Mutex::new(Some(answer)));
+        let write = Arc::new(write);
         let job: Job = Box::new(move |unit: &mut Unit| {
+            let (write, answer) = (write.clone(), answer.clone());
             Box::pin(async move {
                 let from = unit.later.len();
                 let result = AssertUnwindSafe(write(unit)).catch_unwind().await;
@@ -334,7 +342,10 @@ impl Writer {
                         )),
                         (Ok(_), Err(err)) => Err(E::from(err.again())),
                     };
-                    let _ = answer.send(out);
+                    let answer = answer.lock().unwrap_or_else(|e| e.into_inner()).take();
+                    if let Some(answer) = answer {
+                        let _ = answer.send(out);
+                    }
                 });
                 Done { keep, reply }
             })
@@ -368,40 +379,67 @@ async fn run(store: Store, mut jobs: mpsc::UnboundedReceiver<Job>, max: usize) {
     }
 }
 
-/// Run `batch` in one unit, each job in a savepoint (a lone job needs
-/// none), commit, and reply to each.
-async fn one(store: &Store, batch: Vec<Job>) {
-    let now = chrono::Utc::now().timestamp_millis();
-    let mut unit = match Unit::begin(store, now).await {
-        Ok(unit) => unit,
-        Err(err) => {
-            warn!(error = %err, writes = batch.len(), "a write transaction could not begin");
-            return;
+/// Run `batch` in one unit, commit, and reply to each. The first pass
+/// sets no savepoints (each costs two statements per job, and refusals are
+/// rare): when a job is refused, its refusal is answered, the transaction
+/// rolled back, and the rest run again in a new one, each job in a
+/// savepoint of its own from then on.
+async fn one(store: &Store, mut batch: Vec<Job>) {
+    let mut careful = false;
+    loop {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut unit = match Unit::begin(store, now).await {
+            Ok(unit) => unit,
+            Err(err) => {
+                warn!(error = %err, writes = batch.len(), "a write transaction could not begin");
+                return;
+            }
+        };
+        let savepoints = careful && batch.len() > 1;
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut refused = None;
+        for (i, job) in batch.iter().enumerate() {
+            if savepoints && let Err(err) = unit.begin_job().await {
+                warn!(error = %err, "a savepoint could not be set");
+                return;
+            }
+            let Done { keep, reply } = job(&mut unit).await;
+            if savepoints {
+                if let Err(err) = unit.end_job(keep).await {
+                    warn!(error = %err, "a savepoint could not be ended");
+                    reply(Err(&err));
+                    return;
+                }
+            } else if !keep {
+                // Its refusal stands (its predecessors run again the same
+                // way); the rest go again without what it wrote.
+                reply(Ok(&[]));
+                refused = Some(i);
+                break;
+            } else {
+                unit.keep_job();
+            }
+            if keep {
+                replies.push(reply);
+            } else {
+                reply(Ok(&[]));
+            }
         }
-    };
-    let single = batch.len() == 1;
-    let mut replies = Vec::with_capacity(batch.len());
-    for job in batch {
-        if !single && let Err(err) = unit.begin_job().await {
-            warn!(error = %err, "a savepoint could not be set");
-            return;
-        }
-        let Done { keep, reply } = job(&mut unit).await;
-        if single && !keep {
+        if let Some(i) = refused {
             drop(unit);
-            reply(Ok(&[]));
-            return;
+            drop(replies);
+            drop(batch.remove(i));
+            if batch.is_empty() {
+                return;
+            }
+            careful = true;
+            continue;
         }
-        if !single && let Err(err) = unit.end_job(keep).await {
-            warn!(error = %err, "a savepoint could not be ended");
-            reply(Err(&err));
-            return;
+        let result = unit.commit().await;
+        let result = result.as_deref();
+        for reply in replies {
+            reply(result);
         }
-        replies.push(reply);
-    }
-    let result = unit.commit().await;
-    let result = result.as_deref();
-    for reply in replies {
-        reply(result);
+        return;
     }
 }

@@ -176,6 +176,7 @@ pub(super) async fn create(
     write::write(state, None, || {
         let row = row.clone();
         write::job(move |unit: &mut Unit| {
+            let row = row.clone();
             Box::pin(async move {
                 let saved = store_users::insert_user(unit.conn(), row.clone())
                     .await
@@ -312,6 +313,8 @@ async fn modify(
         let directory_id = caller.directory_id.clone();
         let if_match = if_match.map(str::to_owned);
         write::job(move |unit: &mut Unit| {
+            let (change, directory_id) = (change.clone(), directory_id.clone());
+            let (id, if_match) = (id.clone(), if_match.clone());
             Box::pin(async move {
                 let current = store_users::find_user(unit.conn(), &directory_id, &id).await?;
                 etag::check_if_match(if_match.as_deref(), current.version)?;
@@ -401,6 +404,8 @@ pub(super) async fn delete(
         let (directory_id, id) = (caller.directory_id.clone(), id.to_owned());
         let if_match = if_match.map(str::to_owned);
         write::job(move |unit: &mut Unit| {
+            let (directory_id, id) = (directory_id.clone(), id.clone());
+            let if_match = if_match.clone();
             Box::pin(async move {
                 let current = store_users::find_user(unit.conn(), &directory_id, &id).await?;
                 etag::check_if_match(if_match.as_deref(), current.version)?;

@@ -52,10 +52,12 @@ pub fn too_busy() -> ScimError {
 }
 
 /// Give a job its signature (a closure's higher-ranked lifetime is only
-/// inferred where the bound is in sight).
+/// inferred where the bound is in sight). A job may run more than once (a
+/// neighbour's refusal reruns its batch), so it clones what it moves into
+/// its future.
 pub fn job<T, J>(job: J) -> J
 where
-    J: for<'a> FnOnce(&'a mut Unit) -> BoxFuture<'a, Result<T, Failed>>,
+    J: for<'a> Fn(&'a mut Unit) -> BoxFuture<'a, Result<T, Failed>>,
 {
     job
 }
@@ -69,7 +71,7 @@ pub async fn write<T, J>(
     make: impl Fn() -> J,
 ) -> Result<T, ScimError>
 where
-    J: for<'a> FnOnce(&'a mut Unit) -> BoxFuture<'a, Result<T, Failed>> + Send + 'static,
+    J: for<'a> Fn(&'a mut Unit) -> BoxFuture<'a, Result<T, Failed>> + Send + Sync + 'static,
     T: Send + 'static,
 {
     let mut attempt = 0;

@@ -1,8 +1,8 @@
 //! Group commit (`reconcile::unit::Writer`): writes queued while a
-//! transaction commits go together in the next, each in a savepoint of its
-//! own. A refused write, or one that fails after writing, undoes only
-//! itself; its neighbours commit together, with their events; and a batch
-//! gives the same state and events as the same writes one by one.
+//! transaction commits go together in the next. A refused write, or one
+//! that fails after writing, undoes only itself (its batch runs again
+//! without it, each write in a savepoint); its neighbours commit together,
+//! with their events.
 
 use std::time::Duration;
 
@@ -61,6 +61,7 @@ fn queue(writer: &Writer, user: User, fail_after: bool) -> tokio::task::JoinHand
     tokio::spawn(async move {
         writer
             .write(move |unit: &mut Unit| {
+                let user = user.clone();
                 Box::pin(async move {
                     let now = create(unit, user).await?;
                     if fail_after {
@@ -83,13 +84,17 @@ async fn a_refused_write_undoes_only_itself_and_its_neighbours_commit_together()
     // The first write holds the transaction until the others are queued:
     // they go together in the next.
     let (go, wait) = oneshot::channel::<()>();
+    let wait = std::sync::Arc::new(std::sync::Mutex::new(Some(wait)));
     let held = {
         let writer = writer.clone();
         tokio::spawn(async move {
             writer
                 .write(move |unit: &mut Unit| {
+                    let wait = wait.lock().unwrap().take();
                     Box::pin(async move {
-                        let _ = wait.await;
+                        if let Some(wait) = wait {
+                            let _ = wait.await;
+                        }
                         Ok::<_, StoreError>(unit.now())
                     })
                 })
