@@ -15,7 +15,7 @@
 //! planned together at the end, one engine pass per directory for the
 //! whole batch.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
@@ -39,8 +39,8 @@ pub struct Unit {
     tenant_id: Option<String>,
     /// The events of the jobs kept so far, with their tenants.
     kept: Vec<(String, NewEvent)>,
-    /// User changes planned at commit, with their directories.
-    later: Vec<(String, UserChange)>,
+    /// Changes planned at commit, in order, with their directories.
+    later: Vec<(String, Later)>,
     /// Where the current job's share of `later` starts.
     job_later: usize,
 }
@@ -111,10 +111,44 @@ impl Unit {
         .await
     }
 
-    /// A user change planned at commit, with every other change of the
-    /// unit from the same directory (one engine pass for a batch).
+    /// A user change planned at commit, with the other changes of the unit
+    /// from the same directory (one engine pass for a batch, a pass more
+    /// for each user that comes again).
     pub fn user_later(&mut self, directory_id: &str, change: UserChange) {
-        self.later.push((directory_id.to_owned(), change));
+        self.later
+            .push((directory_id.to_owned(), Later::User(change)));
+    }
+
+    /// A directory group's snapshot or removal and its member changes,
+    /// planned at commit in its place among the unit's other changes (after
+    /// the user changes handed over before it).
+    pub fn group_later(
+        &mut self,
+        directory_id: &str,
+        source_id: &str,
+        change: GroupChange,
+        members: MemberChanges,
+    ) {
+        let group = Later::Group {
+            source_id: source_id.to_owned(),
+            change,
+            members,
+        };
+        self.later.push((directory_id.to_owned(), group));
+    }
+
+    /// Member changes of a directory group, planned at commit in their place.
+    pub fn members_later(
+        &mut self,
+        directory_id: &str,
+        group_source_id: &str,
+        members: MemberChanges,
+    ) {
+        let step = Later::Members {
+            group_source_id: group_source_id.to_owned(),
+            members,
+        };
+        self.later.push((directory_id.to_owned(), step));
     }
 
     /// A directory group's snapshot or removal.
@@ -227,19 +261,40 @@ impl Unit {
     pub async fn commit(mut self) -> Result<Vec<Applied>, StoreError> {
         self.keep_job();
         let mut applied = Vec::new();
-        let mut by_directory: Vec<(String, Vec<UserChange>)> = Vec::new();
-        for (directory_id, change) in std::mem::take(&mut self.later) {
-            match by_directory.iter_mut().find(|(d, _)| *d == directory_id) {
-                Some((_, changes)) => changes.push(change),
-                None => by_directory.push((directory_id, vec![change])),
+        let mut dirs: HashMap<String, Directory> = HashMap::new();
+        let mut users = Vec::new();
+        for (directory_id, step) in std::mem::take(&mut self.later) {
+            let step = match step {
+                Later::User(change) => {
+                    users.push((directory_id, change));
+                    continue;
+                }
+                // What came before a group's step applies first.
+                step => step,
+            };
+            self.users_in_waves(std::mem::take(&mut users), &mut dirs, &mut applied)
+                .await?;
+            let dir = self.cached(&mut dirs, &directory_id).await?;
+            match step {
+                Later::Group {
+                    source_id,
+                    change,
+                    members,
+                } => {
+                    self.group(&dir, &source_id, change).await?;
+                    if !members.added.is_empty() || !members.removed.is_empty() {
+                        self.members(&dir, &source_id, &members).await?;
+                    }
+                }
+                Later::Members {
+                    group_source_id,
+                    members,
+                } => self.members(&dir, &group_source_id, &members).await?,
+                Later::User(_) => {}
             }
-        }
-        for (directory_id, changes) in by_directory {
-            let dir = self.directory(&directory_id).await?;
-            let batch = self.users(&dir, changes, Options::default()).await?;
-            applied.extend(batch.applied);
             self.keep_job();
         }
+        self.users_in_waves(users, &mut dirs, &mut applied).await?;
         let mut by_tenant: BTreeMap<String, Vec<NewEvent>> = BTreeMap::new();
         for (tenant_id, event) in std::mem::take(&mut self.kept) {
             by_tenant.entry(tenant_id).or_default().push(event);
@@ -250,6 +305,79 @@ impl Unit {
         self.tx.commit().await?;
         Ok(applied)
     }
+}
+
+/// A change planned when its unit commits.
+enum Later {
+    User(UserChange),
+    Group {
+        source_id: String,
+        change: GroupChange,
+        members: MemberChanges,
+    },
+    Members {
+        group_source_id: String,
+        members: MemberChanges,
+    },
+}
+
+impl Unit {
+    async fn cached(
+        &self,
+        dirs: &mut HashMap<String, Directory>,
+        id: &str,
+    ) -> Result<Directory, StoreError> {
+        if let Some(dir) = dirs.get(id) {
+            return Ok(dir.clone());
+        }
+        let dir = self.directory(id).await?;
+        dirs.insert(id.to_owned(), dir.clone());
+        Ok(dir)
+    }
+
+    /// User changes in as few engine passes as `waves` allows.
+    async fn users_in_waves(
+        &mut self,
+        users: Vec<(String, UserChange)>,
+        dirs: &mut HashMap<String, Directory>,
+        applied: &mut Vec<Applied>,
+    ) -> Result<(), StoreError> {
+        for (directory_id, changes) in waves(users) {
+            let dir = self.cached(dirs, &directory_id).await?;
+            let batch = self.users(&dir, changes, Options::default()).await?;
+            applied.extend(batch.applied);
+            self.keep_job();
+        }
+        Ok(())
+    }
+}
+
+/// The later user changes in engine passes: per directory, in order, a
+/// new pass where a user comes again, so each user's changes apply one
+/// after the other, as they would one write at a time (the same events),
+/// and everything else in as few passes as that allows.
+fn waves(later: Vec<(String, UserChange)>) -> Vec<(String, Vec<UserChange>)> {
+    let mut done = Vec::new();
+    let mut open: Vec<(String, Vec<UserChange>, HashSet<String>)> = Vec::new();
+    for (directory_id, change) in later {
+        let at = match open.iter().position(|(d, _, _)| *d == directory_id) {
+            Some(at) if open[at].2.contains(&change.source_id) => {
+                let (d, changes, _) = open.remove(at);
+                done.push((d, changes));
+                open.push((directory_id, Vec::new(), HashSet::new()));
+                open.len() - 1
+            }
+            Some(at) => at,
+            None => {
+                open.push((directory_id, Vec::new(), HashSet::new()));
+                open.len() - 1
+            }
+        };
+        open[at].2.insert(change.source_id.clone());
+        open[at].1.push(change);
+    }
+    done.extend(open.into_iter().map(|(d, changes, _)| (d, changes)));
+    done
 }
 
 /// What a job hands back: whether to keep what it wrote, and what to do
@@ -326,7 +454,10 @@ impl Writer {
                 };
                 let mine: Vec<String> = unit.later[from.min(unit.later.len())..]
                     .iter()
-                    .map(|(_, change)| change.source_id.clone())
+                    .filter_map(|(_, step)| match step {
+                        Later::User(change) => Some(change.source_id.clone()),
+                        _ => None,
+                    })
                     .collect();
                 let keep = result.is_ok();
                 let reply: Reply = Box::new(move |ended| {
@@ -441,5 +572,49 @@ async fn one(store: &Store, mut batch: Vec<Job>) {
             reply(result);
         }
         return;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reconcile::plan::Change;
+
+    fn change(directory: &str, user: &str) -> (String, UserChange) {
+        let change = UserChange {
+            source_id: user.to_owned(),
+            change: Change::Removed,
+        };
+        (directory.to_owned(), change)
+    }
+
+    fn shape(waves: &[(String, Vec<UserChange>)]) -> Vec<(String, Vec<String>)> {
+        waves
+            .iter()
+            .map(|(d, c)| (d.clone(), c.iter().map(|c| c.source_id.clone()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn a_user_that_comes_again_starts_a_new_pass_of_its_directory_only() {
+        let later = vec![
+            change("d1", "a"),
+            change("d2", "x"),
+            change("d1", "b"),
+            change("d1", "a"),
+            change("d2", "y"),
+            change("d1", "c"),
+        ];
+        let got = shape(&waves(later));
+        let own = |d: &str, u: &[&str]| (d.to_owned(), u.iter().map(|u| u.to_string()).collect());
+        assert_eq!(
+            got,
+            vec![
+                own("d1", &["a", "b"]),
+                own("d2", &["x", "y"]),
+                own("d1", &["a", "c"])
+            ]
+        );
+        assert!(waves(Vec::new()).is_empty());
     }
 }

@@ -277,7 +277,7 @@ pub(super) async fn create(
                 // in the mirror.
                 let change = GroupChange::Upsert(snapshot::group(&saved));
                 let members = MemberChanges::default();
-                snapshot::group_changed(unit, &directory_id, id, change, &members).await?;
+                snapshot::group_changed(unit, &directory_id, id, change, members);
                 Ok(saved)
             })
         })
@@ -434,7 +434,7 @@ async fn modify(
                     })?;
                 let members = member_changes(unit.conn(), &id, touched).await?;
                 let change = GroupChange::Upsert(snapshot::group(&next));
-                snapshot::group_changed(unit, &directory_id, &id, change, &members).await?;
+                snapshot::group_changed(unit, &directory_id, &id, change, members);
                 Ok(next)
             })
         })
@@ -503,7 +503,7 @@ pub(super) async fn delete(
                 store_groups::delete_group(unit.conn(), &directory_id, &id, unit.now()).await?;
                 let removed = GroupChange::Removed;
                 let members = MemberChanges::default();
-                snapshot::group_changed(unit, &directory_id, &id, removed, &members).await?;
+                snapshot::group_changed(unit, &directory_id, &id, removed, members);
                 Ok(())
             })
         })

@@ -5,10 +5,9 @@
 
 use serde_json::{Map, Value};
 
-use super::error::ScimError;
 use super::schema::ENTERPRISE_USER;
 use crate::metrics;
-use crate::reconcile::apply::{Applied, Directory, Options, UserChange};
+use crate::reconcile::apply::{Applied, UserChange};
 use crate::reconcile::groups::{GroupChange, GroupSnapshot, MemberChanges};
 use crate::reconcile::plan::{Change, Profile, Snapshot};
 use crate::reconcile::unit::Unit;
@@ -71,21 +70,6 @@ pub fn group(row: &Group) -> GroupSnapshot {
     }
 }
 
-/// Hand one user change to the engine in the write's unit of work.
-pub async fn user_changed(
-    unit: &mut Unit,
-    directory_id: &str,
-    source_id: &str,
-    change: Change,
-) -> Result<(), ScimError> {
-    let dir = unit.directory(directory_id).await?;
-    let change = UserChange {
-        source_id: source_id.to_owned(),
-        change,
-    };
-    apply_users(unit, &dir, vec![change]).await
-}
-
 /// Hand a written user to the engine, planned when its unit commits (with
 /// the other writes of its batch).
 pub fn user_written(unit: &mut Unit, row: &User) {
@@ -104,57 +88,32 @@ pub fn count(applied: &[Applied]) {
     }
 }
 
-/// The engine on SCIM user changes, each outcome counted
-/// (`metrics::scim_user_write`). Counted before the commit: the rare write
-/// that then fails to commit was counted all the same.
-async fn apply_users(
-    unit: &mut Unit,
-    dir: &Directory,
-    changes: Vec<UserChange>,
-) -> Result<(), ScimError> {
-    let batch = unit.users(dir, changes, Options::default()).await?;
-    for applied in &batch.applied {
-        metrics::scim_user_write(applied.outcome.as_str());
-    }
-    Ok(())
-}
-
-/// Hand a group change and its membership changes to the engine in the
-/// write's unit of work.
-pub async fn group_changed(
+/// Hand a group change and its membership changes to the engine, planned
+/// when the write's unit commits, after the user changes before it.
+pub fn group_changed(
     unit: &mut Unit,
     directory_id: &str,
     source_id: &str,
     change: GroupChange,
-    members: &MemberChanges,
-) -> Result<(), ScimError> {
-    let dir = unit.directory(directory_id).await?;
-    unit.group(&dir, source_id, change).await?;
-    if !members.added.is_empty() || !members.removed.is_empty() {
-        unit.members(&dir, source_id, members).await?;
-    }
-    Ok(())
+    members: MemberChanges,
+) {
+    unit.group_later(directory_id, source_id, change, members);
 }
 
 /// Hand a user the directory deleted to the engine: it leaves each of these
-/// directory groups, then the removal itself, with one policy read.
-pub async fn user_removed(
-    unit: &mut Unit,
-    directory_id: &str,
-    source_id: &str,
-    groups: &[String],
-) -> Result<(), ScimError> {
-    let dir = unit.directory(directory_id).await?;
-    let left = MemberChanges {
-        added: Vec::new(),
-        removed: vec![source_id.to_owned()],
-    };
+/// directory groups, then the removal itself, planned when the write's unit
+/// commits.
+pub fn user_removed(unit: &mut Unit, directory_id: &str, source_id: &str, groups: &[String]) {
     for group in groups {
-        unit.members(&dir, group, &left).await?;
+        let left = MemberChanges {
+            added: Vec::new(),
+            removed: vec![source_id.to_owned()],
+        };
+        unit.members_later(directory_id, group, left);
     }
-    let removal = vec![UserChange {
+    let removal = UserChange {
         source_id: source_id.to_owned(),
         change: Change::Removed,
-    }];
-    apply_users(unit, &dir, removal).await
+    };
+    unit.user_later(directory_id, removal);
 }

@@ -415,7 +415,7 @@ pub(super) async fn delete(
                 let groups = store_users::groups_of_users(unit.conn(), &directory_id, &ids).await?;
                 store_users::delete_user(unit.conn(), &directory_id, &id, unit.now()).await?;
                 let groups: Vec<String> = groups.into_iter().map(|g| g.group_id).collect();
-                snapshot::user_removed(unit, &directory_id, &id, &groups).await?;
+                snapshot::user_removed(unit, &directory_id, &id, &groups);
                 Ok(())
             })
         })

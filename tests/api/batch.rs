@@ -4,9 +4,12 @@
 //! without it, each write in a savepoint); its neighbours commit together,
 //! with their events.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::json;
+use futures_util::future::join_all;
+use proptest::prelude::*;
+use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use dirsync::reconcile::apply::UserChange;
@@ -18,21 +21,7 @@ use dirsync::store::users::{self as mirror, User};
 use crate::helpers::{TestApp, spawn_app};
 
 fn row(app: &TestApp, name: &str) -> User {
-    let now = chrono::Utc::now().timestamp_millis();
-    User {
-        id: uuid::Uuid::now_v7().to_string(),
-        directory_id: app.directory_id.clone(),
-        user_name: name.to_owned(),
-        user_name_folded: name.to_lowercase(),
-        external_id: None,
-        display_name: None,
-        primary_email: Some(name.to_lowercase()),
-        active: true,
-        data: json!({"userName": name}),
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    }
+    row_in(&app.directory_id, name)
 }
 
 /// Write the mirror row and hand the user to the engine for the commit.
@@ -171,4 +160,149 @@ async fn a_refused_write_undoes_only_itself_and_its_neighbours_commit_together()
     assert_eq!(events.len(), 5, "no event for a refused write: {events:?}");
     let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
+}
+
+/// One write of the property test, on user `0..USERS`.
+#[derive(Debug, Clone)]
+enum Op {
+    Create(usize),
+    Rename(usize, String),
+    Delete(usize),
+}
+
+const USERS: usize = 4;
+
+fn ops() -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        (0..USERS).prop_map(Op::Create),
+        (0..USERS, "[a-c]").prop_map(|(u, v)| Op::Rename(u, v)),
+        (0..USERS).prop_map(Op::Delete),
+    ];
+    proptest::collection::vec(op, 1..24)
+}
+
+/// Run `op` as a job of `writer`: the mirror write, then the engine (the
+/// SCIM edge's own functions); Ok or the refusal's kind.
+async fn run_op(writer: &Writer, app: &TestApp, ids: &[String], op: Op) -> Result<(), String> {
+    let directory_id = app.directory_id.clone();
+    let ids = ids.to_vec();
+    writer
+        .write(move |unit: &mut Unit| {
+            let (op, directory_id, ids) = (op.clone(), directory_id.clone(), ids.clone());
+            Box::pin(async move {
+                match op {
+                    Op::Create(u) => {
+                        let mut user = row_in(&directory_id, &format!("u{u}@example.com"));
+                        user.id = ids[u].clone();
+                        let saved = mirror::insert_user(unit.conn(), user).await?;
+                        dirsync::scim::snapshot::user_written(unit, &saved);
+                    }
+                    Op::Rename(u, name) => {
+                        let mut user =
+                            mirror::find_user(unit.conn(), &directory_id, &ids[u]).await?;
+                        let version = user.version;
+                        user.display_name = Some(name.clone());
+                        user.data["displayName"] = json!(name);
+                        user.version += 1;
+                        mirror::update_user(unit.conn(), &user, version).await?;
+                        dirsync::scim::snapshot::user_written(unit, &user);
+                    }
+                    Op::Delete(u) => {
+                        mirror::delete_user(unit.conn(), &directory_id, &ids[u], unit.now())
+                            .await?;
+                        dirsync::scim::snapshot::user_removed(unit, &directory_id, &ids[u], &[]);
+                    }
+                }
+                Ok::<_, StoreError>(())
+            })
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| {
+            format!("{e}")
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+}
+
+fn row_in(directory_id: &str, name: &str) -> User {
+    let now = chrono::Utc::now().timestamp_millis();
+    User {
+        id: uuid::Uuid::now_v7().to_string(),
+        directory_id: directory_id.to_owned(),
+        user_name: name.to_owned(),
+        user_name_folded: name.to_lowercase(),
+        external_id: None,
+        display_name: None,
+        primary_email: Some(name.to_lowercase()),
+        active: true,
+        data: json!({"userName": name, "displayName": null}),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// What a user's events said, in order, by email; and the mirror, by user.
+type Replayed = (
+    Vec<Result<(), String>>,
+    BTreeMap<String, Vec<(String, Value)>>,
+    Vec<Option<(String, Option<String>)>>,
+);
+
+async fn replay(ops: &[Op], batched: bool) -> Replayed {
+    let app = spawn_app().await;
+    let start = app.last_seq().await;
+    let ids: Vec<String> = (0..USERS)
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
+    let results = if batched {
+        let writer = Writer::new(app.store.clone(), 32);
+        // Polled in order, each queues at once: one batch, in this order.
+        join_all(ops.iter().map(|op| run_op(&writer, &app, &ids, op.clone()))).await
+    } else {
+        let writer = Writer::new(app.store.clone(), 1);
+        let mut results = Vec::new();
+        for op in ops {
+            results.push(run_op(&writer, &app, &ids, op.clone()).await);
+        }
+        results
+    };
+    let mut events: BTreeMap<String, Vec<(String, Value)>> = BTreeMap::new();
+    for e in app.events_after(start).await {
+        let email = e["data"]["user"]["email"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        events.entry(email).or_default().push((
+            e["type"].as_str().unwrap().to_owned(),
+            e["data"]["changed"].clone(),
+        ));
+    }
+    let mut mirror_rows = Vec::new();
+    for id in &ids {
+        let found = mirror::find_user(app.store.connection(), &app.directory_id, id).await;
+        mirror_rows.push(found.ok().map(|u| (u.user_name, u.display_name)));
+    }
+    (results, events, mirror_rows)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, .. ProptestConfig::default() })]
+
+    /// Any writes, queued together, answer, end and tell the application
+    /// exactly as the same writes one at a time: the same refusals, the
+    /// same mirror, each user's events the same and in the same order.
+    #[test]
+    fn a_batch_is_the_same_writes_one_at_a_time(ops in ops()) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let (one, batched) = runtime.block_on(async {
+            (replay(&ops, false).await, replay(&ops, true).await)
+        });
+        prop_assert_eq!(&one.0, &batched.0, "answers");
+        prop_assert_eq!(&one.2, &batched.2, "mirror");
+        prop_assert_eq!(&one.1, &batched.1, "events");
+    }
 }
