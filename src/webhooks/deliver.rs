@@ -430,7 +430,20 @@ impl Worker {
                 .collect();
             let size = endpoint.batch_size.max(1) as usize;
             let mut batches = taken.into_iter().peekable();
+            let mut restart = false;
             while batches.peek().is_some() {
+                // The endpoint as it is now (another replica's operator may
+                // have rotated its secret, disabled or replayed it): what
+                // an operator changed applies from the next message.
+                let fresh = rows::endpoint(self.store.connection(), &endpoint.id).await?;
+                if changes_what_is_sent(&endpoint, &fresh) {
+                    if !self.write(&mut endpoint, owner, &mut run, None).await? {
+                        return Ok(());
+                    }
+                    restart = true;
+                    break;
+                }
+                endpoint = fresh;
                 let batch: Vec<Event> = batches.by_ref().take(size).collect();
                 let now = now_ms();
                 let oldest = batch.first().map_or(now, |e| e.created_at);
@@ -474,7 +487,7 @@ impl Worker {
                     break;
                 }
             }
-            if batches.peek().is_none() && run.to < last_read {
+            if !restart && batches.peek().is_none() && run.to < last_read {
                 // The rest of what was read, its types do not take.
                 run.to = last_read;
             }
@@ -606,6 +619,18 @@ impl Worker {
         };
         (outcome, Some(failure))
     }
+}
+
+/// Whether an operator changed, since `was` was read, what a delivery
+/// sends or from where (its secrets sign from the next message without a
+/// restart).
+fn changes_what_is_sent(was: &Endpoint, now: &Endpoint) -> bool {
+    now.enabled != was.enabled
+        || now.delivered_seq != was.delivered_seq
+        || now.next_attempt_at > was.next_attempt_at.max(now_ms())
+        || now.url != was.url
+        || now.event_types != was.event_types
+        || now.batch_size != was.batch_size
 }
 
 /// What this delivery sent and has not written yet: the attempts, and the
