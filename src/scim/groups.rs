@@ -188,13 +188,18 @@ async fn apply_member_changes<C: Conn>(
     let mut touched: Vec<String> = Vec::new();
     for change in changes {
         changed += match change {
+            // Only members whose membership changes are touched: the
+            // engine hears of no add of a member or removal of a stranger.
             MemberChange::Add(refs) => {
                 let members = existing_members(conn, directory_id, group_id, refs).await?;
-                touched.extend(members.iter().map(|m| m.id.clone()));
+                let ids: Vec<String> = members.iter().map(|m| m.id.clone()).collect();
+                let present = store_groups::members_among(conn, group_id, &ids).await?;
+                touched.extend(ids.into_iter().filter(|id| !present.contains(id)));
                 store_groups::add_members(conn, directory_id, group_id, &members, now).await?
             }
             MemberChange::Remove(ids) => {
-                touched.extend(ids.iter().cloned());
+                let present = store_groups::members_among(conn, group_id, ids).await?;
+                touched.extend(present);
                 store_groups::remove_members(conn, group_id, ids).await?
             }
             MemberChange::RemoveWhere(filter) => {

@@ -346,3 +346,27 @@ async fn a_member_display_sent_on_add_is_kept_and_microsofts_display_name_is_its
     want.sort_by_key(|m| m["value"].as_str().unwrap().to_owned());
     assert_eq!(members, want);
 }
+
+/// A PATCH that renames a group and removes a user who is not in it tells
+/// the application of the rename alone: the engine hears only of
+/// memberships the mirror changed.
+#[tokio::test]
+async fn removing_a_stranger_with_a_rename_tells_only_of_the_rename() {
+    let app = spawn_app().await;
+    let member = app.create_user("member@example.com").await;
+    let stranger = app.create_user("stranger@example.com").await;
+    let gid = app.create_group("Before", &[&member]).await;
+    let start = app.last_seq().await;
+    let res = app
+        .patch(
+            &format!("/Groups/{gid}"),
+            &patch_op(serde_json::json!([
+                {"op": "replace", "path": "displayName", "value": "After"},
+                {"op": "remove", "path": format!("members[value eq \"{stranger}\"]")},
+                {"op": "add", "path": "members", "value": [{"value": member}]}
+            ])),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    assert_eq!(app.event_types_after(start).await, vec!["group.updated"]);
+}
