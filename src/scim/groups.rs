@@ -261,33 +261,29 @@ pub(super) async fn create(
     let id = uuid::Uuid::now_v7().to_string();
     let row = group_row(&caller.directory_id, &id, canonical.data, 1, now, now)?;
     let refs = canonical.members;
-    write::write(state, None, || {
+    let directory_id = caller.directory_id.clone();
+    let job = write::job(move |unit: &mut Unit| {
         let (row, refs) = (row.clone(), refs.clone());
-        let directory_id = caller.directory_id.clone();
-        write::job(move |unit: &mut Unit| {
-            let (row, refs) = (row.clone(), refs.clone());
-            let directory_id = directory_id.clone();
-            Box::pin(async move {
-                let saved = store_groups::insert_group(unit.conn(), row.clone())
-                    .await
-                    .map_err(|e| conflict_on_display_name(e, &row))?;
-                let id = &saved.id;
-                if let Some(refs) = &refs {
-                    let members = existing_members(unit.conn(), &directory_id, id, refs).await?;
-                    let now = unit.now();
-                    store_groups::add_members(unit.conn(), &directory_id, id, &members, now)
-                        .await?;
-                }
-                // A new app group adopts the members its directory group has
-                // in the mirror.
-                let change = GroupChange::Upsert(snapshot::group(&saved));
-                let members = MemberChanges::default();
-                snapshot::group_changed(unit, &directory_id, id, change, members);
-                Ok(saved)
-            })
+        let directory_id = directory_id.clone();
+        Box::pin(async move {
+            let saved = store_groups::insert_group(unit.conn(), row.clone())
+                .await
+                .map_err(|e| conflict_on_display_name(e, &row))?;
+            let id = &saved.id;
+            if let Some(refs) = &refs {
+                let members = existing_members(unit.conn(), &directory_id, id, refs).await?;
+                let now = unit.now();
+                store_groups::add_members(unit.conn(), &directory_id, id, &members, now).await?;
+            }
+            // A new app group adopts the members its directory group has
+            // in the mirror.
+            let change = GroupChange::Upsert(snapshot::group(&saved));
+            let members = MemberChanges::default();
+            snapshot::group_changed(unit, &directory_id, id, change, members);
+            Ok(saved)
         })
-    })
-    .await
+    });
+    write::write(state, None, job).await
 }
 
 #[instrument(skip_all, fields(directory_id = %caller.directory_id))]
@@ -404,47 +400,44 @@ async fn modify(
     + 'static,
 ) -> Result<Group, ScimError> {
     let change = std::sync::Arc::new(change);
-    write::write(state, if_match, || {
-        let (change, id) = (change.clone(), id.to_owned());
-        let directory_id = caller.directory_id.clone();
-        let if_match = if_match.map(str::to_owned);
-        write::job(move |unit: &mut Unit| {
-            let (change, directory_id) = (change.clone(), directory_id.clone());
-            let (id, if_match) = (id.clone(), if_match.clone());
-            Box::pin(async move {
-                let current = store_groups::find_group(unit.conn(), &directory_id, &id).await?;
-                etag::check_if_match(if_match.as_deref(), current.version)?;
-                let (data, changes) = change(&current)?;
-                let now = unit.now().max(current.updated_at);
-                let (members_changed, touched) =
-                    apply_member_changes(unit.conn(), &directory_id, &id, &changes, now).await?;
-                let data_changed = Value::Object(data.clone()) != current.data;
-                if !data_changed && members_changed == 0 {
-                    // Nothing changed: no new version (idempotent re-sends).
-                    return Ok(current);
-                }
-                let next = group_row(
-                    &directory_id,
-                    &id,
-                    data,
-                    current.version + 1,
-                    current.created_at,
-                    now,
-                )?;
-                store_groups::update_group(unit.conn(), &next, current.version)
-                    .await
-                    .map_err(|err| match err {
-                        StoreError::VersionMismatch => Failed::Raced,
-                        other => conflict_on_display_name(other, &next).into(),
-                    })?;
-                let members = member_changes(unit.conn(), &id, touched).await?;
-                let change = GroupChange::Upsert(snapshot::group(&next));
-                snapshot::group_changed(unit, &directory_id, &id, change, members);
-                Ok(next)
-            })
+    let (id, directory_id) = (id.to_owned(), caller.directory_id.clone());
+    let if_match_owned = if_match.map(str::to_owned);
+    let job = write::job(move |unit: &mut Unit| {
+        let (change, directory_id) = (change.clone(), directory_id.clone());
+        let (id, if_match) = (id.clone(), if_match_owned.clone());
+        Box::pin(async move {
+            let current = store_groups::find_group(unit.conn(), &directory_id, &id).await?;
+            etag::check_if_match(if_match.as_deref(), current.version)?;
+            let (data, changes) = change(&current)?;
+            let now = unit.now().max(current.updated_at);
+            let (members_changed, touched) =
+                apply_member_changes(unit.conn(), &directory_id, &id, &changes, now).await?;
+            let data_changed = Value::Object(data.clone()) != current.data;
+            if !data_changed && members_changed == 0 {
+                // Nothing changed: no new version (idempotent re-sends).
+                return Ok(current);
+            }
+            let next = group_row(
+                &directory_id,
+                &id,
+                data,
+                current.version + 1,
+                current.created_at,
+                now,
+            )?;
+            store_groups::update_group(unit.conn(), &next, current.version)
+                .await
+                .map_err(|err| match err {
+                    StoreError::VersionMismatch => Failed::Raced,
+                    other => conflict_on_display_name(other, &next).into(),
+                })?;
+            let members = member_changes(unit.conn(), &id, touched).await?;
+            let change = GroupChange::Upsert(snapshot::group(&next));
+            snapshot::group_changed(unit, &directory_id, &id, change, members);
+            Ok(next)
         })
-    })
-    .await
+    });
+    write::write(state, if_match, job).await
 }
 
 /// Replace a group and its members (PUT, or a Bulk PUT).
@@ -496,24 +489,22 @@ pub(super) async fn delete(
     id: &str,
     if_match: Option<&str>,
 ) -> Result<(), ScimError> {
-    write::write(state, if_match, || {
-        let (directory_id, id) = (caller.directory_id.clone(), id.to_owned());
-        let if_match = if_match.map(str::to_owned);
-        write::job(move |unit: &mut Unit| {
-            let (directory_id, id) = (directory_id.clone(), id.clone());
-            let if_match = if_match.clone();
-            Box::pin(async move {
-                let current = store_groups::find_group(unit.conn(), &directory_id, &id).await?;
-                etag::check_if_match(if_match.as_deref(), current.version)?;
-                store_groups::delete_group(unit.conn(), &directory_id, &id, unit.now()).await?;
-                let removed = GroupChange::Removed;
-                let members = MemberChanges::default();
-                snapshot::group_changed(unit, &directory_id, &id, removed, members);
-                Ok(())
-            })
+    let (id, directory_id) = (id.to_owned(), caller.directory_id.clone());
+    let if_match_owned = if_match.map(str::to_owned);
+    let job = write::job(move |unit: &mut Unit| {
+        let (directory_id, id) = (directory_id.clone(), id.clone());
+        let if_match = if_match_owned.clone();
+        Box::pin(async move {
+            let current = store_groups::find_group(unit.conn(), &directory_id, &id).await?;
+            etag::check_if_match(if_match.as_deref(), current.version)?;
+            store_groups::delete_group(unit.conn(), &directory_id, &id, unit.now()).await?;
+            let removed = GroupChange::Removed;
+            let members = MemberChanges::default();
+            snapshot::group_changed(unit, &directory_id, &id, removed, members);
+            Ok(())
         })
-    })
-    .await
+    });
+    write::write(state, if_match, job).await
 }
 
 #[instrument(skip_all, fields(directory_id = %caller.directory_id))]

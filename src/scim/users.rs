@@ -173,20 +173,17 @@ pub(super) async fn create(
     let now = now_ms();
     let id = uuid::Uuid::now_v7().to_string();
     let row = user_row(&caller.directory_id, &id, canonical.data, 1, now, now)?;
-    write::write(state, None, || {
+    let job = write::job(move |unit: &mut Unit| {
         let row = row.clone();
-        write::job(move |unit: &mut Unit| {
-            let row = row.clone();
-            Box::pin(async move {
-                let saved = store_users::insert_user(unit.conn(), row.clone())
-                    .await
-                    .map_err(|e| conflict_on_user_name(e, &row))?;
-                snapshot::user_written(unit, &saved);
-                Ok(saved)
-            })
+        Box::pin(async move {
+            let saved = store_users::insert_user(unit.conn(), row.clone())
+                .await
+                .map_err(|e| conflict_on_user_name(e, &row))?;
+            snapshot::user_written(unit, &saved);
+            Ok(saved)
         })
-    })
-    .await
+    });
+    write::write(state, None, job).await
 }
 
 #[instrument(skip_all, fields(directory_id = %caller.directory_id))]
@@ -308,44 +305,41 @@ async fn modify(
     change: impl Fn(&User) -> Result<Option<Map<String, Value>>, ScimError> + Send + Sync + 'static,
 ) -> Result<User, ScimError> {
     let change = std::sync::Arc::new(change);
-    write::write(state, if_match, || {
-        let (change, id) = (change.clone(), id.to_owned());
-        let directory_id = caller.directory_id.clone();
-        let if_match = if_match.map(str::to_owned);
-        write::job(move |unit: &mut Unit| {
-            let (change, directory_id) = (change.clone(), directory_id.clone());
-            let (id, if_match) = (id.clone(), if_match.clone());
-            Box::pin(async move {
-                let current = store_users::find_user(unit.conn(), &directory_id, &id).await?;
-                etag::check_if_match(if_match.as_deref(), current.version)?;
-                let next = match change(&current)? {
-                    // Nothing changed: no new version, no write (idempotent
-                    // re-sends); the engine still sees the user.
-                    Some(data) if Value::Object(data.clone()) != current.data => user_row(
-                        &directory_id,
-                        &id,
-                        data,
-                        current.version + 1,
-                        current.created_at,
-                        now_ms().max(current.updated_at),
-                    )?,
-                    _ => {
-                        snapshot::user_written(unit, &current);
-                        return Ok(current);
-                    }
-                };
-                store_users::update_user(unit.conn(), &next, current.version)
-                    .await
-                    .map_err(|err| match err {
-                        StoreError::VersionMismatch => Failed::Raced,
-                        other => conflict_on_user_name(other, &next).into(),
-                    })?;
-                snapshot::user_written(unit, &next);
-                Ok(next)
-            })
+    let (id, directory_id) = (id.to_owned(), caller.directory_id.clone());
+    let if_match_owned = if_match.map(str::to_owned);
+    let job = write::job(move |unit: &mut Unit| {
+        let (change, directory_id) = (change.clone(), directory_id.clone());
+        let (id, if_match) = (id.clone(), if_match_owned.clone());
+        Box::pin(async move {
+            let current = store_users::find_user(unit.conn(), &directory_id, &id).await?;
+            etag::check_if_match(if_match.as_deref(), current.version)?;
+            let next = match change(&current)? {
+                // Nothing changed: no new version, no write (idempotent
+                // re-sends); the engine still sees the user.
+                Some(data) if Value::Object(data.clone()) != current.data => user_row(
+                    &directory_id,
+                    &id,
+                    data,
+                    current.version + 1,
+                    current.created_at,
+                    now_ms().max(current.updated_at),
+                )?,
+                _ => {
+                    snapshot::user_written(unit, &current);
+                    return Ok(current);
+                }
+            };
+            store_users::update_user(unit.conn(), &next, current.version)
+                .await
+                .map_err(|err| match err {
+                    StoreError::VersionMismatch => Failed::Raced,
+                    other => conflict_on_user_name(other, &next).into(),
+                })?;
+            snapshot::user_written(unit, &next);
+            Ok(next)
         })
-    })
-    .await
+    });
+    write::write(state, if_match, job).await
 }
 
 /// Replace a user (PUT, or a Bulk PUT).
@@ -400,27 +394,25 @@ pub(super) async fn delete(
     id: &str,
     if_match: Option<&str>,
 ) -> Result<(), ScimError> {
-    write::write(state, if_match, || {
-        let (directory_id, id) = (caller.directory_id.clone(), id.to_owned());
-        let if_match = if_match.map(str::to_owned);
-        write::job(move |unit: &mut Unit| {
-            let (directory_id, id) = (directory_id.clone(), id.clone());
-            let if_match = if_match.clone();
-            Box::pin(async move {
-                let current = store_users::find_user(unit.conn(), &directory_id, &id).await?;
-                etag::check_if_match(if_match.as_deref(), current.version)?;
-                // The directory's groups lose the user in the mirror; the app
-                // groups follow.
-                let ids = [id.clone()];
-                let groups = store_users::groups_of_users(unit.conn(), &directory_id, &ids).await?;
-                store_users::delete_user(unit.conn(), &directory_id, &id, unit.now()).await?;
-                let groups: Vec<String> = groups.into_iter().map(|g| g.group_id).collect();
-                snapshot::user_removed(unit, &directory_id, &id, &groups);
-                Ok(())
-            })
+    let (id, directory_id) = (id.to_owned(), caller.directory_id.clone());
+    let if_match_owned = if_match.map(str::to_owned);
+    let job = write::job(move |unit: &mut Unit| {
+        let (directory_id, id) = (directory_id.clone(), id.clone());
+        let if_match = if_match_owned.clone();
+        Box::pin(async move {
+            let current = store_users::find_user(unit.conn(), &directory_id, &id).await?;
+            etag::check_if_match(if_match.as_deref(), current.version)?;
+            // The directory's groups lose the user in the mirror; the app
+            // groups follow.
+            let ids = [id.clone()];
+            let groups = store_users::groups_of_users(unit.conn(), &directory_id, &ids).await?;
+            store_users::delete_user(unit.conn(), &directory_id, &id, unit.now()).await?;
+            let groups: Vec<String> = groups.into_iter().map(|g| g.group_id).collect();
+            snapshot::user_removed(unit, &directory_id, &id, &groups);
+            Ok(())
         })
-    })
-    .await
+    });
+    write::write(state, if_match, job).await
 }
 
 #[instrument(skip_all, fields(directory_id = %caller.directory_id))]

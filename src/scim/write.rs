@@ -5,12 +5,13 @@
 //! moved) is run again, with a fresh read, unless the client's If-Match
 //! asked for exactly that version.
 
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
 
 use super::ScimState;
 use super::error::ScimError;
 use super::snapshot;
-use crate::reconcile::apply::Applied;
 use crate::reconcile::unit::Unit;
 use crate::store::StoreError;
 
@@ -62,24 +63,22 @@ where
     job
 }
 
-/// Run the job `make` builds through the writer, again after a lost race;
-/// what it wrote and what the engine made of the user changes it handed
-/// over (counted in the metrics).
-pub async fn write<T, J>(
-    state: &ScimState,
-    if_match: Option<&str>,
-    make: impl Fn() -> J,
-) -> Result<T, ScimError>
+/// Run `job` through the writer, again after a lost race; what it wrote
+/// (what the engine made of the user changes it handed over is counted in
+/// the metrics).
+pub async fn write<T, J>(state: &ScimState, if_match: Option<&str>, job: J) -> Result<T, ScimError>
 where
     J: for<'a> Fn(&'a mut Unit) -> BoxFuture<'a, Result<T, Failed>> + Send + Sync + 'static,
     T: Send + 'static,
 {
+    let job = Arc::new(job);
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match state.writer.write(make()).await {
+        let job = job.clone();
+        match state.writer.write(move |unit: &mut Unit| job(unit)).await {
             Ok((value, applied)) => {
-                count(&applied);
+                snapshot::count(&applied);
                 return Ok(value);
             }
             Err(Failed::Refused(err)) => return Err(err),
@@ -90,8 +89,4 @@ where
             Err(Failed::Raced) => return Err(too_busy()),
         }
     }
-}
-
-fn count(applied: &[Applied]) {
-    snapshot::count(applied);
 }
