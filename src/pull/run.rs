@@ -563,6 +563,38 @@ async fn list_groups<S: Source + Send>(
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<GroupCounts, RunError> {
     let mut listing = GroupListing::begin(store, &connection.directory_id, dry_run).await?;
+    let listed = list_groups_into(
+        &mut listing,
+        store,
+        connection,
+        source,
+        lease,
+        seen,
+        progress,
+    )
+    .await;
+    match listed {
+        Ok(()) => Ok(listing.finish(store, true, now_ms()).await?),
+        // What the provider listed before it failed still applies (the
+        // listing holds groups back to apply several in one transaction).
+        Err(RunError::Pull(err)) => {
+            listing.finish(store, false, now_ms()).await?;
+            Err(RunError::Pull(err))
+        }
+        // A lost lease or a failed write: nothing more is written.
+        Err(err) => Err(err),
+    }
+}
+
+async fn list_groups_into<S: Source + Send>(
+    listing: &mut GroupListing,
+    store: &Store,
+    connection: &Connection,
+    source: &mut S,
+    lease: &Lease<'_>,
+    seen: &mut Progress,
+    progress: &mut (dyn FnMut(&Progress) + Send),
+) -> Result<(), RunError> {
     let mut shown = std::time::Instant::now();
     let mut next: Option<String> = None;
     loop {
@@ -580,7 +612,7 @@ async fn list_groups<S: Source + Send>(
                 }
             }
             listing
-                .group(store, &group_id, snapshot, &members, now_ms())
+                .group(store, &group_id, snapshot, members, now_ms())
                 .await?;
             seen.groups += 1;
             progress(seen);
@@ -595,7 +627,7 @@ async fn list_groups<S: Source + Send>(
             None => break,
         }
     }
-    Ok(listing.finish(store, true, now_ms()).await?)
+    Ok(())
 }
 
 /// The lease a run holds, kept alive as it goes: renewed when a fifth of

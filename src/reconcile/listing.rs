@@ -566,13 +566,23 @@ impl GroupCounts {
     }
 }
 
-/// A complete listing of a directory's groups, one group and its whole
-/// member list at a time (one transaction each). When it completes, groups
-/// it did not list are deleted; on a dry run every transaction rolls back.
+/// Groups one transaction of a group listing takes at most, and the member
+/// ids it holds at most (a larger group goes alone): fewer commits than one
+/// per group, and a transaction short enough not to hold SCIM writers back.
+const GROUPS_PER_UNIT: usize = 64;
+const MEMBERS_PER_UNIT: usize = 20_000;
+
+/// A complete listing of a directory's groups, each group with its whole
+/// member list, applied several groups to a transaction (bounded by
+/// `GROUPS_PER_UNIT` and `MEMBERS_PER_UNIT`). When it completes, groups it
+/// did not list are deleted; on a dry run every transaction rolls back.
 pub struct GroupListing {
     dir: Directory,
     dry_run: bool,
     seen: HashSet<String>,
+    /// Groups listed and not yet applied, and their members' count.
+    pending: Vec<(String, GroupSnapshot, Vec<String>)>,
+    pending_members: usize,
     pub counts: GroupCounts,
 }
 
@@ -586,31 +596,51 @@ impl GroupListing {
             dir: Directory::load(store.connection(), directory_id).await?,
             dry_run,
             seen: HashSet::new(),
+            pending: Vec::new(),
+            pending_members: 0,
             counts: GroupCounts::default(),
         })
     }
 
-    /// Apply one group and make its members exactly `members` (the
-    /// directory's ids for its user members).
+    /// One group, whose members are exactly `members` (the directory's ids
+    /// for its user members): applied with the next groups, or now when
+    /// the transaction is full.
     #[instrument(skip_all, fields(directory_id = %self.dir.id, source_id, members = members.len()))]
     pub async fn group(
         &mut self,
         store: &Store,
         source_id: &str,
         snapshot: GroupSnapshot,
-        members: &[String],
+        members: Vec<String>,
         now: i64,
     ) -> Result<(), StoreError> {
         if !self.seen.insert(source_id.to_owned()) {
             return Ok(());
         }
         self.counts.seen += 1;
+        self.pending_members += members.len();
+        self.pending.push((source_id.to_owned(), snapshot, members));
+        if self.pending.len() >= GROUPS_PER_UNIT || self.pending_members >= MEMBERS_PER_UNIT {
+            self.flush(store, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Apply the pending groups in one transaction.
+    async fn flush(&mut self, store: &Store, now: i64) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.pending_members = 0;
         let mut unit = Unit::begin(store, now).await?;
-        let outcome = unit
-            .group(&self.dir, source_id, GroupChange::Upsert(snapshot))
-            .await?;
-        unit.replace_members(&self.dir, source_id, members).await?;
-        self.counts.add(outcome);
+        for (source_id, snapshot, members) in std::mem::take(&mut self.pending) {
+            let outcome = unit
+                .group(&self.dir, &source_id, GroupChange::Upsert(snapshot))
+                .await?;
+            unit.replace_members(&self.dir, &source_id, &members)
+                .await?;
+            self.counts.add(outcome);
+        }
         self.counts.effects(unit.effects());
         if !self.dry_run {
             unit.commit().await?;
@@ -625,16 +655,23 @@ impl GroupListing {
         complete: bool,
         now: i64,
     ) -> Result<GroupCounts, StoreError> {
+        self.flush(store, now).await?;
         if !complete {
             return Ok(self.counts);
         }
         let known = ids::group_source_ids(store.connection(), &self.dir.id).await?;
-        for source_id in known.into_iter().filter(|s| !self.seen.contains(s)) {
+        let gone: Vec<String> = known
+            .into_iter()
+            .filter(|s| !self.seen.contains(s))
+            .collect();
+        for chunk in gone.chunks(GROUPS_PER_UNIT) {
             let mut unit = Unit::begin(store, now).await?;
-            let outcome = unit
-                .group(&self.dir, &source_id, GroupChange::Removed)
-                .await?;
-            self.counts.add(outcome);
+            for source_id in chunk {
+                let outcome = unit
+                    .group(&self.dir, source_id, GroupChange::Removed)
+                    .await?;
+                self.counts.add(outcome);
+            }
             self.counts.effects(unit.effects());
             if !self.dry_run {
                 unit.commit().await?;

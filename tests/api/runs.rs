@@ -38,6 +38,9 @@ struct Memory {
     gate: Option<(Arc<Notify>, Arc<Notify>)>,
     /// Pages served before the gate holds one (0: the first).
     gate_after_pages: usize,
+    /// Fail member listings after this many groups (a 5xx storm mid-groups).
+    fail_after_groups: Option<usize>,
+    groups_served: usize,
 }
 
 fn person(n: usize, department: &str, active: bool) -> Snapshot {
@@ -172,6 +175,15 @@ impl Source for Memory {
         group_id: &str,
         _next: Option<&str>,
     ) -> Result<MemberPage, PullError> {
+        self.groups_served += 1;
+        if let Some(n) = self.fail_after_groups
+            && self.groups_served > n
+        {
+            return Err(PullError::Exhausted {
+                attempts: 6,
+                last: "503 from the provider: backendError".into(),
+            });
+        }
         Ok(MemberPage {
             users: self.groups[group_id].1.clone(),
             next: None,
@@ -386,6 +398,63 @@ async fn a_listing_cut_short_by_a_provider_outage_is_partial_and_deactivates_no_
     dir.fail_after_pages = Some(0);
     let failed = sync(&app, &dir, Request::manual()).await;
     assert_eq!(failed.status, "failed", "nothing at all was read");
+}
+
+#[tokio::test]
+async fn many_groups_apply_several_to_a_transaction_and_what_was_listed_before_an_outage_stays() {
+    let app = spawn_app().await;
+    pull_directory(&app, json!({})).await;
+    let mut dir = Memory::with(6);
+    // More groups than one transaction takes, so they span several.
+    for g in 0..150 {
+        let members = (0..3).map(|i| format!("id-{}", (g + i) % 6)).collect();
+        dir.groups
+            .insert(format!("g{g:03}"), (format!("Group {g:03}"), members));
+    }
+    let first = sync(&app, &dir, Request::manual()).await;
+    assert_eq!(first.status, "succeeded");
+    assert_eq!(count(&first, "/groups/created"), 150);
+    assert_eq!(count(&first, "/groups/members_added"), 450);
+    let groups = app.app_groups().await;
+    assert_eq!(groups.len(), 150);
+    assert!(
+        groups
+            .iter()
+            .all(|g| g["members"].as_array().unwrap().len() == 3)
+    );
+
+    // 100 groups gone (more than one transaction's worth of deletions).
+    let gone: Vec<String> = dir.groups.keys().take(100).cloned().collect();
+    for g in &gone {
+        dir.groups.remove(g);
+    }
+    let second = sync(&app, &dir, Request::manual()).await;
+    assert_eq!(count(&second, "/groups/deleted"), 100);
+    assert_eq!(count(&second, "/groups/unchanged"), 50);
+    assert_eq!(app.app_groups().await.len(), 50);
+
+    // The provider fails after 70 of 120 groups: the 70 listed before
+    // apply, including those still held back for a shared transaction,
+    // and no group is deleted for not having been listed.
+    for g in 200..270 {
+        let members = vec!["id-0".to_string()];
+        dir.groups
+            .insert(format!("g{g:03}"), (format!("Group {g:03}"), members));
+    }
+    dir.fail_after_groups = Some(70);
+    let third = sync(&app, &dir, Request::manual()).await;
+    assert_eq!(third.status, "partial");
+    assert_eq!(third.errors[0]["kind"], "groups");
+    let names: Vec<String> = app
+        .app_groups()
+        .await
+        .iter()
+        .map(|g| g["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 70, "{names:?}");
+    assert!(names.contains(&"Group 149".to_string()));
+    assert!(names.contains(&"Group 219".to_string()));
+    assert!(!names.contains(&"Group 220".to_string()));
 }
 
 #[tokio::test]
