@@ -11,6 +11,7 @@ mod m20261206_000004_deferred;
 mod m20261206_000005_run_deactivations;
 mod m20261206_000006_webhooks;
 mod m20261206_000007_users_tenant;
+mod m20261206_000008_link_judged;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000005_run_deactivations::Migration),
             Box::new(m20261206_000006_webhooks::Migration),
             Box::new(m20261206_000007_users_tenant::Migration),
+            Box::new(m20261206_000008_link_judged::Migration),
         ]
     }
 }

@@ -27,6 +27,8 @@ pub struct Directory {
     pub id: String,
     pub tenant_id: String,
     pub policy: Policy,
+    /// A fingerprint of `policy`: part of what a link was judged under.
+    policy_key: String,
 }
 
 impl Directory {
@@ -36,11 +38,18 @@ impl Directory {
         let policy = serde_json::from_value(row.policy).map_err(|e| {
             StoreError::Invalid(format!("directory {id} has an unreadable policy: {e}"))
         })?;
+        let text = serde_json::to_string(&policy).unwrap_or_default();
         Ok(Directory {
             id: row.id,
             tenant_id: row.tenant_id,
+            policy_key: crate::crypto::hash_token(&text)[..16].to_owned(),
             policy,
         })
+    }
+
+    /// What a link judged now, for an app user at `version`, records.
+    fn judged(&self, version: i64) -> String {
+        format!("{version}:{}", self.policy_key)
     }
 
     fn uses_groups(&self) -> bool {
@@ -333,6 +342,9 @@ struct State {
     linked_now: Vec<String>,
     deferred_written: Vec<Deferred>,
     deferred_cleared: Vec<String>,
+    /// Links whose snapshot the set judged (their `judged` is stamped with
+    /// the app user's version after the set's writes).
+    judged: Vec<String>,
 }
 
 impl State {
@@ -667,6 +679,73 @@ async fn gather<C: Conn>(
     Ok(set)
 }
 
+/// The no-op fast path: the changes that say again exactly what a link's
+/// snapshot says (same hash), judged under the same policy for an app user
+/// whose version has not moved since, for a user no other directory links
+/// and with no change waiting, come out `unchanged` without reading the app
+/// user or planning: the rules would give the same answer as last time,
+/// which left nothing to do. The rest are returned for the full path.
+async fn fast_path<C: Conn>(
+    conn: &C,
+    dir: &Directory,
+    changes: Vec<UserChange>,
+) -> Result<(Vec<UserChange>, Vec<Applied>), StoreError> {
+    if dir.uses_groups() {
+        return Ok((changes, Vec::new()));
+    }
+    // A user named twice in the page takes the full path (the later word wins there).
+    let mut times: HashMap<&str, usize> = HashMap::new();
+    for c in &changes {
+        *times.entry(c.source_id.as_str()).or_default() += 1;
+    }
+    let candidates: Vec<String> = changes
+        .iter()
+        .filter(|c| times[c.source_id.as_str()] == 1)
+        .filter(|c| matches!(&c.change, Change::Upsert(s) if s.carried.is_none()))
+        .map(|c| c.source_id.clone())
+        .collect();
+    if candidates.is_empty() {
+        return Ok((changes, Vec::new()));
+    }
+    let judged: HashMap<String, ids::JudgedLink> = ids::judged_links(conn, &dir.id, &candidates)
+        .await?
+        .into_iter()
+        .map(|l| (l.source_id.clone(), l))
+        .collect();
+    if judged.is_empty() {
+        return Ok((changes, Vec::new()));
+    }
+    let mut rest = Vec::with_capacity(changes.len());
+    let mut unchanged = Vec::new();
+    for c in changes {
+        let same = match (&c.change, judged.get(&c.source_id)) {
+            (Change::Upsert(s), Some(link)) if s.carried.is_none() => {
+                link.judged == dir.judged(link.version)
+                    && link.directory_active == s.active
+                    && link.snapshot_hash == snapshot_hash(s)
+            }
+            _ => false,
+        };
+        if same {
+            unchanged.push(Applied {
+                app_user_id: judged.get(&c.source_id).map(|l| l.app_user_id.clone()),
+                source_id: c.source_id,
+                outcome: Outcome::Unchanged,
+                status: None,
+            });
+        } else {
+            rest.push(c);
+        }
+    }
+    Ok((rest, unchanged))
+}
+
+/// The hash a link keeps of the snapshot it last took (groups are derived,
+/// never stored, so they are not part of it).
+fn snapshot_hash(s: &Snapshot) -> String {
+    crate::crypto::hash_token(&serde_json::to_string(s).unwrap_or_default())
+}
+
 /// Apply a page of user changes from one directory as one set: the later
 /// word on a user wins, addresses are judged on the state after the whole
 /// set (with the deferred changes it releases), and the result never
@@ -680,6 +759,13 @@ pub async fn apply_users<C: Conn>(
     options: Options,
     fx: &mut Effects,
 ) -> Result<Batch, StoreError> {
+    let order: HashMap<String, usize> = changes
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, c)| (c.source_id.clone(), i))
+        .collect();
+    let (changes, unchanged) = fast_path(conn, dir, changes).await?;
     let mut state = State::default();
     let set = gather(conn, dir, &mut state, changes).await?;
     // Plan every change against the state before the set.
@@ -704,7 +790,10 @@ pub async fn apply_users<C: Conn>(
     for ((i, _), verdict) in moves.iter().zip(addresses::settle(&only, &holders)) {
         verdicts[*i] = verdict;
     }
-    let mut batch = Batch::default();
+    let mut batch = Batch {
+        applied: unchanged,
+        ..Batch::default()
+    };
     for ((item, p), verdict) in set.into_iter().zip(planned).zip(verdicts) {
         if p.held {
             batch.held.push(item);
@@ -713,6 +802,11 @@ pub async fn apply_users<C: Conn>(
         let applied = settle_one(&mut state, dir, item, p, verdict, now, options, fx);
         batch.applied.push(applied);
     }
+    // In the page's order, whichever path each change took (changes a set
+    // resumed come after).
+    batch
+        .applied
+        .sort_by_key(|a| order.get(&a.source_id).copied().unwrap_or(usize::MAX));
     if !options.dry_run {
         write(conn, dir, state, now, fx).await?;
     }
@@ -942,6 +1036,7 @@ fn settle_one(
                     directory_active: true,
                     snapshot: None,
                     snapshot_hash: String::new(),
+                    judged: None,
                     removed_at: None,
                     created_at: now,
                     updated_at: now,
@@ -1050,14 +1145,17 @@ fn book_link(
             link.external_id = s.external_id.clone();
             link.directory_active = active;
             link.removed_at = None;
+            state.judged.push(item.source_id.clone());
         }
         Change::Removed => {
+            link.judged = None;
             if dir.policy.on_delete == OnDelete::Deactivate {
                 link.removed_at = Some(now);
                 link.directory_active = false;
             }
         }
         Change::Missing => {
+            link.judged = None;
             if dir.policy.on_missing == OnMissing::Deactivate {
                 link.directory_active = false;
             }
@@ -1069,6 +1167,32 @@ fn book_link(
             state.here.remove(&link.app_user_id);
         }
         state.links_changed.insert(item.source_id.clone());
+    }
+}
+
+/// Stamp the links the set judged with their app user's version after the
+/// set and the policy (a link whose stamp did not change is not written).
+/// Where the directory's groups take part in the rules, a membership can
+/// change what the same snapshot means, so no stamp is kept; nor for a
+/// removed or missing user (`book_link` clears it).
+fn stamp_judged(state: &mut State, dir: &Directory) {
+    for source in std::mem::take(&mut state.judged) {
+        let Some(link) = state.links.get_mut(&source) else {
+            continue;
+        };
+        // Another directory's link can change what the rules make of the
+        // same snapshot (whose profile it is, whether anyone still says
+        // active) without touching the app user: no stamp then either.
+        let judged = match state.users.get(&link.app_user_id) {
+            Some(user) if !dir.uses_groups() && !state.elsewhere.contains_key(&user.id) => {
+                Some(dir.judged(user.version))
+            }
+            _ => None,
+        };
+        if link.judged != judged {
+            link.judged = judged;
+            state.links_changed.insert(source);
+        }
     }
 }
 
@@ -1117,6 +1241,8 @@ async fn write<C: Conn>(
             ids::update_user(conn, row).await?;
         }
     }
+    let mut state = state;
+    stamp_judged(&mut state, dir);
     let links: Vec<Link> = state
         .links_changed
         .iter()

@@ -189,6 +189,9 @@ pub mod user_links {
         /// The last snapshot, read only where needed (`identity::snapshots_of`).
         pub snapshot: Option<Json>,
         pub snapshot_hash: String,
+        /// The app user's version and the policy's fingerprint when the
+        /// engine last judged `snapshot_hash` (`reconcile::apply`'s fast path).
+        pub judged: Option<String>,
         pub removed_at: Option<i64>,
         pub created_at: i64,
         pub updated_at: i64,

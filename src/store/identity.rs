@@ -11,7 +11,9 @@ use sea_orm::{
 };
 use tracing::instrument;
 
-use super::entities::{directory_memberships, group_members, groups, user_links, users};
+use super::entities::{
+    deferred_changes, directory_memberships, group_members, groups, user_links, users,
+};
 use super::{Result, StoreError};
 
 pub use groups::Model as AppGroup;
@@ -218,6 +220,80 @@ pub async fn links_elsewhere<C: ConnectionTrait>(
     find_in(conn, select, user_links::Column::AppUserId, app_user_ids).await
 }
 
+/// A live link of this directory as the engine last judged it, with its
+/// app user's version now: what the no-op fast path compares.
+#[derive(Debug, Clone, FromQueryResult)]
+pub struct JudgedLink {
+    pub source_id: String,
+    pub app_user_id: String,
+    pub snapshot_hash: String,
+    pub judged: String,
+    pub directory_active: bool,
+    pub version: i64,
+}
+
+/// This directory's judged live links among `source_ids` whose app user no
+/// other directory links and for which no change waits (one statement per
+/// `CHUNK` keys, reading neither snapshots nor app user rows).
+pub async fn judged_links<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    source_ids: &[String],
+) -> Result<Vec<JudgedLink>> {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let (l, o, d) = (Alias::new("l"), Alias::new("o"), Alias::new("d"));
+    let mut out = Vec::with_capacity(source_ids.len());
+    for chunk in source_ids.chunks(CHUNK) {
+        let elsewhere = Query::select()
+            .expr(Expr::val(1))
+            .from_as(user_links::Entity, o.clone())
+            .and_where(
+                Expr::col((o.clone(), user_links::Column::AppUserId))
+                    .equals((l.clone(), user_links::Column::AppUserId)),
+            )
+            .and_where(Expr::col((o.clone(), user_links::Column::DirectoryId)).ne(directory_id))
+            .and_where(Expr::col((o.clone(), user_links::Column::RemovedAt)).is_null())
+            .to_owned();
+        let waiting = Query::select()
+            .expr(Expr::val(1))
+            .from_as(deferred_changes::Entity, d.clone())
+            .and_where(
+                Expr::col((d.clone(), deferred_changes::Column::DirectoryId))
+                    .equals((l.clone(), user_links::Column::DirectoryId)),
+            )
+            .and_where(
+                Expr::col((d.clone(), deferred_changes::Column::SourceId))
+                    .equals((l.clone(), user_links::Column::SourceId)),
+            )
+            .to_owned();
+        let query = Query::select()
+            .column((l.clone(), user_links::Column::SourceId))
+            .column((l.clone(), user_links::Column::AppUserId))
+            .column((l.clone(), user_links::Column::SnapshotHash))
+            .column((l.clone(), user_links::Column::Judged))
+            .column((l.clone(), user_links::Column::DirectoryActive))
+            .column((users::Entity, users::Column::Version))
+            .from_as(user_links::Entity, l.clone())
+            .inner_join(
+                users::Entity,
+                Expr::col((users::Entity, users::Column::Id))
+                    .equals((l.clone(), user_links::Column::AppUserId)),
+            )
+            .and_where(Expr::col((l.clone(), user_links::Column::DirectoryId)).eq(directory_id))
+            .and_where(
+                Expr::col((l.clone(), user_links::Column::SourceId)).is_in(chunk.iter().cloned()),
+            )
+            .and_where(Expr::col((l.clone(), user_links::Column::RemovedAt)).is_null())
+            .and_where(Expr::col((l.clone(), user_links::Column::Judged)).is_not_null())
+            .and_where(Expr::exists(elsewhere).not())
+            .and_where(Expr::exists(waiting).not())
+            .to_owned();
+        let stmt = conn.get_database_backend().build(&query);
+        out.extend(JudgedLink::find_by_statement(stmt).all(conn).await?);
+    }
+    Ok(out)
+}
+
 #[derive(Debug, FromQueryResult)]
 struct SourceId {
     source_id: String,
@@ -299,6 +375,7 @@ pub async fn upsert_links<C: ConnectionTrait>(conn: &C, rows: Vec<Link>) -> Resu
                     user_links::Column::ExternalId,
                     user_links::Column::DirectoryActive,
                     user_links::Column::SnapshotHash,
+                    user_links::Column::Judged,
                     user_links::Column::RemovedAt,
                     user_links::Column::UpdatedAt,
                 ])

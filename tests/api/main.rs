@@ -9,6 +9,7 @@ mod concurrency;
 mod discovery;
 mod errors;
 mod etag;
+mod fast_path;
 mod filters;
 mod groups;
 mod helpers;
