@@ -51,7 +51,7 @@ sys.path.insert(0, os.path.join(ROOT, "conformance"))
 import pgdb  # noqa: E402
 
 LUA = os.path.join(HERE, "scenarios.lua")
-SCIM_SCENARIOS = ("s1", "s2", "s3", "s4-offset", "s4-cursor", "s5")
+SCIM_SCENARIOS = ("s1", "s1-tenants", "s2", "s3", "s4-offset", "s4-cursor", "s5")
 API_SCENARIOS = ("api-users", "api-users-depth", "api-events", "api-longpoll")
 WEBHOOK_SCENARIOS = ("webhooks-throughput", "webhooks-latency")
 SCENARIOS = SCIM_SCENARIOS + API_SCENARIOS + WEBHOOK_SCENARIOS
@@ -60,12 +60,13 @@ SUITES = {"scim": SCIM_SCENARIOS, "api": API_SCENARIOS, "all": SCIM_SCENARIOS + 
 # Read scenarios first so they see exactly N users; S1 and the long-poll's S1 load add
 # users; S5 last (it adds more).
 RUN_ORDER = ("s2", "s3", "s4-offset", "s4-cursor", "api-users", "api-users-depth", "api-events",
-             "webhooks-throughput", "s1", "api-longpoll", "webhooks-latency", "s5")
+             "webhooks-throughput", "s1", "s1-tenants", "api-longpoll", "webhooks-latency", "s5")
 # The host API's HS256 secret for the run: the server verifies with it, `dirsync api-token`
 # signs with it.
 API_SECRET = "dirsync-bench-api-secret-0123456789abcdef"
 TITLES = {
     "s1": "S1 POST /Users (unique userName)",
+    "s1-tenants": "S1 spread over --tenants tenants (a directory and token each)",
     "s2": 'S2 GET /Users?filter=userName eq "…"',
     "s3": "S3 PATCH replace displayName + active",
     "s4-offset": "S4 GET /Users?startIndex=K&count=100",
@@ -219,8 +220,12 @@ class Server:
         with open(self.log_path, "ab") as lf:
             subprocess.run([self.binary, "--database-url", self.db_url, "migrate"], stdout=lf, stderr=lf,
                            env=self.env, check=True, timeout=300)
-        self.cli("tenant", "create", "bench", "--json")
-        d = self.cli("directory", "create", "--tenant", "bench", "--name", "bench", "--vendor", "generic", "--json")
+        return self.directory_token("bench")
+
+    def directory_token(self, tenant: str) -> str:
+        """A new tenant with one SCIM directory; its token."""
+        self.cli("tenant", "create", tenant, "--json")
+        d = self.cli("directory", "create", "--tenant", tenant, "--name", "bench", "--vendor", "generic", "--json")
         return self.cli("token", "create", "--directory", d["id"], "--json")["token"]
 
     def api_token(self, tenant: str = "bench", scope: str = "read") -> str:
@@ -1062,6 +1067,9 @@ def run_one(args, n: int, wrk_version: str) -> str:
                     r = run_longpoll(client, api, base, token, n, ids_file, args, run_id)
                 elif key == "webhooks-throughput":
                     r = run_webhook_throughput(admin, api, receiver, args)
+                elif key == "s1-tenants":
+                    tokens = ",".join(server.directory_token("bench-t%d" % t) for t in range(args.tenants))
+                    r = run_wrk(key, base, tokens, n, ids_file, args, run_id)
                 elif key == "webhooks-latency":
                     r = run_webhook_latency(admin, api, receiver, base, token, n, ids_file, args, run_id)
                 else:
@@ -1139,6 +1147,8 @@ def main(argv=None) -> int:
                     help="webhooks: comma-separated batch_size values, one endpoint each (default 1,100)")
     ap.add_argument("--webhook-timeout", type=float, default=300,
                     help="webhooks: seconds to wait for the receiver to have every event")
+    ap.add_argument("--tenants", type=int, default=8,
+                    help="s1-tenants: tenants (each a directory and token) the POSTs go round")
     ap.add_argument("--s5-group-size", type=int, default=100000)
     ap.add_argument("--s5-add", type=int, default=1000)
     ap.add_argument("--s5-reps", type=int, default=5)

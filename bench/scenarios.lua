@@ -3,7 +3,8 @@
 --   wrk -t2 -c32 -d10s -s bench/scenarios.lua http://127.0.0.1:PORT/scim/v2 -- \
 --       SCENARIO TOKEN N_USERS IDS_FILE RUN_ID
 --
--- SCENARIO: s1 (POST /Users, unique userName), s2 (GET filter userName eq on a random
+-- SCENARIO: s1 (POST /Users, unique userName), s1-tenants (s1 with TOKEN a comma-separated
+-- list of tokens, one per tenant's directory, taken in turn request by request), s2 (GET filter userName eq on a random
 -- seeded user), s3 (PATCH replace displayName + active on a random seeded user),
 -- s4-offset (GET startIndex=K&count=100, random K), s4-cursor (GET cursor=&count=100, then
 -- follow nextCursor). Seeded users are named bench-user-%07d, 0 <= k < N_USERS; IDS_FILE
@@ -27,6 +28,7 @@ end
 
 local scenario, token, n_users, run_id, base
 local ids = {}
+local tokens = {}
 local counter = 0
 local cursors = {}
 local headers = {}
@@ -55,6 +57,11 @@ function init(args)
   if scenario:sub(1, 4) == "api-" then
     headers = { ["Authorization"] = "Bearer " .. token, ["Accept"] = "application/json" }
   end
+  if scenario == "s1-tenants" then
+    for t in token:gmatch("[^,]+") do
+      tokens[#tokens + 1] = t
+    end
+  end
   math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
   if scenario == "s3" then
     for line in io.lines(ids_file) do
@@ -74,13 +81,16 @@ end
 
 function request()
   counter = counter + 1
-  if scenario == "s1" then
+  if scenario == "s1" or scenario == "s1-tenants" then
     local name = string.format("bench-s1-%s-%d-%d", run_id, tid or 0, counter)
     local body = string.format(
       '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"%s",'
         .. '"name":{"givenName":"Load","familyName":"Test %d"},"displayName":"Load Test %d",'
         .. '"emails":[{"value":"%s@bench.example","type":"work","primary":true}],"active":true}',
       name, counter, counter, name)
+    if scenario == "s1-tenants" then
+      headers["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1]
+    end
     return wrk.format("POST", base .. "/Users", headers, body)
   elseif scenario == "s2" then
     local filter = 'userName eq "' .. user_name(math.random(0, n_users - 1)) .. '"'
