@@ -452,7 +452,7 @@ pub async fn held_back(
     run_id: &str,
     after: Option<String>,
     limit: u64,
-) -> Result<crate::store::pages::Page<(crate::store::identity::AppUser, String)>, AdminError> {
+) -> Result<crate::store::pages::Page<(crate::store::app::users::AppUser, String)>, AdminError> {
     use crate::store::pages::{self, From};
     let run = store
         .run(run_id)

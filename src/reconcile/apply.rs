@@ -16,9 +16,11 @@ use super::plan::{
 };
 use super::policy::{OnDelete, OnMissing, Policy};
 use crate::domain::time::rfc3339;
-use crate::store::deferred::{self, Deferred};
+use crate::store::app::groups as app_groups;
+use crate::store::app::links::{self, Link};
+use crate::store::app::users::{self as app_users, AppUser};
 use crate::store::events::NewEvent;
-use crate::store::identity::{self as ids, AppUser, Link};
+use crate::store::mirror::deferred::{self, Deferred};
 use crate::store::{Conn, StoreError, tenants};
 
 /// The directory a change comes from, with the policy in force.
@@ -396,7 +398,7 @@ async fn load<C: Conn>(
         .filter(|c| state.sources_read.insert(c.source_id.clone()))
         .map(|c| c.source_id.clone())
         .collect();
-    for link in ids::links_by_source(conn, &dir.id, &sources).await? {
+    for link in links::links_by_source(conn, &dir.id, &sources).await? {
         state.add_link(dir, link);
     }
     // An IdP that deleted a user and creates it again under the same
@@ -411,7 +413,7 @@ async fn load<C: Conn>(
         .collect();
     let mut removed_by_external = HashMap::new();
     if !returning.is_empty() {
-        for link in ids::removed_links_by_external_id(conn, &dir.id, &returning).await? {
+        for link in links::removed_links_by_external_id(conn, &dir.id, &returning).await? {
             if let Some(ext) = link.external_id.clone() {
                 removed_by_external.entry(ext).or_insert(link);
             }
@@ -445,7 +447,7 @@ async fn load<C: Conn>(
     user_ids.sort();
     user_ids.dedup();
     let mut added: Vec<String> = Vec::new();
-    for row in ids::users_by_id(conn, &user_ids).await? {
+    for row in app_users::users_by_id(conn, &user_ids).await? {
         added.push(row.id.clone());
         state.read_user(row);
     }
@@ -462,7 +464,7 @@ async fn load<C: Conn>(
     emails.dedup();
     let mut by_email_only = Vec::new();
     if !emails.is_empty() {
-        for row in ids::users_by_email(conn, &dir.tenant_id, &emails).await? {
+        for row in app_users::users_by_email(conn, &dir.tenant_id, &emails).await? {
             if state.users.contains_key(&row.id) {
                 continue;
             }
@@ -474,18 +476,18 @@ async fn load<C: Conn>(
     // Other directories' links (one person in two directories), and this
     // directory's links to users matched by email (one directory user per
     // app user).
-    for link in ids::links_elsewhere(conn, &dir.id, &added).await? {
+    for link in links::links_elsewhere(conn, &dir.id, &added).await? {
         state.add_link(dir, link);
     }
     if !by_email_only.is_empty() {
-        for link in ids::links_of_users(conn, &by_email_only).await? {
+        for link in links::links_of_users(conn, &by_email_only).await? {
             if link.directory_id == dir.id && !state.links.contains_key(&link.source_id) {
                 state.add_link(dir, link);
             }
         }
     }
     if dir.uses_groups() && !added.is_empty() {
-        for key in ids::group_keys_of_users(conn, &dir.id, &added).await? {
+        for key in app_groups::group_keys_of_users(conn, &dir.id, &added).await? {
             let keys = state.groups.entry(key.user_id).or_default();
             keys.push(key.name);
             keys.extend(key.external_id);
@@ -543,7 +545,7 @@ async fn complete<C: Conn>(
         return Ok(changes);
     }
     let mut before: HashMap<String, Snapshot> = HashMap::new();
-    for link in ids::snapshots_by_source(conn, &dir.id, &partial).await? {
+    for link in links::snapshots_by_source(conn, &dir.id, &partial).await? {
         if let Some(s) = stored_change(link.snapshot.as_ref()) {
             before.insert(link.source_id, s);
         }
@@ -1080,11 +1082,11 @@ async fn write<C: Conn>(
     fx: &mut Effects,
 ) -> Result<(), StoreError> {
     for id in &state.deleted {
-        ids::delete_user(conn, id).await?;
+        app_users::delete_user(conn, id).await?;
     }
     for source in &state.links_deleted {
         if !state.links.contains_key(source) {
-            ids::delete_link(conn, &dir.id, source).await?;
+            links::delete_link(conn, &dir.id, source).await?;
         }
     }
     // Users leaving an address that another user of the set takes (a swap,
@@ -1101,20 +1103,20 @@ async fn write<C: Conn>(
         })
         .cloned()
         .collect();
-    ids::park_emails(conn, &parked).await?;
+    app_users::park_emails(conn, &parked).await?;
     let inserted: HashSet<&String> = state.inserted.iter().collect();
     let rows: Vec<AppUser> = state
         .inserted
         .iter()
         .filter_map(|id| state.users.get(id).cloned())
         .collect();
-    ids::insert_users(conn, rows).await?;
+    app_users::insert_users(conn, rows).await?;
     for id in &state.updated {
         if inserted.contains(id) {
             continue;
         }
         if let Some(row) = state.users.get(id) {
-            ids::update_user(conn, row).await?;
+            app_users::update_user(conn, row).await?;
         }
     }
     let links: Vec<Link> = state
@@ -1122,12 +1124,12 @@ async fn write<C: Conn>(
         .iter()
         .filter_map(|s| state.links.get(s).cloned())
         .collect();
-    ids::upsert_links(conn, links).await?;
+    links::upsert_links(conn, links).await?;
     deferred::delete_deferred(conn, &dir.id, &state.deferred_cleared).await?;
     deferred::upsert_deferred(conn, state.deferred_written).await?;
     // Users linked now join the app groups their directory already put them in.
     if !state.linked_now.is_empty() {
-        let found = ids::mirror_groups_of(conn, &dir.id, &state.linked_now).await?;
+        let found = app_groups::mirror_groups_of(conn, &dir.id, &state.linked_now).await?;
         let mut by_group: HashMap<String, Vec<String>> = HashMap::new();
         for m in found {
             if let Some(link) = state.links.get(&m.member_id) {
@@ -1152,7 +1154,7 @@ pub async fn add_members<C: Conn>(
     now: i64,
     fx: &mut Effects,
 ) -> Result<Vec<String>, StoreError> {
-    let present: HashSet<String> = ids::members_among(conn, group_id, user_ids)
+    let present: HashSet<String> = app_groups::members_among(conn, group_id, user_ids)
         .await?
         .into_iter()
         .collect();
@@ -1163,7 +1165,7 @@ pub async fn add_members<C: Conn>(
         .collect();
     new.sort();
     new.dedup();
-    ids::add_group_members(conn, group_id, &new, now).await?;
+    app_groups::add_group_members(conn, group_id, &new, now).await?;
     for user in &new {
         fx.push(
             "group.member_added",
@@ -1182,10 +1184,10 @@ pub async fn remove_members<C: Conn>(
     user_ids: &[String],
     fx: &mut Effects,
 ) -> Result<Vec<String>, StoreError> {
-    let mut gone = ids::members_among(conn, group_id, user_ids).await?;
+    let mut gone = app_groups::members_among(conn, group_id, user_ids).await?;
     gone.sort();
     gone.dedup();
-    ids::remove_group_members(conn, group_id, &gone).await?;
+    app_groups::remove_group_members(conn, group_id, &gone).await?;
     for user in &gone {
         fx.push(
             "group.member_removed",
@@ -1209,7 +1211,7 @@ pub async fn refresh_users<C: Conn>(
     if !dir.uses_groups() || app_user_ids.is_empty() {
         return Ok(());
     }
-    let links = ids::snapshots_of(conn, &dir.id, app_user_ids).await?;
+    let links = links::snapshots_of(conn, &dir.id, app_user_ids).await?;
     // A user whose latest word still waits for its address is re-planned
     // with that word, so the refresh never drops it for an older one.
     let sources: Vec<String> = links.iter().map(|l| l.source_id.clone()).collect();

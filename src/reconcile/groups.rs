@@ -10,7 +10,8 @@ use tracing::instrument;
 
 use super::apply::{self, Directory, Effects};
 use crate::domain::time::rfc3339;
-use crate::store::identity::{self as ids, AppGroup};
+use crate::store::app::groups::{self as app_groups, AppGroup};
+use crate::store::app::links;
 use crate::store::{Conn, StoreError};
 
 /// What one directory says about one group, normalised at the edge.
@@ -58,7 +59,7 @@ pub async fn apply_group<C: Conn>(
     now: i64,
     fx: &mut Effects,
 ) -> Result<GroupOutcome, StoreError> {
-    let current = ids::group_by_source(conn, &dir.id, source_id).await?;
+    let current = app_groups::group_by_source(conn, &dir.id, source_id).await?;
     match (change, current) {
         (GroupChange::Upsert(s), None) => {
             let group = AppGroup {
@@ -71,14 +72,14 @@ pub async fn apply_group<C: Conn>(
                 created_at: now,
                 updated_at: now,
             };
-            ids::insert_group(conn, group.clone()).await?;
+            app_groups::insert_group(conn, group.clone()).await?;
             fx.push(
                 "group.created",
                 "group",
                 &group.id,
                 json!({ "group": group_view(&group) }),
             );
-            let mirror = ids::mirror_user_members(conn, source_id).await?;
+            let mirror = app_groups::mirror_user_members(conn, source_id).await?;
             let users = app_users_of(conn, dir, &mirror).await?;
             let added = apply::add_members(conn, &group.id, &users, now, fx).await?;
             apply::refresh_users(conn, dir, &added, now, fx).await?;
@@ -101,7 +102,7 @@ pub async fn apply_group<C: Conn>(
                 updated_at: now.max(group.updated_at),
                 ..group
             };
-            ids::update_group(conn, &next).await?;
+            app_groups::update_group(conn, &next).await?;
             fx.push(
                 "group.updated",
                 "group",
@@ -109,13 +110,13 @@ pub async fn apply_group<C: Conn>(
                 json!({ "group": group_view(&next), "changed": changed }),
             );
             // A mapping may name the group by its old or new name.
-            let members = ids::member_ids(conn, &next.id).await?;
+            let members = app_groups::member_ids(conn, &next.id).await?;
             apply::refresh_users(conn, dir, &members, now, fx).await?;
             Ok(GroupOutcome::Updated)
         }
         (GroupChange::Removed, Some(group)) => {
-            let members = ids::member_ids(conn, &group.id).await?;
-            ids::delete_group(conn, &group.id).await?;
+            let members = app_groups::member_ids(conn, &group.id).await?;
+            app_groups::delete_group(conn, &group.id).await?;
             fx.push(
                 "group.deleted",
                 "group",
@@ -135,7 +136,7 @@ async fn app_users_of<C: Conn>(
     dir: &Directory,
     source_ids: &[String],
 ) -> Result<Vec<String>, StoreError> {
-    Ok(ids::links_by_source(conn, &dir.id, source_ids)
+    Ok(links::links_by_source(conn, &dir.id, source_ids)
         .await?
         .into_iter()
         .filter(|l| l.removed_at.is_none())
@@ -160,7 +161,7 @@ pub async fn apply_members<C: Conn>(
     now: i64,
     fx: &mut Effects,
 ) -> Result<(), StoreError> {
-    let Some(group) = ids::group_by_source(conn, &dir.id, group_source_id).await? else {
+    let Some(group) = app_groups::group_by_source(conn, &dir.id, group_source_id).await? else {
         return Ok(());
     };
     let removed = app_users_of(conn, dir, &changes.removed).await?;
@@ -182,14 +183,14 @@ pub async fn replace_members<C: Conn>(
     now: i64,
     fx: &mut Effects,
 ) -> Result<(), StoreError> {
-    let Some(group) = ids::group_by_source(conn, &dir.id, group_source_id).await? else {
+    let Some(group) = app_groups::group_by_source(conn, &dir.id, group_source_id).await? else {
         return Ok(());
     };
     let wanted: std::collections::HashSet<String> = app_users_of(conn, dir, source_ids)
         .await?
         .into_iter()
         .collect();
-    let present: std::collections::HashSet<String> = ids::member_ids(conn, &group.id)
+    let present: std::collections::HashSet<String> = app_groups::member_ids(conn, &group.id)
         .await?
         .into_iter()
         .collect();

@@ -10,7 +10,7 @@ use tracing::instrument;
 use super::apply::{to_plan, to_row, user_view};
 use super::plan::{AppUser, DeactivatedBy, Field, Status};
 use super::unit::Unit;
-use crate::store::identity::{self as ids};
+use crate::store::app::users as app_users;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,9 +105,10 @@ pub async fn act(
     let mut unit = Unit::begin(store, now).await?;
     let row = match user {
         UserKey::Email(email) => {
-            ids::user_by_email(unit.conn(), tenant_id, &crate::domain::names::fold(email)).await?
+            app_users::user_by_email(unit.conn(), tenant_id, &crate::domain::names::fold(email))
+                .await?
         }
-        UserKey::Id(id) => ids::users_by_id(unit.conn(), std::slice::from_ref(id))
+        UserKey::Id(id) => app_users::users_by_id(unit.conn(), std::slice::from_ref(id))
             .await?
             .into_iter()
             .find(|u| u.tenant_id == tenant_id)
@@ -117,7 +118,7 @@ pub async fn act(
         return Ok(user_view(&row));
     };
     let next = to_row(&next, Some(&row), tenant_id, now);
-    ids::update_user(unit.conn(), &next).await?;
+    app_users::update_user(unit.conn(), &next).await?;
     unit.event(
         tenant_id,
         kind,

@@ -17,7 +17,8 @@ use super::apply::{self, Applied, Directory, Effects, Options, UserChange};
 use super::groups::{GroupChange, GroupOutcome, GroupSnapshot};
 use super::plan::{Change, Outcome, Snapshot, Status};
 use super::unit::Unit;
-use crate::store::identity as ids;
+use crate::store::app::groups as app_groups;
+use crate::store::app::links;
 use crate::store::{Store, StoreError};
 
 /// Changes per transaction.
@@ -419,7 +420,7 @@ impl Listing {
         let missing_ids: Vec<String> = if self.options.partial {
             std::mem::take(&mut self.removed)
         } else {
-            let live = ids::live_source_ids(store.connection(), &self.dir.id).await?;
+            let live = links::live_source_ids(store.connection(), &self.dir.id).await?;
             live.into_iter()
                 .filter(|s| !self.seen.contains(s))
                 .collect()
@@ -443,7 +444,7 @@ impl Listing {
             held_back.extend(deactivated(batch.applied, HeldBackReason::Missing));
         }
         let would_deactivate = self.held.len() as u64 + held_back.len() as u64;
-        let population = ids::count_active_links(store.connection(), &self.dir.id).await?;
+        let population = links::count_active_links(store.connection(), &self.dir.id).await?;
         let tripped = self
             .dir
             .policy
@@ -628,7 +629,7 @@ impl GroupListing {
         if !complete {
             return Ok(self.counts);
         }
-        let known = ids::group_source_ids(store.connection(), &self.dir.id).await?;
+        let known = app_groups::group_source_ids(store.connection(), &self.dir.id).await?;
         for source_id in known.into_iter().filter(|s| !self.seen.contains(s)) {
             let mut unit = Unit::begin(store, now).await?;
             let outcome = unit

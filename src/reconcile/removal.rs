@@ -14,7 +14,9 @@ use tracing::instrument;
 
 use super::groups::group_view;
 use super::unit::Unit;
-use crate::store::identity as ids;
+use crate::store::app::groups as app_groups;
+use crate::store::app::links;
+use crate::store::app::users as app_users;
 use crate::store::{Store, StoreError, pull, tenants};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +61,9 @@ pub async fn remove_directory(
         return Err(RemovalError::Busy);
     }
     let tenant_id = directory.tenant_id.clone();
-    let groups = ids::groups_of_directory(unit.conn(), directory_id).await?;
+    let groups = app_groups::groups_of_directory(unit.conn(), directory_id).await?;
     for group in &groups {
-        let members = ids::member_ids(unit.conn(), &group.id).await?;
+        let members = app_groups::member_ids(unit.conn(), &group.id).await?;
         unit.event(
             &tenant_id,
             "group.deleted",
@@ -73,9 +75,9 @@ pub async fn remove_directory(
     let conn = unit.conn();
     let removal = Removal {
         groups_deleted: groups.len() as u64,
-        users_unlinked: ids::count_live_links(conn, directory_id).await?,
+        users_unlinked: links::count_live_links(conn, directory_id).await?,
     };
-    ids::release_profiles(conn, directory_id).await?;
+    app_users::release_profiles(conn, directory_id).await?;
     tenants::delete_directory(conn, directory_id).await?;
     unit.event(
         &tenant_id,

@@ -26,7 +26,7 @@ use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id,
 use crate::domain::names::GroupName;
 use crate::reconcile::groups::{GroupChange, MemberChanges};
 use crate::reconcile::unit::Unit;
-use crate::store::groups::{self as store_groups, Group, Member, NewMember};
+use crate::store::mirror::groups::{self as store_groups, Group, Member, NewMember};
 use crate::store::{Conn, StoreError};
 
 fn group_row(
@@ -333,7 +333,7 @@ pub async fn search_page(
     limit: u64,
 ) -> Result<SearchPage, ScimError> {
     let mut plan = list::plan(&GROUP_RESOURCE, params, &state.settings)?;
-    plan.query.page = crate::store::users::Page::Offset { offset, limit };
+    plan.query.page = crate::store::mirror::list::Page::Offset { offset, limit };
     let projection = Projection::parse(
         &GROUP_RESOURCE,
         params.attributes.as_deref(),

@@ -9,7 +9,7 @@ use super::error::{ScimError, ScimType};
 use super::schema::{self, ResourceType};
 use crate::config::ServerSettings;
 use crate::domain::filter::Filter;
-use crate::store::users::{ListQuery, Page, SortKey};
+use crate::store::mirror::list::{ListQuery, Page, SortKey};
 
 /// The raw parameters, whichever way they arrived.
 #[derive(Debug, Default, Clone)]

@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 
 use super::etag::etag;
 use super::schema;
-use crate::store::groups::{Group, Member};
-use crate::store::users::{GroupOfUser, User};
+use crate::store::mirror::groups::{Group, Member};
+use crate::store::mirror::users::{GroupOfUser, User};
 
 /// RFC 3339 with milliseconds, UTC.
 pub fn timestamp(ms: i64) -> String {

@@ -11,8 +11,8 @@ use crate::reconcile::apply::{Applied, UserChange};
 use crate::reconcile::groups::{GroupChange, GroupSnapshot, MemberChanges};
 use crate::reconcile::plan::{Change, Profile, Snapshot};
 use crate::reconcile::unit::Unit;
-use crate::store::groups::Group;
-use crate::store::users::User;
+use crate::store::mirror::groups::Group;
+use crate::store::mirror::users::User;
 
 fn text(data: &Map<String, Value>, path: &[&str]) -> Option<String> {
     let mut at = data;

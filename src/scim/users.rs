@@ -19,7 +19,7 @@ use super::write::{self, Failed};
 use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::UserName;
 use crate::reconcile::unit::Unit;
-use crate::store::users::{self as store_users, GroupOfUser, User};
+use crate::store::mirror::users::{self as store_users, GroupOfUser, User};
 use crate::store::{Conn, StoreError};
 
 /// RFC 7643 §4.1.1 leaves an absent `active` to the provider: an IdP that
@@ -240,7 +240,7 @@ pub async fn search_page(
     limit: u64,
 ) -> Result<SearchPage, ScimError> {
     let mut plan = list::plan(&USER_RESOURCE, params, &state.settings)?;
-    plan.query.page = crate::store::users::Page::Offset { offset, limit };
+    plan.query.page = crate::store::mirror::list::Page::Offset { offset, limit };
     let projection = Projection::parse(
         &USER_RESOURCE,
         params.attributes.as_deref(),

@@ -11,8 +11,9 @@ use sea_orm::{
 };
 
 use super::Result;
+use super::app::groups::AppGroup;
+use super::app::users::AppUser;
 use super::entities::{group_members, groups, user_links, users};
-use super::identity::{AppGroup, AppUser};
 
 /// Where a page starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -17,8 +17,8 @@ use dirsync::reconcile::groups::GroupChange;
 use dirsync::reconcile::plan::{Change, Outcome, Snapshot};
 use dirsync::reconcile::unit::{Unit, Writer};
 use dirsync::store::StoreError;
-use dirsync::store::groups;
-use dirsync::store::users::{self as mirror, User};
+use dirsync::store::mirror::groups;
+use dirsync::store::mirror::users::{self as mirror, User};
 
 use crate::helpers::{TestApp, spawn_app};
 

@@ -11,11 +11,12 @@ use sea_orm::{
 };
 use tracing::instrument;
 
-use super::entities::{directory_groups, directory_memberships, directory_users};
 use super::filter::{MEMBERSHIPS, Translator};
-use super::users::{ListQuery, Listing, detach_member, list};
-use super::{Result, StoreError};
+use super::list::{ListQuery, Listing, list};
+use super::users::detach_member;
 use crate::domain::filter::Filter;
+use crate::store::entities::{directory_groups, directory_memberships, directory_users};
+use crate::store::{Result, StoreError};
 
 pub use directory_groups::Model as Group;
 
