@@ -721,13 +721,13 @@ async fn webhook(
         WebhookCommand::List { tenant, json } => {
             let tenant_id = hooks::tenant(&store, &tenant).await?;
             let mut all = Vec::new();
-            let mut from = dirsync::store::pages::From::Start;
+            let mut from = dirsync::store::pages::Anchor::Start;
             loop {
                 let page = hooks::list(&store, &tenant_id, &from, 100).await?;
                 all.extend(page.rows.iter().map(WebhookView::from));
                 match (page.more_after, page.rows.last()) {
                     (true, Some(last)) => {
-                        from = dirsync::store::pages::From::After(last.id.clone())
+                        from = dirsync::store::pages::Anchor::After(last.id.clone())
                     }
                     _ => break,
                 }
@@ -826,7 +826,7 @@ async fn webhook(
                 &store,
                 None,
                 &id,
-                &dirsync::store::pages::From::Start,
+                &dirsync::store::pages::Anchor::Start,
                 limit,
             )
             .await?;

@@ -453,12 +453,12 @@ pub async fn held_back(
     after: Option<String>,
     limit: u64,
 ) -> Result<crate::store::pages::Page<(crate::store::app::users::AppUser, String)>, AdminError> {
-    use crate::store::pages::{self, From};
+    use crate::store::pages::{self, Anchor};
     let run = store
         .run(run_id)
         .await
         .map_err(store_err(format!("run {run_id:?}")))?;
-    let from = after.map_or(From::Start, From::After);
+    let from = after.map_or(Anchor::Start, Anchor::After);
     pages::held_back(store.connection(), &run.id, &from, limit)
         .await
         .map_err(AdminError::Store)

@@ -11,7 +11,7 @@ use crate::crypto::SealingKey;
 use crate::domain::time::rfc3339;
 use crate::store::Store;
 use crate::store::events::TYPES;
-use crate::store::pages::{From as Start, Page};
+use crate::store::pages::{Anchor, Page};
 use crate::store::webhooks::{self as rows, Attempt, Endpoint};
 use crate::webhooks::deliver::{self, Sent};
 use crate::webhooks::{Settings, address, sign};
@@ -311,7 +311,7 @@ pub async fn create(
 pub async fn list(
     store: &Store,
     tenant_id: &str,
-    from: &Start,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<Endpoint>, AdminError> {
     rows::endpoints(store.connection(), tenant_id, from, limit)
@@ -484,7 +484,7 @@ pub async fn attempts(
     store: &Store,
     tenant_id: Option<&str>,
     id: &str,
-    from: &Start,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<Attempt>, AdminError> {
     let e = endpoint(store, tenant_id, id).await?;

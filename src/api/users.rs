@@ -191,7 +191,7 @@ pub async fn get_user_by_email(
         state.store.connection(),
         &tenant_id,
         &filter,
-        &pages::From::Start,
+        &pages::Anchor::Start,
         1,
     )
     .await?;

@@ -20,7 +20,7 @@ use super::source::{Position, Scope, Source};
 use crate::domain::names::fold;
 use crate::domain::time::rfc3339;
 use crate::reconcile::listing::{
-    Counts, GroupCounts, GroupListing, HeldBack, Listing, ListingOptions, Problem, RunStatus,
+    Counts, GroupCounts, GroupListing, HeldBack, Listing, ListingOptions, NotApplied, RunStatus,
 };
 use crate::reconcile::plan::Snapshot;
 use crate::reconcile::unit::Unit;
@@ -278,7 +278,7 @@ pub async fn sync_once<S: Source + Send>(
         outcome
             .problems
             .iter()
-            .map(|p: &Problem| error_entry(p.outcome, &p.reason, Some(&p.source_id))),
+            .map(|p: &NotApplied| error_entry(p.outcome, &p.reason, Some(&p.source_id))),
     );
     errors.truncate(ERRORS_KEPT);
     let users_failed = outcome.failures.iter().any(|(kind, _)| *kind == "users");
@@ -372,7 +372,7 @@ pub async fn sync_once<S: Source + Send>(
 struct Outcome {
     status: RunStatus,
     counts: RunCounts,
-    problems: Vec<Problem>,
+    problems: Vec<NotApplied>,
     /// Provider errors that cut a listing short: ("users" | "groups", error).
     failures: Vec<(&'static str, PullError)>,
     /// Some(new cursor) when the run decides the next run's start (None

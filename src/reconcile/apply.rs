@@ -23,22 +23,23 @@ use crate::store::events::NewEvent;
 use crate::store::mirror::deferred::{self, Deferred};
 use crate::store::{Conn, StoreError, tenants};
 
-/// The directory a change comes from, with the policy in force.
+/// Where a change comes from: the directory (its id and tenant) and the
+/// policy in force. Not the directory's row (`store::tenants::Directory`).
 #[derive(Debug, Clone)]
-pub struct Directory {
+pub struct Origin {
     pub id: String,
     pub tenant_id: String,
     pub policy: Policy,
 }
 
-impl Directory {
+impl Origin {
     /// Read the directory and its policy inside the transaction.
-    pub async fn load<C: Conn>(conn: &C, id: &str) -> Result<Directory, StoreError> {
+    pub async fn load<C: Conn>(conn: &C, id: &str) -> Result<Origin, StoreError> {
         let row = tenants::directory_in(conn, id).await?;
         let policy = serde_json::from_value(row.policy).map_err(|e| {
             StoreError::Invalid(format!("directory {id} has an unreadable policy: {e}"))
         })?;
-        Ok(Directory {
+        Ok(Origin {
             id: row.id,
             tenant_id: row.tenant_id,
             policy,
@@ -294,7 +295,7 @@ pub fn user_event(outcome: &Outcome) -> Option<(&'static str, Vec<Field>)> {
     }
 }
 
-fn push_user_event(fx: &mut Effects, dir: &Directory, outcome: &Outcome, row: &AppUser) {
+fn push_user_event(fx: &mut Effects, dir: &Origin, outcome: &Outcome, row: &AppUser) {
     if let Some((kind, changed)) = user_event(outcome) {
         fx.push(
             kind,
@@ -351,7 +352,7 @@ impl State {
         self.users.insert(row.id.clone(), row);
     }
 
-    fn add_link(&mut self, dir: &Directory, link: Link) {
+    fn add_link(&mut self, dir: &Origin, link: Link) {
         if link.directory_id == dir.id {
             if link.removed_at.is_none() {
                 self.here
@@ -389,7 +390,7 @@ impl State {
 /// links to those users, and their groups when the policy uses them.
 async fn load<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     state: &mut State,
     changes: &[UserChange],
 ) -> Result<(), StoreError> {
@@ -527,7 +528,7 @@ fn stored_change(snapshot: Option<&Value>) -> Option<Snapshot> {
 /// word if it has one, else the link's last snapshot.
 async fn complete<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     state: &State,
     changes: Vec<UserChange>,
 ) -> Result<Vec<UserChange>, StoreError> {
@@ -574,7 +575,7 @@ async fn complete<C: Conn>(
 /// not on the part an item carries). The same completion as a set's.
 pub async fn complete_users<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     changes: Vec<UserChange>,
 ) -> Result<Vec<UserChange>, StoreError> {
     let partial: Vec<String> = changes
@@ -598,7 +599,7 @@ pub async fn complete_users<C: Conn>(
 /// number of changes given comes first in the returned set.
 async fn gather<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     state: &mut State,
     changes: Vec<UserChange>,
 ) -> Result<Vec<UserChange>, StoreError> {
@@ -676,7 +677,7 @@ async fn gather<C: Conn>(
 #[instrument(skip_all, fields(directory_id = %dir.id, count = changes.len()))]
 pub async fn apply_users<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     changes: Vec<UserChange>,
     now: i64,
     options: Options,
@@ -732,13 +733,7 @@ struct Planned {
     held: bool,
 }
 
-fn plan_one(
-    state: &State,
-    dir: &Directory,
-    item: &UserChange,
-    now: i64,
-    options: Options,
-) -> Planned {
+fn plan_one(state: &State, dir: &Origin, item: &UserChange, now: i64, options: Options) -> Planned {
     let link = state.links.get(&item.source_id);
     let linked = link.and_then(|l| state.users.get(&l.app_user_id));
     // A first match by email adopts a user this directory does not link
@@ -838,7 +833,7 @@ fn address_move(state: &State, p: &Planned) -> Option<Move> {
 #[allow(clippy::too_many_arguments)]
 fn settle_one(
     state: &mut State,
-    dir: &Directory,
+    dir: &Origin,
     item: UserChange,
     p: Planned,
     verdict: Verdict,
@@ -984,7 +979,7 @@ fn settle_one(
 #[allow(clippy::too_many_arguments)]
 fn defer(
     state: &mut State,
-    dir: &Directory,
+    dir: &Origin,
     source_id: &str,
     snapshot: &Snapshot,
     address: &str,
@@ -1022,7 +1017,7 @@ fn defer(
 /// whether it says active, removal.
 fn book_link(
     state: &mut State,
-    dir: &Directory,
+    dir: &Origin,
     item: &UserChange,
     change: &Change,
     outcome: &Outcome,
@@ -1076,7 +1071,7 @@ fn book_link(
 
 async fn write<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     state: State,
     now: i64,
     fx: &mut Effects,
@@ -1203,7 +1198,7 @@ pub async fn remove_members<C: Conn>(
 /// and the policy maps groups to roles or requires membership).
 pub async fn refresh_users<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     app_user_ids: &[String],
     now: i64,
     fx: &mut Effects,

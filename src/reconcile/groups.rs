@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::instrument;
 
-use super::apply::{self, Directory, Effects};
+use super::apply::{self, Effects, Origin};
 use crate::domain::time::rfc3339;
 use crate::store::app::groups::{self as app_groups, AppGroup};
 use crate::store::app::links;
@@ -53,7 +53,7 @@ pub fn group_view(g: &AppGroup) -> serde_json::Value {
 #[instrument(skip_all, fields(directory_id = %dir.id, source_id))]
 pub async fn apply_group<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     source_id: &str,
     change: GroupChange,
     now: i64,
@@ -133,7 +133,7 @@ pub async fn apply_group<C: Conn>(
 /// The app users linked (live) to these directory users of `dir`.
 async fn app_users_of<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     source_ids: &[String],
 ) -> Result<Vec<String>, StoreError> {
     Ok(links::links_by_source(conn, &dir.id, source_ids)
@@ -155,7 +155,7 @@ pub struct MemberChanges {
 #[instrument(skip_all, fields(directory_id = %dir.id, added = changes.added.len(), removed = changes.removed.len()))]
 pub async fn apply_members<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     group_source_id: &str,
     changes: &MemberChanges,
     now: i64,
@@ -177,7 +177,7 @@ pub async fn apply_members<C: Conn>(
 /// member listing).
 pub async fn replace_members<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     group_source_id: &str,
     source_ids: &[String],
     now: i64,

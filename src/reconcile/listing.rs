@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 use tracing::{instrument, warn};
 
-use super::apply::{self, Applied, Directory, Effects, Options, UserChange};
+use super::apply::{self, Applied, Effects, Options, Origin, UserChange};
 use super::groups::{GroupChange, GroupOutcome, GroupSnapshot};
 use super::plan::{Change, Outcome, Snapshot, Status};
 use super::unit::Unit;
@@ -89,7 +89,7 @@ pub struct Report {
     /// Whether the guard tripped (also reported on a dry run).
     pub guard_tripped: bool,
     /// The first skips and conflicts, with their reasons.
-    pub problems: Vec<Problem>,
+    pub problems: Vec<NotApplied>,
     /// The start of the plan (`PLAN_KEPT` changes), on a dry run.
     #[serde(skip)]
     pub plan: Vec<Applied>,
@@ -203,7 +203,7 @@ pub const PROBLEMS_KEPT: usize = 20;
 
 /// A change that was not applied, and why (a skip or a conflict).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
+pub struct NotApplied {
     /// The directory's id for the user.
     pub source_id: String,
     pub outcome: &'static str,
@@ -212,14 +212,14 @@ pub struct Problem {
 
 /// A complete listing of one directory in progress.
 pub struct Listing {
-    dir: Directory,
+    dir: Origin,
     options: ListingOptions,
     seen: HashSet<String>,
     held: Vec<UserChange>,
     /// Users the source said are gone (a partial listing's removals).
     removed: Vec<String>,
     counts: Counts,
-    problems: Vec<Problem>,
+    problems: Vec<NotApplied>,
     plan: Vec<Applied>,
     /// `counts.created` when this listing last refreshed the statistics.
     analyzed_at: u64,
@@ -236,7 +236,7 @@ impl Listing {
         directory_id: &str,
         options: ListingOptions,
     ) -> Result<Listing, StoreError> {
-        let dir = Directory::load(store.connection(), directory_id).await?;
+        let dir = Origin::load(store.connection(), directory_id).await?;
         Ok(Listing {
             dir,
             options,
@@ -268,7 +268,7 @@ impl Listing {
                 _ => None,
             };
             if let (Some((outcome, why)), true) = (problem, self.problems.len() < PROBLEMS_KEPT) {
-                self.problems.push(Problem {
+                self.problems.push(NotApplied {
                     source_id: a.source_id.clone(),
                     outcome,
                     reason: why.clone(),
@@ -515,7 +515,7 @@ impl Listing {
         for (source_id, reason) in std::mem::take(&mut self.waiting) {
             self.counts.conflicts += 1;
             if self.problems.len() < PROBLEMS_KEPT {
-                self.problems.push(Problem {
+                self.problems.push(NotApplied {
                     source_id,
                     outcome: "conflict",
                     reason,
@@ -571,7 +571,7 @@ impl GroupCounts {
 /// member list at a time (one transaction each). When it completes, groups
 /// it did not list are deleted; on a dry run every transaction rolls back.
 pub struct GroupListing {
-    dir: Directory,
+    dir: Origin,
     dry_run: bool,
     seen: HashSet<String>,
     pub counts: GroupCounts,
@@ -584,7 +584,7 @@ impl GroupListing {
         dry_run: bool,
     ) -> Result<GroupListing, StoreError> {
         Ok(GroupListing {
-            dir: Directory::load(store.connection(), directory_id).await?,
+            dir: Origin::load(store.connection(), directory_id).await?,
             dry_run,
             seen: HashSet::new(),
             counts: GroupCounts::default(),

@@ -17,7 +17,7 @@ use crate::store::Result;
 pub struct ListQuery {
     pub filter: Filter,
     pub sort: Option<SortKey>,
-    pub page: Page,
+    pub page: Window,
 }
 
 #[derive(Debug, Clone)]
@@ -28,24 +28,26 @@ pub struct SortKey {
     pub descending: bool,
 }
 
+/// Which rows of the ordered listing: an offset or a keyset, and how many.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Page {
+pub enum Window {
     /// `startIndex`/`count` paging (RFC 7644 §3.4.2.4), zero-based offset.
     Offset { offset: u64, limit: u64 },
     /// Keyset paging in id order (RFC 9865 cursors): rows after this id.
     After { after: Option<String>, limit: u64 },
 }
 
-impl Page {
+impl Window {
     pub fn limit(&self) -> u64 {
         match self {
-            Page::Offset { limit, .. } | Page::After { limit, .. } => *limit,
+            Window::Offset { limit, .. } | Window::After { limit, .. } => *limit,
         }
     }
 }
 
+/// The rows of one window and how many rows the filter matched in all.
 #[derive(Debug)]
-pub struct Listing<M> {
+pub struct Matches<M> {
     pub total: u64,
     pub items: Vec<M>,
 }
@@ -58,7 +60,7 @@ pub(super) async fn list<E, C>(
     select: Select<E>,
     id: E::Column,
     query: &ListQuery,
-) -> Result<Listing<E::Model>>
+) -> Result<Matches<E::Model>>
 where
     E: EntityTrait,
     E::Model: FromQueryResult + Send + Sync,
@@ -69,7 +71,7 @@ where
     let limit = query.page.limit();
     if limit == 0 {
         let total = select.count(conn).await?;
-        return Ok(Listing {
+        return Ok(Matches {
             total,
             items: Vec::new(),
         });
@@ -91,8 +93,8 @@ where
     }
     select = select.order_by(id, Order::Asc);
     let select = match &query.page {
-        Page::Offset { offset, limit } => select.offset(*offset).limit(*limit),
-        Page::After { after, limit } => {
+        Window::Offset { offset, limit } => select.offset(*offset).limit(*limit),
+        Window::After { after, limit } => {
             let select = match after {
                 Some(after) => select.filter(id.gt(after.clone())),
                 None => select,
@@ -104,15 +106,15 @@ where
     // A first page that is not full already says how many there are; count
     // only when it cannot (the common `userName eq` lookup needs one query).
     let total = match &query.page {
-        Page::Offset { offset: 0, limit } | Page::After { after: None, limit }
+        Window::Offset { offset: 0, limit } | Window::After { after: None, limit }
             if (items.len() as u64) < *limit =>
         {
             items.len() as u64
         }
-        Page::Offset { offset, limit } if !items.is_empty() && (items.len() as u64) < *limit => {
+        Window::Offset { offset, limit } if !items.is_empty() && (items.len() as u64) < *limit => {
             offset + items.len() as u64
         }
         _ => counter.count(conn).await?,
     };
-    Ok(Listing { total, items })
+    Ok(Matches { total, items })
 }

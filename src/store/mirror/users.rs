@@ -7,18 +7,18 @@ use sea_orm::{
 };
 use tracing::instrument;
 
-use super::list::{ListQuery, Listing, list};
+use super::list::{ListQuery, Matches, list};
 use crate::store::entities::{directory_groups, directory_memberships, directory_users};
 use crate::store::{Result, StoreError};
 
-pub use directory_users::Model as User;
+pub use directory_users::Model as MirrorUser;
 
 #[instrument(skip_all, fields(directory_id))]
 pub async fn list_users<C: ConnectionTrait>(
     conn: &C,
     directory_id: &str,
     query: &ListQuery,
-) -> Result<Listing<User>> {
+) -> Result<Matches<MirrorUser>> {
     let select = directory_users::Entity::find()
         .filter(directory_users::Column::DirectoryId.eq(directory_id));
     list(
@@ -31,7 +31,11 @@ pub async fn list_users<C: ConnectionTrait>(
     .await
 }
 
-pub async fn find_user<C: ConnectionTrait>(conn: &C, directory_id: &str, id: &str) -> Result<User> {
+pub async fn find_user<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    id: &str,
+) -> Result<MirrorUser> {
     directory_users::Entity::find_by_id(id.to_owned())
         .filter(directory_users::Column::DirectoryId.eq(directory_id))
         .one(conn)
@@ -40,7 +44,7 @@ pub async fn find_user<C: ConnectionTrait>(conn: &C, directory_id: &str, id: &st
 }
 
 #[instrument(skip_all, fields(directory_id = %user.directory_id, user_id = %user.id))]
-pub async fn insert_user<C: ConnectionTrait>(conn: &C, user: User) -> Result<User> {
+pub async fn insert_user<C: ConnectionTrait>(conn: &C, user: MirrorUser) -> Result<MirrorUser> {
     let model: directory_users::ActiveModel = user.into();
     Ok(model.insert(conn).await?)
 }
@@ -51,7 +55,7 @@ pub async fn insert_user<C: ConnectionTrait>(conn: &C, user: User) -> Result<Use
 #[instrument(skip_all, fields(directory_id = %user.directory_id, user_id = %user.id))]
 pub async fn update_user<C: ConnectionTrait>(
     conn: &C,
-    user: &User,
+    user: &MirrorUser,
     expected_version: i64,
 ) -> Result<()> {
     let result = directory_users::Entity::update_many()
