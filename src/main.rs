@@ -8,6 +8,7 @@ use dirsync::config::{DatabaseSettings, KeySettings, ServerSettings};
 use dirsync::pull::connector::Definition;
 use dirsync::pull::run::{Progress, Request};
 use dirsync::reconcile::host::Action;
+use dirsync::reconcile::model::RunStatus;
 
 mod dev;
 
@@ -941,7 +942,7 @@ fn run_line(run: &serde_json::Value) -> String {
         n("/groups/members_added"),
         n("/groups/members_removed"),
     );
-    if run["status"] == "needs_approval" {
+    if run["status"] == RunStatus::NeedsApproval.as_str() {
         line.push_str(&format!(
             "\n  stopped by the mass-deactivation guard: {} deactivations of {} active users; whom: dirsync runs deactivations {id}; approve with: dirsync runs approve {id}",
             n("/deactivations"),

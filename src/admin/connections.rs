@@ -17,6 +17,7 @@ use crate::pull::retry::Pacing;
 use crate::pull::run::{self, Progress, Request, RunError, Trigger};
 use crate::pull::schedule::Schedule;
 use crate::pull::source::{Check, Scope, Source};
+use crate::reconcile::model::RunStatus;
 use crate::store::pull::{self as rows, Connection, Run};
 use crate::store::tenants::Directory;
 use crate::store::{Store, StoreError};
@@ -477,7 +478,7 @@ pub async fn approve(
         .run(run_id)
         .await
         .map_err(store_err(format!("run {run_id:?}")))?;
-    if stopped.status != "needs_approval" {
+    if stopped.status != RunStatus::NeedsApproval.as_str() {
         return Err(AdminError::Invalid(format!(
             "run {run_id} is {}, not needs_approval",
             stopped.status

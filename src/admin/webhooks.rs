@@ -8,9 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{AdminError, new_id, now, store_err};
 use crate::crypto::SealingKey;
+use crate::domain::event::EventType;
 use crate::domain::time::rfc3339;
 use crate::store::Store;
-use crate::store::events::TYPES;
 use crate::store::pages::{Anchor, Page};
 use crate::store::webhooks::{self as rows, Attempt, Endpoint};
 use crate::webhooks::deliver::{self, Sent};
@@ -185,10 +185,11 @@ fn check_types(types: Option<Vec<String>>) -> Result<Option<serde_json::Value>, 
         return Ok(None);
     };
     for t in &types {
-        if !TYPES.contains(&t.as_str()) {
+        if t.parse::<EventType>().is_err() {
+            let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
             return Err(AdminError::Invalid(format!(
                 "event_types: unknown type {t:?} (one of {})",
-                TYPES.join(", ")
+                known.join(", ")
             )));
         }
     }

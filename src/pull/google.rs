@@ -22,7 +22,7 @@ use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
 use super::token::AccessToken;
 use crate::crypto::Secret;
-use crate::reconcile::groups::GroupSnapshot;
+use crate::reconcile::model::GroupSnapshot;
 
 /// The read-only scopes the admin grants the client id under domain-wide
 /// delegation (GDISC `auth.oauth2.scopes`: users.list, groups.list and

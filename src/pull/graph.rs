@@ -25,7 +25,7 @@ use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
 use super::token::AccessToken;
 use crate::crypto::Secret;
-use crate::reconcile::groups::GroupSnapshot;
+use crate::reconcile::model::GroupSnapshot;
 
 /// The Graph fields dirsync reads. `accountEnabled`, `department` and
 /// `employeeId` come back only when selected (docs/pull-apis.md §2B); delta tracks
@@ -550,7 +550,7 @@ mod tests {
     use super::*;
     use crate::pull::fake::graph::{Credentials, dev_connection, expire_delta_tokens, start};
     use crate::pull::fake::{Org, Running, Shared};
-    use crate::reconcile::plan::{Attribute, Snapshot};
+    use crate::reconcile::model::{Attribute, Snapshot};
 
     const SECRET: &str = "s3cret-value~with.odd_chars";
 

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::domain::names::fold;
-use crate::reconcile::plan::{Attribute, Profile, Snapshot};
+use crate::reconcile::model::{Attribute, Profile, Snapshot};
 
 fn text(v: &Value, path: &[&str]) -> Option<String> {
     let mut at = v;

@@ -35,7 +35,7 @@ use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
 use super::token::AccessToken;
 use crate::crypto::Secret;
-use crate::reconcile::groups::GroupSnapshot;
+use crate::reconcile::model::GroupSnapshot;
 
 /// Okta's page size cap for users (docs/pull-apis.md §3B) and the size it
 /// recommends for groups and group members.
@@ -819,7 +819,7 @@ mod tests {
         Credentials, EVERYONE, TEST_PRIVATE_KEY, TEST_PUBLIC_KEY, dev_connection, start,
     };
     use crate::pull::fake::{Org, Running, Shared, timestamp};
-    use crate::reconcile::plan::Snapshot;
+    use crate::reconcile::model::Snapshot;
 
     /// A second RSA key (made like `TEST_PRIVATE_KEY`), registered nowhere.
     const OTHER_KEY: &str = include_str!("fake/okta_other_key.pem");

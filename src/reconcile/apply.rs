@@ -11,9 +11,8 @@ use serde_json::{Value, json};
 use tracing::{info, instrument};
 
 use super::addresses::{self, Holder, Move, Verdict};
-use super::plan::{
-    self, Change, Current, DeactivatedBy, Field, Outcome, Profile, Snapshot, Status, Write,
-};
+use super::model::{Change, EventType, Field, Outcome, Profile, Snapshot};
+use super::plan::{self, Current, DeactivatedBy, Status, Write};
 use super::policy::{OnDelete, OnMissing, Policy};
 use crate::domain::time::rfc3339;
 use crate::store::app::groups as app_groups;
@@ -59,13 +58,7 @@ pub struct Effects {
 }
 
 impl Effects {
-    pub fn push(
-        &mut self,
-        r#type: &'static str,
-        resource_type: &'static str,
-        id: &str,
-        data: Value,
-    ) {
+    pub fn push(&mut self, r#type: EventType, resource_type: &'static str, id: &str, data: Value) {
         self.events.push(NewEvent {
             r#type,
             resource_type,
@@ -83,7 +76,7 @@ impl Effects {
     }
 
     /// How many events of this type are waiting.
-    pub fn count(&self, r#type: &str) -> u64 {
+    pub fn count(&self, r#type: EventType) -> u64 {
         self.events.iter().filter(|e| e.r#type == r#type).count() as u64
     }
 
@@ -282,13 +275,13 @@ pub fn user_view(row: &AppUser) -> Value {
 }
 
 /// The event for an outcome, if the outcome is a change.
-pub fn user_event(outcome: &Outcome) -> Option<(&'static str, Vec<Field>)> {
+pub fn user_event(outcome: &Outcome) -> Option<(EventType, Vec<Field>)> {
     match outcome {
-        Outcome::Created => Some(("user.created", Vec::new())),
-        Outcome::Updated(fields) => Some(("user.updated", fields.clone())),
-        Outcome::Deactivated => Some(("user.deactivated", vec![Field::Status])),
-        Outcome::Reactivated => Some(("user.reactivated", vec![Field::Status])),
-        Outcome::Deleted => Some(("user.deleted", Vec::new())),
+        Outcome::Created => Some((EventType::UserCreated, Vec::new())),
+        Outcome::Updated(fields) => Some((EventType::UserUpdated, fields.clone())),
+        Outcome::Deactivated => Some((EventType::UserDeactivated, vec![Field::Status])),
+        Outcome::Reactivated => Some((EventType::UserReactivated, vec![Field::Status])),
+        Outcome::Deleted => Some((EventType::UserDeleted, Vec::new())),
         Outcome::Unchanged | Outcome::Skipped(_) | Outcome::Conflict(_) | Outcome::Deferred(_) => {
             None
         }
@@ -1163,7 +1156,7 @@ pub async fn add_members<C: Conn>(
     app_groups::add_group_members(conn, group_id, &new, now).await?;
     for user in &new {
         fx.push(
-            "group.member_added",
+            EventType::GroupMemberAdded,
             "group",
             group_id,
             json!({ "group_id": group_id, "user_id": user }),
@@ -1185,7 +1178,7 @@ pub async fn remove_members<C: Conn>(
     app_groups::remove_group_members(conn, group_id, &gone).await?;
     for user in &gone {
         fx.push(
-            "group.member_removed",
+            EventType::GroupMemberRemoved,
             "group",
             group_id,
             json!({ "group_id": group_id, "user_id": user }),

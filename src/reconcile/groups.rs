@@ -4,37 +4,15 @@
 //! groups to roles or requires membership, a membership change re-plans the
 //! users it touches.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::instrument;
 
 use super::apply::{self, Effects, Origin};
+use super::model::{EventType, GroupChange, GroupOutcome, MemberChanges};
 use crate::domain::time::rfc3339;
 use crate::store::app::groups::{self as app_groups, AppGroup};
 use crate::store::app::links;
 use crate::store::{Conn, StoreError};
-
-/// What one directory says about one group, normalised at the edge.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct GroupSnapshot {
-    pub name: String,
-    pub external_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupChange {
-    Upsert(GroupSnapshot),
-    Removed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupOutcome {
-    Created,
-    Updated,
-    Unchanged,
-    Deleted,
-}
 
 /// A group as its events carry it.
 pub fn group_view(g: &AppGroup) -> serde_json::Value {
@@ -74,7 +52,7 @@ pub async fn apply_group<C: Conn>(
             };
             app_groups::insert_group(conn, group.clone()).await?;
             fx.push(
-                "group.created",
+                EventType::GroupCreated,
                 "group",
                 &group.id,
                 json!({ "group": group_view(&group) }),
@@ -104,7 +82,7 @@ pub async fn apply_group<C: Conn>(
             };
             app_groups::update_group(conn, &next).await?;
             fx.push(
-                "group.updated",
+                EventType::GroupUpdated,
                 "group",
                 &next.id,
                 json!({ "group": group_view(&next), "changed": changed }),
@@ -118,7 +96,7 @@ pub async fn apply_group<C: Conn>(
             let members = app_groups::member_ids(conn, &group.id).await?;
             app_groups::delete_group(conn, &group.id).await?;
             fx.push(
-                "group.deleted",
+                EventType::GroupDeleted,
                 "group",
                 &group.id,
                 json!({ "group": group_view(&group), "members": members }),
@@ -142,13 +120,6 @@ async fn app_users_of<C: Conn>(
         .filter(|l| l.removed_at.is_none())
         .map(|l| l.app_user_id)
         .collect())
-}
-
-/// Membership changes of one directory group, as directory user ids.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MemberChanges {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
 }
 
 /// Apply member additions and removals to the group's app group.

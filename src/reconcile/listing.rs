@@ -14,8 +14,10 @@ use serde::Serialize;
 use tracing::{instrument, warn};
 
 use super::apply::{self, Applied, Effects, Options, Origin, UserChange};
-use super::groups::{GroupChange, GroupOutcome, GroupSnapshot};
-use super::plan::{Change, Outcome, Snapshot, Status};
+use super::model::{
+    Change, EventType, GroupChange, GroupOutcome, GroupSnapshot, Outcome, Snapshot,
+};
+use super::plan::Status;
 use super::unit::Unit;
 use crate::store::app::groups as app_groups;
 use crate::store::app::links;
@@ -28,9 +30,10 @@ pub const PAGE: usize = 500;
 /// statistics (`Store::analyze_identity`).
 const ANALYZE_FROM: u64 = 1_000;
 
+/// How a listing ended (what a pull run's `RunStatus` is made from).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RunStatus {
+pub enum ListingStatus {
     /// Everything planned was applied.
     Applied,
     /// The guard tripped: creations and updates applied, no deactivation.
@@ -80,7 +83,7 @@ impl Counts {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    pub status: RunStatus,
+    pub status: ListingStatus,
     pub counts: Counts,
     /// Deactivations the run planned (applied unless the guard tripped).
     pub deactivations: u64,
@@ -415,7 +418,7 @@ impl Listing {
                 held = self.held.len(),
                 "incomplete listing: no deactivation applied"
             );
-            return Ok(self.report(RunStatus::Incomplete, 0, 0, false));
+            return Ok(self.report(ListingStatus::Incomplete, 0, 0, false));
         }
         let missing_ids: Vec<String> = if self.options.partial {
             std::mem::take(&mut self.removed)
@@ -461,9 +464,9 @@ impl Listing {
                 population, "mass-deactivation guard tripped: nothing deactivated"
             );
             let status = if self.options.dry_run {
-                RunStatus::DryRun
+                ListingStatus::DryRun
             } else {
-                RunStatus::NeedsApproval
+                ListingStatus::NeedsApproval
             };
             for chunk in self.held.chunks(PAGE) {
                 let batch = self.run(store, chunk.to_vec(), now, weigh).await?;
@@ -495,16 +498,16 @@ impl Listing {
             self.record(changed);
         }
         let status = if self.options.dry_run {
-            RunStatus::DryRun
+            ListingStatus::DryRun
         } else {
-            RunStatus::Applied
+            ListingStatus::Applied
         };
         Ok(self.report(status, would_deactivate, population, tripped))
     }
 
     fn report(
         mut self,
-        status: RunStatus,
+        status: ListingStatus,
         deactivations: u64,
         population: u64,
         guard_tripped: bool,
@@ -562,8 +565,8 @@ impl GroupCounts {
     }
 
     fn effects(&mut self, fx: &Effects) {
-        self.members_added += fx.count("group.member_added");
-        self.members_removed += fx.count("group.member_removed");
+        self.members_added += fx.count(EventType::GroupMemberAdded);
+        self.members_removed += fx.count(EventType::GroupMemberRemoved);
     }
 }
 

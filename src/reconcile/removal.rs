@@ -13,6 +13,7 @@ use serde_json::json;
 use tracing::instrument;
 
 use super::groups::group_view;
+use super::model::EventType;
 use super::unit::Unit;
 use crate::store::app::groups as app_groups;
 use crate::store::app::links;
@@ -66,7 +67,7 @@ pub async fn remove_directory(
         let members = app_groups::member_ids(unit.conn(), &group.id).await?;
         unit.event(
             &tenant_id,
-            "group.deleted",
+            EventType::GroupDeleted,
             "group",
             &group.id,
             json!({ "group": group_view(group), "members": members }),
@@ -81,7 +82,7 @@ pub async fn remove_directory(
     tenants::delete_directory(conn, directory_id).await?;
     unit.event(
         &tenant_id,
-        "directory.deleted",
+        EventType::DirectoryDeleted,
         "directory",
         directory_id,
         json!({

@@ -25,7 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{instrument, warn};
 
 use super::apply::{self, Applied, Batch, Effects, Options, Origin, UserChange};
-use super::groups::{self, GroupChange, GroupOutcome, MemberChanges};
+use super::groups;
+use super::model::{EventType, GroupChange, GroupOutcome, MemberChanges};
 use crate::store::events::{self, NewEvent};
 use crate::store::{self, DatabaseTransaction, Store, StoreError, WriteTx};
 
@@ -213,7 +214,7 @@ impl Unit {
     pub fn event(
         &mut self,
         tenant_id: &str,
-        r#type: &'static str,
+        r#type: EventType,
         resource_type: &'static str,
         resource_id: &str,
         data: serde_json::Value,
@@ -578,7 +579,7 @@ async fn one(store: &Store, mut batch: Vec<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::plan::Change;
+    use crate::reconcile::model::Change;
 
     fn change(directory: &str, user: &str) -> (String, UserChange) {
         let change = UserChange {

@@ -24,7 +24,7 @@ use super::users::SearchPage;
 use super::write::{self, Failed};
 use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::GroupName;
-use crate::reconcile::groups::{GroupChange, MemberChanges};
+use crate::reconcile::model::{GroupChange, MemberChanges};
 use crate::reconcile::unit::Unit;
 use crate::store::mirror::groups::{self as store_groups, Member, MirrorGroup, NewMember};
 use crate::store::{Conn, StoreError};

@@ -8,8 +8,9 @@ use serde_json::{Map, Value};
 use super::schema::ENTERPRISE_USER;
 use crate::metrics;
 use crate::reconcile::apply::{Applied, UserChange};
-use crate::reconcile::groups::{GroupChange, GroupSnapshot, MemberChanges};
-use crate::reconcile::plan::{Change, Profile, Snapshot};
+use crate::reconcile::model::{
+    Change, GroupChange, GroupSnapshot, MemberChanges, Profile, Snapshot,
+};
 use crate::reconcile::unit::Unit;
 use crate::store::mirror::groups::MirrorGroup;
 use crate::store::mirror::users::MirrorUser;

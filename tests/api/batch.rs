@@ -13,8 +13,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use dirsync::reconcile::apply::UserChange;
-use dirsync::reconcile::groups::GroupChange;
-use dirsync::reconcile::plan::{Change, Outcome, Snapshot};
+use dirsync::reconcile::model::{Change, GroupChange, Outcome, Snapshot};
 use dirsync::reconcile::unit::{Unit, Writer};
 use dirsync::store::StoreError;
 use dirsync::store::mirror::groups;
@@ -211,7 +210,7 @@ async fn run_op(
                     } else {
                         (Vec::new(), id)
                     };
-                    dirsync::reconcile::groups::MemberChanges { added, removed }
+                    dirsync::reconcile::model::MemberChanges { added, removed }
                 };
                 match op {
                     Op::Join(u) | Op::Leave(u) => {

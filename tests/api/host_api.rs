@@ -8,7 +8,7 @@ use std::time::Duration;
 use dirsync::api::auth::mint;
 use dirsync::config::{ApiSettings, ServerSettings};
 use dirsync::reconcile::listing::{Listing, ListingOptions};
-use dirsync::reconcile::plan::{Profile, Snapshot};
+use dirsync::reconcile::model::{Profile, Snapshot};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
