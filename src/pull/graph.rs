@@ -550,7 +550,7 @@ mod tests {
     use super::*;
     use crate::pull::fake::graph::{Credentials, dev_connection, expire_delta_tokens, start};
     use crate::pull::fake::{Org, Running, Shared};
-    use crate::reconcile::model::{Attribute, Snapshot};
+    use crate::reconcile::model::{Snapshot, SnapshotField};
 
     const SECRET: &str = "s3cret-value~with.odd_chars";
 
@@ -658,14 +658,14 @@ mod tests {
         assert_eq!(
             users[0].1.carried,
             Some(vec![
-                Attribute::Email,
-                Attribute::Active,
-                Attribute::GivenName,
-                Attribute::FamilyName,
-                Attribute::DisplayName,
-                Attribute::Department,
-                Attribute::Title,
-                Attribute::EmployeeNumber,
+                SnapshotField::Email,
+                SnapshotField::Active,
+                SnapshotField::GivenName,
+                SnapshotField::FamilyName,
+                SnapshotField::DisplayName,
+                SnapshotField::Department,
+                SnapshotField::Title,
+                SnapshotField::EmployeeNumber,
             ]),
             "a delta item is read as partial: it carries what it holds (here the whole selection)"
         );
@@ -723,7 +723,7 @@ mod tests {
         let changed = item(&a);
         assert_eq!(
             changed.carried,
-            Some(vec![Attribute::Department, Attribute::Title])
+            Some(vec![SnapshotField::Department, SnapshotField::Title])
         );
         assert_eq!(changed.profile.title.as_deref(), Some("Principal"));
         assert_eq!(
@@ -734,7 +734,7 @@ mod tests {
 
         for (id, other) in [(&b, 3), (&c, 2)] {
             let swapped = item(id);
-            assert_eq!(swapped.carried, Some(vec![Attribute::Email]));
+            assert_eq!(swapped.carried, Some(vec![SnapshotField::Email]));
             assert_eq!(
                 swapped.email.as_deref(),
                 Some(dir.users[other].email.as_str())
@@ -778,7 +778,7 @@ mod tests {
         assert_eq!(round.len(), 2, "the round pages");
         assert_eq!(users_of(&round).len(), 150);
         for (_, s) in users_of(&round) {
-            assert_eq!(s.carried, Some(vec![Attribute::Title]));
+            assert_eq!(s.carried, Some(vec![SnapshotField::Title]));
             assert_eq!(s.profile.title.as_deref(), Some("Staff"));
         }
     }

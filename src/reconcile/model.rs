@@ -44,13 +44,14 @@ pub struct Snapshot {
     /// updated properties"); the others keep what the directory said before
     /// (`merged_over`). Never stored: the engine stores the merged snapshot.
     #[serde(skip)]
-    pub carried: Option<Vec<Attribute>>,
+    pub carried: Option<Vec<SnapshotField>>,
 }
 
 /// What a directory's snapshot of a user can carry (the external id always
-/// comes with it: it names the user).
+/// comes with it: it names the user). Not a SCIM schema attribute, nor a
+/// `Field` (what an update of the app user changed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Attribute {
+pub enum SnapshotField {
     Email,
     Active,
     GivenName,
@@ -65,7 +66,7 @@ pub enum Attribute {
 
 impl Snapshot {
     /// Whether the snapshot carries this attribute (a complete one carries all).
-    pub fn carries(&self, attribute: Attribute) -> bool {
+    pub fn carries(&self, attribute: SnapshotField) -> bool {
         self.carried
             .as_ref()
             .is_none_or(|carried| carried.contains(&attribute))
@@ -81,28 +82,28 @@ impl Snapshot {
                 ..self
             };
         };
-        let pick = |attribute: Attribute, now: &Option<String>, was: &Option<String>| {
+        let pick = |attribute: SnapshotField, now: &Option<String>, was: &Option<String>| {
             if self.carries(attribute) { now } else { was }.clone()
         };
         let (p, b) = (&self.profile, &before.profile);
         Snapshot {
             external_id: self.external_id.clone().or(before.external_id.clone()),
-            email: pick(Attribute::Email, &self.email, &before.email),
+            email: pick(SnapshotField::Email, &self.email, &before.email),
             profile: Profile {
-                given_name: pick(Attribute::GivenName, &p.given_name, &b.given_name),
-                family_name: pick(Attribute::FamilyName, &p.family_name, &b.family_name),
-                display_name: pick(Attribute::DisplayName, &p.display_name, &b.display_name),
-                avatar_url: pick(Attribute::AvatarUrl, &p.avatar_url, &b.avatar_url),
-                department: pick(Attribute::Department, &p.department, &b.department),
-                title: pick(Attribute::Title, &p.title, &b.title),
+                given_name: pick(SnapshotField::GivenName, &p.given_name, &b.given_name),
+                family_name: pick(SnapshotField::FamilyName, &p.family_name, &b.family_name),
+                display_name: pick(SnapshotField::DisplayName, &p.display_name, &b.display_name),
+                avatar_url: pick(SnapshotField::AvatarUrl, &p.avatar_url, &b.avatar_url),
+                department: pick(SnapshotField::Department, &p.department, &b.department),
+                title: pick(SnapshotField::Title, &p.title, &b.title),
                 employee_number: pick(
-                    Attribute::EmployeeNumber,
+                    SnapshotField::EmployeeNumber,
                     &p.employee_number,
                     &b.employee_number,
                 ),
-                manager: pick(Attribute::Manager, &p.manager, &b.manager),
+                manager: pick(SnapshotField::Manager, &p.manager, &b.manager),
             },
-            active: if self.carries(Attribute::Active) {
+            active: if self.carries(SnapshotField::Active) {
                 self.active
             } else {
                 before.active

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use dirsync::reconcile::listing::{self, Listing, ListingOptions, ListingStatus};
-use dirsync::reconcile::model::{Attribute, Profile, Snapshot};
+use dirsync::reconcile::model::{Profile, Snapshot, SnapshotField};
 use itertools::Itertools;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -302,7 +302,7 @@ async fn a_partial_item_updates_only_what_it_carries_and_an_explicit_null_clears
         },
         active: true,
         groups: Vec::new(),
-        carried: Some(vec![Attribute::Title, Attribute::Department]),
+        carried: Some(vec![SnapshotField::Title, SnapshotField::Department]),
     };
     let seq = app.last_seq().await;
     let partial = ListingOptions {
