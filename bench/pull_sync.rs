@@ -25,7 +25,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use dirsync::admin;
 use dirsync::crypto::SealingKey;
-use dirsync::pull::fake::{self, Directory, Shared};
+use dirsync::pull::fake::{self, Org, Shared};
 use dirsync::pull::run::Request;
 use dirsync::store::Store;
 use serde_json::Value;
@@ -120,7 +120,7 @@ impl Drop for Fake {
 /// The child: serve the fake, print its connection definition as one line,
 /// then take `change N` commands from stdin, answering `ok`.
 async fn serve_fake(users: usize, groups: usize) {
-    let shared = Shared::new(Directory::generate(users, groups, 7));
+    let shared = Shared::new(Org::generate(users, groups, 7));
     let credentials = fake::graph::Credentials::default();
     let running = fake::graph::start(shared.clone(), credentials.clone()).unwrap();
     println!("{}", fake::graph::dev_connection(&running, &credentials));

@@ -21,7 +21,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use dirsync::admin;
 use dirsync::reconcile::listing::{Listing, ListingOptions};
-use dirsync::reconcile::plan::{Profile, Snapshot};
+use dirsync::reconcile::model::{Profile, Snapshot};
 use dirsync::store::Store;
 
 /// Users handed to the engine per call (the size of a connector's page).

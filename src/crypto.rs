@@ -37,19 +37,19 @@ impl std::fmt::Debug for Secret {
 /// A freshly generated token: the secret (shown once), its hash (stored) and a
 /// short prefix (stored, shown in listings to tell tokens apart).
 #[derive(Debug)]
-pub struct NewToken {
+pub struct GeneratedToken {
     pub secret: Secret,
     pub hash: String,
     pub prefix: String,
 }
 
-pub fn generate_token() -> NewToken {
+pub fn generate_token() -> GeneratedToken {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
     let secret = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     let hash = hash_token(&secret);
     let prefix = secret.chars().take(TOKEN_PREFIX.len() + 6).collect();
-    NewToken {
+    GeneratedToken {
         secret: Secret::new(secret),
         hash,
         prefix,

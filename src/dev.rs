@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use dirsync::pull::fake::{self, Directory, Shared};
+use dirsync::pull::fake::{self, Org, Shared};
 
 pub async fn fake_directory(
     provider: &str,
@@ -14,7 +14,7 @@ pub async fn fake_directory(
     seed: u64,
     connection_file: &Path,
 ) -> anyhow::Result<()> {
-    let shared = Shared::new(Directory::generate(users, groups, seed));
+    let shared = Shared::new(Org::generate(users, groups, seed));
     let (running, connection) = match provider {
         "google" => {
             let credentials = fake::google::Credentials::default();

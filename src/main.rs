@@ -8,6 +8,7 @@ use dirsync::config::{DatabaseSettings, KeySettings, ServerSettings};
 use dirsync::pull::connector::Definition;
 use dirsync::pull::run::{Progress, Request};
 use dirsync::reconcile::host::Action;
+use dirsync::reconcile::model::RunStatus;
 
 mod dev;
 
@@ -721,13 +722,13 @@ async fn webhook(
         WebhookCommand::List { tenant, json } => {
             let tenant_id = hooks::tenant(&store, &tenant).await?;
             let mut all = Vec::new();
-            let mut from = dirsync::store::pages::From::Start;
+            let mut from = dirsync::store::pages::Anchor::Start;
             loop {
                 let page = hooks::list(&store, &tenant_id, &from, 100).await?;
                 all.extend(page.rows.iter().map(WebhookView::from));
                 match (page.more_after, page.rows.last()) {
                     (true, Some(last)) => {
-                        from = dirsync::store::pages::From::After(last.id.clone())
+                        from = dirsync::store::pages::Anchor::After(last.id.clone())
                     }
                     _ => break,
                 }
@@ -826,7 +827,7 @@ async fn webhook(
                 &store,
                 None,
                 &id,
-                &dirsync::store::pages::From::Start,
+                &dirsync::store::pages::Anchor::Start,
                 limit,
             )
             .await?;
@@ -941,7 +942,7 @@ fn run_line(run: &serde_json::Value) -> String {
         n("/groups/members_added"),
         n("/groups/members_removed"),
     );
-    if run["status"] == "needs_approval" {
+    if run["status"] == RunStatus::NeedsApproval.as_str() {
         line.push_str(&format!(
             "\n  stopped by the mass-deactivation guard: {} deactivations of {} active users; whom: dirsync runs deactivations {id}; approve with: dirsync runs approve {id}",
             n("/deactivations"),

@@ -17,6 +17,7 @@ use crate::pull::retry::Pacing;
 use crate::pull::run::{self, Progress, Request, RunError, Trigger};
 use crate::pull::schedule::Schedule;
 use crate::pull::source::{Check, Scope, Source};
+use crate::reconcile::model::RunStatus;
 use crate::store::pull::{self as rows, Connection, Run};
 use crate::store::tenants::Directory;
 use crate::store::{Store, StoreError};
@@ -452,13 +453,13 @@ pub async fn held_back(
     run_id: &str,
     after: Option<String>,
     limit: u64,
-) -> Result<crate::store::pages::Page<(crate::store::identity::AppUser, String)>, AdminError> {
-    use crate::store::pages::{self, From};
+) -> Result<crate::store::pages::Page<(crate::store::app::users::AppUser, String)>, AdminError> {
+    use crate::store::pages::{self, Anchor};
     let run = store
         .run(run_id)
         .await
         .map_err(store_err(format!("run {run_id:?}")))?;
-    let from = after.map_or(From::Start, From::After);
+    let from = after.map_or(Anchor::Start, Anchor::After);
     pages::held_back(store.connection(), &run.id, &from, limit)
         .await
         .map_err(AdminError::Store)
@@ -477,7 +478,7 @@ pub async fn approve(
         .run(run_id)
         .await
         .map_err(store_err(format!("run {run_id:?}")))?;
-    if stopped.status != "needs_approval" {
+    if stopped.status != RunStatus::NeedsApproval.as_str() {
         return Err(AdminError::Invalid(format!(
             "run {run_id} is {}, not needs_approval",
             stopped.status

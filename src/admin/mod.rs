@@ -434,7 +434,7 @@ pub async fn update_policy(
 /// A tenant's app users, as the host application sees them.
 pub async fn users(store: &Store, tenant: &str) -> Result<Vec<serde_json::Value>, AdminError> {
     let tenant_id = tenant_id(store, tenant).await?;
-    let rows = crate::store::identity::users_of_tenant(store.connection(), &tenant_id)
+    let rows = crate::store::app::users::users_of_tenant(store.connection(), &tenant_id)
         .await
         .map_err(AdminError::Store)?;
     Ok(rows
@@ -447,12 +447,12 @@ pub async fn users(store: &Store, tenant: &str) -> Result<Vec<serde_json::Value>
 pub async fn groups(store: &Store, tenant: &str) -> Result<Vec<serde_json::Value>, AdminError> {
     let tenant_id = tenant_id(store, tenant).await?;
     let conn = store.connection();
-    let rows = crate::store::identity::groups_of_tenant(conn, &tenant_id)
+    let rows = crate::store::app::groups::groups_of_tenant(conn, &tenant_id)
         .await
         .map_err(AdminError::Store)?;
     let mut out = Vec::with_capacity(rows.len());
     for g in rows {
-        let members = crate::store::identity::member_ids(conn, &g.id)
+        let members = crate::store::app::groups::member_ids(conn, &g.id)
             .await
             .map_err(AdminError::Store)?;
         out.push(serde_json::json!({

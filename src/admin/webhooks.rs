@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{AdminError, new_id, now, store_err};
 use crate::crypto::SealingKey;
+use crate::domain::event::EventType;
 use crate::domain::time::rfc3339;
 use crate::store::Store;
-use crate::store::events::TYPES;
-use crate::store::pages::{From as Start, Page};
+use crate::store::pages::{Anchor, Page};
 use crate::store::webhooks::{self as rows, Attempt, Endpoint};
 use crate::webhooks::deliver::{self, Sent};
 use crate::webhooks::{Settings, address, sign};
@@ -185,10 +185,11 @@ fn check_types(types: Option<Vec<String>>) -> Result<Option<serde_json::Value>, 
         return Ok(None);
     };
     for t in &types {
-        if !TYPES.contains(&t.as_str()) {
+        if t.parse::<EventType>().is_err() {
+            let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
             return Err(AdminError::Invalid(format!(
                 "event_types: unknown type {t:?} (one of {})",
-                TYPES.join(", ")
+                known.join(", ")
             )));
         }
     }
@@ -311,7 +312,7 @@ pub async fn create(
 pub async fn list(
     store: &Store,
     tenant_id: &str,
-    from: &Start,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<Endpoint>, AdminError> {
     rows::endpoints(store.connection(), tenant_id, from, limit)
@@ -484,7 +485,7 @@ pub async fn attempts(
     store: &Store,
     tenant_id: Option<&str>,
     id: &str,
-    from: &Start,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<Attempt>, AdminError> {
     let e = endpoint(store, tenant_id, id).await?;

@@ -10,7 +10,7 @@ use super::problem::Problem;
 use super::{ApiState, Page, Paging, TenantParam};
 use crate::domain::time::rfc3339;
 use crate::reconcile::apply::UserView;
-use crate::store::identity::AppGroup;
+use crate::store::app::groups::AppGroup;
 use crate::store::pages;
 
 pub fn scope() -> actix_web::Scope {

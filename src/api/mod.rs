@@ -36,7 +36,7 @@ use self::auth::{Keys, Principal};
 use self::problem::Problem;
 use crate::crypto::SealingKey;
 use crate::store::Store;
-use crate::store::pages::{self, From};
+use crate::store::pages::{self, Anchor};
 
 /// What every API request shares.
 pub struct ApiState {
@@ -195,7 +195,7 @@ pub struct Paging {
 impl Paging {
     /// Where the page starts and how long it is; 400 for a bad cursor or
     /// limit.
-    pub fn window(&self, kind: &str) -> Result<(From, u64), Problem> {
+    pub fn window(&self, kind: &str) -> Result<(Anchor, u64), Problem> {
         let limit = self.limit.unwrap_or(50);
         if !(1..=MAX_LIMIT).contains(&limit) {
             return Err(Problem::invalid_field(
@@ -213,9 +213,9 @@ impl Paging {
                     "give after or before, not both",
                 ));
             }
-            (Some(c), None) => From::After(decode_cursor(kind, c, "after")?),
-            (None, Some(c)) => From::Before(decode_cursor(kind, c, "before")?),
-            (None, None) => From::Start,
+            (Some(c), None) => Anchor::After(decode_cursor(kind, c, "after")?),
+            (None, Some(c)) => Anchor::Before(decode_cursor(kind, c, "before")?),
+            (None, None) => Anchor::Start,
         };
         Ok((from, limit))
     }

@@ -191,7 +191,7 @@ pub async fn get_user_by_email(
         state.store.connection(),
         &tenant_id,
         &filter,
-        &pages::From::Start,
+        &pages::Anchor::Start,
         1,
     )
     .await?;
@@ -260,9 +260,11 @@ pub async fn user_directories(
     caller.require(Scope::Read)?;
     let tenant_id = tenant.resolve(&state.store, &caller).await?;
     user_in(&state, &tenant_id, &id).await?;
-    let links =
-        crate::store::identity::links_of_users(state.store.connection(), std::slice::from_ref(&id))
-            .await?;
+    let links = crate::store::app::links::links_of_users(
+        state.store.connection(),
+        std::slice::from_ref(&id),
+    )
+    .await?;
     Ok(web::Json(
         links
             .into_iter()

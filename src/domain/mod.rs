@@ -1,6 +1,8 @@
 //! Pure types shared by every layer. Imports no HTTP, SQL, HTTP-client or SCIM
 //! wire crate, and nothing else of this crate.
 
+pub mod event;
 pub mod filter;
 pub mod names;
+pub mod run;
 pub mod time;

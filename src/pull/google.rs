@@ -20,9 +20,9 @@ use super::PullError;
 use super::normalize::google_user;
 use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
-use super::token::Token;
+use super::token::AccessToken;
 use crate::crypto::Secret;
-use crate::reconcile::groups::GroupSnapshot;
+use crate::reconcile::model::GroupSnapshot;
 
 /// The read-only scopes the admin grants the client id under domain-wide
 /// delegation (GDISC `auth.oauth2.scopes`: users.list, groups.list and
@@ -169,7 +169,7 @@ pub struct Google {
     group: Option<String>,
     /// The scope group's USER member ids, read at the start of a listing.
     members: Option<HashSet<String>>,
-    token: Option<Token>,
+    token: Option<AccessToken>,
 }
 
 impl std::fmt::Debug for Google {
@@ -362,7 +362,7 @@ impl Google {
             .as_str()
             .ok_or_else(|| PullError::Auth("the token response has no access_token".into()))?;
         let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600));
-        let token = Token::new(Secret::new(access.to_owned()), lifetime);
+        let token = AccessToken::new(Secret::new(access.to_owned()), lifetime);
         let access = token.value.clone();
         self.token = Some(token);
         Ok(access)
@@ -588,13 +588,13 @@ impl Source for Google {
 mod tests {
     use super::*;
     use crate::pull::fake::google::{Credentials, dev_connection, start};
-    use crate::pull::fake::{Directory, Running, Shared};
+    use crate::pull::fake::{Org, Running, Shared};
     use std::sync::Arc;
 
     /// Start a fake and a connector pointed at it through `dev_connection`,
     /// exactly as `dirsync connection create --file` would.
     fn connect(
-        dir: Directory,
+        dir: Org,
         credentials: Credentials,
         scope: Scope,
         pacing: Pacing,
@@ -643,7 +643,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_listing_pages_through_every_user_and_suspended_or_archived_users_are_inactive()
     {
-        let dir = Directory::generate(1100, 3, 7);
+        let dir = Org::generate(1100, 3, 7);
         let (_fake, shared, mut google) = connect(
             dir.clone(),
             Credentials::default(),
@@ -698,7 +698,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_org_unit_scope_lists_that_unit_and_the_units_under_it() {
-        let dir = Directory::generate(40, 2, 3);
+        let dir = Org::generate(40, 2, 3);
         let scope = Scope {
             org_unit: Some("/Engineering".into()),
             ..Scope::default()
@@ -727,7 +727,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_group_scope_lists_only_the_groups_user_members_as_full_users() {
-        let dir = Directory::generate(60, 3, 11);
+        let dir = Org::generate(60, 3, 11);
         let group = &dir.groups[1];
         let email = group.google()["email"].as_str().unwrap().to_owned();
         let scope = Scope {
@@ -763,7 +763,7 @@ mod tests {
             ..Scope::default()
         };
         let (_fake, _shared, mut google) = connect(
-            Directory::generate(5, 1, 1),
+            Org::generate(5, 1, 1),
             Credentials::default(),
             scope,
             Pacing::default(),
@@ -781,7 +781,7 @@ mod tests {
 
     #[tokio::test]
     async fn groups_are_listed_with_their_ids_and_members_are_users_only() {
-        let dir = Directory::generate(30, 3, 5);
+        let dir = Org::generate(30, 3, 5);
         let (_fake, _shared, mut google) = connect(
             dir.clone(),
             Credentials::default(),
@@ -820,7 +820,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_admin_fails_with_googles_words() {
-        let dir = Directory::generate(5, 1, 1);
+        let dir = Org::generate(5, 1, 1);
         let shared = Shared::new(dir);
         let credentials = Credentials::default();
         let fake = start(shared, credentials.clone()).unwrap();
@@ -837,11 +837,7 @@ mod tests {
     #[tokio::test]
     async fn a_key_that_does_not_match_the_service_account_is_refused_for_its_signature() {
         let credentials = Credentials::default();
-        let fake = start(
-            Shared::new(Directory::generate(5, 1, 1)),
-            credentials.clone(),
-        )
-        .unwrap();
+        let fake = start(Shared::new(Org::generate(5, 1, 1)), credentials.clone()).unwrap();
         let stolen = Credentials {
             private_key: Secret::new(include_str!("fake/google_other_key.pem").to_owned()),
             ..credentials
@@ -862,7 +858,7 @@ mod tests {
     async fn throttling_twice_backs_off_twice_and_then_succeeds() {
         let (pacing, waits) = Pacing::recording(5);
         let (_fake, shared, mut google) = connect(
-            Directory::generate(20, 1, 2),
+            Org::generate(20, 1, 2),
             Credentials::default(),
             Scope::default(),
             pacing,
@@ -887,7 +883,7 @@ mod tests {
     async fn a_persistent_outage_ends_exhausted_with_googles_message() {
         let (pacing, waits) = Pacing::recording(3);
         let (_fake, shared, mut google) = connect(
-            Directory::generate(20, 1, 2),
+            Org::generate(20, 1, 2),
             Credentials::default(),
             Scope::default(),
             pacing,
@@ -905,7 +901,7 @@ mod tests {
     #[tokio::test]
     async fn an_expired_access_token_is_renewed_once_and_the_listing_goes_on() {
         let (_fake, shared, mut google) = connect(
-            Directory::generate(1200, 1, 4),
+            Org::generate(1200, 1, 4),
             Credentials::default(),
             Scope::default(),
             Pacing::default(),
@@ -932,7 +928,7 @@ mod tests {
     #[tokio::test]
     async fn a_token_near_its_expiry_is_renewed_before_the_call() {
         let (_fake, shared, mut google) = connect(
-            Directory::generate(3, 1, 4),
+            Org::generate(3, 1, 4),
             Credentials::default(),
             Scope::default(),
             Pacing::default(),
@@ -953,7 +949,7 @@ mod tests {
     #[tokio::test]
     async fn check_reports_the_handshake_and_a_few_users() {
         let (_fake, _shared, mut google) = connect(
-            Directory::generate(50, 1, 4),
+            Org::generate(50, 1, 4),
             Credentials::default(),
             Scope::default(),
             Pacing::default(),
@@ -970,7 +966,7 @@ mod tests {
 
     #[tokio::test]
     async fn check_names_missing_delegation_and_a_non_admin_in_googles_words() {
-        let dir = Directory::generate(5, 1, 4);
+        let dir = Org::generate(5, 1, 4);
         let no_scopes = Credentials {
             scopes: vec![SCOPES[0].to_owned()],
             ..Credentials::default()
@@ -1012,7 +1008,7 @@ mod tests {
             .unwrap()
             .to_owned();
         let (_fake, shared, mut google) = connect(
-            Directory::generate(5, 1, 4),
+            Org::generate(5, 1, 4),
             credentials.clone(),
             Scope::default(),
             Pacing::default(),

@@ -23,9 +23,9 @@ use super::PullError;
 use super::normalize::{graph_changed_user, graph_user};
 use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
-use super::token::Token;
+use super::token::AccessToken;
 use crate::crypto::Secret;
-use crate::reconcile::groups::GroupSnapshot;
+use crate::reconcile::model::GroupSnapshot;
 
 /// The Graph fields dirsync reads. `accountEnabled`, `department` and
 /// `employeeId` come back only when selected (docs/pull-apis.md §2B); delta tracks
@@ -115,7 +115,7 @@ pub struct Graph {
     group: Option<String>,
     secret: Secret,
     pacing: Pacing,
-    token: Option<Token>,
+    token: Option<AccessToken>,
     /// Whether the users listing under way is an incremental delta round
     /// (begun at `Position::Since`): its `Next` pages hold partial items too.
     incremental: bool,
@@ -231,7 +231,7 @@ impl Graph {
             .map(Duration::from_secs)
             .unwrap_or(Duration::from_secs(300));
         let value = Secret::new(value.to_owned());
-        self.token = Some(Token::new(value.clone(), lifetime));
+        self.token = Some(AccessToken::new(value.clone(), lifetime));
         Ok(value)
     }
 
@@ -549,8 +549,8 @@ mod tests {
 
     use super::*;
     use crate::pull::fake::graph::{Credentials, dev_connection, expire_delta_tokens, start};
-    use crate::pull::fake::{Directory, Running, Shared};
-    use crate::reconcile::plan::{Attribute, Snapshot};
+    use crate::pull::fake::{Org, Running, Shared};
+    use crate::reconcile::model::{Snapshot, SnapshotField};
 
     const SECRET: &str = "s3cret-value~with.odd_chars";
 
@@ -576,7 +576,7 @@ mod tests {
         Graph::new(settings(fake), scope, Secret::new(secret.into()), pacing).unwrap()
     }
 
-    fn fake(dir: &Directory, creds: Credentials) -> (Arc<Shared>, Running) {
+    fn fake(dir: &Org, creds: Credentials) -> (Arc<Shared>, Running) {
         let shared = Shared::new(dir.clone());
         let running = start(shared.clone(), creds).unwrap();
         (shared, running)
@@ -603,7 +603,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_listing_walks_delta_pages_maps_disabled_accounts_and_ends_with_a_cursor() {
-        let dir = Directory::generate(250, 3, 42);
+        let dir = Org::generate(250, 3, 42);
         let (_, fake) = fake(&dir, credentials());
         let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
         let pages = pages(&mut graph, Position::Start).await;
@@ -638,7 +638,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_incremental_round_returns_exactly_the_changed_user_and_the_removed_id() {
-        let dir = Directory::generate(150, 2, 7);
+        let dir = Org::generate(150, 2, 7);
         let (shared, fake) = fake(&dir, credentials());
         let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
         let full = pages(&mut graph, Position::Start).await;
@@ -658,14 +658,14 @@ mod tests {
         assert_eq!(
             users[0].1.carried,
             Some(vec![
-                Attribute::Email,
-                Attribute::Active,
-                Attribute::GivenName,
-                Attribute::FamilyName,
-                Attribute::DisplayName,
-                Attribute::Department,
-                Attribute::Title,
-                Attribute::EmployeeNumber,
+                SnapshotField::Email,
+                SnapshotField::Active,
+                SnapshotField::GivenName,
+                SnapshotField::FamilyName,
+                SnapshotField::DisplayName,
+                SnapshotField::Department,
+                SnapshotField::Title,
+                SnapshotField::EmployeeNumber,
             ]),
             "a delta item is read as partial: it carries what it holds (here the whole selection)"
         );
@@ -693,7 +693,7 @@ mod tests {
     #[tokio::test]
     async fn against_partial_items_an_incremental_round_carries_only_what_changed_and_a_full_round_is_complete()
      {
-        let mut dir = Directory::generate(12, 1, 7);
+        let mut dir = Org::generate(12, 1, 7);
         dir.partial_delta = true;
         let (shared, fake) = fake(&dir, credentials());
         let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
@@ -723,7 +723,7 @@ mod tests {
         let changed = item(&a);
         assert_eq!(
             changed.carried,
-            Some(vec![Attribute::Department, Attribute::Title])
+            Some(vec![SnapshotField::Department, SnapshotField::Title])
         );
         assert_eq!(changed.profile.title.as_deref(), Some("Principal"));
         assert_eq!(
@@ -734,7 +734,7 @@ mod tests {
 
         for (id, other) in [(&b, 3), (&c, 2)] {
             let swapped = item(id);
-            assert_eq!(swapped.carried, Some(vec![Attribute::Email]));
+            assert_eq!(swapped.carried, Some(vec![SnapshotField::Email]));
             assert_eq!(
                 swapped.email.as_deref(),
                 Some(dir.users[other].email.as_str())
@@ -759,7 +759,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_page_of_an_incremental_round_is_partial() {
-        let mut dir = Directory::generate(150, 1, 8);
+        let mut dir = Org::generate(150, 1, 8);
         dir.partial_delta = true;
         let (shared, fake) = fake(&dir, credentials());
         let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
@@ -778,14 +778,14 @@ mod tests {
         assert_eq!(round.len(), 2, "the round pages");
         assert_eq!(users_of(&round).len(), 150);
         for (_, s) in users_of(&round) {
-            assert_eq!(s.carried, Some(vec![Attribute::Title]));
+            assert_eq!(s.carried, Some(vec![SnapshotField::Title]));
             assert_eq!(s.profile.title.as_deref(), Some("Staff"));
         }
     }
 
     #[tokio::test]
     async fn an_expired_or_foreign_cursor_asks_for_a_full_listing() {
-        let dir = Directory::generate(5, 1, 7);
+        let dir = Org::generate(5, 1, 7);
         let (shared, fake) = fake(&dir, credentials());
         let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
         let cursor = pages(&mut graph, Position::Start).await[0]
@@ -813,7 +813,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_group_scope_lists_the_groups_transitive_user_members_without_a_cursor() {
-        let dir = Directory::generate(40, 3, 11);
+        let dir = Org::generate(40, 3, 11);
         let (_, fake) = fake(&dir, credentials());
         let group = &dir.groups[1];
         let scope = Scope {
@@ -843,7 +843,7 @@ mod tests {
 
     #[tokio::test]
     async fn groups_are_listed_by_name_and_members_are_only_users() {
-        let dir = Directory::generate(30, 3, 5);
+        let dir = Org::generate(30, 3, 5);
         let (_, fake) = fake(&dir, credentials());
         let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
         let page = graph.groups(None).await.unwrap();
@@ -879,7 +879,7 @@ mod tests {
 
     #[tokio::test]
     async fn throttled_twice_then_served_after_waiting_what_retry_after_said() {
-        let dir = Directory::generate(5, 1, 3);
+        let dir = Org::generate(5, 1, 3);
         let (shared, fake) = fake(&dir, credentials());
         shared.faults.retry_after_ms.store(2128, Ordering::SeqCst);
         shared.faults.throttle(2);
@@ -892,7 +892,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_storm_of_503s_ends_exhausted_with_graphs_words() {
-        let dir = Directory::generate(5, 1, 3);
+        let dir = Org::generate(5, 1, 3);
         let (shared, fake) = fake(&dir, credentials());
         shared.faults.fail(100);
         let (pacing, waits) = Pacing::recording(3);
@@ -916,7 +916,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_revoked_mid_listing_is_renewed_once_and_the_listing_goes_on() {
-        let dir = Directory::generate(250, 1, 9);
+        let dir = Org::generate(250, 1, 9);
         let (shared, fake) = fake(&dir, credentials());
         let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
         let first = graph.users(&Position::Start).await.unwrap();
@@ -931,7 +931,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_token_is_reused_until_a_minute_before_it_expires() {
-        let dir = Directory::generate(3, 1, 9);
+        let dir = Org::generate(3, 1, 9);
         let (shared, fake) = fake(&dir, credentials());
         let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
         graph.groups(None).await.unwrap();
@@ -955,7 +955,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_permission_is_denied_in_graphs_words() {
-        let dir = Directory::generate(3, 1, 9);
+        let dir = Org::generate(3, 1, 9);
         let creds = Credentials {
             permissions: vec!["User.Read.All".into()],
             ..credentials()
@@ -978,7 +978,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_bad_secret_fails_with_entras_reason_and_never_shows_the_secret() {
-        let dir = Directory::generate(3, 1, 9);
+        let dir = Org::generate(3, 1, 9);
         let (_, fake) = fake(&dir, credentials());
         let wrong = "wrong-secret-value";
         let mut graph = connect(&fake, &Scope::default(), wrong, recording());
@@ -1000,7 +1000,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_app_fails_with_entras_reason() {
-        let dir = Directory::generate(3, 1, 9);
+        let dir = Org::generate(3, 1, 9);
         let (_, fake) = fake(&dir, credentials());
         let settings = Settings {
             client_id: "app-2".into(),
@@ -1021,7 +1021,7 @@ mod tests {
 
     #[tokio::test]
     async fn check_authenticates_and_reads_one_user_or_the_scoped_group() {
-        let dir = Directory::generate(12, 2, 9);
+        let dir = Org::generate(12, 2, 9);
         let (shared, fake) = fake(&dir, credentials());
         let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
         let check = graph.check().await.unwrap();
@@ -1050,7 +1050,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_dev_connection_points_a_connector_at_the_fake() {
-        let dir = Directory::generate(4, 1, 9);
+        let dir = Org::generate(4, 1, 9);
         let creds = Credentials::default();
         let (_, fake) = fake(&dir, creds.clone());
         let connection = dev_connection(&fake, &creds);

@@ -8,7 +8,7 @@
 use serde_json::Value;
 
 use crate::domain::names::fold;
-use crate::reconcile::plan::{Attribute, Profile, Snapshot};
+use crate::reconcile::model::{Profile, Snapshot, SnapshotField};
 
 fn text(v: &Value, path: &[&str]) -> Option<String> {
     let mut at = v;
@@ -98,14 +98,14 @@ pub fn graph_user(user: &Value) -> Option<(String, Snapshot)> {
 
 /// The Graph properties that carry one attribute each whenever they are in
 /// an item, `null` included (Graph's form for a cleared property).
-const GRAPH_CARRIERS: &[(&str, Attribute)] = &[
-    ("givenName", Attribute::GivenName),
-    ("surname", Attribute::FamilyName),
-    ("displayName", Attribute::DisplayName),
-    ("department", Attribute::Department),
-    ("jobTitle", Attribute::Title),
-    ("employeeId", Attribute::EmployeeNumber),
-    ("manager", Attribute::Manager),
+const GRAPH_CARRIERS: &[(&str, SnapshotField)] = &[
+    ("givenName", SnapshotField::GivenName),
+    ("surname", SnapshotField::FamilyName),
+    ("displayName", SnapshotField::DisplayName),
+    ("department", SnapshotField::Department),
+    ("jobTitle", SnapshotField::Title),
+    ("employeeId", SnapshotField::EmployeeNumber),
+    ("manager", SnapshotField::Manager),
 ];
 
 /// A Microsoft Graph user from an incremental delta round. Graph promises
@@ -118,24 +118,24 @@ pub fn graph_changed_user(user: &Value) -> Option<(String, Snapshot)> {
     let carried = graph_carried(user);
     // A UPN the item cannot vouch for as the email is no value at all, so
     // nothing downstream mistakes it for one.
-    if !carried.contains(&Attribute::Email) {
+    if !carried.contains(&SnapshotField::Email) {
         snapshot.email = None;
     }
     snapshot.carried = Some(carried);
     Some((id, snapshot))
 }
 
-/// Which attributes a partial Graph item carries, in `Attribute` order.
-fn graph_carried(user: &Value) -> Vec<Attribute> {
+/// Which attributes a partial Graph item carries, in `SnapshotField` order.
+fn graph_carried(user: &Value) -> Vec<SnapshotField> {
     let present = |key: &str| user.get(key).is_some();
-    let mut carried: Vec<Attribute> = GRAPH_CARRIERS
+    let mut carried: Vec<SnapshotField> = GRAPH_CARRIERS
         .iter()
         .filter(|(key, _)| present(key))
         .map(|(_, attribute)| *attribute)
         .collect();
     // `accountEnabled` has no "no value": only a boolean says anything.
     if user.get("accountEnabled").is_some_and(Value::is_boolean) {
-        carried.push(Attribute::Active);
+        carried.push(SnapshotField::Active);
     }
     // The email is `mail`, else the UPN. A mail address decides it; a
     // cleared mail with the UPN beside it decides it too (the UPN). With
@@ -149,7 +149,7 @@ fn graph_carried(user: &Value) -> Vec<Attribute> {
         None => false,
     };
     if email {
-        carried.push(Attribute::Email);
+        carried.push(SnapshotField::Email);
     }
     carried.sort();
     carried
@@ -265,23 +265,23 @@ mod tests {
 
     #[rstest]
     #[case(json!({}), vec![])]
-    #[case(json!({"givenName": "Ada"}), vec![Attribute::GivenName])]
-    #[case(json!({"surname": null}), vec![Attribute::FamilyName])]
-    #[case(json!({"displayName": "Ada L"}), vec![Attribute::DisplayName])]
-    #[case(json!({"department": "R&D"}), vec![Attribute::Department])]
-    #[case(json!({"jobTitle": null}), vec![Attribute::Title])]
-    #[case(json!({"employeeId": "7"}), vec![Attribute::EmployeeNumber])]
-    #[case(json!({"manager": {"id": "u0"}}), vec![Attribute::Manager])]
-    #[case(json!({"manager": null}), vec![Attribute::Manager])]
-    #[case(json!({"accountEnabled": false}), vec![Attribute::Active])]
+    #[case(json!({"givenName": "Ada"}), vec![SnapshotField::GivenName])]
+    #[case(json!({"surname": null}), vec![SnapshotField::FamilyName])]
+    #[case(json!({"displayName": "Ada L"}), vec![SnapshotField::DisplayName])]
+    #[case(json!({"department": "R&D"}), vec![SnapshotField::Department])]
+    #[case(json!({"jobTitle": null}), vec![SnapshotField::Title])]
+    #[case(json!({"employeeId": "7"}), vec![SnapshotField::EmployeeNumber])]
+    #[case(json!({"manager": {"id": "u0"}}), vec![SnapshotField::Manager])]
+    #[case(json!({"manager": null}), vec![SnapshotField::Manager])]
+    #[case(json!({"accountEnabled": false}), vec![SnapshotField::Active])]
     #[case(json!({"accountEnabled": null}), vec![])]
     #[case(
         json!({"accountEnabled": true, "surname": "L", "mail": "a@example.com", "jobTitle": "Analyst"}),
-        vec![Attribute::Email, Attribute::Active, Attribute::FamilyName, Attribute::Title]
+        vec![SnapshotField::Email, SnapshotField::Active, SnapshotField::FamilyName, SnapshotField::Title]
     )]
     fn a_partial_graph_item_carries_exactly_the_properties_it_holds(
         #[case] extra: Value,
-        #[case] carried: Vec<Attribute>,
+        #[case] carried: Vec<SnapshotField>,
     ) {
         let (_, s) = graph_changed_user(&graph_item(extra)).unwrap();
         assert_eq!(s.carried, Some(carried));
@@ -309,7 +309,7 @@ mod tests {
         #[case] email: Option<&str>,
     ) {
         let (_, s) = graph_changed_user(&graph_item(extra)).unwrap();
-        assert_eq!(s.carries(Attribute::Email), email.is_some());
+        assert_eq!(s.carries(SnapshotField::Email), email.is_some());
         assert_eq!(s.email.as_deref(), email);
     }
 
@@ -324,7 +324,7 @@ mod tests {
         #[case] department: Option<&str>,
     ) {
         let (_, s) = graph_changed_user(&graph_item(extra)).unwrap();
-        assert_eq!(s.carries(Attribute::Department), carried);
+        assert_eq!(s.carries(SnapshotField::Department), carried);
         assert_eq!(s.profile.department.as_deref(), department);
     }
 
@@ -332,7 +332,10 @@ mod tests {
     fn a_complete_graph_user_carries_everything() {
         let (_, s) = graph_user(&graph_item(json!({"mail": "a@example.com"}))).unwrap();
         assert_eq!(s.carried, None);
-        assert!(s.carries(Attribute::Department), "absent means no value");
+        assert!(
+            s.carries(SnapshotField::Department),
+            "absent means no value"
+        );
     }
 
     #[rstest]

@@ -33,9 +33,9 @@ use super::PullError;
 use super::normalize::okta_user;
 use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
-use super::token::Token;
+use super::token::AccessToken;
 use crate::crypto::Secret;
-use crate::reconcile::groups::GroupSnapshot;
+use crate::reconcile::model::GroupSnapshot;
 
 /// Okta's page size cap for users (docs/pull-apis.md §3B) and the size it
 /// recommends for groups and group members.
@@ -167,7 +167,7 @@ pub struct Okta {
     /// The group the connection imports (Okta group id), if any.
     group: Option<String>,
     pacing: Pacing,
-    token: Option<Token>,
+    token: Option<AccessToken>,
 }
 
 impl std::fmt::Debug for Okta {
@@ -492,7 +492,7 @@ impl Okta {
 
     /// The client-credentials grant on the org authorization server.
     #[instrument(skip_all, fields(org = %self.org))]
-    async fn grant(&mut self) -> Result<Token, PullError> {
+    async fn grant(&mut self) -> Result<AccessToken, PullError> {
         let Credential::PrivateKeyJwt { scopes, .. } = &self.credential else {
             return Err(PullError::Config("SSWS needs no grant".into()));
         };
@@ -532,7 +532,7 @@ impl Okta {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| PullError::Auth("the token response has no access_token".into()))?;
         let lifetime = Duration::from_secs(body["expires_in"].as_u64().unwrap_or(3600));
-        Ok(Token::new(Secret::new(value.to_owned()), lifetime))
+        Ok(AccessToken::new(Secret::new(value.to_owned()), lifetime))
     }
 
     /// The `Authorization` header for the next API call, renewing the access
@@ -541,7 +541,7 @@ impl Okta {
         let raw = match &self.credential {
             Credential::Ssws(token) => format!("SSWS {}", token.expose()),
             Credential::PrivateKeyJwt { .. } => {
-                let fresh = self.token.as_ref().is_some_and(Token::is_fresh);
+                let fresh = self.token.as_ref().is_some_and(AccessToken::is_fresh);
                 if !fresh {
                     self.token = Some(self.grant().await?);
                 }
@@ -818,8 +818,8 @@ mod tests {
     use crate::pull::fake::okta::{
         Credentials, EVERYONE, TEST_PRIVATE_KEY, TEST_PUBLIC_KEY, dev_connection, start,
     };
-    use crate::pull::fake::{Directory, Running, Shared, timestamp};
-    use crate::reconcile::plan::Snapshot;
+    use crate::pull::fake::{Org, Running, Shared, timestamp};
+    use crate::reconcile::model::Snapshot;
 
     /// A second RSA key (made like `TEST_PRIVATE_KEY`), registered nowhere.
     const OTHER_KEY: &str = include_str!("fake/okta_other_key.pem");
@@ -862,8 +862,8 @@ mod tests {
 
     /// A directory whose user 1 is DEPROVISIONED and user 2 SUSPENDED (the
     /// fake's id-parity rule) and every other user active.
-    fn directory(users: usize, groups: usize) -> Directory {
-        let mut dir = Directory::generate(users, groups, 11);
+    fn directory(users: usize, groups: usize) -> Org {
+        let mut dir = Org::generate(users, groups, 11);
         for u in &mut dir.users {
             u.active = true;
         }

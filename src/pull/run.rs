@@ -20,9 +20,9 @@ use super::source::{Position, Scope, Source};
 use crate::domain::names::fold;
 use crate::domain::time::rfc3339;
 use crate::reconcile::listing::{
-    Counts, GroupCounts, GroupListing, HeldBack, Listing, ListingOptions, Problem, RunStatus,
+    Counts, GroupCounts, GroupListing, HeldBack, Listing, ListingOptions, ListingStatus, NotApplied,
 };
-use crate::reconcile::plan::Snapshot;
+use crate::reconcile::model::{EventType, RunStatus, Snapshot};
 use crate::reconcile::unit::Unit;
 use crate::store::pull::{self as runs, Connection, Run};
 use crate::store::{Store, StoreError};
@@ -263,7 +263,7 @@ pub async fn sync_once<S: Source + Send>(
         Ok(outcome) => outcome,
         Err(err) => {
             // The store failed under the run: record that much if it can.
-            run.status = "failed".to_owned();
+            run.status = RunStatus::Failed.as_str().to_owned();
             run.errors = json!([error_entry("store", &err.to_string(), None)]);
             let _ = runs::save_run(store.connection(), run).await;
             return Err(err);
@@ -278,19 +278,20 @@ pub async fn sync_once<S: Source + Send>(
         outcome
             .problems
             .iter()
-            .map(|p: &Problem| error_entry(p.outcome, &p.reason, Some(&p.source_id))),
+            .map(|p: &NotApplied| error_entry(p.outcome, &p.reason, Some(&p.source_id))),
     );
     errors.truncate(ERRORS_KEPT);
     let users_failed = outcome.failures.iter().any(|(kind, _)| *kind == "users");
-    run.status = if outcome.status == RunStatus::NeedsApproval {
-        "needs_approval"
+    run.status = if outcome.status == ListingStatus::NeedsApproval {
+        RunStatus::NeedsApproval
     } else if users_failed && outcome.counts.users.seen == 0 {
-        "failed"
+        RunStatus::Failed
     } else if !outcome.failures.is_empty() {
-        "partial"
+        RunStatus::Partial
     } else {
-        "succeeded"
+        RunStatus::Succeeded
     }
+    .as_str()
     .to_owned();
     run.deactivations = outcome.counts.deactivations as i64;
     run.counts = serde_json::to_value(&outcome.counts).unwrap_or_default();
@@ -325,7 +326,7 @@ pub async fn sync_once<S: Source + Send>(
         }
     }
     runs::save_run(unit.conn(), run.clone()).await?;
-    if run.status == "needs_approval" {
+    if run.status == RunStatus::NeedsApproval.as_str() {
         let held_back: Vec<(String, &'static str)> = outcome
             .held_back
             .iter()
@@ -336,7 +337,8 @@ pub async fn sync_once<S: Source + Send>(
     // An approval is carried out once its run went through; one that
     // failed, or tripped the guard again (more to deactivate than was
     // approved), leaves the stopped run open.
-    if let (Some((stopped, _)), "succeeded") = (&request.approves, run.status.as_str()) {
+    if let (Some((stopped, _)), Ok(RunStatus::Succeeded)) = (&request.approves, run.status.parse())
+    {
         runs::set_approved_by(unit.conn(), stopped, &run.id).await?;
     }
     // The next scheduled run is set and the lease given back with the run's
@@ -354,10 +356,10 @@ pub async fn sync_once<S: Source + Send>(
         || c.users.deactivated + c.users.reactivated + c.users.deleted > 0
         || c.groups.created + c.groups.updated + c.groups.deleted > 0
         || c.groups.members_added + c.groups.members_removed > 0;
-    if !request.dry_run && (changed || run.status != "succeeded") {
+    if !request.dry_run && (changed || run.status != RunStatus::Succeeded.as_str()) {
         unit.event(
             &connection.tenant_id,
-            "sync.run.finished",
+            EventType::SyncRunFinished,
             "sync_run",
             &run.id,
             json!({ "run": run_view(&run) }),
@@ -370,9 +372,9 @@ pub async fn sync_once<S: Source + Send>(
 
 /// What the listings did.
 struct Outcome {
-    status: RunStatus,
+    status: ListingStatus,
     counts: RunCounts,
-    problems: Vec<Problem>,
+    problems: Vec<NotApplied>,
     /// Provider errors that cut a listing short: ("users" | "groups", error).
     failures: Vec<(&'static str, PullError)>,
     /// Some(new cursor) when the run decides the next run's start (None
@@ -389,7 +391,7 @@ const PLAN_SHOWN: usize = 100;
 
 /// One planned change as a dry run shows it; None for `unchanged`.
 fn planned(applied: &crate::reconcile::apply::Applied) -> Option<Value> {
-    use crate::reconcile::plan::Outcome as O;
+    use crate::reconcile::model::Outcome as O;
     let (outcome, detail) = match &applied.outcome {
         O::Unchanged => return None,
         O::Created => ("create", Value::Null),
@@ -510,7 +512,7 @@ async fn list_and_apply<S: Source + Send>(
     // Not after the guard stopped the run either: group changes can
     // deactivate (a membership requirement), and nothing may be removed
     // until an operator approves.
-    let stopped = report.status == RunStatus::NeedsApproval;
+    let stopped = report.status == ListingStatus::NeedsApproval;
     if complete && !*incremental && !selective && !stopped {
         match list_groups(
             store,
@@ -749,7 +751,9 @@ where
     // Every run the server, the CLI or an approval starts passes here (a
     // completed one was counted above). One that ended in an error is
     // `failed`: its record says so, or will once its lapsed lease is found.
-    let status = result.as_ref().map_or("failed", |run| run.status.as_str());
+    let status = result
+        .as_ref()
+        .map_or(RunStatus::Failed.as_str(), |run| run.status.as_str());
     crate::metrics::pull_run(&connection.provider, status, started.elapsed());
     if !request.dry_run {
         store
@@ -776,7 +780,7 @@ async fn record_unstarted(
     let now = now_ms();
     Ok(store
         .insert_run(Run {
-            status: "failed".to_owned(),
+            status: RunStatus::Failed.as_str().to_owned(),
             finished_at: Some(now),
             counts: serde_json::to_value(RunCounts::default()).unwrap_or_default(),
             errors: json!([error_entry("connection", &err.to_string(), None)]),
@@ -799,7 +803,7 @@ fn new_run(connection: &Connection, request: &Request, mode: &str, started_at: i
         tenant_id: connection.tenant_id.clone(),
         trigger: request.trigger.as_str().to_owned(),
         mode: mode.to_owned(),
-        status: "running".to_owned(),
+        status: RunStatus::Running.as_str().to_owned(),
         started_at,
         finished_at: None,
         counts: json!({}),

@@ -11,6 +11,7 @@ use super::retry::Pacing;
 use super::run::{self, Request, RunError, Trigger};
 use super::schedule::Schedule;
 use crate::crypto::SealingKey;
+use crate::reconcile::model::RunStatus;
 use crate::store::pull::Run;
 use crate::store::{Store, StoreError};
 
@@ -42,7 +43,7 @@ pub async fn tick(
             .await?;
         let full_is_due = !recent
             .iter()
-            .any(|r| r.mode == "full" && r.status == "succeeded");
+            .any(|r| r.mode == "full" && r.status == RunStatus::Succeeded.as_str());
         let request = Request {
             trigger: Trigger::Schedule,
             incremental: !full_is_due,

@@ -5,8 +5,8 @@
 
 use std::future::Future;
 
-use crate::reconcile::groups::GroupSnapshot;
-use crate::reconcile::plan::Snapshot;
+use crate::reconcile::model::GroupSnapshot;
+use crate::reconcile::model::Snapshot;
 
 use super::PullError;
 

@@ -10,15 +10,15 @@ use crate::crypto::Secret;
 /// with one that dies in flight.
 const RENEW_EARLY: Duration = Duration::from_secs(60);
 
-pub struct Token {
+pub struct AccessToken {
     pub value: Secret,
     renew_at: Instant,
 }
 
-impl Token {
+impl AccessToken {
     /// A token the provider said lives `lifetime` (its `expires_in`).
-    pub fn new(value: Secret, lifetime: Duration) -> Token {
-        Token {
+    pub fn new(value: Secret, lifetime: Duration) -> AccessToken {
+        AccessToken {
             value,
             renew_at: Instant::now() + lifetime.saturating_sub(RENEW_EARLY),
         }

@@ -11,19 +11,21 @@ use serde_json::{Value, json};
 use tracing::{info, instrument};
 
 use super::addresses::{self, Holder, Move, Verdict};
-use super::plan::{
-    self, Change, Current, DeactivatedBy, Field, Outcome, Profile, Snapshot, Status, Write,
-};
+use super::model::{Change, EventType, Field, Outcome, Profile, Snapshot};
+use super::plan::{self, Current, DeactivatedBy, Status, Write};
 use super::policy::{OnDelete, OnMissing, Policy};
 use crate::domain::time::rfc3339;
-use crate::store::deferred::{self, Deferred};
+use crate::store::app::groups as app_groups;
+use crate::store::app::links::{self, Link};
+use crate::store::app::users::{self as app_users, AppUser};
 use crate::store::events::NewEvent;
-use crate::store::identity::{self as ids, AppUser, Link};
+use crate::store::mirror::deferred::{self, Deferred};
 use crate::store::{Conn, StoreError, tenants};
 
-/// The directory a change comes from, with the policy in force.
+/// Where a change comes from: the directory (its id and tenant) and the
+/// policy in force. Not the directory's row (`store::tenants::Directory`).
 #[derive(Debug, Clone)]
-pub struct Directory {
+pub struct Origin {
     pub id: String,
     pub tenant_id: String,
     pub policy: Policy,
@@ -31,15 +33,15 @@ pub struct Directory {
     policy_key: String,
 }
 
-impl Directory {
+impl Origin {
     /// Read the directory and its policy inside the transaction.
-    pub async fn load<C: Conn>(conn: &C, id: &str) -> Result<Directory, StoreError> {
+    pub async fn load<C: Conn>(conn: &C, id: &str) -> Result<Origin, StoreError> {
         let row = tenants::directory_in(conn, id).await?;
         let policy = serde_json::from_value(row.policy).map_err(|e| {
             StoreError::Invalid(format!("directory {id} has an unreadable policy: {e}"))
         })?;
         let text = serde_json::to_string(&policy).unwrap_or_default();
-        Ok(Directory {
+        Ok(Origin {
             id: row.id,
             tenant_id: row.tenant_id,
             policy_key: crate::crypto::hash_token(&text)[..16].to_owned(),
@@ -65,13 +67,7 @@ pub struct Effects {
 }
 
 impl Effects {
-    pub fn push(
-        &mut self,
-        r#type: &'static str,
-        resource_type: &'static str,
-        id: &str,
-        data: Value,
-    ) {
+    pub fn push(&mut self, r#type: EventType, resource_type: &'static str, id: &str, data: Value) {
         self.events.push(NewEvent {
             r#type,
             resource_type,
@@ -89,7 +85,7 @@ impl Effects {
     }
 
     /// How many events of this type are waiting.
-    pub fn count(&self, r#type: &str) -> u64 {
+    pub fn count(&self, r#type: EventType) -> u64 {
         self.events.iter().filter(|e| e.r#type == r#type).count() as u64
     }
 
@@ -288,20 +284,20 @@ pub fn user_view(row: &AppUser) -> Value {
 }
 
 /// The event for an outcome, if the outcome is a change.
-pub fn user_event(outcome: &Outcome) -> Option<(&'static str, Vec<Field>)> {
+pub fn user_event(outcome: &Outcome) -> Option<(EventType, Vec<Field>)> {
     match outcome {
-        Outcome::Created => Some(("user.created", Vec::new())),
-        Outcome::Updated(fields) => Some(("user.updated", fields.clone())),
-        Outcome::Deactivated => Some(("user.deactivated", vec![Field::Status])),
-        Outcome::Reactivated => Some(("user.reactivated", vec![Field::Status])),
-        Outcome::Deleted => Some(("user.deleted", Vec::new())),
+        Outcome::Created => Some((EventType::UserCreated, Vec::new())),
+        Outcome::Updated(fields) => Some((EventType::UserUpdated, fields.clone())),
+        Outcome::Deactivated => Some((EventType::UserDeactivated, vec![Field::Status])),
+        Outcome::Reactivated => Some((EventType::UserReactivated, vec![Field::Status])),
+        Outcome::Deleted => Some((EventType::UserDeleted, Vec::new())),
         Outcome::Unchanged | Outcome::Skipped(_) | Outcome::Conflict(_) | Outcome::Deferred(_) => {
             None
         }
     }
 }
 
-fn push_user_event(fx: &mut Effects, dir: &Directory, outcome: &Outcome, row: &AppUser) {
+fn push_user_event(fx: &mut Effects, dir: &Origin, outcome: &Outcome, row: &AppUser) {
     if let Some((kind, changed)) = user_event(outcome) {
         fx.push(
             kind,
@@ -361,7 +357,7 @@ impl State {
         self.users.insert(row.id.clone(), row);
     }
 
-    fn add_link(&mut self, dir: &Directory, link: Link) {
+    fn add_link(&mut self, dir: &Origin, link: Link) {
         if link.directory_id == dir.id {
             if link.removed_at.is_none() {
                 self.here
@@ -399,7 +395,7 @@ impl State {
 /// links to those users, and their groups when the policy uses them.
 async fn load<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     state: &mut State,
     changes: &[UserChange],
 ) -> Result<(), StoreError> {
@@ -408,7 +404,7 @@ async fn load<C: Conn>(
         .filter(|c| state.sources_read.insert(c.source_id.clone()))
         .map(|c| c.source_id.clone())
         .collect();
-    for link in ids::links_by_source(conn, &dir.id, &sources).await? {
+    for link in links::links_by_source(conn, &dir.id, &sources).await? {
         state.add_link(dir, link);
     }
     // An IdP that deleted a user and creates it again under the same
@@ -423,7 +419,7 @@ async fn load<C: Conn>(
         .collect();
     let mut removed_by_external = HashMap::new();
     if !returning.is_empty() {
-        for link in ids::removed_links_by_external_id(conn, &dir.id, &returning).await? {
+        for link in links::removed_links_by_external_id(conn, &dir.id, &returning).await? {
             if let Some(ext) = link.external_id.clone() {
                 removed_by_external.entry(ext).or_insert(link);
             }
@@ -457,7 +453,7 @@ async fn load<C: Conn>(
     user_ids.sort();
     user_ids.dedup();
     let mut added: Vec<String> = Vec::new();
-    for row in ids::users_by_id(conn, &user_ids).await? {
+    for row in app_users::users_by_id(conn, &user_ids).await? {
         added.push(row.id.clone());
         state.read_user(row);
     }
@@ -474,7 +470,7 @@ async fn load<C: Conn>(
     emails.dedup();
     let mut by_email_only = Vec::new();
     if !emails.is_empty() {
-        for row in ids::users_by_email(conn, &dir.tenant_id, &emails).await? {
+        for row in app_users::users_by_email(conn, &dir.tenant_id, &emails).await? {
             if state.users.contains_key(&row.id) {
                 continue;
             }
@@ -486,18 +482,18 @@ async fn load<C: Conn>(
     // Other directories' links (one person in two directories), and this
     // directory's links to users matched by email (one directory user per
     // app user).
-    for link in ids::links_elsewhere(conn, &dir.id, &added).await? {
+    for link in links::links_elsewhere(conn, &dir.id, &added).await? {
         state.add_link(dir, link);
     }
     if !by_email_only.is_empty() {
-        for link in ids::links_of_users(conn, &by_email_only).await? {
+        for link in links::links_of_users(conn, &by_email_only).await? {
             if link.directory_id == dir.id && !state.links.contains_key(&link.source_id) {
                 state.add_link(dir, link);
             }
         }
     }
     if dir.uses_groups() && !added.is_empty() {
-        for key in ids::group_keys_of_users(conn, &dir.id, &added).await? {
+        for key in app_groups::group_keys_of_users(conn, &dir.id, &added).await? {
             let keys = state.groups.entry(key.user_id).or_default();
             keys.push(key.name);
             keys.extend(key.external_id);
@@ -537,7 +533,7 @@ fn stored_change(snapshot: Option<&Value>) -> Option<Snapshot> {
 /// word if it has one, else the link's last snapshot.
 async fn complete<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     state: &State,
     changes: Vec<UserChange>,
 ) -> Result<Vec<UserChange>, StoreError> {
@@ -555,7 +551,7 @@ async fn complete<C: Conn>(
         return Ok(changes);
     }
     let mut before: HashMap<String, Snapshot> = HashMap::new();
-    for link in ids::snapshots_by_source(conn, &dir.id, &partial).await? {
+    for link in links::snapshots_by_source(conn, &dir.id, &partial).await? {
         if let Some(s) = stored_change(link.snapshot.as_ref()) {
             before.insert(link.source_id, s);
         }
@@ -584,7 +580,7 @@ async fn complete<C: Conn>(
 /// not on the part an item carries). The same completion as a set's.
 pub async fn complete_users<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     changes: Vec<UserChange>,
 ) -> Result<Vec<UserChange>, StoreError> {
     let partial: Vec<String> = changes
@@ -608,7 +604,7 @@ pub async fn complete_users<C: Conn>(
 /// number of changes given comes first in the returned set.
 async fn gather<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     state: &mut State,
     changes: Vec<UserChange>,
 ) -> Result<Vec<UserChange>, StoreError> {
@@ -687,7 +683,7 @@ async fn gather<C: Conn>(
 /// which left nothing to do. The rest are returned for the full path.
 async fn fast_path<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     changes: Vec<UserChange>,
 ) -> Result<(Vec<UserChange>, Vec<Applied>), StoreError> {
     if dir.uses_groups() {
@@ -707,11 +703,12 @@ async fn fast_path<C: Conn>(
     if candidates.is_empty() {
         return Ok((changes, Vec::new()));
     }
-    let judged: HashMap<String, ids::JudgedLink> = ids::judged_links(conn, &dir.id, &candidates)
-        .await?
-        .into_iter()
-        .map(|l| (l.source_id.clone(), l))
-        .collect();
+    let judged: HashMap<String, links::JudgedLink> =
+        links::judged_links(conn, &dir.id, &candidates)
+            .await?
+            .into_iter()
+            .map(|l| (l.source_id.clone(), l))
+            .collect();
     if judged.is_empty() {
         return Ok((changes, Vec::new()));
     }
@@ -753,7 +750,7 @@ fn snapshot_hash(s: &Snapshot) -> String {
 #[instrument(skip_all, fields(directory_id = %dir.id, count = changes.len()))]
 pub async fn apply_users<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     changes: Vec<UserChange>,
     now: i64,
     options: Options,
@@ -824,13 +821,7 @@ struct Planned {
     held: bool,
 }
 
-fn plan_one(
-    state: &State,
-    dir: &Directory,
-    item: &UserChange,
-    now: i64,
-    options: Options,
-) -> Planned {
+fn plan_one(state: &State, dir: &Origin, item: &UserChange, now: i64, options: Options) -> Planned {
     let link = state.links.get(&item.source_id);
     let linked = link.and_then(|l| state.users.get(&l.app_user_id));
     // A first match by email adopts a user this directory does not link
@@ -930,7 +921,7 @@ fn address_move(state: &State, p: &Planned) -> Option<Move> {
 #[allow(clippy::too_many_arguments)]
 fn settle_one(
     state: &mut State,
-    dir: &Directory,
+    dir: &Origin,
     item: UserChange,
     p: Planned,
     verdict: Verdict,
@@ -1077,7 +1068,7 @@ fn settle_one(
 #[allow(clippy::too_many_arguments)]
 fn defer(
     state: &mut State,
-    dir: &Directory,
+    dir: &Origin,
     source_id: &str,
     snapshot: &Snapshot,
     address: &str,
@@ -1115,7 +1106,7 @@ fn defer(
 /// whether it says active, removal.
 fn book_link(
     state: &mut State,
-    dir: &Directory,
+    dir: &Origin,
     item: &UserChange,
     change: &Change,
     outcome: &Outcome,
@@ -1175,7 +1166,7 @@ fn book_link(
 /// Where the directory's groups take part in the rules, a membership can
 /// change what the same snapshot means, so no stamp is kept; nor for a
 /// removed or missing user (`book_link` clears it).
-fn stamp_judged(state: &mut State, dir: &Directory) {
+fn stamp_judged(state: &mut State, dir: &Origin) {
     for source in std::mem::take(&mut state.judged) {
         let Some(link) = state.links.get_mut(&source) else {
             continue;
@@ -1198,17 +1189,17 @@ fn stamp_judged(state: &mut State, dir: &Directory) {
 
 async fn write<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     state: State,
     now: i64,
     fx: &mut Effects,
 ) -> Result<(), StoreError> {
     for id in &state.deleted {
-        ids::delete_user(conn, id).await?;
+        app_users::delete_user(conn, id).await?;
     }
     for source in &state.links_deleted {
         if !state.links.contains_key(source) {
-            ids::delete_link(conn, &dir.id, source).await?;
+            links::delete_link(conn, &dir.id, source).await?;
         }
     }
     // Users leaving an address that another user of the set takes (a swap,
@@ -1225,20 +1216,20 @@ async fn write<C: Conn>(
         })
         .cloned()
         .collect();
-    ids::park_emails(conn, &parked).await?;
+    app_users::park_emails(conn, &parked).await?;
     let inserted: HashSet<&String> = state.inserted.iter().collect();
     let rows: Vec<AppUser> = state
         .inserted
         .iter()
         .filter_map(|id| state.users.get(id).cloned())
         .collect();
-    ids::insert_users(conn, rows).await?;
+    app_users::insert_users(conn, rows).await?;
     for id in &state.updated {
         if inserted.contains(id) {
             continue;
         }
         if let Some(row) = state.users.get(id) {
-            ids::update_user(conn, row).await?;
+            app_users::update_user(conn, row).await?;
         }
     }
     let mut state = state;
@@ -1248,12 +1239,12 @@ async fn write<C: Conn>(
         .iter()
         .filter_map(|s| state.links.get(s).cloned())
         .collect();
-    ids::upsert_links(conn, links).await?;
+    links::upsert_links(conn, links).await?;
     deferred::delete_deferred(conn, &dir.id, &state.deferred_cleared).await?;
     deferred::upsert_deferred(conn, state.deferred_written).await?;
     // Users linked now join the app groups their directory already put them in.
     if !state.linked_now.is_empty() {
-        let found = ids::mirror_groups_of(conn, &dir.id, &state.linked_now).await?;
+        let found = app_groups::mirror_groups_of(conn, &dir.id, &state.linked_now).await?;
         let mut by_group: HashMap<String, Vec<String>> = HashMap::new();
         for m in found {
             if let Some(link) = state.links.get(&m.member_id) {
@@ -1278,7 +1269,7 @@ pub async fn add_members<C: Conn>(
     now: i64,
     fx: &mut Effects,
 ) -> Result<Vec<String>, StoreError> {
-    let present: HashSet<String> = ids::members_among(conn, group_id, user_ids)
+    let present: HashSet<String> = app_groups::members_among(conn, group_id, user_ids)
         .await?
         .into_iter()
         .collect();
@@ -1289,10 +1280,10 @@ pub async fn add_members<C: Conn>(
         .collect();
     new.sort();
     new.dedup();
-    ids::add_group_members(conn, group_id, &new, now).await?;
+    app_groups::add_group_members(conn, group_id, &new, now).await?;
     for user in &new {
         fx.push(
-            "group.member_added",
+            EventType::GroupMemberAdded,
             "group",
             group_id,
             json!({ "group_id": group_id, "user_id": user }),
@@ -1308,13 +1299,13 @@ pub async fn remove_members<C: Conn>(
     user_ids: &[String],
     fx: &mut Effects,
 ) -> Result<Vec<String>, StoreError> {
-    let mut gone = ids::members_among(conn, group_id, user_ids).await?;
+    let mut gone = app_groups::members_among(conn, group_id, user_ids).await?;
     gone.sort();
     gone.dedup();
-    ids::remove_group_members(conn, group_id, &gone).await?;
+    app_groups::remove_group_members(conn, group_id, &gone).await?;
     for user in &gone {
         fx.push(
-            "group.member_removed",
+            EventType::GroupMemberRemoved,
             "group",
             group_id,
             json!({ "group_id": group_id, "user_id": user }),
@@ -1327,7 +1318,7 @@ pub async fn remove_members<C: Conn>(
 /// and the policy maps groups to roles or requires membership).
 pub async fn refresh_users<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     app_user_ids: &[String],
     now: i64,
     fx: &mut Effects,
@@ -1335,7 +1326,7 @@ pub async fn refresh_users<C: Conn>(
     if !dir.uses_groups() || app_user_ids.is_empty() {
         return Ok(());
     }
-    let links = ids::snapshots_of(conn, &dir.id, app_user_ids).await?;
+    let links = links::snapshots_of(conn, &dir.id, app_user_ids).await?;
     // A user whose latest word still waits for its address is re-planned
     // with that word, so the refresh never drops it for an older one.
     let sources: Vec<String> = links.iter().map(|l| l.source_id.clone()).collect();

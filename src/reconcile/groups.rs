@@ -4,36 +4,15 @@
 //! groups to roles or requires membership, a membership change re-plans the
 //! users it touches.
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tracing::instrument;
 
-use super::apply::{self, Directory, Effects};
+use super::apply::{self, Effects, Origin};
+use super::model::{EventType, GroupChange, GroupOutcome, MemberChanges};
 use crate::domain::time::rfc3339;
-use crate::store::identity::{self as ids, AppGroup};
+use crate::store::app::groups::{self as app_groups, AppGroup};
+use crate::store::app::links;
 use crate::store::{Conn, StoreError};
-
-/// What one directory says about one group, normalised at the edge.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct GroupSnapshot {
-    pub name: String,
-    pub external_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupChange {
-    Upsert(GroupSnapshot),
-    Removed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupOutcome {
-    Created,
-    Updated,
-    Unchanged,
-    Deleted,
-}
 
 /// A group as its events carry it.
 pub fn group_view(g: &AppGroup) -> serde_json::Value {
@@ -52,13 +31,13 @@ pub fn group_view(g: &AppGroup) -> serde_json::Value {
 #[instrument(skip_all, fields(directory_id = %dir.id, source_id))]
 pub async fn apply_group<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     source_id: &str,
     change: GroupChange,
     now: i64,
     fx: &mut Effects,
 ) -> Result<GroupOutcome, StoreError> {
-    let current = ids::group_by_source(conn, &dir.id, source_id).await?;
+    let current = app_groups::group_by_source(conn, &dir.id, source_id).await?;
     match (change, current) {
         (GroupChange::Upsert(s), None) => {
             let group = AppGroup {
@@ -71,14 +50,14 @@ pub async fn apply_group<C: Conn>(
                 created_at: now,
                 updated_at: now,
             };
-            ids::insert_group(conn, group.clone()).await?;
+            app_groups::insert_group(conn, group.clone()).await?;
             fx.push(
-                "group.created",
+                EventType::GroupCreated,
                 "group",
                 &group.id,
                 json!({ "group": group_view(&group) }),
             );
-            let mirror = ids::mirror_user_members(conn, source_id).await?;
+            let mirror = app_groups::mirror_user_members(conn, source_id).await?;
             let users = app_users_of(conn, dir, &mirror).await?;
             let added = apply::add_members(conn, &group.id, &users, now, fx).await?;
             apply::refresh_users(conn, dir, &added, now, fx).await?;
@@ -101,23 +80,23 @@ pub async fn apply_group<C: Conn>(
                 updated_at: now.max(group.updated_at),
                 ..group
             };
-            ids::update_group(conn, &next).await?;
+            app_groups::update_group(conn, &next).await?;
             fx.push(
-                "group.updated",
+                EventType::GroupUpdated,
                 "group",
                 &next.id,
                 json!({ "group": group_view(&next), "changed": changed }),
             );
             // A mapping may name the group by its old or new name.
-            let members = ids::member_ids(conn, &next.id).await?;
+            let members = app_groups::member_ids(conn, &next.id).await?;
             apply::refresh_users(conn, dir, &members, now, fx).await?;
             Ok(GroupOutcome::Updated)
         }
         (GroupChange::Removed, Some(group)) => {
-            let members = ids::member_ids(conn, &group.id).await?;
-            ids::delete_group(conn, &group.id).await?;
+            let members = app_groups::member_ids(conn, &group.id).await?;
+            app_groups::delete_group(conn, &group.id).await?;
             fx.push(
-                "group.deleted",
+                EventType::GroupDeleted,
                 "group",
                 &group.id,
                 json!({ "group": group_view(&group), "members": members }),
@@ -132,10 +111,10 @@ pub async fn apply_group<C: Conn>(
 /// The app users linked (live) to these directory users of `dir`.
 async fn app_users_of<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     source_ids: &[String],
 ) -> Result<Vec<String>, StoreError> {
-    Ok(ids::links_by_source(conn, &dir.id, source_ids)
+    Ok(links::links_by_source(conn, &dir.id, source_ids)
         .await?
         .into_iter()
         .filter(|l| l.removed_at.is_none())
@@ -143,24 +122,17 @@ async fn app_users_of<C: Conn>(
         .collect())
 }
 
-/// Membership changes of one directory group, as directory user ids.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct MemberChanges {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-}
-
 /// Apply member additions and removals to the group's app group.
 #[instrument(skip_all, fields(directory_id = %dir.id, added = changes.added.len(), removed = changes.removed.len()))]
 pub async fn apply_members<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     group_source_id: &str,
     changes: &MemberChanges,
     now: i64,
     fx: &mut Effects,
 ) -> Result<(), StoreError> {
-    let Some(group) = ids::group_by_source(conn, &dir.id, group_source_id).await? else {
+    let Some(group) = app_groups::group_by_source(conn, &dir.id, group_source_id).await? else {
         return Ok(());
     };
     let removed = app_users_of(conn, dir, &changes.removed).await?;
@@ -176,20 +148,20 @@ pub async fn apply_members<C: Conn>(
 /// member listing).
 pub async fn replace_members<C: Conn>(
     conn: &C,
-    dir: &Directory,
+    dir: &Origin,
     group_source_id: &str,
     source_ids: &[String],
     now: i64,
     fx: &mut Effects,
 ) -> Result<(), StoreError> {
-    let Some(group) = ids::group_by_source(conn, &dir.id, group_source_id).await? else {
+    let Some(group) = app_groups::group_by_source(conn, &dir.id, group_source_id).await? else {
         return Ok(());
     };
     let wanted: std::collections::HashSet<String> = app_users_of(conn, dir, source_ids)
         .await?
         .into_iter()
         .collect();
-    let present: std::collections::HashSet<String> = ids::member_ids(conn, &group.id)
+    let present: std::collections::HashSet<String> = app_groups::member_ids(conn, &group.id)
         .await?
         .into_iter()
         .collect();

@@ -8,9 +8,10 @@ use serde_json::json;
 use tracing::instrument;
 
 use super::apply::{to_plan, to_row, user_view};
-use super::plan::{AppUser, DeactivatedBy, Field, Status};
+use super::model::{EventType, Field};
+use super::plan::{AppUser, DeactivatedBy, Status};
 use super::unit::Unit;
-use crate::store::identity::{self as ids};
+use crate::store::app::users as app_users;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,11 +24,7 @@ pub enum Action {
 
 /// The user after the action, and the event it is, or None when it changes
 /// nothing (signing in twice, deactivating a deactivated user).
-pub fn plan(
-    user: &AppUser,
-    action: &Action,
-    now: i64,
-) -> Option<(AppUser, &'static str, Vec<Field>)> {
+pub fn plan(user: &AppUser, action: &Action, now: i64) -> Option<(AppUser, EventType, Vec<Field>)> {
     let mut next = user.clone();
     let event = match action {
         Action::SignedIn => {
@@ -35,7 +32,7 @@ pub fn plan(
             if next.status == Status::Pending {
                 next.status = Status::Active;
             }
-            ("user.updated", vec![Field::Status])
+            (EventType::UserUpdated, vec![Field::Status])
         }
         Action::Deactivate => {
             // An admin's deactivation replaces a directory's: it must now
@@ -45,7 +42,7 @@ pub fn plan(
             if user.status != Status::Deactivated {
                 next.deactivated_at = Some(now);
             }
-            ("user.deactivated", vec![Field::Status])
+            (EventType::UserDeactivated, vec![Field::Status])
         }
         Action::Reactivate => {
             if user.status != Status::Deactivated {
@@ -58,11 +55,11 @@ pub fn plan(
             };
             next.deactivated_by = None;
             next.deactivated_at = None;
-            ("user.reactivated", vec![Field::Status])
+            (EventType::UserReactivated, vec![Field::Status])
         }
         Action::SetRole(role) => {
             next.role = role.clone();
-            ("user.updated", vec![Field::Role])
+            (EventType::UserUpdated, vec![Field::Role])
         }
     };
     (next != *user).then_some((next, event.0, event.1))
@@ -105,9 +102,10 @@ pub async fn act(
     let mut unit = Unit::begin(store, now).await?;
     let row = match user {
         UserKey::Email(email) => {
-            ids::user_by_email(unit.conn(), tenant_id, &crate::domain::names::fold(email)).await?
+            app_users::user_by_email(unit.conn(), tenant_id, &crate::domain::names::fold(email))
+                .await?
         }
-        UserKey::Id(id) => ids::users_by_id(unit.conn(), std::slice::from_ref(id))
+        UserKey::Id(id) => app_users::users_by_id(unit.conn(), std::slice::from_ref(id))
             .await?
             .into_iter()
             .find(|u| u.tenant_id == tenant_id)
@@ -117,7 +115,7 @@ pub async fn act(
         return Ok(user_view(&row));
     };
     let next = to_row(&next, Some(&row), tenant_id, now);
-    ids::update_user(unit.conn(), &next).await?;
+    app_users::update_user(unit.conn(), &next).await?;
     unit.event(
         tenant_id,
         kind,
@@ -132,7 +130,7 @@ pub async fn act(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::plan::Profile;
+    use crate::reconcile::model::Profile;
     use rstest::rstest;
 
     fn user(status: Status, by: Option<DeactivatedBy>, signed_in: bool) -> AppUser {
@@ -154,7 +152,7 @@ mod tests {
             plan(&user(Status::Pending, None, false), &Action::SignedIn, 5).unwrap();
         assert_eq!(
             (next.status, next.has_signed_in, kind),
-            (Status::Active, true, "user.updated")
+            (Status::Active, true, EventType::UserUpdated)
         );
         assert!(
             plan(&next, &Action::SignedIn, 6).is_none(),
@@ -183,7 +181,7 @@ mod tests {
     ) {
         let (next, kind, _) = plan(&user(status, by, true), &Action::Deactivate, 5).unwrap();
         assert_eq!(next.deactivated_by, Some(DeactivatedBy::Admin));
-        assert_eq!(kind, "user.deactivated");
+        assert_eq!(kind, EventType::UserDeactivated);
     }
 
     #[rstest]
@@ -201,7 +199,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (next.status, next.deactivated_by, kind),
-            (expected, None, "user.reactivated")
+            (expected, None, EventType::UserReactivated)
         );
         assert!(plan(&next, &Action::Reactivate, 6).is_none());
     }

@@ -13,11 +13,14 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 use tracing::{instrument, warn};
 
-use super::apply::{self, Applied, Directory, Effects, Options, UserChange};
-use super::groups::{GroupChange, GroupOutcome, GroupSnapshot};
-use super::plan::{Change, Outcome, Snapshot, Status};
+use super::apply::{self, Applied, Effects, Options, Origin, UserChange};
+use super::model::{
+    Change, EventType, GroupChange, GroupOutcome, GroupSnapshot, Outcome, Snapshot,
+};
+use super::plan::Status;
 use super::unit::Unit;
-use crate::store::identity as ids;
+use crate::store::app::groups as app_groups;
+use crate::store::app::links;
 use crate::store::{Store, StoreError};
 
 /// Changes per transaction.
@@ -27,9 +30,10 @@ pub const PAGE: usize = 500;
 /// statistics (`Store::analyze_identity`).
 const ANALYZE_FROM: u64 = 1_000;
 
+/// How a listing ended (what a pull run's `RunStatus` is made from).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum RunStatus {
+pub enum ListingStatus {
     /// Everything planned was applied.
     Applied,
     /// The guard tripped: creations and updates applied, no deactivation.
@@ -79,7 +83,7 @@ impl Counts {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    pub status: RunStatus,
+    pub status: ListingStatus,
     pub counts: Counts,
     /// Deactivations the run planned (applied unless the guard tripped).
     pub deactivations: u64,
@@ -88,7 +92,7 @@ pub struct Report {
     /// Whether the guard tripped (also reported on a dry run).
     pub guard_tripped: bool,
     /// The first skips and conflicts, with their reasons.
-    pub problems: Vec<Problem>,
+    pub problems: Vec<NotApplied>,
     /// The start of the plan (`PLAN_KEPT` changes), on a dry run.
     #[serde(skip)]
     pub plan: Vec<Applied>,
@@ -202,7 +206,7 @@ pub const PROBLEMS_KEPT: usize = 20;
 
 /// A change that was not applied, and why (a skip or a conflict).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Problem {
+pub struct NotApplied {
     /// The directory's id for the user.
     pub source_id: String,
     pub outcome: &'static str,
@@ -211,14 +215,14 @@ pub struct Problem {
 
 /// A complete listing of one directory in progress.
 pub struct Listing {
-    dir: Directory,
+    dir: Origin,
     options: ListingOptions,
     seen: HashSet<String>,
     held: Vec<UserChange>,
     /// Users the source said are gone (a partial listing's removals).
     removed: Vec<String>,
     counts: Counts,
-    problems: Vec<Problem>,
+    problems: Vec<NotApplied>,
     plan: Vec<Applied>,
     /// `counts.created` when this listing last refreshed the statistics.
     analyzed_at: u64,
@@ -235,7 +239,7 @@ impl Listing {
         directory_id: &str,
         options: ListingOptions,
     ) -> Result<Listing, StoreError> {
-        let dir = Directory::load(store.connection(), directory_id).await?;
+        let dir = Origin::load(store.connection(), directory_id).await?;
         Ok(Listing {
             dir,
             options,
@@ -267,7 +271,7 @@ impl Listing {
                 _ => None,
             };
             if let (Some((outcome, why)), true) = (problem, self.problems.len() < PROBLEMS_KEPT) {
-                self.problems.push(Problem {
+                self.problems.push(NotApplied {
                     source_id: a.source_id.clone(),
                     outcome,
                     reason: why.clone(),
@@ -414,12 +418,12 @@ impl Listing {
                 held = self.held.len(),
                 "incomplete listing: no deactivation applied"
             );
-            return Ok(self.report(RunStatus::Incomplete, 0, 0, false));
+            return Ok(self.report(ListingStatus::Incomplete, 0, 0, false));
         }
         let missing_ids: Vec<String> = if self.options.partial {
             std::mem::take(&mut self.removed)
         } else {
-            let live = ids::live_source_ids(store.connection(), &self.dir.id).await?;
+            let live = links::live_source_ids(store.connection(), &self.dir.id).await?;
             live.into_iter()
                 .filter(|s| !self.seen.contains(s))
                 .collect()
@@ -443,7 +447,7 @@ impl Listing {
             held_back.extend(deactivated(batch.applied, HeldBackReason::Missing));
         }
         let would_deactivate = self.held.len() as u64 + held_back.len() as u64;
-        let population = ids::count_active_links(store.connection(), &self.dir.id).await?;
+        let population = links::count_active_links(store.connection(), &self.dir.id).await?;
         let tripped = self
             .dir
             .policy
@@ -460,9 +464,9 @@ impl Listing {
                 population, "mass-deactivation guard tripped: nothing deactivated"
             );
             let status = if self.options.dry_run {
-                RunStatus::DryRun
+                ListingStatus::DryRun
             } else {
-                RunStatus::NeedsApproval
+                ListingStatus::NeedsApproval
             };
             for chunk in self.held.chunks(PAGE) {
                 let batch = self.run(store, chunk.to_vec(), now, weigh).await?;
@@ -494,16 +498,16 @@ impl Listing {
             self.record(changed);
         }
         let status = if self.options.dry_run {
-            RunStatus::DryRun
+            ListingStatus::DryRun
         } else {
-            RunStatus::Applied
+            ListingStatus::Applied
         };
         Ok(self.report(status, would_deactivate, population, tripped))
     }
 
     fn report(
         mut self,
-        status: RunStatus,
+        status: ListingStatus,
         deactivations: u64,
         population: u64,
         guard_tripped: bool,
@@ -514,7 +518,7 @@ impl Listing {
         for (source_id, reason) in std::mem::take(&mut self.waiting) {
             self.counts.conflicts += 1;
             if self.problems.len() < PROBLEMS_KEPT {
-                self.problems.push(Problem {
+                self.problems.push(NotApplied {
                     source_id,
                     outcome: "conflict",
                     reason,
@@ -561,8 +565,8 @@ impl GroupCounts {
     }
 
     fn effects(&mut self, fx: &Effects) {
-        self.members_added += fx.count("group.member_added");
-        self.members_removed += fx.count("group.member_removed");
+        self.members_added += fx.count(EventType::GroupMemberAdded);
+        self.members_removed += fx.count(EventType::GroupMemberRemoved);
     }
 }
 
@@ -577,7 +581,7 @@ const MEMBERS_PER_UNIT: usize = 20_000;
 /// `GROUPS_PER_UNIT` and `MEMBERS_PER_UNIT`). When it completes, groups it
 /// did not list are deleted; on a dry run every transaction rolls back.
 pub struct GroupListing {
-    dir: Directory,
+    dir: Origin,
     dry_run: bool,
     seen: HashSet<String>,
     /// Groups listed and not yet applied, and their members' count.
@@ -593,7 +597,7 @@ impl GroupListing {
         dry_run: bool,
     ) -> Result<GroupListing, StoreError> {
         Ok(GroupListing {
-            dir: Directory::load(store.connection(), directory_id).await?,
+            dir: Origin::load(store.connection(), directory_id).await?,
             dry_run,
             seen: HashSet::new(),
             pending: Vec::new(),
@@ -659,7 +663,7 @@ impl GroupListing {
         if !complete {
             return Ok(self.counts);
         }
-        let known = ids::group_source_ids(store.connection(), &self.dir.id).await?;
+        let known = app_groups::group_source_ids(store.connection(), &self.dir.id).await?;
         let gone: Vec<String> = known
             .into_iter()
             .filter(|s| !self.seen.contains(s))

@@ -1,5 +1,7 @@
 //! The reconciliation rules (docs/reconciliation.md): the one place where
 //! provisioning decisions are made, for SCIM push and directory pull alike.
+//! `model` holds the engine's nouns (snapshots, changes, outcomes, event
+//! types, run statuses);
 //! `plan` is pure (data in, an outcome and writes out); `apply` and `groups`
 //! run plans through `store`; `unit` is the one write path: every caller's
 //! transaction, its events and its commit (`listing`, `host`, `removal`, and
@@ -12,6 +14,7 @@ pub mod apply;
 pub mod groups;
 pub mod host;
 pub mod listing;
+pub mod model;
 pub mod plan;
 pub mod policy;
 pub mod removal;

@@ -4,8 +4,7 @@
 //! storage; applying a plan (and its event) in one transaction belongs to the
 //! caller.
 
-use serde::{Deserialize, Serialize};
-
+use super::model::{Change, Field, Outcome, Profile, Snapshot};
 use super::policy::{OnDelete, OnMissing, Policy};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,109 +18,6 @@ pub enum Status {
 pub enum DeactivatedBy {
     Admin,
     Directory,
-}
-
-/// The profile fields sync refreshes (never role, never invitation status).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Profile {
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub display_name: Option<String>,
-    pub avatar_url: Option<String>,
-    pub department: Option<String>,
-    pub title: Option<String>,
-    pub employee_number: Option<String>,
-    pub manager: Option<String>,
-}
-
-/// What one directory says about one user, normalised at the edge.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Snapshot {
-    pub external_id: Option<String>,
-    /// The primary email, folded.
-    pub email: Option<String>,
-    pub profile: Profile,
-    /// The directory-side active flag (SCIM active, Graph accountEnabled, …).
-    pub active: bool,
-    /// Names or external ids of the directory groups the user is in (filled
-    /// by the engine from the store; never stored with the snapshot).
-    #[serde(skip)]
-    pub groups: Vec<String>,
-    /// None: a complete snapshot, where an absent value means no value (every
-    /// full listing, every SCIM write). Some: a partial item that carries only
-    /// these attributes (a Microsoft Graph delta round sends "at least the
-    /// updated properties"); the others keep what the directory said before
-    /// (`merged_over`). Never stored: the engine stores the merged snapshot.
-    #[serde(skip)]
-    pub carried: Option<Vec<Attribute>>,
-}
-
-/// What a directory's snapshot of a user can carry (the external id always
-/// comes with it: it names the user).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Attribute {
-    Email,
-    Active,
-    GivenName,
-    FamilyName,
-    DisplayName,
-    AvatarUrl,
-    Department,
-    Title,
-    EmployeeNumber,
-    Manager,
-}
-
-impl Snapshot {
-    /// Whether the snapshot carries this attribute (a complete one carries all).
-    pub fn carries(&self, attribute: Attribute) -> bool {
-        self.carried
-            .as_ref()
-            .is_none_or(|carried| carried.contains(&attribute))
-    }
-
-    /// The complete snapshot this one means, given what the directory said
-    /// before (`None` when it said nothing yet: an attribute the item does
-    /// not carry has no value then). A complete snapshot is itself.
-    pub fn merged_over(self, before: Option<&Snapshot>) -> Snapshot {
-        let Some(before) = before.filter(|_| self.carried.is_some()) else {
-            return Snapshot {
-                carried: None,
-                ..self
-            };
-        };
-        let pick = |attribute: Attribute, now: &Option<String>, was: &Option<String>| {
-            if self.carries(attribute) { now } else { was }.clone()
-        };
-        let (p, b) = (&self.profile, &before.profile);
-        Snapshot {
-            external_id: self.external_id.clone().or(before.external_id.clone()),
-            email: pick(Attribute::Email, &self.email, &before.email),
-            profile: Profile {
-                given_name: pick(Attribute::GivenName, &p.given_name, &b.given_name),
-                family_name: pick(Attribute::FamilyName, &p.family_name, &b.family_name),
-                display_name: pick(Attribute::DisplayName, &p.display_name, &b.display_name),
-                avatar_url: pick(Attribute::AvatarUrl, &p.avatar_url, &b.avatar_url),
-                department: pick(Attribute::Department, &p.department, &b.department),
-                title: pick(Attribute::Title, &p.title, &b.title),
-                employee_number: pick(
-                    Attribute::EmployeeNumber,
-                    &p.employee_number,
-                    &b.employee_number,
-                ),
-                manager: pick(Attribute::Manager, &p.manager, &b.manager),
-            },
-            active: if self.carries(Attribute::Active) {
-                self.active
-            } else {
-                before.active
-            },
-            groups: self.groups,
-            carried: None,
-        }
-    }
 }
 
 /// The host application's user, as far as the rules need it.
@@ -156,75 +52,6 @@ pub struct Current {
     pub other_directory_active: bool,
     /// This directory linked the user first, so its profile is the one kept.
     pub owns_profile: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    Upsert(Box<Snapshot>),
-    /// The directory removed the user (SCIM DELETE).
-    Removed,
-    /// Missing from a complete pull listing.
-    Missing,
-}
-
-impl Change {
-    pub fn upsert(snapshot: Snapshot) -> Change {
-        Change::Upsert(Box::new(snapshot))
-    }
-}
-
-/// What an update changed (named in the event's `changed` list).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Field {
-    /// The set of directories linked to the user.
-    Directories,
-    Email,
-    Role,
-    Status,
-    GivenName,
-    FamilyName,
-    DisplayName,
-    AvatarUrl,
-    Department,
-    Title,
-    EmployeeNumber,
-    Manager,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    Created,
-    Updated(Vec<Field>),
-    Unchanged,
-    Deactivated,
-    Reactivated,
-    Deleted,
-    Skipped(String),
-    /// The address the change asks for belongs to a person this directory
-    /// does not link: nothing changes (docs/reconciliation.md, rule 5).
-    Conflict(String),
-    /// The address the change asks for is still held by another user of
-    /// this directory at the end of its set: nothing changes yet, and the
-    /// change waits (stored) until the address is released.
-    Deferred(String),
-}
-
-impl Outcome {
-    /// The outcome's name without its detail (a metric's label).
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Outcome::Created => "created",
-            Outcome::Updated(_) => "updated",
-            Outcome::Unchanged => "unchanged",
-            Outcome::Deactivated => "deactivated",
-            Outcome::Reactivated => "reactivated",
-            Outcome::Deleted => "deleted",
-            Outcome::Skipped(_) => "skipped",
-            Outcome::Conflict(_) => "conflict",
-            Outcome::Deferred(_) => "deferred",
-        }
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,8 +13,11 @@ use serde_json::json;
 use tracing::instrument;
 
 use super::groups::group_view;
+use super::model::EventType;
 use super::unit::Unit;
-use crate::store::identity as ids;
+use crate::store::app::groups as app_groups;
+use crate::store::app::links;
+use crate::store::app::users as app_users;
 use crate::store::{Store, StoreError, pull, tenants};
 
 #[derive(Debug, thiserror::Error)]
@@ -59,12 +62,12 @@ pub async fn remove_directory(
         return Err(RemovalError::Busy);
     }
     let tenant_id = directory.tenant_id.clone();
-    let groups = ids::groups_of_directory(unit.conn(), directory_id).await?;
+    let groups = app_groups::groups_of_directory(unit.conn(), directory_id).await?;
     for group in &groups {
-        let members = ids::member_ids(unit.conn(), &group.id).await?;
+        let members = app_groups::member_ids(unit.conn(), &group.id).await?;
         unit.event(
             &tenant_id,
-            "group.deleted",
+            EventType::GroupDeleted,
             "group",
             &group.id,
             json!({ "group": group_view(group), "members": members }),
@@ -73,13 +76,13 @@ pub async fn remove_directory(
     let conn = unit.conn();
     let removal = Removal {
         groups_deleted: groups.len() as u64,
-        users_unlinked: ids::count_live_links(conn, directory_id).await?,
+        users_unlinked: links::count_live_links(conn, directory_id).await?,
     };
-    ids::release_profiles(conn, directory_id).await?;
+    app_users::release_profiles(conn, directory_id).await?;
     tenants::delete_directory(conn, directory_id).await?;
     unit.event(
         &tenant_id,
-        "directory.deleted",
+        EventType::DirectoryDeleted,
         "directory",
         directory_id,
         json!({

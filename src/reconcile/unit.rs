@@ -24,8 +24,9 @@ use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{instrument, warn};
 
-use super::apply::{self, Applied, Batch, Directory, Effects, Options, UserChange};
-use super::groups::{self, GroupChange, GroupOutcome, MemberChanges};
+use super::apply::{self, Applied, Batch, Effects, Options, Origin, UserChange};
+use super::groups;
+use super::model::{EventType, GroupChange, GroupOutcome, MemberChanges};
 use crate::store::events::{self, NewEvent};
 use crate::store::{self, DatabaseTransaction, Store, StoreError, WriteTx};
 
@@ -75,8 +76,8 @@ impl Unit {
     }
 
     /// The directory and its policy, as this transaction reads them.
-    pub async fn directory(&self, id: &str) -> Result<Directory, StoreError> {
-        Directory::load(self.conn(), id).await
+    pub async fn directory(&self, id: &str) -> Result<Origin, StoreError> {
+        Origin::load(self.conn(), id).await
     }
 
     fn for_tenant(&mut self, tenant_id: &str) -> Result<(), StoreError> {
@@ -95,7 +96,7 @@ impl Unit {
     /// The user rules on a set of changes from one directory, now.
     pub async fn users(
         &mut self,
-        dir: &Directory,
+        dir: &Origin,
         changes: Vec<UserChange>,
         options: Options,
     ) -> Result<Batch, StoreError> {
@@ -154,7 +155,7 @@ impl Unit {
     /// A directory group's snapshot or removal.
     pub async fn group(
         &mut self,
-        dir: &Directory,
+        dir: &Origin,
         source_id: &str,
         change: GroupChange,
     ) -> Result<GroupOutcome, StoreError> {
@@ -173,7 +174,7 @@ impl Unit {
     /// Members added to and removed from a directory group.
     pub async fn members(
         &mut self,
-        dir: &Directory,
+        dir: &Origin,
         group_source_id: &str,
         changes: &MemberChanges,
     ) -> Result<(), StoreError> {
@@ -192,7 +193,7 @@ impl Unit {
     /// A directory group's complete member list (a pull's listing).
     pub async fn replace_members(
         &mut self,
-        dir: &Directory,
+        dir: &Origin,
         group_source_id: &str,
         members: &[String],
     ) -> Result<(), StoreError> {
@@ -213,7 +214,7 @@ impl Unit {
     pub fn event(
         &mut self,
         tenant_id: &str,
-        r#type: &'static str,
+        r#type: EventType,
         resource_type: &'static str,
         resource_id: &str,
         data: serde_json::Value,
@@ -261,7 +262,7 @@ impl Unit {
     pub async fn commit(mut self) -> Result<Vec<Applied>, StoreError> {
         self.keep_job();
         let mut applied = Vec::new();
-        let mut dirs: HashMap<String, Directory> = HashMap::new();
+        let mut dirs: HashMap<String, Origin> = HashMap::new();
         let mut users = Vec::new();
         for (directory_id, step) in std::mem::take(&mut self.later) {
             let step = match step {
@@ -324,9 +325,9 @@ enum Later {
 impl Unit {
     async fn cached(
         &self,
-        dirs: &mut HashMap<String, Directory>,
+        dirs: &mut HashMap<String, Origin>,
         id: &str,
-    ) -> Result<Directory, StoreError> {
+    ) -> Result<Origin, StoreError> {
         if let Some(dir) = dirs.get(id) {
             return Ok(dir.clone());
         }
@@ -339,7 +340,7 @@ impl Unit {
     async fn users_in_waves(
         &mut self,
         users: Vec<(String, UserChange)>,
-        dirs: &mut HashMap<String, Directory>,
+        dirs: &mut HashMap<String, Origin>,
         applied: &mut Vec<Applied>,
     ) -> Result<(), StoreError> {
         for (directory_id, changes) in waves(users) {
@@ -578,7 +579,7 @@ async fn one(store: &Store, mut batch: Vec<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::plan::Change;
+    use crate::reconcile::model::Change;
 
     fn change(directory: &str, user: &str) -> (String, UserChange) {
         let change = UserChange {

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use super::auth::Caller;
 use super::body::ScimBody;
 use super::error::ScimError;
-use super::list::{ListParams, Paging, list_response};
+use super::list::{ListParams, Pagination, list_response};
 use super::schema::{self, Attribute, RESOURCE_TYPES, SCHEMAS};
 use super::{ScimState, json_response};
 
@@ -86,7 +86,7 @@ pub async fn resource_types(state: web::Data<ScimState>) -> HttpResponse {
     let body = list_response(
         RESOURCE_TYPES.len() as u64,
         resources,
-        &Paging::Index { start_index: 1 },
+        &Pagination::Index { start_index: 1 },
         None,
     );
     json_response(StatusCode::OK, &body)
@@ -154,7 +154,7 @@ pub async fn schemas(state: web::Data<ScimState>) -> HttpResponse {
     let body = list_response(
         SCHEMAS.len() as u64,
         resources,
-        &Paging::Index { start_index: 1 },
+        &Pagination::Index { start_index: 1 },
         None,
     );
     json_response(StatusCode::OK, &body)
@@ -216,7 +216,7 @@ pub async fn search_root(
     let body = list_response(
         user_total + group_total,
         resources,
-        &Paging::Index { start_index },
+        &Pagination::Index { start_index },
         None,
     );
     Ok(json_response(StatusCode::OK, &body))

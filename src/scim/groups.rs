@@ -24,9 +24,9 @@ use super::users::SearchPage;
 use super::write::{self, Failed};
 use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::GroupName;
-use crate::reconcile::groups::{GroupChange, MemberChanges};
+use crate::reconcile::model::{GroupChange, MemberChanges};
 use crate::reconcile::unit::Unit;
-use crate::store::groups::{self as store_groups, Group, Member, NewMember};
+use crate::store::mirror::groups::{self as store_groups, Member, MirrorGroup, NewMember};
 use crate::store::{Conn, StoreError};
 
 fn group_row(
@@ -36,7 +36,7 @@ fn group_row(
     version: i64,
     created_at: i64,
     updated_at: i64,
-) -> Result<Group, ScimError> {
+) -> Result<MirrorGroup, ScimError> {
     let name = data
         .get("displayName")
         .and_then(Value::as_str)
@@ -49,7 +49,7 @@ fn group_row(
     check_indexed_len("displayName", name.as_str())?;
     check_indexed_len("displayName", name.folded())?;
     check_indexed_len("externalId", external_id.as_deref().unwrap_or_default())?;
-    Ok(Group {
+    Ok(MirrorGroup {
         id: id.to_owned(),
         directory_id: directory_id.to_owned(),
         display_name: name.as_str().to_owned(),
@@ -62,7 +62,7 @@ fn group_row(
     })
 }
 
-fn conflict_on_display_name(err: StoreError, group: &Group) -> ScimError {
+fn conflict_on_display_name(err: StoreError, group: &MirrorGroup) -> ScimError {
     match err {
         StoreError::Conflict(_) => ScimError::uniqueness(format!(
             "a group named {:?} already exists in this directory (compared case-insensitively)",
@@ -75,7 +75,7 @@ fn conflict_on_display_name(err: StoreError, group: &Group) -> ScimError {
 async fn represent<C: Conn>(
     conn: &C,
     state: &ScimState,
-    groups: &[Group],
+    groups: &[MirrorGroup],
     projection: &Projection,
 ) -> Result<Vec<Value>, ScimError> {
     let members = if projection.wants("members") {
@@ -110,7 +110,7 @@ fn projection_of(req: &HttpRequest) -> Result<Projection, ScimError> {
 async fn respond<C: Conn>(
     conn: &C,
     state: &ScimState,
-    group: &Group,
+    group: &MirrorGroup,
     projection: &Projection,
     status: StatusCode,
 ) -> Result<HttpResponse, ScimError> {
@@ -255,7 +255,7 @@ pub(super) async fn create(
     state: &ScimState,
     caller: &Caller,
     body: &Value,
-) -> Result<Group, ScimError> {
+) -> Result<MirrorGroup, ScimError> {
     let canonical = resource::canonicalize(&GROUP_RESOURCE, body, Mode::Create)?;
     let now = now_ms();
     let id = uuid::Uuid::now_v7().to_string();
@@ -333,7 +333,7 @@ pub async fn search_page(
     limit: u64,
 ) -> Result<SearchPage, ScimError> {
     let mut plan = list::plan(&GROUP_RESOURCE, params, &state.settings)?;
-    plan.query.page = crate::store::users::Page::Offset { offset, limit };
+    plan.query.page = crate::store::mirror::list::Window::Offset { offset, limit };
     let projection = Projection::parse(
         &GROUP_RESOURCE,
         params.attributes.as_deref(),
@@ -394,11 +394,11 @@ async fn modify(
     caller: &Caller,
     if_match: Option<&str>,
     id: &str,
-    change: impl Fn(&Group) -> Result<(Map<String, Value>, Vec<MemberChange>), ScimError>
+    change: impl Fn(&MirrorGroup) -> Result<(Map<String, Value>, Vec<MemberChange>), ScimError>
     + Send
     + Sync
     + 'static,
-) -> Result<Group, ScimError> {
+) -> Result<MirrorGroup, ScimError> {
     let change = std::sync::Arc::new(change);
     let (id, directory_id) = (id.to_owned(), caller.directory_id.clone());
     let if_match_owned = if_match.map(str::to_owned);
@@ -447,7 +447,7 @@ pub(super) async fn replace(
     id: &str,
     body: &Value,
     if_match: Option<&str>,
-) -> Result<Group, ScimError> {
+) -> Result<MirrorGroup, ScimError> {
     let canonical = resource::canonicalize(&GROUP_RESOURCE, body, Mode::Replace)?;
     if let Some(echoed) = &canonical.echoed_id
         && !echoed.eq_ignore_ascii_case(id)
@@ -472,7 +472,7 @@ pub(super) async fn patch(
     id: &str,
     body: &Value,
     if_match: Option<&str>,
-) -> Result<Group, ScimError> {
+) -> Result<MirrorGroup, ScimError> {
     let ops = patch_op::parse(&GROUP_RESOURCE, body)?;
     modify(state, caller, if_match, id, move |current| {
         let mut data = current.data.as_object().cloned().unwrap_or_default();

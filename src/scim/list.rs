@@ -9,7 +9,7 @@ use super::error::{ScimError, ScimType};
 use super::schema::{self, ResourceType};
 use crate::config::ServerSettings;
 use crate::domain::filter::Filter;
-use crate::store::users::{ListQuery, Page, SortKey};
+use crate::store::mirror::list::{ListQuery, SortKey, Window};
 
 /// The raw parameters, whichever way they arrived.
 #[derive(Debug, Default, Clone)]
@@ -143,7 +143,7 @@ impl ListParams {
 
 /// How the response pages: by index (echo `startIndex`) or by cursor.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Paging {
+pub enum Pagination {
     Index { start_index: u64 },
     Cursor,
 }
@@ -190,9 +190,9 @@ fn invalid_cursor(s: &str) -> ScimError {
 
 /// A store query planned from the parameters.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct QueryPlan {
     pub query: ListQuery,
-    pub paging: Paging,
+    pub paging: Pagination,
     /// For cursor paging: the offset of this page when sorted (else None).
     offset: Option<u64>,
 }
@@ -201,7 +201,7 @@ pub fn plan(
     rt: &'static ResourceType,
     params: &ListParams,
     settings: &ServerSettings,
-) -> Result<Plan, ScimError> {
+) -> Result<QueryPlan, ScimError> {
     let filter = match params.filter.as_deref().map(str::trim) {
         // No stored value contains U+0000 (resource.rs refuses it), and
         // PostgreSQL cannot even bind it as text.
@@ -236,28 +236,28 @@ pub fn plan(
         };
         let (page, offset) = match (&sort, decoded) {
             (None, None) => (
-                Page::After {
+                Window::After {
                     after: None,
                     limit: count + 1,
                 },
                 None,
             ),
             (None, Some(Cursor::After(id))) => (
-                Page::After {
+                Window::After {
                     after: Some(id),
                     limit: count + 1,
                 },
                 None,
             ),
             (_, Some(Cursor::Offset(n))) => (
-                Page::Offset {
+                Window::Offset {
                     offset: n,
                     limit: count + 1,
                 },
                 Some(n),
             ),
             (Some(_), None) => (
-                Page::Offset {
+                Window::Offset {
                     offset: 0,
                     limit: count + 1,
                 },
@@ -266,24 +266,24 @@ pub fn plan(
             // A keyset cursor from an unsorted listing, replayed with sortBy.
             (Some(_), Some(Cursor::After(_))) => return Err(invalid_cursor(cursor)),
         };
-        return Ok(Plan {
+        return Ok(QueryPlan {
             query: ListQuery { filter, sort, page },
-            paging: Paging::Cursor,
+            paging: Pagination::Cursor,
             offset,
         });
     }
     // startIndex < 1 is read as 1 (RFC 7644 §3.4.2.4).
     let start_index = params.start_index.unwrap_or(1).max(1) as u64;
-    Ok(Plan {
+    Ok(QueryPlan {
         query: ListQuery {
             filter,
             sort,
-            page: Page::Offset {
+            page: Window::Offset {
                 offset: start_index - 1,
                 limit: count,
             },
         },
-        paging: Paging::Index { start_index },
+        paging: Pagination::Index { start_index },
         offset: None,
     })
 }
@@ -347,11 +347,11 @@ fn sort_key(
 
 /// Trim the look-ahead row of a cursor page and say what the next cursor is.
 pub fn next_cursor<T>(
-    plan: &Plan,
+    plan: &QueryPlan,
     items: &mut Vec<T>,
     id_of: impl Fn(&T) -> String,
 ) -> Option<String> {
-    if plan.paging != Paging::Cursor {
+    if plan.paging != Pagination::Cursor {
         return None;
     }
     let limit = plan.query.page.limit().saturating_sub(1) as usize;
@@ -370,7 +370,7 @@ pub fn next_cursor<T>(
 pub fn list_response(
     total: u64,
     resources: Vec<Value>,
-    paging: &Paging,
+    paging: &Pagination,
     next: Option<String>,
 ) -> Value {
     let mut body = Map::new();
@@ -378,10 +378,10 @@ pub fn list_response(
     body.insert("totalResults".into(), json!(total));
     body.insert("itemsPerPage".into(), json!(resources.len()));
     match paging {
-        Paging::Index { start_index } => {
+        Pagination::Index { start_index } => {
             body.insert("startIndex".into(), json!(start_index));
         }
-        Paging::Cursor => {
+        Pagination::Cursor => {
             if let Some(next) = next {
                 body.insert("nextCursor".into(), json!(next));
             }
@@ -410,10 +410,10 @@ mod tests {
         let settings = ServerSettings::for_tests();
         let p = ListParams::from_query("startIndex=-4&count=100000").unwrap();
         let plan = plan(&USER_RESOURCE, &p, &settings).unwrap();
-        assert_eq!(plan.paging, Paging::Index { start_index: 1 });
+        assert_eq!(plan.paging, Pagination::Index { start_index: 1 });
         assert_eq!(
             plan.query.page,
-            Page::Offset {
+            Window::Offset {
                 offset: 0,
                 limit: settings.max_page_size
             }

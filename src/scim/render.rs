@@ -10,8 +10,8 @@ use serde_json::{Map, Value, json};
 
 use super::etag::etag;
 use super::schema;
-use crate::store::groups::{Group, Member};
-use crate::store::users::{GroupOfUser, User};
+use crate::store::mirror::groups::{Member, MirrorGroup};
+use crate::store::mirror::users::{GroupOfUser, MirrorUser};
 
 /// RFC 3339 with milliseconds, UTC.
 pub fn timestamp(ms: i64) -> String {
@@ -57,7 +57,11 @@ pub fn group_location(base_url: &str, id: &str) -> String {
 
 /// A User; `groups` is `None` when the projection does not want them (they
 /// were not read).
-pub fn user(base_url: &str, user: &User, groups: Option<&[GroupOfUser]>) -> Map<String, Value> {
+pub fn user(
+    base_url: &str,
+    user: &MirrorUser,
+    groups: Option<&[GroupOfUser]>,
+) -> Map<String, Value> {
     let mut out = base(&user.id, &user.data, schema::USER);
     if let Some(groups) = groups
         && !groups.is_empty()
@@ -89,7 +93,11 @@ pub fn user(base_url: &str, user: &User, groups: Option<&[GroupOfUser]>) -> Map<
 }
 
 /// A Group; `members` is `None` when the projection does not want them.
-pub fn group(base_url: &str, group: &Group, members: Option<&[Member]>) -> Map<String, Value> {
+pub fn group(
+    base_url: &str,
+    group: &MirrorGroup,
+    members: Option<&[Member]>,
+) -> Map<String, Value> {
     let mut out = base(&group.id, &group.data, schema::GROUP);
     if let Some(members) = members
         && !members.is_empty()

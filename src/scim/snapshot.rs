@@ -8,11 +8,12 @@ use serde_json::{Map, Value};
 use super::schema::ENTERPRISE_USER;
 use crate::metrics;
 use crate::reconcile::apply::{Applied, UserChange};
-use crate::reconcile::groups::{GroupChange, GroupSnapshot, MemberChanges};
-use crate::reconcile::plan::{Change, Profile, Snapshot};
+use crate::reconcile::model::{
+    Change, GroupChange, GroupSnapshot, MemberChanges, Profile, Snapshot,
+};
 use crate::reconcile::unit::Unit;
-use crate::store::groups::Group;
-use crate::store::users::User;
+use crate::store::mirror::groups::MirrorGroup;
+use crate::store::mirror::users::MirrorUser;
 
 fn text(data: &Map<String, Value>, path: &[&str]) -> Option<String> {
     let mut at = data;
@@ -40,7 +41,7 @@ fn photo(data: &Map<String, Value>) -> Option<String> {
 }
 
 /// What a SCIM user says, as the engine's snapshot.
-pub fn user(row: &User) -> Snapshot {
+pub fn user(row: &MirrorUser) -> Snapshot {
     let empty = Map::new();
     let data = row.data.as_object().unwrap_or(&empty);
     Snapshot {
@@ -63,7 +64,7 @@ pub fn user(row: &User) -> Snapshot {
 }
 
 /// What a SCIM group says, as the engine's snapshot.
-pub fn group(row: &Group) -> GroupSnapshot {
+pub fn group(row: &MirrorGroup) -> GroupSnapshot {
     GroupSnapshot {
         name: row.display_name.clone(),
         external_id: row.external_id.clone(),
@@ -72,7 +73,7 @@ pub fn group(row: &Group) -> GroupSnapshot {
 
 /// Hand a written user to the engine, planned when its unit commits (with
 /// the other writes of its batch).
-pub fn user_written(unit: &mut Unit, row: &User) {
+pub fn user_written(unit: &mut Unit, row: &MirrorUser) {
     let change = UserChange {
         source_id: row.id.clone(),
         change: Change::upsert(user(row)),

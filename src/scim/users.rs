@@ -19,7 +19,7 @@ use super::write::{self, Failed};
 use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
 use crate::domain::names::UserName;
 use crate::reconcile::unit::Unit;
-use crate::store::users::{self as store_users, GroupOfUser, User};
+use crate::store::mirror::users::{self as store_users, GroupOfUser, MirrorUser};
 use crate::store::{Conn, StoreError};
 
 /// RFC 7643 §4.1.1 leaves an absent `active` to the provider: an IdP that
@@ -41,7 +41,7 @@ pub(super) fn user_row(
     version: i64,
     created_at: i64,
     updated_at: i64,
-) -> Result<User, ScimError> {
+) -> Result<MirrorUser, ScimError> {
     let user_name = data
         .get("userName")
         .and_then(Value::as_str)
@@ -58,7 +58,7 @@ pub(super) fn user_row(
         "the primary emails.value",
         primary_email.as_deref().unwrap_or_default(),
     )?;
-    Ok(User {
+    Ok(MirrorUser {
         id: id.to_owned(),
         directory_id: directory_id.to_owned(),
         user_name: user_name.as_str().to_owned(),
@@ -88,7 +88,7 @@ fn primary_email(data: &Map<String, Value>) -> Option<String> {
 }
 
 /// A unique-index refusal is the client's duplicate userName (409 uniqueness).
-pub(super) fn conflict_on_user_name(err: StoreError, user: &User) -> ScimError {
+pub(super) fn conflict_on_user_name(err: StoreError, user: &MirrorUser) -> ScimError {
     match err {
         StoreError::Conflict(_) => ScimError::uniqueness(format!(
             "userName {:?} is already taken in this directory (compared case-insensitively)",
@@ -104,7 +104,7 @@ pub(super) async fn represent<C: Conn>(
     conn: &C,
     state: &ScimState,
     caller: &Caller,
-    users: &[User],
+    users: &[MirrorUser],
     projection: &Projection,
 ) -> Result<Vec<Value>, ScimError> {
     let groups = if projection.wants("groups") {
@@ -141,7 +141,7 @@ async fn respond<C: Conn>(
     conn: &C,
     state: &ScimState,
     caller: &Caller,
-    user: &User,
+    user: &MirrorUser,
     projection: &Projection,
     status: StatusCode,
 ) -> Result<HttpResponse, ScimError> {
@@ -167,7 +167,7 @@ pub(super) async fn create(
     state: &ScimState,
     caller: &Caller,
     body: &Value,
-) -> Result<User, ScimError> {
+) -> Result<MirrorUser, ScimError> {
     let mut canonical = resource::canonicalize(&USER_RESOURCE, body, Mode::Create)?;
     default_active(&mut canonical.data);
     let now = now_ms();
@@ -240,7 +240,7 @@ pub async fn search_page(
     limit: u64,
 ) -> Result<SearchPage, ScimError> {
     let mut plan = list::plan(&USER_RESOURCE, params, &state.settings)?;
-    plan.query.page = crate::store::users::Page::Offset { offset, limit };
+    plan.query.page = crate::store::mirror::list::Window::Offset { offset, limit };
     let projection = Projection::parse(
         &USER_RESOURCE,
         params.attributes.as_deref(),
@@ -302,8 +302,11 @@ async fn modify(
     caller: &Caller,
     if_match: Option<&str>,
     id: &str,
-    change: impl Fn(&User) -> Result<Option<Map<String, Value>>, ScimError> + Send + Sync + 'static,
-) -> Result<User, ScimError> {
+    change: impl Fn(&MirrorUser) -> Result<Option<Map<String, Value>>, ScimError>
+    + Send
+    + Sync
+    + 'static,
+) -> Result<MirrorUser, ScimError> {
     let change = std::sync::Arc::new(change);
     let (id, directory_id) = (id.to_owned(), caller.directory_id.clone());
     let if_match_owned = if_match.map(str::to_owned);
@@ -349,7 +352,7 @@ pub(super) async fn replace(
     id: &str,
     body: &Value,
     if_match: Option<&str>,
-) -> Result<User, ScimError> {
+) -> Result<MirrorUser, ScimError> {
     let canonical = resource::canonicalize(&USER_RESOURCE, body, Mode::Replace)?;
     // RFC 7643 §3.1: id is readOnly and assigned by the provider; a PUT may
     // echo it (Okta does, O5) but never change it.
@@ -374,7 +377,7 @@ pub(super) async fn patch(
     id: &str,
     body: &Value,
     if_match: Option<&str>,
-) -> Result<User, ScimError> {
+) -> Result<MirrorUser, ScimError> {
     let ops = patch_op::parse(&USER_RESOURCE, body)?;
     modify(state, caller, if_match, id, move |current| {
         let mut data = current.data.as_object().cloned().unwrap_or_default();

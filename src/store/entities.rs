@@ -186,7 +186,7 @@ pub mod user_links {
         pub app_user_id: String,
         pub external_id: Option<String>,
         pub directory_active: bool,
-        /// The last snapshot, read only where needed (`identity::snapshots_of`).
+        /// The last snapshot, read only where needed (`app::links::snapshots_of`).
         pub snapshot: Option<Json>,
         pub snapshot_hash: String,
         /// The app user's version and the policy's fingerprint when the

@@ -14,30 +14,14 @@ use tracing::instrument;
 
 use super::entities::{event_sequences, events};
 use super::{Result, Store, StoreError};
+use crate::domain::event::EventType;
 
 pub use events::Model as Event;
-
-/// Every type of event the outbox holds (what a webhook endpoint may
-/// choose among).
-pub const TYPES: &[&str] = &[
-    "user.created",
-    "user.updated",
-    "user.deactivated",
-    "user.reactivated",
-    "user.deleted",
-    "group.created",
-    "group.updated",
-    "group.deleted",
-    "group.member_added",
-    "group.member_removed",
-    "directory.deleted",
-    "sync.run.finished",
-];
 
 /// An event before it has a sequence number.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
-    pub r#type: &'static str,
+    pub r#type: EventType,
     pub resource_type: &'static str,
     pub resource_id: String,
     pub data: Value,
@@ -83,18 +67,14 @@ pub async fn append<C: ConnectionTrait>(
         .ok_or(StoreError::NotFound)?;
     let last: i64 = row.try_get("", "last_seq")?;
     let first = last - count + 1;
-    let types: Vec<&'static str> = batch.iter().map(|e| e.r#type).collect();
-    debug_assert!(
-        types.iter().all(|t| TYPES.contains(t)),
-        "an event type missing from events::TYPES: {types:?}"
-    );
+    let types: Vec<&'static str> = batch.iter().map(|e| e.r#type.as_str()).collect();
     let mut rows = batch
         .into_iter()
         .zip(first..)
         .map(|(e, seq)| events::ActiveModel {
             tenant_id: sea_orm::ActiveValue::Set(tenant_id.to_owned()),
             seq: sea_orm::ActiveValue::Set(seq),
-            r#type: sea_orm::ActiveValue::Set(e.r#type.to_owned()),
+            r#type: sea_orm::ActiveValue::Set(e.r#type.as_str().to_owned()),
             resource_type: sea_orm::ActiveValue::Set(e.resource_type.to_owned()),
             resource_id: sea_orm::ActiveValue::Set(e.resource_id),
             data: sea_orm::ActiveValue::Set(e.data),

@@ -1,18 +1,15 @@
 //! Persistence: sea-orm entities and queries. The only module that imports
 //! `sea_orm` or builds SQL; SCIM filters arrive as `domain::filter::Filter` and
-//! become SQL conditions in `filter.rs`, never an in-memory scan. Imports
+//! become SQL conditions in `mirror/filter.rs`, never an in-memory scan. Imports
 //! neither `scim`, `reconcile` nor `pull`, which call it.
 
-pub mod deferred;
+pub mod app;
 pub mod entities;
 pub mod events;
-pub mod filter;
-pub mod groups;
-pub mod identity;
+pub mod mirror;
 pub mod pages;
 pub mod pull;
 pub mod tenants;
-pub mod users;
 pub mod webhooks;
 
 use std::sync::Arc;

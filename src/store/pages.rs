@@ -11,12 +11,13 @@ use sea_orm::{
 };
 
 use super::Result;
+use super::app::groups::AppGroup;
+use super::app::users::AppUser;
 use super::entities::{group_members, groups, user_links, users};
-use super::identity::{AppGroup, AppUser};
 
 /// Where a page starts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum From {
+pub enum Anchor {
     #[default]
     Start,
     /// Keys after this one.
@@ -81,7 +82,7 @@ pub(super) async fn window<C, E>(
     conn: &C,
     select: sea_orm::Select<E>,
     key: E::Column,
-    from: &From,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<E::Model>>
 where
@@ -96,7 +97,7 @@ pub(super) async fn window_newest_first<C, E>(
     conn: &C,
     select: sea_orm::Select<E>,
     key: E::Column,
-    from: &From,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<E::Model>>
 where
@@ -110,7 +111,7 @@ async fn window_along<C, E>(
     conn: &C,
     select: sea_orm::Select<E>,
     key: E::Column,
-    from: &From,
+    from: &Anchor,
     limit: u64,
     direction: Direction,
 ) -> Result<Page<E::Model>>
@@ -134,9 +135,9 @@ where
         Direction::Descending => key.gt(k),
     };
     let (rows, more, backwards) = match from {
-        From::Start | From::After(_) => {
+        Anchor::Start | Anchor::After(_) => {
             let mut s = select.clone().order_by(key, forward);
-            if let From::After(k) = from {
+            if let Anchor::After(k) = from {
                 s = s.filter(past(k));
             }
             let mut rows = s.limit(limit + 1).all(conn).await?;
@@ -144,7 +145,7 @@ where
             rows.truncate(limit as usize);
             (rows, more, false)
         }
-        From::Before(k) => {
+        Anchor::Before(k) => {
             let mut rows = select
                 .clone()
                 .filter(short_of(k))
@@ -159,7 +160,7 @@ where
         }
     };
     let (more_after, more_before) = match (backwards, from) {
-        (false, From::Start) => (more, false),
+        (false, Anchor::Start) => (more, false),
         // A page after a key has rows before it (that key, at least).
         (false, _) => (more, true),
         (true, _) => (true, more),
@@ -176,7 +177,7 @@ pub async fn users<C: ConnectionTrait>(
     conn: &C,
     tenant_id: &str,
     filter: &UserFilter,
-    from: &From,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<AppUser>> {
     let mut select = users::Entity::find().filter(users::Column::TenantId.eq(tenant_id));
@@ -239,7 +240,7 @@ pub async fn groups<C: ConnectionTrait>(
     tenant_id: &str,
     directory_id: Option<&str>,
     name_prefix: Option<&str>,
-    from: &From,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<AppGroup>> {
     let mut select = groups::Entity::find().filter(groups::Column::TenantId.eq(tenant_id));
@@ -259,7 +260,7 @@ pub async fn groups<C: ConnectionTrait>(
 pub async fn members<C: ConnectionTrait>(
     conn: &C,
     group_id: &str,
-    from: &From,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<AppUser>> {
     let select = users::Entity::find().filter(
@@ -279,7 +280,7 @@ pub async fn members<C: ConnectionTrait>(
 pub async fn held_back<C: ConnectionTrait>(
     conn: &C,
     run_id: &str,
-    from: &From,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<(AppUser, String)>> {
     use super::entities::run_deactivations as held;
@@ -360,7 +361,7 @@ pub async fn groups_of_user<C: ConnectionTrait>(conn: &C, user_id: &str) -> Resu
 /// A page of every tenant (the operator's view).
 pub async fn tenants<C: ConnectionTrait>(
     conn: &C,
-    from: &From,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<super::entities::tenants::Model>> {
     let select = super::entities::tenants::Entity::find();
@@ -378,7 +379,7 @@ pub async fn tenants<C: ConnectionTrait>(
 pub async fn directories<C: ConnectionTrait>(
     conn: &C,
     tenant_id: &str,
-    from: &From,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<super::tenants::Directory>> {
     use super::entities::directories;
@@ -390,7 +391,7 @@ pub async fn directories<C: ConnectionTrait>(
 pub async fn runs<C: ConnectionTrait>(
     conn: &C,
     directory_id: &str,
-    from: &From,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<super::pull::Run>> {
     use super::entities::sync_runs;

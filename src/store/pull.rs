@@ -12,6 +12,7 @@ use tracing::instrument;
 
 use super::entities::{connections, sync_runs};
 use super::{Conn, Result, Store, StoreError};
+use crate::domain::run::RunStatus;
 
 pub use connections::Model as Connection;
 pub use sync_runs::Model as Run;
@@ -107,7 +108,10 @@ impl Store {
     /// starts: their worker died, so they failed.
     pub async fn fail_abandoned_runs(&self, connection_id: &str, now: i64) -> Result<u64> {
         let done = sync_runs::Entity::update_many()
-            .col_expr(sync_runs::Column::Status, Expr::value("failed"))
+            .col_expr(
+                sync_runs::Column::Status,
+                Expr::value(RunStatus::Failed.as_str()),
+            )
             .col_expr(sync_runs::Column::FinishedAt, Expr::value(now))
             .col_expr(
                 sync_runs::Column::Errors,
@@ -117,7 +121,7 @@ impl Store {
                 }])),
             )
             .filter(sync_runs::Column::ConnectionId.eq(connection_id))
-            .filter(sync_runs::Column::Status.eq("running"))
+            .filter(sync_runs::Column::Status.eq(RunStatus::Running.as_str()))
             .exec(self.connection())
             .await?;
         Ok(done.rows_affected)
@@ -282,7 +286,7 @@ pub async fn save_progress<C: Conn>(
     sync_runs::Entity::update_many()
         .col_expr(sync_runs::Column::Counts, Expr::value(counts))
         .filter(sync_runs::Column::Id.eq(run_id))
-        .filter(sync_runs::Column::Status.eq("running"))
+        .filter(sync_runs::Column::Status.eq(RunStatus::Running.as_str()))
         .exec(conn)
         .await?;
     Ok(())

@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::entities::{webhook_attempts, webhook_endpoints};
-use super::pages::{self, From, Page};
+use super::pages::{self, Anchor, Page};
 use super::{Conn, Result, StoreError};
 
 pub use webhook_attempts::Model as Attempt;
@@ -48,7 +48,7 @@ pub async fn endpoint<C: Conn>(conn: &C, id: &str) -> Result<Endpoint> {
 pub async fn endpoints<C: Conn>(
     conn: &C,
     tenant_id: &str,
-    from: &From,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<Endpoint>> {
     let select =
@@ -178,7 +178,7 @@ pub enum Failure {
 /// `from` (where the worker read it) to `to` (past what was taken, or
 /// skipped by its types), and the last attempt may have failed.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Progress {
+pub struct Advance {
     pub from: i64,
     pub to: i64,
     pub failure: Option<Failure>,
@@ -205,7 +205,7 @@ pub async fn record<C: Conn>(
     endpoint_id: &str,
     owner: &str,
     attempts: Vec<Attempt>,
-    progress: Progress,
+    progress: Advance,
     now: i64,
     lease_until: i64,
 ) -> Result<Recorded> {
@@ -261,7 +261,7 @@ pub async fn log_attempt<C: Conn>(conn: &C, attempt: Attempt) -> Result<()> {
 pub async fn attempts<C: Conn>(
     conn: &C,
     endpoint_id: &str,
-    from: &From,
+    from: &Anchor,
     limit: u64,
 ) -> Result<Page<Attempt>> {
     let select = webhook_attempts::Entity::find()

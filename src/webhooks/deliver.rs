@@ -20,7 +20,7 @@ use super::sign;
 use crate::admin::EventView;
 use crate::crypto::{SealingKey, Secret};
 use crate::store::events::{self, Event};
-use crate::store::webhooks::{self as rows, Attempt, Endpoint, Failure, Progress, Recorded};
+use crate::store::webhooks::{self as rows, Advance, Attempt, Endpoint, Failure, Recorded};
 use crate::store::{Store, StoreError};
 
 /// Messages sent before their attempts and the position are written
@@ -503,7 +503,7 @@ impl Worker {
         run: &mut Unwritten,
         failure: Option<Failure>,
     ) -> Result<bool, StoreError> {
-        let progress = Progress {
+        let progress = Advance {
             from: endpoint.delivered_seq,
             to: run.to,
             failure,

@@ -13,21 +13,20 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 use dirsync::reconcile::apply::UserChange;
-use dirsync::reconcile::groups::GroupChange;
-use dirsync::reconcile::plan::{Change, Outcome, Snapshot};
+use dirsync::reconcile::model::{Change, GroupChange, Outcome, Snapshot};
 use dirsync::reconcile::unit::{Unit, Writer};
 use dirsync::store::StoreError;
-use dirsync::store::groups;
-use dirsync::store::users::{self as mirror, User};
+use dirsync::store::mirror::groups;
+use dirsync::store::mirror::users::{self as mirror, MirrorUser};
 
 use crate::helpers::{TestApp, spawn_app};
 
-fn row(app: &TestApp, name: &str) -> User {
+fn row(app: &TestApp, name: &str) -> MirrorUser {
     row_in(&app.directory_id, name)
 }
 
 /// Write the mirror row and hand the user to the engine for the commit.
-async fn create(unit: &mut Unit, user: User) -> Result<i64, StoreError> {
+async fn create(unit: &mut Unit, user: MirrorUser) -> Result<i64, StoreError> {
     let saved = mirror::insert_user(unit.conn(), user).await?;
     let snapshot = Snapshot {
         email: saved.primary_email.clone(),
@@ -47,7 +46,7 @@ async fn create(unit: &mut Unit, user: User) -> Result<i64, StoreError> {
 type Answer = Result<(i64, Vec<dirsync::reconcile::apply::Applied>), StoreError>;
 
 /// Queue a create (and, with `fail_after`, a refusal after it wrote).
-fn queue(writer: &Writer, user: User, fail_after: bool) -> tokio::task::JoinHandle<Answer> {
+fn queue(writer: &Writer, user: MirrorUser, fail_after: bool) -> tokio::task::JoinHandle<Answer> {
     let writer = writer.clone();
     tokio::spawn(async move {
         writer
@@ -211,7 +210,7 @@ async fn run_op(
                     } else {
                         (Vec::new(), id)
                     };
-                    dirsync::reconcile::groups::MemberChanges { added, removed }
+                    dirsync::reconcile::model::MemberChanges { added, removed }
                 };
                 match op {
                     Op::Join(u) | Op::Leave(u) => {
@@ -280,9 +279,9 @@ async fn run_op(
         })
 }
 
-fn row_in(directory_id: &str, name: &str) -> User {
+fn row_in(directory_id: &str, name: &str) -> MirrorUser {
     let now = chrono::Utc::now().timestamp_millis();
-    User {
+    MirrorUser {
         id: uuid::Uuid::now_v7().to_string(),
         directory_id: directory_id.to_owned(),
         user_name: name.to_owned(),

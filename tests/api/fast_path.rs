@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use dirsync::admin::PolicyChange;
 use dirsync::reconcile::apply::{Options, UserChange};
 use dirsync::reconcile::host::Action;
-use dirsync::reconcile::plan::{Change, Profile, Snapshot};
+use dirsync::reconcile::model::{Change, Profile, Snapshot};
 use dirsync::reconcile::policy::{OnDelete, OnMissing};
 use dirsync::reconcile::unit::Unit;
 use proptest::prelude::*;

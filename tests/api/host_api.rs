@@ -8,7 +8,7 @@ use std::time::Duration;
 use dirsync::api::auth::mint;
 use dirsync::config::{ApiSettings, ServerSettings};
 use dirsync::reconcile::listing::{Listing, ListingOptions};
-use dirsync::reconcile::plan::{Profile, Snapshot};
+use dirsync::reconcile::model::{Profile, Snapshot};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -610,10 +610,7 @@ async fn no_operation_of_the_document_shows_another_tenants_data() {
         .await
         .unwrap();
     let (scim, token_id) = (created.token, created.id);
-    let (_fake, definition) = start_fake(
-        Provider::Okta,
-        Shared::new(fake::Directory::generate(3, 1, 1)),
-    );
+    let (_fake, definition) = start_fake(Provider::Okta, Shared::new(fake::Org::generate(3, 1, 1)));
     let pull = dirsync::admin::connections::create(
         &app.store,
         app.key.as_ref(),
@@ -868,7 +865,7 @@ async fn the_api_never_logs_a_token_a_scim_secret_a_credential_a_webhook_secret_
         .expect("the secret, once")
         .to_owned();
     // A connection with credentials, synced through the API.
-    let shared = Shared::new(fake::Directory::generate(12, 2, 5));
+    let shared = Shared::new(fake::Org::generate(12, 2, 5));
     let (_fake, mut definition) = start_fake(Provider::Entra, shared.clone());
     let credential = definition["secret"].as_str().unwrap().to_owned();
     definition["name"] = json!("corp");

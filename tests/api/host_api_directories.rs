@@ -34,7 +34,7 @@ async fn send(
 /// A pull directory created through the API, connected to a fake Okta
 /// holding `users` people in two groups; its id.
 async fn connected(app: &TestApp, users: usize) -> (Running, Arc<Shared>, String) {
-    let shared = Shared::new(fake::Directory::generate(users, 2, 11));
+    let shared = Shared::new(fake::Org::generate(users, 2, 11));
     let (running, mut body) = start_fake(Provider::Okta, shared.clone());
     body["name"] = json!("Okta");
     body["schedule"] = json!({"enabled": false});
@@ -400,7 +400,7 @@ async fn deleting_a_directory_takes_its_groups_with_their_events_and_leaves_its_
 async fn a_connection_is_created_read_changed_tested_and_deleted_and_never_shows_its_credentials() {
     let app = spawn_app().await;
     let t = admin(&app);
-    let shared = Shared::new(fake::Directory::generate(5, 1, 7));
+    let shared = Shared::new(fake::Org::generate(5, 1, 7));
     let (_fake, definition) = start_fake(Provider::Okta, shared);
     let secret = definition["secret"].as_str().unwrap().to_owned();
     let mut body = definition.clone();
@@ -563,10 +563,7 @@ async fn a_connection_is_created_read_changed_tested_and_deleted_and_never_shows
 #[tokio::test]
 async fn without_a_server_key_a_connection_cannot_be_created() {
     let app = spawn_app_keyed(ServerSettings::for_tests(), None).await;
-    let (_fake, mut body) = start_fake(
-        Provider::Okta,
-        Shared::new(fake::Directory::generate(1, 0, 1)),
-    );
+    let (_fake, mut body) = start_fake(Provider::Okta, Shared::new(fake::Org::generate(1, 0, 1)));
     body["name"] = json!("Okta");
     let (status, problem) = send(
         &app,

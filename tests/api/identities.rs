@@ -8,8 +8,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use dirsync::reconcile::listing::{self, Listing, ListingOptions, RunStatus};
-use dirsync::reconcile::plan::{Attribute, Profile, Snapshot};
+use dirsync::reconcile::listing::{self, Listing, ListingOptions, ListingStatus};
+use dirsync::reconcile::model::{Profile, Snapshot, SnapshotField};
 use itertools::Itertools;
 use proptest::prelude::*;
 use serde_json::{Value, json};
@@ -189,7 +189,7 @@ async fn swaps_rotations_rename_chains_and_released_addresses_apply_whole_in_eve
                 let seq = app.last_seq().await;
                 let report = run(&app, users(&order), per_page, ListingOptions::default()).await;
                 let case = format!("{name}, order {order:?}, {per_page} per page");
-                assert_eq!(report.status, RunStatus::Applied, "{case}");
+                assert_eq!(report.status, ListingStatus::Applied, "{case}");
                 assert_eq!(report.counts.conflicts, 0, "{case}: {:?}", report.problems);
                 assert!(report.problems.is_empty(), "{case}: {:?}", report.problems);
                 assert_eq!(who_has(&app).await, expected_state(&s.after), "{case}");
@@ -302,7 +302,7 @@ async fn a_partial_item_updates_only_what_it_carries_and_an_explicit_null_clears
         },
         active: true,
         groups: Vec::new(),
-        carried: Some(vec![Attribute::Title, Attribute::Department]),
+        carried: Some(vec![SnapshotField::Title, SnapshotField::Department]),
     };
     let seq = app.last_seq().await;
     let partial = ListingOptions {

@@ -2,10 +2,11 @@
 //! page, as the pull worker will call it.
 
 use dirsync::admin::PolicyChange;
-use dirsync::reconcile::groups::{GroupChange, GroupOutcome, GroupSnapshot};
 use dirsync::reconcile::host::Action;
-use dirsync::reconcile::listing::{self, Listing, ListingOptions, RunStatus};
-use dirsync::reconcile::plan::{Change, Outcome, Profile, Snapshot};
+use dirsync::reconcile::listing::{self, Listing, ListingOptions, ListingStatus};
+use dirsync::reconcile::model::{
+    Change, GroupChange, GroupOutcome, GroupSnapshot, Outcome, Profile, Snapshot,
+};
 use dirsync::reconcile::policy::OnMissing;
 use proptest::prelude::*;
 
@@ -58,7 +59,7 @@ async fn statuses(app: &TestApp) -> Vec<String> {
 async fn a_first_import_creates_and_an_identical_second_one_is_all_unchanged_without_events() {
     let app = spawn_app().await;
     let first = run(&app, listing_of(0..1200), ListingOptions::default()).await;
-    assert_eq!(first.status, RunStatus::Applied);
+    assert_eq!(first.status, ListingStatus::Applied);
     assert_eq!((first.counts.seen, first.counts.created), (1200, 1200));
     assert_eq!(app.last_seq().await, 1200);
     let second = run(&app, listing_of(0..1200), ListingOptions::default()).await;
@@ -124,7 +125,7 @@ async fn an_incomplete_listing_deactivates_no_one() {
         .unwrap();
     partial.page(&app.store, users, NOW).await.unwrap();
     let report = partial.finish(&app.store, false, NOW).await.unwrap();
-    assert_eq!(report.status, RunStatus::Incomplete);
+    assert_eq!(report.status, ListingStatus::Incomplete);
     assert!(statuses(&app).await.iter().all(|s| s == "PENDING"));
 }
 
@@ -137,7 +138,7 @@ async fn the_mass_deactivation_guard_refuses_the_run_until_approved() {
     users[0].1.active = false;
     users[1].1.profile.given_name = Some("Still applied".into());
     let report = run(&app, users.clone(), ListingOptions::default()).await;
-    assert_eq!(report.status, RunStatus::NeedsApproval);
+    assert_eq!(report.status, ListingStatus::NeedsApproval);
     assert!(report.guard_tripped);
     assert_eq!((report.deactivations, report.population), (4, 10));
     assert!(
@@ -154,7 +155,7 @@ async fn the_mass_deactivation_guard_refuses_the_run_until_approved() {
         ..ListingOptions::default()
     };
     let report = run(&app, users, approved).await;
-    assert_eq!(report.status, RunStatus::Applied);
+    assert_eq!(report.status, ListingStatus::Applied);
     assert_eq!(report.counts.deactivated, 4);
 
     app.set_policy(PolicyChange {
@@ -166,7 +167,7 @@ async fn the_mass_deactivation_guard_refuses_the_run_until_approved() {
     let report = run(&app, listing_of(0..6), ListingOptions::default()).await;
     assert_eq!(
         report.status,
-        RunStatus::NeedsApproval,
+        ListingStatus::NeedsApproval,
         "a count threshold trips too"
     );
 }
@@ -183,7 +184,7 @@ async fn a_dry_run_returns_the_plan_and_writes_nothing() {
         ..ListingOptions::default()
     };
     let report = run(&app, users, dry).await;
-    assert_eq!(report.status, RunStatus::DryRun);
+    assert_eq!(report.status, ListingStatus::DryRun);
     assert_eq!((report.counts.created, report.counts.deactivated), (1, 1));
     assert!(report.plan.iter().any(|a| a.outcome == Outcome::Created));
     assert_eq!(app.last_seq().await, before);

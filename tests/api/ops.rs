@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use ::migrations::MigratorTrait;
 use dirsync::config::ServerSettings;
 use dirsync::crypto::Secret;
-use dirsync::pull::fake::Directory;
+use dirsync::pull::fake::Org;
 use reqwest::Method;
 use rstest::rstest;
 use serde_json::json;
@@ -161,7 +161,7 @@ async fn metrics_count_scim_outcomes_requests_by_route_pattern_and_events() {
 
 #[tokio::test]
 async fn metrics_count_pull_runs_by_provider_and_status_with_their_duration() {
-    let p = pulled(Provider::Entra, Directory::generate(5, 1, 41), json!({})).await;
+    let p = pulled(Provider::Entra, Org::generate(5, 1, 41), json!({})).await;
     let before = scrape(&p.app).await;
     let run = p.sync().await;
     assert_eq!(run.status, "succeeded");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use dirsync::admin::{self, PolicyChange};
 use dirsync::crypto::SealingKey;
 use dirsync::pull::connector::{self, Definition};
-use dirsync::pull::fake::{self, Directory, Running, Shared};
+use dirsync::pull::fake::{self, Org, Running, Shared};
 use dirsync::pull::retry::Pacing;
 use dirsync::pull::run::{self, Request};
 use dirsync::reconcile::policy::OnMissing;
@@ -58,7 +58,7 @@ pub fn start_fake(provider: Provider, shared: Arc<Shared>) -> (Running, Value) {
     }
 }
 
-pub async fn pulled(provider: Provider, directory: Directory, scope: Value) -> Pulled {
+pub async fn pulled(provider: Provider, directory: Org, scope: Value) -> Pulled {
     let app = spawn_app().await;
     let shared = Shared::new(directory);
     let (running, mut definition) = start_fake(provider, shared.clone());
@@ -117,7 +117,7 @@ impl Pulled {
             .unwrap();
     }
 
-    pub fn user(&self, n: usize) -> fake::User {
+    pub fn user(&self, n: usize) -> fake::Person {
         self.shared.directory().users[n].clone()
     }
 
@@ -134,14 +134,14 @@ pub fn count(run: &Run, path: &str) -> u64 {
         .unwrap_or_else(|| panic!("{path} in {}", run.counts))
 }
 
-fn active_in(dir: &Directory) -> usize {
+fn active_in(dir: &Org) -> usize {
     dir.users.iter().filter(|u| u.active).count()
 }
 
 #[tokio::test]
 async fn a_first_sync_imports_everyone_and_their_groups_and_a_second_changes_nothing() {
     for provider in PROVIDERS {
-        let directory = Directory::generate(260, 3, 11);
+        let directory = Org::generate(260, 3, 11);
         let inactive = directory.users.len() - active_in(&directory);
         let p = pulled(provider, directory, json!({})).await;
         let first = p.sync().await;
@@ -187,7 +187,7 @@ async fn a_first_sync_imports_everyone_and_their_groups_and_a_second_changes_not
 #[tokio::test]
 async fn changed_fields_a_suspension_and_an_email_change_reach_the_same_app_user() {
     for provider in PROVIDERS {
-        let mut directory = Directory::generate(20, 1, 5);
+        let mut directory = Org::generate(20, 1, 5);
         for u in &mut directory.users {
             u.active = true;
         }
@@ -242,7 +242,7 @@ async fn a_removed_user_is_deactivated_or_kept_as_on_missing_says() {
             (OnMissing::Deactivate, "DEACTIVATED"),
             (OnMissing::Ignore, "PENDING"),
         ] {
-            let mut directory = Directory::generate(12, 1, 9);
+            let mut directory = Org::generate(12, 1, 9);
             for u in &mut directory.users {
                 u.active = true;
             }
@@ -270,7 +270,7 @@ async fn a_removed_user_is_deactivated_or_kept_as_on_missing_says() {
 #[tokio::test]
 async fn a_group_scope_imports_its_members_and_a_user_who_leaves_it_is_missing() {
     for provider in PROVIDERS {
-        let mut directory = Directory::generate(30, 2, 21);
+        let mut directory = Org::generate(30, 2, 21);
         for u in &mut directory.users {
             u.active = true;
         }
@@ -338,7 +338,7 @@ async fn a_group_scope_imports_its_members_and_a_user_who_leaves_it_is_missing()
 #[tokio::test]
 async fn throttling_mid_listing_is_waited_out_and_the_run_succeeds() {
     for provider in PROVIDERS {
-        let p = pulled(provider, Directory::generate(700, 1, 3), json!({})).await;
+        let p = pulled(provider, Org::generate(700, 1, 3), json!({})).await;
         p.shared
             .faults
             .retry_after_ms
@@ -373,7 +373,7 @@ async fn throttling_mid_listing_is_waited_out_and_the_run_succeeds() {
 #[tokio::test]
 async fn a_5xx_storm_mid_listing_ends_partial_and_deactivates_no_one() {
     for provider in PROVIDERS {
-        let mut directory = Directory::generate(700, 1, 3);
+        let mut directory = Org::generate(700, 1, 3);
         for u in &mut directory.users {
             u.active = true;
         }
@@ -420,7 +420,7 @@ async fn a_5xx_storm_mid_listing_ends_partial_and_deactivates_no_one() {
 #[tokio::test]
 async fn the_guard_stops_a_mass_removal_until_an_operator_approves_it() {
     for provider in PROVIDERS {
-        let mut directory = Directory::generate(40, 1, 13);
+        let mut directory = Org::generate(40, 1, 13);
         for u in &mut directory.users {
             u.active = true;
         }
@@ -463,7 +463,7 @@ async fn the_guard_stops_a_mass_removal_until_an_operator_approves_it() {
 #[tokio::test]
 async fn a_dry_run_reports_the_plan_and_writes_nothing() {
     for provider in PROVIDERS {
-        let p = pulled(provider, Directory::generate(50, 2, 17), json!({})).await;
+        let p = pulled(provider, Org::generate(50, 2, 17), json!({})).await;
         let (run, _) = p
             .sync_with(Request {
                 dry_run: true,
@@ -488,7 +488,7 @@ async fn a_dry_run_reports_the_plan_and_writes_nothing() {
 
 #[tokio::test]
 async fn an_incremental_graph_run_reads_only_the_delta_and_an_expired_delta_falls_back_to_full() {
-    let mut directory = Directory::generate(300, 2, 19);
+    let mut directory = Org::generate(300, 2, 19);
     for u in &mut directory.users {
         u.active = true;
     }
@@ -536,7 +536,7 @@ async fn an_incremental_graph_run_reads_only_the_delta_and_an_expired_delta_fall
 async fn a_bad_secret_fails_the_run_with_the_providers_reason_and_changes_nothing() {
     for provider in PROVIDERS {
         let app = spawn_app().await;
-        let shared = Shared::new(Directory::generate(5, 1, 3));
+        let shared = Shared::new(Org::generate(5, 1, 3));
         let (_running, mut definition) = start_fake(provider, shared);
         definition["secret"] = match provider {
             // A well-formed key file whose key the fake does not know.
@@ -616,7 +616,7 @@ fn dirsync(db_url: &str, key: &str, args: &[&str]) -> (bool, String, String) {
 async fn an_operator_connects_tests_syncs_and_reads_runs_and_no_secret_is_ever_shown_or_logged() {
     for provider in PROVIDERS {
         let app = spawn_app().await;
-        let shared = Shared::new(Directory::generate(40, 2, 23));
+        let shared = Shared::new(Org::generate(40, 2, 23));
         let (_running, definition) = start_fake(provider, shared.clone());
         let secret = definition["secret"].as_str().unwrap().to_owned();
         let file = tempfile::NamedTempFile::new().unwrap();
@@ -769,7 +769,7 @@ async fn an_operator_connects_tests_syncs_and_reads_runs_and_no_secret_is_ever_s
 #[tokio::test]
 async fn credentials_are_refused_without_a_server_key_and_rotation_reseals_them_under_a_new_one() {
     let app = spawn_app().await;
-    let shared = Shared::new(Directory::generate(5, 1, 29));
+    let shared = Shared::new(Org::generate(5, 1, 29));
     let (_running, definition) = start_fake(Provider::Entra, shared);
     let refused = admin::connections::create(
         &app.store,
@@ -838,7 +838,7 @@ async fn credentials_are_refused_without_a_server_key_and_rotation_reseals_them_
 
 #[tokio::test]
 async fn the_scheduler_runs_what_is_due_once_then_incrementally_until_a_full_run_is_due_again() {
-    let p = pulled(Provider::Entra, Directory::generate(30, 1, 31), json!({})).await;
+    let p = pulled(Provider::Entra, Org::generate(30, 1, 31), json!({})).await;
     let store = &p.app.store;
     let connection = store.connection_of(&p.directory_id).await.unwrap();
     // Every run is due now; a full run every third.
@@ -977,7 +977,7 @@ async fn a_newcomer_pulls_from_the_fake_directory_the_dev_command_runs() {
 
 #[tokio::test]
 async fn an_incremental_okta_run_reads_only_users_updated_since_the_last_run() {
-    let mut directory = Directory::generate(300, 2, 37);
+    let mut directory = Org::generate(300, 2, 37);
     for u in &mut directory.users {
         u.active = true;
     }

@@ -3,7 +3,7 @@
 //! hire takes, listed in either order, by full and incremental runs; and a
 //! Microsoft Graph delta round whose items carry only what changed.
 
-use dirsync::pull::fake::{Directory, Order, User};
+use dirsync::pull::fake::{Order, Org, Person};
 use dirsync::pull::run::Request;
 use dirsync::store::pull::Run;
 use serde_json::{Value, json};
@@ -13,7 +13,7 @@ use crate::pull::{PROVIDERS, Provider, Pulled, count, pulled};
 /// Each live user of the fake must be the app user at its address, with
 /// its own profile (no address keeps another person's).
 async fn assert_each_address_is_its_person(p: &Pulled, case: &str) {
-    let users: Vec<User> = p.shared.directory().live_users().cloned().collect();
+    let users: Vec<Person> = p.shared.directory().live_users().cloned().collect();
     for user in users {
         let app = p.app.app_user(&user.email).await;
         let app = app.unwrap_or_else(|| panic!("{case}: no app user at {}", user.email));
@@ -80,7 +80,7 @@ async fn swaps_rotations_and_released_addresses_reach_each_person_through_every_
         for &is_incremental in modes {
             for order in [Order::AsCreated, Order::Reversed] {
                 let case = format!("{provider:?}, incremental {is_incremental}, {order:?}");
-                let p = pulled(provider, Directory::generate(20, 2, 11), json!({})).await;
+                let p = pulled(provider, Org::generate(20, 2, 11), json!({})).await;
                 let first = p.sync().await;
                 assert_clean(&first, &case);
                 let ids: Vec<String> = (0..20).map(|n| p.user(n).id).collect();
@@ -150,7 +150,7 @@ async fn swaps_rotations_and_released_addresses_reach_each_person_through_every_
 
 #[tokio::test]
 async fn a_graph_delta_round_of_partial_items_updates_only_what_they_carry() {
-    let p = pulled(Provider::Entra, Directory::generate(12, 1, 5), json!({})).await;
+    let p = pulled(Provider::Entra, Org::generate(12, 1, 5), json!({})).await;
     p.sync().await;
     let before = p.app_user(4).await;
     let ids: Vec<String> = (0..12).map(|n| p.user(n).id).collect();
@@ -193,7 +193,7 @@ async fn a_graph_delta_round_of_partial_items_updates_only_what_they_carry() {
 
 #[tokio::test]
 async fn a_partial_item_without_the_department_stays_in_a_department_scope() {
-    let directory = Directory::generate(12, 1, 5);
+    let directory = Org::generate(12, 1, 5);
     let department = directory.users[4].department.clone();
     let p = pulled(
         Provider::Entra,

@@ -76,7 +76,7 @@ async fn the_readmes_host_api_walkthrough_runs_as_written() {
     // What the pull section left: globex/corp, synced once from a fake
     // Entra ID that still runs.
     let people = 40;
-    let shared = Shared::new(fake::Directory::generate(people, 3, 7));
+    let shared = Shared::new(fake::Org::generate(people, 3, 7));
     let (_fake, mut definition) = start_fake(Provider::Entra, shared);
     definition["schedule"] = json!({"enabled": false});
     dirsync::admin::create_tenant(&app.store, "globex")

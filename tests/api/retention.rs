@@ -4,6 +4,7 @@
 //! is given, and refuses a setting that is not a duration.
 
 use dirsync::admin;
+use dirsync::reconcile::model::EventType;
 use dirsync::retention::{self, Retention};
 use dirsync::store::events::{self, NewEvent};
 use rstest::rstest;
@@ -22,7 +23,7 @@ async fn write_events_at(app: &TestApp, tenant: &str, count: usize, at: i64) {
     let tenant = app.store.tenant_by_name(tenant).await.expect("tenant");
     let batch = (0..count)
         .map(|i| NewEvent {
-            r#type: "user.updated",
+            r#type: EventType::UserUpdated,
             resource_type: "user",
             resource_id: format!("user-{i}"),
             data: json!({ "i": i }),

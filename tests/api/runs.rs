@@ -12,8 +12,7 @@ use dirsync::admin::PolicyChange;
 use dirsync::pull::PullError;
 use dirsync::pull::run::{self, Request, RunError, Trigger};
 use dirsync::pull::source::{Check, GroupPage, MemberPage, Position, Source, UserPage};
-use dirsync::reconcile::groups::GroupSnapshot;
-use dirsync::reconcile::plan::{Profile, Snapshot};
+use dirsync::reconcile::model::{GroupSnapshot, Profile, Snapshot};
 use dirsync::reconcile::policy::OnMissing;
 use dirsync::store::pull::Connection;
 use serde_json::{Value, json};
@@ -530,7 +529,7 @@ async fn the_guard_stops_a_run_at_needs_approval_and_approval_applies_what_was_w
 
 #[tokio::test]
 async fn a_stopped_run_keeps_whom_it_would_deactivate_and_why_and_its_approval_links_back() {
-    use dirsync::store::pages::{self, From};
+    use dirsync::store::pages::{self, Anchor};
     let app = spawn_app().await;
     pull_directory(&app, json!({})).await;
     app.set_policy(PolicyChange {
@@ -551,7 +550,7 @@ async fn a_stopped_run_keeps_whom_it_would_deactivate_and_why_and_its_approval_l
         ("needs_approval", 3)
     );
     let mut held: Vec<(String, String)> = Vec::new();
-    let mut from = From::Start;
+    let mut from = Anchor::Start;
     loop {
         // Two per page: the walk crosses a page boundary.
         let page = pages::held_back(app.store.connection(), &stopped.id, &from, 2)
@@ -559,7 +558,7 @@ async fn a_stopped_run_keeps_whom_it_would_deactivate_and_why_and_its_approval_l
             .unwrap();
         held.extend(page.rows.iter().map(|(u, r)| (u.email.clone(), r.clone())));
         match (page.more_after, page.rows.last()) {
-            (true, Some((last, _))) => from = From::After(last.id.clone()),
+            (true, Some((last, _))) => from = Anchor::After(last.id.clone()),
             _ => break,
         }
     }
@@ -610,7 +609,7 @@ async fn a_stopped_run_keeps_whom_it_would_deactivate_and_why_and_its_approval_l
     expected.sort();
     assert_eq!(deactivated, expected);
     // A run the guard let through holds nothing back.
-    let page = pages::held_back(app.store.connection(), &approved.id, &From::Start, 10)
+    let page = pages::held_back(app.store.connection(), &approved.id, &Anchor::Start, 10)
         .await
         .unwrap();
     assert!(page.rows.is_empty());

@@ -848,7 +848,7 @@ async fn a_crash_between_the_answer_and_its_record_sends_the_event_again_with_th
 /// the replay put it; a worker whose lease another took writes nothing.
 #[tokio::test]
 async fn a_replay_during_a_delivery_keeps_its_position_and_a_lost_lease_writes_nothing() {
-    use dirsync::store::webhooks::{self as rows, Attempt, Progress, Recorded};
+    use dirsync::store::webhooks::{self as rows, Advance, Attempt, Recorded};
     let app = spawn_app().await;
     for n in 0..3 {
         app.create_user(&format!("r{n}@example.com")).await;
@@ -884,7 +884,7 @@ async fn a_replay_during_a_delivery_keeps_its_position_and_a_lost_lease_writes_n
     )
     .await;
     assert_eq!(status, 200);
-    let sent = Progress {
+    let sent = Advance {
         from: row.delivered_seq,
         to: last,
         failure: None,

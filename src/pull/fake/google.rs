@@ -460,7 +460,7 @@ fn user_filter(raw: &str) -> Result<Vec<(String, String)>, String> {
     Ok(clauses)
 }
 
-fn matches(user: &super::User, clauses: &[(String, String)]) -> bool {
+fn matches(user: &super::Person, clauses: &[(String, String)]) -> bool {
     clauses.iter().all(|(field, value)| match field.as_str() {
         "orgUnitPath" => {
             let unit = value.trim_end_matches('/');
@@ -506,8 +506,8 @@ async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
 
 /// The group's nested group (the next one, when there are several), so the
 /// member listing holds a `type: GROUP` entry connectors must skip.
-fn nested(directory: &super::Directory, index: usize) -> Option<&super::Group> {
-    let live: Vec<&super::Group> = directory.live_groups().collect();
+fn nested(directory: &super::Org, index: usize) -> Option<&super::Team> {
+    let live: Vec<&super::Team> = directory.live_groups().collect();
     if live.len() < 2 {
         return None;
     }
@@ -603,7 +603,7 @@ async fn list_members(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pull::fake::{Directory, Order};
+    use crate::pull::fake::{Order, Org};
 
     /// An assertion signed as yup-oauth2 signs it: padded base64url segments.
     fn padded_assertion(credentials: &Credentials, aud: &str, sub: &str) -> String {
@@ -657,11 +657,7 @@ mod tests {
     #[tokio::test]
     async fn the_fake_accepts_a_padded_assertion_like_yup_oauth2_sends() {
         let credentials = Credentials::default();
-        let fake = start(
-            Shared::new(Directory::generate(3, 1, 1)),
-            credentials.clone(),
-        )
-        .unwrap();
+        let fake = start(Shared::new(Org::generate(3, 1, 1)), credentials.clone()).unwrap();
         let aud = format!("{}/token", fake.base_url);
         let assertion = padded_assertion(&credentials, &aud, "admin@example.com");
         assert!(assertion.contains('='), "the test really pads");
@@ -674,11 +670,7 @@ mod tests {
     #[tokio::test]
     async fn the_fake_refuses_a_foreign_audience_and_an_unknown_admin_in_googles_words() {
         let credentials = Credentials::default();
-        let fake = start(
-            Shared::new(Directory::generate(3, 1, 1)),
-            credentials.clone(),
-        )
-        .unwrap();
+        let fake = start(Shared::new(Org::generate(3, 1, 1)), credentials.clone()).unwrap();
         let aud = format!("{}/token", fake.base_url);
         let (status, body) = token(
             &fake,
@@ -705,11 +697,7 @@ mod tests {
     #[tokio::test]
     async fn the_fake_refuses_a_long_lived_assertion_and_an_unknown_client() {
         let credentials = Credentials::default();
-        let fake = start(
-            Shared::new(Directory::generate(3, 1, 1)),
-            credentials.clone(),
-        )
-        .unwrap();
+        let fake = start(Shared::new(Org::generate(3, 1, 1)), credentials.clone()).unwrap();
         let aud = format!("{}/token", fake.base_url);
         let now = chrono::Utc::now().timestamp();
         let claims = |iss: &str, exp: i64| {
@@ -740,7 +728,7 @@ mod tests {
     #[tokio::test]
     async fn listings_need_a_customer_or_domain_clamp_max_results_and_count_members_as_strings() {
         let credentials = Credentials::default();
-        let dir = Directory::generate(600, 2, 9);
+        let dir = Org::generate(600, 2, 9);
         let fake = start(Shared::new(dir.clone()), credentials.clone()).unwrap();
         let aud = format!("{}/token", fake.base_url);
         let (_, body) = token(
@@ -777,7 +765,7 @@ mod tests {
     #[tokio::test]
     async fn users_are_listed_in_the_directorys_order_across_pages(#[case] order: Order) {
         let credentials = Credentials::default();
-        let mut dir = Directory::generate(250, 2, 9);
+        let mut dir = Org::generate(250, 2, 9);
         dir.order = order;
         let shared = Shared::new(dir.clone());
         let fake = start(shared.clone(), credentials.clone()).unwrap();
@@ -837,7 +825,7 @@ mod tests {
     #[tokio::test]
     async fn a_throttled_request_gets_googles_usage_limits_body() {
         let credentials = Credentials::default();
-        let shared = Shared::new(Directory::generate(3, 1, 1));
+        let shared = Shared::new(Org::generate(3, 1, 1));
         let fake = start(shared.clone(), credentials.clone()).unwrap();
         let aud = format!("{}/token", fake.base_url);
         let (_, body) = token(

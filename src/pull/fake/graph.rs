@@ -18,7 +18,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Directory, Fault, Order, Running, Shared};
+use super::{Fault, Order, Org, Running, Shared};
 
 /// The one app registration the fake accepts.
 #[derive(Debug, Clone)]
@@ -77,7 +77,7 @@ pub fn expire_delta_tokens(shared: &Shared) {
 }
 
 /// The fake's "now": its directory clock, or the wall clock when later.
-fn now(directory: &Directory) -> i64 {
+fn now(directory: &Org) -> i64 {
     directory.clock.max(chrono::Utc::now().timestamp_millis())
 }
 
@@ -360,7 +360,7 @@ struct Round {
     count: usize,
     /// The listing order the round started with.
     order: Order,
-    /// Whether changed users are sent partial (`Directory::partial_delta`
+    /// Whether changed users are sent partial (`Org::partial_delta`
     /// when the round started; initial rounds are always whole).
     partial: bool,
     /// Where the next page starts in the round's ordered list of users
@@ -370,7 +370,7 @@ struct Round {
 
 impl Round {
     /// A round starting now, from `since`.
-    fn starting(directory: &Directory, since: Option<i64>, select: Option<String>) -> Round {
+    fn starting(directory: &Org, since: Option<i64>, select: Option<String>) -> Round {
         Round {
             since,
             at: directory.clock,
@@ -594,7 +594,7 @@ fn members(state: &State, req: &HttpRequest, id: &str, relation: &str) -> HttpRe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pull::fake::Directory;
+    use crate::pull::fake::Org;
     use crate::pull::normalize::graph_user;
 
     fn credentials() -> Credentials {
@@ -623,7 +623,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_fake_lists_every_user_across_next_links_after_the_client_credentials_grant() {
-        let dir = Directory::generate(250, 4, 42);
+        let dir = Org::generate(250, 4, 42);
         let fake = start(Shared::new(dir.clone()), credentials()).unwrap();
         let (status, body) = token(&fake, "s3cret").await;
         assert_eq!(status, 200, "{body}");
@@ -663,7 +663,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_fake_answers_like_entra_to_a_bad_secret_and_like_graph_to_no_token() {
-        let fake = start(Shared::new(Directory::generate(3, 1, 1)), credentials()).unwrap();
+        let fake = start(Shared::new(Org::generate(3, 1, 1)), credentials()).unwrap();
         let (status, body) = token(&fake, "wrong").await;
         assert_eq!(status, 401);
         assert_eq!(body["error"], "invalid_client");
@@ -683,7 +683,7 @@ mod tests {
 
     #[tokio::test]
     async fn group_members_are_typed_directory_objects() {
-        let dir = Directory::generate(30, 2, 5);
+        let dir = Org::generate(30, 2, 5);
         let fake = start(Shared::new(dir.clone()), credentials()).unwrap();
         let (_, body) = token(&fake, "s3cret").await;
         let access = body["access_token"].as_str().unwrap();
@@ -726,7 +726,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_delta_round_keeps_the_first_select_and_latest_starts_from_now() {
-        let shared = Shared::new(Directory::generate(5, 1, 2));
+        let shared = Shared::new(Org::generate(5, 1, 2));
         let fake = start(shared.clone(), credentials()).unwrap();
         let (_, body) = token(&fake, "s3cret").await;
         let access = body["access_token"].as_str().unwrap();
@@ -785,7 +785,7 @@ mod tests {
     #[case(Order::Shuffled(5))]
     #[tokio::test]
     async fn users_and_delta_rounds_list_in_the_directorys_order(#[case] order: Order) {
-        let mut dir = Directory::generate(250, 1, 4);
+        let mut dir = Org::generate(250, 1, 4);
         dir.order = order;
         let expected: Vec<String> = dir.listed_users().map(|u| u.id.clone()).collect();
         let shared = Shared::new(dir);
@@ -810,7 +810,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_delta_round_keeps_its_order_while_it_pages_and_the_next_round_takes_the_new_one() {
-        let mut dir = Directory::generate(250, 1, 4);
+        let mut dir = Org::generate(250, 1, 4);
         dir.order = Order::Reversed;
         let reversed: Vec<String> = dir.listed_users().map(|u| u.id.clone()).collect();
         let shared = Shared::new(dir);
@@ -841,7 +841,7 @@ mod tests {
 
     #[tokio::test]
     async fn swapped_and_rotated_users_are_all_reported_by_the_next_delta_round() {
-        let dir = Directory::generate(10, 1, 4);
+        let dir = Org::generate(10, 1, 4);
         let shared = Shared::new(dir.clone());
         let fake = start(shared.clone(), credentials()).unwrap();
         let (_, body) = token(&fake, "s3cret").await;
@@ -861,7 +861,7 @@ mod tests {
 
     #[tokio::test]
     async fn partial_delta_items_hold_the_id_and_what_changed_and_clear_with_null() {
-        let mut dir = Directory::generate(6, 1, 4);
+        let mut dir = Org::generate(6, 1, 4);
         dir.partial_delta = true;
         let shared = Shared::new(dir.clone());
         let fake = start(shared.clone(), credentials()).unwrap();
@@ -914,7 +914,7 @@ mod tests {
 
     #[test]
     fn an_empty_field_is_sent_as_null() {
-        let mut user = Directory::generate(1, 1, 4).users.remove(0);
+        let mut user = Org::generate(1, 1, 4).users.remove(0);
         user.department = String::new();
         user.family_name = String::new();
         let graph = user.graph();
@@ -925,7 +925,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_expired_delta_token_is_gone_with_a_fresh_location() {
-        let shared = Shared::new(Directory::generate(3, 1, 2));
+        let shared = Shared::new(Org::generate(3, 1, 2));
         let fake = start(shared.clone(), credentials()).unwrap();
         let (_, body) = token(&fake, "s3cret").await;
         let access = body["access_token"].as_str().unwrap();
@@ -960,7 +960,7 @@ mod tests {
             permissions: vec!["User.Read.All".into()],
             ..credentials()
         };
-        let fake = start(Shared::new(Directory::generate(3, 1, 2)), creds).unwrap();
+        let fake = start(Shared::new(Org::generate(3, 1, 2)), creds).unwrap();
         let (_, body) = token(&fake, "s3cret").await;
         let access = body["access_token"].as_str().unwrap();
         let (status, body) = get(&format!("{}/groups", fake.graph_base()), access).await;

@@ -21,9 +21,9 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-/// One generated person.
+/// One generated person (what a provider lists as a user).
 #[derive(Debug, Clone, PartialEq)]
-pub struct User {
+pub struct Person {
     pub id: String,
     pub given_name: String,
     pub family_name: String,
@@ -40,7 +40,7 @@ pub struct User {
     pub deleted_at: Option<i64>,
 }
 
-impl User {
+impl Person {
     /// As Microsoft Graph lists it (`/v1.0/users`, the fields dirsync
     /// selects). An empty field is `null`: Graph never sends `""` for a
     /// property that has no value.
@@ -151,9 +151,10 @@ impl User {
     }
 }
 
-/// One generated group and its members (indexes into `Directory::users`).
+/// One generated group (a team of the org's people; indexes into
+/// `Org::users`). Named apart from the mirror's and the app's groups.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Group {
+pub struct Team {
     pub id: String,
     pub name: String,
     pub members: Vec<usize>,
@@ -162,7 +163,7 @@ pub struct Group {
     pub deleted_at: Option<i64>,
 }
 
-impl Group {
+impl Team {
     pub fn graph(&self) -> Value {
         json!({
             "id": self.id,
@@ -223,7 +224,7 @@ pub enum Order {
 }
 
 impl Order {
-    /// `indexes` (into `Directory::users`) in this order.
+    /// `indexes` (into `Org::users`) in this order.
     pub fn arrange(self, mut indexes: Vec<usize>) -> Vec<usize> {
         match self {
             Order::AsCreated => {}
@@ -248,19 +249,19 @@ fn splitmix(mut x: u64) -> u64 {
 /// items send what differs from the user as it was at the round's start.
 #[derive(Debug, Clone, PartialEq)]
 struct Revision {
-    /// The user's index in `Directory::users`.
+    /// The user's index in `Org::users`.
     index: usize,
     /// The change's stamp.
     at: i64,
     /// None: the change created the user.
-    before: Option<User>,
+    before: Option<Person>,
 }
 
-/// A whole generated directory.
+/// A whole generated organisation: what every fake provider serves.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Directory {
-    pub users: Vec<User>,
-    pub groups: Vec<Group>,
+pub struct Org {
+    pub users: Vec<Person>,
+    pub groups: Vec<Team>,
     /// The last stamp handed out (epoch milliseconds, strictly increasing).
     pub clock: i64,
     /// The order user listings follow (a listing or delta round that has
@@ -303,19 +304,19 @@ impl Rng {
     }
 }
 
-impl Directory {
+impl Org {
     /// `users` people (about 1 in 20 disabled) in `groups` groups; every
     /// user is in one group, chosen by the seed.
-    pub fn generate(users: usize, groups: usize, seed: u64) -> Directory {
+    pub fn generate(users: usize, groups: usize, seed: u64) -> Org {
         let mut rng = Rng(seed.max(1));
-        let mut dir = Directory {
+        let mut dir = Org {
             clock: EPOCH,
-            ..Directory::default()
+            ..Org::default()
         };
         for n in 0..users {
             let given = rng.pick(GIVEN);
             let family = rng.pick(FAMILY);
-            dir.users.push(User {
+            dir.users.push(Person {
                 id: format!("{:08x}-0000-4000-8000-{n:012x}", seed as u32),
                 given_name: given.to_owned(),
                 family_name: family.to_owned(),
@@ -334,7 +335,7 @@ impl Directory {
             });
         }
         for g in 0..groups {
-            dir.groups.push(Group {
+            dir.groups.push(Team {
                 id: format!("{:08x}-0000-4000-9000-{g:012x}", seed as u32),
                 name: format!("Group {g}"),
                 members: Vec::new(),
@@ -360,16 +361,16 @@ impl Directory {
 
     /// Users not deleted, as the fake holds them (listings follow the
     /// order: `listed_users`).
-    pub fn live_users(&self) -> impl Iterator<Item = &User> {
+    pub fn live_users(&self) -> impl Iterator<Item = &Person> {
         self.users.iter().filter(|u| u.deleted_at.is_none())
     }
 
-    pub fn live_groups(&self) -> impl Iterator<Item = &Group> {
+    pub fn live_groups(&self) -> impl Iterator<Item = &Team> {
         self.groups.iter().filter(|g| g.deleted_at.is_none())
     }
 
     /// A group's live members, in the listing order.
-    pub fn members_of<'a>(&'a self, group: &'a Group) -> impl Iterator<Item = &'a User> {
+    pub fn members_of<'a>(&'a self, group: &'a Team) -> impl Iterator<Item = &'a Person> {
         self.order
             .arrange(group.members.clone())
             .into_iter()
@@ -378,7 +379,7 @@ impl Directory {
     }
 
     /// Users as a listing shows them (not deleted), in the listing order.
-    pub fn listed_users(&self) -> impl Iterator<Item = &User> {
+    pub fn listed_users(&self) -> impl Iterator<Item = &Person> {
         self.order
             .arrange((0..self.users.len()).collect())
             .into_iter()
@@ -397,7 +398,7 @@ impl Directory {
     /// The user at `index` as it was at stamp `at`: None if it did not
     /// exist yet. Only stamped changes are known; a user changed since by a
     /// direct write to `users` reads as it is now.
-    pub fn user_as_of(&self, index: usize, at: i64) -> Option<&User> {
+    pub fn user_as_of(&self, index: usize, at: i64) -> Option<&Person> {
         match self.history.iter().find(|r| r.index == index && r.at > at) {
             Some(revision) => revision.before.as_ref(),
             None => self.users.get(index),
@@ -407,7 +408,7 @@ impl Directory {
     /// Stamp a change made to the user at `index`, remembering what it was
     /// `before` (None: the change created it). The stamp is set last, so a
     /// change cannot backdate itself.
-    fn stamp(&mut self, index: usize, at: i64, before: Option<User>) {
+    fn stamp(&mut self, index: usize, at: i64, before: Option<Person>) {
         if let Some(user) = self.users.get_mut(index) {
             user.updated_at = at;
             self.history.push(Revision { index, at, before });
@@ -415,7 +416,7 @@ impl Directory {
     }
 
     /// Change the user with this id and stamp it; false if there is none.
-    pub fn update_user(&mut self, id: &str, change: impl FnOnce(&mut User)) -> bool {
+    pub fn update_user(&mut self, id: &str, change: impl FnOnce(&mut Person)) -> bool {
         let at = self.tick();
         let Some(index) = self.users.iter().position(|u| u.id == id) else {
             return false;
@@ -480,7 +481,7 @@ impl Directory {
     }
 
     /// Add a user (stamped now); its index.
-    pub fn add_user(&mut self, mut user: User) -> usize {
+    pub fn add_user(&mut self, mut user: Person) -> usize {
         let at = self.tick();
         user.deleted_at = None;
         self.users.push(user);
@@ -598,7 +599,7 @@ impl Faults {
 /// What a running fake and its test share.
 #[derive(Debug, Default)]
 pub struct Shared {
-    directory: RwLock<Directory>,
+    directory: RwLock<Org>,
     pub faults: Faults,
     tokens: Mutex<HashSet<String>>,
     /// Access tokens issued, for tests of token reuse and refresh.
@@ -606,7 +607,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(directory: Directory) -> std::sync::Arc<Shared> {
+    pub fn new(directory: Org) -> std::sync::Arc<Shared> {
         std::sync::Arc::new(Shared {
             directory: RwLock::new(directory),
             ..Shared::default()
@@ -615,11 +616,11 @@ impl Shared {
 
     /// Read the directory (a poisoned lock still reads: a panicking test
     /// handler must not hide the directory from the others).
-    pub fn directory(&self) -> RwLockReadGuard<'_, Directory> {
+    pub fn directory(&self) -> RwLockReadGuard<'_, Org> {
         self.directory.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn directory_mut(&self) -> RwLockWriteGuard<'_, Directory> {
+    pub fn directory_mut(&self) -> RwLockWriteGuard<'_, Org> {
         self.directory.write().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -730,9 +731,9 @@ mod tests {
 
     #[test]
     fn the_same_seed_generates_the_same_directory() {
-        assert_eq!(Directory::generate(50, 3, 7), Directory::generate(50, 3, 7));
-        assert_ne!(Directory::generate(50, 3, 7), Directory::generate(50, 3, 8));
-        let dir = Directory::generate(50, 3, 7);
+        assert_eq!(Org::generate(50, 3, 7), Org::generate(50, 3, 7));
+        assert_ne!(Org::generate(50, 3, 7), Org::generate(50, 3, 8));
+        let dir = Org::generate(50, 3, 7);
         assert_eq!(
             dir.groups.iter().map(|g| g.members.len()).sum::<usize>(),
             50
@@ -741,7 +742,7 @@ mod tests {
 
     #[test]
     fn changes_are_stamped_later_and_deleted_users_leave_listings_and_groups() {
-        let mut dir = Directory::generate(10, 2, 3);
+        let mut dir = Org::generate(10, 2, 3);
         let before = dir.clock;
         let id = dir.users[0].id.clone();
         assert!(dir.update_user(&id, |u| u.title = "Boss".into()));
@@ -757,7 +758,7 @@ mod tests {
     #[case(Order::Reversed, vec![4, 3, 2, 1, 0])]
     #[case(Order::Shuffled(7), Order::Shuffled(7).arrange((0..5).collect()))]
     fn listings_follow_the_directorys_order(#[case] order: Order, #[case] expected: Vec<usize>) {
-        let mut dir = Directory::generate(5, 1, 3);
+        let mut dir = Org::generate(5, 1, 3);
         dir.order = order;
         let listed: Vec<&str> = dir.listed_users().map(|u| u.id.as_str()).collect();
         let expected: Vec<&str> = expected.iter().map(|i| dir.users[*i].id.as_str()).collect();
@@ -792,7 +793,7 @@ mod tests {
 
     #[test]
     fn a_swap_exchanges_two_addresses_and_stamps_both_users_once() {
-        let mut dir = Directory::generate(4, 1, 3);
+        let mut dir = Org::generate(4, 1, 3);
         let before = dir.clone();
         let (a, b) = (dir.users[0].id.clone(), dir.users[1].id.clone());
         let clock = dir.clock;
@@ -808,7 +809,7 @@ mod tests {
 
     #[test]
     fn a_rotation_hands_each_user_the_next_ones_address() {
-        let mut dir = Directory::generate(4, 1, 3);
+        let mut dir = Org::generate(4, 1, 3);
         let emails: Vec<String> = dir.users.iter().map(|u| u.email.clone()).collect();
         let ids: Vec<String> = dir.users[..3].iter().map(|u| u.id.clone()).collect();
         assert!(dir.rotate_emails(&ids));
@@ -825,7 +826,7 @@ mod tests {
     #[case(&["00000003-0000-4000-8000-000000000000", "nobody"])]
     #[case(&["00000003-0000-4000-8000-000000000000", "00000003-0000-4000-8000-000000000000"])]
     fn a_rotation_naming_an_unknown_or_repeated_user_changes_nothing(#[case] ids: &[&str]) {
-        let mut dir = Directory::generate(4, 1, 3);
+        let mut dir = Org::generate(4, 1, 3);
         let before = dir.clone();
         assert!(!dir.rotate_emails(ids));
         assert_eq!(dir, before);
@@ -833,7 +834,7 @@ mod tests {
 
     #[test]
     fn a_rename_is_stamped_and_remembered_and_a_new_user_did_not_exist_before() {
-        let mut dir = Directory::generate(3, 1, 3);
+        let mut dir = Org::generate(3, 1, 3);
         let start = dir.clock;
         let id = dir.users[2].id.clone();
         let old = dir.users[2].email.clone();

@@ -348,7 +348,7 @@ fn with_links(mut item: Value, href: String) -> Value {
     item
 }
 
-fn okta_users<'a>(state: &State, users: impl Iterator<Item = &'a super::User>) -> Vec<Value> {
+fn okta_users<'a>(state: &State, users: impl Iterator<Item = &'a super::Person>) -> Vec<Value> {
     users
         .map(|u| with_links(u.okta(), format!("{}/api/v1/users/{}", state.base, u.id)))
         .collect()
@@ -568,7 +568,7 @@ fn grant(state: &State, form: &HashMap<String, String>) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pull::fake::{Directory, Order};
+    use crate::pull::fake::{Order, Org};
 
     async fn get(url: &str, token: &str) -> reqwest::Response {
         reqwest::Client::new()
@@ -582,7 +582,7 @@ mod tests {
     #[tokio::test]
     async fn the_fake_sends_separate_link_lines_and_hides_deprovisioned_users_from_the_plain_list()
     {
-        let mut dir = Directory::generate(5, 1, 9);
+        let mut dir = Org::generate(5, 1, 9);
         for u in &mut dir.users {
             u.active = true;
         }
@@ -633,11 +633,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_wrong_api_token_gets_okta_e0000011_and_a_bad_filter_e0000031() {
-        let fake = start(
-            Shared::new(Directory::generate(2, 1, 1)),
-            Credentials::default(),
-        )
-        .unwrap();
+        let fake = start(Shared::new(Org::generate(2, 1, 1)), Credentials::default()).unwrap();
         let res = get(&format!("{}/api/v1/users", fake.base_url), "nope").await;
         assert_eq!(res.status(), 401);
         let body: Value = res.json().await.unwrap();
@@ -690,19 +686,19 @@ mod tests {
     #[case(Order::Shuffled(3))]
     #[tokio::test]
     async fn every_user_listing_follows_the_directorys_order(#[case] order: Order) {
-        let mut dir = Directory::generate(30, 2, 9);
+        let mut dir = Org::generate(30, 2, 9);
         for n in (0..30).step_by(4) {
             let id = dir.users[n].id.clone();
             dir.update_user(&id, |u| u.title = "Lead".into());
         }
         dir.order = order;
-        let listed = |keep: &dyn Fn(&crate::pull::fake::User) -> bool| -> Vec<String> {
+        let listed = |keep: &dyn Fn(&crate::pull::fake::Person) -> bool| -> Vec<String> {
             dir.listed_users()
                 .filter(|u| keep(u))
                 .map(|u| u.id.clone())
                 .collect()
         };
-        let status = |u: &crate::pull::fake::User| u.okta()["status"].clone();
+        let status = |u: &crate::pull::fake::Person| u.okta()["status"].clone();
         let deprovisioned = listed(&|u| status(u) == "DEPROVISIONED");
         assert!(!deprovisioned.is_empty(), "the seed deprovisions someone");
         let fake = start(Shared::new(dir.clone()), Credentials::default()).unwrap();
@@ -721,7 +717,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_swap_and_a_rotation_are_reported_by_the_next_last_updated_listing() {
-        let dir = Directory::generate(10, 1, 9);
+        let dir = Org::generate(10, 1, 9);
         let shared = Shared::new(dir.clone());
         let fake = start(shared.clone(), Credentials::default()).unwrap();
         let since = crate::pull::fake::timestamp(shared.directory_mut().tick());

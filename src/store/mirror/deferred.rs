@@ -7,8 +7,8 @@
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::Result;
-use super::entities::deferred_changes;
+use crate::store::Result;
+use crate::store::entities::deferred_changes;
 
 pub use deferred_changes::Model as Deferred;
 

@@ -11,13 +11,14 @@ use sea_orm::{
 };
 use tracing::instrument;
 
-use super::entities::{directory_groups, directory_memberships, directory_users};
 use super::filter::{MEMBERSHIPS, Translator};
-use super::users::{ListQuery, Listing, detach_member, list};
-use super::{Result, StoreError};
+use super::list::{ListQuery, Matches, list};
+use super::users::detach_member;
 use crate::domain::filter::Filter;
+use crate::store::entities::{directory_groups, directory_memberships, directory_users};
+use crate::store::{Result, StoreError};
 
-pub use directory_groups::Model as Group;
+pub use directory_groups::Model as MirrorGroup;
 
 /// Rows per multi-row statement: keeps every backend under its bind-parameter limit.
 const CHUNK: usize = 500;
@@ -59,7 +60,7 @@ pub async fn list_groups<C: ConnectionTrait>(
     conn: &C,
     directory_id: &str,
     query: &ListQuery,
-) -> Result<Listing<Group>> {
+) -> Result<Matches<MirrorGroup>> {
     let select = directory_groups::Entity::find()
         .filter(directory_groups::Column::DirectoryId.eq(directory_id));
     list(
@@ -76,7 +77,7 @@ pub async fn find_group<C: ConnectionTrait>(
     conn: &C,
     directory_id: &str,
     id: &str,
-) -> Result<Group> {
+) -> Result<MirrorGroup> {
     directory_groups::Entity::find_by_id(id.to_owned())
         .filter(directory_groups::Column::DirectoryId.eq(directory_id))
         .one(conn)
@@ -85,7 +86,7 @@ pub async fn find_group<C: ConnectionTrait>(
 }
 
 #[instrument(skip_all, fields(directory_id = %group.directory_id, group_id = %group.id))]
-pub async fn insert_group<C: ConnectionTrait>(conn: &C, group: Group) -> Result<Group> {
+pub async fn insert_group<C: ConnectionTrait>(conn: &C, group: MirrorGroup) -> Result<MirrorGroup> {
     let model: directory_groups::ActiveModel = group.into();
     Ok(model.insert(conn).await?)
 }
@@ -94,7 +95,7 @@ pub async fn insert_group<C: ConnectionTrait>(conn: &C, group: Group) -> Result<
 #[instrument(skip_all, fields(directory_id = %group.directory_id, group_id = %group.id))]
 pub async fn update_group<C: ConnectionTrait>(
     conn: &C,
-    group: &Group,
+    group: &MirrorGroup,
     expected_version: i64,
 ) -> Result<()> {
     let result = directory_groups::Entity::update_many()

@@ -1,131 +1,24 @@
-//! Directory users (the mirror of what a directory asserted) and the listing
-//! machinery shared with groups.
+//! Directory users: the mirror of what a directory asserted about each user.
 
-use sea_orm::sea_query::{Expr, ExprTrait, Order};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use tracing::instrument;
 
-use super::entities::{directory_groups, directory_memberships, directory_users};
-use super::filter::{Table, Translator};
-use super::{Result, StoreError};
-use crate::domain::filter::{AttrRef, Filter};
+use super::list::{ListQuery, Matches, list};
+use crate::store::entities::{directory_groups, directory_memberships, directory_users};
+use crate::store::{Result, StoreError};
 
-pub use directory_users::Model as User;
-
-/// What to list: a filter, an order and a page.
-#[derive(Debug, Clone)]
-pub struct ListQuery {
-    pub filter: Filter,
-    pub sort: Option<SortKey>,
-    pub page: Page,
-}
-
-#[derive(Debug, Clone)]
-pub struct SortKey {
-    pub attr: AttrRef,
-    /// Where in `attr.path` a multi-valued attribute's element index goes.
-    pub element_at: Option<usize>,
-    pub descending: bool,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum Page {
-    /// `startIndex`/`count` paging (RFC 7644 §3.4.2.4), zero-based offset.
-    Offset { offset: u64, limit: u64 },
-    /// Keyset paging in id order (RFC 9865 cursors): rows after this id.
-    After { after: Option<String>, limit: u64 },
-}
-
-impl Page {
-    pub fn limit(&self) -> u64 {
-        match self {
-            Page::Offset { limit, .. } | Page::After { limit, .. } => *limit,
-        }
-    }
-}
-
-#[derive(Debug)]
-pub struct Listing<M> {
-    pub total: u64,
-    pub items: Vec<M>,
-}
-
-/// Shared listing over users or groups: scope to the directory, apply the filter
-/// as SQL, count, order (id breaks ties so pages are stable) and page.
-pub(super) async fn list<E, C>(
-    conn: &C,
-    table: &Table,
-    select: Select<E>,
-    id: E::Column,
-    query: &ListQuery,
-) -> Result<Listing<E::Model>>
-where
-    E: EntityTrait,
-    E::Model: FromQueryResult + Send + Sync,
-    C: ConnectionTrait,
-{
-    let translator = Translator::new(conn.get_database_backend(), table);
-    let select = select.filter(translator.condition(&query.filter));
-    let limit = query.page.limit();
-    if limit == 0 {
-        let total = select.count(conn).await?;
-        return Ok(Listing {
-            total,
-            items: Vec::new(),
-        });
-    }
-    let counter = select.clone();
-    let mut select = select;
-    if let Some(sort) = &query.sort {
-        let key = translator.sort_key(&sort.attr, sort.element_at);
-        let order = if sort.descending {
-            Order::Desc
-        } else {
-            Order::Asc
-        };
-        // Absent values sort last in either direction (RFC 7644 §3.4.2.3 leaves
-        // it to the provider; last keeps complete resources first, O14).
-        select = select
-            .order_by(key.clone().is_null(), Order::Asc)
-            .order_by(key, order);
-    }
-    select = select.order_by(id, Order::Asc);
-    let select = match &query.page {
-        Page::Offset { offset, limit } => select.offset(*offset).limit(*limit),
-        Page::After { after, limit } => {
-            let select = match after {
-                Some(after) => select.filter(id.gt(after.clone())),
-                None => select,
-            };
-            select.limit(*limit)
-        }
-    };
-    let items = select.all(conn).await?;
-    // A first page that is not full already says how many there are; count
-    // only when it cannot (the common `userName eq` lookup needs one query).
-    let total = match &query.page {
-        Page::Offset { offset: 0, limit } | Page::After { after: None, limit }
-            if (items.len() as u64) < *limit =>
-        {
-            items.len() as u64
-        }
-        Page::Offset { offset, limit } if !items.is_empty() && (items.len() as u64) < *limit => {
-            offset + items.len() as u64
-        }
-        _ => counter.count(conn).await?,
-    };
-    Ok(Listing { total, items })
-}
+pub use directory_users::Model as MirrorUser;
 
 #[instrument(skip_all, fields(directory_id))]
 pub async fn list_users<C: ConnectionTrait>(
     conn: &C,
     directory_id: &str,
     query: &ListQuery,
-) -> Result<Listing<User>> {
+) -> Result<Matches<MirrorUser>> {
     let select = directory_users::Entity::find()
         .filter(directory_users::Column::DirectoryId.eq(directory_id));
     list(
@@ -138,7 +31,11 @@ pub async fn list_users<C: ConnectionTrait>(
     .await
 }
 
-pub async fn find_user<C: ConnectionTrait>(conn: &C, directory_id: &str, id: &str) -> Result<User> {
+pub async fn find_user<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    id: &str,
+) -> Result<MirrorUser> {
     directory_users::Entity::find_by_id(id.to_owned())
         .filter(directory_users::Column::DirectoryId.eq(directory_id))
         .one(conn)
@@ -147,7 +44,7 @@ pub async fn find_user<C: ConnectionTrait>(conn: &C, directory_id: &str, id: &st
 }
 
 #[instrument(skip_all, fields(directory_id = %user.directory_id, user_id = %user.id))]
-pub async fn insert_user<C: ConnectionTrait>(conn: &C, user: User) -> Result<User> {
+pub async fn insert_user<C: ConnectionTrait>(conn: &C, user: MirrorUser) -> Result<MirrorUser> {
     let model: directory_users::ActiveModel = user.into();
     Ok(model.insert(conn).await?)
 }
@@ -158,7 +55,7 @@ pub async fn insert_user<C: ConnectionTrait>(conn: &C, user: User) -> Result<Use
 #[instrument(skip_all, fields(directory_id = %user.directory_id, user_id = %user.id))]
 pub async fn update_user<C: ConnectionTrait>(
     conn: &C,
-    user: &User,
+    user: &MirrorUser,
     expected_version: i64,
 ) -> Result<()> {
     let result = directory_users::Entity::update_many()
