@@ -66,15 +66,24 @@ pub trait Endpoint: Send + Sync + 'static {
         directory_id: &str,
         query: &ListQuery,
     ) -> impl Future<Output = Result<Listing<Self::Row>, StoreError>> + Send;
-    /// Representations of `rows` with `projection` applied (attributes kept
-    /// in other tables read only when the projection wants them).
-    fn represent<C: Conn>(
+    /// What a representation carries from another table (a user's groups, a
+    /// group's members), read only when the projection wants [`Self::RELATED`].
+    type Related: Send + Sync;
+    const RELATED: &'static str;
+    /// The related rows of the resources `ids`, in one query.
+    fn related<C: Conn>(
         conn: &C,
-        state: &ScimState,
-        caller: &Caller,
-        rows: &[Self::Row],
-        projection: &Projection,
-    ) -> impl Future<Output = Result<Vec<Value>, ScimError>> + Send;
+        directory_id: &str,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Self::Related>, StoreError>> + Send;
+    /// The id of the resource a related row belongs to.
+    fn owner(related: &Self::Related) -> &str;
+    /// The full representation, with the related rows when they were read.
+    fn render(
+        base_url: &str,
+        row: &Self::Row,
+        related: Option<&[Self::Related]>,
+    ) -> Map<String, Value>;
 
     /// A POST's new resource, from its canonical body.
     fn new_resource(
@@ -101,6 +110,35 @@ pub trait Endpoint: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Failed>> + Send;
 }
 
+/// Representations of `rows` with `projection` applied (the related rows
+/// read in one query, when wanted).
+async fn represent<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    rows: &[E::Row],
+    projection: &Projection,
+) -> Result<Vec<Value>, ScimError> {
+    let related = if projection.wants(E::RELATED) {
+        let ids: Vec<String> = rows.iter().map(|r| E::id(r).to_owned()).collect();
+        let conn = state.store.connection();
+        let related = E::related(conn, &caller.directory_id, &ids).await?;
+        Some(super::by_owner(related, E::owner))
+    } else {
+        None
+    };
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let mine = related
+                .as_ref()
+                .map(|all| all.get(E::id(row)).map_or(&[][..], Vec::as_slice));
+            let mut out = E::render(&state.base_url, row, mine);
+            projection.apply(E::TYPE, &mut out);
+            Value::Object(out)
+        })
+        .collect())
+}
+
 fn projection_of<E: Endpoint>(req: &HttpRequest) -> Result<Projection, ScimError> {
     let p = ProjectionParams::from_query(req.query_string());
     Projection::parse(
@@ -118,8 +156,7 @@ async fn respond<E: Endpoint>(
     projection: &Projection,
     status: StatusCode,
 ) -> Result<HttpResponse, ScimError> {
-    let conn = state.store.connection();
-    let body = E::represent(conn, state, caller, std::slice::from_ref(row), projection)
+    let body = represent::<E>(state, caller, std::slice::from_ref(row), projection)
         .await?
         .pop()
         .unwrap_or_default();
@@ -269,7 +306,7 @@ async fn page<E: Endpoint>(
     let conn = state.store.connection();
     let mut listing = E::list(conn, &caller.directory_id, &plan.query).await?;
     let next = list::next_cursor(plan, &mut listing.items, |row| E::id(row).to_owned());
-    let resources = E::represent(conn, state, caller, &listing.items, &projection).await?;
+    let resources = represent::<E>(state, caller, &listing.items, &projection).await?;
     let page = SearchPage {
         total: listing.total,
         resources,
@@ -351,6 +388,33 @@ pub async fn search_resources<E: Endpoint>(
     list::<E>(&state, &caller, params).await
 }
 
+/// PUT or PATCH.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Replace,
+    Patch,
+}
+
+/// A PUT's or a PATCH's answer: the resource as it was written.
+async fn change_resource<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    req: &HttpRequest,
+    id: &str,
+    body: &Value,
+    change: Change,
+) -> Result<HttpResponse, ScimError> {
+    let id = parse_id(id)?;
+    let projection = projection_of::<E>(req)?;
+    let if_match = etag::if_match(req);
+    let if_match = if_match.as_deref();
+    let row = match change {
+        Change::Replace => replace::<E>(state, caller, &id, body, if_match).await?,
+        Change::Patch => patch::<E>(state, caller, &id, body, if_match).await?,
+    };
+    respond::<E>(state, caller, &row, &projection, StatusCode::OK).await
+}
+
 #[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]
 pub async fn replace_resource<E: Endpoint>(
     state: web::Data<ScimState>,
@@ -359,11 +423,7 @@ pub async fn replace_resource<E: Endpoint>(
     id: web::Path<String>,
     body: ScimBody,
 ) -> Result<HttpResponse, ScimError> {
-    let id = parse_id(&id)?;
-    let projection = projection_of::<E>(&req)?;
-    let if_match = etag::if_match(&req);
-    let row = replace::<E>(&state, &caller, &id, &body.0, if_match.as_deref()).await?;
-    respond::<E>(&state, &caller, &row, &projection, StatusCode::OK).await
+    change_resource::<E>(&state, &caller, &req, &id, &body.0, Change::Replace).await
 }
 
 #[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]
@@ -374,11 +434,7 @@ pub async fn patch_resource<E: Endpoint>(
     id: web::Path<String>,
     body: ScimBody,
 ) -> Result<HttpResponse, ScimError> {
-    let id = parse_id(&id)?;
-    let projection = projection_of::<E>(&req)?;
-    let if_match = etag::if_match(&req);
-    let row = patch::<E>(&state, &caller, &id, &body.0, if_match.as_deref()).await?;
-    respond::<E>(&state, &caller, &row, &projection, StatusCode::OK).await
+    change_resource::<E>(&state, &caller, &req, &id, &body.0, Change::Patch).await
 }
 
 #[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]

@@ -7,16 +7,14 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::auth::Caller;
 use super::endpoint::{Edit, Endpoint};
 use super::error::ScimError;
 use super::patch::MemberChange;
-use super::projection::Projection;
 use super::resource::{Canonical, MemberRef};
 use super::schema::{GROUP_RESOURCE, ResourceType};
 use super::snapshot;
 use super::write::Failed;
-use super::{ScimState, check_indexed_len, render};
+use super::{check_indexed_len, render};
 use crate::domain::names::GroupName;
 use crate::reconcile::groups::{GroupChange, MemberChanges};
 use crate::reconcile::unit::Unit;
@@ -57,12 +55,14 @@ fn group_row(
     })
 }
 
-fn conflict_on_display_name(err: StoreError, group: &Group) -> ScimError {
+/// A unique-index refusal is the client's duplicate displayName (409 uniqueness).
+fn conflict_on_display_name(err: StoreError, group: &Group) -> Failed {
     match err {
         StoreError::Conflict(_) => ScimError::uniqueness(format!(
             "a group named {:?} already exists in this directory (compared case-insensitively)",
             group.display_name
-        )),
+        ))
+        .into(),
         other => other.into(),
     }
 }
@@ -224,32 +224,24 @@ impl Endpoint for Groups {
         store_groups::list_groups(conn, directory_id, query).await
     }
 
-    /// Groups with their members (read in one query when wanted).
-    async fn represent<C: Conn>(
+    /// A group's members.
+    type Related = Member;
+    const RELATED: &'static str = "members";
+
+    async fn related<C: Conn>(
         conn: &C,
-        state: &ScimState,
-        _caller: &Caller,
-        groups: &[Group],
-        projection: &Projection,
-    ) -> Result<Vec<Value>, ScimError> {
-        let members = if projection.wants("members") {
-            let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-            let rows = store_groups::members_of(conn, &ids).await?;
-            Some(super::by_owner(rows, |m: &Member| &m.group_id))
-        } else {
-            None
-        };
-        Ok(groups
-            .iter()
-            .map(|g| {
-                let mine = members
-                    .as_ref()
-                    .map(|all| all.get(&g.id).map_or(&[][..], Vec::as_slice));
-                let mut out = render::group(&state.base_url, g, mine);
-                projection.apply(&GROUP_RESOURCE, &mut out);
-                Value::Object(out)
-            })
-            .collect())
+        _directory_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<Member>, StoreError> {
+        store_groups::members_of(conn, ids).await
+    }
+
+    fn owner(member: &Member) -> &str {
+        &member.group_id
+    }
+
+    fn render(base_url: &str, group: &Group, members: Option<&[Member]>) -> Map<String, Value> {
+        render::group(base_url, group, members)
     }
 
     fn new_resource(
@@ -310,10 +302,7 @@ impl Endpoint for Groups {
         )?;
         store_groups::update_group(unit.conn(), &next, current.version)
             .await
-            .map_err(|err| match err {
-                StoreError::VersionMismatch => Failed::Raced,
-                other => conflict_on_display_name(other, &next).into(),
-            })?;
+            .map_err(|err| conflict_on_display_name(err, &next))?;
         let members = member_changes(unit.conn(), id, touched).await?;
         let change = GroupChange::Upsert(snapshot::group(&next));
         snapshot::group_changed(unit, directory_id, id, change, members);

@@ -4,15 +4,13 @@
 
 use serde_json::{Map, Value};
 
-use super::auth::Caller;
 use super::endpoint::{Edit, Endpoint};
 use super::error::ScimError;
-use super::projection::Projection;
 use super::resource::Canonical;
 use super::schema::{ResourceType, USER_RESOURCE};
 use super::snapshot;
 use super::write::Failed;
-use super::{ScimState, check_indexed_len, now_ms, render};
+use super::{check_indexed_len, now_ms, render};
 use crate::domain::names::UserName;
 use crate::reconcile::unit::Unit;
 use crate::store::users::{self as store_users, GroupOfUser, ListQuery, Listing, User};
@@ -84,12 +82,13 @@ fn primary_email(data: &Map<String, Value>) -> Option<String> {
 }
 
 /// A unique-index refusal is the client's duplicate userName (409 uniqueness).
-fn conflict_on_user_name(err: StoreError, user: &User) -> ScimError {
+fn conflict_on_user_name(err: StoreError, user: &User) -> Failed {
     match err {
         StoreError::Conflict(_) => ScimError::uniqueness(format!(
             "userName {:?} is already taken in this directory (compared case-insensitively)",
             user.user_name
-        )),
+        ))
+        .into(),
         other => other.into(),
     }
 }
@@ -131,32 +130,24 @@ impl Endpoint for Users {
         store_users::list_users(conn, directory_id, query).await
     }
 
-    /// Users with their groups (read in one query when wanted).
-    async fn represent<C: Conn>(
+    /// A user's groups.
+    type Related = GroupOfUser;
+    const RELATED: &'static str = "groups";
+
+    async fn related<C: Conn>(
         conn: &C,
-        state: &ScimState,
-        caller: &Caller,
-        users: &[User],
-        projection: &Projection,
-    ) -> Result<Vec<Value>, ScimError> {
-        let groups = if projection.wants("groups") {
-            let ids: Vec<String> = users.iter().map(|u| u.id.clone()).collect();
-            let rows = store_users::groups_of_users(conn, &caller.directory_id, &ids).await?;
-            Some(super::by_owner(rows, |g: &GroupOfUser| &g.member_id))
-        } else {
-            None
-        };
-        Ok(users
-            .iter()
-            .map(|u| {
-                let mine = groups
-                    .as_ref()
-                    .map(|all| all.get(&u.id).map_or(&[][..], Vec::as_slice));
-                let mut out = render::user(&state.base_url, u, mine);
-                projection.apply(&USER_RESOURCE, &mut out);
-                Value::Object(out)
-            })
-            .collect())
+        directory_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<GroupOfUser>, StoreError> {
+        store_users::groups_of_users(conn, directory_id, ids).await
+    }
+
+    fn owner(group: &GroupOfUser) -> &str {
+        &group.member_id
+    }
+
+    fn render(base_url: &str, user: &User, groups: Option<&[GroupOfUser]>) -> Map<String, Value> {
+        render::user(base_url, user, groups)
     }
 
     fn new_resource(
@@ -209,10 +200,7 @@ impl Endpoint for Users {
         )?;
         store_users::update_user(unit.conn(), &next, current.version)
             .await
-            .map_err(|err| match err {
-                StoreError::VersionMismatch => Failed::Raced,
-                other => conflict_on_user_name(other, &next).into(),
-            })?;
+            .map_err(|err| conflict_on_user_name(err, &next))?;
         snapshot::user_written(unit, &next);
         Ok(next)
     }
