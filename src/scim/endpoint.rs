@@ -56,11 +56,13 @@ pub trait Endpoint: Send + Sync + 'static {
     /// The resource's URL, for `Location` and `meta.location`.
     fn location(base_url: &str, id: &str) -> String;
 
+    /// The directory's resource `id` (`NotFound` when it has none).
     fn find<C: Conn>(
         conn: &C,
         directory_id: &str,
         id: &str,
     ) -> impl Future<Output = Result<Self::Row, StoreError>> + Send;
+    /// A page of the directory's resources, as `query` filters, sorts and pages them.
     fn list<C: Conn>(
         conn: &C,
         directory_id: &str,
@@ -92,6 +94,7 @@ pub trait Endpoint: Send + Sync + 'static {
         canonical: Canonical,
         now: i64,
     ) -> Result<Self::New, ScimError>;
+    /// Write the new resource on the job's unit and hand it to the engine.
     fn insert(
         unit: &mut Unit,
         new: &Self::New,
@@ -104,6 +107,7 @@ pub trait Endpoint: Send + Sync + 'static {
         current: Self::Row,
         edit: Edit,
     ) -> impl Future<Output = Result<Self::Row, Failed>> + Send;
+    /// Delete `current` on the job's unit and tell the engine it is gone.
     fn remove(
         unit: &mut Unit,
         current: Self::Row,
