@@ -12,9 +12,12 @@ use tracing::instrument;
 
 use super::auth::Caller;
 use super::body::ScimBody;
+use super::endpoint::{self, Endpoint};
 use super::error::ScimError;
 use super::etag::etag;
-use super::{ScimState, groups, json_response, parse_id, render, schema, users};
+use super::groups::Groups;
+use super::users::Users;
+use super::{ScimState, json_response, parse_id, render, schema};
 
 const BULK_ID_PREFIX: &str = "bulkId:";
 
@@ -255,66 +258,54 @@ async fn execute(
         }
     };
     let if_match = op.version.as_deref();
-    let base = &state.base_url;
-    let id_ref = id.as_deref().unwrap_or_default();
+    let id = id.as_deref().unwrap_or_default();
+    match kind {
+        Kind::User => run::<Users>(state, caller, method, id, data, if_match).await,
+        Kind::Group => run::<Groups>(state, caller, method, id, data, if_match).await,
+    }
+}
+
+/// Run one operation on a resource of type `E`.
+async fn run<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    method: Method,
+    id: &str,
+    data: &Value,
+    if_match: Option<&str>,
+) -> Result<Done, ScimError> {
     let changed = |version: i64| Done {
         status: StatusCode::OK,
         version: Some(version),
         new_id: None,
         location: None,
     };
-    let deleted = Done {
-        status: StatusCode::NO_CONTENT,
-        version: None,
-        new_id: None,
-        location: None,
-    };
-    Ok(match (kind, method) {
-        (Kind::User, Method::Post) => {
-            let u = users::create(state, caller, data).await?;
+    Ok(match method {
+        Method::Post => {
+            let row = endpoint::create::<E>(state, caller, data).await?;
             Done {
                 status: StatusCode::CREATED,
-                version: Some(u.version),
-                location: Some(render::user_location(base, &u.id)),
-                new_id: Some(u.id),
+                version: Some(E::version(&row)),
+                location: Some(E::location(&state.base_url, E::id(&row))),
+                new_id: Some(E::id(&row).to_owned()),
             }
         }
-        (Kind::User, Method::Put) => changed(
-            users::replace(state, caller, id_ref, data, if_match)
-                .await?
-                .version,
-        ),
-        (Kind::User, Method::Patch) => changed(
-            users::patch(state, caller, id_ref, data, if_match)
-                .await?
-                .version,
-        ),
-        (Kind::User, Method::Delete) => {
-            users::delete(state, caller, id_ref, if_match).await?;
-            deleted
+        Method::Put => {
+            let row = endpoint::replace::<E>(state, caller, id, data, if_match).await?;
+            changed(E::version(&row))
         }
-        (Kind::Group, Method::Post) => {
-            let g = groups::create(state, caller, data).await?;
+        Method::Patch => {
+            let row = endpoint::patch::<E>(state, caller, id, data, if_match).await?;
+            changed(E::version(&row))
+        }
+        Method::Delete => {
+            endpoint::delete::<E>(state, caller, id, if_match).await?;
             Done {
-                status: StatusCode::CREATED,
-                version: Some(g.version),
-                location: Some(render::group_location(base, &g.id)),
-                new_id: Some(g.id),
+                status: StatusCode::NO_CONTENT,
+                version: None,
+                new_id: None,
+                location: None,
             }
-        }
-        (Kind::Group, Method::Put) => changed(
-            groups::replace(state, caller, id_ref, data, if_match)
-                .await?
-                .version,
-        ),
-        (Kind::Group, Method::Patch) => changed(
-            groups::patch(state, caller, id_ref, data, if_match)
-                .await?
-                .version,
-        ),
-        (Kind::Group, Method::Delete) => {
-            groups::delete(state, caller, id_ref, if_match).await?;
-            deleted
         }
     })
 }

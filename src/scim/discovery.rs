@@ -8,9 +8,12 @@ use serde_json::{Map, Value, json};
 
 use super::auth::Caller;
 use super::body::ScimBody;
+use super::endpoint;
 use super::error::ScimError;
+use super::groups::Groups;
 use super::list::{ListParams, Pagination, list_response};
 use super::schema::{self, Attribute, RESOURCE_TYPES, SCHEMAS};
+use super::users::Users;
 use super::{ScimState, json_response};
 
 pub async fn service_provider_config(state: web::Data<ScimState>) -> HttpResponse {
@@ -195,7 +198,7 @@ pub async fn search_root(
         .min(state.settings.max_page_size);
     let start = start_index - 1;
     // The window [start, start + count) over users followed by groups.
-    let users = super::users::search_page(&state, &caller, &params, start, count).await;
+    let users = endpoint::search_page::<Users>(&state, &caller, &params, start, count).await;
     let (user_total, mut resources, user_err) = match users {
         Ok(page) => (page.total, page.resources, None),
         Err(e) => (0, Vec::new(), Some(e)),
@@ -203,7 +206,7 @@ pub async fn search_root(
     let group_offset = start.saturating_sub(user_total);
     let group_limit = count - resources.len() as u64;
     let groups =
-        super::groups::search_page(&state, &caller, &params, group_offset, group_limit).await;
+        endpoint::search_page::<Groups>(&state, &caller, &params, group_offset, group_limit).await;
     let group_total = match (groups, user_err) {
         (Ok(page), _) => {
             resources.extend(page.resources);

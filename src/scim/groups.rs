@@ -1,32 +1,25 @@
-//! `/Groups`: create, get, list, search, replace, patch, delete. Members are
-//! rows: they are read only when the response includes them (E15) and changed
-//! by row operations, never by rewriting a list.
+//! `/Groups` as an [`Endpoint`]: a group's row (displayName folded) and its
+//! members. Members are rows: they are read only when the response includes
+//! them (E15) and changed by row operations, never by rewriting a list. The
+//! handlers are `scim::endpoint`'s.
 
 use std::collections::HashSet;
 
-use actix_web::http::StatusCode;
-use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Map, Value};
-use tracing::instrument;
 
-use super::auth::Caller;
-use super::body::ScimBody;
+use super::endpoint::{Edit, Endpoint};
 use super::error::ScimError;
-use super::list::{self, ListParams, ProjectionParams};
-use super::patch as patch_op;
 use super::patch::MemberChange;
-use super::projection::Projection;
-use super::resource::{self, MemberRef, Mode};
-use super::schema::GROUP_RESOURCE;
+use super::resource::{Canonical, MemberRef};
+use super::schema::{GROUP_RESOURCE, ResourceType};
 use super::snapshot;
-use super::users::SearchPage;
-use super::write::{self, Failed};
-use super::{ScimState, check_indexed_len, etag, json_response, now_ms, parse_id, render};
+use super::write::Failed;
+use super::{check_indexed_len, render};
 use crate::domain::names::GroupName;
 use crate::reconcile::model::{GroupChange, MemberChanges};
 use crate::reconcile::unit::Unit;
 use crate::store::mirror::groups::{self as store_groups, Member, MirrorGroup, NewMember};
+use crate::store::mirror::list::{ListQuery, Matches};
 use crate::store::{Conn, StoreError};
 
 fn group_row(
@@ -62,73 +55,16 @@ fn group_row(
     })
 }
 
-fn conflict_on_display_name(err: StoreError, group: &MirrorGroup) -> ScimError {
+/// A unique-index refusal is the client's duplicate displayName (409 uniqueness).
+fn conflict_on_display_name(err: StoreError, group: &MirrorGroup) -> Failed {
     match err {
         StoreError::Conflict(_) => ScimError::uniqueness(format!(
             "a group named {:?} already exists in this directory (compared case-insensitively)",
             group.display_name
-        )),
+        ))
+        .into(),
         other => other.into(),
     }
-}
-
-async fn represent<C: Conn>(
-    conn: &C,
-    state: &ScimState,
-    groups: &[MirrorGroup],
-    projection: &Projection,
-) -> Result<Vec<Value>, ScimError> {
-    let members = if projection.wants("members") {
-        let ids: Vec<String> = groups.iter().map(|g| g.id.clone()).collect();
-        let rows = store_groups::members_of(conn, &ids).await?;
-        Some(super::by_owner(rows, |m: &Member| &m.group_id))
-    } else {
-        None
-    };
-    Ok(groups
-        .iter()
-        .map(|g| {
-            let mine = members
-                .as_ref()
-                .map(|all| all.get(&g.id).map_or(&[][..], Vec::as_slice));
-            let mut out = render::group(&state.base_url, g, mine);
-            projection.apply(&GROUP_RESOURCE, &mut out);
-            Value::Object(out)
-        })
-        .collect())
-}
-
-fn projection_of(req: &HttpRequest) -> Result<Projection, ScimError> {
-    let p = ProjectionParams::from_query(req.query_string());
-    Projection::parse(
-        &GROUP_RESOURCE,
-        p.attributes.as_deref(),
-        p.excluded_attributes.as_deref(),
-    )
-}
-
-async fn respond<C: Conn>(
-    conn: &C,
-    state: &ScimState,
-    group: &MirrorGroup,
-    projection: &Projection,
-    status: StatusCode,
-) -> Result<HttpResponse, ScimError> {
-    let body = represent(conn, state, std::slice::from_ref(group), projection)
-        .await?
-        .pop()
-        .unwrap_or_default();
-    let mut response = HttpResponse::build(status);
-    response
-        .content_type(super::CONTENT_TYPE)
-        .insert_header((header::ETAG, etag::etag(group.version)));
-    if status == StatusCode::CREATED {
-        response.insert_header((
-            header::LOCATION,
-            render::group_location(&state.base_url, &group.id),
-        ));
-    }
-    Ok(response.body(body.to_string()))
 }
 
 /// The members among `refs` that exist in this directory, with their types.
@@ -250,327 +186,147 @@ async fn member_changes<C: Conn>(
     Ok(MemberChanges { added, removed })
 }
 
-/// Create a group and its members in one transaction (POST, or a Bulk POST).
-pub(super) async fn create(
-    state: &ScimState,
-    caller: &Caller,
-    body: &Value,
-) -> Result<MirrorGroup, ScimError> {
-    let canonical = resource::canonicalize(&GROUP_RESOURCE, body, Mode::Create)?;
-    let now = now_ms();
-    let id = uuid::Uuid::now_v7().to_string();
-    let row = group_row(&caller.directory_id, &id, canonical.data, 1, now, now)?;
-    let refs = canonical.members;
-    let directory_id = caller.directory_id.clone();
-    let job = write::job(move |unit: &mut Unit| {
-        let (row, refs) = (row.clone(), refs.clone());
-        let directory_id = directory_id.clone();
-        Box::pin(async move {
-            let saved = store_groups::insert_group(unit.conn(), row.clone())
-                .await
-                .map_err(|e| conflict_on_display_name(e, &row))?;
-            let id = &saved.id;
-            if let Some(refs) = &refs {
-                let members = existing_members(unit.conn(), &directory_id, id, refs).await?;
-                let now = unit.now();
-                store_groups::add_members(unit.conn(), &directory_id, id, &members, now).await?;
-            }
-            // A new app group adopts the members its directory group has
-            // in the mirror.
-            let change = GroupChange::Upsert(snapshot::group(&saved));
-            let members = MemberChanges::default();
-            snapshot::group_changed(unit, &directory_id, id, change, members);
-            Ok(saved)
-        })
-    });
-    write::write(state, None, job).await
-}
+/// `/Groups`.
+pub struct Groups;
 
-#[instrument(skip_all, fields(directory_id = %caller.directory_id))]
-pub async fn create_group(
-    state: web::Data<ScimState>,
-    caller: Caller,
-    req: HttpRequest,
-    body: ScimBody,
-) -> Result<HttpResponse, ScimError> {
-    let projection = projection_of(&req)?;
-    let saved = create(&state, &caller, &body.0).await?;
-    respond(
-        state.store.connection(),
-        &state,
-        &saved,
-        &projection,
-        StatusCode::CREATED,
-    )
-    .await
-}
+impl Endpoint for Groups {
+    type Row = MirrorGroup;
+    /// The row and the members the body names (none when it has no `members`).
+    type New = (MirrorGroup, Option<Vec<MemberRef>>);
 
-#[instrument(skip_all, fields(directory_id = %caller.directory_id))]
-pub async fn get_group(
-    state: web::Data<ScimState>,
-    caller: Caller,
-    req: HttpRequest,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
-    let id = parse_id(&id)?;
-    let projection = projection_of(&req)?;
-    let conn = state.store.connection();
-    let group = store_groups::find_group(conn, &caller.directory_id, &id).await?;
-    if etag::not_modified(&req, group.version) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag::etag(group.version)))
-            .finish());
+    const TYPE: &'static ResourceType = &GROUP_RESOURCE;
+
+    fn id(row: &MirrorGroup) -> &str {
+        &row.id
     }
-    respond(conn, &state, &group, &projection, StatusCode::OK).await
-}
 
-/// Groups for the root `/.search`, at an explicit offset and limit.
-pub async fn search_page(
-    state: &ScimState,
-    caller: &Caller,
-    params: &ListParams,
-    offset: u64,
-    limit: u64,
-) -> Result<SearchPage, ScimError> {
-    let mut plan = list::plan(&GROUP_RESOURCE, params, &state.settings)?;
-    plan.query.page = crate::store::mirror::list::Window::Offset { offset, limit };
-    let projection = Projection::parse(
-        &GROUP_RESOURCE,
-        params.attributes.as_deref(),
-        params.excluded_attributes.as_deref(),
-    )?;
-    let conn = state.store.connection();
-    let listing = store_groups::list_groups(conn, &caller.directory_id, &plan.query).await?;
-    let resources = represent(conn, state, &listing.items, &projection).await?;
-    Ok(SearchPage {
-        total: listing.total,
-        resources,
-    })
-}
-
-async fn list(
-    state: &ScimState,
-    caller: &Caller,
-    params: ListParams,
-) -> Result<HttpResponse, ScimError> {
-    let plan = list::plan(&GROUP_RESOURCE, &params, &state.settings)?;
-    let projection = Projection::parse(
-        &GROUP_RESOURCE,
-        params.attributes.as_deref(),
-        params.excluded_attributes.as_deref(),
-    )?;
-    let conn = state.store.connection();
-    let mut listing = store_groups::list_groups(conn, &caller.directory_id, &plan.query).await?;
-    let next = list::next_cursor(&plan, &mut listing.items, |g| g.id.clone());
-    let resources = represent(conn, state, &listing.items, &projection).await?;
-    let body = list::list_response(listing.total, resources, &plan.paging, next);
-    Ok(json_response(StatusCode::OK, &body))
-}
-
-#[instrument(skip_all, fields(directory_id = %caller.directory_id))]
-pub async fn list_groups(
-    state: web::Data<ScimState>,
-    caller: Caller,
-    req: HttpRequest,
-) -> Result<HttpResponse, ScimError> {
-    let params = ListParams::from_query(req.query_string())?;
-    list(&state, &caller, params).await
-}
-
-#[instrument(skip_all, fields(directory_id = %caller.directory_id))]
-pub async fn search_groups(
-    state: web::Data<ScimState>,
-    caller: Caller,
-    body: ScimBody,
-) -> Result<HttpResponse, ScimError> {
-    let params = ListParams::from_search(&body.0)?;
-    list(&state, &caller, params).await
-}
-
-/// Read, change (data and members) and conditionally write a group in one
-/// job; again when a concurrent writer won (without If-Match).
-async fn modify(
-    state: &ScimState,
-    caller: &Caller,
-    if_match: Option<&str>,
-    id: &str,
-    change: impl Fn(&MirrorGroup) -> Result<(Map<String, Value>, Vec<MemberChange>), ScimError>
-    + Send
-    + Sync
-    + 'static,
-) -> Result<MirrorGroup, ScimError> {
-    let change = std::sync::Arc::new(change);
-    let (id, directory_id) = (id.to_owned(), caller.directory_id.clone());
-    let if_match_owned = if_match.map(str::to_owned);
-    let job = write::job(move |unit: &mut Unit| {
-        let (change, directory_id) = (change.clone(), directory_id.clone());
-        let (id, if_match) = (id.clone(), if_match_owned.clone());
-        Box::pin(async move {
-            let current = store_groups::find_group(unit.conn(), &directory_id, &id).await?;
-            etag::check_if_match(if_match.as_deref(), current.version)?;
-            let (data, changes) = change(&current)?;
-            let now = unit.now().max(current.updated_at);
-            let (members_changed, touched) =
-                apply_member_changes(unit.conn(), &directory_id, &id, &changes, now).await?;
-            let data_changed = Value::Object(data.clone()) != current.data;
-            if !data_changed && members_changed == 0 {
-                // Nothing changed: no new version (idempotent re-sends).
-                return Ok(current);
-            }
-            let next = group_row(
-                &directory_id,
-                &id,
-                data,
-                current.version + 1,
-                current.created_at,
-                now,
-            )?;
-            store_groups::update_group(unit.conn(), &next, current.version)
-                .await
-                .map_err(|err| match err {
-                    StoreError::VersionMismatch => Failed::Raced,
-                    other => conflict_on_display_name(other, &next).into(),
-                })?;
-            let members = member_changes(unit.conn(), &id, touched).await?;
-            let change = GroupChange::Upsert(snapshot::group(&next));
-            snapshot::group_changed(unit, &directory_id, &id, change, members);
-            Ok(next)
-        })
-    });
-    write::write(state, if_match, job).await
-}
-
-/// Replace a group and its members (PUT, or a Bulk PUT).
-pub(super) async fn replace(
-    state: &ScimState,
-    caller: &Caller,
-    id: &str,
-    body: &Value,
-    if_match: Option<&str>,
-) -> Result<MirrorGroup, ScimError> {
-    let canonical = resource::canonicalize(&GROUP_RESOURCE, body, Mode::Replace)?;
-    if let Some(echoed) = &canonical.echoed_id
-        && !echoed.eq_ignore_ascii_case(id)
-    {
-        return Err(ScimError::mutability(format!(
-            "id {echoed:?} in the body does not match the resource {id}; id cannot change"
-        )));
+    fn version(row: &MirrorGroup) -> i64 {
+        row.version
     }
-    // PUT replaces: members absent from the body means no members.
-    let members = MemberChange::Replace(canonical.members.clone().unwrap_or_default());
-    let data = canonical.data;
-    modify(state, caller, if_match, id, move |_| {
-        Ok((data.clone(), vec![members.clone()]))
-    })
-    .await
-}
 
-/// Patch a group (PATCH, or a Bulk PATCH).
-pub(super) async fn patch(
-    state: &ScimState,
-    caller: &Caller,
-    id: &str,
-    body: &Value,
-    if_match: Option<&str>,
-) -> Result<MirrorGroup, ScimError> {
-    let ops = patch_op::parse(&GROUP_RESOURCE, body)?;
-    modify(state, caller, if_match, id, move |current| {
-        let mut data = current.data.as_object().cloned().unwrap_or_default();
-        let changes = patch_op::apply(&GROUP_RESOURCE, &current.id, &mut data, &ops)?;
-        Ok((data, changes))
-    })
-    .await
-}
+    fn data(row: &MirrorGroup) -> &Value {
+        &row.data
+    }
 
-/// Delete a group (DELETE, or a Bulk DELETE).
-pub(super) async fn delete(
-    state: &ScimState,
-    caller: &Caller,
-    id: &str,
-    if_match: Option<&str>,
-) -> Result<(), ScimError> {
-    let (id, directory_id) = (id.to_owned(), caller.directory_id.clone());
-    let if_match_owned = if_match.map(str::to_owned);
-    let job = write::job(move |unit: &mut Unit| {
-        let (directory_id, id) = (directory_id.clone(), id.clone());
-        let if_match = if_match_owned.clone();
-        Box::pin(async move {
-            let current = store_groups::find_group(unit.conn(), &directory_id, &id).await?;
-            etag::check_if_match(if_match.as_deref(), current.version)?;
-            store_groups::delete_group(unit.conn(), &directory_id, &id, unit.now()).await?;
-            let removed = GroupChange::Removed;
-            let members = MemberChanges::default();
-            snapshot::group_changed(unit, &directory_id, &id, removed, members);
-            Ok(())
-        })
-    });
-    write::write(state, if_match, job).await
-}
+    fn location(base_url: &str, id: &str) -> String {
+        render::group_location(base_url, id)
+    }
 
-#[instrument(skip_all, fields(directory_id = %caller.directory_id))]
-pub async fn replace_group(
-    state: web::Data<ScimState>,
-    caller: Caller,
-    req: HttpRequest,
-    id: web::Path<String>,
-    body: ScimBody,
-) -> Result<HttpResponse, ScimError> {
-    let id = parse_id(&id)?;
-    let projection = projection_of(&req)?;
-    let group = replace(
-        &state,
-        &caller,
-        &id,
-        &body.0,
-        etag::if_match(&req).as_deref(),
-    )
-    .await?;
-    respond(
-        state.store.connection(),
-        &state,
-        &group,
-        &projection,
-        StatusCode::OK,
-    )
-    .await
-}
+    async fn find<C: Conn>(
+        conn: &C,
+        directory_id: &str,
+        id: &str,
+    ) -> Result<MirrorGroup, StoreError> {
+        store_groups::find_group(conn, directory_id, id).await
+    }
 
-#[instrument(skip_all, fields(directory_id = %caller.directory_id))]
-pub async fn patch_group(
-    state: web::Data<ScimState>,
-    caller: Caller,
-    req: HttpRequest,
-    id: web::Path<String>,
-    body: ScimBody,
-) -> Result<HttpResponse, ScimError> {
-    let id = parse_id(&id)?;
-    let projection = projection_of(&req)?;
-    let group = patch(
-        &state,
-        &caller,
-        &id,
-        &body.0,
-        etag::if_match(&req).as_deref(),
-    )
-    .await?;
-    respond(
-        state.store.connection(),
-        &state,
-        &group,
-        &projection,
-        StatusCode::OK,
-    )
-    .await
-}
+    async fn list<C: Conn>(
+        conn: &C,
+        directory_id: &str,
+        query: &ListQuery,
+    ) -> Result<Matches<MirrorGroup>, StoreError> {
+        store_groups::list_groups(conn, directory_id, query).await
+    }
 
-#[instrument(skip_all, fields(directory_id = %caller.directory_id))]
-pub async fn delete_group(
-    state: web::Data<ScimState>,
-    caller: Caller,
-    req: HttpRequest,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
-    let id = parse_id(&id)?;
-    delete(&state, &caller, &id, etag::if_match(&req).as_deref()).await?;
-    Ok(HttpResponse::NoContent().finish())
+    /// A group's members.
+    type Related = Member;
+    const RELATED: &'static str = "members";
+
+    async fn related<C: Conn>(
+        conn: &C,
+        _directory_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<Member>, StoreError> {
+        store_groups::members_of(conn, ids).await
+    }
+
+    fn owner(member: &Member) -> &str {
+        &member.group_id
+    }
+
+    fn render(
+        base_url: &str,
+        group: &MirrorGroup,
+        members: Option<&[Member]>,
+    ) -> Map<String, Value> {
+        render::group(base_url, group, members)
+    }
+
+    fn new_resource(
+        directory_id: &str,
+        id: &str,
+        canonical: Canonical,
+        now: i64,
+    ) -> Result<Self::New, ScimError> {
+        let row = group_row(directory_id, id, canonical.data, 1, now, now)?;
+        Ok((row, canonical.members))
+    }
+
+    /// The group and its members, in the one transaction.
+    async fn insert(unit: &mut Unit, (row, refs): &Self::New) -> Result<MirrorGroup, Failed> {
+        let saved = store_groups::insert_group(unit.conn(), row.clone())
+            .await
+            .map_err(|e| conflict_on_display_name(e, row))?;
+        let (directory_id, id) = (&saved.directory_id, &saved.id);
+        if let Some(refs) = refs {
+            let members = existing_members(unit.conn(), directory_id, id, refs).await?;
+            let now = unit.now();
+            store_groups::add_members(unit.conn(), directory_id, id, &members, now).await?;
+        }
+        // A new app group adopts the members its directory group has
+        // in the mirror.
+        let change = GroupChange::Upsert(snapshot::group(&saved));
+        let members = MemberChanges::default();
+        snapshot::group_changed(unit, directory_id, id, change, members);
+        Ok(saved)
+    }
+
+    /// PUT replaces: members absent from the body means no members.
+    fn replacement(canonical: Canonical) -> Edit {
+        Edit {
+            data: canonical.data,
+            members: vec![MemberChange::Replace(canonical.members.unwrap_or_default())],
+        }
+    }
+
+    /// The data and the members in one job.
+    async fn update(
+        unit: &mut Unit,
+        current: MirrorGroup,
+        edit: Edit,
+    ) -> Result<MirrorGroup, Failed> {
+        let (directory_id, id) = (&current.directory_id, &current.id);
+        let now = unit.now().max(current.updated_at);
+        let (members_changed, touched) =
+            apply_member_changes(unit.conn(), directory_id, id, &edit.members, now).await?;
+        let data_changed = Value::Object(edit.data.clone()) != current.data;
+        if !data_changed && members_changed == 0 {
+            // Nothing changed: no new version (idempotent re-sends).
+            return Ok(current);
+        }
+        let next = group_row(
+            directory_id,
+            id,
+            edit.data,
+            current.version + 1,
+            current.created_at,
+            now,
+        )?;
+        store_groups::update_group(unit.conn(), &next, current.version)
+            .await
+            .map_err(|err| conflict_on_display_name(err, &next))?;
+        let members = member_changes(unit.conn(), id, touched).await?;
+        let change = GroupChange::Upsert(snapshot::group(&next));
+        snapshot::group_changed(unit, directory_id, id, change, members);
+        Ok(next)
+    }
+
+    async fn remove(unit: &mut Unit, current: MirrorGroup) -> Result<(), Failed> {
+        let (directory_id, id) = (&current.directory_id, &current.id);
+        store_groups::delete_group(unit.conn(), directory_id, id, unit.now()).await?;
+        let removed = GroupChange::Removed;
+        let members = MemberChanges::default();
+        snapshot::group_changed(unit, directory_id, id, removed, members);
+        Ok(())
+    }
 }

@@ -9,6 +9,7 @@ pub mod body;
 pub mod bulk;
 pub mod discovery;
 pub mod element_filter;
+pub mod endpoint;
 pub mod error;
 pub mod etag;
 pub mod filter;
@@ -32,6 +33,8 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use crate::config::ServerSettings;
 use crate::store::{Store, StoreError};
 use error::ScimError;
+use groups::Groups;
+use users::Users;
 
 /// RFC 7644 §3.1 media type, on every response.
 pub const CONTENT_TYPE: &str = "application/scim+json";
@@ -104,46 +107,46 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/Users")
-            .route(web::get().to(users::list_users))
-            .route(web::post().to(users::create_user))
+            .route(web::get().to(endpoint::list_resources::<Users>))
+            .route(web::post().to(endpoint::create_resource::<Users>))
             .default_service(web::to(|req: HttpRequest| {
                 method_not_allowed(req, "GET, POST")
             })),
     )
     .service(
         web::resource("/Users/.search")
-            .route(web::post().to(users::search_users))
+            .route(web::post().to(endpoint::search_resources::<Users>))
             .default_service(web::to(|req: HttpRequest| method_not_allowed(req, "POST"))),
     )
     .service(
         web::resource("/Users/{id}")
-            .route(web::get().to(users::get_user))
-            .route(web::put().to(users::replace_user))
-            .route(web::patch().to(users::patch_user))
-            .route(web::delete().to(users::delete_user))
+            .route(web::get().to(endpoint::get_resource::<Users>))
+            .route(web::put().to(endpoint::replace_resource::<Users>))
+            .route(web::patch().to(endpoint::patch_resource::<Users>))
+            .route(web::delete().to(endpoint::delete_resource::<Users>))
             .default_service(web::to(|req: HttpRequest| {
                 method_not_allowed(req, "GET, PUT, PATCH, DELETE")
             })),
     )
     .service(
         web::resource("/Groups")
-            .route(web::get().to(groups::list_groups))
-            .route(web::post().to(groups::create_group))
+            .route(web::get().to(endpoint::list_resources::<Groups>))
+            .route(web::post().to(endpoint::create_resource::<Groups>))
             .default_service(web::to(|req: HttpRequest| {
                 method_not_allowed(req, "GET, POST")
             })),
     )
     .service(
         web::resource("/Groups/.search")
-            .route(web::post().to(groups::search_groups))
+            .route(web::post().to(endpoint::search_resources::<Groups>))
             .default_service(web::to(|req: HttpRequest| method_not_allowed(req, "POST"))),
     )
     .service(
         web::resource("/Groups/{id}")
-            .route(web::get().to(groups::get_group))
-            .route(web::put().to(groups::replace_group))
-            .route(web::patch().to(groups::patch_group))
-            .route(web::delete().to(groups::delete_group))
+            .route(web::get().to(endpoint::get_resource::<Groups>))
+            .route(web::put().to(endpoint::replace_resource::<Groups>))
+            .route(web::patch().to(endpoint::patch_resource::<Groups>))
+            .route(web::delete().to(endpoint::delete_resource::<Groups>))
             .default_service(web::to(|req: HttpRequest| {
                 method_not_allowed(req, "GET, PUT, PATCH, DELETE")
             })),

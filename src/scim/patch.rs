@@ -1,6 +1,8 @@
 //! RFC 7644 §3.5.2 PATCH: parse a PatchOp body and apply it to a resource's
 //! canonical JSON, turning Group `members` operations into membership changes.
-//! Pure: serde_json in, serde_json out; no I/O, HTTP or SQL.
+//! Only the RFC form: vendor forms (OneLogin's SCIM 1.1 bodies, URN spellings)
+//! are rewritten by `quirks`. Pure: serde_json in, serde_json out; no I/O,
+//! HTTP or SQL.
 
 use std::str::FromStr;
 
@@ -9,8 +11,9 @@ use serde_json::{Map, Value};
 
 use super::element_filter;
 use super::error::ScimError;
+use super::quirks;
 use super::resource::{self, MemberRef, Mode};
-use super::schema::{self, Attribute, Mutability, Resolved, ResourceType, Schema};
+use super::schema::{Attribute, Mutability, Resolved, ResourceType, Schema};
 use crate::domain::filter::Filter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +78,8 @@ pub fn parse(rt: &'static ResourceType, body: &Value) -> Result<Vec<Operation>, 
         .map(|(_, v)| v);
     let items = match operations {
         Some(Value::Array(items)) => items.clone(),
-        None => scim11_operations(rt, object),
+        // L9: no `Operations` at all may be OneLogin's SCIM 1.1 PATCH.
+        None => quirks::scim11_operations(rt, object),
         Some(_) => Vec::new(),
     };
     if items.is_empty() {
@@ -90,82 +94,6 @@ pub fn parse(rt: &'static ResourceType, body: &Value) -> Result<Vec<Operation>, 
         .collect()
 }
 
-/// L9: OneLogin's SCIM 1.1 connector PATCHes with the resource itself, no
-/// `Operations` (SCIM 1.1 §3.3.2): `{"members":[{"value":"<id>","operation":"delete"}]}`.
-/// Rewritten into RFC 7644 operations: names in `meta.attributes` are removed;
-/// elements of a multi-valued attribute are added, or removed when marked
-/// `"operation":"delete"`; every other attribute is set as by a path-less add.
-/// A body naming no attribute of the resource (or claiming to be a PatchOp)
-/// gives no operations, and so stays a 400.
-fn scim11_operations(rt: &'static ResourceType, object: &Map<String, Value>) -> Vec<Value> {
-    let claims_patch_op = object
-        .iter()
-        .filter(|(k, _)| k.eq_ignore_ascii_case("schemas"))
-        .flat_map(|(_, v)| v.as_array().into_iter().flatten())
-        .any(|urn| {
-            urn.as_str()
-                .is_some_and(|u| u.eq_ignore_ascii_case(schema::PATCH_OP))
-        });
-    if claims_patch_op {
-        return Vec::new();
-    }
-    let mut ops = Vec::new();
-    let mut rest = Map::new();
-    for (key, value) in object {
-        if key.eq_ignore_ascii_case("schemas") {
-            continue;
-        }
-        if key.eq_ignore_ascii_case("meta") {
-            let removed = value
-                .as_object()
-                .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case("attributes")))
-                .and_then(|(_, names)| names.as_array());
-            for name in removed.into_iter().flatten().filter_map(Value::as_str) {
-                ops.push(serde_json::json!({"op": "remove", "path": name}));
-            }
-            continue;
-        }
-        if rt.extension(key).is_some() {
-            rest.insert(key.clone(), value.clone());
-            continue;
-        }
-        let Some(resolved) = resource::resolve_path(rt, key) else {
-            continue;
-        };
-        if !resolved.attribute.multi_valued || resolved.sub_attribute.is_some() {
-            rest.insert(key.clone(), value.clone());
-            continue;
-        }
-        let elements: Vec<&Value> = match value {
-            Value::Array(items) => items.iter().collect(),
-            Value::Null => Vec::new(),
-            other => vec![other],
-        };
-        let is_delete = |e: &&Value| {
-            e.as_object().is_some_and(|o| {
-                o.iter().any(|(k, v)| {
-                    k.eq_ignore_ascii_case("operation")
-                        && v.as_str()
-                            .is_some_and(|op| op.eq_ignore_ascii_case("delete"))
-                })
-            })
-        };
-        let (deleted, added): (Vec<&Value>, Vec<&Value>) =
-            elements.into_iter().partition(is_delete);
-        if !deleted.is_empty() {
-            ops.push(serde_json::json!({"op": "remove", "path": key, "value": deleted}));
-        }
-        if !added.is_empty() {
-            ops.push(serde_json::json!({"op": "add", "path": key, "value": added}));
-        }
-    }
-    // An echoed `id` alone changes nothing and names no attribute to change.
-    if rest.keys().any(|k| !k.eq_ignore_ascii_case("id")) {
-        ops.push(serde_json::json!({"op": "add", "value": rest}));
-    }
-    ops
-}
-
 /// Parse one PATCH path: `attr[.sub]`, `attr[filter][.sub]`, `URN:attr`, `URN.attr`
 /// (E28), a flat extension attribute (`manager`, E10) or a bare extension URN.
 /// Unparseable or unknown paths are `invalidPath`.
@@ -175,7 +103,7 @@ pub fn parse_path(rt: &'static ResourceType, raw: &str) -> Result<PathTarget, Sc
         return Ok(PathTarget::Extension(extension));
     }
     let unknown = || ScimError::invalid_path(format!("{raw} is not an attribute of a {}", rt.name));
-    let parsed = PatchPath::from_str(&urn_dot_to_colon(rt, raw))
+    let parsed = PatchPath::from_str(&quirks::urn_dot_to_colon(rt, raw))
         .map_err(|e| ScimError::invalid_path(format!("{raw} is not a valid path: {e}")))?;
     match parsed {
         PatchPath::Attr(p) => {
@@ -318,15 +246,6 @@ fn is_read_only(resolved: &Resolved) -> bool {
         || resolved
             .sub_attribute
             .is_some_and(|s| s.mutability == Mutability::ReadOnly)
-}
-
-/// E28: Entra writes `urn:…:User.manager`; the path grammar wants `urn:…:User:manager`.
-/// L2: a SCIM 1.1 URN is written as the 2.0 URN it stands for.
-fn urn_dot_to_colon(rt: &ResourceType, raw: &str) -> String {
-    match rt.split_urn(raw) {
-        Some((urn, rest)) => format!("{urn}:{rest}"),
-        None => raw.to_owned(),
-    }
 }
 
 struct Patch<'a> {
@@ -1599,59 +1518,6 @@ mod tests {
             Value::Object(data),
             json!({"schemas": [GROUP], "displayName": "Test SCIMv2"})
         );
-    }
-
-    fn scim11_group_changes(body: Value) -> Result<Vec<MemberChange>, ScimError> {
-        let mut data = resource::canonicalize(
-            &GROUP_RESOURCE,
-            &json!({"displayName": "Sales"}),
-            Mode::Create,
-        )
-        .unwrap()
-        .data;
-        let ops = parse(&GROUP_RESOURCE, &body)?;
-        apply(&GROUP_RESOURCE, ID, &mut data, &ops)
-    }
-
-    #[rstest]
-    #[case(json!({"members": [{"value": "u1", "operation": "delete"}]}), vec![MemberChange::Remove(vec!["u1".into()])])]
-    #[case(json!({"members": [{"value": "u1", "operation": "Delete"}, {"value": "u2", "operation": "add"}, {"value": "u3"}]}),
-           vec![MemberChange::Remove(vec!["u1".into()]), MemberChange::Add(vec![m("u2"), m("u3")])])]
-    #[case(json!({"schemas": ["urn:scim:schemas:core:1.0"], "members": [{"value": "u2"}]}), vec![MemberChange::Add(vec![m("u2")])])]
-    #[case(json!({"displayName": "Sales", "meta": {"attributes": ["members"]}}), vec![MemberChange::RemoveAll])]
-    fn onelogins_scim_1_1_group_patch_without_operations_is_understood(
-        #[case] body: Value,
-        #[case] expected: Vec<MemberChange>,
-    ) {
-        // L9: OneLogin's Core v1.1 connector (onelogin-scim-node handlers/groups/update.js).
-        assert_eq!(scim11_group_changes(body).unwrap(), expected);
-    }
-
-    #[test]
-    fn a_scim_1_1_patch_sets_single_valued_attributes() {
-        // L9: attributes other than multi-valued ones are set as by a path-less add.
-        let mut data =
-            user_data(json!({"userName": "a", "title": "T", "emails": [{"value": "1@x"}]}));
-        let ops = parse(
-            &USER_RESOURCE,
-            &json!({"title": "New", "emails": [{"value": "1@x", "operation": "delete"}, {"value": "2@x"}]}),
-        )
-        .unwrap();
-        apply(&USER_RESOURCE, ID, &mut data, &ops).unwrap();
-        assert_eq!(
-            Value::Object(data),
-            json!({"schemas": [USER], "userName": "a", "title": "New", "emails": [{"value": "2@x"}]})
-        );
-    }
-
-    #[rstest]
-    #[case(json!({"not": "a scim resource"}))]
-    #[case(json!({"schemas": [PATCH_OP], "members": [{"value": "u1"}]}))]
-    #[case(json!({"id": ID}))]
-    #[case(json!({}))]
-    fn a_body_without_operations_that_is_no_scim_1_1_patch_is_invalid_syntax(#[case] body: Value) {
-        let err = scim11_group_changes(body).unwrap_err();
-        assert_eq!(kind(&err), (400, Some("invalidSyntax")));
     }
 
     #[test]

@@ -1,6 +1,14 @@
 //! Vendor forms that are not RFC 7644 but are sent by real clients, rewritten
-//! into the RFC form at the edge. Each rewrite runs only when the strict form
-//! failed to parse, so a valid RFC request is never reinterpreted.
+//! into the RFC form at the edge, so `filter` and `patch` parse only RFC forms:
+//! filters (M6, E20, P2, E8), OneLogin's SCIM 1.1 PATCH bodies (L9), and URN
+//! spellings in PATCH paths (E28, L2). A filter or PATCH body is rewritten only
+//! when its strict form failed to parse (or is absent), so a valid RFC request
+//! is never reinterpreted. Pure: serde_json in, serde_json out.
+
+use serde_json::{Map, Value};
+
+use super::resource;
+use super::schema::{self, ResourceType};
 
 const OPERATORS: &[&str] = &["eq", "ne", "co", "sw", "ew", "gt", "ge", "lt", "le"];
 
@@ -146,9 +154,97 @@ fn merge_value_path_sub_attribute(raw: &str) -> Option<String> {
     changed.then(|| join(&out))
 }
 
+/// L9: OneLogin's SCIM 1.1 connector PATCHes with the resource itself, no
+/// `Operations` (SCIM 1.1 §3.3.2): `{"members":[{"value":"<id>","operation":"delete"}]}`.
+/// Rewritten into RFC 7644 operations: names in `meta.attributes` are removed;
+/// elements of a multi-valued attribute are added, or removed when marked
+/// `"operation":"delete"`; every other attribute is set as by a path-less add.
+/// A body naming no attribute of the resource (or claiming to be a PatchOp)
+/// gives no operations, and so stays a 400.
+pub fn scim11_operations(rt: &'static ResourceType, object: &Map<String, Value>) -> Vec<Value> {
+    let claims_patch_op = object
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("schemas"))
+        .flat_map(|(_, v)| v.as_array().into_iter().flatten())
+        .any(|urn| {
+            urn.as_str()
+                .is_some_and(|u| u.eq_ignore_ascii_case(schema::PATCH_OP))
+        });
+    if claims_patch_op {
+        return Vec::new();
+    }
+    let mut ops = Vec::new();
+    let mut rest = Map::new();
+    for (key, value) in object {
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        if key.eq_ignore_ascii_case("meta") {
+            let removed = value
+                .as_object()
+                .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case("attributes")))
+                .and_then(|(_, names)| names.as_array());
+            for name in removed.into_iter().flatten().filter_map(Value::as_str) {
+                ops.push(serde_json::json!({"op": "remove", "path": name}));
+            }
+            continue;
+        }
+        if rt.extension(key).is_some() {
+            rest.insert(key.clone(), value.clone());
+            continue;
+        }
+        let Some(resolved) = resource::resolve_path(rt, key) else {
+            continue;
+        };
+        if !resolved.attribute.multi_valued || resolved.sub_attribute.is_some() {
+            rest.insert(key.clone(), value.clone());
+            continue;
+        }
+        let elements: Vec<&Value> = match value {
+            Value::Array(items) => items.iter().collect(),
+            Value::Null => Vec::new(),
+            other => vec![other],
+        };
+        let is_delete = |e: &&Value| {
+            e.as_object().is_some_and(|o| {
+                o.iter().any(|(k, v)| {
+                    k.eq_ignore_ascii_case("operation")
+                        && v.as_str()
+                            .is_some_and(|op| op.eq_ignore_ascii_case("delete"))
+                })
+            })
+        };
+        let (deleted, added): (Vec<&Value>, Vec<&Value>) =
+            elements.into_iter().partition(is_delete);
+        if !deleted.is_empty() {
+            ops.push(serde_json::json!({"op": "remove", "path": key, "value": deleted}));
+        }
+        if !added.is_empty() {
+            ops.push(serde_json::json!({"op": "add", "path": key, "value": added}));
+        }
+    }
+    // An echoed `id` alone changes nothing and names no attribute to change.
+    if rest.keys().any(|k| !k.eq_ignore_ascii_case("id")) {
+        ops.push(serde_json::json!({"op": "add", "value": rest}));
+    }
+    ops
+}
+
+/// E28: Entra writes `urn:…:User.manager`; the path grammar wants `urn:…:User:manager`.
+/// L2: a SCIM 1.1 URN is written as the 2.0 URN it stands for.
+pub fn urn_dot_to_colon(rt: &ResourceType, raw: &str) -> String {
+    match rt.split_urn(raw) {
+        Some((urn, rest)) => format!("{urn}:{rest}"),
+        None => raw.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::super::schema::{GROUP_RESOURCE, PATCH_OP, USER_RESOURCE};
     use super::*;
+    use rstest::rstest;
+    use serde_json::json;
 
     #[test]
     fn unquoted_values_are_quoted() {
@@ -183,5 +279,54 @@ mod tests {
             lenient_filter("emails[type eq \"work\"].value eq \"user@contoso.com\"").as_deref(),
             Some("emails[type eq \"work\" and value eq \"user@contoso.com\"]")
         );
+    }
+
+    fn scim11(rt: &'static ResourceType, body: Value) -> Value {
+        Value::Array(scim11_operations(
+            rt,
+            body.as_object().unwrap_or(&Map::new()),
+        ))
+    }
+
+    #[rstest]
+    #[case(json!({"members": [{"value": "u1", "operation": "delete"}]}),
+           json!([{"op": "remove", "path": "members", "value": [{"value": "u1", "operation": "delete"}]}]))]
+    #[case(json!({"members": [{"value": "u1", "operation": "Delete"}, {"value": "u2", "operation": "add"}, {"value": "u3"}]}),
+           json!([{"op": "remove", "path": "members", "value": [{"value": "u1", "operation": "Delete"}]},
+                  {"op": "add", "path": "members", "value": [{"value": "u2", "operation": "add"}, {"value": "u3"}]}]))]
+    #[case(json!({"schemas": ["urn:scim:schemas:core:1.0"], "members": [{"value": "u2"}]}),
+           json!([{"op": "add", "path": "members", "value": [{"value": "u2"}]}]))]
+    #[case(json!({"displayName": "Sales", "meta": {"attributes": ["members"]}}),
+           json!([{"op": "remove", "path": "members"}, {"op": "add", "value": {"displayName": "Sales"}}]))]
+    fn onelogins_scim_1_1_group_patch_becomes_rfc_operations(
+        #[case] body: Value,
+        #[case] expected: Value,
+    ) {
+        // L9: OneLogin's Core v1.1 connector (onelogin-scim-node handlers/groups/update.js).
+        assert_eq!(scim11(&GROUP_RESOURCE, body), expected);
+    }
+
+    #[test]
+    fn a_scim_1_1_patch_sets_single_valued_attributes() {
+        // L9: attributes other than multi-valued ones are set as by a path-less add.
+        let body = json!({"title": "New", "emails": [{"value": "1@x", "operation": "delete"}, {"value": "2@x"}]});
+        assert_eq!(
+            scim11(&USER_RESOURCE, body),
+            json!([
+                {"op": "remove", "path": "emails", "value": [{"value": "1@x", "operation": "delete"}]},
+                {"op": "add", "path": "emails", "value": [{"value": "2@x"}]},
+                {"op": "add", "value": {"title": "New"}}
+            ])
+        );
+    }
+
+    #[rstest]
+    #[case(json!({"not": "a scim resource"}))]
+    #[case(json!({"schemas": [PATCH_OP], "members": [{"value": "u1"}]}))]
+    #[case(json!({"id": "2819c223-7f76-453a-919d-413861904646"}))]
+    #[case(json!({}))]
+    fn a_body_that_is_no_scim_1_1_patch_gives_no_operations(#[case] body: Value) {
+        // `patch::parse` answers no operations with 400 invalidSyntax.
+        assert_eq!(scim11(&GROUP_RESOURCE, body), json!([]));
     }
 }

@@ -1,0 +1,454 @@
+//! `/Users` and `/Groups` served by one set of handlers (create, get, list,
+//! search, replace, patch, delete, and a page for the root `/.search`), generic
+//! over [`Endpoint`]; what a resource does that is its own (its row, how it is
+//! written and handed to the engine, its members, its rendering) is its
+//! `Endpoint` impl in `users.rs` / `groups.rs`. No `sea_orm`: rows are read
+//! and written through `store` functions.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::future::BoxFuture;
+use serde_json::{Map, Value};
+use tracing::instrument;
+
+use super::auth::Caller;
+use super::body::ScimBody;
+use super::error::ScimError;
+use super::list::{self, ListParams, ProjectionParams};
+use super::patch::{self as patch_op, MemberChange};
+use super::projection::Projection;
+use super::resource::{self, Canonical, Mode};
+use super::schema::ResourceType;
+use super::write::{self, Failed};
+use super::{ScimState, etag, json_response, now_ms, parse_id};
+use crate::reconcile::unit::Unit;
+use crate::store::mirror::list::{ListQuery, Matches, Window};
+use crate::store::{Conn, StoreError};
+
+/// What a PUT or PATCH makes of a resource: its new canonical data, and the
+/// membership changes, in operation order (only a group has members).
+#[derive(Debug, Clone)]
+pub struct Edit {
+    pub data: Map<String, Value>,
+    pub members: Vec<MemberChange>,
+}
+
+/// A SCIM resource type as the handlers serve it: its mirror row, how the
+/// row is read, rendered and written. The write methods run inside a job of
+/// the group-commit writer (`scim::write`) and hand the change to the engine
+/// on the job's unit.
+pub trait Endpoint: Send + Sync + 'static {
+    /// The mirror row (`store::users::User`, `store::groups::Group`).
+    type Row: Clone + Send + Sync + 'static;
+    /// What a POST writes (the row, and a group's member references).
+    type New: Clone + Send + Sync + 'static;
+
+    const TYPE: &'static ResourceType;
+
+    fn id(row: &Self::Row) -> &str;
+    fn version(row: &Self::Row) -> i64;
+    /// The canonical JSON the row keeps.
+    fn data(row: &Self::Row) -> &Value;
+    /// The resource's URL, for `Location` and `meta.location`.
+    fn location(base_url: &str, id: &str) -> String;
+
+    /// The directory's resource `id` (`NotFound` when it has none).
+    fn find<C: Conn>(
+        conn: &C,
+        directory_id: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Self::Row, StoreError>> + Send;
+    /// A page of the directory's resources, as `query` filters, sorts and pages them.
+    fn list<C: Conn>(
+        conn: &C,
+        directory_id: &str,
+        query: &ListQuery,
+    ) -> impl Future<Output = Result<Matches<Self::Row>, StoreError>> + Send;
+    /// What a representation carries from another table (a user's groups, a
+    /// group's members), read only when the projection wants [`Self::RELATED`].
+    type Related: Send + Sync;
+    const RELATED: &'static str;
+    /// The related rows of the resources `ids`, in one query.
+    fn related<C: Conn>(
+        conn: &C,
+        directory_id: &str,
+        ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Self::Related>, StoreError>> + Send;
+    /// The id of the resource a related row belongs to.
+    fn owner(related: &Self::Related) -> &str;
+    /// The full representation, with the related rows when they were read.
+    fn render(
+        base_url: &str,
+        row: &Self::Row,
+        related: Option<&[Self::Related]>,
+    ) -> Map<String, Value>;
+
+    /// A POST's new resource, from its canonical body.
+    fn new_resource(
+        directory_id: &str,
+        id: &str,
+        canonical: Canonical,
+        now: i64,
+    ) -> Result<Self::New, ScimError>;
+    /// Write the new resource on the job's unit and hand it to the engine.
+    fn insert(
+        unit: &mut Unit,
+        new: &Self::New,
+    ) -> impl Future<Output = Result<Self::Row, Failed>> + Send;
+    /// What a PUT's canonical body replaces the resource with.
+    fn replacement(canonical: Canonical) -> Edit;
+    /// Write `edit` over `current` (no new version when it changes nothing).
+    fn update(
+        unit: &mut Unit,
+        current: Self::Row,
+        edit: Edit,
+    ) -> impl Future<Output = Result<Self::Row, Failed>> + Send;
+    /// Delete `current` on the job's unit and tell the engine it is gone.
+    fn remove(
+        unit: &mut Unit,
+        current: Self::Row,
+    ) -> impl Future<Output = Result<(), Failed>> + Send;
+}
+
+/// Representations of `rows` with `projection` applied (the related rows
+/// read in one query, when wanted).
+async fn represent<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    rows: &[E::Row],
+    projection: &Projection,
+) -> Result<Vec<Value>, ScimError> {
+    let related = if projection.wants(E::RELATED) {
+        let ids: Vec<String> = rows.iter().map(|r| E::id(r).to_owned()).collect();
+        let conn = state.store.connection();
+        let related = E::related(conn, &caller.directory_id, &ids).await?;
+        Some(super::by_owner(related, E::owner))
+    } else {
+        None
+    };
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let mine = related
+                .as_ref()
+                .map(|all| all.get(E::id(row)).map_or(&[][..], Vec::as_slice));
+            let mut out = E::render(&state.base_url, row, mine);
+            projection.apply(E::TYPE, &mut out);
+            Value::Object(out)
+        })
+        .collect())
+}
+
+fn projection_of<E: Endpoint>(req: &HttpRequest) -> Result<Projection, ScimError> {
+    let p = ProjectionParams::from_query(req.query_string());
+    Projection::parse(
+        E::TYPE,
+        p.attributes.as_deref(),
+        p.excluded_attributes.as_deref(),
+    )
+}
+
+/// One resource response: status, body, `ETag`, and `Location` on create.
+async fn respond<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    row: &E::Row,
+    projection: &Projection,
+    status: StatusCode,
+) -> Result<HttpResponse, ScimError> {
+    let body = represent::<E>(state, caller, std::slice::from_ref(row), projection)
+        .await?
+        .pop()
+        .unwrap_or_default();
+    let mut response = HttpResponse::build(status);
+    response
+        .content_type(super::CONTENT_TYPE)
+        .insert_header((header::ETAG, etag::etag(E::version(row))));
+    if status == StatusCode::CREATED {
+        response.insert_header((header::LOCATION, E::location(&state.base_url, E::id(row))));
+    }
+    Ok(response.body(body.to_string()))
+}
+
+/// Create a resource from a request body (POST, or a Bulk POST).
+pub async fn create<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    body: &Value,
+) -> Result<E::Row, ScimError> {
+    let canonical = resource::canonicalize(E::TYPE, body, Mode::Create)?;
+    let now = now_ms();
+    let id = uuid::Uuid::now_v7().to_string();
+    let new = E::new_resource(&caller.directory_id, &id, canonical, now)?;
+    let job = write::job(move |unit: &mut Unit| {
+        let new = new.clone();
+        Box::pin(async move { E::insert(unit, &new).await })
+    });
+    write::write(state, None, job).await
+}
+
+/// A write on the resource `id` as the job reads it, if it is still the
+/// version If-Match names; again with a fresh read when a concurrent writer
+/// got there first (without If-Match).
+async fn write_current<E, T, S>(
+    state: &ScimState,
+    caller: &Caller,
+    if_match: Option<&str>,
+    id: &str,
+    step: S,
+) -> Result<T, ScimError>
+where
+    E: Endpoint,
+    T: Send + 'static,
+    S: for<'a> Fn(&'a mut Unit, E::Row) -> BoxFuture<'a, Result<T, Failed>> + Send + Sync + 'static,
+{
+    let step = Arc::new(step);
+    let (id, directory_id) = (id.to_owned(), caller.directory_id.clone());
+    let if_match_owned = if_match.map(str::to_owned);
+    let job = write::job(move |unit: &mut Unit| {
+        let (step, directory_id) = (step.clone(), directory_id.clone());
+        let (id, if_match) = (id.clone(), if_match_owned.clone());
+        Box::pin(async move {
+            let current = E::find(unit.conn(), &directory_id, &id).await?;
+            etag::check_if_match(if_match.as_deref(), E::version(&current))?;
+            step(unit, current).await
+        })
+    });
+    write::write(state, if_match, job).await
+}
+
+/// Read, change and conditionally write a resource. `change` makes the edit
+/// from the current resource.
+async fn modify<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    if_match: Option<&str>,
+    id: &str,
+    change: impl Fn(&E::Row) -> Result<Edit, ScimError> + Send + Sync + 'static,
+) -> Result<E::Row, ScimError> {
+    write_current::<E, _, _>(state, caller, if_match, id, move |unit, current| {
+        let edit = change(&current);
+        Box::pin(async move { E::update(unit, current, edit?).await })
+    })
+    .await
+}
+
+/// Replace a resource (PUT, or a Bulk PUT).
+pub async fn replace<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+) -> Result<E::Row, ScimError> {
+    let canonical = resource::canonicalize(E::TYPE, body, Mode::Replace)?;
+    // RFC 7643 §3.1: id is readOnly and assigned by the provider; a PUT may
+    // echo it (Okta does, O5) but never change it.
+    if let Some(echoed) = &canonical.echoed_id
+        && !echoed.eq_ignore_ascii_case(id)
+    {
+        return Err(ScimError::mutability(format!(
+            "id {echoed:?} in the body does not match the resource {id}; id cannot change"
+        )));
+    }
+    let edit = E::replacement(canonical);
+    modify::<E>(state, caller, if_match, id, move |_| Ok(edit.clone())).await
+}
+
+/// Patch a resource (PATCH, or a Bulk PATCH).
+pub async fn patch<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    id: &str,
+    body: &Value,
+    if_match: Option<&str>,
+) -> Result<E::Row, ScimError> {
+    let ops = patch_op::parse(E::TYPE, body)?;
+    modify::<E>(state, caller, if_match, id, move |current| {
+        let mut data = E::data(current).as_object().cloned().unwrap_or_default();
+        let members = patch_op::apply(E::TYPE, E::id(current), &mut data, &ops)?;
+        Ok(Edit { data, members })
+    })
+    .await
+}
+
+/// Delete a resource (DELETE, or a Bulk DELETE).
+pub async fn delete<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    id: &str,
+    if_match: Option<&str>,
+) -> Result<(), ScimError> {
+    write_current::<E, _, _>(state, caller, if_match, id, |unit, current| {
+        Box::pin(E::remove(unit, current))
+    })
+    .await
+}
+
+/// A page of representations (list, search, and the root search).
+pub struct SearchPage {
+    pub total: u64,
+    pub resources: Vec<Value>,
+}
+
+/// The page `plan` asks for, and the cursor to the next when it pages by cursor.
+async fn page<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    params: &ListParams,
+    plan: &list::QueryPlan,
+) -> Result<(SearchPage, Option<String>), ScimError> {
+    let projection = Projection::parse(
+        E::TYPE,
+        params.attributes.as_deref(),
+        params.excluded_attributes.as_deref(),
+    )?;
+    let conn = state.store.connection();
+    let mut listing = E::list(conn, &caller.directory_id, &plan.query).await?;
+    let next = list::next_cursor(plan, &mut listing.items, |row| E::id(row).to_owned());
+    let resources = represent::<E>(state, caller, &listing.items, &projection).await?;
+    let page = SearchPage {
+        total: listing.total,
+        resources,
+    };
+    Ok((page, next))
+}
+
+/// Resources for the root `/.search`, at an explicit offset and limit.
+pub async fn search_page<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    params: &ListParams,
+    offset: u64,
+    limit: u64,
+) -> Result<SearchPage, ScimError> {
+    let mut plan = list::plan(E::TYPE, params, &state.settings)?;
+    plan.query.page = Window::Offset { offset, limit };
+    Ok(page::<E>(state, caller, params, &plan).await?.0)
+}
+
+async fn list<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    params: ListParams,
+) -> Result<HttpResponse, ScimError> {
+    let plan = list::plan(E::TYPE, &params, &state.settings)?;
+    let (page, next) = page::<E>(state, caller, &params, &plan).await?;
+    let body = list::list_response(page.total, page.resources, &plan.paging, next);
+    Ok(json_response(StatusCode::OK, &body))
+}
+
+#[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]
+pub async fn create_resource<E: Endpoint>(
+    state: web::Data<ScimState>,
+    caller: Caller,
+    req: HttpRequest,
+    body: ScimBody,
+) -> Result<HttpResponse, ScimError> {
+    let projection = projection_of::<E>(&req)?;
+    let saved = create::<E>(&state, &caller, &body.0).await?;
+    respond::<E>(&state, &caller, &saved, &projection, StatusCode::CREATED).await
+}
+
+#[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]
+pub async fn get_resource<E: Endpoint>(
+    state: web::Data<ScimState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let id = parse_id(&id)?;
+    let projection = projection_of::<E>(&req)?;
+    let row = E::find(state.store.connection(), &caller.directory_id, &id).await?;
+    if etag::not_modified(&req, E::version(&row)) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag::etag(E::version(&row))))
+            .finish());
+    }
+    respond::<E>(&state, &caller, &row, &projection, StatusCode::OK).await
+}
+
+#[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]
+pub async fn list_resources<E: Endpoint>(
+    state: web::Data<ScimState>,
+    caller: Caller,
+    req: HttpRequest,
+) -> Result<HttpResponse, ScimError> {
+    let params = ListParams::from_query(req.query_string())?;
+    list::<E>(&state, &caller, params).await
+}
+
+#[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]
+pub async fn search_resources<E: Endpoint>(
+    state: web::Data<ScimState>,
+    caller: Caller,
+    body: ScimBody,
+) -> Result<HttpResponse, ScimError> {
+    let params = ListParams::from_search(&body.0)?;
+    list::<E>(&state, &caller, params).await
+}
+
+/// PUT or PATCH.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    Replace,
+    Patch,
+}
+
+/// A PUT's or a PATCH's answer: the resource as it was written.
+async fn change_resource<E: Endpoint>(
+    state: &ScimState,
+    caller: &Caller,
+    req: &HttpRequest,
+    id: &str,
+    body: &Value,
+    change: Change,
+) -> Result<HttpResponse, ScimError> {
+    let id = parse_id(id)?;
+    let projection = projection_of::<E>(req)?;
+    let if_match = etag::if_match(req);
+    let if_match = if_match.as_deref();
+    let row = match change {
+        Change::Replace => replace::<E>(state, caller, &id, body, if_match).await?,
+        Change::Patch => patch::<E>(state, caller, &id, body, if_match).await?,
+    };
+    respond::<E>(state, caller, &row, &projection, StatusCode::OK).await
+}
+
+#[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]
+pub async fn replace_resource<E: Endpoint>(
+    state: web::Data<ScimState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: ScimBody,
+) -> Result<HttpResponse, ScimError> {
+    change_resource::<E>(&state, &caller, &req, &id, &body.0, Change::Replace).await
+}
+
+#[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]
+pub async fn patch_resource<E: Endpoint>(
+    state: web::Data<ScimState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: ScimBody,
+) -> Result<HttpResponse, ScimError> {
+    change_resource::<E>(&state, &caller, &req, &id, &body.0, Change::Patch).await
+}
+
+#[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]
+pub async fn delete_resource<E: Endpoint>(
+    state: web::Data<ScimState>,
+    caller: Caller,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let id = parse_id(&id)?;
+    delete::<E>(&state, &caller, &id, etag::if_match(&req).as_deref()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
