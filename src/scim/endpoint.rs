@@ -72,6 +72,10 @@ pub trait Endpoint: Send + Sync + 'static {
     /// group's members), read only when the projection wants [`Self::RELATED`].
     type Related: Send + Sync;
     const RELATED: &'static str;
+    /// Whether a resource just created can have related rows (a group's
+    /// members can; a user under a fresh id belongs to no group yet, so its
+    /// 201 reads nothing).
+    const CREATED_WITH_RELATED: bool;
     /// The related rows of the resources `ids`, in one query.
     fn related<C: Conn>(
         conn: &C,
@@ -121,14 +125,17 @@ async fn represent<E: Endpoint>(
     caller: &Caller,
     rows: &[E::Row],
     projection: &Projection,
+    created: bool,
 ) -> Result<Vec<Value>, ScimError> {
-    let related = if projection.wants(E::RELATED) {
+    let related = if !projection.wants(E::RELATED) {
+        None
+    } else if created && !E::CREATED_WITH_RELATED {
+        Some(std::collections::HashMap::new())
+    } else {
         let ids: Vec<String> = rows.iter().map(|r| E::id(r).to_owned()).collect();
         let conn = state.store.connection();
         let related = E::related(conn, &caller.directory_id, &ids).await?;
         Some(super::by_owner(related, E::owner))
-    } else {
-        None
     };
     Ok(rows
         .iter()
@@ -160,10 +167,17 @@ async fn respond<E: Endpoint>(
     projection: &Projection,
     status: StatusCode,
 ) -> Result<HttpResponse, ScimError> {
-    let body = represent::<E>(state, caller, std::slice::from_ref(row), projection)
-        .await?
-        .pop()
-        .unwrap_or_default();
+    let created = status == StatusCode::CREATED;
+    let body = represent::<E>(
+        state,
+        caller,
+        std::slice::from_ref(row),
+        projection,
+        created,
+    )
+    .await?
+    .pop()
+    .unwrap_or_default();
     let mut response = HttpResponse::build(status);
     response
         .content_type(super::CONTENT_TYPE)
@@ -310,7 +324,7 @@ async fn page<E: Endpoint>(
     let conn = state.store.connection();
     let mut listing = E::list(conn, &caller.directory_id, &plan.query).await?;
     let next = list::next_cursor(plan, &mut listing.items, |row| E::id(row).to_owned());
-    let resources = represent::<E>(state, caller, &listing.items, &projection).await?;
+    let resources = represent::<E>(state, caller, &listing.items, &projection, false).await?;
     let page = SearchPage {
         total: listing.total,
         resources,

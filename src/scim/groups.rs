@@ -231,6 +231,7 @@ impl Endpoint for Groups {
     /// A group's members.
     type Related = Member;
     const RELATED: &'static str = "members";
+    const CREATED_WITH_RELATED: bool = true;
 
     async fn related<C: Conn>(
         conn: &C,

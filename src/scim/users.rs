@@ -138,6 +138,7 @@ impl Endpoint for Users {
     /// A user's groups.
     type Related = GroupOfUser;
     const RELATED: &'static str = "groups";
+    const CREATED_WITH_RELATED: bool = false;
 
     async fn related<C: Conn>(
         conn: &C,
