@@ -1,8 +1,9 @@
 //! The SCIM 2.0 wire layer (RFC 7643 / RFC 7644) under `/scim/v2`: parse,
 //! authenticate, normalise vendor forms, answer in SCIM JSON. Holds no
-//! reconciliation rule; reads go to `store`, writes through `store` in one
-//! transaction each. Vendor quirk ids in comments (E9, O8, L2, …) are the
-//! entries of docs/vendor-quirks.md.
+//! reconciliation rule; reads go to `store`; every write is a job of the
+//! unit of work's group-commit writer (`scim::write`), which hands its
+//! change to the engine. Vendor quirk ids in comments (E9, O8, L2, …) are
+//! the entries of docs/vendor-quirks.md.
 
 pub mod auth;
 pub mod body;
