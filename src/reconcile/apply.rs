@@ -677,8 +677,8 @@ async fn gather<C: Conn>(
 
 /// The no-op fast path: the changes that say again exactly what a link's
 /// snapshot says (same hash), judged under the same policy for an app user
-/// whose version has not moved since, for a user no other directory links
-/// and with no change waiting, come out `unchanged` without reading the app
+/// whose version has not moved since, for a user no other live link names
+/// (of any directory) and with no change waiting, come out `unchanged` without reading the app
 /// user or planning: the rules would give the same answer as last time,
 /// which left nothing to do. The rest are returned for the full path.
 async fn fast_path<C: Conn>(

@@ -231,7 +231,7 @@ async fn ended(app: &TestApp, dirs: &[String; 2], start: i64) -> Ended {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 16, .. ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 64, .. ProptestConfig::default() })]
 
     #[test]
     fn the_fast_path_answers_as_the_full_path_does(steps in steps()) {

@@ -108,7 +108,8 @@ pub struct JudgedLink {
 }
 
 /// This directory's judged live links among `source_ids` whose app user no
-/// other directory links and for which no change waits (one statement per
+/// other live link names (of any directory, this one included) and for
+/// which no change waits (one statement per
 /// `CHUNK` keys, reading neither snapshots nor app user rows).
 pub async fn judged_links<C: ConnectionTrait>(
     conn: &C,
@@ -126,7 +127,13 @@ pub async fn judged_links<C: ConnectionTrait>(
                 Expr::col((o.clone(), user_links::Column::AppUserId))
                     .equals((l.clone(), user_links::Column::AppUserId)),
             )
-            .and_where(Expr::col((o.clone(), user_links::Column::DirectoryId)).ne(directory_id))
+            .and_where(
+                Expr::col((o.clone(), user_links::Column::DirectoryId))
+                    .ne(directory_id)
+                    .or(Expr::col((o.clone(), user_links::Column::SourceId))
+                        .equals((l.clone(), user_links::Column::SourceId))
+                        .not()),
+            )
             .and_where(Expr::col((o.clone(), user_links::Column::RemovedAt)).is_null())
             .to_owned();
         let waiting = Query::select()
