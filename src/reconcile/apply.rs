@@ -678,16 +678,17 @@ async fn gather<C: Conn>(
 /// The no-op fast path: the changes that say again exactly what a link's
 /// snapshot says (same hash), judged under the same policy for an app user
 /// whose version has not moved since, for a user no other live link names
-/// (of any directory) and with no change waiting, come out `unchanged` without reading the app
-/// user or planning: the rules would give the same answer as last time,
-/// which left nothing to do. The rest are returned for the full path.
+/// (of any directory) and with no change waiting, come out `unchanged`
+/// without reading the app user or planning: the rules would give the same
+/// answer as last time, which left nothing to do. The rest are returned for
+/// the full path.
 async fn fast_path<C: Conn>(
     conn: &C,
     dir: &Origin,
     changes: Vec<UserChange>,
-) -> Result<(Vec<UserChange>, Vec<Applied>), StoreError> {
+) -> Result<(Vec<UserChange>, Skipped), StoreError> {
     if dir.uses_groups() {
-        return Ok((changes, Vec::new()));
+        return Ok((changes, Skipped::default()));
     }
     // A user named twice in the page takes the full path (the later word wins there).
     let mut times: HashMap<&str, usize> = HashMap::new();
@@ -701,7 +702,7 @@ async fn fast_path<C: Conn>(
         .map(|c| c.source_id.clone())
         .collect();
     if candidates.is_empty() {
-        return Ok((changes, Vec::new()));
+        return Ok((changes, Skipped::default()));
     }
     let judged: HashMap<String, links::JudgedLink> =
         links::judged_links(conn, &dir.id, &candidates)
@@ -710,8 +711,14 @@ async fn fast_path<C: Conn>(
             .map(|l| (l.source_id.clone(), l))
             .collect();
     if judged.is_empty() {
-        return Ok((changes, Vec::new()));
+        return Ok((changes, Skipped::default()));
     }
+    let order: HashMap<String, usize> = changes
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, c)| (c.source_id.clone(), i))
+        .collect();
     let mut rest = Vec::with_capacity(changes.len());
     let mut unchanged = Vec::new();
     for c in changes {
@@ -719,7 +726,7 @@ async fn fast_path<C: Conn>(
             (Change::Upsert(s), Some(link)) if s.carried.is_none() => {
                 link.judged == dir.judged(link.version)
                     && link.directory_active == s.active
-                    && link.snapshot_hash == snapshot_hash(s)
+                    && link.snapshot_hash == hashed(s).1
             }
             _ => false,
         };
@@ -734,13 +741,34 @@ async fn fast_path<C: Conn>(
             rest.push(c);
         }
     }
-    Ok((rest, unchanged))
+    let order = if unchanged.is_empty() {
+        HashMap::new()
+    } else {
+        order
+    };
+    Ok((
+        rest,
+        Skipped {
+            applied: unchanged,
+            order,
+        },
+    ))
 }
 
-/// The hash a link keeps of the snapshot it last took (groups are derived,
-/// never stored, so they are not part of it).
-fn snapshot_hash(s: &Snapshot) -> String {
-    crate::crypto::hash_token(&serde_json::to_string(s).unwrap_or_default())
+/// What the fast path found unchanged, and where each change of the page
+/// stood (empty when it found nothing: the full path keeps the page's order).
+#[derive(Default)]
+struct Skipped {
+    applied: Vec<Applied>,
+    order: HashMap<String, usize>,
+}
+
+/// A snapshot as a link keeps it: its JSON text and that text's hash
+/// (groups are derived, never stored, so they are part of neither).
+fn hashed(s: &Snapshot) -> (String, String) {
+    let text = serde_json::to_string(s).unwrap_or_default();
+    let hash = crate::crypto::hash_token(&text);
+    (text, hash)
 }
 
 /// Apply a page of user changes from one directory as one set: the later
@@ -756,13 +784,7 @@ pub async fn apply_users<C: Conn>(
     options: Options,
     fx: &mut Effects,
 ) -> Result<Batch, StoreError> {
-    let order: HashMap<String, usize> = changes
-        .iter()
-        .enumerate()
-        .rev()
-        .map(|(i, c)| (c.source_id.clone(), i))
-        .collect();
-    let (changes, unchanged) = fast_path(conn, dir, changes).await?;
+    let (changes, skipped) = fast_path(conn, dir, changes).await?;
     let mut state = State::default();
     let set = gather(conn, dir, &mut state, changes).await?;
     // Plan every change against the state before the set.
@@ -788,7 +810,7 @@ pub async fn apply_users<C: Conn>(
         verdicts[*i] = verdict;
     }
     let mut batch = Batch {
-        applied: unchanged,
+        applied: skipped.applied,
         ..Batch::default()
     };
     for ((item, p), verdict) in set.into_iter().zip(planned).zip(verdicts) {
@@ -801,9 +823,10 @@ pub async fn apply_users<C: Conn>(
     }
     // In the page's order, whichever path each change took (changes a set
     // resumed come after).
-    batch
-        .applied
-        .sort_by_key(|a| order.get(&a.source_id).copied().unwrap_or(usize::MAX));
+    if !skipped.order.is_empty() {
+        let at = |a: &Applied| skipped.order.get(&a.source_id).copied();
+        batch.applied.sort_by_key(|a| at(a).unwrap_or(usize::MAX));
+    }
     if !options.dry_run {
         write(conn, dir, state, now, fx).await?;
     }
@@ -1127,8 +1150,7 @@ fn book_link(
             let active = s.active && dir.policy.membership_satisfied(&s.groups);
             // The stored snapshot (groups are derived, never stored) is
             // rewritten only when it changed.
-            let text = serde_json::to_string(&**s).unwrap_or_default();
-            let hash = crate::crypto::hash_token(&text);
+            let (text, hash) = hashed(s);
             if hash != link.snapshot_hash {
                 link.snapshot = serde_json::from_str(&text).ok();
                 link.snapshot_hash = hash;
