@@ -54,13 +54,14 @@ LUA = os.path.join(HERE, "scenarios.lua")
 SCIM_SCENARIOS = ("s1", "s1-tenants", "s2", "s3", "s4-offset", "s4-cursor", "s5")
 API_SCENARIOS = ("api-users", "api-users-depth", "api-events", "api-longpoll")
 WEBHOOK_SCENARIOS = ("webhooks-throughput", "webhooks-latency")
-SCENARIOS = SCIM_SCENARIOS + API_SCENARIOS + WEBHOOK_SCENARIOS
+SOAK_SCENARIOS = ("soak",)
+SCENARIOS = SCIM_SCENARIOS + API_SCENARIOS + WEBHOOK_SCENARIOS + SOAK_SCENARIOS
 SUITES = {"scim": SCIM_SCENARIOS, "api": API_SCENARIOS, "all": SCIM_SCENARIOS + API_SCENARIOS,
-          "webhooks": WEBHOOK_SCENARIOS}
+          "webhooks": WEBHOOK_SCENARIOS, "soak": SOAK_SCENARIOS}
 # Read scenarios first so they see exactly N users; S1 and the long-poll's S1 load add
 # users; S5 last (it adds more).
 RUN_ORDER = ("s2", "s3", "s4-offset", "s4-cursor", "api-users", "api-users-depth", "api-events",
-             "webhooks-throughput", "s1", "s1-tenants", "api-longpoll", "webhooks-latency", "s5")
+             "webhooks-throughput", "s1", "s1-tenants", "api-longpoll", "webhooks-latency", "s5", "soak")
 # The host API's HS256 secret for the run: the server verifies with it, `dirsync api-token`
 # signs with it.
 API_SECRET = "dirsync-bench-api-secret-0123456789abcdef"
@@ -78,6 +79,7 @@ TITLES = {
     "api-longpoll": "GET /api/v1/events?after=N&wait=30 under S1 load",
     "webhooks-throughput": "webhooks: replay of the seeded feed to one receiver",
     "webhooks-latency": "webhooks: receive time - created_at under S1 load",
+    "soak": "soak: S1 and S3 in turn at half their peak",
 }
 
 
@@ -379,11 +381,20 @@ def seed_users(client: Client, names: list, workers_bulk: int = 2, workers_post:
 # Scenarios
 
 
-def run_wrk(scenario, base, token, n, ids_file, args, run_id, duration=None) -> dict:
+def wrk_cmd(scenario, base, token, n, ids_file, args, run_id, duration, delay_ms=0.0) -> list:
+    return ["wrk", "-t%d" % args.threads, "-c%d" % args.connections, "-d%ds" % duration,
+            "--timeout", "30s", "-s", LUA, base, "--", scenario, token, str(n), ids_file, run_id,
+            "%.3f" % delay_ms]
+
+
+def run_wrk(scenario, base, token, n, ids_file, args, run_id, duration=None, delay_ms=0.0) -> dict:
     duration = duration or args.duration
-    cmd = ["wrk", "-t%d" % args.threads, "-c%d" % args.connections, "-d%ds" % duration,
-           "--timeout", "30s", "-s", LUA, base, "--", scenario, token, str(n), ids_file, run_id]
+    cmd = wrk_cmd(scenario, base, token, n, ids_file, args, run_id, duration, delay_ms)
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 120)
+    return wrk_result(out)
+
+
+def wrk_result(out) -> dict:
     res, err = None, ""
     for line in out.stdout.splitlines():
         if line.startswith("BENCHJSON "):
@@ -405,6 +416,83 @@ def run_wrk(scenario, base, token, n, ids_file, args, run_id, duration=None) -> 
         "events": res.get("events", 0),
         "events_per_s": res.get("events", 0) / secs if secs else 0.0,
     }
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def run_soak(base: str, token: str, n: int, ids_file: str, args, run_id: str, pid: int) -> dict:
+    """S1 and S3 in turn: first unpaced for --duration s (the mix's peak), then paced at
+    --soak-fraction of that peak for --soak-minutes, sampling the server's RSS and open
+    file descriptors every --soak-sample s."""
+    peak = run_wrk("mix", base, token, n, ids_file, args, run_id + "p")
+    target = peak["rps"] * args.soak_fraction
+    # wrk's delay() waits after each answer, so a connection's period is delay + latency;
+    # one short calibration run corrects the first guess by the rate it reached.
+    delay = args.connections * 1000.0 / max(target, 1.0)
+    cal = run_wrk("mix", base, token, n, ids_file, args, run_id + "c", duration=15, delay_ms=delay)
+    if cal["rps"] > 0:
+        delay = max(0.0, delay - args.connections * 1000.0 * (1.0 / cal["rps"] - 1.0 / target))
+    log("soak: mix peak %.0f req/s; target %.0f req/s (delay %.1f ms per connection) for %d min"
+        % (peak["rps"], target, delay, args.soak_minutes))
+    secs = int(args.soak_minutes * 60)
+    cmd = wrk_cmd("mix", base, token, n, ids_file, args, run_id + "s", secs, delay)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    samples = []  # (seconds since start, RSS KiB, open fds)
+    t0 = time.time()
+    while proc.poll() is None:
+        time.sleep(args.soak_sample)
+        try:
+            rss = 0
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        rss = int(line.split()[1])
+            samples.append((time.time() - t0, rss, open_fds(pid)))
+        except OSError:
+            break
+    stdout, stderr = proc.communicate(timeout=120)
+    r = wrk_result(subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr))
+
+    def mean_rss(lo, hi):
+        xs = [rss for t, rss, _ in samples if lo <= t < hi]
+        return statistics.mean(xs) / 1024.0 if xs else 0.0
+
+    second = mean_rss(60, 120)
+    last = mean_rss(secs - 60, secs + 60)
+    fds = [fd for _, _, fd in samples]
+    r.update({
+        "peak_rps": peak["rps"], "target_rps": target, "delay_ms": delay, "minutes": args.soak_minutes,
+        "rss_second_min_mib": second, "rss_last_min_mib": last,
+        "rss_growth": (last / second - 1.0) if second else 0.0,
+        "fds_first": fds[0] if fds else 0, "fds_last": fds[-1] if fds else 0, "fds_max": max(fds) if fds else 0,
+        "samples": samples,
+    })
+    return r
+
+
+def soak_lines(r: dict) -> list:
+    lines = ["", "| soak | value |", "|---|---:|",
+             "| S1+S3 mix, unpaced peak (req/s) | %.0f |" % r["peak_rps"],
+             "| target (req/s) | %.0f |" % r["target_rps"],
+             "| held for (min) | %g |" % r["minutes"],
+             "| rate reached (req/s) | %.0f |" % r["rps"],
+             "| requests | %d |" % r["requests"],
+             "| p50 / p99 (ms) | %s / %s |" % (fmt_ms(r["p50_ms"]), fmt_ms(r["p99_ms"])),
+             "| errors | %d (%s) |" % (r["errors"], r["error_detail"]),
+             "| RSS, mean of minute 2 (MiB) | %.1f |" % r["rss_second_min_mib"],
+             "| RSS, mean of the last minute (MiB) | %.1f |" % r["rss_last_min_mib"],
+             "| last minute against minute 2 | %+.1f%% |" % (100.0 * r["rss_growth"]),
+             "| open file descriptors: first / last / max sample | %d / %d / %d |"
+             % (r["fds_first"], r["fds_last"], r["fds_max"])]
+    lines += ["", "RSS and open descriptors, sampled every few seconds (minute: mean RSS MiB, last fds):", ""]
+    by_min = {}
+    for t, rss, fd in r["samples"]:
+        by_min.setdefault(int(t // 60), []).append((rss, fd))
+    lines.append(" ".join("%d: %.0f/%d" % (m + 1, statistics.mean(x for x, _ in v) / 1024.0, v[-1][1])
+                          for m, v in sorted(by_min.items())))
+    return lines
 
 
 def run_s5(client: Client, ids: list, names_prefix: str, args) -> dict:
@@ -969,6 +1057,11 @@ def write_report(path, backend, n, results, meta) -> str:
                   "Latency: a new endpoint, then wrk S1 for %d s; per event S1 wrote, its first receive time "
                   "minus its `created_at` (ms precision, set in the writing transaction)."
                   % meta["duration"]]
+    if "soak" in results:
+        r = results["soak"]
+        lines += ["", TITLES["soak"] + (": skipped: %s" % r["skipped"] if "skipped" in r else "")]
+        if "skipped" not in r:
+            lines += soak_lines(r)
     errs = [(k, results[k]) for k in SCENARIOS if k in results and results[k].get("first_error")]
     if errs:
         lines += ["", "First error response per scenario:", ""]
@@ -1067,6 +1160,8 @@ def run_one(args, n: int, wrk_version: str) -> str:
                     r = run_longpoll(client, api, base, token, n, ids_file, args, run_id)
                 elif key == "webhooks-throughput":
                     r = run_webhook_throughput(admin, api, receiver, args)
+                elif key == "soak":
+                    r = run_soak(base, token, n, ids_file, args, run_id, server.proc.pid)
                 elif key == "s1-tenants":
                     tokens = ",".join(server.directory_token("bench-t%d" % t) for t in range(args.tenants))
                     r = run_wrk(key, base, tokens, n, ids_file, args, run_id)
@@ -1098,7 +1193,7 @@ def run_one(args, n: int, wrk_version: str) -> str:
             "load": load_before,
         }
         prefix = {"scim": "results", "api": "results-api", "all": "results-all",
-                  "webhooks": "results-webhooks"}[args.suite]
+                  "webhooks": "results-webhooks", "soak": "results-soak"}[args.suite]
         out = os.path.join(args.out_dir, "%s-%s-%d.md" % (prefix, args.backend, n))
         text = write_report(out, args.backend, n, results, meta)
         print(text, flush=True)
@@ -1152,6 +1247,9 @@ def main(argv=None) -> int:
     ap.add_argument("--s5-group-size", type=int, default=100000)
     ap.add_argument("--s5-add", type=int, default=1000)
     ap.add_argument("--s5-reps", type=int, default=5)
+    ap.add_argument("--soak-minutes", type=float, default=10, help="soak: how long the paced mix runs")
+    ap.add_argument("--soak-fraction", type=float, default=0.5, help="soak: the paced rate as a share of the peak")
+    ap.add_argument("--soak-sample", type=float, default=5, help="soak: seconds between RSS/fd samples")
     ap.add_argument("--out-dir", default=HERE)
     ap.add_argument("--rust-log", default="warn", help="RUST_LOG for the server (request logging costs time)")
     ap.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when missing")

@@ -17,6 +17,10 @@
 -- every page is full). api-events counts the events it got (last seq minus first seq
 -- plus one, read from each body's ends, no JSON parse) as "events" in BENCHJSON.
 --
+-- mix (the soak, `--suite soak`): S1 and S3 in turn, request by request; an optional
+-- sixth argument DELAY_MS paces each connection (wrk's delay(): it waits that long after
+-- each answer), so a run holds a steady rate below the peak.
+--
 -- done() prints one machine-readable line, `BENCHJSON {...}`, and `BENCHERR <first non-2xx>`.
 
 local threads = {}
@@ -63,7 +67,14 @@ function init(args)
     end
   end
   math.randomseed(os.time() * 1000 + (tid or 0) * 7919)
-  if scenario == "s3" then
+  local delay_ms = tonumber(args[6] or "")
+  if delay_ms and delay_ms > 0 then
+    -- Defined only when asked for: wrk paces every request of a script that has delay().
+    function delay()
+      return delay_ms
+    end
+  end
+  if scenario == "s3" or scenario == "mix" then
     for line in io.lines(ids_file) do
       if #line > 0 then
         ids[#ids + 1] = line
@@ -81,21 +92,25 @@ end
 
 function request()
   counter = counter + 1
-  if scenario == "s1" or scenario == "s1-tenants" then
+  local kind = scenario
+  if scenario == "mix" then
+    kind = (counter % 2 == 0) and "s1" or "s3"
+  end
+  if kind == "s1" or kind == "s1-tenants" then
     local name = string.format("bench-s1-%s-%d-%d", run_id, tid or 0, counter)
     local body = string.format(
       '{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":"%s",'
         .. '"name":{"givenName":"Load","familyName":"Test %d"},"displayName":"Load Test %d",'
         .. '"emails":[{"value":"%s@bench.example","type":"work","primary":true}],"active":true}',
       name, counter, counter, name)
-    if scenario == "s1-tenants" then
+    if kind == "s1-tenants" then
       headers["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1]
     end
     return wrk.format("POST", base .. "/Users", headers, body)
   elseif scenario == "s2" then
     local filter = 'userName eq "' .. user_name(math.random(0, n_users - 1)) .. '"'
     return wrk.format("GET", base .. "/Users?filter=" .. urlencode(filter), headers)
-  elseif scenario == "s3" then
+  elseif kind == "s3" then
     local id = ids[math.random(1, #ids)]
     local active = (math.random() < 0.5) and "true" or "false"
     local body = string.format(
