@@ -72,6 +72,10 @@ ACTIX_OWN = [
     ),
 ]
 
+# One request in this many is a boundary case (Generator.boundary): 5,000 requests
+# send each of them at least once.
+BOUNDARY_EVERY = 500
+
 # ---- strings a hostile or careless client sends -------------------------------------
 CONFUSABLE = [
     "\uff21dmin",  # fullwidth A
@@ -690,7 +694,34 @@ class Generator:
         return h
 
     # -- requests --
-    def request(self):
+    def boundary(self, k):
+        """The documented limits and the known ways past them, at fixed places in
+        every run (they draw nothing from the seed): a 1,024-term filter must run
+        on both backends, one more term or level is 400, NUL is 400 everywhere."""
+        auth = [("Authorization", "Bearer " + self.tokens[0])]
+        json_auth = auth + [("Content-Type", "application/scim+json")]
+        chain = lambda word, attr, n: (" %s " % word).join('%s eq "b%d"' % (attr, i) for i in range(n))
+        listing = lambda coll, f: self.mk("boundary", "GET", coll + "?filter=" + urllib.parse.quote(f, safe=""), auth)
+        member = self.users[0] if self.users else "0190f5d2-0000-7000-8000-000000000001"
+        cases = [
+            lambda: listing("/Users", chain("or", "userName", 1024)),
+            lambda: listing("/Users", chain("and", "externalId", 1024)),
+            lambda: listing("/Groups", chain("or", "displayName", 1024)),
+            lambda: listing("/Users", chain("or", "userName", 1025)),
+            lambda: listing("/Users", "(" * 63 + 'userName eq "x"' + ")" * 63),
+            lambda: listing("/Users", "(" * 65 + 'userName eq "x"' + ")" * 65),
+            lambda: listing("/Users", r'userName eq "a\u0000b"'),
+            lambda: self.mk("boundary", "POST", "/Groups", json_auth, self.encode(
+                {"schemas": [GROUP_URN], "displayName": "fz-nul-%d" % k, "members": [{"value": member, "display": "a\u0000b"}]})),
+            lambda: self.mk("boundary", "POST", "/Users/.search", json_auth, self.encode(
+                {"schemas": [SEARCH_URN], "filter": chain("or", "emails.value", 1024)})),
+        ]
+        return cases[k % len(cases)]()
+
+    def request(self, index=None):
+        """The next request; every BOUNDARY_EVERY-th is one of the boundary cases."""
+        if index is not None and index % BOUNDARY_EVERY == BOUNDARY_EVERY // 2:
+            return self.boundary(index // BOUNDARY_EVERY)
         rt = self.pick(["User", "Group"])
         coll = "/Users" if rt == "User" else "/Groups"
         kind = self.weighted([
@@ -1082,7 +1113,7 @@ def run(args):
     started = time.monotonic()
     sent = 0
     for index in range(args.requests):
-        req = gen.request()
+        req = gen.request(index)
         if args.dry_run:
             print("#%d %s %s %s" % (index, req.label, req.method, truncate(req.path, 300)))
             if req.body is not None:

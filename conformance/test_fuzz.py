@@ -18,7 +18,7 @@ from fuzz import ERROR_URN, Generator, Request, offline_schema, problem  # noqa:
 
 def draw(seed, n):
     gen = Generator(seed, "/scim/v2", offline_schema(), ["t0", "t1"])
-    return [gen.request().to_json() for _ in range(n)]
+    return [gen.request(i).to_json() for i in range(n)]
 
 
 def scim_error(status):
@@ -35,7 +35,7 @@ class Generation(unittest.TestCase):
     def test_every_endpoint_and_kind_of_request_is_drawn(self):
         requests = draw(13, 3000)
         labels = {r["label"] for r in requests}
-        for label in ("create-valid", "create-mutated", "replace", "patch", "list", "search", "bulk",
+        for label in ("boundary", "create-valid", "create-mutated", "replace", "patch", "list", "search", "bulk",
                       "discovery", "by-id", "raw-body", "content-encoding", "big-head"):
             self.assertIn(label, labels)
         paths = " ".join(r["path"] for r in requests)
@@ -45,6 +45,15 @@ class Generation(unittest.TestCase):
         queries = " ".join(r["path"].split("?", 1)[-1] for r in requests if "?" in r["path"])
         for param in ("filter=", "count=", "startIndex=", "attributes=", "excludedAttributes=", "sortBy=", "cursor="):
             self.assertIn(param, queries)
+
+    def test_five_thousand_requests_send_every_boundary_case(self):
+        gen = Generator(13, "/scim/v2", offline_schema(), ["t"])
+        sent = [gen.request(i) for i in range(5000)]
+        boundary = [r for r in sent if r.label == "boundary"]
+        cases = {(r.method, r.path, r.body) for r in boundary}
+        self.assertEqual(len(cases), 9)
+        self.assertTrue(any("%5Cu0000" in r.path for r in boundary))
+        self.assertTrue(any(b"\\u0000" in (r.body or b"") for r in boundary))
 
     def test_avoiding_long_filters_sends_no_chain_of_a_thousand_terms(self):
         def most_terms(gen):
