@@ -34,9 +34,8 @@ fi
 
 FLAGS=(--dev --sanitizer none)
 start=$SECONDS
-# shellcheck disable=SC2086
-cargo fuzz build "${FLAGS[@]}" $TARGETS
-echo "fuzz: built $TARGETS in $((SECONDS - start)) s"
+cargo fuzz build "${FLAGS[@]}" # every target: they share one build
+echo "fuzz: built the targets in $((SECONDS - start)) s"
 
 SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/dirsync-fuzz.XXXXXX")"
 trap 'rm -rf "$SCRATCH"' EXIT

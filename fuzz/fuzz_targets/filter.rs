@@ -142,12 +142,21 @@ fuzz_target!(|data: &[u8]| {
     let conn = db.store.connection();
     let outcome = db.runtime.block_on(async {
         if users {
-            list_users(conn, &db.directory, &plan.query).await.map(|_| ())
+            list_users(conn, &db.directory, &plan.query)
+                .await
+                .map(|_| ())
         } else {
-            list_groups(conn, &db.directory, &plan.query).await.map(|_| ())
+            list_groups(conn, &db.directory, &plan.query)
+                .await
+                .map(|_| ())
         }
     });
     if let Err(err) = outcome {
-        panic!("SQLite refused a listing the parser accepted (the server answers 500): {query:?}: {err}");
+        let shown: String = query.chars().take(300).collect();
+        panic!(
+            "SQLite refused a listing the parser accepted (the server answers 500): {err}\n\
+             query ({} bytes): {shown:?}",
+            query.len()
+        );
     }
 });

@@ -20,7 +20,11 @@ fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else {
         return;
     };
-    let rt = if which & 0x10 == 0 { &USER_RESOURCE } else { &GROUP_RESOURCE };
+    let rt = if which & 0x10 == 0 {
+        &USER_RESOURCE
+    } else {
+        &GROUP_RESOURCE
+    };
     match which & 0x03 {
         0 => {
             let Ok(raw) = std::str::from_utf8(rest) else {

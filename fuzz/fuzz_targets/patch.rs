@@ -47,7 +47,11 @@ fn stored(users: bool) -> serde_json::Map<String, Value> {
             "externalId": "g-1"
         })
     };
-    let rt = if users { &USER_RESOURCE } else { &GROUP_RESOURCE };
+    let rt = if users {
+        &USER_RESOURCE
+    } else {
+        &GROUP_RESOURCE
+    };
     match canonicalize(rt, &body, Mode::Create) {
         Ok(canonical) => canonical.data,
         Err(err) => panic!("the fixture is not a valid resource: {err}"),
@@ -62,7 +66,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let users = which & 1 == 0;
-    let rt = if users { &USER_RESOURCE } else { &GROUP_RESOURCE };
+    let rt = if users {
+        &USER_RESOURCE
+    } else {
+        &GROUP_RESOURCE
+    };
     let Ok(ops) = parse(rt, &body) else {
         return;
     };

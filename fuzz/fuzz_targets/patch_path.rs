@@ -15,6 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(path) = std::str::from_utf8(rest) else {
         return;
     };
-    let rt = if which & 1 == 0 { &USER_RESOURCE } else { &GROUP_RESOURCE };
+    let rt = if which & 1 == 0 {
+        &USER_RESOURCE
+    } else {
+        &GROUP_RESOURCE
+    };
     let _ = parse_path(rt, path);
 });
