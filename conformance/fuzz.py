@@ -161,7 +161,9 @@ class Request:
 
 
 def truncate(text, limit):
-    return text if len(text) <= limit else text[:limit] + "... (%d more)" % (len(text) - limit)
+    """A prefix of `text` fit for a log line: control characters escaped."""
+    text = "".join(c if c.isprintable() or c == " " else ascii(c)[1:-1] for c in text[: limit + 1])
+    return text if len(text) <= limit else text[:limit] + "... (truncated)"
 
 
 # ---- the schema, as the server's discovery endpoints describe it --------------------
@@ -955,7 +957,7 @@ class Generator:
         return self.mk("big-body", "POST", coll, self.headers(), b'{"userName":"' + b"x" * self.pick([1_048_576, 2_000_000]) + b'"}')
 
     def r_raw_body(self, rt, coll):
-        target = self.pick([coll, coll + "/.search", "/Bulk", "/.search", "%s/%s" % (coll, self.some_id(rt))])
+        target = self.pick([coll, coll + "/.search", "/Bulk", "/.search", "%s/%s" % (coll, urllib.parse.quote(self.some_id(rt), safe=""))])
         method = "PATCH" if target.count("/") > 1 and not target.endswith("search") else ("PUT" if self.chance(0.2) and target.count("/") > 1 else "POST")
         base = self.encode(self.user() if rt == "User" else self.group())
         return self.mk("raw-body", method, target, self.headers(), self.raw_mutate(base))
@@ -1133,7 +1135,7 @@ def run(args):
             why = "no answer within %g s" % args.timeout
         except (OSError, http.client.HTTPException) as err:
             status, headers, body = 0, [], b""
-            why = "connection failed: %s: %s" % (type(err).__name__, err)
+            why = "connection failed: %s: %s" % (type(err).__name__, truncate(str(err), 200))
         elapsed = time.monotonic() - t0
         sent += 1
         statuses[status] = statuses.get(status, 0) + 1

@@ -330,7 +330,7 @@ if [[ " $SUITES " == *" fuzz "* ]]; then
     --seed "${FUZZ_SEED:-13}" --requests "${FUZZ_REQUESTS:-5000}" --work "$WORK" ${FUZZ_ARGS:-} 2>&1 | tee "$WORK/fuzz.out"
   rc=${PIPESTATUS[0]}
   set -e
-  FUZZ_SUMMARY="$(grep -E '^fuzz: [0-9]+ requests in' "$WORK/fuzz.out" | tail -n 1 | cut -d' ' -f2-)"
+  FUZZ_SUMMARY="$(grep -aE '^fuzz: [0-9]+ requests in' "$WORK/fuzz.out" | tail -n 1 | cut -d' ' -f2-)"
   FUZZ_SUMMARY="${FUZZ_SUMMARY:-no result}, exit $rc"
   [[ $rc -eq 0 ]] || STATUS=1
 fi
