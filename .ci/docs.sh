@@ -25,7 +25,7 @@ while IFS= read -r hit; do
     echo "docs: $where cites $doc, which the repository does not hold (docs/ does: $(cd docs && echo *.md))"
     fail=1
   fi
-done < <(grep -rnoE "$name" src tests .ci bench conformance migrations \
+done < <(grep -rnoE "$name" src tests .ci bench conformance migrations fuzz \
   --exclude-dir='.venv*' --exclude-dir=node_modules --exclude-dir=target || true)
 [ "$fail" = 0 ] && echo "docs: ok"
 exit "$fail"

@@ -37,6 +37,13 @@
 #     deliveries with the README's Node line. The server runs with delivery on, a
 #     secret key, http to loopback allowed and 200 ms retries. Fails (never skips)
 #     when a package cannot be installed or node/npm is missing.
+# (f) conformance/fuzz.py (Python 3 standard library only), the seeded adversarial
+#     fuzzer of issue 13: FUZZ_REQUESTS requests (default 5,000) drawn from FUZZ_SEED
+#     (default 13, printed) against a directory of its own tenant (and a OneLogin one),
+#     failing on any 5xx, reset, or 4xx without a SCIM error body; failing requests are
+#     saved under the kept work directory for `fuzz.py --replay`; FUZZ_ARGS adds flags
+#     (e.g. "--avoid long-filters" to look past a known failure). Not in the default
+#     SUITES: CI runs it as a step of its own (SUITES=fuzz).
 # Exits non-zero if any part fails. The server is always killed; its log tail is
 # printed on failure.
 set -euo pipefail
@@ -139,6 +146,12 @@ TOKEN_API_SEED="$(new_token api-seed generic)"
 # The webhooks suite's own tenant: its endpoint sees only the events it causes.
 dirsync tenant create webhooks --json >"$WORK/tenant-webhooks.json"
 TOKEN_WEBHOOKS="$(new_token webhooks-scim generic webhooks)"
+# The fuzzer's own tenant: what it writes never meets another suite's resources.
+if [[ " $SUITES " == *" fuzz "* ]]; then
+  dirsync tenant create fuzz --json >"$WORK/tenant-fuzz.json"
+  TOKEN_FUZZ="$(new_token fuzz generic fuzz)"
+  TOKEN_FUZZ_ONELOGIN="$(new_token fuzz-onelogin onelogin fuzz)"
+fi
 # The host API's key for this run only (through the environment, never a flag).
 export DIRSYNC_API_JWT_SECRET="$("$PYTHON" -c 'import secrets; print(secrets.token_hex(32))')"
 # Webhooks (suite webhooks, and the API's /webhooks for schemathesis): delivery on (the
@@ -182,6 +195,7 @@ TESTER_SUMMARY="not run"
 API_SUMMARY="not run"
 BROWSER_SUMMARY="not run"
 WEBHOOKS_SUMMARY="not run"
+FUZZ_SUMMARY="not run"
 PAGES=()
 
 # ---- (a) Entra reference replay -------------------------------------------------
@@ -307,6 +321,20 @@ if [[ " $SUITES " == *" webhooks "* ]]; then
   fi
 fi
 
+# ---- (f) the seeded adversarial fuzzer (issue 13) ---------------------------------
+if [[ " $SUITES " == *" fuzz "* ]]; then
+  echo
+  echo "=== fuzz: conformance/fuzz.py ($BACKEND) ==="
+  set +e
+  "$PYTHON" conformance/fuzz.py --base "$BASE" --token "$TOKEN_FUZZ" --token "$TOKEN_FUZZ_ONELOGIN" \
+    --seed "${FUZZ_SEED:-13}" --requests "${FUZZ_REQUESTS:-5000}" --work "$WORK" ${FUZZ_ARGS:-} 2>&1 | tee "$WORK/fuzz.out"
+  rc=${PIPESTATUS[0]}
+  set -e
+  FUZZ_SUMMARY="$(grep -aE '^fuzz: [0-9]+ requests in' "$WORK/fuzz.out" | tail -n 1 | cut -d' ' -f2-)"
+  FUZZ_SUMMARY="${FUZZ_SUMMARY:-no result}, exit $rc"
+  [[ $rc -eq 0 ]] || STATUS=1
+fi
+
 # ---- summary --------------------------------------------------------------------
 if ! kill -0 "$SERVER_PID" 2>/dev/null; then
   echo "conformance: the server died during the run" >&2
@@ -319,6 +347,7 @@ echo "scim2-tester: $TESTER_SUMMARY"
 echo "schemathesis (host API): $API_SUMMARY"
 echo "browser (headless Chromium: ${PAGES[*]:-no pages}): $BROWSER_SUMMARY"
 echo "webhooks (standardwebhooks from PyPI and npm): $WEBHOOKS_SUMMARY"
+echo "fuzz (conformance/fuzz.py): $FUZZ_SUMMARY"
 if [[ $STATUS -ne 0 ]]; then
   echo "conformance: FAILED ($BACKEND)"
 else
