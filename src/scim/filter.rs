@@ -528,6 +528,56 @@ mod tests {
         assert!(user(&deep).is_err());
     }
 
+    #[rstest::rstest]
+    #[case(r#"members[value eq "u1"]"#, Related::Ids(vec!["u1".into()]))]
+    #[case(r#"members[value eq "u1" or Value eq "u2"]"#, Related::Ids(vec!["u1".into(), "u2".into()]))]
+    #[case(r#"members.value eq "u1""#, Related::Ids(vec!["u1".into()]))]
+    #[case(r#"Members EQ "u1""#, Related::Ids(vec!["u1".into()]))]
+    #[case("members pr", Related::Any)]
+    #[case("members.value pr", Related::Any)]
+    #[case("members[value pr]", Related::Any)]
+    fn membership_forms_on_groups_become_one_membership(
+        #[case] raw: &str,
+        #[case] related: Related,
+    ) {
+        assert_eq!(
+            parse(&GROUP_RESOURCE, raw).unwrap(),
+            Filter::Membership(related)
+        );
+    }
+
+    #[test]
+    fn a_users_groups_are_a_membership_too() {
+        assert_eq!(
+            user(r#"groups[value eq "g1"]"#).unwrap(),
+            Filter::Membership(Related::Ids(vec!["g1".into()]))
+        );
+        assert_eq!(
+            user(r#"groups.value eq "g1""#).unwrap(),
+            user(r#"groups[value eq "g1"]"#).unwrap()
+        );
+    }
+
+    #[rstest::rstest]
+    #[case(r#"members[display co "x"]"#)]
+    #[case(r#"members[value eq "a" and type eq "User"]"#)]
+    #[case(r#"members[value ne "a"]"#)]
+    #[case(r#"members.display eq "x""#)]
+    #[case(r#"members co "a""#)]
+    #[case("members eq null")]
+    fn other_membership_forms_are_invalid_filter_naming_the_supported_ones(#[case] raw: &str) {
+        let err = parse(&GROUP_RESOURCE, raw).unwrap_err();
+        assert_eq!(
+            err.scim_type,
+            Some(super::super::error::ScimType::InvalidFilter)
+        );
+        assert!(
+            err.detail.contains(r#"members[value eq "id"]"#),
+            "{}",
+            err.detail
+        );
+    }
+
     #[test]
     fn group_display_name_and_resource_type() {
         assert!(parse(&GROUP_RESOURCE, r#"displayName eq "Sales""#).is_ok());

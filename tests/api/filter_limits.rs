@@ -114,7 +114,7 @@ fn and_of_mixed_attributes(terms: usize) -> String {
     parts.extend((2..terms).map(|i| match i % 4 {
         0 => format!(r#"userName ne "miss{i}""#),
         1 => format!(r#"emails[value ne "miss{i}"]"#),
-        2 => format!(r#"externalId sw "ext-""#),
+        2 => r#"externalId sw "ext-""#.to_owned(),
         _ => format!(r#"name.familyName ne "miss{i}""#),
     }));
     parts.join(" and ")
@@ -231,8 +231,8 @@ async fn a_value_path_at_the_deepest_level_runs_and_one_deeper_is_invalid_filter
 
 #[tokio::test]
 async fn the_deepest_and_widest_filter_allowed_runs_on_both_backends() {
-    // 64 levels of 16 conditions each: 1,024 terms at 64 levels, the most
-    // SQL the parser lets through.
+    // 64 levels of 16 conditions, the outermost filled up: 1,024 terms at 64
+    // levels, about the deepest SQL the parser lets through.
     let t = three().await;
     let width = MAX_TERMS / MAX_DEPTH;
     let mut widest = alternating(MAX_DEPTH, width);

@@ -520,6 +520,95 @@ mod tests {
         assert!(p.contains("(je.value #>> '{\"value\"}')"), "{p}");
     }
 
+    fn user_name_eq(v: &str) -> Filter {
+        Filter::Compare(
+            AttrRef::new(&["userName"], ValueKind::String, false),
+            Op::Eq,
+            Value::Str(v.into()),
+        )
+    }
+
+    fn title_eq(v: &str) -> Filter {
+        Filter::Compare(
+            AttrRef::new(&["title"], ValueKind::String, false),
+            Op::Eq,
+            Value::Str(v.into()),
+        )
+    }
+
+    /// How deeply the SQL nests parentheses: SQLite's expression depth follows it.
+    fn nesting(sql: &str) -> usize {
+        let (mut depth, mut max) = (0usize, 0usize);
+        for c in sql.chars() {
+            match c {
+                '(' => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                ')' => depth -= 1,
+                _ => {}
+            }
+        }
+        max
+    }
+
+    #[test]
+    fn an_or_of_eq_on_one_attribute_is_one_in_list() {
+        let f = Filter::Or(vec![
+            user_name_eq("Ann"),
+            title_eq("Lead"),
+            user_name_eq("BOB"),
+            title_eq("Dev"),
+        ]);
+        let s = sql(DbBackend::Sqlite, &f);
+        assert!(
+            s.contains("\"directory_users\".\"user_name_folded\" IN ('ann', 'bob')"),
+            "{s}"
+        );
+        assert!(
+            s.contains("LOWER(json_extract(\"directory_users\".\"data\", '$.\"title\"')) IN ('lead', 'dev')"),
+            "{s}"
+        );
+        let p = sql(DbBackend::Postgres, &f);
+        assert!(p.contains("IN ('lead', 'dev')"), "{p}");
+    }
+
+    #[rstest::rstest]
+    #[case::or(Filter::Or as fn(Vec<Filter>) -> Filter)]
+    #[case::and(Filter::And as fn(Vec<Filter>) -> Filter)]
+    fn long_chains_nest_logarithmically(#[case] chain: fn(Vec<Filter>) -> Filter) {
+        // Alternating attributes and operators, so no IN list absorbs them.
+        let items: Vec<Filter> = (0..1024)
+            .map(|i| match i % 2 {
+                0 => Filter::Compare(
+                    AttrRef::new(&["title"], ValueKind::String, false),
+                    Op::Co,
+                    Value::Str(format!("t{i}")),
+                ),
+                _ => Filter::Present(AttrRef::new(&["nickName"], ValueKind::String, false)),
+            })
+            .collect();
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            let s = sql(backend, &chain(items.clone()));
+            assert!(nesting(&s) <= 16, "{backend:?}: {}", nesting(&s));
+        }
+    }
+
+    #[test]
+    fn membership_is_an_indexed_subquery_on_the_membership_rows() {
+        let ids = Filter::Membership(Related::Ids(vec!["g1".into(), "g2".into()]));
+        let s = sql(DbBackend::Sqlite, &ids);
+        assert!(
+            s.contains("\"directory_users\".\"id\" IN (SELECT \"directory_memberships\".\"member_id\" FROM \"directory_memberships\" WHERE \"directory_memberships\".\"group_id\" IN ('g1', 'g2'))"),
+            "{s}"
+        );
+        let any = sql(DbBackend::Postgres, &Filter::Membership(Related::Any));
+        assert!(
+            any.contains("EXISTS(SELECT 1 FROM \"directory_memberships\" WHERE \"directory_memberships\".\"member_id\" = \"directory_users\".\"id\")"),
+            "{any}"
+        );
+    }
+
     #[test]
     fn like_wildcards_in_values_are_escaped() {
         assert_eq!(escape_like("50%_a\\b"), "50\\%\\_a\\\\b");
