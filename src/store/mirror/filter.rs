@@ -152,7 +152,19 @@ impl<'a> Translator<'a> {
             )
             .unwrap_or_else(|| Expr::cust("1 = 1")),
             Filter::Or(items) => self.any_of(items, element),
-            Filter::Not(inner) => self.translate(inner, element).not(),
+            // RFC 7644 §3.4.2.2: `not` matches what the inner filter does not.
+            // A comparison with an absent value is unknown in SQL, and NOT of
+            // unknown is unknown, which would drop the resource: unknown counts
+            // as false first.
+            Filter::Not(inner) => {
+                let inner = self.translate(inner, element);
+                match self.backend {
+                    DbBackend::Postgres => {
+                        Expr::cust_with_exprs("NOT COALESCE($1, FALSE)", [inner])
+                    }
+                    _ => Expr::cust_with_exprs("NOT COALESCE(?, FALSE)", [inner]),
+                }
+            }
             Filter::Present(attr) => match self.source(attr, element) {
                 Source::Column(col, _) => self.column(col).is_not_null(),
                 Source::Json(sql) => Expr::cust(sql).is_not_null(),
