@@ -170,10 +170,11 @@ fn is_membership(rt: &ResourceType, resolved: &Resolved) -> bool {
         }
 }
 
-/// The membership forms that are answered from the membership rows. Entra
-/// checks a membership before it patches one with `id eq "g" and members eq
-/// "u"`; `members[value eq "u"]` and `members.value eq "u"` are the RFC 7644
-/// §3.4.2.2 spellings of the same question.
+/// The membership forms that are answered from the membership rows:
+/// `members[value eq "u"]` and `members.value eq "u"` (RFC 7644 §3.4.2.2), and
+/// `members eq "u"`, the complex attribute compared by its `value` as P2 does
+/// for `emails`, which is how Entra is reported to check a membership
+/// (`id eq "g" and members eq "u"`).
 fn membership_forms(resolved: &Resolved) -> String {
     let name = resolved.attribute.name;
     format!(
