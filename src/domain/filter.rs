@@ -84,6 +84,19 @@ pub enum Filter {
     /// "the filter matches if any of the values of the specified attribute match").
     /// A multi-valued attribute of simple values has one path segment `""` inside.
     Any(AttrRef, Box<Filter>),
+    /// Direct group membership, kept as rows rather than in the resource: a
+    /// group with one of these members (RFC 7643 §4.2 `members`), or a user who
+    /// is a member of one of these groups (§4.1.2 `groups`).
+    Membership(Related),
+}
+
+/// Which related resources a [`Filter::Membership`] asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Related {
+    /// At least one (`members pr`).
+    Any,
+    /// One of these ids (`members[value eq "a" or value eq "b"]`).
+    Ids(Vec<String>),
 }
 
 impl Filter {
@@ -97,6 +110,8 @@ impl Filter {
                 Filter::And(v) | Filter::Or(v) => stack.extend(v.iter()),
                 Filter::Not(inner) => stack.push(inner),
                 Filter::Present(_) | Filter::Compare(..) => n += 1,
+                Filter::Membership(Related::Any) => n += 1,
+                Filter::Membership(Related::Ids(ids)) => n += ids.len(),
                 Filter::Any(_, inner) => stack.push(inner),
             }
         }

@@ -93,6 +93,27 @@ pub fn eq_terms(
     }
 }
 
+/// The ids of a filter that is `value eq "id"` or an `or` of such terms
+/// (`members[value eq "a" or value eq "b"]`); `None` for any other shape. Group
+/// members are rows, so PATCH removes these ids and a filter looks them up
+/// without a filter over the elements.
+pub fn value_ids(filter: &ValFilter) -> Option<Vec<String>> {
+    let term = |f: &ValFilter| match f {
+        ValFilter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(id)))
+            if path.uri.is_none()
+                && path.sub_attr.is_none()
+                && path.name.eq_ignore_ascii_case("value") =>
+        {
+            Some(id.clone())
+        }
+        _ => None,
+    };
+    match filter {
+        ValFilter::Or(items) => items.iter().map(term).collect(),
+        single => term(single).map(|id| vec![id]),
+    }
+}
+
 /// The sub-attribute a path inside brackets names. The RFC form is a bare
 /// sub-attribute (`type`); `emails.type` inside `emails[...]` is tolerated.
 pub fn sub_attribute(attr: &'static Attribute, path: &AttrPath) -> Option<&'static Attribute> {

@@ -7,8 +7,8 @@
 use scim_v2::filter::{AttrExp, AttrPath, CompValue, CompareOp, Filter as ScimFilter, ValFilter};
 
 use super::error::ScimError;
-use super::schema::{AttrType, Attribute, Resolved, ResourceType, Returned};
-use crate::domain::filter::{AttrRef, Filter, Op, Value, ValueKind};
+use super::schema::{self, AttrType, Attribute, Resolved, ResourceType, Returned};
+use crate::domain::filter::{AttrRef, Filter, Op, Related, Value, ValueKind};
 
 /// Parse and resolve a filter for `rt`. Malformed or unsupported → 400 invalidFilter.
 pub fn parse(rt: &'static ResourceType, raw: &str) -> Result<Filter, ScimError> {
@@ -31,6 +31,9 @@ fn translate(rt: &'static ResourceType, filter: &ScimFilter) -> Result<Filter, S
         ScimFilter::Attr(exp) => attr_exp(rt, exp)?,
         ScimFilter::ValuePath(vp) => {
             let resolved = resolve(rt, &vp.attr)?;
+            if is_membership(rt, &resolved) {
+                return membership_value_path(&resolved, &vp.filter);
+            }
             if !resolved.attribute.is_complex() || resolved.sub_attribute.is_some() {
                 return Err(ScimError::invalid_filter(format!(
                     "{} is not a complex attribute; a value filter [..] needs one",
@@ -129,10 +132,8 @@ fn attr_exp(rt: &'static ResourceType, exp: &AttrExp) -> Result<Filter, ScimErro
     if resolved.attribute.name == "meta" {
         return meta(rt, &resolved, exp);
     }
-    if resolved.attribute.name == "members" || resolved.attribute.name == "groups" {
-        return Err(ScimError::invalid_filter(format!(
-            "{resolved} is not filterable: memberships are not stored in the resource"
-        )));
+    if is_membership(rt, &resolved) {
+        return membership(&resolved, exp);
     }
     let attribute = resolved.attribute;
     // The attribute the comparison reads inside one element (multi-valued or
@@ -156,6 +157,59 @@ fn attr_exp(rt: &'static ResourceType, exp: &AttrExp) -> Result<Filter, ScimErro
         }
         _ => leaf(&base_path(&resolved), attribute, exp),
     }
+}
+
+/// A Group's `members` and a User's `groups` are kept as membership rows,
+/// not in the resource's JSON.
+fn is_membership(rt: &ResourceType, resolved: &Resolved) -> bool {
+    resolved.extension.is_none()
+        && match rt.schema.id {
+            schema::GROUP => resolved.attribute.name == "members",
+            schema::USER => resolved.attribute.name == "groups",
+            _ => false,
+        }
+}
+
+/// The membership forms that are answered from the membership rows:
+/// `members[value eq "u"]` and `members.value eq "u"` (RFC 7644 §3.4.2.2), and
+/// `members eq "u"`, the complex attribute compared by its `value` as P2 does
+/// for `emails`, which is how Entra is reported to check a membership
+/// (`id eq "g" and members eq "u"`).
+fn membership_forms(resolved: &Resolved) -> String {
+    let name = resolved.attribute.name;
+    format!(
+        "{name} is filtered only by member id: {name}[value eq \"id\"] (ids joined by or), \
+         {name}.value eq \"id\", {name} eq \"id\" or {name} pr"
+    )
+}
+
+/// `members pr`, `members eq "id"`, `members.value eq "id"` (and `value pr`).
+fn membership(resolved: &Resolved, exp: &AttrExp) -> Result<Filter, ScimError> {
+    let on_value = resolved.sub_attribute.is_none_or(|sub| sub.name == "value");
+    match exp {
+        AttrExp::Present(_) if on_value => Ok(Filter::Membership(Related::Any)),
+        AttrExp::Comparison(_, CompareOp::Eq, CompValue::Str(id)) if on_value => {
+            Ok(Filter::Membership(Related::Ids(vec![id.clone()])))
+        }
+        _ => Err(ScimError::invalid_filter(membership_forms(resolved))),
+    }
+}
+
+/// `members[value eq "a" or value eq "b"]`, `members[value pr]`.
+fn membership_value_path(resolved: &Resolved, filter: &ValFilter) -> Result<Filter, ScimError> {
+    let related = match filter {
+        ValFilter::Attr(AttrExp::Present(path))
+            if path.uri.is_none()
+                && path.sub_attr.is_none()
+                && path.name.eq_ignore_ascii_case("value") =>
+        {
+            Some(Related::Any)
+        }
+        other => super::element_filter::value_ids(other).map(Related::Ids),
+    };
+    related
+        .map(Filter::Membership)
+        .ok_or_else(|| ScimError::invalid_filter(membership_forms(resolved)))
 }
 
 /// A presence test or comparison on one simple attribute at `path`.
@@ -473,6 +527,56 @@ mod tests {
             ")".repeat(500)
         );
         assert!(user(&deep).is_err());
+    }
+
+    #[rstest::rstest]
+    #[case(r#"members[value eq "u1"]"#, Related::Ids(vec!["u1".into()]))]
+    #[case(r#"members[value eq "u1" or Value eq "u2"]"#, Related::Ids(vec!["u1".into(), "u2".into()]))]
+    #[case(r#"members.value eq "u1""#, Related::Ids(vec!["u1".into()]))]
+    #[case(r#"Members EQ "u1""#, Related::Ids(vec!["u1".into()]))]
+    #[case("members pr", Related::Any)]
+    #[case("members.value pr", Related::Any)]
+    #[case("members[value pr]", Related::Any)]
+    fn membership_forms_on_groups_become_one_membership(
+        #[case] raw: &str,
+        #[case] related: Related,
+    ) {
+        assert_eq!(
+            parse(&GROUP_RESOURCE, raw).unwrap(),
+            Filter::Membership(related)
+        );
+    }
+
+    #[test]
+    fn a_users_groups_are_a_membership_too() {
+        assert_eq!(
+            user(r#"groups[value eq "g1"]"#).unwrap(),
+            Filter::Membership(Related::Ids(vec!["g1".into()]))
+        );
+        assert_eq!(
+            user(r#"groups.value eq "g1""#).unwrap(),
+            user(r#"groups[value eq "g1"]"#).unwrap()
+        );
+    }
+
+    #[rstest::rstest]
+    #[case(r#"members[display co "x"]"#)]
+    #[case(r#"members[value eq "a" and type eq "User"]"#)]
+    #[case(r#"members[value ne "a"]"#)]
+    #[case(r#"members.display eq "x""#)]
+    #[case(r#"members co "a""#)]
+    #[case("members eq null")]
+    fn other_membership_forms_are_invalid_filter_naming_the_supported_ones(#[case] raw: &str) {
+        let err = parse(&GROUP_RESOURCE, raw).unwrap_err();
+        assert_eq!(
+            err.scim_type,
+            Some(super::super::error::ScimType::InvalidFilter)
+        );
+        assert!(
+            err.detail.contains(r#"members[value eq "id"]"#),
+            "{}",
+            err.detail
+        );
     }
 
     #[test]

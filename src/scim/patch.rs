@@ -6,7 +6,7 @@
 
 use std::str::FromStr;
 
-use scim_v2::filter::{AttrExp, CompValue, CompareOp, PatchPath, ValFilter};
+use scim_v2::filter::{PatchPath, ValFilter};
 use serde_json::{Map, Value};
 
 use super::element_filter;
@@ -597,7 +597,7 @@ impl Patch<'_> {
     ) -> Result<(), ScimError> {
         let attr = resolved.attribute;
         if resource::is_members(self.rt, resolved) {
-            let change = match value_ids(filter) {
+            let change = match element_filter::value_ids(filter) {
                 Some(ids) => MemberChange::Remove(ids),
                 None => MemberChange::RemoveWhere(
                     element_filter::to_domain(attr, filter)
@@ -771,24 +771,6 @@ fn same_element(attr: &'static Attribute, element: &Value, listed: &Value) -> bo
                 })
         }
         _ => element == listed,
-    }
-}
-
-/// `value eq "a" or value eq "b"` → the ids, so removal needs no filter in SQL.
-fn value_ids(filter: &ValFilter) -> Option<Vec<String>> {
-    let term = |f: &ValFilter| match f {
-        ValFilter::Attr(AttrExp::Comparison(path, CompareOp::Eq, CompValue::Str(id)))
-            if path.uri.is_none()
-                && path.sub_attr.is_none()
-                && path.name.eq_ignore_ascii_case("value") =>
-        {
-            Some(id.clone())
-        }
-        _ => None,
-    };
-    match filter {
-        ValFilter::Or(items) => items.iter().map(term).collect(),
-        single => term(single).map(|id| vec![id]),
     }
 }
 

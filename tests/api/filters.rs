@@ -207,6 +207,9 @@ async fn and_or_not_and_grouping_combine_with_and_binding_tighter() {
         ),
         (r#"not (userName sw "b")"#, &["jsmith", "mpepper"]),
         (r#"not (title pr)"#, &["mpepper"]),
+        // mpepper has no title, so `title eq` does not match her and `not` does.
+        (r#"not (title eq "Tour Guide")"#, &["jsmith", "mpepper"]),
+        (r#"emails[not (primary eq true)]"#, &["bjensen", "mpepper"]),
         // RFC 7644 §3.4.2.2: "and" binds tighter than "or".
         (
             r#"userName sw "m" or userName sw "j" and active eq false"#,
@@ -477,7 +480,7 @@ async fn malformed_or_unknown_filters_are_400_invalid_filter() {
         let res = app.post("/Users/.search", &json!({"filter": filter})).await;
         assert_scim_error(res, 400, Some("invalidFilter")).await;
     }
-    for filter in ["members eq \"x\"", "nosuch pr", "displayName eq"] {
+    for filter in ["members[display co \"x\"]", "nosuch pr", "displayName eq"] {
         let res = app.get(&format!("/Groups?filter={}", enc(filter))).await;
         assert_scim_error(res, 400, Some("invalidFilter")).await;
     }

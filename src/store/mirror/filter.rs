@@ -3,14 +3,20 @@
 //! Attributes with a column (userName, externalId, active, meta dates, …) compare
 //! on the column and its index; every other attribute compares inside the
 //! canonical JSON (`json_extract` / `#>>`), and a multi-valued attribute becomes an
-//! `EXISTS` over its elements (`json_each` / `jsonb_array_elements`). Attribute
+//! `EXISTS` over its elements (`json_each` / `jsonb_array_elements`); a
+//! membership is a subquery on `directory_memberships` and its indexes. Attribute
 //! names here come from the static schema registry, never from the client; client
 //! values are always bound parameters.
+//!
+//! `and` / `or` chains become balanced trees, and `eq` alternatives of one
+//! attribute one `IN (…)`: SQLite refuses an expression nested deeper than
+//! 1,000 (SQLITE_MAX_EXPR_DEPTH), and a chain of 1,024 terms (the most the
+//! SCIM layer accepts) written `a OR b OR …` parses as one 1,024 deep.
 
 use sea_orm::DbBackend;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Query};
 
-use crate::domain::filter::{AttrRef, Filter, Op, Value, ValueKind};
+use crate::domain::filter::{AttrRef, Filter, Op, Related, Value, ValueKind};
 
 /// How a canonical attribute is stored in a column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,14 +30,27 @@ pub enum ColumnKind {
     Millis,
 }
 
-/// A table the filter runs against: its name, its JSON column and the canonical
-/// paths that have a column of their own.
+/// A table the filter runs against: its name, its JSON column, the canonical
+/// paths that have a column of their own, and how its rows take part in
+/// memberships.
 #[derive(Debug)]
 pub struct Table {
     pub name: &'static str,
     pub data: Option<&'static str>,
     pub columns: &'static [(&'static [&'static str], &'static str, ColumnKind)],
+    pub membership: Option<MembershipSide>,
 }
+
+/// A row's side of `directory_memberships`: the column holding the row's own
+/// id, and the column holding the related resource's. Both directions have an
+/// index: the primary key (group_id, member_id) and `directory_memberships_member`.
+#[derive(Debug)]
+pub struct MembershipSide {
+    pub own: &'static str,
+    pub related: &'static str,
+}
+
+const MEMBERSHIP_TABLE: &str = "directory_memberships";
 
 pub const USERS: Table = Table {
     name: "directory_users",
@@ -44,6 +63,10 @@ pub const USERS: Table = Table {
         (&["meta", "created"], "created_at", ColumnKind::Millis),
         (&["meta", "lastModified"], "updated_at", ColumnKind::Millis),
     ],
+    membership: Some(MembershipSide {
+        own: "member_id",
+        related: "group_id",
+    }),
 };
 
 pub const GROUPS: Table = Table {
@@ -56,6 +79,10 @@ pub const GROUPS: Table = Table {
         (&["meta", "created"], "created_at", ColumnKind::Millis),
         (&["meta", "lastModified"], "updated_at", ColumnKind::Millis),
     ],
+    membership: Some(MembershipSide {
+        own: "group_id",
+        related: "member_id",
+    }),
 };
 
 /// Group members as rows: `value` is the member id, `type` User/Group.
@@ -66,6 +93,7 @@ pub const MEMBERSHIPS: Table = Table {
         (&["value"], "member_id", ColumnKind::Text),
         (&["type"], "member_type", ColumnKind::Text),
     ],
+    membership: None,
 };
 
 /// Where an attribute's value is read from.
@@ -118,17 +146,25 @@ impl<'a> Translator<'a> {
         match filter {
             Filter::True => Expr::cust("1 = 1"),
             Filter::False => Expr::cust("1 = 0"),
-            Filter::And(items) => items
-                .iter()
-                .map(|f| self.translate(f, element))
-                .reduce(ExprTrait::and)
-                .unwrap_or_else(|| Expr::cust("1 = 1")),
-            Filter::Or(items) => items
-                .iter()
-                .map(|f| self.translate(f, element))
-                .reduce(ExprTrait::or)
-                .unwrap_or_else(|| Expr::cust("1 = 0")),
-            Filter::Not(inner) => self.translate(inner, element).not(),
+            Filter::And(items) => balanced(
+                items.iter().map(|f| self.translate(f, element)).collect(),
+                ExprTrait::and,
+            )
+            .unwrap_or_else(|| Expr::cust("1 = 1")),
+            Filter::Or(items) => self.any_of(items, element),
+            // RFC 7644 §3.4.2.2: `not` matches what the inner filter does not.
+            // A comparison with an absent value is unknown in SQL, and NOT of
+            // unknown is unknown, which would drop the resource: unknown counts
+            // as false first.
+            Filter::Not(inner) => {
+                let inner = self.translate(inner, element);
+                match self.backend {
+                    DbBackend::Postgres => {
+                        Expr::cust_with_exprs("NOT COALESCE($1, FALSE)", [inner])
+                    }
+                    _ => Expr::cust_with_exprs("NOT COALESCE(?, FALSE)", [inner]),
+                }
+            }
             Filter::Present(attr) => match self.source(attr, element) {
                 Source::Column(col, _) => self.column(col).is_not_null(),
                 Source::Json(sql) => Expr::cust(sql).is_not_null(),
@@ -136,6 +172,95 @@ impl<'a> Translator<'a> {
             },
             Filter::Compare(attr, op, value) => self.compare(attr, *op, value, element),
             Filter::Any(attr, inner) => self.any(attr, inner),
+            Filter::Membership(related) => self.membership(related),
+        }
+    }
+
+    /// An `or` of the items: the `eq` comparisons of one attribute with a
+    /// string become one `IN (…)` (an index lookup on a column), the rest a
+    /// balanced tree.
+    fn any_of(&self, items: &[Filter], element: Option<&str>) -> Expr {
+        let mut lists: Vec<(&AttrRef, Vec<&str>)> = Vec::new();
+        let mut exprs = Vec::new();
+        for item in items {
+            match item {
+                Filter::Compare(attr, Op::Eq, Value::Str(s)) => {
+                    match lists.iter_mut().find(|(a, _)| *a == attr) {
+                        Some((_, values)) => values.push(s),
+                        None => lists.push((attr, vec![s])),
+                    }
+                }
+                other => exprs.push(self.translate(other, element)),
+            }
+        }
+        for (attr, values) in lists {
+            exprs.push(match self.text_operand(attr, element) {
+                Some((lhs, fold)) if values.len() > 1 => {
+                    let values = values
+                        .into_iter()
+                        .map(|v| if fold { v.to_lowercase() } else { v.to_owned() });
+                    lhs.is_in(values.collect::<Vec<_>>())
+                }
+                _ => balanced(
+                    values
+                        .into_iter()
+                        .map(|v| self.compare(attr, Op::Eq, &Value::Str(v.to_owned()), element))
+                        .collect(),
+                    ExprTrait::or,
+                )
+                .unwrap_or_else(|| Expr::cust("1 = 0")),
+            });
+        }
+        balanced(exprs, ExprTrait::or).unwrap_or_else(|| Expr::cust("1 = 0"))
+    }
+
+    /// What a string comparison on `attr` reads, and whether the value must be
+    /// folded to lower case to compare with it (the attribute ignores case:
+    /// its folded column, or `LOWER` of the text).
+    fn text_operand(&self, attr: &AttrRef, element: Option<&str>) -> Option<(Expr, bool)> {
+        let (lhs, case_exact) = match self.source(attr, element) {
+            Source::Column(col, ColumnKind::Folded) => return Some((self.column(col), true)),
+            Source::Column(col, ColumnKind::Text) => (self.column(col), attr.case_exact),
+            Source::Json(sql) => (Expr::cust(sql), attr.case_exact),
+            _ => return None,
+        };
+        Some(if case_exact {
+            (lhs, false)
+        } else {
+            (Func::lower(lhs).into(), true)
+        })
+    }
+
+    /// A membership through `directory_memberships`. Listed ids drive the
+    /// lookup (`id IN (SELECT own … WHERE related IN (…))`, the related
+    /// column's index); "any" probes the row's own id (`EXISTS`, the own
+    /// column's index). The outer query is scoped to one directory and a
+    /// membership never crosses directories (`groups::resolve_members`), so
+    /// the subquery needs no scope of its own.
+    fn membership(&self, related: &Related) -> Expr {
+        let Some(side) = &self.table.membership else {
+            return Expr::cust("1 = 0");
+        };
+        let own = Expr::col((Alias::new(MEMBERSHIP_TABLE), Alias::new(side.own)));
+        match related {
+            Related::Ids(ids) if ids.is_empty() => Expr::cust("1 = 0"),
+            Related::Ids(ids) => self.column("id").in_subquery(
+                Query::select()
+                    .expr(own)
+                    .from(Alias::new(MEMBERSHIP_TABLE))
+                    .and_where(
+                        Expr::col((Alias::new(MEMBERSHIP_TABLE), Alias::new(side.related)))
+                            .is_in(ids.iter().cloned()),
+                    )
+                    .to_owned(),
+            ),
+            Related::Any => Expr::exists(
+                Query::select()
+                    .expr(Expr::val(1))
+                    .from(Alias::new(MEMBERSHIP_TABLE))
+                    .and_where(own.eq(self.column("id")))
+                    .to_owned(),
+            ),
         }
     }
 
@@ -304,6 +429,24 @@ impl<'a> Translator<'a> {
     }
 }
 
+/// The items joined pairwise, then the pairs, and so on: a tree `log2(n)`
+/// deep rather than `n`, the same in three-valued logic because `AND` and `OR`
+/// are associative.
+fn balanced(mut exprs: Vec<Expr>, join: fn(Expr, Expr) -> Expr) -> Option<Expr> {
+    while exprs.len() > 1 {
+        let mut joined = Vec::with_capacity(exprs.len().div_ceil(2));
+        let mut items = exprs.into_iter();
+        while let Some(left) = items.next() {
+            joined.push(match items.next() {
+                Some(right) => join(left, right),
+                None => left,
+            });
+        }
+        exprs = joined;
+    }
+    exprs.pop()
+}
+
 fn escape_like(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
@@ -387,6 +530,95 @@ mod tests {
         let p = sql(DbBackend::Postgres, &f);
         assert!(p.contains("jsonb_array_elements"), "{p}");
         assert!(p.contains("(je.value #>> '{\"value\"}')"), "{p}");
+    }
+
+    fn user_name_eq(v: &str) -> Filter {
+        Filter::Compare(
+            AttrRef::new(&["userName"], ValueKind::String, false),
+            Op::Eq,
+            Value::Str(v.into()),
+        )
+    }
+
+    fn title_eq(v: &str) -> Filter {
+        Filter::Compare(
+            AttrRef::new(&["title"], ValueKind::String, false),
+            Op::Eq,
+            Value::Str(v.into()),
+        )
+    }
+
+    /// How deeply the SQL nests parentheses: SQLite's expression depth follows it.
+    fn nesting(sql: &str) -> usize {
+        let (mut depth, mut max) = (0usize, 0usize);
+        for c in sql.chars() {
+            match c {
+                '(' => {
+                    depth += 1;
+                    max = max.max(depth);
+                }
+                ')' => depth -= 1,
+                _ => {}
+            }
+        }
+        max
+    }
+
+    #[test]
+    fn an_or_of_eq_on_one_attribute_is_one_in_list() {
+        let f = Filter::Or(vec![
+            user_name_eq("Ann"),
+            title_eq("Lead"),
+            user_name_eq("BOB"),
+            title_eq("Dev"),
+        ]);
+        let s = sql(DbBackend::Sqlite, &f);
+        assert!(
+            s.contains("\"directory_users\".\"user_name_folded\" IN ('ann', 'bob')"),
+            "{s}"
+        );
+        assert!(
+            s.contains("LOWER(json_extract(\"directory_users\".\"data\", '$.\"title\"')) IN ('lead', 'dev')"),
+            "{s}"
+        );
+        let p = sql(DbBackend::Postgres, &f);
+        assert!(p.contains("IN ('lead', 'dev')"), "{p}");
+    }
+
+    #[rstest::rstest]
+    #[case::or(Filter::Or as fn(Vec<Filter>) -> Filter)]
+    #[case::and(Filter::And as fn(Vec<Filter>) -> Filter)]
+    fn long_chains_nest_logarithmically(#[case] chain: fn(Vec<Filter>) -> Filter) {
+        // Alternating attributes and operators, so no IN list absorbs them.
+        let items: Vec<Filter> = (0..1024)
+            .map(|i| match i % 2 {
+                0 => Filter::Compare(
+                    AttrRef::new(&["title"], ValueKind::String, false),
+                    Op::Co,
+                    Value::Str(format!("t{i}")),
+                ),
+                _ => Filter::Present(AttrRef::new(&["nickName"], ValueKind::String, false)),
+            })
+            .collect();
+        for backend in [DbBackend::Sqlite, DbBackend::Postgres] {
+            let s = sql(backend, &chain(items.clone()));
+            assert!(nesting(&s) <= 16, "{backend:?}: {}", nesting(&s));
+        }
+    }
+
+    #[test]
+    fn membership_is_an_indexed_subquery_on_the_membership_rows() {
+        let ids = Filter::Membership(Related::Ids(vec!["g1".into(), "g2".into()]));
+        let s = sql(DbBackend::Sqlite, &ids);
+        assert!(
+            s.contains("\"directory_users\".\"id\" IN (SELECT \"directory_memberships\".\"member_id\" FROM \"directory_memberships\" WHERE \"directory_memberships\".\"group_id\" IN ('g1', 'g2'))"),
+            "{s}"
+        );
+        let any = sql(DbBackend::Postgres, &Filter::Membership(Related::Any));
+        assert!(
+            any.contains("EXISTS(SELECT 1 FROM \"directory_memberships\" WHERE \"directory_memberships\".\"member_id\" = \"directory_users\".\"id\")"),
+            "{any}"
+        );
     }
 
     #[test]
