@@ -29,6 +29,7 @@ mod readme;
 mod reconcile;
 mod retention;
 mod runs;
+mod sizes;
 mod smoke;
 mod tenancy;
 mod tokens;
