@@ -25,10 +25,17 @@ use super::list::{self, ListParams, Pagination, QueryPlan};
 use super::projection::Projection;
 use crate::store::mirror::list::{Tally, Window};
 
-/// Rows read per query. Small enough that a chunk of resources at the
-/// largest size (`schema::MAX_RESOURCE_BYTES`) is a few megabytes; large
-/// enough that a default page of 100 takes four queries.
-const CHUNK: u64 = 32;
+/// Rows read by a page's first query: few enough that resources at the
+/// largest size (`schema::MAX_RESOURCE_BYTES`) make half a megabyte.
+const FIRST_CHUNK: u64 = 8;
+
+/// About how many bytes of resources each later query reads: the rows per
+/// query follow the sizes seen so far (a page of small users takes a few
+/// queries, one of the largest eight rows at a time).
+const CHUNK_BYTES: u64 = 512 * 1024;
+
+/// The most rows one query reads.
+const MAX_CHUNK: u64 = 256;
 
 /// Streamed bytes are handed to the connection in pieces of about this size.
 const PIECE_BYTES: usize = 64 * 1024;
@@ -95,7 +102,7 @@ impl<E: Endpoint> Pager<E> {
             finished: false,
             _endpoint: PhantomData,
         };
-        let total = pager.read_chunk(CHUNK, Tally::Count).await?;
+        let total = pager.read_chunk(FIRST_CHUNK, Tally::Count).await?;
         Ok((pager, total))
     }
 
@@ -162,7 +169,9 @@ impl<E: Endpoint> Pager<E> {
             return Ok(None);
         }
         if self.pending.is_empty() && !self.exhausted {
-            self.read_chunk(CHUNK, Tally::Skip).await?;
+            let seen = self.bytes / self.answered.max(1);
+            let rows = (CHUNK_BYTES / seen.max(1)).clamp(1, MAX_CHUNK);
+            self.read_chunk(rows, Tally::Skip).await?;
         }
         let Some((id, resource)) = self.pending.pop_front() else {
             return Ok(None);

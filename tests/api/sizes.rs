@@ -11,7 +11,7 @@ use dirsync::config::ServerSettings;
 use rstest::rstest;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, json, spawn_app, spawn_app_with};
+use crate::helpers::{Served, TestApp, json, spawn_app, spawn_app_with};
 
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -323,4 +323,95 @@ async fn a_cursor_page_past_its_byte_budget_ends_early_and_its_next_cursor_reach
         assert_eq!(seen, expected);
     }
     assert_eq!(ids.len(), 10);
+}
+
+/// The server's peak resident memory so far (`VmHWM`), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .unwrap_or_else(|| panic!("no VmHWM in {status}"));
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// A user as large as the caps allow: twenty attributes at 1,000 bytes and
+/// roles up to just under the resource cap.
+fn largest_user(i: usize) -> Value {
+    let big = |c: char| c.to_string().repeat(1000);
+    let roles: Vec<Value> = (0..42)
+        .map(|r| json!({"value": format!("{r:04}{}", "r".repeat(980))}))
+        .collect();
+    json!({
+        "schemas": [USER, ENTERPRISE],
+        "userName": format!("user{i:04}@example.com"),
+        "displayName": big('d'), "nickName": big('n'), "title": big('t'),
+        "userType": big('u'), "locale": big('l'), "timezone": big('z'),
+        "preferredLanguage": big('p'),
+        "name": {"formatted": big('f'), "givenName": big('g'), "familyName": big('a'),
+                 "middleName": big('m'), "honorificPrefix": big('h'), "honorificSuffix": big('s')},
+        "roles": roles,
+        ENTERPRISE: {"employeeNumber": big('e'), "costCenter": big('c'), "organization": big('o'),
+                     "division": big('v'), "department": big('x')}
+    })
+}
+
+/// README "Limits": the bound on the server's peak memory while it answers
+/// the largest list responses.
+const PEAK_RSS_BOUND: u64 = 160 * 1024 * 1024;
+
+#[tokio::test]
+async fn the_largest_list_responses_of_the_largest_users_keep_peak_memory_under_its_bound() {
+    let app = spawn_app().await;
+    // Seeded through the in-process server, so the measured one (a child
+    // process on the same database) has done nothing but answer lists.
+    let users: Vec<Value> = (0..80).map(largest_user).collect();
+    for chunk in users.chunks(40) {
+        let ops: Vec<Value> = chunk
+            .iter()
+            .map(
+                |u| json!({"method": "POST", "path": "/Users", "bulkId": u["userName"], "data": u}),
+            )
+            .collect();
+        let body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"], "Operations": ops});
+        let out = json(app.post("/Bulk", &body).await).await;
+        for op in out["Operations"].as_array().unwrap() {
+            assert_eq!(op["status"], "201", "{op}");
+        }
+    }
+    let served = Served::start(&app.db_url, &[("RUST_LOG", "info")]);
+    let pid = served.pid();
+    let idle = peak_rss(pid);
+    let url = format!("{}/scim/v2/Users", served.origin);
+    let lists = (0..16).map(|i| {
+        let request = app.client.get(&url).bearer_auth(&app.token);
+        let request = match i % 2 {
+            0 => request.query(&[("count", "1000")]),
+            _ => request.query(&[("count", "1000"), ("cursor", "")]),
+        };
+        async move {
+            let res = request.send().await.unwrap();
+            assert_eq!(res.status(), 200);
+            res.bytes().await.unwrap().len()
+        }
+    });
+    let sizes = futures_util::future::join_all(lists).await;
+    let peak = peak_rss(pid);
+    served.stop();
+    for size in sizes {
+        // A full page at the default budget (4 MiB of resources): the
+        // response is as large as it is allowed to be.
+        assert!(size > 4_000_000 && size < 4_300_000, "{size} bytes");
+    }
+    eprintln!(
+        "peak RSS: idle {} MiB, answering {} MiB",
+        idle >> 20,
+        peak >> 20
+    );
+    assert!(peak < PEAK_RSS_BOUND, "peak RSS {} MiB", peak >> 20);
 }
