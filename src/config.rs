@@ -48,6 +48,12 @@ pub struct ServerSettings {
     #[arg(long, env = "DIRSYNC_DEFAULT_PAGE_SIZE", default_value_t = 100)]
     pub default_page_size: u64,
 
+    /// Most bytes of resources one list or search response carries: a page
+    /// that would pass it answers fewer resources (at least one), with
+    /// `itemsPerPage` saying how many.
+    #[arg(long, env = "DIRSYNC_MAX_PAGE_BYTES", default_value_t = 4_194_304, value_parser = clap::value_parser!(u64).range(65_536..))]
+    pub max_page_bytes: u64,
+
     /// Largest request body, in bytes (413 beyond).
     #[arg(long, env = "DIRSYNC_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
@@ -214,6 +220,7 @@ impl ServerSettings {
             public_url: None,
             max_page_size: 1000,
             default_page_size: 100,
+            max_page_bytes: 4_194_304,
             max_body_bytes: 1_048_576,
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4_194_304,

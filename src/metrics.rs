@@ -18,6 +18,7 @@ pub const HTTP_DURATION: &str = "dirsync_http_request_duration_seconds";
 pub const SCIM_USER_WRITES: &str = "dirsync_scim_user_writes_total";
 pub const PULL_RUNS: &str = "dirsync_pull_runs_total";
 pub const PULL_RUN_DURATION: &str = "dirsync_pull_run_duration_seconds";
+pub const PULL_VALUES_DROPPED: &str = "dirsync_pull_values_dropped_total";
 pub const EVENTS_APPENDED: &str = "dirsync_events_appended_total";
 pub const EVENTS_LAST_SEQ: &str = "dirsync_events_last_seq";
 pub const WEBHOOK_ATTEMPTS: &str = "dirsync_webhook_attempts_total";
@@ -104,6 +105,10 @@ fn describe() {
         ::metrics::Unit::Seconds,
         "Length of a pull run, by provider and status"
     );
+    describe_counter!(
+        PULL_VALUES_DROPPED,
+        "Provider values dropped for passing dirsync's length caps, by property"
+    );
     describe_counter!(EVENTS_APPENDED, "Events appended to the outbox, by type");
     describe_counter!(
         WEBHOOK_ATTEMPTS,
@@ -161,6 +166,12 @@ pub fn pull_run(provider: &str, status: &str, elapsed: Duration) {
     ];
     counter!(PULL_RUNS, &labels).increment(1);
     histogram!(PULL_RUN_DURATION, &labels).record(elapsed.as_secs_f64());
+}
+
+/// A provider's value dropped for its length (`property`: the provider's
+/// own path, a small fixed set).
+pub fn pull_value_dropped(property: &str) {
+    counter!(PULL_VALUES_DROPPED, "property" => property.to_owned()).increment(1);
 }
 
 /// One webhook delivery attempt to an endpoint and how it ended

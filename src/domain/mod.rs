@@ -3,6 +3,7 @@
 
 pub mod event;
 pub mod filter;
+pub mod limits;
 pub mod names;
 pub mod run;
 pub mod time;

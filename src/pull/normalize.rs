@@ -7,18 +7,45 @@
 
 use serde_json::Value;
 
+use crate::domain::limits::{REFERENCE_BYTES, TEXT_BYTES};
 use crate::domain::names::fold;
 use crate::reconcile::model::{Profile, Snapshot, SnapshotField};
 
+/// A provider's string property, trimmed; absent when empty or longer than
+/// `domain::limits::TEXT_BYTES` (the cap the SCIM edge enforces on the same
+/// attributes).
 fn text(v: &Value, path: &[&str]) -> Option<String> {
+    capped(v, path, TEXT_BYTES)
+}
+
+/// Like [`text`] for a URL, with the cap on URIs.
+fn url(v: &Value, path: &[&str]) -> Option<String> {
+    capped(v, path, REFERENCE_BYTES)
+}
+
+/// A value past the cap is dropped, not cut: a truncated id, address or
+/// name would be a different one, silently. The drop is logged and counted
+/// (`dirsync_pull_values_dropped_total`); a user whose id is dropped is no
+/// snapshot at all, so the provider cannot make the run hold more than the
+/// caps allow.
+fn capped(v: &Value, path: &[&str], max: usize) -> Option<String> {
     let mut at = v;
     for key in path {
         at = at.get(*key)?;
     }
-    at.as_str()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    let value = at.as_str().map(str::trim).filter(|s| !s.is_empty())?;
+    if value.len() > max {
+        let property = path.join(".");
+        tracing::warn!(
+            property,
+            bytes = value.len(),
+            max,
+            "a provider's value is longer than dirsync keeps; dropped"
+        );
+        crate::metrics::pull_value_dropped(&property);
+        return None;
+    }
+    Some(value.to_owned())
 }
 
 /// The element flagged `primary`, else the first (Google's repeated fields).
@@ -53,7 +80,7 @@ pub fn google_user(user: &Value) -> Option<(String, Snapshot)> {
                 given_name: text(user, &["name", "givenName"]),
                 family_name: text(user, &["name", "familyName"]),
                 display_name: text(user, &["name", "fullName"]),
-                avatar_url: text(user, &["thumbnailPhotoUrl"]),
+                avatar_url: url(user, &["thumbnailPhotoUrl"]),
                 department: org.and_then(|o| text(o, &["department"])),
                 title: org.and_then(|o| text(o, &["title"])),
                 employee_number: of_type(user, "externalIds", "organization")
@@ -372,5 +399,32 @@ mod tests {
         assert!(google_user(&json!({"primaryEmail": "a@example.com"})).is_none());
         assert!(graph_user(&json!({"mail": "a@example.com"})).is_none());
         assert!(okta_user(&json!({"profile": {"login": "a@example.com"}})).is_none());
+    }
+
+    #[test]
+    fn a_value_past_its_cap_is_dropped_and_one_at_the_cap_is_kept() {
+        let at = "d".repeat(TEXT_BYTES);
+        let past = "d".repeat(TEXT_BYTES + 1);
+        let user = |department: &str| {
+            okta_user(&json!({
+                "id": "00u1",
+                "profile": {"login": "a@example.com", "department": department, "title": "T"}
+            }))
+            .unwrap()
+            .1
+        };
+        assert_eq!(user(&at).profile.department.as_deref(), Some(at.as_str()));
+        let dropped = user(&past);
+        assert_eq!(dropped.profile.department, None);
+        assert_eq!(dropped.profile.title.as_deref(), Some("T"));
+        let photo = format!("https://x/{}", "p".repeat(REFERENCE_BYTES));
+        let google = google_user(&json!({"id": "1", "thumbnailPhotoUrl": photo})).unwrap();
+        assert_eq!(google.1.profile.avatar_url, None);
+    }
+
+    #[test]
+    fn a_user_whose_id_is_past_the_cap_is_not_a_snapshot() {
+        let id = "9".repeat(TEXT_BYTES + 1);
+        assert!(graph_user(&json!({"id": id, "mail": "a@example.com"})).is_none());
     }
 }

@@ -8,10 +8,10 @@ use serde_json::{Map, Value, json};
 
 use super::auth::Caller;
 use super::body::ScimBody;
-use super::endpoint;
 use super::error::ScimError;
 use super::groups::Groups;
 use super::list::{ListParams, Pagination, list_response};
+use super::page;
 use super::schema::{self, Attribute, RESOURCE_TYPES, SCHEMAS};
 use super::users::Users;
 use super::{ScimState, json_response};
@@ -90,7 +90,6 @@ pub async fn resource_types(state: web::Data<ScimState>) -> HttpResponse {
         RESOURCE_TYPES.len() as u64,
         resources,
         &Pagination::Index { start_index: 1 },
-        None,
     );
     json_response(StatusCode::OK, &body)
 }
@@ -109,12 +108,33 @@ pub async fn resource_type(
     ))
 }
 
+/// The attribute's description, with the caps the server enforces on what a
+/// client writes (RFC 7643 §7 has no field for a length; the description is
+/// where a client's developer reads).
+fn description(a: &Attribute) -> String {
+    use schema::{AttrType, Mutability};
+    let mut text = a.description.to_owned();
+    if matches!(a.mutability, Mutability::ReadOnly | Mutability::WriteOnly) {
+        return text;
+    }
+    if a.multi_valued {
+        text.push_str(&format!(" At most {} values.", a.max_items));
+    }
+    if matches!(
+        a.ty,
+        AttrType::String | AttrType::Reference | AttrType::Binary
+    ) {
+        text.push_str(&format!(" At most {} bytes (UTF-8).", a.max_bytes));
+    }
+    text
+}
+
 fn attribute_json(a: &Attribute) -> Value {
     let mut out = Map::new();
     out.insert("name".into(), json!(a.name));
     out.insert("type".into(), json!(a.ty.as_str()));
     out.insert("multiValued".into(), json!(a.multi_valued));
-    out.insert("description".into(), json!(a.description));
+    out.insert("description".into(), json!(description(a)));
     out.insert("required".into(), json!(a.required));
     if !a.is_complex() {
         out.insert("caseExact".into(), json!(a.case_exact));
@@ -135,12 +155,26 @@ fn attribute_json(a: &Attribute) -> Value {
     Value::Object(out)
 }
 
-fn schema_json(base_url: &str, s: &schema::Schema) -> Value {
+/// A resource's schema says the cap on the whole resource (its extensions
+/// count towards it).
+fn schema_description(s: &'static schema::Schema) -> String {
+    if RESOURCE_TYPES.iter().any(|rt| std::ptr::eq(rt.schema, s)) {
+        format!(
+            "{} At most {} bytes as stored (its canonical JSON, extensions included).",
+            s.description,
+            schema::MAX_RESOURCE_BYTES
+        )
+    } else {
+        s.description.to_owned()
+    }
+}
+
+fn schema_json(base_url: &str, s: &'static schema::Schema) -> Value {
     json!({
         "schemas": [schema::SCHEMA],
         "id": s.id,
         "name": s.name,
-        "description": s.description,
+        "description": schema_description(s),
         "attributes": s.attributes.iter().map(attribute_json).collect::<Vec<_>>(),
         "meta": {
             "resourceType": "Schema",
@@ -158,7 +192,6 @@ pub async fn schemas(state: web::Data<ScimState>) -> HttpResponse {
         SCHEMAS.len() as u64,
         resources,
         &Pagination::Index { start_index: 1 },
-        None,
     );
     json_response(StatusCode::OK, &body)
 }
@@ -197,16 +230,31 @@ pub async fn search_root(
         .unwrap_or(state.settings.default_page_size)
         .min(state.settings.max_page_size);
     let start = start_index - 1;
-    // The window [start, start + count) over users followed by groups.
-    let users = endpoint::search_page::<Users>(&state, &caller, &params, start, count).await;
-    let (user_total, mut resources, user_err) = match users {
-        Ok(page) => (page.total, page.resources, None),
-        Err(e) => (0, Vec::new(), Some(e)),
+    let budget = state.settings.max_page_bytes;
+    // The window [start, start + count) over users followed by groups, in
+    // one byte budget.
+    let users =
+        page::search_page::<Users>(&state, &caller, &params, start, count, budget, true).await;
+    let (user_total, mut resources, used, user_err) = match users {
+        Ok(page) => (page.total, page.resources, page.bytes, None),
+        Err(e) => (0, Vec::new(), 0, Some(e)),
     };
+    // A users page the budget cut short leaves no room for groups (their
+    // count is still read, with a window of none).
+    let answered = resources.len() as u64;
+    let cut = answered < count && start + answered < user_total;
     let group_offset = start.saturating_sub(user_total);
-    let group_limit = count - resources.len() as u64;
-    let groups =
-        endpoint::search_page::<Groups>(&state, &caller, &params, group_offset, group_limit).await;
+    let group_limit = if cut { 0 } else { count - answered };
+    let groups = page::search_page::<Groups>(
+        &state,
+        &caller,
+        &params,
+        group_offset,
+        group_limit,
+        budget.saturating_sub(used),
+        answered == 0,
+    )
+    .await;
     let group_total = match (groups, user_err) {
         (Ok(page), _) => {
             resources.extend(page.resources);
@@ -220,7 +268,6 @@ pub async fn search_root(
         user_total + group_total,
         resources,
         &Pagination::Index { start_index },
-        None,
     );
     Ok(json_response(StatusCode::OK, &body))
 }

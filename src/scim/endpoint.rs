@@ -1,6 +1,6 @@
-//! `/Users` and `/Groups` served by one set of handlers (create, get, list,
-//! search, replace, patch, delete, and a page for the root `/.search`), generic
-//! over [`Endpoint`]; what a resource does that is its own (its row, how it is
+//! `/Users` and `/Groups` served by one set of handlers (create, get,
+//! replace, patch, delete; list and search are `page`'s), generic over
+//! [`Endpoint`]; what a resource does that is its own (its row, how it is
 //! written and handed to the engine, its members, its rendering) is its
 //! `Endpoint` impl in `users.rs` / `groups.rs`. No `sea_orm`: rows are read
 //! and written through `store` functions.
@@ -18,15 +18,15 @@ use tracing::instrument;
 use super::auth::Caller;
 use super::body::ScimBody;
 use super::error::ScimError;
-use super::list::{self, ListParams, ProjectionParams};
+use super::list::ProjectionParams;
 use super::patch::{self as patch_op, MemberChange};
 use super::projection::Projection;
 use super::resource::{self, Canonical, Mode};
 use super::schema::ResourceType;
 use super::write::{self, Failed};
-use super::{ScimState, etag, json_response, now_ms, parse_id};
+use super::{ScimState, etag, now_ms, parse_id};
 use crate::reconcile::unit::Unit;
-use crate::store::mirror::list::{ListQuery, Matches, Window};
+use crate::store::mirror::list::{ListQuery, Matches};
 use crate::store::{Conn, StoreError};
 
 /// What a PUT or PATCH makes of a resource: its new canonical data, and the
@@ -120,7 +120,7 @@ pub trait Endpoint: Send + Sync + 'static {
 
 /// Representations of `rows` with `projection` applied (the related rows
 /// read in one query, when wanted).
-async fn represent<E: Endpoint>(
+pub(super) async fn represent<E: Endpoint>(
     state: &ScimState,
     caller: &Caller,
     rows: &[E::Row],
@@ -303,59 +303,6 @@ pub async fn delete<E: Endpoint>(
     .await
 }
 
-/// A page of representations (list, search, and the root search).
-pub struct SearchPage {
-    pub total: u64,
-    pub resources: Vec<Value>,
-}
-
-/// The page `plan` asks for, and the cursor to the next when it pages by cursor.
-async fn page<E: Endpoint>(
-    state: &ScimState,
-    caller: &Caller,
-    params: &ListParams,
-    plan: &list::QueryPlan,
-) -> Result<(SearchPage, Option<String>), ScimError> {
-    let projection = Projection::parse(
-        E::TYPE,
-        params.attributes.as_deref(),
-        params.excluded_attributes.as_deref(),
-    )?;
-    let conn = state.store.connection();
-    let mut listing = E::list(conn, &caller.directory_id, &plan.query).await?;
-    let next = list::next_cursor(plan, &mut listing.items, |row| E::id(row).to_owned());
-    let resources = represent::<E>(state, caller, &listing.items, &projection, false).await?;
-    let page = SearchPage {
-        total: listing.total,
-        resources,
-    };
-    Ok((page, next))
-}
-
-/// Resources for the root `/.search`, at an explicit offset and limit.
-pub async fn search_page<E: Endpoint>(
-    state: &ScimState,
-    caller: &Caller,
-    params: &ListParams,
-    offset: u64,
-    limit: u64,
-) -> Result<SearchPage, ScimError> {
-    let mut plan = list::plan(E::TYPE, params, &state.settings)?;
-    plan.query.page = Window::Offset { offset, limit };
-    Ok(page::<E>(state, caller, params, &plan).await?.0)
-}
-
-async fn list<E: Endpoint>(
-    state: &ScimState,
-    caller: &Caller,
-    params: ListParams,
-) -> Result<HttpResponse, ScimError> {
-    let plan = list::plan(E::TYPE, &params, &state.settings)?;
-    let (page, next) = page::<E>(state, caller, &params, &plan).await?;
-    let body = list::list_response(page.total, page.resources, &plan.paging, next);
-    Ok(json_response(StatusCode::OK, &body))
-}
-
 #[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]
 pub async fn create_resource<E: Endpoint>(
     state: web::Data<ScimState>,
@@ -384,26 +331,6 @@ pub async fn get_resource<E: Endpoint>(
             .finish());
     }
     respond::<E>(&state, &caller, &row, &projection, StatusCode::OK).await
-}
-
-#[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]
-pub async fn list_resources<E: Endpoint>(
-    state: web::Data<ScimState>,
-    caller: Caller,
-    req: HttpRequest,
-) -> Result<HttpResponse, ScimError> {
-    let params = ListParams::from_query(req.query_string())?;
-    list::<E>(&state, &caller, params).await
-}
-
-#[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]
-pub async fn search_resources<E: Endpoint>(
-    state: web::Data<ScimState>,
-    caller: Caller,
-    body: ScimBody,
-) -> Result<HttpResponse, ScimError> {
-    let params = ListParams::from_search(&body.0)?;
-    list::<E>(&state, &caller, params).await
 }
 
 /// PUT or PATCH.

@@ -9,7 +9,7 @@ use super::error::{ScimError, ScimType};
 use super::schema::{self, ResourceType};
 use crate::config::ServerSettings;
 use crate::domain::filter::Filter;
-use crate::store::mirror::list::{ListQuery, SortKey, Window};
+use crate::store::mirror::list::{ListQuery, SortKey, Tally, Window};
 
 /// The raw parameters, whichever way they arrived.
 #[derive(Debug, Default, Clone)]
@@ -267,7 +267,12 @@ pub fn plan(
             (Some(_), Some(Cursor::After(_))) => return Err(invalid_cursor(cursor)),
         };
         return Ok(QueryPlan {
-            query: ListQuery { filter, sort, page },
+            query: ListQuery {
+                filter,
+                sort,
+                page,
+                tally: Tally::Count,
+            },
             paging: Pagination::Cursor,
             offset,
         });
@@ -282,6 +287,7 @@ pub fn plan(
                 offset: start_index - 1,
                 limit: count,
             },
+            tally: Tally::Count,
         },
         paging: Pagination::Index { start_index },
         offset: None,
@@ -345,47 +351,62 @@ fn sort_key(
     })
 }
 
-/// Trim the look-ahead row of a cursor page and say what the next cursor is.
-pub fn next_cursor<T>(
-    plan: &QueryPlan,
-    items: &mut Vec<T>,
-    id_of: impl Fn(&T) -> String,
-) -> Option<String> {
-    if plan.paging != Pagination::Cursor {
-        return None;
+impl QueryPlan {
+    /// How many resources the page may hold (`count`, without a cursor
+    /// page's look-ahead row).
+    pub fn count(&self) -> u64 {
+        match self.paging {
+            Pagination::Cursor => self.query.page.limit().saturating_sub(1),
+            Pagination::Index { .. } => self.query.page.limit(),
+        }
     }
-    let limit = plan.query.page.limit().saturating_sub(1) as usize;
-    if items.len() <= limit {
-        return None;
+
+    /// The cursor to the page after one that answered `answered` resources,
+    /// the last of them `last_id` (RFC 9865 §2: `nextCursor`).
+    pub fn cursor_after(&self, answered: u64, last_id: Option<&str>) -> Option<String> {
+        let cursor = match self.offset {
+            Some(offset) => Cursor::Offset(offset + answered),
+            None => Cursor::After(last_id?.to_owned()),
+        };
+        Some(cursor.encode())
     }
-    items.truncate(limit);
-    let cursor = match plan.offset {
-        Some(offset) => Cursor::Offset(offset + limit as u64),
-        None => Cursor::After(items.last().map(&id_of)?),
-    };
-    Some(cursor.encode())
 }
 
-/// The RFC 7644 §3.4.2 ListResponse body.
-pub fn list_response(
-    total: u64,
-    resources: Vec<Value>,
-    paging: &Pagination,
-    next: Option<String>,
-) -> Value {
+/// The RFC 7644 §3.4.2 ListResponse up to its `Resources` array, written
+/// before the resources so they can follow as they are rendered; what only
+/// the end of the page knows comes after them ([`list_tail`]). JSON members
+/// have no order (RFC 8259 §4).
+pub fn list_head(total: u64, paging: &Pagination) -> String {
+    let mut head = format!(
+        "{{\"schemas\":[\"{}\"],\"totalResults\":{total},",
+        schema::LIST_RESPONSE
+    );
+    if let Pagination::Index { start_index } = paging {
+        head.push_str(&format!("\"startIndex\":{start_index},"));
+    }
+    head.push_str("\"Resources\":[");
+    head
+}
+
+/// The end of a ListResponse [`list_head`] began: `itemsPerPage` (what the
+/// page answered) and, when another page follows, `nextCursor`.
+pub fn list_tail(answered: u64, next: Option<&str>) -> String {
+    let mut tail = format!("],\"itemsPerPage\":{answered}");
+    if let Some(next) = next {
+        tail.push_str(&format!(",\"nextCursor\":{}", Value::from(next)));
+    }
+    tail.push('}');
+    tail
+}
+
+/// The RFC 7644 §3.4.2 ListResponse body, whole (the root `/.search`).
+pub fn list_response(total: u64, resources: Vec<Value>, paging: &Pagination) -> Value {
     let mut body = Map::new();
     body.insert("schemas".into(), json!([schema::LIST_RESPONSE]));
     body.insert("totalResults".into(), json!(total));
     body.insert("itemsPerPage".into(), json!(resources.len()));
-    match paging {
-        Pagination::Index { start_index } => {
-            body.insert("startIndex".into(), json!(start_index));
-        }
-        Pagination::Cursor => {
-            if let Some(next) = next {
-                body.insert("nextCursor".into(), json!(next));
-            }
-        }
+    if let Pagination::Index { start_index } = paging {
+        body.insert("startIndex".into(), json!(start_index));
     }
     body.insert("Resources".into(), Value::Array(resources));
     Value::Object(body)

@@ -16,6 +16,7 @@ pub mod etag;
 pub mod filter;
 pub mod groups;
 pub mod list;
+pub mod page;
 pub mod patch;
 pub mod projection;
 pub mod quirks;
@@ -108,7 +109,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/Users")
-            .route(web::get().to(endpoint::list_resources::<Users>))
+            .route(web::get().to(page::list_resources::<Users>))
             .route(web::post().to(endpoint::create_resource::<Users>))
             .default_service(web::to(|req: HttpRequest| {
                 method_not_allowed(req, "GET, POST")
@@ -116,7 +117,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/Users/.search")
-            .route(web::post().to(endpoint::search_resources::<Users>))
+            .route(web::post().to(page::search_resources::<Users>))
             .default_service(web::to(|req: HttpRequest| method_not_allowed(req, "POST"))),
     )
     .service(
@@ -131,7 +132,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/Groups")
-            .route(web::get().to(endpoint::list_resources::<Groups>))
+            .route(web::get().to(page::list_resources::<Groups>))
             .route(web::post().to(endpoint::create_resource::<Groups>))
             .default_service(web::to(|req: HttpRequest| {
                 method_not_allowed(req, "GET, POST")
@@ -139,7 +140,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/Groups/.search")
-            .route(web::post().to(endpoint::search_resources::<Groups>))
+            .route(web::post().to(page::search_resources::<Groups>))
             .default_service(web::to(|req: HttpRequest| method_not_allowed(req, "POST"))),
     )
     .service(
@@ -206,12 +207,10 @@ pub fn parse_id(id: &str) -> Result<String, ScimError> {
 }
 
 /// Longest value, in bytes, of an attribute dirsync keeps in an indexed column
-/// (userName, group displayName, externalId, primary email). PostgreSQL's
-/// B-tree refuses index entries over ~2.7 kB; a bound well below that makes an
-/// over-long value the client's 400 on every backend rather than a database
-/// error on one. Real identifiers are far shorter (an email address is at most
-/// 254 characters, RFC 5321 §4.5.3.1).
-pub const MAX_INDEXED_BYTES: usize = 1024;
+/// (userName, group displayName, externalId, primary email): the schema's cap
+/// on them, checked again on the folded form (case folding may lengthen a
+/// string), which the column holds.
+pub const MAX_INDEXED_BYTES: usize = crate::domain::limits::TEXT_BYTES;
 
 /// `invalidValue` when an indexed attribute's value is longer than
 /// [`MAX_INDEXED_BYTES`].

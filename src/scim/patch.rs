@@ -159,6 +159,21 @@ pub fn apply(
     for op in ops {
         patch.apply(op)?;
     }
+    let named: usize = patch
+        .changes
+        .iter()
+        .map(|c| match c {
+            MemberChange::Add(refs) | MemberChange::Replace(refs) => refs.len(),
+            MemberChange::Remove(ids) => ids.len(),
+            MemberChange::RemoveWhere(_) | MemberChange::RemoveAll => 0,
+        })
+        .sum();
+    let max = resource::members_attribute().max_items;
+    if named > max {
+        return Err(ScimError::invalid_value(format!(
+            "members: the operations name {named} members; at most {max} are accepted in one request"
+        )));
+    }
     // The same normalisation as POST/PUT: types, empties dropped, primary
     // uniqueness (P5), required attributes (M5), `schemas` rebuilt.
     *data = resource::canonicalize(rt, &Value::Object(patch.work), Mode::Replace)?.data;

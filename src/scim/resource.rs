@@ -116,7 +116,7 @@ pub fn coerce(
     path: &str,
 ) -> Result<Option<Value>, ScimError> {
     if is_manager(attr) {
-        return manager(value, path);
+        return manager(attr, value, path);
     }
     if attr.multi_valued {
         multi_valued(attr, value, path)
@@ -187,16 +187,45 @@ pub fn member_refs(value: &Value, path: &str) -> Result<Vec<MemberRef>, ScimErro
             )));
         }
     };
+    let attr = members_attribute();
+    at_most(items.len(), attr.max_items, path)?;
     let mut out: Vec<MemberRef> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (i, item) in items.into_iter().enumerate() {
-        if let Some(member) = member_ref(item, &format!("{path}[{i}]"))?
-            && !out.iter().any(|m| m.value == member.value)
+        if let Some(member) = member_ref(attr, item, &format!("{path}[{i}]"))?
+            && seen.insert(member.value.clone())
         {
             out.push(member);
         }
     }
     Ok(out)
 }
+
+/// The Group `members` attribute of the registry, whose caps a member list obeys.
+pub fn members_attribute() -> &'static Attribute {
+    schema::GROUP_SCHEMA
+        .attribute("members")
+        .unwrap_or(&MEMBERS_FALLBACK)
+}
+
+/// Never used: the registry defines Group `members`; this keeps the lookup
+/// total without an `expect`.
+static MEMBERS_FALLBACK: Attribute = Attribute {
+    name: "members",
+    ty: AttrType::Complex,
+    multi_valued: true,
+    required: false,
+    case_exact: false,
+    mutability: Mutability::ReadWrite,
+    returned: schema::Returned::Default,
+    uniqueness: schema::Uniqueness::None,
+    canonical_values: &[],
+    reference_types: &[],
+    sub_attributes: &[],
+    description: "",
+    max_bytes: schema::TEXT_BYTES,
+    max_items: schema::MAX_MEMBERS_PER_REQUEST,
+};
 
 fn resolve_body_key(rt: &'static ResourceType, key: &str) -> Option<Resolved> {
     let resolved = if key.contains(':') {
@@ -298,7 +327,33 @@ fn finish(
             out.insert(key, value);
         }
     }
+    let size = json_len(&out);
+    if size > schema::MAX_RESOURCE_BYTES {
+        return Err(ScimError::invalid_value(format!(
+            "the {} is {size} bytes as stored; at most {} are accepted",
+            rt.name,
+            schema::MAX_RESOURCE_BYTES
+        )));
+    }
     Ok(out)
+}
+
+/// The length of `data` serialised, without building the text.
+pub fn json_len(data: &Map<String, Value>) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Map` to a sink that never fails cannot fail.
+    let _ = serde_json::to_writer(&mut count, data);
+    count.0
 }
 
 fn multi_valued(
@@ -316,6 +371,7 @@ fn multi_valued(
         Value::Object(_) => vec![value],
         _ => return Err(ScimError::invalid_value(format!("{path} must be an array"))),
     };
+    at_most(items.len(), attr.max_items, path)?;
     let bare_value = attr.is_complex() && attr.sub_attribute("value").is_some();
     let mut out = Vec::new();
     for (i, item) in items.into_iter().enumerate() {
@@ -355,6 +411,7 @@ fn single(attr: &'static Attribute, value: &Value, path: &str) -> Result<Option<
         AttrType::String | AttrType::Reference | AttrType::Binary => match value {
             Value::String(s) => {
                 no_nul(s, path)?;
+                within(s, attr.max_bytes, path)?;
                 Ok(Some(value.clone()))
             }
             _ => Err(invalid("a string")),
@@ -417,16 +474,25 @@ pub(crate) fn is_manager(attr: &'static Attribute) -> bool {
 
 /// E10, L7: a string id, `{value}` / `{managerId}`, or a one-element array of such
 /// an object; blank means no manager. Canonical: `{"value": id}` plus `$ref`.
-fn manager(value: &Value, path: &str) -> Result<Option<Value>, ScimError> {
+fn manager(
+    attr: &'static Attribute,
+    value: &Value,
+    path: &str,
+) -> Result<Option<Value>, ScimError> {
+    let cap = |name: &str| {
+        attr.sub_attribute(name)
+            .map_or(schema::TEXT_BYTES, |a| a.max_bytes)
+    };
     match value {
         Value::Null => Ok(None),
         Value::String(s) => {
             no_nul(s, path)?;
+            within(s, cap("value"), path)?;
             Ok(non_blank(s).map(|id| manager_object(id, None)))
         }
         Value::Array(items) => match items.as_slice() {
             [] => Ok(None),
-            [one @ (Value::Object(_) | Value::String(_) | Value::Null)] => manager(one, path),
+            [one @ (Value::Object(_) | Value::String(_) | Value::Null)] => manager(attr, one, path),
             _ => Err(ScimError::invalid_value(format!(
                 "{path} must be a single manager"
             ))),
@@ -445,7 +511,14 @@ fn manager(value: &Value, path: &str) -> Result<Option<Value>, ScimError> {
                 };
                 match v {
                     Value::String(s) => {
-                        no_nul(s, &format!("{path}.{key}"))?;
+                        let at = format!("{path}.{key}");
+                        no_nul(s, &at)?;
+                        let sub = if key.eq_ignore_ascii_case("$ref") {
+                            "$ref"
+                        } else {
+                            "value"
+                        };
+                        within(s, cap(sub), &at)?;
                         *slot = non_blank(s);
                     }
                     Value::Null => {}
@@ -486,29 +559,74 @@ fn no_nul(s: &str, path: &str) -> Result<(), ScimError> {
     Ok(())
 }
 
+/// `invalidValue` naming the attribute and its cap when `s` is longer than
+/// `max` bytes (`schema::TEXT_BYTES` and the caps beside it). SCIM has no
+/// `tooLong` scimType (RFC 7644 §3.12).
+fn within(s: &str, max: usize, path: &str) -> Result<(), ScimError> {
+    if s.len() > max {
+        return Err(ScimError::invalid_value(format!(
+            "{path} is {} bytes long; at most {max} are accepted",
+            s.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `invalidValue` naming the attribute and its cap when a multi-valued
+/// attribute has more than `max` elements.
+fn at_most(count: usize, max: usize, path: &str) -> Result<(), ScimError> {
+    if count > max {
+        return Err(ScimError::invalid_value(format!(
+            "{path} has {count} values; at most {max} are accepted"
+        )));
+    }
+    Ok(())
+}
+
 /// The string itself unless it is empty or whitespace-only (L7); never trimmed (E24).
 fn non_blank(s: &str) -> Option<&str> {
     (!s.trim().is_empty()).then_some(s)
 }
 
-fn member_ref(item: &Value, path: &str) -> Result<Option<MemberRef>, ScimError> {
+fn member_ref(
+    attr: &'static Attribute,
+    item: &Value,
+    path: &str,
+) -> Result<Option<MemberRef>, ScimError> {
     let missing = || ScimError::invalid_value(format!("{path}.value is required"));
+    let cap = |name: &str| {
+        attr.sub_attribute(name)
+            .map_or(schema::TEXT_BYTES, |a| a.max_bytes)
+    };
     match item {
         Value::Null => Ok(None),
-        Value::String(s) => non_blank(s)
-            .map(|value| {
-                Some(MemberRef {
-                    value: value.to_owned(),
-                    kind: None,
-                    display: None,
+        Value::String(s) => {
+            within(s, cap("value"), path)?;
+            non_blank(s)
+                .map(|value| {
+                    Some(MemberRef {
+                        value: value.to_owned(),
+                        kind: None,
+                        display: None,
+                    })
                 })
-            })
-            .ok_or_else(missing),
+                .ok_or_else(missing)
+        }
         Value::Object(object) => {
             let (mut value, mut reference, mut kind, mut display) = (None, None, None, None);
             for (key, v) in object {
                 let text = match v {
-                    Value::String(s) => Some(s.as_str()),
+                    Value::String(s) => {
+                        let sub = if key.eq_ignore_ascii_case("$ref") {
+                            "$ref"
+                        } else if key.eq_ignore_ascii_case("displayName") {
+                            "display"
+                        } else {
+                            key.as_str()
+                        };
+                        within(s, cap(sub), &format!("{path}.{key}"))?;
+                        Some(s.as_str())
+                    }
                     Value::Null => None,
                     _ => {
                         return Err(ScimError::invalid_value(format!(
@@ -840,6 +958,8 @@ mod tests {
             reference_types: &[],
             sub_attributes: &[],
             description: "",
+            max_bytes: schema::TEXT_BYTES,
+            max_items: 0,
         }
     }
     static COUNT: Attribute = scalar("count", AttrType::Integer);
@@ -1085,5 +1205,124 @@ mod tests {
         );
         assert!(resolve_path(&GROUP_RESOURCE, "manager").is_none());
         assert!(resolve_path(&USER_RESOURCE, "urn:x:y:manager").is_none());
+    }
+
+    #[rstest]
+    #[case("title", schema::TEXT_BYTES)]
+    #[case("profileUrl", schema::REFERENCE_BYTES)]
+    fn a_string_at_its_cap_is_kept_and_one_byte_more_is_invalid_value(
+        #[case] name: &str,
+        #[case] cap: usize,
+    ) {
+        let at = user(json!({"userName": "a", name: "é".repeat(cap / 2)}));
+        assert_eq!(
+            at.get(name).and_then(Value::as_str).map(str::len),
+            Some(cap)
+        );
+        let err = user_err(json!({"userName": "a", name: format!("x{}", "é".repeat(cap / 2))}));
+        assert_eq!(kind(&err), (400, Some("invalidValue")));
+        assert_eq!(
+            err.detail,
+            format!(
+                "{name} is {} bytes long; at most {cap} are accepted",
+                cap + 1
+            )
+        );
+    }
+
+    #[rstest]
+    #[case(json!({"addresses": [{"streetAddress": "s".repeat(schema::ADDRESS_BYTES + 1)}]}), "addresses[0].streetAddress is 2049 bytes long; at most 2048 are accepted")]
+    #[case(json!({"manager": "m".repeat(schema::TEXT_BYTES + 1)}), "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager is 1025 bytes long; at most 1024 are accepted")]
+    #[case(json!({ENTERPRISE_USER: {"department": "d".repeat(schema::TEXT_BYTES + 1)}}), "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department is 1025 bytes long; at most 1024 are accepted")]
+    #[case(json!({"x509Certificates": [{"value": "c".repeat(schema::CERTIFICATE_BYTES + 1)}]}), "x509Certificates[0].value is 16385 bytes long; at most 16384 are accepted")]
+    fn caps_hold_in_sub_attributes_and_extensions(#[case] extra: Value, #[case] detail: &str) {
+        let mut body = json!({"userName": "a"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let err = user_err(body);
+        assert_eq!(kind(&err), (400, Some("invalidValue")));
+        assert_eq!(err.detail, detail);
+    }
+
+    #[test]
+    fn a_multi_valued_attribute_takes_its_cap_of_values_and_no_more() {
+        let emails = |n: usize| -> Vec<Value> {
+            (0..n).map(|i| json!({"value": format!("{i}@x")})).collect()
+        };
+        let at = user(json!({"userName": "a", "emails": emails(schema::MAX_ITEMS)}));
+        assert_eq!(
+            at["emails"].as_array().map(Vec::len),
+            Some(schema::MAX_ITEMS)
+        );
+        let err = user_err(json!({"userName": "a", "emails": emails(schema::MAX_ITEMS + 1)}));
+        assert_eq!(
+            err.detail,
+            "emails has 101 values; at most 100 are accepted"
+        );
+        let roles: Vec<Value> = (0..=schema::MAX_GRANTS)
+            .map(|i| json!(i.to_string()))
+            .collect();
+        let err = user_err(json!({"userName": "a", "roles": roles}));
+        assert_eq!(
+            err.detail,
+            "roles has 1001 values; at most 1000 are accepted"
+        );
+    }
+
+    #[test]
+    fn a_group_names_at_most_its_cap_of_members_in_one_body() {
+        let members = |n: usize| -> Vec<Value> { (0..n).map(|i| json!(i.to_string())).collect() };
+        let at =
+            group(json!({"displayName": "S", "members": members(schema::MAX_MEMBERS_PER_REQUEST)}));
+        assert_eq!(
+            at.members.map(|m| m.len()),
+            Some(schema::MAX_MEMBERS_PER_REQUEST)
+        );
+        let err = canonicalize(
+            &GROUP_RESOURCE,
+            &json!({"displayName": "S", "members": members(schema::MAX_MEMBERS_PER_REQUEST + 1)}),
+            Mode::Create,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.detail,
+            "members has 10001 values; at most 10000 are accepted"
+        );
+        let err = canonicalize(
+            &GROUP_RESOURCE,
+            &json!({"displayName": "S", "members": [{"value": "u", "display": "d".repeat(schema::TEXT_BYTES + 1)}]}),
+            Mode::Create,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.detail,
+            "members[0].display is 1025 bytes long; at most 1024 are accepted"
+        );
+    }
+
+    /// A user whose canonical JSON is exactly `size` bytes.
+    fn user_of_size(size: usize) -> Value {
+        let base = user(json!({"userName": "a", "nickName": "n"}));
+        let pad = size - json_len(&base) - 1;
+        let roles: Vec<Value> = (0..pad / 1000)
+            .map(|_| json!({"value": "r".repeat(1000 - 14)}))
+            .collect();
+        let mut body = json!({"userName": "a", "nickName": "n", "roles": roles});
+        let short = size - json_len(&user(body.clone()));
+        body["nickName"] = json!("n".repeat(1 + short));
+        body
+    }
+
+    #[test]
+    fn a_resource_at_the_total_cap_is_kept_and_one_byte_more_is_invalid_value() {
+        let at = user(user_of_size(schema::MAX_RESOURCE_BYTES));
+        assert_eq!(json_len(&at), schema::MAX_RESOURCE_BYTES);
+        let err = user_err(user_of_size(schema::MAX_RESOURCE_BYTES + 1));
+        assert_eq!(kind(&err), (400, Some("invalidValue")));
+        assert_eq!(
+            err.detail,
+            "the User is 65537 bytes as stored; at most 65536 are accepted"
+        );
     }
 }

@@ -123,7 +123,39 @@ pub struct Attribute {
     pub reference_types: &'static [&'static str],
     pub sub_attributes: &'static [Attribute],
     pub description: &'static str,
+    /// The longest value accepted, in bytes of UTF-8, for a `string`,
+    /// `reference` or `binary` attribute (400 `invalidValue` beyond); see
+    /// [`TEXT_BYTES`] and the caps beside it.
+    pub max_bytes: usize,
+    /// The most elements a multi-valued attribute takes in one value (400
+    /// `invalidValue` beyond); 0 for a single-valued one.
+    pub max_items: usize,
 }
+
+// Caps on what one resource may hold. SCIM sets none (RFC 7643 §7 has no
+// length); without them a client with a valid token could store megabytes
+// per attribute, each kept several times (see `domain::limits`). Generous
+// for real directories: a real user's whole representation is a few
+// kilobytes. README "Limits" lists them.
+pub use crate::domain::limits::{REFERENCE_BYTES, TEXT_BYTES};
+/// The longest mailing-address text (`formatted`, `streetAddress`), which
+/// may run to several lines.
+pub const ADDRESS_BYTES: usize = 2048;
+/// The longest `x509Certificates.value`: base64 DER; a 4,096-bit RSA
+/// certificate with its extensions is under 3 kB.
+pub const CERTIFICATE_BYTES: usize = 16_384;
+/// The most elements of a multi-valued attribute unless it says otherwise.
+pub const MAX_ITEMS: usize = 100;
+/// The most `roles` and `entitlements`, which some applications hand out by
+/// the hundred.
+pub const MAX_GRANTS: usize = 1000;
+/// The most `members` one request names (in a POST or PUT body, or in all of
+/// a PATCH's operations together); a group may hold more, added over several
+/// requests.
+pub const MAX_MEMBERS_PER_REQUEST: usize = 10_000;
+/// The largest resource: its canonical JSON as stored (every attribute,
+/// extensions included; a group's members are rows and do not count).
+pub const MAX_RESOURCE_BYTES: usize = 65_536;
 
 impl Attribute {
     /// A sub-attribute by name, compared case-insensitively (RFC 7643 §2.1).
@@ -357,6 +389,11 @@ const fn attr(name: &'static str, ty: AttrType, description: &'static str) -> At
         reference_types: &[],
         sub_attributes: &[],
         description,
+        max_bytes: match ty {
+            AttrType::Reference => REFERENCE_BYTES,
+            _ => TEXT_BYTES,
+        },
+        max_items: 0,
     }
 }
 
@@ -372,6 +409,7 @@ const fn multi(
     Attribute {
         multi_valued: true,
         sub_attributes: sub,
+        max_items: MAX_ITEMS,
         ..attr(name, AttrType::Complex, description)
     }
 }
@@ -618,11 +656,17 @@ pub static USER_SCHEMA: Schema = Schema {
         multi(
             "addresses",
             &[
-                string(
-                    "formatted",
-                    "The full mailing address, formatted for display or use with a mailing label.",
-                ),
-                string("streetAddress", "The full street address component."),
+                Attribute {
+                    max_bytes: ADDRESS_BYTES,
+                    ..string(
+                        "formatted",
+                        "The full mailing address, formatted for display or use with a mailing label.",
+                    )
+                },
+                Attribute {
+                    max_bytes: ADDRESS_BYTES,
+                    ..string("streetAddress", "The full street address component.")
+                },
                 string("locality", "The city or locality component."),
                 string("region", "The state or region component."),
                 string("postalCode", "The zip code or postal code component."),
@@ -672,31 +716,38 @@ pub static USER_SCHEMA: Schema = Schema {
                 "A list of groups to which the user belongs, either through direct membership, through nested groups, or dynamically calculated.",
             )
         },
-        multi(
-            "entitlements",
-            &[
-                string("value", "The value of an entitlement."),
-                DISPLAY,
-                string("type", "A label indicating the attribute's function."),
-                PRIMARY,
-            ],
-            "A list of entitlements for the User that represent a thing the User has.",
-        ),
-        multi(
-            "roles",
-            &[
-                string("value", "The value of a role."),
-                DISPLAY,
-                string("type", "A label indicating the attribute's function."),
-                PRIMARY,
-            ],
-            "A list of roles for the User that collectively represent who the User is.",
-        ),
+        Attribute {
+            max_items: MAX_GRANTS,
+            ..multi(
+                "entitlements",
+                &[
+                    string("value", "The value of an entitlement."),
+                    DISPLAY,
+                    string("type", "A label indicating the attribute's function."),
+                    PRIMARY,
+                ],
+                "A list of entitlements for the User that represent a thing the User has.",
+            )
+        },
+        Attribute {
+            max_items: MAX_GRANTS,
+            ..multi(
+                "roles",
+                &[
+                    string("value", "The value of a role."),
+                    DISPLAY,
+                    string("type", "A label indicating the attribute's function."),
+                    PRIMARY,
+                ],
+                "A list of roles for the User that collectively represent who the User is.",
+            )
+        },
         multi(
             "x509Certificates",
             &[
                 Attribute {
                     case_exact: true,
+                    max_bytes: CERTIFICATE_BYTES,
                     ..attr(
                         "value",
                         AttrType::Binary,
@@ -766,41 +817,44 @@ pub static GROUP_SCHEMA: Schema = Schema {
                 "A human-readable name for the Group. REQUIRED. Unique within a directory.",
             )
         },
-        multi(
-            "members",
-            &[
-                Attribute {
-                    mutability: Mutability::Immutable,
-                    case_exact: true,
-                    ..string("value", "Identifier of the member of this Group.")
-                },
-                Attribute {
-                    mutability: Mutability::Immutable,
-                    reference_types: &["User", "Group"],
-                    case_exact: true,
-                    ..attr(
-                        "$ref",
-                        AttrType::Reference,
-                        "The URI corresponding to a SCIM resource that is a member of this Group.",
-                    )
-                },
-                // RFC 7643 §2.4: `display` of a multi-valued attribute is
-                // immutable: the client names the member when it adds it.
-                Attribute {
-                    mutability: Mutability::Immutable,
-                    ..DISPLAY
-                },
-                Attribute {
-                    mutability: Mutability::Immutable,
-                    canonical_values: &["User", "Group"],
-                    ..string(
-                        "type",
-                        "A label indicating the type of resource, e.g., 'User' or 'Group'.",
-                    )
-                },
-            ],
-            "A list of members of the Group.",
-        ),
+        Attribute {
+            max_items: MAX_MEMBERS_PER_REQUEST,
+            ..multi(
+                "members",
+                &[
+                    Attribute {
+                        mutability: Mutability::Immutable,
+                        case_exact: true,
+                        ..string("value", "Identifier of the member of this Group.")
+                    },
+                    Attribute {
+                        mutability: Mutability::Immutable,
+                        reference_types: &["User", "Group"],
+                        case_exact: true,
+                        ..attr(
+                            "$ref",
+                            AttrType::Reference,
+                            "The URI corresponding to a SCIM resource that is a member of this Group.",
+                        )
+                    },
+                    // RFC 7643 §2.4: `display` of a multi-valued attribute is
+                    // immutable: the client names the member when it adds it.
+                    Attribute {
+                        mutability: Mutability::Immutable,
+                        ..DISPLAY
+                    },
+                    Attribute {
+                        mutability: Mutability::Immutable,
+                        canonical_values: &["User", "Group"],
+                        ..string(
+                            "type",
+                            "A label indicating the type of resource, e.g., 'User' or 'Group'.",
+                        )
+                    },
+                ],
+                "A list of members of the Group.",
+            )
+        },
     ],
 };
 

@@ -529,7 +529,7 @@ impl TestApp {
 }
 
 /// `dirsync serve` as a child process on a free port, every log line on
-/// (`RUST_LOG=trace`, JSON) and kept for the test: what the server logs is
+/// (`RUST_LOG=trace` unless `env` says otherwise, JSON) and kept for the test: what the server logs is
 /// checked the way an operator would read it.
 pub struct Served {
     /// `http://127.0.0.1:PORT`
@@ -545,8 +545,8 @@ impl Served {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dirsync"))
             .args(["--database-url", db_url, "serve", "--listen", "127.0.0.1:0"])
             .args(["--scheduler", "false"])
-            .envs(env.iter().copied())
             .env("RUST_LOG", "trace")
+            .envs(env.iter().copied())
             .env("DIRSYNC_LOG_FORMAT", "json")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -595,6 +595,11 @@ impl Served {
                 Err(_) => return None,
             }
         }
+    }
+
+    /// The server's process id (to read its `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stop the server; everything it logged.

@@ -31,6 +31,7 @@ mod readme;
 mod reconcile;
 mod retention;
 mod runs;
+mod sizes;
 mod smoke;
 mod tenancy;
 mod tokens;

@@ -18,6 +18,15 @@ pub struct ListQuery {
     pub filter: Filter,
     pub sort: Option<SortKey>,
     pub page: Window,
+    pub tally: Tally,
+}
+
+/// Whether a listing counts every match or reads only its window (a page
+/// read a chunk at a time counts once, with its first chunk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tally {
+    Count,
+    Skip,
 }
 
 #[derive(Debug, Clone)]
@@ -45,7 +54,8 @@ impl Window {
     }
 }
 
-/// The rows of one window and how many rows the filter matched in all.
+/// The rows of one window and how many rows the filter matched in all (0
+/// when the query said [`Tally::Skip`]).
 #[derive(Debug)]
 pub struct Matches<M> {
     pub total: u64,
@@ -69,6 +79,12 @@ where
     let translator = Translator::new(conn.get_database_backend(), table);
     let select = select.filter(translator.condition(&query.filter));
     let limit = query.page.limit();
+    if limit == 0 && query.tally == Tally::Skip {
+        return Ok(Matches {
+            total: 0,
+            items: Vec::new(),
+        });
+    }
     if limit == 0 {
         let total = select.count(conn).await?;
         return Ok(Matches {
@@ -106,6 +122,7 @@ where
     // A first page that is not full already says how many there are; count
     // only when it cannot (the common `userName eq` lookup needs one query).
     let total = match &query.page {
+        _ if query.tally == Tally::Skip => 0,
         Window::Offset { offset: 0, limit } | Window::After { after: None, limit }
             if (items.len() as u64) < *limit =>
         {
