@@ -28,7 +28,12 @@ use super::apply::{self, Applied, Batch, Effects, Options, Origin, UserChange};
 use super::groups;
 use super::model::{EventType, GroupChange, GroupOutcome, MemberChanges};
 use crate::store::events::{self, NewEvent};
-use crate::store::{self, DatabaseTransaction, Store, StoreError, WriteTx};
+use crate::store::{self, DatabaseTransaction, Savepoint, Store, StoreError, WriteTx};
+
+/// Engine passes a set of user changes may take when concurrent
+/// transactions keep taking its addresses first (each retry sees at least
+/// one more of them committed).
+const PASSES: u32 = 5;
 
 /// One transaction's worth of identity changes and their events.
 pub struct Unit {
@@ -94,6 +99,15 @@ impl Unit {
     }
 
     /// The user rules on a set of changes from one directory, now.
+    ///
+    /// On PostgreSQL another transaction may take an address between this
+    /// pass's read and its write (two directory users with one email
+    /// created at once): the unique index refuses the second insert once
+    /// the first commits. The pass is then undone to its savepoint and
+    /// planned again on what is committed now, which is what the rules
+    /// give when the two arrive one after the other (docs/reconciliation.md,
+    /// rules 1 and 5: the later one links to, defers to, or conflicts with
+    /// the user the first made), never a refusal of the write.
     pub async fn users(
         &mut self,
         dir: &Origin,
@@ -101,15 +115,44 @@ impl Unit {
         options: Options,
     ) -> Result<Batch, StoreError> {
         self.for_tenant(&dir.tenant_id)?;
-        apply::apply_users(
-            self.tx.conn(),
-            dir,
-            changes,
-            self.now,
-            options,
-            &mut self.fx,
-        )
-        .await
+        if self.tx.is_alone() || options.dry_run {
+            return apply::apply_users(
+                self.tx.conn(),
+                dir,
+                changes,
+                self.now,
+                options,
+                &mut self.fx,
+            )
+            .await;
+        }
+        let mut passes = 1;
+        loop {
+            let events = self.fx.len();
+            store::savepoint(self.conn(), Savepoint::Pass).await?;
+            let result = apply::apply_users(
+                self.tx.conn(),
+                dir,
+                changes.clone(),
+                self.now,
+                options,
+                &mut self.fx,
+            )
+            .await;
+            match result {
+                Ok(batch) => {
+                    store::release(self.conn(), Savepoint::Pass).await?;
+                    return Ok(batch);
+                }
+                Err(StoreError::Conflict(why)) if passes < PASSES => {
+                    tracing::info!(passes, %why, "an address was taken meanwhile: planning the pass again");
+                    store::rollback_to(self.conn(), Savepoint::Pass).await?;
+                    self.fx.truncate(events);
+                    passes += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// A user change planned at commit, with the other changes of the unit
@@ -237,15 +280,15 @@ impl Unit {
     /// Start a job that `end_job` keeps or undoes alone.
     async fn begin_job(&mut self) -> Result<(), StoreError> {
         self.keep_job();
-        store::savepoint(self.conn()).await
+        store::savepoint(self.conn(), Savepoint::Job).await
     }
 
     async fn end_job(&mut self, keep: bool) -> Result<(), StoreError> {
         if keep {
-            store::release(self.conn()).await?;
+            store::release(self.conn(), Savepoint::Job).await?;
             self.keep_job();
         } else {
-            store::rollback_to(self.conn()).await?;
+            store::rollback_to(self.conn(), Savepoint::Job).await?;
             self.fx = Effects::default();
             self.tenant_id = None;
             self.later.truncate(self.job_later);
