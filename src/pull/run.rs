@@ -600,15 +600,7 @@ async fn list_groups<S: Source + Send>(
     let mut listing = GroupListing::begin(store, &connection.directory_id, dry_run)
         .await?
         .shown_in(&seen.run_id, users);
-    let listed = list_groups_into(
-        &mut listing,
-        store,
-        source,
-        lease,
-        seen,
-        progress,
-    )
-    .await;
+    let listed = list_groups_into(&mut listing, store, source, lease, seen, progress).await;
     match listed {
         Ok(()) => Ok(listing.finish(store, true, now_ms()).await?),
         // What the provider listed before it failed still applies (the

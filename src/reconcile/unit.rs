@@ -26,7 +26,7 @@ use tracing::{instrument, warn};
 
 use super::apply::{self, Applied, Batch, Effects, Options, Origin, UserChange};
 use super::groups;
-use super::model::{EventType, GroupChange, GroupOutcome, MemberChanges};
+use super::model::{Change, EventType, GroupChange, GroupOutcome, MemberChanges};
 use crate::store::events::{self, NewEvent};
 use crate::store::{self, DatabaseTransaction, Savepoint, Store, StoreError, WriteTx};
 
@@ -399,28 +399,53 @@ impl Unit {
 /// The later user changes in engine passes: per directory, in order, a
 /// new pass where a user comes again, so each user's changes apply one
 /// after the other, as they would one write at a time (the same events),
-/// and everything else in as few passes as that allows.
+/// and everything else in as few passes as that allows. A change asking
+/// for an address another change of the open pass asks for starts a new
+/// pass too: one pass judges its changes together, and two users of one
+/// set asking for one address both wait (rule 5), while one write at a
+/// time gives it to the first and defers the second.
 fn waves(later: Vec<(String, UserChange)>) -> Vec<(String, Vec<UserChange>)> {
-    let mut done = Vec::new();
-    let mut open: Vec<(String, Vec<UserChange>, HashSet<String>)> = Vec::new();
-    for (directory_id, change) in later {
-        let at = match open.iter().position(|(d, _, _)| *d == directory_id) {
-            Some(at) if open[at].2.contains(&change.source_id) => {
-                let (d, changes, _) = open.remove(at);
-                done.push((d, changes));
-                open.push((directory_id, Vec::new(), HashSet::new()));
-                open.len() - 1
-            }
-            Some(at) => at,
-            None => {
-                open.push((directory_id, Vec::new(), HashSet::new()));
-                open.len() - 1
-            }
-        };
-        open[at].2.insert(change.source_id.clone());
-        open[at].1.push(change);
+    struct Pass {
+        directory_id: String,
+        changes: Vec<UserChange>,
+        users: HashSet<String>,
+        addresses: HashSet<String>,
     }
-    done.extend(open.into_iter().map(|(d, changes, _)| (d, changes)));
+    let mut done = Vec::new();
+    let mut open: Vec<Pass> = Vec::new();
+    for (directory_id, change) in later {
+        let address = match &change.change {
+            Change::Upsert(s) => s.email.clone(),
+            _ => None,
+        };
+        let at = match open.iter().position(|p| p.directory_id == directory_id) {
+            Some(at)
+                if open[at].users.contains(&change.source_id)
+                    || address
+                        .as_ref()
+                        .is_some_and(|a| open[at].addresses.contains(a)) =>
+            {
+                let pass = open.remove(at);
+                done.push((pass.directory_id, pass.changes));
+                None
+            }
+            found => found,
+        };
+        let at = at.unwrap_or_else(|| {
+            open.push(Pass {
+                directory_id,
+                changes: Vec::new(),
+                users: HashSet::new(),
+                addresses: HashSet::new(),
+            });
+            open.len() - 1
+        });
+        let pass = &mut open[at];
+        pass.users.insert(change.source_id.clone());
+        pass.addresses.extend(address);
+        pass.changes.push(change);
+    }
+    done.extend(open.into_iter().map(|p| (p.directory_id, p.changes)));
     done
 }
 
@@ -622,7 +647,6 @@ async fn one(store: &Store, mut batch: Vec<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::model::Change;
 
     fn change(directory: &str, user: &str) -> (String, UserChange) {
         let change = UserChange {
@@ -660,5 +684,31 @@ mod tests {
             ]
         );
         assert!(waves(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_user_asking_for_an_address_the_open_pass_asks_for_starts_a_new_pass() {
+        let asks = |user: &str, email: &str| {
+            let snapshot = crate::reconcile::model::Snapshot {
+                email: Some(email.to_owned()),
+                ..Default::default()
+            };
+            let change = UserChange {
+                source_id: user.to_owned(),
+                change: Change::upsert(snapshot),
+            };
+            ("d1".to_owned(), change)
+        };
+        let later = vec![
+            asks("a", "shared@example.com"),
+            asks("b", "own@example.com"),
+            asks("c", "shared@example.com"),
+            asks("d", "other@example.com"),
+        ];
+        let own = |u: &[&str]| ("d1".to_owned(), u.iter().map(|u| u.to_string()).collect());
+        assert_eq!(
+            shape(&waves(later)),
+            vec![own(&["a", "b"]), own(&["c", "d"])]
+        );
     }
 }

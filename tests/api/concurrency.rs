@@ -141,7 +141,10 @@ async fn racing_writes_on_one_if_match_let_exactly_one_through() {
 
 /// What the application made of one directory: its users' emails and
 /// statuses, and how many events of each type it heard.
-async fn identity_of(app: &TestApp, tenant: &str) -> (Vec<(String, String)>, BTreeMap<String, usize>) {
+async fn identity_of(
+    app: &TestApp,
+    tenant: &str,
+) -> (Vec<(String, String)>, BTreeMap<String, usize>) {
     let users = admin::users(&app.store, tenant).await.unwrap();
     let mut users: Vec<(String, String)> = users
         .iter()
@@ -199,7 +202,9 @@ async fn thirty_parallel_creates_of_distinct_user_names_sharing_one_email_all_la
         let dir = admin::create_directory(&app.store, &serial, "main", "generic")
             .await
             .unwrap();
-        let token = admin::create_token(&app.store, &dir.id, None).await.unwrap();
+        let token = admin::create_token(&app.store, &dir.id, None)
+            .await
+            .unwrap();
         for i in 0..USERS {
             let res = app
                 .request_as(&token.token, Method::POST, "/Users")

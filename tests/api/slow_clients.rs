@@ -59,9 +59,7 @@ async fn read_to_close(reader: &mut tokio::net::tcp::OwnedReadHalf, limit: Durat
 #[case::scim("scim")]
 #[case::host_api("api")]
 #[tokio::test]
-async fn a_body_trickled_past_the_deadline_is_408_and_the_connection_closed(
-    #[case] surface: &str,
-) {
+async fn a_body_trickled_past_the_deadline_is_408_and_the_connection_closed(#[case] surface: &str) {
     let app = app().await;
     let (head, media) = head(&app, surface, 1_000_000);
     let stream = TcpStream::connect(app.origin.trim_start_matches("http://"))
@@ -89,7 +87,10 @@ async fn a_body_trickled_past_the_deadline_is_408_and_the_connection_closed(
     );
     let (headers, body) = answer.split_once("\r\n\r\n").unwrap();
     let headers = headers.to_ascii_lowercase();
-    assert!(headers.contains(&format!("content-type: {media}")), "{headers}");
+    assert!(
+        headers.contains(&format!("content-type: {media}")),
+        "{headers}"
+    );
     assert!(headers.contains("connection: close"), "{headers}");
     let body: Value = serde_json::from_str(body).unwrap();
     if surface == "scim" {
