@@ -587,6 +587,7 @@ async fn list_and_apply<S: Source + Send>(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn list_groups<S: Source + Send>(
     store: &Store,
     connection: &Connection,
