@@ -116,28 +116,30 @@ impl Unit {
     ) -> Result<Batch, StoreError> {
         self.for_tenant(&dir.tenant_id)?;
         if self.tx.is_alone() || options.dry_run {
-            return apply::apply_users(
+            return Box::pin(apply::apply_users(
                 self.tx.conn(),
                 dir,
                 changes,
                 self.now,
                 options,
                 &mut self.fx,
-            )
+            ))
             .await;
         }
         let mut passes = 1;
         loop {
             let events = self.fx.len();
             store::savepoint(self.conn(), Savepoint::Pass).await?;
-            let result = apply::apply_users(
+            // Boxed: the engine's future is large, and a pass inside a
+            // listing inside a run would otherwise sit on the task's stack.
+            let result = Box::pin(apply::apply_users(
                 self.tx.conn(),
                 dir,
                 changes.clone(),
                 self.now,
                 options,
                 &mut self.fx,
-            )
+            ))
             .await;
             match result {
                 Ok(batch) => {
