@@ -58,6 +58,13 @@ pub struct ServerSettings {
     #[arg(long, env = "DIRSYNC_MAX_BODY_BYTES", default_value_t = 1_048_576)]
     pub max_body_bytes: usize,
 
+    /// How long a request's body may take to arrive once its head has
+    /// (`30s`, `2m`): a client still sending after that is answered 408
+    /// and its connection closed. A `/Bulk` body at its largest must
+    /// arrive at its size divided by this (4 MB in 30 s: 140 KB/s).
+    #[arg(long, env = "DIRSYNC_BODY_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_timeout: std::time::Duration,
+
     /// Most operations in one `/Bulk` request.
     #[arg(long, env = "DIRSYNC_BULK_MAX_OPERATIONS", default_value_t = 1000)]
     pub bulk_max_operations: usize,
@@ -222,6 +229,7 @@ impl ServerSettings {
             default_page_size: 100,
             max_page_bytes: 4_194_304,
             max_body_bytes: 1_048_576,
+            body_timeout: std::time::Duration::from_secs(30),
             bulk_max_operations: 1000,
             bulk_max_payload_bytes: 4_194_304,
             write_batch: 32,
@@ -314,6 +322,24 @@ impl WebhookArgs {
             webhook_lease_ttl: std::time::Duration::from_secs(60),
         }
     }
+}
+
+/// How a pull run holds its connection (every command that runs one).
+#[derive(Debug, Clone, Args)]
+pub struct LeaseSettings {
+    /// How long a pull run's lease on its connection lasts without renewal
+    /// (`20s`; at least `1s`). A live run renews it every fifth of this; a
+    /// process that dies holds its connection at most this long, after
+    /// which the next run, or the server's next scheduler tick, marks its
+    /// run failed.
+    #[arg(
+        long,
+        env = "DIRSYNC_PULL_LEASE_TTL",
+        default_value = "20s",
+        value_parser = humantime::parse_duration,
+        global = true
+    )]
+    pub pull_lease_ttl: std::time::Duration,
 }
 
 /// The server-held key that seals connector credentials at rest.

@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
-use dirsync::config::{DatabaseSettings, KeySettings, ServerSettings};
+use dirsync::config::{DatabaseSettings, KeySettings, LeaseSettings, ServerSettings};
 use dirsync::pull::connector::Definition;
 use dirsync::pull::run::{Progress, Request};
 use dirsync::reconcile::host::Action;
@@ -31,6 +31,8 @@ struct Cli {
     db: DatabaseSettings,
     #[command(flatten, next_help_heading = "Global options (every command)")]
     key: KeySettings,
+    #[command(flatten, next_help_heading = "Global options (every command)")]
+    lease: LeaseSettings,
     #[command(subcommand)]
     command: Command,
 }
@@ -1107,6 +1109,7 @@ impl ConnectionArgs {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    dirsync::pull::run::set_lease_ttl(cli.lease.pull_lease_ttl);
     // Admin commands print results on stdout; only problems go to stderr.
     telemetry::init(if matches!(cli.command, Command::Serve(_)) {
         "info"

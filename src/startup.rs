@@ -154,15 +154,19 @@ fn run(
         n => n,
     };
     let ops_state = ops::State::new(state.store.clone(), &state.settings);
+    let body_timeout = state.settings.body_timeout;
     let server =
         HttpServer::new(move || {
             App::new()
+                // Innermost, so the request's log line and series see its 408.
+                .wrap(actix_web::middleware::from_fn(ops::body_deadline))
                 .wrap(actix_web::middleware::from_fn(ops::observe))
                 .wrap(TracingLogger::<ops::RequestSpan>::new())
                 // Outermost (the last wrap), so the span and the HTTP series
                 // see the path the routes match.
                 .wrap(NormalizePath::new(TrailingSlash::Trim))
                 .configure(ops::configure(ops_state.clone()))
+                .app_data(ops::BodyDeadline(body_timeout))
                 .app_data(state.clone())
                 // Handlers read bodies and queries through dirsync's own extractors;
                 // should actix's ever reject a request, the client still gets a

@@ -2,10 +2,12 @@
 //! authentication: `/healthz` (the process answers), `/readyz` (the database
 //! answers and carries every migration), `/metrics` (Prometheus, behind its
 //! own bearer token when one is configured), and what every request gets on
-//! its way through (`requests`: an id, a log line, its HTTP series).
+//! its way through (`requests`: an id, a log line, its HTTP series;
+//! `deadline`: a deadline on reading its body).
 //!
 //! Reads the database only through `Store::ready`; imports no `sea_orm`.
 
+mod deadline;
 mod probes;
 mod requests;
 mod scrape;
@@ -15,6 +17,7 @@ use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 
+pub use deadline::{BodyDeadline, body_deadline};
 pub use requests::{RequestSpan, observe};
 
 use crate::config::ServerSettings;

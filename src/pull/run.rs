@@ -27,9 +27,26 @@ use crate::reconcile::unit::Unit;
 use crate::store::pull::{self as runs, Connection, Run};
 use crate::store::{Store, StoreError};
 
-/// How long a lease lasts without renewal; a run renews it as it goes, so a
-/// replica that died loses its connections this long after its last page.
-pub const LEASE_TTL_MS: i64 = 5 * 60 * 1000;
+/// How long a lease lasts without renewal unless `--pull-lease-ttl` says
+/// otherwise. A run's heartbeat renews it every fifth of this, whatever
+/// the provider is doing, so a process that died (`kill -9`, a lost host)
+/// holds its connection at most this long after its last beat.
+pub const LEASE_TTL_MS: i64 = 20 * 1000;
+
+static LEASE_TTL: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+
+/// This process's lease length (`--pull-lease-ttl`), set once at start;
+/// at least a second.
+pub fn set_lease_ttl(ttl: std::time::Duration) {
+    let _ = LEASE_TTL.set(ttl.max(std::time::Duration::from_secs(1)));
+}
+
+/// How long this process's leases last without renewal, in milliseconds.
+pub fn lease_ttl_ms() -> i64 {
+    LEASE_TTL
+        .get()
+        .map_or(LEASE_TTL_MS, |ttl| ttl.as_millis() as i64)
+}
 
 /// Errors kept per run (the provider's first, then skips and conflicts).
 const ERRORS_KEPT: usize = 20;
@@ -103,8 +120,9 @@ pub struct Progress {
 const SHOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Progress {
-    /// Show how far the run got in its record, in the shape of its final
-    /// counts, so whoever reads the run while it runs sees it move.
+    /// Show how far a dry run got in its record, in the shape of its final
+    /// counts, so whoever reads the run while it runs sees it move (a run
+    /// that writes shows its counts in each page's own transaction).
     async fn show(&self, store: &Store) -> Result<(), StoreError> {
         let counts = json!({
             "users": { "seen": self.users },
@@ -236,7 +254,7 @@ pub async fn sync_once<S: Source + Send>(
         (false, false, false) => "full",
     };
     let started_at = now_ms();
-    let lease = Lease::new(owner);
+    let lease = Lease::hold(store, &connection.id, owner);
     let mut run = store
         .insert_run(new_run(connection, request, mode(incremental), started_at))
         .await?;
@@ -306,8 +324,16 @@ pub async fn sync_once<S: Source + Send>(
     });
     run.errors = Value::Array(errors);
 
-    lease.keep(store, connection).await?;
+    lease.keep()?;
     let mut unit = Unit::begin(store, now_ms()).await?;
+    // The record is final only while this run still holds the lease: one
+    // that lapsed (a stall longer than the lease) was marked failed by
+    // whoever took it over, and that word stands.
+    if !runs::renew_lease(unit.conn(), &connection.id, owner, now_ms(), lease_ttl_ms()).await? {
+        return Err(RunError::Busy(
+            "this run lost its lease to another worker".into(),
+        ));
+    }
     if let (Some(cursor), false) = (&outcome.cursor, request.dry_run) {
         // Only the lease holder moves the cursor: a run that lost its lease
         // must not rewind the cursor of the run that took over.
@@ -418,7 +444,7 @@ async fn list_and_apply<S: Source + Send>(
     request: &Request,
     selection: &Selection,
     incremental: &mut bool,
-    lease: &Lease<'_>,
+    lease: &Lease,
     mut seen: Progress,
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<Outcome, RunError> {
@@ -429,8 +455,9 @@ async fn list_and_apply<S: Source + Send>(
         approved_up_to: request.approves.as_ref().map(|(_, n)| *n),
         partial: incremental || selective,
     };
-    let mut listing =
-        Listing::begin(store, &connection.directory_id, options(*incremental)).await?;
+    let mut listing = Listing::begin(store, &connection.directory_id, options(*incremental))
+        .await?
+        .shown_in(&seen.run_id);
     let mut at = match (&connection.cursor, *incremental) {
         (Some(cursor), true) => Position::Since(cursor.clone()),
         _ => Position::Start,
@@ -444,7 +471,9 @@ async fn list_and_apply<S: Source + Send>(
             Err(PullError::CursorExpired(why)) if matches!(at, Position::Since(_)) => {
                 warn!(%why, "incremental cursor expired: running a full listing");
                 *incremental = false;
-                listing = Listing::begin(store, &connection.directory_id, options(false)).await?;
+                listing = Listing::begin(store, &connection.directory_id, options(false))
+                    .await?
+                    .shown_in(&seen.run_id);
                 batch.clear();
                 at = Position::Start;
                 continue;
@@ -479,7 +508,9 @@ async fn list_and_apply<S: Source + Send>(
             listing
                 .page(store, std::mem::take(&mut batch), now_ms())
                 .await?;
-            seen.show(store).await?;
+            if request.dry_run {
+                seen.show(store).await?;
+            }
         }
         if *incremental {
             // In an incremental run, a user who changed out of the
@@ -488,7 +519,7 @@ async fn list_and_apply<S: Source + Send>(
             listing.removed(left_scope);
         }
         progress(&seen);
-        lease.keep(store, connection).await?;
+        lease.keep()?;
         match page.next {
             Some(next) => at = Position::Next(next),
             None => {
@@ -500,7 +531,7 @@ async fn list_and_apply<S: Source + Send>(
     let complete = failures.is_empty();
     let report = listing.finish(store, complete, now_ms()).await?;
     let mut counts = RunCounts {
-        users: report.counts,
+        users: report.counts.clone(),
         groups: GroupCounts::default(),
         deactivations: report.deactivations,
         population: report.population,
@@ -519,6 +550,7 @@ async fn list_and_apply<S: Source + Send>(
             connection,
             source,
             request.dry_run,
+            &report.counts,
             lease,
             &mut seen,
             progress,
@@ -555,26 +587,21 @@ async fn list_and_apply<S: Source + Send>(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn list_groups<S: Source + Send>(
     store: &Store,
     connection: &Connection,
     source: &mut S,
     dry_run: bool,
-    lease: &Lease<'_>,
+    users: &Counts,
+    lease: &Lease,
     seen: &mut Progress,
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<GroupCounts, RunError> {
-    let mut listing = GroupListing::begin(store, &connection.directory_id, dry_run).await?;
-    let listed = list_groups_into(
-        &mut listing,
-        store,
-        connection,
-        source,
-        lease,
-        seen,
-        progress,
-    )
-    .await;
+    let mut listing = GroupListing::begin(store, &connection.directory_id, dry_run)
+        .await?
+        .shown_in(&seen.run_id, users);
+    let listed = list_groups_into(&mut listing, store, source, lease, seen, progress).await;
     match listed {
         Ok(()) => Ok(listing.finish(store, true, now_ms()).await?),
         // What the provider listed before it failed still applies (the
@@ -591,9 +618,8 @@ async fn list_groups<S: Source + Send>(
 async fn list_groups_into<S: Source + Send>(
     listing: &mut GroupListing,
     store: &Store,
-    connection: &Connection,
     source: &mut S,
-    lease: &Lease<'_>,
+    lease: &Lease,
     seen: &mut Progress,
     progress: &mut (dyn FnMut(&Progress) + Send),
 ) -> Result<(), RunError> {
@@ -607,7 +633,7 @@ async fn list_groups_into<S: Source + Send>(
             loop {
                 let page = source.members(&group_id, at.as_deref()).await?;
                 members.extend(page.users);
-                lease.keep(store, connection).await?;
+                lease.keep()?;
                 match page.next {
                     Some(n) => at = Some(n),
                     None => break,
@@ -618,12 +644,12 @@ async fn list_groups_into<S: Source + Send>(
                 .await?;
             seen.groups += 1;
             progress(seen);
-            if shown.elapsed() >= SHOW_EVERY {
+            if shown.elapsed() >= SHOW_EVERY && listing.is_dry_run() {
                 seen.show(store).await?;
                 shown = std::time::Instant::now();
             }
         }
-        lease.keep(store, connection).await?;
+        lease.keep()?;
         match page.next {
             Some(n) => next = Some(n),
             None => break,
@@ -632,39 +658,111 @@ async fn list_groups_into<S: Source + Send>(
     Ok(())
 }
 
-/// The lease a run holds, kept alive as it goes: renewed when a fifth of
-/// its life has passed (not every page: each renewal is a write, and a
-/// 100,000-user run reads a thousand pages). A run that lost it stops.
-struct Lease<'a> {
-    owner: &'a str,
-    renewed_at: std::sync::atomic::AtomicI64,
+/// The lease a run holds, kept alive by a heartbeat of its own: a task
+/// that renews it every fifth of its length while the run lives, whether
+/// the run is writing, waiting on a throttled provider or planning. The
+/// lease thus belongs to a live process: one killed stops beating, and
+/// the lease lapses one length after its last beat. A run whose heartbeat
+/// found the lease taken (it stalled past the lease and another worker
+/// took over) stops at its next step.
+struct Lease {
+    lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    beat: tokio::task::JoinHandle<()>,
 }
 
-impl<'a> Lease<'a> {
-    fn new(owner: &'a str) -> Lease<'a> {
-        Lease {
-            owner,
-            renewed_at: std::sync::atomic::AtomicI64::new(now_ms()),
-        }
+impl Lease {
+    fn hold(store: &Store, connection_id: &str, owner: &str) -> Lease {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let lost = std::sync::Arc::new(AtomicBool::new(false));
+        let (store, id, owner) = (store.clone(), connection_id.to_owned(), owner.to_owned());
+        let flag = lost.clone();
+        let beat = tokio::spawn(async move {
+            let every = std::time::Duration::from_millis((lease_ttl_ms() / 5).max(200) as u64);
+            loop {
+                tokio::time::sleep(every).await;
+                match runs::renew_lease(store.connection(), &id, &owner, now_ms(), lease_ttl_ms())
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        flag.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                    // The next beat tries again; the lease lasts five beats.
+                    Err(err) => warn!(%err, "the run's lease could not be renewed"),
+                }
+            }
+        });
+        Lease { lost, beat }
     }
 
-    async fn keep(&self, store: &Store, connection: &Connection) -> Result<(), RunError> {
-        use std::sync::atomic::Ordering;
-        let now = now_ms();
-        if now - self.renewed_at.load(Ordering::SeqCst) < LEASE_TTL_MS / 5 {
-            return Ok(());
-        }
-        if !store
-            .take_lease(&connection.id, self.owner, now, LEASE_TTL_MS)
-            .await?
-        {
+    fn keep(&self) -> Result<(), RunError> {
+        if self.lost.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(RunError::Busy(
                 "this run lost its lease to another worker".into(),
             ));
         }
-        self.renewed_at.store(now, Ordering::SeqCst);
         Ok(())
     }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.beat.abort();
+    }
+}
+
+/// Runs of `connection` still `running` whose lease lapsed: the process
+/// running them died. Each is marked `failed`, keeping the counts its
+/// pages committed, and its `sync.run.finished` event is appended in the
+/// same transaction (a dry run's, as ever, stays silent). The caller holds
+/// the connection's lease, so no run of it is alive.
+pub async fn fail_abandoned(store: &Store, connection: &Connection) -> Result<u64, RunError> {
+    let mut failed = 0;
+    for stale in runs::running_runs(store.connection(), connection).await? {
+        let mut unit = Unit::begin(store, now_ms()).await?;
+        let errors = json!([error_entry(
+            "worker",
+            "the process running it stopped before it finished (its lease lapsed)",
+            None,
+        )]);
+        let Some(run) = runs::fail_run(unit.conn(), &stale.id, now_ms(), errors).await? else {
+            continue;
+        };
+        if run.mode != "dry_run" {
+            unit.event(
+                &run.tenant_id,
+                EventType::SyncRunFinished,
+                "sync_run",
+                &run.id,
+                json!({ "run": run_view(&run) }),
+            )?;
+        }
+        unit.commit().await?;
+        warn!(run_id = %run.id, "a run whose process stopped is marked failed");
+        failed += 1;
+    }
+    Ok(failed)
+}
+
+/// Every connection with a run left `running` under a lapsed lease: take
+/// the lease as `owner`, mark those runs failed (`fail_abandoned`), give it
+/// back. The scheduler's tick calls it, so such a run is closed within a
+/// tick of its lease lapsing even if the connection is not due.
+pub async fn fail_lapsed(store: &Store, owner: &str) -> Result<u64, RunError> {
+    let mut failed = 0;
+    for connection in runs::lapsed_connections(store.connection(), now_ms()).await? {
+        if !store
+            .take_lease(&connection.id, owner, now_ms(), lease_ttl_ms())
+            .await?
+        {
+            continue;
+        }
+        let result = fail_abandoned(store, &connection).await;
+        store.release_lease(&connection.id, owner).await?;
+        failed += result?;
+    }
+    Ok(failed)
 }
 
 /// Take the connection's lease as `owner`, run, schedule the next run and
@@ -691,7 +789,7 @@ where
             other => other.into(),
         })?;
     if !store
-        .take_lease(&listed.id, owner, now_ms(), LEASE_TTL_MS)
+        .take_lease(&listed.id, owner, now_ms(), lease_ttl_ms())
         .await?
     {
         let holder = store.connection_of(directory_id).await?;
@@ -732,7 +830,7 @@ where
         ));
     }
     // Whoever ran it before us is gone (its lease lapsed): its run ended.
-    store.fail_abandoned_runs(&connection.id, now_ms()).await?;
+    fail_abandoned(store, &connection).await?;
     let started = std::time::Instant::now();
     let result = match connect(&connection) {
         Ok(mut source) => {

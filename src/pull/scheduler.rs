@@ -18,8 +18,9 @@ use crate::store::{Store, StoreError};
 /// Connections one tick looks at (the rest wait for the next tick).
 const DUE_PER_TICK: u64 = 16;
 
-/// Run every connection that is due and whose lease is free, one after the
-/// other, as `owner`; the runs this replica carried out. Another replica
+/// Close the runs whose process died (`run::fail_lapsed`), then run every
+/// connection that is due and whose lease is free, one after the other, as
+/// `owner`; the runs this replica carried out. Another replica
 /// that took a lease first simply wins that connection (`Busy` is skipped).
 /// Each connection's run is full every `full_every` runs, else incremental.
 pub async fn tick(
@@ -28,6 +29,12 @@ pub async fn tick(
     owner: &str,
     pacing: &Pacing,
 ) -> Result<Vec<Run>, StoreError> {
+    // Runs whose process died are closed first, due or not.
+    match run::fail_lapsed(store, owner).await {
+        Ok(_) => {}
+        Err(RunError::Store(err)) => return Err(err),
+        Err(err) => warn!(%err, "closing runs whose process stopped failed"),
+    }
     let now = chrono::Utc::now().timestamp_millis();
     let mut done = Vec::new();
     for connection in store.due_connections(now, DUE_PER_TICK).await? {

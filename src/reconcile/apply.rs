@@ -94,6 +94,11 @@ impl Effects {
         self.events.push(event);
     }
 
+    /// Forget the events after the first `len` (a pass undone).
+    pub(super) fn truncate(&mut self, len: usize) {
+        self.events.truncate(len);
+    }
+
     /// The events, for the unit of work to append.
     pub(super) fn into_events(self) -> Vec<NewEvent> {
         self.events

@@ -231,6 +231,14 @@ pub struct Listing {
     /// engine then applies the change there); what still waits when the
     /// listing ends is a conflict of the run.
     waiting: BTreeMap<String, String>,
+    /// The pull run whose record shows the counts (`shown_in`).
+    shown_in: Option<String>,
+}
+
+/// A running pull run's counts as its record shows them, in the shape of
+/// its final counts.
+fn shown(users: &Counts, groups: &GroupCounts) -> serde_json::Value {
+    serde_json::json!({ "users": users, "groups": groups })
 }
 
 impl Listing {
@@ -251,7 +259,30 @@ impl Listing {
             plan: Vec::new(),
             analyzed_at: 0,
             waiting: BTreeMap::new(),
+            shown_in: None,
         })
+    }
+
+    /// Show the listing's counts in this pull run's record, written in the
+    /// transaction of each page: what the record shows is what committed,
+    /// also when the process dies before the run ends.
+    pub fn shown_in(mut self, run_id: &str) -> Listing {
+        self.shown_in = Some(run_id.to_owned());
+        self
+    }
+
+    /// Commit a unit of this listing, its counts shown with it; a dry run
+    /// rolls it back.
+    async fn commit(&self, unit: Unit) -> Result<(), StoreError> {
+        if self.options.dry_run {
+            return Ok(());
+        }
+        if let Some(run_id) = &self.shown_in {
+            let counts = shown(&self.counts, &GroupCounts::default());
+            crate::store::pull::save_progress(unit.conn(), run_id, counts).await?;
+        }
+        unit.commit().await?;
+        Ok(())
     }
 
     fn record(&mut self, applied: Vec<Applied>) {
@@ -327,9 +358,11 @@ impl Listing {
                 dry_run: self.options.dry_run,
                 hold_deactivations: true,
             };
-            let batch = self.run(store, changes, now, options).await?;
+            let mut unit = Unit::begin(store, now).await?;
+            let batch = unit.users(&self.dir, changes, options).await?;
             self.held.extend(batch.held);
             self.record(batch.applied);
+            self.commit(unit).await?;
             // An import that doubled what it created since the last refresh
             // refreshes the statistics (ANALYZE_FROM, 2 × ANALYZE_FROM, …: a
             // handful per listing); a listing that creates nothing, none.
@@ -389,7 +422,8 @@ impl Listing {
         }
     }
 
-    async fn run(
+    /// Weigh changes without writing them (a dry run of the engine).
+    async fn weigh(
         &self,
         store: &Store,
         changes: Vec<UserChange>,
@@ -397,11 +431,7 @@ impl Listing {
         options: Options,
     ) -> Result<apply::Batch, StoreError> {
         let mut unit = Unit::begin(store, now).await?;
-        let batch = unit.users(&self.dir, changes, options).await?;
-        if !options.dry_run {
-            unit.commit().await?;
-        }
-        Ok(batch)
+        unit.users(&self.dir, changes, options).await
     }
 
     /// End the listing. `complete` says the source listed every user; only then
@@ -443,7 +473,7 @@ impl Listing {
         };
         let mut held_back = Vec::new();
         for chunk in missing.chunks(PAGE) {
-            let batch = self.run(store, chunk.to_vec(), now, weigh).await?;
+            let batch = self.weigh(store, chunk.to_vec(), now, weigh).await?;
             held_back.extend(deactivated(batch.applied, HeldBackReason::Missing));
         }
         let would_deactivate = self.held.len() as u64 + held_back.len() as u64;
@@ -469,7 +499,7 @@ impl Listing {
                 ListingStatus::NeedsApproval
             };
             for chunk in self.held.chunks(PAGE) {
-                let batch = self.run(store, chunk.to_vec(), now, weigh).await?;
+                let batch = self.weigh(store, chunk.to_vec(), now, weigh).await?;
                 held_back.extend(deactivated(batch.applied, HeldBackReason::Directory));
             }
             let mut report = self.report(status, would_deactivate, population, true);
@@ -482,20 +512,24 @@ impl Listing {
         };
         let held = std::mem::take(&mut self.held);
         for chunk in held.chunks(PAGE) {
-            let batch = self.run(store, chunk.to_vec(), now, options).await?;
+            let mut unit = Unit::begin(store, now).await?;
+            let batch = unit.users(&self.dir, chunk.to_vec(), options).await?;
             self.record(batch.applied);
+            self.commit(unit).await?;
         }
         // Missing users are counted once as missing, and again only when that
         // changed something (under `on_missing: ignore` it changes nothing).
         self.counts.missing = missing.len() as u64;
         for chunk in missing.chunks(PAGE) {
-            let batch = self.run(store, chunk.to_vec(), now, options).await?;
+            let mut unit = Unit::begin(store, now).await?;
+            let batch = unit.users(&self.dir, chunk.to_vec(), options).await?;
             let changed = batch
                 .applied
                 .into_iter()
                 .filter(|a| a.outcome != Outcome::Unchanged)
                 .collect();
             self.record(changed);
+            self.commit(unit).await?;
         }
         let status = if self.options.dry_run {
             ListingStatus::DryRun
@@ -588,6 +622,8 @@ pub struct GroupListing {
     pending: Vec<(String, GroupSnapshot, Vec<String>)>,
     pending_members: usize,
     pub counts: GroupCounts,
+    /// The pull run whose record shows the counts, and its users' counts.
+    shown_in: Option<(String, Counts)>,
 }
 
 impl GroupListing {
@@ -603,7 +639,33 @@ impl GroupListing {
             pending: Vec::new(),
             pending_members: 0,
             counts: GroupCounts::default(),
+            shown_in: None,
         })
+    }
+
+    /// Show the counts in this pull run's record (beside its `users`
+    /// counts), written in the transaction of each group commit.
+    pub fn shown_in(mut self, run_id: &str, users: &Counts) -> GroupListing {
+        self.shown_in = Some((run_id.to_owned(), users.clone()));
+        self
+    }
+
+    pub fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Commit a unit of this listing, its counts shown with it; a dry run
+    /// rolls it back.
+    async fn commit(&self, unit: Unit) -> Result<(), StoreError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        if let Some((run_id, users)) = &self.shown_in {
+            let counts = shown(users, &self.counts);
+            crate::store::pull::save_progress(unit.conn(), run_id, counts).await?;
+        }
+        unit.commit().await?;
+        Ok(())
     }
 
     /// One group, whose members are exactly `members` (the directory's ids
@@ -646,10 +708,7 @@ impl GroupListing {
             self.counts.add(outcome);
         }
         self.counts.effects(unit.effects());
-        if !self.dry_run {
-            unit.commit().await?;
-        }
-        Ok(())
+        self.commit(unit).await
     }
 
     /// End the listing; when `complete`, delete the groups it did not list.
@@ -677,9 +736,7 @@ impl GroupListing {
                 self.counts.add(outcome);
             }
             self.counts.effects(unit.effects());
-            if !self.dry_run {
-                unit.commit().await?;
-            }
+            self.commit(unit).await?;
         }
         Ok(self.counts)
     }

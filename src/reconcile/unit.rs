@@ -26,9 +26,14 @@ use tracing::{instrument, warn};
 
 use super::apply::{self, Applied, Batch, Effects, Options, Origin, UserChange};
 use super::groups;
-use super::model::{EventType, GroupChange, GroupOutcome, MemberChanges};
+use super::model::{Change, EventType, GroupChange, GroupOutcome, MemberChanges};
 use crate::store::events::{self, NewEvent};
-use crate::store::{self, DatabaseTransaction, Store, StoreError, WriteTx};
+use crate::store::{self, DatabaseTransaction, Savepoint, Store, StoreError, WriteTx};
+
+/// Engine passes a set of user changes may take when concurrent
+/// transactions keep taking its addresses first (each retry sees at least
+/// one more of them committed).
+const PASSES: u32 = 5;
 
 /// One transaction's worth of identity changes and their events.
 pub struct Unit {
@@ -94,6 +99,15 @@ impl Unit {
     }
 
     /// The user rules on a set of changes from one directory, now.
+    ///
+    /// On PostgreSQL another transaction may take an address between this
+    /// pass's read and its write (two directory users with one email
+    /// created at once): the unique index refuses the second insert once
+    /// the first commits. The pass is then undone to its savepoint and
+    /// planned again on what is committed now, which is what the rules
+    /// give when the two arrive one after the other (docs/reconciliation.md,
+    /// rules 1 and 5: the later one links to, defers to, or conflicts with
+    /// the user the first made), never a refusal of the write.
     pub async fn users(
         &mut self,
         dir: &Origin,
@@ -101,15 +115,46 @@ impl Unit {
         options: Options,
     ) -> Result<Batch, StoreError> {
         self.for_tenant(&dir.tenant_id)?;
-        apply::apply_users(
-            self.tx.conn(),
-            dir,
-            changes,
-            self.now,
-            options,
-            &mut self.fx,
-        )
-        .await
+        if self.tx.is_alone() || options.dry_run {
+            return Box::pin(apply::apply_users(
+                self.tx.conn(),
+                dir,
+                changes,
+                self.now,
+                options,
+                &mut self.fx,
+            ))
+            .await;
+        }
+        let mut passes = 1;
+        loop {
+            let events = self.fx.len();
+            store::savepoint(self.conn(), Savepoint::Pass).await?;
+            // Boxed: the engine's future is large, and a pass inside a
+            // listing inside a run would otherwise sit on the task's stack.
+            let result = Box::pin(apply::apply_users(
+                self.tx.conn(),
+                dir,
+                changes.clone(),
+                self.now,
+                options,
+                &mut self.fx,
+            ))
+            .await;
+            match result {
+                Ok(batch) => {
+                    store::release(self.conn(), Savepoint::Pass).await?;
+                    return Ok(batch);
+                }
+                Err(StoreError::Conflict(why)) if passes < PASSES => {
+                    tracing::info!(passes, %why, "an address was taken meanwhile: planning the pass again");
+                    store::rollback_to(self.conn(), Savepoint::Pass).await?;
+                    self.fx.truncate(events);
+                    passes += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
 
     /// A user change planned at commit, with the other changes of the unit
@@ -237,15 +282,15 @@ impl Unit {
     /// Start a job that `end_job` keeps or undoes alone.
     async fn begin_job(&mut self) -> Result<(), StoreError> {
         self.keep_job();
-        store::savepoint(self.conn()).await
+        store::savepoint(self.conn(), Savepoint::Job).await
     }
 
     async fn end_job(&mut self, keep: bool) -> Result<(), StoreError> {
         if keep {
-            store::release(self.conn()).await?;
+            store::release(self.conn(), Savepoint::Job).await?;
             self.keep_job();
         } else {
-            store::rollback_to(self.conn()).await?;
+            store::rollback_to(self.conn(), Savepoint::Job).await?;
             self.fx = Effects::default();
             self.tenant_id = None;
             self.later.truncate(self.job_later);
@@ -356,28 +401,53 @@ impl Unit {
 /// The later user changes in engine passes: per directory, in order, a
 /// new pass where a user comes again, so each user's changes apply one
 /// after the other, as they would one write at a time (the same events),
-/// and everything else in as few passes as that allows.
+/// and everything else in as few passes as that allows. A change asking
+/// for an address another change of the open pass asks for starts a new
+/// pass too: one pass judges its changes together, and two users of one
+/// set asking for one address both wait (rule 5), while one write at a
+/// time gives it to the first and defers the second.
 fn waves(later: Vec<(String, UserChange)>) -> Vec<(String, Vec<UserChange>)> {
-    let mut done = Vec::new();
-    let mut open: Vec<(String, Vec<UserChange>, HashSet<String>)> = Vec::new();
-    for (directory_id, change) in later {
-        let at = match open.iter().position(|(d, _, _)| *d == directory_id) {
-            Some(at) if open[at].2.contains(&change.source_id) => {
-                let (d, changes, _) = open.remove(at);
-                done.push((d, changes));
-                open.push((directory_id, Vec::new(), HashSet::new()));
-                open.len() - 1
-            }
-            Some(at) => at,
-            None => {
-                open.push((directory_id, Vec::new(), HashSet::new()));
-                open.len() - 1
-            }
-        };
-        open[at].2.insert(change.source_id.clone());
-        open[at].1.push(change);
+    struct Pass {
+        directory_id: String,
+        changes: Vec<UserChange>,
+        users: HashSet<String>,
+        addresses: HashSet<String>,
     }
-    done.extend(open.into_iter().map(|(d, changes, _)| (d, changes)));
+    let mut done = Vec::new();
+    let mut open: Vec<Pass> = Vec::new();
+    for (directory_id, change) in later {
+        let address = match &change.change {
+            Change::Upsert(s) => s.email.clone(),
+            _ => None,
+        };
+        let at = match open.iter().position(|p| p.directory_id == directory_id) {
+            Some(at)
+                if open[at].users.contains(&change.source_id)
+                    || address
+                        .as_ref()
+                        .is_some_and(|a| open[at].addresses.contains(a)) =>
+            {
+                let pass = open.remove(at);
+                done.push((pass.directory_id, pass.changes));
+                None
+            }
+            found => found,
+        };
+        let at = at.unwrap_or_else(|| {
+            open.push(Pass {
+                directory_id,
+                changes: Vec::new(),
+                users: HashSet::new(),
+                addresses: HashSet::new(),
+            });
+            open.len() - 1
+        });
+        let pass = &mut open[at];
+        pass.users.insert(change.source_id.clone());
+        pass.addresses.extend(address);
+        pass.changes.push(change);
+    }
+    done.extend(open.into_iter().map(|p| (p.directory_id, p.changes)));
     done
 }
 
@@ -579,7 +649,6 @@ async fn one(store: &Store, mut batch: Vec<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::reconcile::model::Change;
 
     fn change(directory: &str, user: &str) -> (String, UserChange) {
         let change = UserChange {
@@ -617,5 +686,31 @@ mod tests {
             ]
         );
         assert!(waves(Vec::new()).is_empty());
+    }
+
+    #[test]
+    fn a_user_asking_for_an_address_the_open_pass_asks_for_starts_a_new_pass() {
+        let asks = |user: &str, email: &str| {
+            let snapshot = crate::reconcile::model::Snapshot {
+                email: Some(email.to_owned()),
+                ..Default::default()
+            };
+            let change = UserChange {
+                source_id: user.to_owned(),
+                change: Change::upsert(snapshot),
+            };
+            ("d1".to_owned(), change)
+        };
+        let later = vec![
+            asks("a", "shared@example.com"),
+            asks("b", "own@example.com"),
+            asks("c", "shared@example.com"),
+            asks("d", "other@example.com"),
+        ];
+        let own = |u: &[&str]| ("d1".to_owned(), u.iter().map(|u| u.to_string()).collect());
+        assert_eq!(
+            shape(&waves(later)),
+            vec![own(&["a", "b"]), own(&["c", "d"])]
+        );
     }
 }

@@ -45,13 +45,20 @@ pub struct Store {
 /// A write transaction: commit it, or drop it to roll back.
 pub struct WriteTx {
     txn: DatabaseTransaction,
-    _guard: Option<OwnedMutexGuard<()>>,
+    guard: Option<OwnedMutexGuard<()>>,
     commits: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl WriteTx {
     pub fn conn(&self) -> &DatabaseTransaction {
         &self.txn
+    }
+
+    /// Whether no other write transaction can run beside this one (SQLite,
+    /// behind the process's writer lock): nothing it reads can change
+    /// before it commits.
+    pub fn is_alone(&self) -> bool {
+        self.guard.is_some()
     }
 
     pub async fn commit(self) -> Result<()> {
@@ -261,7 +268,7 @@ impl Store {
         let txn = self.db.begin().await?;
         Ok(WriteTx {
             txn,
-            _guard: guard,
+            guard,
             commits: self.commits.clone(),
         })
     }
@@ -273,27 +280,50 @@ impl Store {
     }
 }
 
-/// A savepoint in a write transaction: one job of a batched write, which
-/// `rollback_to` undoes alone (on PostgreSQL an error aborts the whole
-/// transaction unless rolled back to a savepoint).
-pub async fn savepoint(conn: &DatabaseTransaction) -> Result<()> {
+/// A savepoint in a write transaction, by what it undoes alone (on
+/// PostgreSQL an error aborts the whole transaction unless rolled back to
+/// a savepoint). Two names, so a pass inside a job nests in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Savepoint {
+    /// One job of a batched write.
+    Job,
+    /// One engine pass, run again when a concurrent transaction took an
+    /// address first.
+    Pass,
+}
+
+impl Savepoint {
+    fn name(self) -> &'static str {
+        match self {
+            Savepoint::Job => "job",
+            Savepoint::Pass => "pass",
+        }
+    }
+}
+
+/// Set the savepoint `at`.
+pub async fn savepoint(conn: &DatabaseTransaction, at: Savepoint) -> Result<()> {
     use sea_orm::ConnectionTrait;
-    conn.execute_unprepared("SAVEPOINT job").await?;
+    conn.execute_unprepared(&format!("SAVEPOINT {}", at.name()))
+        .await?;
     Ok(())
 }
 
-/// Keep what the job since `savepoint` wrote.
-pub async fn release(conn: &DatabaseTransaction) -> Result<()> {
+/// Keep what was written since the savepoint `at`.
+pub async fn release(conn: &DatabaseTransaction, at: Savepoint) -> Result<()> {
     use sea_orm::ConnectionTrait;
-    conn.execute_unprepared("RELEASE SAVEPOINT job").await?;
+    conn.execute_unprepared(&format!("RELEASE SAVEPOINT {}", at.name()))
+        .await?;
     Ok(())
 }
 
-/// Undo what the job since `savepoint` wrote; the transaction goes on.
-pub async fn rollback_to(conn: &DatabaseTransaction) -> Result<()> {
+/// Undo what was written since the savepoint `at`; the transaction goes on.
+pub async fn rollback_to(conn: &DatabaseTransaction, at: Savepoint) -> Result<()> {
     use sea_orm::ConnectionTrait;
-    conn.execute_unprepared("ROLLBACK TO SAVEPOINT job").await?;
-    conn.execute_unprepared("RELEASE SAVEPOINT job").await?;
+    conn.execute_unprepared(&format!("ROLLBACK TO SAVEPOINT {}", at.name()))
+        .await?;
+    conn.execute_unprepared(&format!("RELEASE SAVEPOINT {}", at.name()))
+        .await?;
     Ok(())
 }
 

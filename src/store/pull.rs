@@ -1,7 +1,8 @@
 //! Connections and runs of the pull side, and the row lease that lets one
 //! replica at a time run a connection: taken by one conditional UPDATE (the
 //! lease is free, expired, or already ours), so two replicas racing for it on
-//! PostgreSQL cannot both win, and a replica that died loses it on expiry.
+//! PostgreSQL cannot both win, and a process that died loses it on expiry
+//! (a live run renews it by a heartbeat, `pull::run`).
 
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -102,29 +103,6 @@ impl Store {
     /// Give the lease back (only if `owner` still holds it).
     pub async fn release_lease(&self, id: &str, owner: &str) -> Result<()> {
         release_lease(self.connection(), id, owner).await
-    }
-
-    /// Runs of this connection still marked running when a new lease holder
-    /// starts: their worker died, so they failed.
-    pub async fn fail_abandoned_runs(&self, connection_id: &str, now: i64) -> Result<u64> {
-        let done = sync_runs::Entity::update_many()
-            .col_expr(
-                sync_runs::Column::Status,
-                Expr::value(RunStatus::Failed.as_str()),
-            )
-            .col_expr(sync_runs::Column::FinishedAt, Expr::value(now))
-            .col_expr(
-                sync_runs::Column::Errors,
-                Expr::value(serde_json::json!([{
-                    "kind": "worker",
-                    "reason": "the worker running it stopped before it finished (its lease expired)",
-                }])),
-            )
-            .filter(sync_runs::Column::ConnectionId.eq(connection_id))
-            .filter(sync_runs::Column::Status.eq(RunStatus::Running.as_str()))
-            .exec(self.connection())
-            .await?;
-        Ok(done.rows_affected)
     }
 
     pub async fn insert_run(&self, run: Run) -> Result<Run> {
@@ -251,6 +229,79 @@ pub async fn set_next_run<C: Conn>(conn: &C, id: &str, at: Option<i64>) -> Resul
     Ok(())
 }
 
+/// Extend the lease `owner` holds until `now + ttl_ms` (a run's heartbeat,
+/// and its final record): false when it no longer holds it (another
+/// worker took it after it lapsed, or it was given back).
+pub async fn renew_lease<C: Conn>(
+    conn: &C,
+    id: &str,
+    owner: &str,
+    now: i64,
+    ttl_ms: i64,
+) -> Result<bool> {
+    let done = connections::Entity::update_many()
+        .col_expr(
+            connections::Column::LeaseExpiresAt,
+            Expr::value(now + ttl_ms),
+        )
+        .filter(connections::Column::Id.eq(id))
+        .filter(connections::Column::LeaseOwner.eq(owner))
+        .exec(conn)
+        .await?;
+    Ok(done.rows_affected == 1)
+}
+
+/// A connection's runs still marked running.
+pub async fn running_runs<C: Conn>(conn: &C, connection: &Connection) -> Result<Vec<Run>> {
+    Ok(sync_runs::Entity::find()
+        // The directory first: its index holds a directory's runs.
+        .filter(sync_runs::Column::DirectoryId.eq(&connection.directory_id))
+        .filter(sync_runs::Column::ConnectionId.eq(&connection.id))
+        .filter(sync_runs::Column::Status.eq(RunStatus::Running.as_str()))
+        .order_by_asc(sync_runs::Column::Id)
+        .all(conn)
+        .await?)
+}
+
+/// Mark a running run failed now, with `errors`, keeping the counts it
+/// showed: the run as it now stands, or None when it was no longer
+/// running.
+pub async fn fail_run<C: Conn>(
+    conn: &C,
+    run_id: &str,
+    now: i64,
+    errors: serde_json::Value,
+) -> Result<Option<Run>> {
+    let done = sync_runs::Entity::update_many()
+        .col_expr(
+            sync_runs::Column::Status,
+            Expr::value(RunStatus::Failed.as_str()),
+        )
+        .col_expr(sync_runs::Column::FinishedAt, Expr::value(now))
+        .col_expr(sync_runs::Column::Errors, Expr::value(errors))
+        .filter(sync_runs::Column::Id.eq(run_id))
+        .filter(sync_runs::Column::Status.eq(RunStatus::Running.as_str()))
+        .exec(conn)
+        .await?;
+    if done.rows_affected != 1 {
+        return Ok(None);
+    }
+    Ok(sync_runs::Entity::find_by_id(run_id.to_owned())
+        .one(conn)
+        .await?)
+}
+
+/// Connections whose lease lapsed without being given back: the process
+/// that held it died (a run gives its lease back with its record).
+pub async fn lapsed_connections<C: Conn>(conn: &C, now: i64) -> Result<Vec<Connection>> {
+    Ok(connections::Entity::find()
+        .filter(connections::Column::LeaseOwner.is_not_null())
+        .filter(connections::Column::LeaseExpiresAt.lt(now))
+        .order_by_asc(connections::Column::Id)
+        .all(conn)
+        .await?)
+}
+
 /// Give the lease back (only if `owner` still holds it).
 pub async fn release_lease<C: Conn>(conn: &C, id: &str, owner: &str) -> Result<()> {
     connections::Entity::update_many()
@@ -275,9 +326,9 @@ pub async fn save_run<C: Conn>(conn: &C, run: Run) -> Result<()> {
     Ok(())
 }
 
-/// A running run's counts so far (`{"users": {"seen": N}, "groups":
-/// {"seen": M}}`, the shape of its final counts); nothing once the run has
-/// its final record.
+/// A running run's counts so far, in the shape of its final counts
+/// (`{"users": {...}, "groups": {...}}`), written in the transaction of the
+/// page that made them; nothing once the run has its final record.
 pub async fn save_progress<C: Conn>(
     conn: &C,
     run_id: &str,

@@ -2,10 +2,16 @@
 //! client did not ask for), uniqueness holds under races, versions count every
 //! change once.
 
+use std::collections::BTreeMap;
+
+use dirsync::admin;
+use dirsync::config::ServerSettings;
 use futures_util::future::join_all;
+use reqwest::Method;
+use rstest::rstest;
 use serde_json::json;
 
-use crate::helpers::{json, patch_op, spawn_app};
+use crate::helpers::{SCIM_JSON, TestApp, json, patch_op, spawn_app, spawn_app_with};
 
 const PARALLEL: usize = 12;
 
@@ -131,4 +137,91 @@ async fn racing_writes_on_one_if_match_let_exactly_one_through() {
     );
     let user = app.get_ok(&path).await;
     assert_eq!(user["meta"]["version"], "W/\"2\"");
+}
+
+/// What the application made of one directory: its users' emails and
+/// statuses, and how many events of each type it heard.
+async fn identity_of(
+    app: &TestApp,
+    tenant: &str,
+) -> (Vec<(String, String)>, BTreeMap<String, usize>) {
+    let users = admin::users(&app.store, tenant).await.unwrap();
+    let mut users: Vec<(String, String)> = users
+        .iter()
+        .map(|u| (u["email"].to_string(), u["status"].to_string()))
+        .collect();
+    users.sort();
+    let mut events = BTreeMap::new();
+    for event in admin::events(&app.store, tenant, 0, 10_000).await.unwrap() {
+        let event = serde_json::to_value(event).unwrap();
+        *events.entry(event["type"].to_string()).or_default() += 1;
+    }
+    (users, events)
+}
+
+/// Thirty directory users with distinct userNames and one email, created
+/// at once, are each 201 on both backends and with either commit mode
+/// (`--write-batch 1`: each write its own transaction, racing on
+/// PostgreSQL; 32: group commit), and the application ends as the rules
+/// leave it when the same thirty come one at a time (docs/reconciliation.md,
+/// rules 1 and 5): one app user with that email, the other directory users
+/// waiting for the address, the same events.
+#[rstest]
+#[case::each_write_alone(1)]
+#[case::group_commit(32)]
+#[tokio::test]
+async fn thirty_parallel_creates_of_distinct_user_names_sharing_one_email_all_land(
+    #[case] write_batch: u64,
+) {
+    const USERS: usize = 30;
+    let body = |i: usize| {
+        json!({
+            "userName": format!("person{i}"),
+            "emails": [{"value": "shared@example.com", "primary": true}],
+        })
+    };
+    for round in 0..3 {
+        let mut settings = ServerSettings::for_tests();
+        settings.write_batch = write_batch;
+        let app = spawn_app_with(settings).await;
+        let app = &app;
+        let responses = join_all((0..USERS).map(|i| {
+            let body = body(i);
+            async move { app.post("/Users", &body).await }
+        }))
+        .await;
+        for res in responses {
+            let status = res.status().as_u16();
+            assert_eq!(status, 201, "round {round}: {}", res.text().await.unwrap());
+        }
+        assert_eq!(app.total("/Users").await, USERS as u64);
+
+        // The same writes one at a time, in a tenant of their own.
+        let serial = format!("tenant-{}", uuid::Uuid::new_v4().simple());
+        admin::create_tenant(&app.store, &serial).await.unwrap();
+        let dir = admin::create_directory(&app.store, &serial, "main", "generic")
+            .await
+            .unwrap();
+        let token = admin::create_token(&app.store, &dir.id, None)
+            .await
+            .unwrap();
+        for i in 0..USERS {
+            let res = app
+                .request_as(&token.token, Method::POST, "/Users")
+                .header("content-type", SCIM_JSON)
+                .body(body(i).to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+        }
+
+        let (users, events) = identity_of(app, &app.tenant).await;
+        assert_eq!(users.len(), 1, "round {round}: {users:?}");
+        assert_eq!(
+            (users, events),
+            identity_of(app, &serial).await,
+            "round {round}"
+        );
+    }
 }

@@ -331,6 +331,7 @@ async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
     if let Some(answer) = gate(&state, &req, USERS_READ) {
         return answer;
     }
+    state.shared.faults.paced().await;
     let users = state
         .shared
         .directory()

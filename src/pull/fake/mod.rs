@@ -531,6 +531,9 @@ pub struct Faults {
     pub retry_after_ms: AtomicU64,
     /// API requests answered (faulted or not), for tests that count calls.
     pub requests: AtomicU64,
+    /// How long each page of users waits before it is answered, in
+    /// milliseconds (a slow provider: a run stays mid-way for a while).
+    pace_ms: AtomicU64,
 }
 
 impl Default for Faults {
@@ -541,6 +544,7 @@ impl Default for Faults {
             cut_after: AtomicU64::new(u64::MAX),
             retry_after_ms: AtomicU64::new(1000),
             requests: AtomicU64::new(0),
+            pace_ms: AtomicU64::new(0),
         }
     }
 }
@@ -566,6 +570,21 @@ impl Faults {
         self.throttle(0);
         self.fail(0);
         self.cut_after(u64::MAX);
+        self.pace(std::time::Duration::ZERO);
+    }
+
+    /// Answer each page of users after `every` (zero: at once).
+    pub fn pace(&self, every: std::time::Duration) {
+        self.pace_ms
+            .store(every.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// Wait as `pace` asks before answering a page of users.
+    pub async fn paced(&self) {
+        let ms = self.pace_ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        }
     }
 
     /// What to do with this API request: a fault, or None to answer it.
