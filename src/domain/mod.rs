@@ -5,4 +5,5 @@ pub mod event;
 pub mod filter;
 pub mod names;
 pub mod run;
+pub mod text;
 pub mod time;

@@ -353,10 +353,7 @@ fn single(attr: &'static Attribute, value: &Value, path: &str) -> Result<Option<
     match attr.ty {
         // E24: stored exactly as sent.
         AttrType::String | AttrType::Reference | AttrType::Binary => match value {
-            Value::String(s) => {
-                no_nul(s, path)?;
-                Ok(Some(value.clone()))
-            }
+            Value::String(_) => Ok(Some(value.clone())),
             _ => Err(invalid("a string")),
         },
         AttrType::DateTime => match value.as_str().map(DateTime::parse_from_rfc3339) {
@@ -420,10 +417,7 @@ pub(crate) fn is_manager(attr: &'static Attribute) -> bool {
 fn manager(value: &Value, path: &str) -> Result<Option<Value>, ScimError> {
     match value {
         Value::Null => Ok(None),
-        Value::String(s) => {
-            no_nul(s, path)?;
-            Ok(non_blank(s).map(|id| manager_object(id, None)))
-        }
+        Value::String(s) => Ok(non_blank(s).map(|id| manager_object(id, None))),
         Value::Array(items) => match items.as_slice() {
             [] => Ok(None),
             [one @ (Value::Object(_) | Value::String(_) | Value::Null)] => manager(one, path),
@@ -444,10 +438,7 @@ fn manager(value: &Value, path: &str) -> Result<Option<Value>, ScimError> {
                     continue;
                 };
                 match v {
-                    Value::String(s) => {
-                        no_nul(s, &format!("{path}.{key}"))?;
-                        *slot = non_blank(s);
-                    }
+                    Value::String(s) => *slot = non_blank(s),
                     Value::Null => {}
                     _ => {
                         return Err(ScimError::invalid_value(format!(
@@ -473,17 +464,6 @@ fn manager_object(id: &str, reference: Option<&str>) -> Value {
         object.insert("$ref".to_owned(), Value::from(reference));
     }
     Value::Object(object)
-}
-
-/// PostgreSQL text and jsonb cannot hold U+0000; refusing it on every backend
-/// keeps SQLite and PostgreSQL answering alike (400, not a database error).
-fn no_nul(s: &str, path: &str) -> Result<(), ScimError> {
-    if s.contains('\0') {
-        return Err(ScimError::invalid_value(format!(
-            "{path} must not contain the NUL character (U+0000)"
-        )));
-    }
-    Ok(())
 }
 
 /// The string itself unless it is empty or whitespace-only (L7); never trimmed (E24).
@@ -805,9 +785,6 @@ mod tests {
     #[case(json!({"emails": 5}), "emails must be an array")]
     #[case(json!({"emails": "x"}), "emails must be an array")]
     #[case(json!({"roles": "admin"}), "roles must be an array")]
-    #[case(json!({"title": "a\u{0}b"}), "title must not contain the NUL character (U+0000)")]
-    #[case(json!({"emails": [{"value": "\u{0}"}]}), "emails[0].value must not contain the NUL character (U+0000)")]
-    #[case(json!({"manager": "m\u{0}"}), "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:manager must not contain the NUL character (U+0000)")]
     #[case(json!({"emails": [{"value": "x"}, {"value": "y", "primary": "maybe"}]}), "emails[1].primary must be a boolean")]
     #[case(json!({"emails": [true]}), "emails[0] must be an object")]
     #[case(json!({"userName": ["a"]}), "userName must be a string")]
