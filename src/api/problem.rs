@@ -13,7 +13,7 @@ use crate::admin::AdminError;
 use crate::store::StoreError;
 
 /// Longest `detail` (and field message), in characters.
-pub const MAX_DETAIL_CHARS: usize = 1024;
+pub const MAX_DETAIL_CHARS: usize = 512;
 
 /// One field a request got wrong.
 #[derive(Debug, Clone, Serialize, ToSchema)]

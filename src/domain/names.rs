@@ -92,6 +92,15 @@ pub fn check_visible(attribute: &'static str, value: &str) -> Result<(), NameErr
     }
 }
 
+/// `value` without the characters [`check_visible`] refuses (a provider's
+/// value, which cannot be refused).
+pub fn without_invisible(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control() && !is_invisible(*c))
+        .collect()
+}
+
 fn is_invisible(c: char) -> bool {
     matches!(
         c as u32,

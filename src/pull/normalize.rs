@@ -7,18 +7,32 @@
 
 use serde_json::Value;
 
-use crate::domain::names::fold;
+use crate::domain::names::{self, fold};
 use crate::reconcile::model::{Profile, Snapshot, SnapshotField};
 
+/// A provider's string, trimmed, without the control characters no stored
+/// text may hold (`domain::text`): stripped rather than refused, as a
+/// provider cannot be answered 400, and a user skipped for a stray NUL in
+/// a title would count as missing from a complete listing.
 fn text(v: &Value, path: &[&str]) -> Option<String> {
     let mut at = v;
     for key in path {
         at = at.get(*key)?;
     }
-    at.as_str()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    at.as_str().and_then(provider_text)
+}
+
+/// See [`text`]; for the connectors' group names too.
+pub fn provider_text(raw: &str) -> Option<String> {
+    let kept = crate::domain::text::strip_controls(raw);
+    let trimmed = kept.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+/// A provider's address as the application keys it: without invisible or
+/// direction characters (which a SCIM client is refused), folded.
+fn address(raw: &str) -> String {
+    fold(&names::without_invisible(raw))
 }
 
 /// The element flagged `primary`, else the first (Google's repeated fields).
@@ -48,7 +62,7 @@ pub fn google_user(user: &Value) -> Option<(String, Snapshot)> {
         id.clone(),
         Snapshot {
             external_id: Some(id),
-            email: text(user, &["primaryEmail"]).map(|e| fold(&e)),
+            email: text(user, &["primaryEmail"]).map(|e| address(&e)),
             profile: Profile {
                 given_name: text(user, &["name", "givenName"]),
                 family_name: text(user, &["name", "familyName"]),
@@ -78,7 +92,7 @@ pub fn graph_user(user: &Value) -> Option<(String, Snapshot)> {
         id.clone(),
         Snapshot {
             external_id: Some(id),
-            email: email.map(|e| fold(&e)),
+            email: email.map(|e| address(&e)),
             profile: Profile {
                 given_name: text(user, &["givenName"]),
                 family_name: text(user, &["surname"]),
@@ -167,7 +181,7 @@ pub fn okta_user(user: &Value) -> Option<(String, Snapshot)> {
         id.clone(),
         Snapshot {
             external_id: Some(id),
-            email: email.map(|e| fold(&e)),
+            email: email.map(|e| address(&e)),
             profile: Profile {
                 given_name: text(profile, &["firstName"]),
                 family_name: text(profile, &["lastName"]),

@@ -10,7 +10,7 @@ use crate::domain::text;
 
 /// Longest `detail`, in characters: a sentence and a quoted prefix of what
 /// the client sent, never the whole of a megabyte of it.
-pub const MAX_DETAIL_CHARS: usize = 1024;
+pub const MAX_DETAIL_CHARS: usize = 512;
 
 /// RFC 7644 §3.12 Table 9 `scimType` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
