@@ -7,6 +7,7 @@ mod bulk;
 mod cli;
 mod concurrency;
 mod discovery;
+mod edge_text;
 mod errors;
 mod etag;
 mod fast_path;
