@@ -137,7 +137,7 @@ async fn user_in(state: &ApiState, tenant_id: &str, id: &str) -> Result<UserView
     pages::user(state.store.connection(), tenant_id, id)
         .await?
         .map(|u| UserView::from(&u))
-        .ok_or_else(|| Problem::not_found(format!("user {}", crate::domain::text::quoted(&id))))
+        .ok_or_else(|| Problem::not_found(format!("user {}", crate::domain::text::quoted(id))))
 }
 
 /// One user by id.

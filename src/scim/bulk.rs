@@ -256,7 +256,7 @@ async fn execute(
         (_, None) => {
             return Err(ScimError::invalid_path(format!(
                 "{} names no resource",
-                text::quoted(&path)
+                text::quoted(path)
             )));
         }
     };

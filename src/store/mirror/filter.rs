@@ -222,7 +222,7 @@ impl<'a> Translator<'a> {
                 return self.compare_text(
                     self.column(col),
                     op,
-                    &crate::domain::names::fold(&s),
+                    &crate::domain::names::fold(s),
                     true,
                 );
             }
