@@ -206,6 +206,28 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_providers_control_characters_are_stripped_and_its_address_keyed_visibly() {
+        // PostgreSQL would refuse the NUL and fail the run's transaction.
+        let (_, s) = okta_user(&json!({
+            "id": "00u1",
+            "status": "ACTIVE",
+            "profile": {
+                "email": "Ａnn\u{200b}@Example.com",
+                "firstName": "A\u{0}nn",
+                "title": "\u{7}\u{0}",
+            },
+        }))
+        .unwrap();
+        assert_eq!(s.email.as_deref(), Some("ann@example.com"));
+        assert_eq!(s.profile.given_name.as_deref(), Some("Ann"));
+        assert_eq!(s.profile.title, None);
+        assert_eq!(
+            provider_text("Sales\u{0}\tEMEA "),
+            Some("Sales\tEMEA".into())
+        );
+    }
+
+    #[test]
     fn a_google_user_maps_its_fields_and_folds_the_email() {
         let (id, s) = google_user(&json!({
             "kind": "admin#directory#user", "id": "1045", "primaryEmail": "Ada@Example.com",

@@ -505,3 +505,22 @@ async fn migrations_back_one(app: &TestApp) {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_providers_nul_is_stripped_and_the_run_succeeds() {
+    for provider in crate::pull::PROVIDERS {
+        let mut directory = dirsync::pull::fake::Org::generate(3, 1, 41);
+        directory.users[0].title = "Head\u{0} of\u{7} Sales".into();
+        directory.groups[0].name = "Team\u{0} One".into();
+        let p = crate::pull::pulled(provider, directory, json!({})).await;
+        let run = p.sync().await;
+        assert_eq!(run.status, "succeeded", "{provider:?}: {:?}", run.errors);
+        let user = p.app_user(0).await;
+        assert_eq!(user["title"], "Head of Sales", "{provider:?}: {user}");
+        let groups = p.app.app_groups().await;
+        assert!(
+            groups.iter().any(|g| g["name"] == "Team One"),
+            "{provider:?}: {groups:?}"
+        );
+    }
+}
