@@ -184,6 +184,9 @@ fn run(
                 .service(
                     web::scope("/scim/v2")
                         .wrap(actix_web::middleware::from_fn(
+                            scim::target::refuse_control_characters,
+                        ))
+                        .wrap(actix_web::middleware::from_fn(
                             scim::render::answer_in_accepted_media_type,
                         ))
                         .configure(scim::configure),

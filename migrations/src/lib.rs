@@ -12,6 +12,11 @@ mod m20261206_000005_run_deactivations;
 mod m20261206_000006_webhooks;
 mod m20261206_000007_users_tenant;
 mod m20261206_000008_link_judged;
+mod m20261206_000009_name_folds;
+
+/// The step before which the folded columns are recomputed in Rust
+/// (`m20261206_000009_name_folds`).
+pub use m20261206_000009_name_folds::NAME as NAME_FOLDS;
 
 pub struct Migrator;
 
@@ -27,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000006_webhooks::Migration),
             Box::new(m20261206_000007_users_tenant::Migration),
             Box::new(m20261206_000008_link_judged::Migration),
+            Box::new(m20261206_000009_name_folds::Migration),
         ]
     }
 }

@@ -110,7 +110,7 @@ pub async fn list_groups(
 async fn group_in(state: &ApiState, tenant_id: &str, id: &str) -> Result<AppGroup, Problem> {
     pages::group(state.store.connection(), tenant_id, id)
         .await?
-        .ok_or_else(|| Problem::not_found(format!("group {id:?}")))
+        .ok_or_else(|| Problem::not_found(format!("group {}", crate::domain::text::quoted(id))))
 }
 
 /// One group.

@@ -60,6 +60,7 @@ pub struct ApiState {
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<ApiState>) {
     cfg.service(
         web::scope("/api/v1")
+            .wrap(actix_web::middleware::from_fn(refuse_control_characters))
             .app_data(state)
             .app_data(
                 web::JsonConfig::default()
@@ -94,6 +95,34 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<ApiState>) {
         utoipa_swagger_ui::SwaggerUi::new("/api/docs/{_:.*}")
             .url("/api/v1/openapi.json", openapi::spec()),
     );
+}
+
+/// The request target kept to the text rule (`domain::text`) before any
+/// handler reads it: a control character in the path or a query parameter,
+/// once decoded (`%00`), is a 400 problem naming where, never a value that
+/// reaches a query.
+async fn refuse_control_characters(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    actix_web::dev::ServiceResponse<
+        actix_web::body::EitherBody<impl actix_web::body::MessageBody + 'static>,
+    >,
+    actix_web::Error,
+> {
+    use crate::domain::text::{self, InTarget};
+    let Some((at, found)) = text::find_control_in_target(req.path(), req.query_string()) else {
+        return Ok(next.call(req).await?.map_into_left_body());
+    };
+    let field = match &at {
+        InTarget::Path => "path".to_owned(),
+        InTarget::Parameter(name) => name.clone(),
+        InTarget::ParameterName => "query".to_owned(),
+    };
+    let problem = Problem::invalid_field(&field, format!("{at} {found}"));
+    Ok(req
+        .into_response(actix_web::ResponseError::error_response(&problem))
+        .map_into_right_body())
 }
 
 /// A resource of the API: a method it does not serve is 405, as a problem.
@@ -168,10 +197,18 @@ impl<T> Body<T> {
     }
 }
 
-/// `value` as `T` when it is a JSON object; else 400 naming the body.
+/// `value` as `T` when it is a JSON object whose strings keep the text
+/// rule (`domain::text`: no control character but TAB, LF and CR, anywhere);
+/// else 400 naming the body or the field.
 fn object<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Problem> {
     if !value.is_object() {
         return Err(Problem::invalid_field("body", "must be a JSON object"));
+    }
+    if let Some((path, found)) = crate::domain::text::find_control_in_json(&value) {
+        return Err(Problem::invalid_field(
+            &path,
+            format!("{found}; of the control characters only TAB, LF and CR may stand in a value"),
+        ));
     }
     serde_json::from_value(value).map_err(|e| Problem::invalid_field("body", e.to_string()))
 }
@@ -302,7 +339,10 @@ impl TenantParam {
                 let own = tenant_id(store, &caller.tenant).await?;
                 let asked = tenant_id(store, t).await.ok();
                 if asked.as_deref() != Some(own.as_str()) {
-                    return Err(Problem::not_found(format!("tenant {t:?}")));
+                    return Err(Problem::not_found(format!(
+                        "tenant {}",
+                        crate::domain::text::quoted(t)
+                    )));
                 }
                 return Ok(own);
             }
@@ -322,7 +362,10 @@ pub async fn tenant_id(store: &Store, name_or_id: &str) -> Result<String, Proble
     }
     match store.tenant(name_or_id).await {
         Ok(t) => Ok(t.id),
-        Err(StoreError::NotFound) => Err(Problem::not_found(format!("tenant {name_or_id:?}"))),
+        Err(StoreError::NotFound) => Err(Problem::not_found(format!(
+            "tenant {}",
+            crate::domain::text::quoted(name_or_id)
+        ))),
         Err(other) => Err(other.into()),
     }
 }

@@ -12,6 +12,9 @@ use utoipa::ToSchema;
 use crate::admin::AdminError;
 use crate::store::StoreError;
 
+/// Longest `detail` (and field message), in characters.
+pub const MAX_DETAIL_CHARS: usize = 512;
+
 /// One field a request got wrong.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FieldError {
@@ -48,7 +51,9 @@ impl Problem {
             r#type: format!("urn:dirsync:problem:{code}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
-            detail: detail.into(),
+            // A sentence and a quoted prefix of the client's input
+            // (`domain::text::quoted`); cut here for any place that quoted more.
+            detail: crate::domain::text::bounded(detail.into(), MAX_DETAIL_CHARS),
             code: code.to_owned(),
             errors: Vec::new(),
             challenge: None,
@@ -70,12 +75,11 @@ impl Problem {
 
     /// 400 naming the one bad field.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Problem {
-        let message = message.into();
+        let message = crate::domain::text::bounded(message.into(), MAX_DETAIL_CHARS);
+        let field =
+            crate::domain::text::bounded(field.to_owned(), crate::domain::text::QUOTED_CHARS);
         let mut p = Problem::invalid(format!("{field}: {message}"));
-        p.errors.push(FieldError {
-            field: field.to_owned(),
-            message,
-        });
+        p.errors.push(FieldError { field, message });
         p
     }
 

@@ -118,7 +118,10 @@ pub async fn get_tenant(
     caller.require(Scope::Read)?;
     let id = super::tenant_id(&state.store, &tenant).await?;
     if !caller.is_operator() && super::tenant_id(&state.store, &caller.tenant).await? != id {
-        return Err(Problem::not_found(format!("tenant {:?}", tenant.as_str())));
+        return Err(Problem::not_found(format!(
+            "tenant {}",
+            crate::domain::text::quoted(&tenant)
+        )));
     }
     let row = state.store.tenant(&id).await?;
     Ok(web::Json(TenantView {

@@ -137,7 +137,7 @@ async fn user_in(state: &ApiState, tenant_id: &str, id: &str) -> Result<UserView
     pages::user(state.store.connection(), tenant_id, id)
         .await?
         .map(|u| UserView::from(&u))
-        .ok_or_else(|| Problem::not_found(format!("user {id:?}")))
+        .ok_or_else(|| Problem::not_found(format!("user {}", crate::domain::text::quoted(id))))
 }
 
 /// One user by id.
@@ -198,7 +198,7 @@ pub async fn get_user_by_email(
     page.rows
         .first()
         .map(|u| web::Json(UserView::from(u)))
-        .ok_or_else(|| Problem::not_found(format!("user {:?}", email.as_str())))
+        .ok_or_else(|| Problem::not_found(format!("user {}", crate::domain::text::quoted(&email))))
 }
 
 /// The groups a user is a member of.

@@ -6,4 +6,5 @@ pub mod filter;
 pub mod limits;
 pub mod names;
 pub mod run;
+pub mod text;
 pub mod time;

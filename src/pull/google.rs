@@ -17,7 +17,7 @@ use tracing::instrument;
 use url::Url;
 
 use super::PullError;
-use super::normalize::google_user;
+use super::normalize::{self, google_user};
 use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
 use super::token::AccessToken;
@@ -539,9 +539,8 @@ impl Source for Google {
                         let id = g["id"].as_str()?.to_owned();
                         let name = g["name"]
                             .as_str()
-                            .filter(|n| !n.trim().is_empty())
-                            .or(g["email"].as_str())?
-                            .to_owned();
+                            .and_then(normalize::provider_text)
+                            .or_else(|| g["email"].as_str().and_then(normalize::provider_text))?;
                         Some((
                             id.clone(),
                             GroupSnapshot {

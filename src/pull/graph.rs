@@ -487,10 +487,8 @@ impl Source for Graph {
                 let id = g["id"].as_str()?.to_owned();
                 let name = g["displayName"]
                     .as_str()
-                    .map(str::trim)
-                    .filter(|n| !n.is_empty())
-                    .unwrap_or(&id)
-                    .to_owned();
+                    .and_then(super::normalize::provider_text)
+                    .unwrap_or_else(|| id.clone());
                 Some((
                     id.clone(),
                     GroupSnapshot {

@@ -8,12 +8,15 @@
 use serde_json::Value;
 
 use crate::domain::limits::{REFERENCE_BYTES, TEXT_BYTES};
-use crate::domain::names::fold;
+use crate::domain::names::{self, fold};
 use crate::reconcile::model::{Profile, Snapshot, SnapshotField};
 
-/// A provider's string property, trimmed; absent when empty or longer than
-/// `domain::limits::TEXT_BYTES` (the cap the SCIM edge enforces on the same
-/// attributes).
+/// A provider's string property, trimmed, without the control characters no
+/// stored text may hold (`domain::text`): stripped rather than refused, as a
+/// provider cannot be answered 400, and a user skipped for a stray NUL in a
+/// title would count as missing from a complete listing. Absent when empty
+/// or longer than `domain::limits::TEXT_BYTES` (the cap the SCIM edge
+/// enforces on the same attributes).
 fn text(v: &Value, path: &[&str]) -> Option<String> {
     capped(v, path, TEXT_BYTES)
 }
@@ -33,7 +36,7 @@ fn capped(v: &Value, path: &[&str], max: usize) -> Option<String> {
     for key in path {
         at = at.get(*key)?;
     }
-    let value = at.as_str().map(str::trim).filter(|s| !s.is_empty())?;
+    let value = at.as_str().and_then(provider_text)?;
     if value.len() > max {
         let property = path.join(".");
         tracing::warn!(
@@ -45,7 +48,21 @@ fn capped(v: &Value, path: &[&str], max: usize) -> Option<String> {
         crate::metrics::pull_value_dropped(&property);
         return None;
     }
-    Some(value.to_owned())
+    Some(value)
+}
+
+/// A provider's text, trimmed and without control characters (see [`text`]);
+/// for the connectors' group names too.
+pub fn provider_text(raw: &str) -> Option<String> {
+    let kept = crate::domain::text::strip_controls(raw);
+    let trimmed = kept.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+/// A provider's address as the application keys it: without invisible or
+/// direction characters (which a SCIM client is refused), folded.
+fn address(raw: &str) -> String {
+    fold(&names::without_invisible(raw))
 }
 
 /// The element flagged `primary`, else the first (Google's repeated fields).
@@ -75,7 +92,7 @@ pub fn google_user(user: &Value) -> Option<(String, Snapshot)> {
         id.clone(),
         Snapshot {
             external_id: Some(id),
-            email: text(user, &["primaryEmail"]).map(|e| fold(&e)),
+            email: text(user, &["primaryEmail"]).map(|e| address(&e)),
             profile: Profile {
                 given_name: text(user, &["name", "givenName"]),
                 family_name: text(user, &["name", "familyName"]),
@@ -105,7 +122,7 @@ pub fn graph_user(user: &Value) -> Option<(String, Snapshot)> {
         id.clone(),
         Snapshot {
             external_id: Some(id),
-            email: email.map(|e| fold(&e)),
+            email: email.map(|e| address(&e)),
             profile: Profile {
                 given_name: text(user, &["givenName"]),
                 family_name: text(user, &["surname"]),
@@ -194,7 +211,7 @@ pub fn okta_user(user: &Value) -> Option<(String, Snapshot)> {
         id.clone(),
         Snapshot {
             external_id: Some(id),
-            email: email.map(|e| fold(&e)),
+            email: email.map(|e| address(&e)),
             profile: Profile {
                 given_name: text(profile, &["firstName"]),
                 family_name: text(profile, &["lastName"]),
@@ -217,6 +234,28 @@ mod tests {
     use super::*;
     use rstest::rstest;
     use serde_json::json;
+
+    #[test]
+    fn a_providers_control_characters_are_stripped_and_its_address_keyed_visibly() {
+        // PostgreSQL would refuse the NUL and fail the run's transaction.
+        let (_, s) = okta_user(&json!({
+            "id": "00u1",
+            "status": "ACTIVE",
+            "profile": {
+                "email": "Ａnn\u{200b}@Example.com",
+                "firstName": "A\u{0}nn",
+                "title": "\u{7}\u{0}",
+            },
+        }))
+        .unwrap();
+        assert_eq!(s.email.as_deref(), Some("ann@example.com"));
+        assert_eq!(s.profile.given_name.as_deref(), Some("Ann"));
+        assert_eq!(s.profile.title, None);
+        assert_eq!(
+            provider_text("Sales\u{0}\tEMEA "),
+            Some("Sales\tEMEA".into())
+        );
+    }
 
     #[test]
     fn a_google_user_maps_its_fields_and_folds_the_email() {

@@ -30,7 +30,7 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, HeaderValue};
 use tracing::instrument;
 
 use super::PullError;
-use super::normalize::okta_user;
+use super::normalize::{self, okta_user};
 use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
 use super::token::AccessToken;
@@ -769,7 +769,7 @@ impl Source for Okta {
             .filter(|g| g["type"] != "BUILT_IN")
             .filter_map(|g| {
                 let id = g["id"].as_str()?.to_owned();
-                let name = g["profile"]["name"].as_str()?.trim().to_owned();
+                let name = normalize::provider_text(g["profile"]["name"].as_str()?)?;
                 Some((
                     id.clone(),
                     GroupSnapshot {

@@ -1,5 +1,7 @@
-//! The request-body extractor: media type check (415), size limit (413) and
-//! JSON parsing (400 invalidSyntax), all as SCIM errors.
+//! The request-body extractor: media type check (415), size limit (413),
+//! JSON parsing (400 invalidSyntax) and the text rule (400 invalidValue for a
+//! control character anywhere in the body, `domain::text`), all as SCIM
+//! errors.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,6 +12,7 @@ use futures_util::StreamExt;
 
 use super::ScimState;
 use super::error::ScimError;
+use crate::domain::text;
 
 /// A parsed JSON request body.
 #[derive(Debug)]
@@ -38,7 +41,8 @@ fn check_media_type(req: &HttpRequest) -> Result<(), ScimError> {
         Ok(())
     } else {
         Err(ScimError::unsupported_media_type(format!(
-            "unsupported Content-Type {value:?}; send application/scim+json or application/json"
+            "unsupported Content-Type {}; send application/scim+json or application/json",
+            text::quoted(value)
         )))
     }
 }
@@ -86,7 +90,21 @@ impl FromRequest for ScimBody {
             let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
                 ScimError::invalid_syntax(format!("request body is not valid JSON: {e}"))
             })?;
+            check_text(&value)?;
             Ok(ScimBody(value))
         })
+    }
+}
+
+/// Every string of a body, at any depth and names included, kept to the
+/// text rule once here, so no control character reaches a column or a
+/// query whatever attribute or extension carries it.
+pub(super) fn check_text(value: &serde_json::Value) -> Result<(), ScimError> {
+    match text::find_control_in_json(value) {
+        Some((path, found)) => Err(ScimError::invalid_value(format!(
+            "{} {found}; of the control characters only TAB, LF and CR may stand in a value",
+            if path.is_empty() { "the body" } else { &path }
+        ))),
+        None => Ok(()),
     }
 }

@@ -18,6 +18,7 @@ use super::etag::etag;
 use super::groups::Groups;
 use super::users::Users;
 use super::{ScimState, json_response, parse_id, render, schema};
+use crate::domain::text;
 
 const BULK_ID_PREFIX: &str = "bulkId:";
 
@@ -145,8 +146,8 @@ fn parse_operation(value: &Value) -> Operation {
     op.data = key(obj, "data").cloned().unwrap_or(Value::Null);
     if op.method.is_none() {
         op.invalid = Some(ScimError::invalid_syntax(format!(
-            "method must be POST, PUT, PATCH or DELETE, got {:?}",
-            op.method_text
+            "method must be POST, PUT, PATCH or DELETE, got {}",
+            text::quoted(&op.method_text)
         )));
     } else if op.method == Some(Method::Post) && op.bulk_id.is_none() {
         // RFC 7644 §3.7: "bulkId ... REQUIRED when "method" is "POST"".
@@ -174,7 +175,8 @@ fn target(path: &str) -> Result<(Kind, Option<String>), ScimError> {
         Kind::Group
     } else {
         return Err(ScimError::invalid_path(format!(
-            "no resource collection at {path:?}"
+            "no resource collection at {}",
+            text::quoted(path)
         )));
     };
     Ok((kind, id.map(str::to_owned)))
@@ -253,7 +255,8 @@ async fn execute(
         (_, Some(id)) => Some(parse_id(&id)?),
         (_, None) => {
             return Err(ScimError::invalid_path(format!(
-                "{path:?} names no resource"
+                "{} names no resource",
+                text::quoted(path)
             )));
         }
     };
@@ -377,11 +380,13 @@ pub async fn bulk(
                 Err(err.clone())
             } else if let Some(r) = op.refs.iter().find(|r| !defined.contains_key(r.as_str())) {
                 Err(ScimError::invalid_value(format!(
-                    "bulkId {r:?} is not defined in this request"
+                    "bulkId {} is not defined in this request",
+                    text::quoted(r)
                 )))
             } else if let Some(r) = op.refs.iter().find(|r| failed_ids.contains(*r)) {
                 Err(ScimError::invalid_value(format!(
-                    "bulkId {r:?} refers to an operation that failed"
+                    "bulkId {} refers to an operation that failed",
+                    text::quoted(r)
                 )))
             } else {
                 let mut data = op.data.clone();

@@ -101,7 +101,12 @@ pub async fn resource_type(
     let rt = RESOURCE_TYPES
         .iter()
         .find(|rt| rt.id.eq_ignore_ascii_case(&id))
-        .ok_or_else(|| ScimError::not_found(format!("no resource type {id:?}")))?;
+        .ok_or_else(|| {
+            ScimError::not_found(format!(
+                "no resource type {}",
+                crate::domain::text::quoted(&id)
+            ))
+        })?;
     Ok(json_response(
         StatusCode::OK,
         &resource_type_json(&state.base_url, rt),
@@ -203,7 +208,9 @@ pub async fn schema(
     let s = SCHEMAS
         .iter()
         .find(|s| s.id.eq_ignore_ascii_case(&id))
-        .ok_or_else(|| ScimError::not_found(format!("no schema {id:?}")))?;
+        .ok_or_else(|| {
+            ScimError::not_found(format!("no schema {}", crate::domain::text::quoted(&id)))
+        })?;
     Ok(json_response(
         StatusCode::OK,
         &schema_json(&state.base_url, s),

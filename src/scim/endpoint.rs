@@ -266,7 +266,8 @@ pub async fn replace<E: Endpoint>(
         && !echoed.eq_ignore_ascii_case(id)
     {
         return Err(ScimError::mutability(format!(
-            "id {echoed:?} in the body does not match the resource {id}; id cannot change"
+            "id {} in the body does not match the resource {id}; id cannot change",
+            crate::domain::text::quoted(echoed)
         )));
     }
     let edit = E::replacement(canonical);

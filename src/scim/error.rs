@@ -6,6 +6,11 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::json;
 
 use super::schema;
+use crate::domain::text;
+
+/// Longest `detail`, in characters: a sentence and a quoted prefix of what
+/// the client sent, never the whole of a megabyte of it.
+pub const MAX_DETAIL_CHARS: usize = 512;
 
 /// RFC 7644 §3.12 Table 9 `scimType` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,11 +56,14 @@ pub struct ScimError {
 }
 
 impl ScimError {
+    /// `detail` is cut to [`MAX_DETAIL_CHARS`]: the places that quote client
+    /// input quote a prefix (`domain::text::quoted`), and this bound holds
+    /// for any that does not.
     pub fn new(status: StatusCode, scim_type: Option<ScimType>, detail: impl Into<String>) -> Self {
         Self {
             status,
             scim_type,
-            detail: detail.into(),
+            detail: text::bounded(detail.into(), MAX_DETAIL_CHARS),
         }
     }
 
@@ -211,5 +219,12 @@ mod tests {
         assert_eq!(body["status"], json!(status.to_string()));
         assert_eq!(body["detail"], "x");
         assert_eq!(body.get("scimType").and_then(|v| v.as_str()), scim_type);
+    }
+
+    #[test]
+    fn a_detail_is_cut_to_its_bound() {
+        let err = ScimError::invalid_value("x".repeat(1_000_000));
+        assert_eq!(err.detail.chars().count(), MAX_DETAIL_CHARS + 1);
+        assert!(err.detail.ends_with('…'));
     }
 }

@@ -9,6 +9,7 @@ use scim_v2::filter::{AttrExp, AttrPath, CompValue, CompareOp, Filter as ScimFil
 use super::error::ScimError;
 use super::schema::{self, AttrType, Attribute, Resolved, ResourceType, Returned};
 use crate::domain::filter::{AttrRef, Filter, Op, Related, Value, ValueKind};
+use crate::domain::text;
 
 /// Parse and resolve a filter for `rt`. Malformed or unsupported → 400 invalidFilter.
 pub fn parse(rt: &'static ResourceType, raw: &str) -> Result<Filter, ScimError> {
@@ -19,11 +20,42 @@ pub fn parse(rt: &'static ResourceType, raw: &str) -> Result<Filter, ScimError> 
             // retried in RFC form; anything else keeps the strict error.
             let lenient = super::quirks::lenient_filter(raw).and_then(|r| r.parse().ok());
             lenient.ok_or_else(|| {
-                ScimError::invalid_filter(format!("invalid filter {raw:?}: {strict}"))
+                ScimError::invalid_filter(format!(
+                    "invalid filter {}: {}",
+                    text::quoted(raw),
+                    text::bounded(strict.to_string(), text::QUOTED_CHARS * 2)
+                ))
             })?
         }
     };
+    check_literals(&ast)?;
     translate(rt, &ast)
+}
+
+/// The filter's string literals as decoded (`"\u0000"` is a NUL) kept to
+/// the text rule (`domain::text`) before any reaches a query.
+fn check_literals(filter: &ScimFilter) -> Result<(), ScimError> {
+    fn exp(exp: &AttrExp) -> Result<(), ScimError> {
+        match exp {
+            AttrExp::Comparison(path, _, CompValue::Str(s)) => text::check(s).map_err(|found| {
+                ScimError::invalid_filter(format!("the value compared with {path} {found}"))
+            }),
+            _ => Ok(()),
+        }
+    }
+    fn val(filter: &ValFilter) -> Result<(), ScimError> {
+        match filter {
+            ValFilter::Attr(e) => exp(e),
+            ValFilter::Not(inner) => val(inner),
+            ValFilter::And(items) | ValFilter::Or(items) => items.iter().try_for_each(val),
+        }
+    }
+    match filter {
+        ScimFilter::Attr(e) => exp(e),
+        ScimFilter::ValuePath(vp) => val(&vp.filter),
+        ScimFilter::Not(inner) => check_literals(inner),
+        ScimFilter::And(items) | ScimFilter::Or(items) => items.iter().try_for_each(check_literals),
+    }
 }
 
 fn translate(rt: &'static ResourceType, filter: &ScimFilter) -> Result<Filter, ScimError> {
@@ -295,7 +327,10 @@ fn comp_value(
             CompValue::Str(s) if !substring => chrono::DateTime::parse_from_rfc3339(s)
                 .map(|t| Value::DateTime(t.timestamp_millis()))
                 .map_err(|_| {
-                    ScimError::invalid_filter(format!("{path}: {s:?} is not an RFC 3339 dateTime"))
+                    ScimError::invalid_filter(format!(
+                        "{path}: {} is not an RFC 3339 dateTime",
+                        text::quoted(s)
+                    ))
                 }),
             _ => Err(mismatch()),
         },

@@ -59,8 +59,9 @@ fn group_row(
 fn conflict_on_display_name(err: StoreError, group: &MirrorGroup) -> Failed {
     match err {
         StoreError::Conflict(_) => ScimError::uniqueness(format!(
-            "a group named {:?} already exists in this directory (compared case-insensitively)",
-            group.display_name
+            "a group named {} already exists in this directory (compared as folded: case, \
+             width and compatibility forms ignored)",
+            crate::domain::text::quoted(&group.display_name)
         ))
         .into(),
         other => other.into(),

@@ -24,6 +24,7 @@ pub mod render;
 pub mod resource;
 pub mod schema;
 pub mod snapshot;
+pub mod target;
 pub mod users;
 pub mod write;
 
@@ -172,7 +173,7 @@ async fn method_not_allowed(req: HttpRequest, allow: &'static str) -> HttpRespon
     let mut response = ScimError::method_not_allowed(format!(
         "{} is not supported on {}; use {allow}",
         req.method(),
-        req.path()
+        crate::domain::text::quoted(req.path())
     ))
     .error_response();
     response
@@ -184,7 +185,7 @@ async fn method_not_allowed(req: HttpRequest, allow: &'static str) -> HttpRespon
 pub async fn not_found(req: HttpRequest) -> Result<HttpResponse, ScimError> {
     Err(ScimError::not_found(format!(
         "no SCIM endpoint at {}",
-        req.path()
+        crate::domain::text::quoted(req.path())
     )))
 }
 
@@ -203,7 +204,12 @@ pub fn json_response(
 pub fn parse_id(id: &str) -> Result<String, ScimError> {
     uuid::Uuid::parse_str(id)
         .map(|u| u.hyphenated().to_string())
-        .map_err(|_| ScimError::not_found(format!("no resource with id {id:?}")))
+        .map_err(|_| {
+            ScimError::not_found(format!(
+                "no resource with id {}",
+                crate::domain::text::quoted(id)
+            ))
+        })
 }
 
 /// Longest value, in bytes, of an attribute dirsync keeps in an indexed column

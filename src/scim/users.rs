@@ -11,7 +11,7 @@ use super::schema::{ResourceType, USER_RESOURCE};
 use super::snapshot;
 use super::write::Failed;
 use super::{check_indexed_len, now_ms, render};
-use crate::domain::names::UserName;
+use crate::domain::names::{self, UserName};
 use crate::reconcile::unit::Unit;
 use crate::store::mirror::list::{ListQuery, Matches};
 use crate::store::mirror::users::{self as store_users, GroupOfUser, MirrorUser};
@@ -45,7 +45,7 @@ fn user_row(
         UserName::parse(user_name).map_err(|e| ScimError::invalid_value(e.to_string()))?;
     let text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_owned);
     let external_id = text("externalId");
-    let primary_email = primary_email(&data);
+    let primary_email = primary_email(&data)?;
     check_indexed_len("userName", user_name.as_str())?;
     check_indexed_len("userName", user_name.folded())?;
     check_indexed_len("externalId", external_id.as_deref().unwrap_or_default())?;
@@ -69,25 +69,34 @@ fn user_row(
     })
 }
 
-/// The primary email (or the first, as OneLogin may flag none, L11), folded.
-fn primary_email(data: &Map<String, Value>) -> Option<String> {
-    let emails = data.get("emails")?.as_array()?;
-    let primary = emails
+/// The primary email (or the first, as OneLogin may flag none, L11),
+/// folded: the application user's address, which look-alikes may not share
+/// (`names::check_visible`).
+fn primary_email(data: &Map<String, Value>) -> Result<Option<String>, ScimError> {
+    let Some(emails) = data.get("emails").and_then(Value::as_array) else {
+        return Ok(None);
+    };
+    let Some(value) = emails
         .iter()
         .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
-        .or_else(|| emails.first())?;
-    primary
-        .get("value")
+        .or_else(|| emails.first())
+        .and_then(|e| e.get("value"))
         .and_then(Value::as_str)
-        .map(crate::domain::names::fold)
+    else {
+        return Ok(None);
+    };
+    names::check_visible("the primary emails.value", value)
+        .map_err(|e| ScimError::invalid_value(e.to_string()))?;
+    Ok(Some(names::fold(value)))
 }
 
 /// A unique-index refusal is the client's duplicate userName (409 uniqueness).
 fn conflict_on_user_name(err: StoreError, user: &MirrorUser) -> Failed {
     match err {
         StoreError::Conflict(_) => ScimError::uniqueness(format!(
-            "userName {:?} is already taken in this directory (compared case-insensitively)",
-            user.user_name
+            "userName {} is already taken in this directory (compared as folded: case, \
+             width and compatibility forms ignored)",
+            crate::domain::text::quoted(&user.user_name)
         ))
         .into(),
         other => other.into(),

@@ -6,6 +6,7 @@
 pub mod app;
 pub mod entities;
 pub mod events;
+pub mod folds;
 pub mod mirror;
 pub mod pages;
 pub mod pull;
@@ -197,6 +198,24 @@ impl Store {
     /// Apply every pending migration.
     pub async fn migrate(&self) -> Result<()> {
         use migrations::MigratorTrait;
+        let pending = migrations::Migrator::get_pending_migrations(&self.db).await?;
+        // The fold is this crate's code: the rows are refolded here, after
+        // the steps before `NAME_FOLDS` and before it is recorded.
+        if let Some(before) = pending
+            .iter()
+            .position(|m| m.name() == migrations::NAME_FOLDS)
+        {
+            if before > 0 {
+                let steps = u32::try_from(before).unwrap_or(u32::MAX);
+                migrations::Migrator::up(&self.db, Some(steps)).await?;
+            }
+            let refolded = folds::refold(&self.db).await?;
+            tracing::info!(
+                changed = refolded.changed,
+                kept = refolded.kept.len(),
+                "names and addresses refolded (NFKC, case folded)"
+            );
+        }
         migrations::Migrator::up(&self.db, None).await?;
         Ok(())
     }

@@ -8,6 +8,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod discovery;
+mod edge_text;
 mod errors;
 mod etag;
 mod fast_path;

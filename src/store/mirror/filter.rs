@@ -23,7 +23,7 @@ use crate::domain::filter::{AttrRef, Filter, Op, Related, Value, ValueKind};
 pub enum ColumnKind {
     /// Text as sent; case-insensitive attributes compare through `LOWER`.
     Text,
-    /// Text already folded to lower case by dirsync (userName, group displayName).
+    /// Text already folded by dirsync (`domain::names::fold`: userName, group displayName).
     Folded,
     Bool,
     /// Milliseconds since the epoch (meta.created, meta.lastModified).
@@ -344,7 +344,12 @@ impl<'a> Translator<'a> {
                 (self.column(col), Expr::val(*b))
             }
             (Source::Column(col, ColumnKind::Folded), Value::Str(s)) => {
-                return self.compare_text(self.column(col), op, &s.to_lowercase(), true);
+                return self.compare_text(
+                    self.column(col),
+                    op,
+                    &crate::domain::names::fold(s),
+                    true,
+                );
             }
             (Source::Column(col, ColumnKind::Text), Value::Str(s)) => {
                 return self.compare_text(self.column(col), op, s, attr.case_exact);

@@ -103,9 +103,15 @@ pub async fn update_group<C: ConnectionTrait>(
             directory_groups::Column::DisplayName,
             Expr::val(group.display_name.clone()),
         )
+        // A name written as it stands keeps its key (`users::update_user`).
         .col_expr(
             directory_groups::Column::DisplayNameFolded,
-            Expr::val(group.display_name_folded.clone()),
+            Expr::case(
+                directory_groups::Column::DisplayName.eq(group.display_name.clone()),
+                Expr::col(directory_groups::Column::DisplayNameFolded),
+            )
+            .finally(Expr::val(group.display_name_folded.clone()))
+            .into(),
         )
         .col_expr(
             directory_groups::Column::ExternalId,

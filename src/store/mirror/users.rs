@@ -63,9 +63,18 @@ pub async fn update_user<C: ConnectionTrait>(
             directory_users::Column::UserName,
             Expr::val(user.user_name.clone()),
         )
+        // A name written as it stands keeps its key: a look-alike that an
+        // older fold let coexist keeps the key `store::folds` left it, so
+        // its directory can still change and deactivate it; a new name is
+        // keyed by the fold of today.
         .col_expr(
             directory_users::Column::UserNameFolded,
-            Expr::val(user.user_name_folded.clone()),
+            Expr::case(
+                directory_users::Column::UserName.eq(user.user_name.clone()),
+                Expr::col(directory_users::Column::UserNameFolded),
+            )
+            .finally(Expr::val(user.user_name_folded.clone()))
+            .into(),
         )
         .col_expr(
             directory_users::Column::ExternalId,
