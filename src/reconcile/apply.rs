@@ -850,7 +850,14 @@ struct Planned {
 }
 
 fn plan_one(state: &State, dir: &Origin, item: &UserChange, now: i64, options: Options) -> Planned {
-    let link = state.links.get(&item.source_id);
+    // A removed link has said its last word: a removal said again (a delta
+    // repeating it, after a policy change) is about nobody, so it neither
+    // deletes nor deactivates the user the link once named, whom another
+    // change of the same set may be adopting by address. An upsert revives it.
+    let link = state
+        .links
+        .get(&item.source_id)
+        .filter(|l| l.removed_at.is_none() || matches!(item.change, Change::Upsert(_)));
     let linked = link.and_then(|l| state.users.get(&l.app_user_id));
     // A first match by email adopts a user this directory does not link
     // yet; one it links belongs to another of its users, and whether the

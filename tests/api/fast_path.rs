@@ -105,7 +105,7 @@ async fn run(steps: &[Step], full_path_only: bool) -> Ended {
     let (other, _) = app.other_directory(false).await;
     let dirs = [app.directory_id.clone(), other];
     let start = app.last_seq().await;
-    for step in steps {
+    for (i, step) in steps.iter().enumerate() {
         if full_path_only {
             app.store
                 .connection()
@@ -134,8 +134,11 @@ async fn run(steps: &[Step], full_path_only: bool) -> Ended {
                         },
                     })
                     .collect();
-                unit.users(&dir, changes, Options::default()).await.unwrap();
-                unit.commit().await.unwrap();
+                let said = format!("step {i} (full path only: {full_path_only})");
+                unit.users(&dir, changes, Options::default())
+                    .await
+                    .expect(&said);
+                unit.commit().await.expect(&said);
             }
             Step::Admin(p, action) => {
                 // Refused when nobody has that address (yet): fine.
@@ -360,4 +363,38 @@ async fn what_the_fast_path_must_not_skip() {
         let (fast, full) = (run(&steps, false).await, run(&steps, true).await);
         assert_eq!(fast, full, "{steps:?}");
     }
+}
+
+/// A removal said again, after the policy turned to delete, is about nobody:
+/// it must not delete the user its removed link once named while another
+/// user of the same page adopts that user by address (it did: a foreign-key
+/// failure on the whole page, found by the property test above).
+#[tokio::test]
+async fn a_removal_said_again_deletes_nobody_another_user_of_the_page_adopts() {
+    let up = |email, active, name| Said::Upsert {
+        email,
+        active,
+        name,
+    };
+    let steps = vec![
+        Step::Page(0, vec![(1, up(1, true, 0)), (0, up(0, true, 0))]),
+        Step::Page(1, vec![(2, up(0, true, 0)), (1, up(2, false, 1))]),
+        Step::Page(1, vec![(1, Said::Removed)]),
+        Step::OnDelete(1, OnDelete::Delete),
+        Step::Page(
+            1,
+            vec![(1, Said::Removed), (0, up(2, true, 0)), (2, up(2, true, 1))],
+        ),
+    ];
+    let full = run(&steps, true).await;
+    let (users, _, events) = &full;
+    let adopted = &users["p2@example.com"];
+    // Kept, not deactivated, and now person-0's (its profile).
+    assert_eq!(adopted["status"], "PENDING", "{users:?}");
+    assert_eq!(adopted["given_name"], "Name0", "{users:?}");
+    assert!(
+        events.iter().all(|(t, _)| t != "user.deleted"),
+        "{events:?}"
+    );
+    assert_eq!(run(&steps, false).await, full);
 }
