@@ -9,6 +9,7 @@ use super::error::{ScimError, ScimType};
 use super::schema::{self, ResourceType};
 use crate::config::ServerSettings;
 use crate::domain::filter::Filter;
+use crate::domain::text;
 use crate::store::mirror::list::{ListQuery, SortKey, Tally, Window};
 
 /// The raw parameters, whichever way they arrived.
@@ -40,10 +41,12 @@ fn pairs(query: &str) -> impl Iterator<Item = (String, String)> + '_ {
 }
 
 fn parse_int(name: &str, value: &str) -> Result<i64, ScimError> {
-    value
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| ScimError::invalid_value(format!("{name} must be an integer, got {value:?}")))
+    value.trim().parse::<i64>().map_err(|_| {
+        ScimError::invalid_value(format!(
+            "{name} must be an integer, got {}",
+            text::quoted(value)
+        ))
+    })
 }
 
 impl ProjectionParams {
@@ -184,7 +187,10 @@ impl Cursor {
 fn invalid_cursor(s: &str) -> ScimError {
     ScimError::bad_request(
         ScimType::InvalidCursor,
-        format!("cursor {s:?} is not one this server issued for this query"),
+        format!(
+            "cursor {} is not one this server issued for this query",
+            text::quoted(s)
+        ),
     )
 }
 
@@ -203,13 +209,6 @@ pub fn plan(
     settings: &ServerSettings,
 ) -> Result<QueryPlan, ScimError> {
     let filter = match params.filter.as_deref().map(str::trim) {
-        // No stored value contains U+0000 (resource.rs refuses it), and
-        // PostgreSQL cannot even bind it as text.
-        Some(raw) if raw.contains('\0') => {
-            return Err(ScimError::invalid_filter(
-                "a filter must not contain the NUL character (U+0000)",
-            ));
-        }
         Some(raw) if !raw.is_empty() => super::filter::parse(rt, raw)?,
         _ => Filter::True,
     };
@@ -300,7 +299,11 @@ fn sort_key(
     order: Option<&str>,
 ) -> Result<SortKey, ScimError> {
     let resolved = rt.resolve_path_str(raw).ok_or_else(|| {
-        ScimError::invalid_value(format!("sortBy: unknown attribute {raw:?} for {}", rt.name))
+        ScimError::invalid_value(format!(
+            "sortBy: unknown attribute {} for {}",
+            text::quoted(raw),
+            rt.name
+        ))
     })?;
     let descending = match order.map(str::trim) {
         None | Some("") => false,
@@ -308,7 +311,8 @@ fn sort_key(
         Some(o) if o.eq_ignore_ascii_case("descending") => true,
         Some(o) => {
             return Err(ScimError::invalid_value(format!(
-                "sortOrder must be ascending or descending, got {o:?}"
+                "sortOrder must be ascending or descending, got {}",
+                text::quoted(o)
             )));
         }
     };
