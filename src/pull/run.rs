@@ -163,6 +163,18 @@ fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// A run's `sync.run.finished` event, appended in the transaction that
+/// records how it ended.
+fn finished(unit: &mut Unit, run: &Run) -> Result<(), StoreError> {
+    unit.event(
+        &run.tenant_id,
+        EventType::SyncRunFinished,
+        "sync_run",
+        &run.id,
+        json!({ "run": run_view(run) }),
+    )
+}
+
 /// A run as an operator reads it (`dirsync runs`).
 pub fn run_view(run: &Run) -> Value {
     json!({
@@ -383,13 +395,7 @@ pub async fn sync_once<S: Source + Send>(
         || c.groups.created + c.groups.updated + c.groups.deleted > 0
         || c.groups.members_added + c.groups.members_removed > 0;
     if !request.dry_run && (changed || run.status != RunStatus::Succeeded.as_str()) {
-        unit.event(
-            &connection.tenant_id,
-            EventType::SyncRunFinished,
-            "sync_run",
-            &run.id,
-            json!({ "run": run_view(&run) }),
-        )?;
+        finished(&mut unit, &run)?;
     }
     unit.commit().await?;
     info!(run_id = %run.id, status = %run.status, mode = %run.mode, "run finished");
@@ -730,13 +736,7 @@ pub async fn fail_abandoned(store: &Store, connection: &Connection) -> Result<u6
             continue;
         };
         if run.mode != "dry_run" {
-            unit.event(
-                &run.tenant_id,
-                EventType::SyncRunFinished,
-                "sync_run",
-                &run.id,
-                json!({ "run": run_view(&run) }),
-            )?;
+            finished(&mut unit, &run)?;
         }
         unit.commit().await?;
         warn!(run_id = %run.id, "a run whose process stopped is marked failed");
