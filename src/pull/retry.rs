@@ -12,7 +12,13 @@ use serde_json::Value;
 
 use super::PullError;
 
-/// A provider's answer, read whole (one page at most).
+/// The most of one provider answer dirsync reads: a page of the largest
+/// (Graph's 999 users with every property selected) is a few MiB; past
+/// this the provider, or something posing as it, is not sending a page.
+pub const MAX_ANSWER_BYTES: usize = 32 << 20;
+
+/// A provider's answer, read whole (one page at most, `Pacing::max_answer`
+/// bytes at most).
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
@@ -74,6 +80,9 @@ pub struct Pacing {
     pub base: Duration,
     pub max_wait: Duration,
     pub sleeper: Sleeper,
+    /// The most bytes of one answer read; a longer one ends the request
+    /// with `PullError::Provider`, not retried.
+    pub max_answer: usize,
 }
 
 impl Default for Pacing {
@@ -83,6 +92,7 @@ impl Default for Pacing {
             base: Duration::from_secs(1),
             max_wait: Duration::from_secs(64),
             sleeper: Sleeper::Real,
+            max_answer: MAX_ANSWER_BYTES,
         }
     }
 }
@@ -144,26 +154,41 @@ impl Pacing {
         let mut retry = 0;
         loop {
             let last = retry + 1 >= attempts;
-            match read(build()).await {
+            match read(build(), self.max_answer).await {
                 Ok(answer) => match classify(&answer) {
                     Retry::No => return Ok(answer),
                     _ if last => return Ok(answer),
                     Retry::After(wait) => self.wait(wait).await,
                     Retry::Backoff => self.wait(self.backoff(retry)).await,
                 },
-                Err(err) if last => return Err(err),
-                Err(_) => self.wait(self.backoff(retry)).await,
+                Err(PullError::Network(_)) if !last => self.wait(self.backoff(retry)).await,
+                Err(err) => return Err(err),
             }
             retry += 1;
         }
     }
 }
 
-async fn read(request: reqwest::RequestBuilder) -> Result<Answer, PullError> {
-    let response = request.send().await.map_err(PullError::network)?;
+/// One answer, read a chunk at a time so a body past `max` is refused
+/// before it is held (whatever its `Content-Length` claims).
+async fn read(request: reqwest::RequestBuilder, max: usize) -> Result<Answer, PullError> {
+    let mut response = request.send().await.map_err(PullError::network)?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(PullError::network)?.to_vec();
+    let too_large = || PullError::Provider {
+        status,
+        message: format!("its answer is longer than {max} bytes, the most dirsync reads"),
+    };
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(PullError::network)? {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(Answer {
         status,
         headers,
@@ -179,6 +204,70 @@ pub fn transient(answer: &Answer) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+
+    /// A provider that answers every request with `body`, chunked (no
+    /// length said) or with its `Content-Length`.
+    fn provider(body: Vec<u8>, chunked: bool) -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let _ = if chunked {
+                    write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    )
+                    .and_then(|()| {
+                        for part in body.chunks(4096) {
+                            write!(stream, "{:x}\r\n", part.len())?;
+                            stream.write_all(part)?;
+                            stream.write_all(b"\r\n")?;
+                        }
+                        stream.write_all(b"0\r\n\r\n")
+                    })
+                } else {
+                    write!(
+                        stream,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    )
+                    .and_then(|()| stream.write_all(&body))
+                };
+            }
+        });
+        url
+    }
+
+    #[tokio::test]
+    async fn an_answer_longer_than_the_most_dirsync_reads_ends_the_request_unretried() {
+        let (mut pacing, waits) = Pacing::recording(3);
+        pacing.max_answer = 10_000;
+        let client = reqwest::Client::new();
+        for chunked in [true, false] {
+            let at_cap = provider(vec![b'x'; 10_000], chunked);
+            let answer = pacing
+                .send(|| client.get(&at_cap), |_| Retry::No)
+                .await
+                .unwrap();
+            assert_eq!(answer.body.len(), 10_000);
+            let past = provider(vec![b'x'; 10_001], chunked);
+            let err = pacing
+                .send(|| client.get(&past), |_| Retry::No)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, PullError::Provider { status: 200, message } if message.contains("10000 bytes")),
+                "{err:?}"
+            );
+        }
+        assert!(waits.lock().unwrap().is_empty(), "not retried");
+    }
 
     #[test]
     fn backoff_doubles_from_the_base_and_stays_under_the_cap() {
