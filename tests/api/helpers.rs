@@ -308,18 +308,22 @@ pub async fn json(res: Response) -> Value {
 
 /// Assert a SCIM error body (RFC 7644 §3.12) with this status and scimType.
 pub async fn assert_scim_error(res: Response, status: u16, scim_type: Option<&str>) -> Value {
-    assert_eq!(res.status().as_u16(), status, "status");
+    let actual = res.status().as_u16();
     let content_type = res
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let text = res.text().await.expect("body");
+    // The body says why when the status is not the one expected.
+    assert_eq!(actual, status, "status; body: {text}");
     assert!(
         content_type.starts_with(SCIM_JSON),
         "content-type {content_type}"
     );
-    let body = json(res).await;
+    let body: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
     assert_eq!(
         body["schemas"],
         serde_json::json!(["urn:ietf:params:scim:api:messages:2.0:Error"]),
