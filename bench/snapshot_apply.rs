@@ -44,7 +44,7 @@ fn snapshot(n: usize) -> (String, Snapshot) {
             },
             active: true,
             groups: Vec::new(),
-            carried: None,
+            ..Default::default()
         },
     )
 }

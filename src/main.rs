@@ -501,9 +501,58 @@ struct PolicyArgs {
     /// Deactivate users in none of the mapped groups.
     #[arg(long, value_parser = ["on", "off"])]
     require_group_membership: Option<String>,
+    /// Replace the attribute mapping with the rules in this JSON file (a
+    /// list of {"source", "target", ...}; "-" reads standard input).
+    #[arg(long, value_name = "FILE")]
+    attribute_mapping: Option<std::path::PathBuf>,
+    /// Remove every attribute mapping rule (back to the defaults).
+    #[arg(long, conflicts_with = "attribute_mapping")]
+    clear_attribute_mapping: bool,
     /// Print JSON (for scripts).
     #[arg(long)]
     json: bool,
+}
+
+/// A user's custom attributes on one line (` {name=value, …}`), or nothing.
+fn custom_attributes(value: &serde_json::Value) -> String {
+    let Some(object) = value.as_object().filter(|o| !o.is_empty()) else {
+        return String::new();
+    };
+    let pairs: Vec<String> = object
+        .iter()
+        .map(|(k, v)| match v.as_str() {
+            Some(text) => format!("{k}={text}"),
+            None => format!("{k}={v}"),
+        })
+        .collect();
+    format!("  {{{}}}", pairs.join(", "))
+}
+
+/// A field a preview names (`department`, `custom_attributes.NAME`, …) in
+/// one side of it (a mapped snapshot).
+fn preview_value(side: &serde_json::Value, name: &str) -> serde_json::Value {
+    let found = match name {
+        "email" | "role" => side.get(name),
+        _ => match name.strip_prefix("custom_attributes.") {
+            Some(custom) => side
+                .get("profile")
+                .and_then(|p| p.get("custom")?.get(custom)),
+            None => side.get("profile").and_then(|p| p.get(name)),
+        },
+    };
+    found.cloned().unwrap_or(serde_json::Value::Null)
+}
+
+/// Attribute mapping rules from a JSON file ("-": standard input).
+fn read_rules(path: &std::path::Path) -> anyhow::Result<Vec<dirsync::reconcile::mapping::Rule>> {
+    let text = if path == std::path::Path::new("-") {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+    };
+    serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not a list of mapping rules: {e}", path.display()))
 }
 
 impl PolicyArgs {
@@ -554,6 +603,14 @@ impl PolicyArgs {
             group_roles_enabled: on_off(&self.group_roles),
             group_roles,
             require_group_membership: on_off(&self.require_group_membership),
+            attribute_mapping: if self.clear_attribute_mapping {
+                Some(Vec::new())
+            } else {
+                self.attribute_mapping
+                    .as_deref()
+                    .map(read_rules)
+                    .transpose()?
+            },
         })
     }
 }
@@ -576,6 +633,8 @@ enum TenantCommand {
     },
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum DirectoryCommand {
     /// Create a SCIM directory in a tenant.
@@ -604,6 +663,23 @@ enum DirectoryCommand {
     },
     /// Show a directory's provisioning policy, or change it with flags.
     Policy(PolicyArgs),
+    /// Preview an attribute mapping: the directory's first users under its
+    /// rules and under these, and what would change (nothing is written).
+    MappingPreview {
+        /// The SCIM directory: its id, or TENANT/NAME.
+        #[arg(long)]
+        directory: String,
+        /// The proposed rules: a JSON file holding a list of rules ("-"
+        /// reads standard input).
+        #[arg(long, value_name = "FILE")]
+        rules: std::path::PathBuf,
+        /// How many users to show (1 to 100).
+        #[arg(long, default_value_t = 10)]
+        limit: u64,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -1318,6 +1394,46 @@ async fn main() -> anyhow::Result<()> {
                 serde_json::to_string_pretty(p).unwrap_or_default()
             })?;
         }
+        Command::Directory {
+            command:
+                DirectoryCommand::MappingPreview {
+                    directory,
+                    rules,
+                    limit,
+                    json,
+                },
+        } => {
+            let store = store(&cli.db).await?;
+            let rules = read_rules(&rules)?;
+            let users = admin::preview_mapping(&store, &directory, rules, limit).await?;
+            print(json, &users, |us| {
+                us.iter()
+                    .map(|u| {
+                        let changes: Vec<String> = u
+                            .changed
+                            .iter()
+                            .map(|name| {
+                                let at = |side: &serde_json::Value| {
+                                    let value = preview_value(side, name);
+                                    if value.is_null() {
+                                        "(none)".to_owned()
+                                    } else {
+                                        value.to_string()
+                                    }
+                                };
+                                format!("  {name}: {} -> {}", at(&u.before), at(&u.after))
+                            })
+                            .collect();
+                        if changes.is_empty() {
+                            format!("{}  unchanged", u.source_id)
+                        } else {
+                            format!("{}\n{}", u.source_id, changes.join("\n"))
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
         Command::Users { tenant, json } => {
             let users = admin::users(&store(&cli.db).await?, &tenant).await?;
             print(json, &users, |us| {
@@ -1333,7 +1449,7 @@ async fn main() -> anyhow::Result<()> {
                                 .map(|by| format!(" (by {by})"))
                                 .unwrap_or_default(),
                             u["role"].as_str().unwrap_or_default(),
-                        )
+                        ) + &custom_attributes(&u["custom_attributes"])
                     })
                     .collect::<Vec<_>>()
                     .join("\n")

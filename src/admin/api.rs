@@ -130,6 +130,7 @@ pub async fn replace_policy(
             group_roles_enabled: Some(policy.group_roles_enabled),
             group_roles: Some(group_roles),
             require_group_membership: Some(policy.require_group_membership),
+            attribute_mapping: Some(policy.attribute_mapping),
         },
     )
     .await

@@ -14,7 +14,10 @@ use validator::Validate;
 
 use crate::crypto;
 use crate::domain::time::rfc3339;
+use crate::reconcile::apply::Origin;
 use crate::reconcile::host::{Action, HostError, UserKey};
+use crate::reconcile::mapping::{Mapping, Rule, SourceKind};
+use crate::reconcile::model::Snapshot;
 use crate::reconcile::policy::{GroupRole, NewUserStatus, OnDelete, OnMissing, Policy};
 pub use crate::store::events::Pruned;
 use crate::store::tenants::{Directory, Tenant};
@@ -332,6 +335,8 @@ pub struct PolicyChange {
     /// Replaces the whole mapping (`GROUP=ROLE` pairs).
     pub group_roles: Option<Vec<GroupRole>>,
     pub require_group_membership: Option<bool>,
+    /// Replaces the whole attribute mapping (an empty list: the defaults).
+    pub attribute_mapping: Option<Vec<Rule>>,
 }
 
 fn valid_role(role: &str) -> Result<String, AdminError> {
@@ -418,6 +423,12 @@ pub async fn update_policy(
     if let Some(v) = change.require_group_membership {
         p.require_group_membership = v;
     }
+    let remapped = change.attribute_mapping.is_some_and(|rules| {
+        let changed = rules != p.attribute_mapping;
+        p.attribute_mapping = rules;
+        changed
+    });
+    check_mapping(&directory, &p.attribute_mapping)?;
     if p.require_group_membership && p.group_roles.is_empty() {
         return Err(AdminError::Invalid(
             "requiring group membership needs at least one mapped group (--group-role GROUP=ROLE)"
@@ -428,7 +439,125 @@ pub async fn update_policy(
     crate::store::tenants::set_policy(store.connection(), &directory.directory.id, value)
         .await
         .map_err(AdminError::Store)?;
+    if remapped {
+        reapply_mapping(store, &directory).await?;
+    }
     Ok(p)
+}
+
+/// Most users a mapping preview shows.
+pub const MAX_PREVIEW: u64 = 100;
+
+/// One user of a directory under its attribute mapping and a proposed one.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct MappingPreview {
+    /// The directory's id for the user (the SCIM resource id, the
+    /// provider's user id).
+    pub source_id: String,
+    /// The user under the rules in force: email, profile (with
+    /// `custom`), role.
+    #[schema(value_type = Object)]
+    pub before: serde_json::Value,
+    /// The same user under the proposed rules.
+    #[schema(value_type = Object)]
+    pub after: serde_json::Value,
+    /// What the proposed rules change (`custom_attributes.NAME` for a
+    /// custom attribute), as a `user.updated` event would name it.
+    pub changed: Vec<String>,
+}
+
+/// A dry run of a mapping change: the first `limit` users of the directory
+/// (in id order) under its rules and under `rules`. Nothing is written.
+pub async fn preview_mapping(
+    store: &Store,
+    directory: &str,
+    rules: Vec<Rule>,
+    limit: u64,
+) -> Result<Vec<MappingPreview>, AdminError> {
+    if !(1..=MAX_PREVIEW).contains(&limit) {
+        return Err(AdminError::Invalid(format!(
+            "a preview shows 1 to {MAX_PREVIEW} users"
+        )));
+    }
+    let directory = directory::resolve(store, directory).await?;
+    check_mapping(&directory, &rules)?;
+    let id = &directory.directory.id;
+    let current = Origin::load(store.connection(), id)
+        .await
+        .map_err(AdminError::Store)?;
+    let proposed = current
+        .with_mapping(rules)
+        .map_err(|e| AdminError::Invalid(format!("attribute_mapping: {e}")))?;
+    let users: Vec<(String, Snapshot)> = match directory.kind {
+        directory::Kind::Scim => {
+            crate::store::mirror::users::users_after(store.connection(), id, None, limit)
+                .await
+                .map_err(AdminError::Store)?
+                .iter()
+                .map(|row| (row.id.clone(), crate::scim::snapshot::user(row)))
+                .collect()
+        }
+        directory::Kind::Pull(_) => {
+            return Err(AdminError::WrongKind(format!(
+                "directory {directory} is {}: its users' attributes are the provider's; \
+                 preview a mapping with a dry run of its connection after setting it",
+                directory.kind
+            )));
+        }
+    };
+    Ok(users
+        .into_iter()
+        .map(|(source_id, snapshot)| {
+            let compared = current.compare(&proposed, &snapshot);
+            MappingPreview {
+                source_id,
+                before: serde_json::to_value(&compared.before).unwrap_or_default(),
+                after: serde_json::to_value(&compared.after).unwrap_or_default(),
+                changed: compared
+                    .changed
+                    .iter()
+                    .map(|f| f.name().into_owned())
+                    .collect(),
+            }
+        })
+        .collect())
+}
+
+/// Refuse rules the directory's kind cannot read, with the rule and why.
+fn check_mapping(directory: &directory::Named, rules: &[Rule]) -> Result<(), AdminError> {
+    let kind = SourceKind::of_directory(directory.kind.as_str())
+        .ok_or_else(|| AdminError::Invalid(format!("directory {directory} has an unknown kind")))?;
+    Mapping::compile(kind, rules)
+        .map(|_| ())
+        .map_err(|e| AdminError::Invalid(format!("attribute_mapping: {e}")))
+}
+
+/// A changed mapping applies to the users the directory already gave: a
+/// SCIM directory's, at once, from what its clients wrote (the mirror); a
+/// pull directory's from its next run, which lists every user again (its
+/// incremental cursor is dropped), as only the provider holds attributes
+/// the old rules did not read.
+async fn reapply_mapping(store: &Store, directory: &directory::Named) -> Result<(), AdminError> {
+    let id = &directory.directory.id;
+    match directory.kind {
+        directory::Kind::Scim => {
+            let report = crate::scim::snapshot::reapply(store, id, false, now())
+                .await
+                .map_err(AdminError::Store)?;
+            tracing::info!(
+                directory_id = %id,
+                updated = report.counts.updated,
+                unchanged = report.counts.unchanged,
+                "attribute mapping applied to the directory's users"
+            );
+        }
+        directory::Kind::Pull(_) => {
+            crate::store::pull::forget_cursor(store.connection(), id, now())
+                .await
+                .map_err(AdminError::Store)?;
+        }
+    }
+    Ok(())
 }
 
 /// A tenant's app users, as the host application sees them.

@@ -36,6 +36,10 @@ pub fn scope() -> actix_web::Scope {
                 .route(web::put().to(replace_policy)),
         )
         .service(
+            super::resource("/{directory}/policy/preview", "POST")
+                .route(web::post().to(preview_policy)),
+        )
+        .service(
             super::resource("/{directory}/tokens", "GET, POST")
                 .route(web::get().to(list_tokens))
                 .route(web::post().to(create_token)),
@@ -269,6 +273,63 @@ pub async fn replace_policy(
     Ok(web::Json(
         admin::api::replace_policy(&state.store, &row.id, body.into_inner()).await?,
     ))
+}
+
+/// A proposed attribute mapping to preview.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MappingPreviewRequest {
+    /// The rules to preview (the policy's `attribute_mapping` as it would be).
+    pub attribute_mapping: Vec<crate::reconcile::mapping::Rule>,
+    /// How many users to show, 1 to 100 (default 10), the directory's first
+    /// in id order.
+    pub limit: Option<u64>,
+}
+
+/// The users a preview shows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MappingPreviewPage {
+    pub data: Vec<admin::MappingPreview>,
+}
+
+/// A dry run of an attribute mapping change: for the directory's first
+/// users, their values under the rules in force and under the proposed
+/// ones, and what would change. Nothing is written. A SCIM directory's
+/// users are read from what its clients wrote; a pull directory's
+/// attributes are the provider's (409: set the mapping and run a dry run
+/// of its connection).
+#[utoipa::path(
+    post,
+    path = "/api/v1/directories/{directory}/policy/preview",
+    tag = "directories",
+    params(("directory" = String, Path, description = "The directory's id, or its name in the tenant"), TenantParam),
+    request_body = MappingPreviewRequest,
+    responses(
+        (status = 200, body = MappingPreviewPage),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"]))
+)]
+pub async fn preview_policy(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    id: web::Path<String>,
+    body: super::Body<MappingPreviewRequest>,
+) -> Result<web::Json<MappingPreviewPage>, Problem> {
+    caller.require(Scope::Read)?;
+    let row = directory_in(&state, &caller, &tenant, &id).await?;
+    let asked = body.into_inner();
+    let data = admin::preview_mapping(
+        &state.store,
+        &row.id,
+        asked.attribute_mapping,
+        asked.limit.unwrap_or(10),
+    )
+    .await?;
+    Ok(web::Json(MappingPreviewPage { data }))
 }
 
 /// A directory's SCIM tokens (never their secrets), oldest first.

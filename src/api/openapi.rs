@@ -39,6 +39,7 @@ use super::{connections, directories, events, groups, runs, tenants, users, webh
         directories::delete_directory,
         directories::get_policy,
         directories::replace_policy,
+        directories::preview_policy,
         directories::list_tokens,
         directories::create_token,
         directories::revoke_token,

@@ -103,10 +103,11 @@ pub fn google_user(user: &Value) -> Option<(String, Snapshot)> {
                 employee_number: of_type(user, "externalIds", "organization")
                     .and_then(|e| text(e, &["value"])),
                 manager: of_type(user, "relations", "manager").and_then(|r| text(r, &["value"])),
+                custom: Default::default(),
             },
             active: !(flag("suspended") || flag("archived")),
             groups: Vec::new(),
-            carried: None,
+            ..Default::default()
         },
     ))
 }
@@ -132,10 +133,11 @@ pub fn graph_user(user: &Value) -> Option<(String, Snapshot)> {
                 title: text(user, &["jobTitle"]),
                 employee_number: text(user, &["employeeId"]),
                 manager: text(user, &["manager", "id"]),
+                custom: Default::default(),
             },
             active: user.get("accountEnabled").and_then(Value::as_bool) != Some(false),
             groups: Vec::new(),
-            carried: None,
+            ..Default::default()
         },
     ))
 }
@@ -221,10 +223,11 @@ pub fn okta_user(user: &Value) -> Option<(String, Snapshot)> {
                 title: text(profile, &["title"]),
                 employee_number: text(profile, &["employeeNumber"]),
                 manager: text(profile, &["managerId"]).or_else(|| text(profile, &["manager"])),
+                custom: Default::default(),
             },
             active: !matches!(status.as_str(), "SUSPENDED" | "DEPROVISIONED"),
             groups: Vec::new(),
-            carried: None,
+            ..Default::default()
         },
     ))
 }

@@ -4,14 +4,16 @@
 //! the mirror write, the app identity and the events commit together or not at
 //! all; `unit::Unit` appends the events last (store::events says why).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 use tracing::{info, instrument};
 
 use super::addresses::{self, Holder, Move, Verdict};
-use super::model::{Change, EventType, Field, Outcome, Profile, Snapshot};
+use super::mapping::{Mapping, SourceKind, StandardField, Target};
+use super::model::{Change, EventType, Field, Outcome, Profile, Snapshot, SnapshotField};
 use super::plan::{self, Current, DeactivatedBy, Status, Write};
 use super::policy::{OnDelete, OnMissing, Policy};
 use crate::domain::time::rfc3339;
@@ -22,6 +24,14 @@ use crate::store::events::NewEvent;
 use crate::store::mirror::deferred::{self, Deferred};
 use crate::store::{Conn, StoreError, tenants};
 
+/// One user under two attribute mappings (`Origin::compare`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Compared {
+    pub before: Snapshot,
+    pub after: Snapshot,
+    pub changed: Vec<Field>,
+}
+
 /// Where a change comes from: the directory (its id and tenant) and the
 /// policy in force. Not the directory's row (`store::tenants::Directory`).
 #[derive(Debug, Clone)]
@@ -31,22 +41,175 @@ pub struct Origin {
     pub policy: Policy,
     /// A fingerprint of `policy`: part of what a link was judged under.
     policy_key: String,
+    /// The policy's attribute mapping, compiled for the directory's kind.
+    mapping: Arc<Mapping>,
 }
 
 impl Origin {
     /// Read the directory and its policy inside the transaction.
     pub async fn load<C: Conn>(conn: &C, id: &str) -> Result<Origin, StoreError> {
         let row = tenants::directory_in(conn, id).await?;
-        let policy = serde_json::from_value(row.policy).map_err(|e| {
+        let policy: Policy = serde_json::from_value(row.policy).map_err(|e| {
             StoreError::Invalid(format!("directory {id} has an unreadable policy: {e}"))
         })?;
         let text = serde_json::to_string(&policy).unwrap_or_default();
+        let kind = SourceKind::of_directory(&row.kind).ok_or_else(|| {
+            StoreError::Invalid(format!("directory {id} has an unknown kind {:?}", row.kind))
+        })?;
+        let mapping = Mapping::compile(kind, &policy.attribute_mapping).map_err(|e| {
+            StoreError::Invalid(format!(
+                "directory {id} has an unusable attribute mapping: {e}"
+            ))
+        })?;
         Ok(Origin {
             id: row.id,
             tenant_id: row.tenant_id,
             policy_key: crate::crypto::hash_token(&text)[..16].to_owned(),
             policy,
+            mapping: Arc::new(mapping),
         })
+    }
+
+    /// Where a snapshot keeps a standard field, and its name as a partial
+    /// item's carried attribute.
+    fn slot<'s>(
+        &self,
+        s: &'s mut Snapshot,
+        field: StandardField,
+    ) -> (&'s mut Option<String>, SnapshotField) {
+        let p = &mut s.profile;
+        match field {
+            StandardField::GivenName => (&mut p.given_name, SnapshotField::GivenName),
+            StandardField::FamilyName => (&mut p.family_name, SnapshotField::FamilyName),
+            StandardField::DisplayName => (&mut p.display_name, SnapshotField::DisplayName),
+            StandardField::AvatarUrl => (&mut p.avatar_url, SnapshotField::AvatarUrl),
+            StandardField::Department => (&mut p.department, SnapshotField::Department),
+            StandardField::Title => (&mut p.title, SnapshotField::Title),
+            StandardField::EmployeeNumber => {
+                (&mut p.employee_number, SnapshotField::EmployeeNumber)
+            }
+            StandardField::Manager => (&mut p.manager, SnapshotField::Manager),
+            StandardField::Email => (&mut s.email, SnapshotField::Email),
+        }
+    }
+
+    /// This directory under another attribute mapping (a preview's), checked
+    /// like a stored one.
+    pub fn with_mapping(&self, rules: Vec<super::mapping::Rule>) -> Result<Origin, String> {
+        let mapping = Mapping::compile(self.mapping.kind(), &rules).map_err(|e| e.to_string())?;
+        let mut policy = self.policy.clone();
+        policy.attribute_mapping = rules;
+        let text = serde_json::to_string(&policy).unwrap_or_default();
+        Ok(Origin {
+            id: self.id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            policy_key: crate::crypto::hash_token(&text)[..16].to_owned(),
+            policy,
+            mapping: Arc::new(mapping),
+        })
+    }
+
+    /// What this directory's rules and another's make of one user, side by
+    /// side (a mapping change's preview): each mapped snapshot, and what
+    /// differs between them.
+    pub fn compare(&self, proposed: &Origin, snapshot: &Snapshot) -> Compared {
+        let mut before = snapshot.clone();
+        self.map(&mut before);
+        let mut after = snapshot.clone();
+        proposed.map(&mut after);
+        let mut changed = plan::profile_differences(&before.profile, &after.profile);
+        if before.email != after.email {
+            changed.insert(0, Field::Email);
+        }
+        if before.role != after.role {
+            changed.insert(0, Field::Role);
+        }
+        Compared {
+            before,
+            after,
+            changed,
+        }
+    }
+
+    /// Read the attribute mapping into every snapshot of a page ([`Self::map`]).
+    pub fn map_all(&self, mut changes: Vec<UserChange>) -> Vec<UserChange> {
+        for c in &mut changes {
+            if let Change::Upsert(s) = &mut c.change {
+                self.map(s);
+            }
+        }
+        changes
+    }
+
+    /// Read the attribute mapping into a snapshot from the document the
+    /// edge handed over with it, before anything compares or stores it:
+    /// what a rule gives replaces the default source of the field it
+    /// targets; custom attributes and the role are the rules' alone. A
+    /// partial item (a Graph delta round) carries only the targets whose
+    /// source properties it holds; the rest keep what was said before
+    /// (`Snapshot::merged_over`). Without a document (a stored snapshot, a
+    /// removal) there is nothing to read.
+    pub fn map(&self, s: &mut Snapshot) {
+        let Some(document) = s.document.take() else {
+            return;
+        };
+        if self.mapping.is_empty() {
+            return;
+        }
+        let mapped = self.mapping.evaluate(&document);
+        let all = self.mapping.targets_carried(|_| true);
+        let targets = match (&s.carried, document.as_object()) {
+            (Some(_), Some(item)) => self
+                .mapping
+                .targets_carried(|p| item.keys().any(|k| k.eq_ignore_ascii_case(p))),
+            (Some(_), None) => Vec::new(),
+            (None, _) => all.clone(),
+        };
+        // A field a rule targets comes from the rule's source alone: a
+        // partial item that carries the field's default source but not the
+        // rule's does not carry the field.
+        for target in all.iter().filter(|t| !targets.contains(t)) {
+            if let Target::Field(field) = target {
+                let (_, attribute) = self.slot(s, *field);
+                if let Some(carried) = s.carried.as_mut() {
+                    carried.retain(|a| *a != attribute);
+                }
+            }
+        }
+        for target in targets {
+            match target {
+                Target::Field(field) => {
+                    let value = mapped.fields.get(&field).cloned().flatten();
+                    let (slot, attribute) = self.slot(s, field);
+                    *slot = match field {
+                        // The address the engine matches and keys by:
+                        // folded like every edge's, and only if it is one.
+                        StandardField::Email => value.filter(|v| v.contains('@')).map(|v| {
+                            crate::domain::names::fold(&crate::domain::names::without_invisible(&v))
+                        }),
+                        _ => value,
+                    };
+                    if let Some(carried) = s.carried.as_mut().filter(|c| !c.contains(&attribute)) {
+                        carried.push(attribute);
+                    }
+                }
+                Target::Custom(name) => {
+                    match mapped.custom.get(&name) {
+                        Some(value) => s.profile.custom.insert(name.clone(), value.clone()),
+                        None => s.profile.custom.remove(&name),
+                    };
+                    if s.carried.is_some() {
+                        s.carried_custom.push(name);
+                    }
+                }
+                Target::Role => {
+                    s.role = mapped.role.clone();
+                    if let Some(carried) = s.carried.as_mut() {
+                        carried.push(SnapshotField::Role);
+                    }
+                }
+            }
+        }
     }
 
     /// What a link judged now, for an app user at `version`, records.
@@ -170,6 +333,15 @@ fn parse_deactivated_by(s: &str) -> Option<DeactivatedBy> {
     }
 }
 
+/// A row's custom attributes (an object; anything else reads as none).
+fn custom_attributes(stored: &Option<Value>) -> BTreeMap<String, Value> {
+    stored
+        .as_ref()
+        .and_then(Value::as_object)
+        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default()
+}
+
 /// The row as the planner sees it.
 pub fn to_plan(row: &AppUser) -> plan::AppUser {
     plan::AppUser {
@@ -188,6 +360,7 @@ pub fn to_plan(row: &AppUser) -> plan::AppUser {
             title: row.title.clone(),
             employee_number: row.employee_number.clone(),
             manager: row.manager.clone(),
+            custom: custom_attributes(&row.custom_attributes),
         },
         has_signed_in: row.has_signed_in,
     }
@@ -226,6 +399,14 @@ pub fn to_row(user: &plan::AppUser, base: Option<&AppUser>, tenant_id: &str, now
         title: p.title.clone(),
         employee_number: p.employee_number.clone(),
         manager: p.manager.clone(),
+        custom_attributes: (!p.custom.is_empty()).then(|| {
+            Value::Object(
+                p.custom
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            )
+        }),
         profile_directory_id,
         version,
         created_at,
@@ -255,6 +436,10 @@ pub struct UserView {
     pub title: Option<String>,
     pub employee_number: Option<String>,
     pub manager: Option<String>,
+    /// What the directory's attribute mapping gives: name → a string, or a
+    /// list of strings when the source holds several values.
+    #[schema(value_type = Object)]
+    pub custom_attributes: BTreeMap<String, Value>,
     /// RFC 3339, milliseconds, UTC.
     pub created_at: String,
     pub updated_at: String,
@@ -277,6 +462,7 @@ impl From<&AppUser> for UserView {
             title: row.title.clone(),
             employee_number: row.employee_number.clone(),
             manager: row.manager.clone(),
+            custom_attributes: custom_attributes(&row.custom_attributes),
             created_at: rfc3339(row.created_at),
             updated_at: rfc3339(row.updated_at),
         }
@@ -588,6 +774,7 @@ pub async fn complete_users<C: Conn>(
     dir: &Origin,
     changes: Vec<UserChange>,
 ) -> Result<Vec<UserChange>, StoreError> {
+    let changes = dir.map_all(changes);
     let partial: Vec<String> = changes
         .iter()
         .filter(|c| matches!(&c.change, Change::Upsert(s) if s.carried.is_some()))
@@ -789,6 +976,7 @@ pub async fn apply_users<C: Conn>(
     options: Options,
     fx: &mut Effects,
 ) -> Result<Batch, StoreError> {
+    let changes = dir.map_all(changes);
     let (changes, skipped) = fast_path(conn, dir, changes).await?;
     let mut state = State::default();
     let set = gather(conn, dir, &mut state, changes).await?;

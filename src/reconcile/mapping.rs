@@ -91,6 +91,20 @@ impl fmt::Display for SourceKind {
     }
 }
 
+impl SourceKind {
+    /// How a directory of this stored kind (`directories.kind`: `scim`, or
+    /// the pull provider's name) is read.
+    pub fn of_directory(kind: &str) -> Option<SourceKind> {
+        match kind {
+            "scim" => Some(SourceKind::Scim),
+            "entra" => Some(SourceKind::Graph),
+            "google" => Some(SourceKind::Google),
+            "okta" => Some(SourceKind::Okta),
+            _ => None,
+        }
+    }
+}
+
 /// One rule of a directory's attribute mapping.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -5,7 +5,11 @@
 //! closed sets the engine writes: `EventType` and `RunStatus` (defined in
 //! `domain`, so `store` can name them too; stored as their names). Pure data.
 
-use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
 
 pub use crate::domain::event::EventType;
 pub use crate::domain::run::RunStatus;
@@ -22,6 +26,12 @@ pub struct Profile {
     pub title: Option<String>,
     pub employee_number: Option<String>,
     pub manager: Option<String>,
+    /// Custom attributes the directory's attribute mapping gives: name →
+    /// string or list of strings (`reconcile::mapping`). Left out of the
+    /// JSON when empty, so a snapshot taken before mappings existed hashes
+    /// the same.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom: BTreeMap<String, Value>,
 }
 
 /// What one directory says about one user, normalised at the edge.
@@ -34,6 +44,16 @@ pub struct Snapshot {
     pub profile: Profile,
     /// The directory-side active flag (SCIM active, Graph accountEnabled, …).
     pub active: bool,
+    /// The role a `role` rule of the attribute mapping gives (applied only
+    /// when the policy lets sync set roles).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The user as the directory wrote it (a SCIM resource, a provider's
+    /// user object), which the engine reads the attribute mapping from
+    /// before it plans (`apply::Origin::map`); gone once mapped, never
+    /// stored.
+    #[serde(skip)]
+    pub document: Option<Arc<Value>>,
     /// Names or external ids of the directory groups the user is in (filled
     /// by the engine from the store; never stored with the snapshot).
     #[serde(skip)]
@@ -45,6 +65,10 @@ pub struct Snapshot {
     /// (`merged_over`). Never stored: the engine stores the merged snapshot.
     #[serde(skip)]
     pub carried: Option<Vec<SnapshotField>>,
+    /// For a partial item: the custom attributes it carries (those whose
+    /// mapped source it holds); the others keep what was said before.
+    #[serde(skip)]
+    pub carried_custom: Vec<String>,
 }
 
 /// What a directory's snapshot of a user can carry (the external id always
@@ -62,6 +86,8 @@ pub enum SnapshotField {
     Title,
     EmployeeNumber,
     Manager,
+    /// The role a mapping rule gives.
+    Role,
 }
 
 impl Snapshot {
@@ -86,6 +112,13 @@ impl Snapshot {
             if self.carries(attribute) { now } else { was }.clone()
         };
         let (p, b) = (&self.profile, &before.profile);
+        let mut custom = b.custom.clone();
+        for name in &self.carried_custom {
+            match p.custom.get(name) {
+                Some(value) => custom.insert(name.clone(), value.clone()),
+                None => custom.remove(name),
+            };
+        }
         Snapshot {
             external_id: self.external_id.clone().or(before.external_id.clone()),
             email: pick(SnapshotField::Email, &self.email, &before.email),
@@ -102,14 +135,18 @@ impl Snapshot {
                     &b.employee_number,
                 ),
                 manager: pick(SnapshotField::Manager, &p.manager, &b.manager),
+                custom,
             },
             active: if self.carries(SnapshotField::Active) {
                 self.active
             } else {
                 before.active
             },
+            role: pick(SnapshotField::Role, &self.role, &before.role),
+            document: None,
             groups: self.groups,
             carried: None,
+            carried_custom: Vec::new(),
         }
     }
 }
@@ -130,8 +167,7 @@ impl Change {
 }
 
 /// What an update changed (named in the event's `changed` list).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Field {
     /// The set of directories linked to the user.
     Directories,
@@ -146,6 +182,36 @@ pub enum Field {
     Title,
     EmployeeNumber,
     Manager,
+    /// A custom attribute, by name: `custom_attributes.NAME` in `changed`.
+    Custom(String),
+}
+
+impl Field {
+    /// The name `changed` lists.
+    pub fn name(&self) -> std::borrow::Cow<'static, str> {
+        let name = match self {
+            Field::Directories => "directories",
+            Field::Email => "email",
+            Field::Role => "role",
+            Field::Status => "status",
+            Field::GivenName => "given_name",
+            Field::FamilyName => "family_name",
+            Field::DisplayName => "display_name",
+            Field::AvatarUrl => "avatar_url",
+            Field::Department => "department",
+            Field::Title => "title",
+            Field::EmployeeNumber => "employee_number",
+            Field::Manager => "manager",
+            Field::Custom(name) => return format!("custom_attributes.{name}").into(),
+        };
+        name.into()
+    }
+}
+
+impl Serialize for Field {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

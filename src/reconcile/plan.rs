@@ -163,7 +163,7 @@ fn create(s: &Snapshot, policy: &Policy, now: i64, new_id: impl FnOnce() -> Stri
         deactivated_by: (!active).then_some(DeactivatedBy::Directory),
         deactivated_at: (!active).then_some(now),
         role: policy
-            .mapped_role(&s.groups)
+            .synced_role(s.role.as_deref(), &s.groups)
             .unwrap_or(&policy.default_role)
             .to_owned(),
         profile: s.profile.clone(),
@@ -183,6 +183,19 @@ fn changed_fields(before: &AppUser, after: &AppUser) -> Vec<Field> {
         (before.email != after.email, Field::Email),
         (before.role != after.role, Field::Role),
         (before.status != after.status, Field::Status),
+    ];
+    for (changed, field) in pairs {
+        if changed {
+            out.push(field);
+        }
+    }
+    out.extend(profile_differences(a, b));
+    out
+}
+
+/// The profile fields, custom attributes by name, that differ.
+pub fn profile_differences(a: &Profile, b: &Profile) -> Vec<Field> {
+    let pairs = [
         (a.given_name != b.given_name, Field::GivenName),
         (a.family_name != b.family_name, Field::FamilyName),
         (a.display_name != b.display_name, Field::DisplayName),
@@ -195,9 +208,16 @@ fn changed_fields(before: &AppUser, after: &AppUser) -> Vec<Field> {
         ),
         (a.manager != b.manager, Field::Manager),
     ];
-    for (changed, field) in pairs {
-        if changed {
-            out.push(field);
+    let mut out: Vec<Field> = pairs
+        .into_iter()
+        .filter(|(changed, _)| *changed)
+        .map(|(_, field)| field)
+        .collect();
+    let names: std::collections::BTreeSet<&String> =
+        a.custom.keys().chain(b.custom.keys()).collect();
+    for name in names {
+        if a.custom.get(name) != b.custom.get(name) {
+            out.push(Field::Custom(name.clone()));
         }
     }
     out
@@ -223,7 +243,7 @@ fn refresh(
             next.email = email.clone();
         }
     }
-    if let Some(role) = policy.mapped_role(&s.groups) {
+    if let Some(role) = policy.synced_role(s.role.as_deref(), &s.groups) {
         next.role = role.to_owned();
     }
     let mut outcome = None;
@@ -321,7 +341,7 @@ mod tests {
             },
             active,
             groups: Vec::new(),
-            carried: None,
+            ..Default::default()
         }
     }
 
@@ -660,7 +680,7 @@ mod properties {
                 },
                 active,
                 groups: Vec::new(),
-                carried: None,
+                ..Default::default()
             })
     }
 

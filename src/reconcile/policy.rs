@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::mapping::Rule;
+
 /// Status given to a user the directory creates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -98,6 +100,12 @@ pub struct Policy {
     /// directory (evens out Entra, which keeps users active while in
     /// groups, and JumpCloud, which suspends through group removal).
     pub require_group_membership: bool,
+    /// Rules that read the directory's own attributes into the app user's
+    /// standard fields, custom attributes or role (`reconcile::mapping`);
+    /// empty: the defaults the README's table gives. Left out of the JSON
+    /// when empty, so a policy from before mappings keeps its fingerprint.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub attribute_mapping: Vec<Rule>,
 }
 
 impl Default for Policy {
@@ -112,6 +120,7 @@ impl Default for Policy {
             group_roles_enabled: false,
             group_roles: Vec::new(),
             require_group_membership: false,
+            attribute_mapping: Vec::new(),
         }
     }
 }
@@ -139,6 +148,16 @@ impl Policy {
             .iter()
             .find(|m| groups.iter().any(|g| g.eq_ignore_ascii_case(&m.group)))
             .map(|m| m.role.as_str())
+    }
+
+    /// The role sync gives a user, only when the policy lets sync set roles
+    /// (`group_roles_enabled`, the one switch): the role an attribute rule
+    /// mapped (`role`), else the group mapping's.
+    pub fn synced_role<'a>(&'a self, role: Option<&'a str>, groups: &[String]) -> Option<&'a str> {
+        if !self.group_roles_enabled {
+            return None;
+        }
+        role.or_else(|| self.mapped_role(groups))
     }
 
     /// Whether the user's groups satisfy the membership requirement.

@@ -8,12 +8,14 @@ use serde_json::{Map, Value};
 use super::schema::ENTERPRISE_USER;
 use crate::metrics;
 use crate::reconcile::apply::{Applied, UserChange};
+use crate::reconcile::listing::{Listing, ListingOptions, PAGE, Report};
 use crate::reconcile::model::{
     Change, GroupChange, GroupSnapshot, MemberChanges, Profile, Snapshot,
 };
 use crate::reconcile::unit::Unit;
 use crate::store::mirror::groups::MirrorGroup;
-use crate::store::mirror::users::MirrorUser;
+use crate::store::mirror::users::{self as store_users, MirrorUser};
+use crate::store::{Store, StoreError};
 
 fn text(data: &Map<String, Value>, path: &[&str]) -> Option<String> {
     let mut at = data;
@@ -56,10 +58,13 @@ pub fn user(row: &MirrorUser) -> Snapshot {
             title: text(data, &["title"]),
             employee_number: text(data, &[ENTERPRISE_USER, "employeeNumber"]),
             manager: text(data, &[ENTERPRISE_USER, "manager", "value"]),
+            custom: Default::default(),
         },
         active: row.active,
-        groups: Vec::new(),
-        carried: None,
+        // The resource itself, for the directory's attribute mapping
+        // (`reconcile::mapping` reads SCIM paths from it).
+        document: Some(std::sync::Arc::new(row.data.clone())),
+        ..Snapshot::default()
     }
 }
 
@@ -117,4 +122,41 @@ pub fn user_removed(unit: &mut Unit, directory_id: &str, source_id: &str, groups
         change: Change::Removed,
     };
     unit.user_later(directory_id, removal);
+}
+
+/// Apply the directory's policy again to every user the directory wrote,
+/// from the mirror (no client need send anything): after its attribute
+/// mapping changed, each user whose mapped values differ is a
+/// `user.updated`, through the engine and its guard, as a listing that
+/// names every user but misses no one. A dry run writes nothing and keeps
+/// the start of its plan.
+pub async fn reapply(
+    store: &Store,
+    directory_id: &str,
+    dry_run: bool,
+    now: i64,
+) -> Result<Report, StoreError> {
+    let options = ListingOptions {
+        dry_run,
+        partial: true,
+        ..ListingOptions::default()
+    };
+    let mut listing = Listing::begin(store, directory_id, options).await?;
+    let mut after: Option<String> = None;
+    loop {
+        let rows = store_users::users_after(
+            store.connection(),
+            directory_id,
+            after.as_deref(),
+            PAGE as u64,
+        )
+        .await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = Some(last.id.clone());
+        let users = rows.iter().map(|row| (row.id.clone(), user(row))).collect();
+        listing.page(store, users, now).await?;
+    }
+    listing.finish(store, true, now).await
 }

@@ -160,6 +160,9 @@ pub mod users {
         pub title: Option<String>,
         pub employee_number: Option<String>,
         pub manager: Option<String>,
+        /// Name → string or list of strings (the attribute mapping's custom
+        /// attributes; NULL when none).
+        pub custom_attributes: Option<Json>,
         pub profile_directory_id: Option<String>,
         pub version: i64,
         pub created_at: i64,

@@ -409,6 +409,23 @@ pub async fn set_cursor<C: Conn>(
     Ok(done.rows_affected == 1)
 }
 
+/// Make the next run of a directory's connection a full listing (its
+/// attribute mapping changed: every user is read again). A run holding the
+/// lease writes its own cursor when it ends; `pull::run` drops that one
+/// too when the mapping changed under it.
+pub async fn forget_cursor<C: Conn>(conn: &C, directory_id: &str, now: i64) -> Result<()> {
+    connections::Entity::update_many()
+        .col_expr(
+            connections::Column::Cursor,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(connections::Column::UpdatedAt, Expr::value(now))
+        .filter(connections::Column::DirectoryId.eq(directory_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// Replace a connection's sealed credentials, only if they are still
 /// `was` (key rotation touches no other column: not the lease, not the
 /// cursor a run may be writing). False when they changed meanwhile.

@@ -89,7 +89,7 @@ fn snapshot(email: usize, active: bool, name: usize) -> Snapshot {
         },
         active,
         groups: Vec::new(),
-        carried: None,
+        ..Default::default()
     }
 }
 

@@ -88,7 +88,7 @@ fn person(n: usize, department: &str, active: bool) -> (String, Snapshot) {
             },
             active,
             groups: Vec::new(),
-            carried: None,
+            ..Default::default()
         },
     )
 }
@@ -573,6 +573,9 @@ fn walk_body(method: &Method, path: &str) -> Option<Value> {
         ("PUT", "/api/v1/users/{id}/role") => Some(json!({"role": "owner"})),
         ("POST", "/api/v1/webhooks") => Some(json!({"url": "https://hooks.example.com/x"})),
         ("POST", "/api/v1/webhooks/{id}/replay") => Some(json!({"from_seq": 1})),
+        ("POST", "/api/v1/directories/{directory}/policy/preview") => {
+            Some(json!({"attribute_mapping": []}))
+        }
         ("PUT" | "PATCH", _) => Some(json!({})),
         _ => None,
     }

@@ -34,7 +34,7 @@ fn person(n: usize, email: &str) -> Snapshot {
         },
         active: true,
         groups: Vec::new(),
-        carried: None,
+        ..Default::default()
     }
 }
 
@@ -303,6 +303,7 @@ async fn a_partial_item_updates_only_what_it_carries_and_an_explicit_null_clears
         active: true,
         groups: Vec::new(),
         carried: Some(vec![SnapshotField::Title, SnapshotField::Department]),
+        ..Snapshot::default()
     };
     let seq = app.last_seq().await;
     let partial = ListingOptions {

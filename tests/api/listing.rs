@@ -25,7 +25,7 @@ fn snapshot(n: usize, given: &str, active: bool) -> Snapshot {
         },
         active,
         groups: Vec::new(),
-        carried: None,
+        ..Default::default()
     }
 }
 

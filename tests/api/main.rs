@@ -21,6 +21,7 @@ mod host_api_directories;
 mod host_api_keys;
 mod identities;
 mod listing;
+mod mapping;
 mod membership_filters;
 mod migrations;
 mod ops;

@@ -53,7 +53,7 @@ fn person(n: usize, department: &str, active: bool) -> Snapshot {
         },
         active,
         groups: Vec::new(),
-        carried: None,
+        ..Default::default()
     }
 }
 

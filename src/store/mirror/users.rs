@@ -31,6 +31,26 @@ pub async fn list_users<C: ConnectionTrait>(
     .await
 }
 
+/// A directory's users after `after` (an id; None: from the first), at
+/// most `limit`, in id order: a keyset page for a pass over the directory.
+pub async fn users_after<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<MirrorUser>> {
+    let mut select = directory_users::Entity::find()
+        .filter(directory_users::Column::DirectoryId.eq(directory_id));
+    if let Some(after) = after {
+        select = select.filter(directory_users::Column::Id.gt(after));
+    }
+    Ok(select
+        .order_by_asc(directory_users::Column::Id)
+        .limit(limit)
+        .all(conn)
+        .await?)
+}
+
 pub async fn find_user<C: ConnectionTrait>(
     conn: &C,
     directory_id: &str,
