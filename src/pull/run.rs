@@ -686,9 +686,19 @@ impl Lease {
             let every = std::time::Duration::from_millis((lease_ttl_ms() / 5).max(200) as u64);
             loop {
                 tokio::time::sleep(every).await;
-                match runs::renew_lease(store.connection(), &id, &owner, now_ms(), lease_ttl_ms())
-                    .await
-                {
+                // Behind the store's writer, as a page's transaction is: on
+                // SQLite a beat committed after that transaction read and
+                // before it wrote would fail it (SQLITE_BUSY_SNAPSHOT), and
+                // the run with it.
+                let renewed = async {
+                    let tx = store.write().await?;
+                    let held =
+                        runs::renew_lease(tx.conn(), &id, &owner, now_ms(), lease_ttl_ms()).await?;
+                    tx.commit().await?;
+                    Ok::<bool, StoreError>(held)
+                }
+                .await;
+                match renewed {
                     Ok(true) => {}
                     Ok(false) => {
                         flag.store(true, Ordering::SeqCst);
