@@ -1020,6 +1020,13 @@ fn run_line(run: &serde_json::Value) -> String {
         n("/groups/members_added"),
         n("/groups/members_removed"),
     );
+    if let dropped @ 1.. = n("/values_dropped") {
+        line.push_str(&format!(
+            "\n  {dropped} provider value{s} longer than dirsync keeps dropped: the users were synced without {them} (the WARN log names each property)",
+            s = if dropped == 1 { "" } else { "s" },
+            them = if dropped == 1 { "it" } else { "them" },
+        ));
+    }
     if run["status"] == RunStatus::NeedsApproval.as_str() {
         line.push_str(&format!(
             "\n  stopped by the mass-deactivation guard: {} deactivations of {} active users; whom: dirsync runs deactivations {id}; approve with: dirsync runs approve {id}",

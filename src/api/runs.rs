@@ -42,7 +42,10 @@ pub struct Run {
     pub finished_at: Option<String>,
     /// Users seen, created, updated, deactivated…; groups; the
     /// deactivations weighed against the guard and the population it
-    /// measured; what was asked; on a dry run, the first planned changes.
+    /// measured; `values_dropped`: provider values longer than dirsync
+    /// keeps, dropped from the users the run took in (they were synced
+    /// without them; not an error, such a run still succeeds); what was
+    /// asked; on a dry run, the first planned changes.
     #[schema(value_type = Object)]
     pub counts: Value,
     /// The first errors: the provider's, then users skipped or in

@@ -508,22 +508,23 @@ impl Source for Google {
         let body = self
             .get(self.users_url(USERS_PER_PAGE, page_token)?)
             .await?;
-        let users = body["users"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(google_user)
-                    .filter(|(id, _)| self.members.as_ref().is_none_or(|m| m.contains(id)))
-                    .collect()
-            })
-            .unwrap_or_default();
-        Ok(UserPage {
-            users,
-            removed: Vec::new(),
+        let mut page = UserPage {
             next: body["nextPageToken"].as_str().map(str::to_owned),
-            cursor: None,
-        })
+            ..UserPage::default()
+        };
+        for item in body["users"].as_array().into_iter().flatten() {
+            let user = google_user(item);
+            // The group scope is applied here, to the whole domain's users:
+            // what one outside it dropped is not the run's.
+            let outside = user
+                .user
+                .as_ref()
+                .is_some_and(|(id, _)| self.members.as_ref().is_some_and(|m| !m.contains(id)));
+            if !outside {
+                page.push(user);
+            }
+        }
+        Ok(page)
     }
 
     async fn groups(&mut self, next: Option<&str>) -> Result<GroupPage, PullError> {

@@ -394,8 +394,8 @@ fn user_page(body: &Value, partial: bool) -> UserPage {
             if let Some(id) = item["id"].as_str() {
                 page.removed.push(id.to_owned());
             }
-        } else if let Some(user) = normalize(item) {
-            page.users.push(user);
+        } else {
+            page.push(normalize(item));
         }
     }
     page

@@ -3,7 +3,9 @@
 //! employee number, manager, and whether the provider says the account is
 //! active (docs/pull-apis.md §1B, §2B/2E, §3B/3D); and, for an
 //! item that may leave properties out (a Graph incremental delta round), which
-//! attributes it carries. Pure: JSON in, snapshots out.
+//! attributes it carries. Pure but for the WARN line and the metric a drop
+//! also makes: JSON in, snapshots and the number of values dropped at the
+//! caps out (`Normalized`), for the caller to count.
 
 use serde_json::Value;
 
@@ -11,47 +13,92 @@ use crate::domain::limits::{REFERENCE_BYTES, TEXT_BYTES};
 use crate::domain::names::{self, fold};
 use crate::reconcile::model::{Profile, Snapshot, SnapshotField};
 
-/// A provider's string property, trimmed, without the control characters no
-/// stored text may hold (`domain::text`): stripped rather than refused, as a
-/// provider cannot be answered 400, and a user skipped for a stray NUL in a
-/// title would count as missing from a complete listing. Absent when empty
-/// or longer than `domain::limits::TEXT_BYTES` (the cap the SCIM edge
-/// enforces on the same attributes).
-fn text(v: &Value, path: &[&str]) -> Option<String> {
-    capped(v, path, TEXT_BYTES)
+/// A provider's user as this module makes it, and what it left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalized {
+    /// The directory's id for the user and its snapshot; None when the item
+    /// has no id dirsync keeps (none, or one past its cap).
+    pub user: Option<(String, Snapshot)>,
+    /// How many of the item's values were past their caps and dropped
+    /// (the id too, when it was): reported, not kept in a global, so a run
+    /// counts those of the users it takes in (its `values_dropped`).
+    pub dropped: u64,
 }
 
-/// Like [`text`] for a URL, with the cap on URIs.
-fn url(v: &Value, path: &[&str]) -> Option<String> {
-    capped(v, path, REFERENCE_BYTES)
+/// Reads one provider item's string properties within their caps and
+/// counts what it drops.
+#[derive(Default)]
+struct Reader {
+    dropped: u64,
 }
 
-/// A value past the cap is dropped, not cut: a truncated id, address or
-/// name would be a different one, silently. The drop is logged and counted
-/// (`dirsync_pull_values_dropped_total`); a user whose id is dropped is no
-/// snapshot at all, so the provider cannot make the run hold more than the
-/// caps allow.
-fn capped(v: &Value, path: &[&str], max: usize) -> Option<String> {
+impl Reader {
+    /// A provider's string property, trimmed, without the control
+    /// characters no stored text may hold (`domain::text`): stripped rather
+    /// than refused, as a provider cannot be answered 400, and a user
+    /// skipped for a stray NUL in a title would count as missing from a
+    /// complete listing. Absent when empty or longer than
+    /// `domain::limits::TEXT_BYTES` (the cap the SCIM edge enforces on the
+    /// same attributes).
+    fn text(&mut self, v: &Value, path: &[&str]) -> Option<String> {
+        self.capped(v, path, TEXT_BYTES)
+    }
+
+    /// Like [`Reader::text`] for a URL, with the cap on URIs.
+    fn url(&mut self, v: &Value, path: &[&str]) -> Option<String> {
+        self.capped(v, path, REFERENCE_BYTES)
+    }
+
+    /// A value past the cap is dropped, not cut: a truncated id, address
+    /// or name would be a different one, silently. The drop is logged,
+    /// counted in `dirsync_pull_values_dropped_total` and in what this
+    /// reader reports; a user whose id is dropped is no snapshot at all, so
+    /// the provider cannot make the run hold more than the caps allow.
+    fn capped(&mut self, v: &Value, path: &[&str], max: usize) -> Option<String> {
+        match within(v, path, max) {
+            Ok(value) => value,
+            Err(bytes) => {
+                let property = path.join(".");
+                tracing::warn!(
+                    property,
+                    bytes,
+                    max,
+                    "a provider's value is longer than dirsync keeps; dropped"
+                );
+                crate::metrics::pull_value_dropped(&property);
+                self.dropped += 1;
+                None
+            }
+        }
+    }
+
+    fn normalized(self, user: Option<(String, Snapshot)>) -> Normalized {
+        Normalized {
+            user,
+            dropped: self.dropped,
+        }
+    }
+}
+
+/// The string property at `path` as dirsync would keep it (see
+/// [`Reader::text`]): None when absent or empty, its length in bytes when
+/// past `max`. Reads only: the caller says what a drop means.
+fn within(v: &Value, path: &[&str], max: usize) -> Result<Option<String>, usize> {
     let mut at = v;
     for key in path {
-        at = at.get(*key)?;
+        match at.get(*key) {
+            Some(next) => at = next,
+            None => return Ok(None),
+        }
     }
-    let value = at.as_str().and_then(provider_text)?;
-    if value.len() > max {
-        let property = path.join(".");
-        tracing::warn!(
-            property,
-            bytes = value.len(),
-            max,
-            "a provider's value is longer than dirsync keeps; dropped"
-        );
-        crate::metrics::pull_value_dropped(&property);
-        return None;
+    match at.as_str().and_then(provider_text) {
+        Some(value) if value.len() > max => Err(value.len()),
+        value => Ok(value),
     }
-    Some(value)
 }
 
-/// A provider's text, trimmed and without control characters (see [`text`]);
+/// A provider's text, trimmed and without control characters (see
+/// [`Reader::text`]);
 /// for the connectors' group names too.
 pub fn provider_text(raw: &str) -> Option<String> {
     let kept = crate::domain::text::strip_controls(raw);
@@ -84,25 +131,32 @@ fn of_type<'a>(v: &'a Value, field: &str, kind: &str) -> Option<&'a Value> {
 
 /// A Google Workspace Directory API user (`admin#directory#user`). Suspended
 /// or archived accounts are inactive.
-pub fn google_user(user: &Value) -> Option<(String, Snapshot)> {
-    let id = text(user, &["id"])?;
+pub fn google_user(user: &Value) -> Normalized {
+    let mut read = Reader::default();
+    let snapshot = google_snapshot(user, &mut read);
+    read.normalized(snapshot)
+}
+
+fn google_snapshot(user: &Value, read: &mut Reader) -> Option<(String, Snapshot)> {
+    let id = read.text(user, &["id"])?;
     let org = primary(user, "organizations");
     let flag = |name: &str| user.get(name).and_then(Value::as_bool) == Some(true);
     Some((
         id.clone(),
         Snapshot {
             external_id: Some(id),
-            email: text(user, &["primaryEmail"]).map(|e| address(&e)),
+            email: read.text(user, &["primaryEmail"]).map(|e| address(&e)),
             profile: Profile {
-                given_name: text(user, &["name", "givenName"]),
-                family_name: text(user, &["name", "familyName"]),
-                display_name: text(user, &["name", "fullName"]),
-                avatar_url: url(user, &["thumbnailPhotoUrl"]),
-                department: org.and_then(|o| text(o, &["department"])),
-                title: org.and_then(|o| text(o, &["title"])),
+                given_name: read.text(user, &["name", "givenName"]),
+                family_name: read.text(user, &["name", "familyName"]),
+                display_name: read.text(user, &["name", "fullName"]),
+                avatar_url: read.url(user, &["thumbnailPhotoUrl"]),
+                department: org.and_then(|o| read.text(o, &["department"])),
+                title: org.and_then(|o| read.text(o, &["title"])),
                 employee_number: of_type(user, "externalIds", "organization")
-                    .and_then(|e| text(e, &["value"])),
-                manager: of_type(user, "relations", "manager").and_then(|r| text(r, &["value"])),
+                    .and_then(|e| read.text(e, &["value"])),
+                manager: of_type(user, "relations", "manager")
+                    .and_then(|r| read.text(r, &["value"])),
                 custom: Default::default(),
             },
             active: !(flag("suspended") || flag("archived")),
@@ -116,23 +170,31 @@ pub fn google_user(user: &Value) -> Option<(String, Snapshot)> {
 /// member). `accountEnabled: false` is inactive; the email is `mail`, or the
 /// `userPrincipalName` when the user has no mailbox; the manager is there
 /// when the listing expanded it.
-pub fn graph_user(user: &Value) -> Option<(String, Snapshot)> {
-    let id = text(user, &["id"])?;
-    let email = text(user, &["mail"]).or_else(|| text(user, &["userPrincipalName"]));
+pub fn graph_user(user: &Value) -> Normalized {
+    let mut read = Reader::default();
+    let snapshot = graph_snapshot(user, &mut read);
+    read.normalized(snapshot)
+}
+
+fn graph_snapshot(user: &Value, read: &mut Reader) -> Option<(String, Snapshot)> {
+    let id = read.text(user, &["id"])?;
+    let email = read
+        .text(user, &["mail"])
+        .or_else(|| read.text(user, &["userPrincipalName"]));
     Some((
         id.clone(),
         Snapshot {
             external_id: Some(id),
             email: email.map(|e| address(&e)),
             profile: Profile {
-                given_name: text(user, &["givenName"]),
-                family_name: text(user, &["surname"]),
-                display_name: text(user, &["displayName"]),
+                given_name: read.text(user, &["givenName"]),
+                family_name: read.text(user, &["surname"]),
+                display_name: read.text(user, &["displayName"]),
                 avatar_url: None,
-                department: text(user, &["department"]),
-                title: text(user, &["jobTitle"]),
-                employee_number: text(user, &["employeeId"]),
-                manager: text(user, &["manager", "id"]),
+                department: read.text(user, &["department"]),
+                title: read.text(user, &["jobTitle"]),
+                employee_number: read.text(user, &["employeeId"]),
+                manager: read.text(user, &["manager", "id"]),
                 custom: Default::default(),
             },
             active: user.get("accountEnabled").and_then(Value::as_bool) != Some(false),
@@ -159,16 +221,18 @@ const GRAPH_CARRIERS: &[(&str, SnapshotField)] = &[
 /// snapshot is partial: it carries the attributes whose properties are in
 /// the item (present as `null`: carried, with no value), and the engine
 /// keeps the stored value of the others.
-pub fn graph_changed_user(user: &Value) -> Option<(String, Snapshot)> {
-    let (id, mut snapshot) = graph_user(user)?;
-    let carried = graph_carried(user);
-    // A UPN the item cannot vouch for as the email is no value at all, so
-    // nothing downstream mistakes it for one.
-    if !carried.contains(&SnapshotField::Email) {
-        snapshot.email = None;
+pub fn graph_changed_user(user: &Value) -> Normalized {
+    let mut normalized = graph_user(user);
+    if let Some((_, snapshot)) = &mut normalized.user {
+        let carried = graph_carried(user);
+        // A UPN the item cannot vouch for as the email is no value at all,
+        // so nothing downstream mistakes it for one.
+        if !carried.contains(&SnapshotField::Email) {
+            snapshot.email = None;
+        }
+        snapshot.carried = Some(carried);
     }
-    snapshot.carried = Some(carried);
-    Some((id, snapshot))
+    normalized
 }
 
 /// Which attributes a partial Graph item carries, in `SnapshotField` order.
@@ -188,9 +252,11 @@ fn graph_carried(user: &Value) -> Vec<SnapshotField> {
     // `mail` absent the item cannot say whether the user still has a
     // mailbox, so a UPN alone (an unmailboxed user's rename, or a mailboxed
     // user's UPN change that does not touch the address) is not the email:
-    // an unmailboxed user's rename arrives with the next full run.
+    // an unmailboxed user's rename arrives with the next full run. (A mail
+    // past its cap is read as cleared, as `graph_user` read it; it was
+    // counted there, once.)
     let email = match user.get("mail") {
-        Some(_) if text(user, &["mail"]).is_some() => true,
+        Some(_) if matches!(within(user, &["mail"], TEXT_BYTES), Ok(Some(_))) => true,
         Some(_) => present("userPrincipalName"),
         None => false,
     };
@@ -204,25 +270,35 @@ fn graph_carried(user: &Value) -> Vec<SnapshotField> {
 /// An Okta user. SUSPENDED and DEPROVISIONED are inactive; every other status
 /// (ACTIVE, STAGED, PROVISIONED, LOCKED_OUT, PASSWORD_EXPIRED, RECOVERY) keeps
 /// the account (docs/pull-apis.md §3D).
-pub fn okta_user(user: &Value) -> Option<(String, Snapshot)> {
-    let id = text(user, &["id"])?;
+pub fn okta_user(user: &Value) -> Normalized {
+    let mut read = Reader::default();
+    let snapshot = okta_snapshot(user, &mut read);
+    read.normalized(snapshot)
+}
+
+fn okta_snapshot(user: &Value, read: &mut Reader) -> Option<(String, Snapshot)> {
+    let id = read.text(user, &["id"])?;
     let profile = user.get("profile").unwrap_or(&Value::Null);
-    let email = text(profile, &["email"]).or_else(|| text(profile, &["login"]));
-    let status = text(user, &["status"]).unwrap_or_default();
+    let email = read
+        .text(profile, &["email"])
+        .or_else(|| read.text(profile, &["login"]));
+    let status = read.text(user, &["status"]).unwrap_or_default();
     Some((
         id.clone(),
         Snapshot {
             external_id: Some(id),
             email: email.map(|e| address(&e)),
             profile: Profile {
-                given_name: text(profile, &["firstName"]),
-                family_name: text(profile, &["lastName"]),
-                display_name: text(profile, &["displayName"]),
+                given_name: read.text(profile, &["firstName"]),
+                family_name: read.text(profile, &["lastName"]),
+                display_name: read.text(profile, &["displayName"]),
                 avatar_url: None,
-                department: text(profile, &["department"]),
-                title: text(profile, &["title"]),
-                employee_number: text(profile, &["employeeNumber"]),
-                manager: text(profile, &["managerId"]).or_else(|| text(profile, &["manager"])),
+                department: read.text(profile, &["department"]),
+                title: read.text(profile, &["title"]),
+                employee_number: read.text(profile, &["employeeNumber"]),
+                manager: read
+                    .text(profile, &["managerId"])
+                    .or_else(|| read.text(profile, &["manager"])),
                 custom: Default::default(),
             },
             active: !matches!(status.as_str(), "SUSPENDED" | "DEPROVISIONED"),
@@ -250,6 +326,7 @@ mod tests {
                 "title": "\u{7}\u{0}",
             },
         }))
+        .user
         .unwrap();
         assert_eq!(s.email.as_deref(), Some("ann@example.com"));
         assert_eq!(s.profile.given_name.as_deref(), Some("Ann"));
@@ -271,6 +348,7 @@ mod tests {
             "relations": [{"type": "manager", "value": "boss@example.com"}],
             "suspended": false
         }))
+        .user
         .unwrap();
         assert_eq!(id, "1045");
         assert_eq!(s.email.as_deref(), Some("ada@example.com"));
@@ -295,7 +373,7 @@ mod tests {
         user.as_object_mut()
             .unwrap()
             .extend(flags.as_object().unwrap().clone());
-        assert_eq!(google_user(&user).unwrap().1.active, active);
+        assert_eq!(google_user(&user).user.unwrap().1.active, active);
     }
 
     #[rstest]
@@ -307,7 +385,7 @@ mod tests {
         user.as_object_mut()
             .unwrap()
             .extend(flags.as_object().unwrap().clone());
-        assert_eq!(graph_user(&user).unwrap().1.active, active);
+        assert_eq!(graph_user(&user).user.unwrap().1.active, active);
     }
 
     #[test]
@@ -317,6 +395,7 @@ mod tests {
             "givenName": "Ada", "surname": "Lovelace", "jobTitle": "Analyst", "employeeId": "7",
             "manager": {"id": "u0"}
         }))
+        .user
         .unwrap();
         assert_eq!(s.email.as_deref(), Some("ada@contoso.onmicrosoft.com"));
         assert_eq!(s.profile.family_name.as_deref(), Some("Lovelace"));
@@ -352,7 +431,7 @@ mod tests {
         #[case] extra: Value,
         #[case] carried: Vec<SnapshotField>,
     ) {
-        let (_, s) = graph_changed_user(&graph_item(extra)).unwrap();
+        let (_, s) = graph_changed_user(&graph_item(extra)).user.unwrap();
         assert_eq!(s.carried, Some(carried));
     }
 
@@ -377,7 +456,7 @@ mod tests {
         #[case] extra: Value,
         #[case] email: Option<&str>,
     ) {
-        let (_, s) = graph_changed_user(&graph_item(extra)).unwrap();
+        let (_, s) = graph_changed_user(&graph_item(extra)).user.unwrap();
         assert_eq!(s.carries(SnapshotField::Email), email.is_some());
         assert_eq!(s.email.as_deref(), email);
     }
@@ -392,14 +471,16 @@ mod tests {
         #[case] carried: bool,
         #[case] department: Option<&str>,
     ) {
-        let (_, s) = graph_changed_user(&graph_item(extra)).unwrap();
+        let (_, s) = graph_changed_user(&graph_item(extra)).user.unwrap();
         assert_eq!(s.carries(SnapshotField::Department), carried);
         assert_eq!(s.profile.department.as_deref(), department);
     }
 
     #[test]
     fn a_complete_graph_user_carries_everything() {
-        let (_, s) = graph_user(&graph_item(json!({"mail": "a@example.com"}))).unwrap();
+        let (_, s) = graph_user(&graph_item(json!({"mail": "a@example.com"})))
+            .user
+            .unwrap();
         assert_eq!(s.carried, None);
         assert!(
             s.carries(SnapshotField::Department),
@@ -418,7 +499,7 @@ mod tests {
     #[case("DEPROVISIONED", false)]
     fn okta_statuses_map_to_activity(#[case] status: &str, #[case] active: bool) {
         let user = json!({"id": "00u1", "status": status, "profile": {"login": "a@example.com"}});
-        assert_eq!(okta_user(&user).unwrap().1.active, active);
+        assert_eq!(okta_user(&user).user.unwrap().1.active, active);
     }
 
     #[test]
@@ -429,6 +510,7 @@ mod tests {
                         "lastName": "Lovelace", "department": "R&D", "title": "Analyst",
                         "employeeNumber": "7", "managerId": "00u0"}
         }))
+        .user
         .unwrap();
         assert_eq!(id, "00ub0oNGTSWTBKOLGLNR");
         assert_eq!(s.external_id.as_deref(), Some("00ub0oNGTSWTBKOLGLNR"));
@@ -438,13 +520,21 @@ mod tests {
 
     #[test]
     fn a_user_without_an_id_is_not_a_snapshot() {
-        assert!(google_user(&json!({"primaryEmail": "a@example.com"})).is_none());
-        assert!(graph_user(&json!({"mail": "a@example.com"})).is_none());
-        assert!(okta_user(&json!({"profile": {"login": "a@example.com"}})).is_none());
+        assert!(
+            google_user(&json!({"primaryEmail": "a@example.com"}))
+                .user
+                .is_none()
+        );
+        assert!(graph_user(&json!({"mail": "a@example.com"})).user.is_none());
+        assert!(
+            okta_user(&json!({"profile": {"login": "a@example.com"}}))
+                .user
+                .is_none()
+        );
     }
 
     #[test]
-    fn a_value_past_its_cap_is_dropped_and_one_at_the_cap_is_kept() {
+    fn a_value_past_its_cap_is_dropped_reported_and_one_at_the_cap_is_kept() {
         let at = "d".repeat(TEXT_BYTES);
         let past = "d".repeat(TEXT_BYTES + 1);
         let user = |department: &str| {
@@ -452,21 +542,84 @@ mod tests {
                 "id": "00u1",
                 "profile": {"login": "a@example.com", "department": department, "title": "T"}
             }))
-            .unwrap()
-            .1
         };
-        assert_eq!(user(&at).profile.department.as_deref(), Some(at.as_str()));
+        let kept = user(&at);
+        assert_eq!(kept.dropped, 0);
+        let kept = kept.user.unwrap().1;
+        assert_eq!(kept.profile.department.as_deref(), Some(at.as_str()));
         let dropped = user(&past);
+        assert_eq!(dropped.dropped, 1, "the drop is reported to the caller");
+        let (_, dropped) = dropped.user.unwrap();
         assert_eq!(dropped.profile.department, None);
         assert_eq!(dropped.profile.title.as_deref(), Some("T"));
         let photo = format!("https://x/{}", "p".repeat(REFERENCE_BYTES));
-        let google = google_user(&json!({"id": "1", "thumbnailPhotoUrl": photo})).unwrap();
-        assert_eq!(google.1.profile.avatar_url, None);
+        let google = google_user(&json!({"id": "1", "thumbnailPhotoUrl": photo}));
+        assert_eq!(google.dropped, 1);
+        assert_eq!(google.user.unwrap().1.profile.avatar_url, None);
+    }
+
+    #[rstest]
+    #[case::google(google_user(&json!({
+        "id": "1", "primaryEmail": "a@example.com",
+        "name": {"givenName": "A", "familyName": "f".repeat(TEXT_BYTES + 1)},
+        "organizations": [{"primary": true, "title": "t".repeat(TEXT_BYTES + 1), "department": "D"}],
+        "relations": [{"type": "manager", "value": "m".repeat(TEXT_BYTES + 1)}],
+    })))]
+    #[case::graph(graph_user(&json!({
+        "id": "u1", "mail": "a@example.com", "givenName": "A",
+        "surname": "f".repeat(TEXT_BYTES + 1), "jobTitle": "t".repeat(TEXT_BYTES + 1),
+        "department": "D", "manager": {"id": "m".repeat(TEXT_BYTES + 1)},
+    })))]
+    #[case::okta(okta_user(&json!({
+        "id": "00u1", "status": "ACTIVE",
+        "profile": {"login": "a@example.com", "firstName": "A", "lastName": "f".repeat(TEXT_BYTES + 1),
+                    "title": "t".repeat(TEXT_BYTES + 1), "department": "D",
+                    "managerId": "m".repeat(TEXT_BYTES + 1)},
+    })))]
+    fn every_value_dropped_from_a_user_is_reported_once_and_the_rest_is_kept(
+        #[case] normalized: Normalized,
+    ) {
+        assert_eq!(normalized.dropped, 3, "family name, title and manager");
+        let (_, s) = normalized.user.unwrap();
+        assert_eq!(
+            (
+                s.profile.family_name,
+                s.profile.title,
+                s.profile.manager.as_deref(),
+            ),
+            (None, None, None)
+        );
+        assert_eq!(s.profile.given_name.as_deref(), Some("A"));
+        assert_eq!(s.profile.department.as_deref(), Some("D"));
+        assert_eq!(s.email.as_deref(), Some("a@example.com"));
     }
 
     #[test]
-    fn a_user_whose_id_is_past_the_cap_is_not_a_snapshot() {
+    fn a_user_without_a_value_past_a_cap_reports_no_drop() {
+        let user = json!({"id": "u1", "mail": "a@example.com", "jobTitle": "Analyst"});
+        assert_eq!(graph_user(&user).dropped, 0);
+        assert_eq!(graph_changed_user(&user).dropped, 0);
+    }
+
+    #[test]
+    fn a_partial_graph_items_mail_past_its_cap_is_reported_once_and_read_as_cleared() {
+        let long = format!("{}@example.com", "a".repeat(TEXT_BYTES));
+        let item = graph_item(json!({"mail": long, "userPrincipalName": "ada@contoso.example"}));
+        let normalized = graph_changed_user(&item);
+        assert_eq!(
+            normalized.dropped, 1,
+            "read for the email and for what is carried"
+        );
+        let (_, s) = normalized.user.unwrap();
+        assert!(s.carries(SnapshotField::Email));
+        assert_eq!(s.email.as_deref(), Some("ada@contoso.example"));
+    }
+
+    #[test]
+    fn a_user_whose_id_is_past_the_cap_is_not_a_snapshot_and_its_id_is_reported_dropped() {
         let id = "9".repeat(TEXT_BYTES + 1);
-        assert!(graph_user(&json!({"id": id, "mail": "a@example.com"})).is_none());
+        let normalized = graph_user(&json!({"id": id, "mail": "a@example.com"}));
+        assert_eq!(normalized.user, None);
+        assert_eq!(normalized.dropped, 1);
     }
 }

@@ -710,11 +710,10 @@ impl Source for Okta {
                 mark = Some(mark.map_or(at, |m| m.max(at)));
             }
         }
-        let users = items.iter().filter_map(okta_user).collect();
-        let mut page = UserPage {
-            users,
-            ..UserPage::default()
-        };
+        let mut page = UserPage::default();
+        for item in items {
+            page.push(okta_user(item));
+        }
         match (next_link(&answer), step.phase) {
             (Some(link), phase) => {
                 page.next = Some(

@@ -113,6 +113,9 @@ pub struct Progress {
     pub pages: u64,
     pub users: u64,
     pub groups: u64,
+    /// Provider values dropped at dirsync's caps in the users the run took
+    /// in (`RunCounts::values_dropped`).
+    pub values_dropped: u64,
 }
 
 /// How often a run's record shows its progress while it lists groups (each
@@ -127,6 +130,7 @@ impl Progress {
         let counts = json!({
             "users": { "seen": self.users },
             "groups": { "seen": self.groups },
+            "values_dropped": self.values_dropped,
         });
         runs::save_progress(store.connection(), &self.run_id, counts).await
     }
@@ -145,6 +149,11 @@ pub struct RunCounts {
     /// Provider errors that cut a listing short (their reasons are in the
     /// run's `errors`).
     pub errors: u64,
+    /// Provider values longer than dirsync keeps (`domain::limits`),
+    /// dropped by `normalize` from the users the run took in (and from
+    /// items whose id itself was too long, which are no user): the users
+    /// were synced without them. Not an error: such a run still succeeds.
+    pub values_dropped: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -497,6 +506,8 @@ async fn list_and_apply<S: Source + Send>(
         };
         seen.pages += 1;
         seen.users += page.users.len() as u64;
+        let mut dropped = page.dropped;
+        seen.values_dropped += dropped.unidentified();
         let mut left_scope = Vec::new();
         // A partial item (a Graph delta round) is judged whole: one that
         // does not carry the department kept the one it had.
@@ -504,9 +515,12 @@ async fn list_and_apply<S: Source + Send>(
             if !selection.in_scope(&snapshot) {
                 left_scope.push(id);
             } else if selection.selected(&id, &snapshot) {
+                seen.values_dropped += dropped.take(&id);
                 batch.push((id, snapshot));
             }
         }
+        // Shown with the page that commits these users.
+        listing.show_values_dropped(seen.values_dropped);
         // Providers page in hundreds; the engine writes a transaction per
         // `listing::PAGE` users, so small pages are gathered (memory stays
         // bounded by that many snapshots).
@@ -543,6 +557,7 @@ async fn list_and_apply<S: Source + Send>(
         population: report.population,
         guard_tripped: report.guard_tripped,
         errors: 0,
+        values_dropped: seen.values_dropped,
     };
     // Groups follow a complete full listing (memberships name users the run
     // has just linked); incremental and selective runs refresh users only.
@@ -606,7 +621,7 @@ async fn list_groups<S: Source + Send>(
 ) -> Result<GroupCounts, RunError> {
     let mut listing = GroupListing::begin(store, &connection.directory_id, dry_run)
         .await?
-        .shown_in(&seen.run_id, users);
+        .shown_in(&seen.run_id, users, seen.values_dropped);
     let listed = list_groups_into(&mut listing, store, source, lease, seen, progress).await;
     match listed {
         Ok(()) => Ok(listing.finish(store, true, now_ms()).await?),
@@ -686,9 +701,19 @@ impl Lease {
             let every = std::time::Duration::from_millis((lease_ttl_ms() / 5).max(200) as u64);
             loop {
                 tokio::time::sleep(every).await;
-                match runs::renew_lease(store.connection(), &id, &owner, now_ms(), lease_ttl_ms())
-                    .await
-                {
+                // Behind the store's writer, as a page's transaction is: on
+                // SQLite a beat committed after that transaction read and
+                // before it wrote would fail it (SQLITE_BUSY_SNAPSHOT), and
+                // the run with it.
+                let renewed = async {
+                    let tx = store.write().await?;
+                    let held =
+                        runs::renew_lease(tx.conn(), &id, &owner, now_ms(), lease_ttl_ms()).await?;
+                    tx.commit().await?;
+                    Ok::<bool, StoreError>(held)
+                }
+                .await;
+                match renewed {
                     Ok(true) => {}
                     Ok(false) => {
                         flag.store(true, Ordering::SeqCst);

@@ -3,12 +3,14 @@
 //! A connector translates: provider pages in, normalized snapshots out; no
 //! reconciliation rule lives behind this trait.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 
 use crate::reconcile::model::GroupSnapshot;
 use crate::reconcile::model::Snapshot;
 
 use super::PullError;
+use super::normalize::Normalized;
 
 /// Where a user listing reads from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +36,51 @@ pub struct UserPage {
     /// On the last page only: where the next incremental run starts (None
     /// when the provider or the connection's scope has no incremental form).
     pub cursor: Option<String>,
+    /// The provider's values this page's users lost at dirsync's caps.
+    pub dropped: Dropped,
+}
+
+impl UserPage {
+    /// Add a user as `normalize` made it, with what it dropped; an item
+    /// that is no user (its id was past the cap) adds only its drops.
+    pub fn push(&mut self, normalized: Normalized) {
+        let id = normalized.user.as_ref().map(|(id, _)| id.as_str());
+        self.dropped.add(id, normalized.dropped);
+        self.users.extend(normalized.user);
+    }
+}
+
+/// Provider values of a page past dirsync's caps, dropped by `normalize`:
+/// by the directory's id for the user they belonged to, so a run counts
+/// those of the users it takes in (not those its scope or selection leaves
+/// out), and those of items that are no user at all, whose id itself was
+/// past its cap (a run counts those whatever its scope: it cannot tell).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Dropped {
+    by_user: BTreeMap<String, u64>,
+    unidentified: u64,
+}
+
+impl Dropped {
+    /// `values` dropped from `user` (None: an item that is no user).
+    pub fn add(&mut self, user: Option<&str>, values: u64) {
+        match (user, values) {
+            (_, 0) => {}
+            (Some(id), n) => *self.by_user.entry(id.to_owned()).or_default() += n,
+            (None, n) => self.unidentified += n,
+        }
+    }
+
+    /// The values dropped from `user` in this page, once: the same user
+    /// twice in a page (a later word) gives its count to the first ask.
+    pub fn take(&mut self, user: &str) -> u64 {
+        self.by_user.remove(user).unwrap_or(0)
+    }
+
+    /// The values dropped from items that are no user.
+    pub fn unidentified(&self) -> u64 {
+        self.unidentified
+    }
 }
 
 #[derive(Debug, Default)]

@@ -233,12 +233,15 @@ pub struct Listing {
     waiting: BTreeMap<String, String>,
     /// The pull run whose record shows the counts (`shown_in`).
     shown_in: Option<String>,
+    /// Provider values the edge dropped at its caps so far in that run
+    /// (`show_values_dropped`).
+    values_dropped: u64,
 }
 
 /// A running pull run's counts as its record shows them, in the shape of
 /// its final counts.
-fn shown(users: &Counts, groups: &GroupCounts) -> serde_json::Value {
-    serde_json::json!({ "users": users, "groups": groups })
+fn shown(users: &Counts, groups: &GroupCounts, values_dropped: u64) -> serde_json::Value {
+    serde_json::json!({ "users": users, "groups": groups, "values_dropped": values_dropped })
 }
 
 impl Listing {
@@ -260,6 +263,7 @@ impl Listing {
             analyzed_at: 0,
             waiting: BTreeMap::new(),
             shown_in: None,
+            values_dropped: 0,
         })
     }
 
@@ -271,6 +275,14 @@ impl Listing {
         self
     }
 
+    /// How many provider values the edge dropped at its caps so far in the
+    /// run (the pull side's normalization reports them), shown beside the
+    /// counts from the next commit on, so a run that dies keeps those of
+    /// the pages it committed, like its other counts.
+    pub fn show_values_dropped(&mut self, values: u64) {
+        self.values_dropped = values;
+    }
+
     /// Commit a unit of this listing, its counts shown with it; a dry run
     /// rolls it back.
     async fn commit(&self, unit: Unit) -> Result<(), StoreError> {
@@ -278,7 +290,7 @@ impl Listing {
             return Ok(());
         }
         if let Some(run_id) = &self.shown_in {
-            let counts = shown(&self.counts, &GroupCounts::default());
+            let counts = shown(&self.counts, &GroupCounts::default(), self.values_dropped);
             crate::store::pull::save_progress(unit.conn(), run_id, counts).await?;
         }
         unit.commit().await?;
@@ -622,8 +634,9 @@ pub struct GroupListing {
     pending: Vec<(String, GroupSnapshot, Vec<String>)>,
     pending_members: usize,
     pub counts: GroupCounts,
-    /// The pull run whose record shows the counts, and its users' counts.
-    shown_in: Option<(String, Counts)>,
+    /// The pull run whose record shows the counts, its users' counts and
+    /// the provider values dropped at the caps.
+    shown_in: Option<(String, Counts, u64)>,
 }
 
 impl GroupListing {
@@ -644,9 +657,10 @@ impl GroupListing {
     }
 
     /// Show the counts in this pull run's record (beside its `users`
-    /// counts), written in the transaction of each group commit.
-    pub fn shown_in(mut self, run_id: &str, users: &Counts) -> GroupListing {
-        self.shown_in = Some((run_id.to_owned(), users.clone()));
+    /// counts and the provider values it dropped at the caps), written in
+    /// the transaction of each group commit.
+    pub fn shown_in(mut self, run_id: &str, users: &Counts, values_dropped: u64) -> GroupListing {
+        self.shown_in = Some((run_id.to_owned(), users.clone(), values_dropped));
         self
     }
 
@@ -660,8 +674,8 @@ impl GroupListing {
         if self.dry_run {
             return Ok(());
         }
-        if let Some((run_id, users)) = &self.shown_in {
-            let counts = shown(users, &self.counts);
+        if let Some((run_id, users, values_dropped)) = &self.shown_in {
+            let counts = shown(users, &self.counts, *values_dropped);
             crate::store::pull::save_progress(unit.conn(), run_id, counts).await?;
         }
         unit.commit().await?;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use dirsync::admin::{self, AdminError};
 use dirsync::config::ServerSettings;
 use dirsync::crypto::SealingKey;
+use dirsync::domain::limits::TEXT_BYTES;
 use dirsync::pull::connector::Definition;
 use dirsync::pull::fake::{Org, Shared};
 use dirsync::pull::retry::Pacing;
@@ -60,7 +61,11 @@ async fn a_killed_sync_frees_its_connection_within_the_lease_and_its_run_fails_w
     let app = spawn_app_keyed(ServerSettings::for_tests(), Some(key.clone())).await;
     // Two pages of users (Graph's $top is 999), each a second late: the run
     // commits the first and waits on the second.
-    let shared = Shared::new(Org::generate(1500, 0, 13));
+    // The first page's first user has a title past its cap: the drop is
+    // counted with the page that commits it.
+    let mut org = Org::generate(1500, 0, 13);
+    org.users[0].title = "T".repeat(TEXT_BYTES + 1);
+    let shared = Shared::new(org);
     shared.faults.pace(Duration::from_secs(1));
     let (_fake, mut definition) = start_fake(Provider::Entra, shared.clone());
     definition["schedule"] = json!({"enabled": false});
@@ -95,6 +100,7 @@ async fn a_killed_sync_frees_its_connection_within_the_lease_and_its_run_fails_w
     // The record shows what committed: every user it counts exists.
     assert_eq!(app.app_users().await.len() as u64, created);
     assert!(created < 1500, "the run got through: {}", killed.counts);
+    assert_eq!(killed.counts["values_dropped"], 1, "{}", killed.counts);
 
     shared.faults.pace(Duration::ZERO);
     let next: Run = match closer {

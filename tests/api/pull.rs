@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use dirsync::admin::{self, PolicyChange};
 use dirsync::crypto::SealingKey;
+use dirsync::domain::limits::TEXT_BYTES;
 use dirsync::pull::connector::{self, Definition};
 use dirsync::pull::fake::{self, Org, Running, Shared};
 use dirsync::pull::retry::Pacing;
@@ -15,6 +16,7 @@ use dirsync::store::pull::Run;
 use serde_json::{Value, json};
 
 use crate::helpers::{Served, TestApp, spawn_app};
+use crate::host_api::{get, token};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Provider {
@@ -483,6 +485,72 @@ async fn a_dry_run_reports_the_plan_and_writes_nothing() {
         assert!(p.app.app_users().await.is_empty());
         assert!(p.app.app_groups().await.is_empty());
         assert_eq!(p.app.last_seq().await, 0);
+    }
+}
+
+// Multi-threaded: a thread waits for the `dirsync runs` process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_title_past_its_cap_is_dropped_the_run_succeeds_and_its_record_says_so_wherever_it_shows()
+{
+    for provider in PROVIDERS {
+        let mut directory = Org::generate(20, 1, 29);
+        directory.users[0].title = "T".repeat(TEXT_BYTES + 1);
+        let p = pulled(provider, directory, json!({})).await;
+        let run = p.sync().await;
+        assert_eq!(run.status, "succeeded", "{provider:?}: {}", run.errors);
+        assert_eq!(count(&run, "/users/created"), 20, "{provider:?}");
+        assert_eq!(
+            count(&run, "/values_dropped"),
+            1,
+            "{provider:?}: {}",
+            run.counts
+        );
+        let user = p.app_user(0).await;
+        assert_eq!(user["title"], Value::Null, "{provider:?}: {user}");
+        assert_eq!(
+            user["department"],
+            p.user(0).department.as_str(),
+            "{provider:?}: the rest of the user is synced"
+        );
+
+        let events = p.app.events_after(0).await;
+        let finished: Vec<_> = events
+            .iter()
+            .filter(|e| e["type"] == "sync.run.finished")
+            .collect();
+        assert_eq!(finished.len(), 1, "{provider:?}");
+        assert_eq!(finished[0]["data"]["run"]["status"], "succeeded");
+        assert_eq!(finished[0]["data"]["run"]["counts"]["values_dropped"], 1);
+        let (status, shown) = get(
+            &p.app,
+            &token(&p.app.tenant, "read"),
+            &format!("/api/v1/runs/{}", run.id),
+        )
+        .await;
+        assert_eq!(status, 200, "{shown}");
+        assert_eq!(
+            shown["counts"]["values_dropped"], 1,
+            "{provider:?}: {shown}"
+        );
+
+        let id = p.user(0).id;
+        p.shared
+            .directory_mut()
+            .update_user(&id, |u| u.title = "Director".into());
+        let clean = p.sync().await;
+        assert_eq!(clean.status, "succeeded", "{provider:?}");
+        assert_eq!(count(&clean, "/values_dropped"), 0, "{provider:?}");
+        assert_eq!(p.app_user(0).await["title"], "Director", "{provider:?}");
+
+        let key = SealingKey::generate().expose().to_owned();
+        let (ok, listed, err) = dirsync(&p.app.db_url, &key, &["runs", &p.directory_id]);
+        assert!(ok, "{err}");
+        let said = "1 provider value longer than dirsync keeps dropped";
+        assert_eq!(
+            listed.matches(said).count(),
+            1,
+            "{provider:?}: the first run says it, the clean one does not: {listed}"
+        );
     }
 }
 

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use dirsync::admin::PolicyChange;
 use dirsync::pull::PullError;
 use dirsync::pull::run::{self, Request, RunError, Trigger};
-use dirsync::pull::source::{Check, GroupPage, MemberPage, Position, Source, UserPage};
+use dirsync::pull::source::{Check, Dropped, GroupPage, MemberPage, Position, Source, UserPage};
 use dirsync::reconcile::model::{GroupSnapshot, Profile, Snapshot};
 use dirsync::reconcile::policy::OnMissing;
 use dirsync::store::pull::Connection;
@@ -40,6 +40,12 @@ struct Memory {
     /// Fail member listings after this many groups (a 5xx storm mid-groups).
     fail_after_groups: Option<usize>,
     groups_served: usize,
+    /// Values a connector's normalization would have dropped from these
+    /// users at the caps, reported with each page that lists them.
+    dropped: BTreeMap<String, u64>,
+    /// Items of the first page that are no user (their id past its cap),
+    /// and the values dropped from them.
+    unidentified: u64,
 }
 
 fn person(n: usize, department: &str, active: bool) -> Snapshot {
@@ -134,6 +140,13 @@ impl Source for Memory {
             .collect();
         let end = (offset + self.page_size).min(changed.len());
         let last = end == changed.len();
+        let mut dropped = Dropped::default();
+        for (id, _) in &changed[offset..end] {
+            dropped.add(Some(id), self.dropped.get(id).copied().unwrap_or(0));
+        }
+        if offset == 0 {
+            dropped.add(None, self.unidentified);
+        }
         Ok(UserPage {
             users: changed[offset..end].to_vec(),
             removed: if last && since > 0 {
@@ -147,6 +160,7 @@ impl Source for Memory {
             },
             next: (!last).then(|| format!("{since}:{end}")),
             cursor: last.then(|| self.version.to_string()),
+            dropped,
         })
     }
 
@@ -730,6 +744,40 @@ async fn a_selective_import_brings_in_only_the_named_users_or_department_and_mar
             .iter()
             .all(|u| u["status"] == "PENDING")
     );
+}
+
+#[tokio::test]
+async fn a_run_counts_the_values_dropped_from_the_users_it_takes_in_and_from_items_without_an_id() {
+    let app = spawn_app().await;
+    pull_directory(&app, json!({})).await;
+    // id-0 and id-8 are in Engineering, id-1 in Sales; a page is 7 users.
+    let mut dir = Memory::with(10);
+    dir.dropped = BTreeMap::from([("id-0".into(), 2), ("id-1".into(), 1), ("id-8".into(), 1)]);
+    dir.unidentified = 1;
+    let selected = |request: Request| sync(&app, &dir, request);
+    let only = selected(Request {
+        only: vec!["id-0".into()],
+        ..Request::manual()
+    })
+    .await;
+    assert_eq!(
+        count(&only, "/values_dropped"),
+        2 + 1,
+        "id-0's, and the item without an id: {}",
+        only.counts
+    );
+    let sales = selected(Request {
+        department: Some("Sales".into()),
+        ..Request::manual()
+    })
+    .await;
+    assert_eq!(count(&sales, "/values_dropped"), 1 + 1, "{}", sales.counts);
+    let full = selected(Request::manual()).await;
+    assert_eq!(full.status, "succeeded", "{}", full.errors);
+    assert_eq!(count(&full, "/values_dropped"), 2 + 1 + 1 + 1);
+
+    let clean = sync(&app, &Memory::with(10), Request::manual()).await;
+    assert_eq!(count(&clean, "/values_dropped"), 0);
 }
 
 #[tokio::test]

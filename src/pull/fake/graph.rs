@@ -649,7 +649,7 @@ mod tests {
             pages += 1;
             for user in page["value"].as_array().unwrap() {
                 assert!(user.get("department").is_none(), "$select is honoured");
-                seen.push(graph_user(user).unwrap());
+                seen.push(graph_user(user).user.unwrap());
             }
             next = page["@odata.nextLink"].as_str().map(str::to_owned);
         }
