@@ -9,11 +9,9 @@ use serde_json::{Map, Value, json};
 use super::auth::Caller;
 use super::body::ScimBody;
 use super::error::ScimError;
-use super::groups::Groups;
 use super::list::{ListParams, Pagination, list_response};
 use super::page;
 use super::schema::{self, Attribute, RESOURCE_TYPES, SCHEMAS};
-use super::users::Users;
 use super::{ScimState, json_response};
 
 pub async fn service_provider_config(state: web::Data<ScimState>) -> HttpResponse {
@@ -217,8 +215,8 @@ pub async fn schema(
     ))
 }
 
-/// `POST /.search` (RFC 7644 §3.4.3): users then groups, one index-paged list.
-/// A filter that names an attribute one type lacks simply matches none of it.
+/// `POST /.search` (RFC 7644 §3.4.3): users then groups, one index-paged
+/// list (`page::search_root`).
 pub async fn search_root(
     state: web::Data<ScimState>,
     caller: Caller,
@@ -236,45 +234,5 @@ pub async fn search_root(
         .map(|c| c.max(0) as u64)
         .unwrap_or(state.settings.default_page_size)
         .min(state.settings.max_page_size);
-    let start = start_index - 1;
-    let budget = state.settings.max_page_bytes;
-    // The window [start, start + count) over users followed by groups, in
-    // one byte budget.
-    let users =
-        page::search_page::<Users>(&state, &caller, &params, start, count, budget, true).await;
-    let (user_total, mut resources, used, user_err) = match users {
-        Ok(page) => (page.total, page.resources, page.bytes, None),
-        Err(e) => (0, Vec::new(), 0, Some(e)),
-    };
-    // A users page the budget cut short leaves no room for groups (their
-    // count is still read, with a window of none).
-    let answered = resources.len() as u64;
-    let cut = answered < count && start + answered < user_total;
-    let group_offset = start.saturating_sub(user_total);
-    let group_limit = if cut { 0 } else { count - answered };
-    let groups = page::search_page::<Groups>(
-        &state,
-        &caller,
-        &params,
-        group_offset,
-        group_limit,
-        budget.saturating_sub(used),
-        answered == 0,
-    )
-    .await;
-    let group_total = match (groups, user_err) {
-        (Ok(page), _) => {
-            resources.extend(page.resources);
-            page.total
-        }
-        // Neither type understood the filter: that is the client's error.
-        (Err(_), Some(e)) => return Err(e),
-        (Err(_), None) => 0,
-    };
-    let body = list_response(
-        user_total + group_total,
-        resources,
-        &Pagination::Index { start_index },
-    );
-    Ok(json_response(StatusCode::OK, &body))
+    page::search_root(state, caller, params, start_index, count).await
 }

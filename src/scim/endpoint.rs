@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::future::BoxFuture;
+use futures_util::{StreamExt, stream};
 use serde_json::{Map, Value};
 use tracing::instrument;
 
@@ -21,11 +23,14 @@ use super::error::ScimError;
 use super::list::ProjectionParams;
 use super::patch::{self as patch_op, MemberChange};
 use super::projection::Projection;
+use super::render::Parts;
+use super::representation::{Context, Representation};
 use super::resource::{self, Canonical, Mode};
 use super::schema::ResourceType;
 use super::write::{self, Failed};
 use super::{ScimState, etag, now_ms, parse_id};
 use crate::reconcile::unit::Unit;
+use crate::store::mirror::Chunk;
 use crate::store::mirror::list::{ListQuery, Matches};
 use crate::store::{Conn, StoreError};
 
@@ -69,27 +74,32 @@ pub trait Endpoint: Send + Sync + 'static {
         query: &ListQuery,
     ) -> impl Future<Output = Result<Matches<Self::Row>, StoreError>> + Send;
     /// What a representation carries from another table (a user's groups, a
-    /// group's members), read only when the projection wants [`Self::RELATED`].
-    type Related: Send + Sync;
+    /// group's members): read only when the projection wants
+    /// [`Self::RELATED`], and then a chunk at a time, written as it is read
+    /// (`scim::representation`), since a resource may have any number.
+    type Related: Send + Sync + 'static;
     const RELATED: &'static str;
     /// Whether a resource just created can have related rows (a group's
     /// members can; a user under a fresh id belongs to no group yet, so its
     /// 201 reads nothing).
     const CREATED_WITH_RELATED: bool;
-    /// The related rows of the resources `ids`, in one query.
+    /// One chunk of the related rows of the resources `chunk.owners`, in
+    /// ([`Self::owner`], [`Self::related_key`]) order.
     fn related<C: Conn>(
         conn: &C,
         directory_id: &str,
-        ids: &[String],
+        chunk: Chunk<'_>,
     ) -> impl Future<Output = Result<Vec<Self::Related>, StoreError>> + Send;
     /// The id of the resource a related row belongs to.
     fn owner(related: &Self::Related) -> &str;
-    /// The full representation, with the related rows when they were read.
-    fn render(
-        base_url: &str,
-        row: &Self::Row,
-        related: Option<&[Self::Related]>,
-    ) -> Map<String, Value>;
+    /// A related row's place among its resource's (unique there), which
+    /// the next chunk starts after.
+    fn related_key(related: &Self::Related) -> &str;
+    /// The representation without its related rows: the attributes before
+    /// them and after them.
+    fn render(base_url: &str, row: &Self::Row) -> Parts;
+    /// One element of [`Self::RELATED`].
+    fn render_related(base_url: &str, related: &Self::Related) -> Value;
 
     /// A POST's new resource, from its canonical body.
     fn new_resource(
@@ -118,38 +128,6 @@ pub trait Endpoint: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), Failed>> + Send;
 }
 
-/// Representations of `rows` with `projection` applied (the related rows
-/// read in one query, when wanted).
-pub(super) async fn represent<E: Endpoint>(
-    state: &ScimState,
-    caller: &Caller,
-    rows: &[E::Row],
-    projection: &Projection,
-    created: bool,
-) -> Result<Vec<Value>, ScimError> {
-    let related = if !projection.wants(E::RELATED) {
-        None
-    } else if created && !E::CREATED_WITH_RELATED {
-        Some(std::collections::HashMap::new())
-    } else {
-        let ids: Vec<String> = rows.iter().map(|r| E::id(r).to_owned()).collect();
-        let conn = state.store.connection();
-        let related = E::related(conn, &caller.directory_id, &ids).await?;
-        Some(super::by_owner(related, E::owner))
-    };
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let mine = related
-                .as_ref()
-                .map(|all| all.get(E::id(row)).map_or(&[][..], Vec::as_slice));
-            let mut out = E::render(&state.base_url, row, mine);
-            projection.apply(E::TYPE, &mut out);
-            Value::Object(out)
-        })
-        .collect())
-}
-
 fn projection_of<E: Endpoint>(req: &HttpRequest) -> Result<Projection, ScimError> {
     let p = ProjectionParams::from_query(req.query_string());
     Projection::parse(
@@ -160,32 +138,47 @@ fn projection_of<E: Endpoint>(req: &HttpRequest) -> Result<Projection, ScimError
 }
 
 /// One resource response: status, body, `ETag`, and `Location` on create.
+/// The body is sized when the representation is complete after its first
+/// chunk of related rows; a larger one (a group of thousands of members) is
+/// streamed as its rows are read, so a failure past that first chunk can
+/// only end the stream: it is logged and the connection closed before the
+/// body ends, so the client sees a broken response rather than a short one.
 async fn respond<E: Endpoint>(
-    state: &ScimState,
+    state: &web::Data<ScimState>,
     caller: &Caller,
     row: &E::Row,
-    projection: &Projection,
+    projection: Projection,
     status: StatusCode,
 ) -> Result<HttpResponse, ScimError> {
     let created = status == StatusCode::CREATED;
-    let body = represent::<E>(
-        state,
-        caller,
-        std::slice::from_ref(row),
-        projection,
-        created,
-    )
-    .await?
-    .pop()
-    .unwrap_or_default();
+    let ctx = Context::<E>::new(state.clone(), &caller.directory_id, projection, created);
+    let mut representation = Representation::of(&ctx, row).await?;
+    let mut first = Vec::new();
+    let complete = representation.write(&ctx, &mut first).await?;
     let mut response = HttpResponse::build(status);
     response
         .content_type(super::CONTENT_TYPE)
         .insert_header((header::ETAG, etag::etag(E::version(row))));
-    if status == StatusCode::CREATED {
+    if created {
         response.insert_header((header::LOCATION, E::location(&state.base_url, E::id(row))));
     }
-    Ok(response.body(body.to_string()))
+    if complete {
+        return Ok(response.body(first));
+    }
+    let rest = stream::unfold(Some((ctx, representation)), |writing| async move {
+        let (ctx, mut representation) = writing?;
+        let mut out = Vec::new();
+        match representation.write(&ctx, &mut out).await {
+            Ok(true) => Some((Ok(Bytes::from(out)), None)),
+            Ok(false) => Some((Ok(Bytes::from(out)), Some((ctx, representation)))),
+            Err(err) => {
+                tracing::error!(detail = %err.detail, "a resource response failed after it began");
+                Some((Err(std::io::Error::other(err.detail)), None))
+            }
+        }
+    });
+    let first = stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(first)) });
+    Ok(response.streaming(first.chain(rest)))
 }
 
 /// Create a resource from a request body (POST, or a Bulk POST).
@@ -313,7 +306,7 @@ pub async fn create_resource<E: Endpoint>(
 ) -> Result<HttpResponse, ScimError> {
     let projection = projection_of::<E>(&req)?;
     let saved = create::<E>(&state, &caller, &body.0).await?;
-    respond::<E>(&state, &caller, &saved, &projection, StatusCode::CREATED).await
+    respond::<E>(&state, &caller, &saved, projection, StatusCode::CREATED).await
 }
 
 #[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]
@@ -331,7 +324,7 @@ pub async fn get_resource<E: Endpoint>(
             .insert_header((header::ETAG, etag::etag(E::version(&row))))
             .finish());
     }
-    respond::<E>(&state, &caller, &row, &projection, StatusCode::OK).await
+    respond::<E>(&state, &caller, &row, projection, StatusCode::OK).await
 }
 
 /// PUT or PATCH.
@@ -343,7 +336,7 @@ enum Change {
 
 /// A PUT's or a PATCH's answer: the resource as it was written.
 async fn change_resource<E: Endpoint>(
-    state: &ScimState,
+    state: &web::Data<ScimState>,
     caller: &Caller,
     req: &HttpRequest,
     id: &str,
@@ -358,7 +351,7 @@ async fn change_resource<E: Endpoint>(
         Change::Replace => replace::<E>(state, caller, &id, body, if_match).await?,
         Change::Patch => patch::<E>(state, caller, &id, body, if_match).await?,
     };
-    respond::<E>(state, caller, &row, &projection, StatusCode::OK).await
+    respond::<E>(state, caller, &row, projection, StatusCode::OK).await
 }
 
 #[instrument(skip_all, fields(resource = E::TYPE.name, directory_id = %caller.directory_id))]

@@ -7,17 +7,19 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use super::check_indexed_len;
 use super::endpoint::{Edit, Endpoint};
 use super::error::ScimError;
 use super::patch::MemberChange;
+use super::render::{self, Parts};
 use super::resource::{Canonical, MemberRef};
 use super::schema::{GROUP_RESOURCE, ResourceType};
 use super::snapshot;
 use super::write::Failed;
-use super::{check_indexed_len, render};
 use crate::domain::names::GroupName;
 use crate::reconcile::model::{GroupChange, MemberChanges};
 use crate::reconcile::unit::Unit;
+use crate::store::mirror::Chunk;
 use crate::store::mirror::groups::{self as store_groups, Member, MirrorGroup, NewMember};
 use crate::store::mirror::list::{ListQuery, Matches};
 use crate::store::{Conn, StoreError};
@@ -237,21 +239,26 @@ impl Endpoint for Groups {
     async fn related<C: Conn>(
         conn: &C,
         _directory_id: &str,
-        ids: &[String],
+        chunk: Chunk<'_>,
     ) -> Result<Vec<Member>, StoreError> {
-        store_groups::members_of(conn, ids).await
+        store_groups::members_of(conn, chunk).await
     }
 
     fn owner(member: &Member) -> &str {
         &member.group_id
     }
 
-    fn render(
-        base_url: &str,
-        group: &MirrorGroup,
-        members: Option<&[Member]>,
-    ) -> Map<String, Value> {
-        render::group(base_url, group, members)
+    /// Members come in member id order (the membership rows' key).
+    fn related_key(member: &Member) -> &str {
+        &member.member_id
+    }
+
+    fn render(base_url: &str, group: &MirrorGroup) -> Parts {
+        render::group(base_url, group)
+    }
+
+    fn render_related(base_url: &str, member: &Member) -> Value {
+        render::member(base_url, member)
     }
 
     fn new_resource(

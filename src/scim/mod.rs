@@ -21,14 +21,13 @@ pub mod patch;
 pub mod projection;
 pub mod quirks;
 pub mod render;
+pub mod representation;
 pub mod resource;
 pub mod schema;
 pub mod snapshot;
 pub mod target;
 pub mod users;
 pub mod write;
-
-use std::collections::HashMap;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -228,16 +227,6 @@ pub fn check_indexed_len(name: &str, value: &str) -> Result<(), ScimError> {
         )));
     }
     Ok(())
-}
-
-/// Rows grouped by the resource they belong to, in their original order, so a
-/// page of resources finds its memberships in one pass rather than one scan each.
-pub(crate) fn by_owner<T>(rows: Vec<T>, owner: impl Fn(&T) -> &str) -> HashMap<String, Vec<T>> {
-    let mut grouped: HashMap<String, Vec<T>> = HashMap::new();
-    for row in rows {
-        grouped.entry(owner(&row).to_owned()).or_default().push(row);
-    }
-    grouped
 }
 
 /// Milliseconds since the epoch, now.

@@ -112,6 +112,21 @@ impl Projection {
         }
     }
 
+    /// Project one element of the multi-valued top-level attribute `name`
+    /// (a group's member), as [`Projection::apply`] projects it in its
+    /// resource: `None` when nothing of it is returned. Elements written one
+    /// at a time (`scim::representation`) come out as a whole array would.
+    pub fn apply_to_element(&self, name: &str, element: Value) -> Option<Value> {
+        let attr = self.rt.resolve(None, name, None).map(|r| r.attribute);
+        let mut holder = Map::new();
+        holder.insert(name.to_owned(), Value::Array(vec![element]));
+        self.project(None, attr, &mut holder, name);
+        match holder.shift_remove(name) {
+            Some(Value::Array(mut one)) => one.pop(),
+            _ => None,
+        }
+    }
+
     /// Apply the plan for one top-level attribute stored at `container[key]`.
     fn project(
         &self,

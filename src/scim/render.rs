@@ -55,84 +55,71 @@ pub fn group_location(base_url: &str, id: &str) -> String {
     format!("{base_url}/Groups/{id}")
 }
 
-/// A User; `groups` is `None` when the projection does not want them (they
-/// were not read).
-pub fn user(
-    base_url: &str,
-    user: &MirrorUser,
-    groups: Option<&[GroupOfUser]>,
-) -> Map<String, Value> {
-    let mut out = base(&user.id, &user.data, schema::USER);
-    if let Some(groups) = groups
-        && !groups.is_empty()
-    {
-        let list: Vec<Value> = groups
-            .iter()
-            .map(|g| {
-                json!({
-                    "value": g.group_id,
-                    "$ref": group_location(base_url, &g.group_id),
-                    "display": g.display_name,
-                    "type": "direct",
-                })
-            })
-            .collect();
-        out.insert("groups".into(), Value::Array(list));
-    }
-    out.insert(
-        "meta".into(),
-        meta(
-            "User",
-            user_location(base_url, &user.id),
-            user.created_at,
-            user.updated_at,
-            user.version,
-        ),
-    );
-    out
+/// A representation without its related rows (a user's `groups`, a group's
+/// `members`): the attributes that come before them and those after them.
+/// The rows are written between the two as they are read
+/// (`scim::representation`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parts {
+    pub before: Map<String, Value>,
+    pub after: Map<String, Value>,
 }
 
-/// A Group; `members` is `None` when the projection does not want them.
-pub fn group(
-    base_url: &str,
-    group: &MirrorGroup,
-    members: Option<&[Member]>,
-) -> Map<String, Value> {
-    let mut out = base(&group.id, &group.data, schema::GROUP);
-    if let Some(members) = members
-        && !members.is_empty()
-    {
-        let list: Vec<Value> = members
-            .iter()
-            .map(|m| {
-                let location = if m.member_type == "Group" {
-                    group_location(base_url, &m.member_id)
-                } else {
-                    user_location(base_url, &m.member_id)
-                };
-                let mut member = Map::new();
-                member.insert("value".into(), json!(m.member_id));
-                member.insert("$ref".into(), json!(location));
-                if let Some(display) = &m.display {
-                    member.insert("display".into(), json!(display));
-                }
-                member.insert("type".into(), json!(m.member_type));
-                Value::Object(member)
-            })
-            .collect();
-        out.insert("members".into(), Value::Array(list));
-    }
-    out.insert(
-        "meta".into(),
-        meta(
-            "Group",
-            group_location(base_url, &group.id),
-            group.created_at,
-            group.updated_at,
-            group.version,
-        ),
+/// A User: its attributes, then `groups`, then `meta`.
+pub fn user(base_url: &str, user: &MirrorUser) -> Parts {
+    let meta = meta(
+        "User",
+        user_location(base_url, &user.id),
+        user.created_at,
+        user.updated_at,
+        user.version,
     );
-    out
+    Parts {
+        before: base(&user.id, &user.data, schema::USER),
+        after: Map::from_iter([("meta".to_owned(), meta)]),
+    }
+}
+
+/// One element of a User's `groups`.
+pub fn group_of_user(base_url: &str, group: &GroupOfUser) -> Value {
+    json!({
+        "value": group.group_id,
+        "$ref": group_location(base_url, &group.group_id),
+        "display": group.display_name,
+        "type": "direct",
+    })
+}
+
+/// A Group: its attributes, then `members`, then `meta`.
+pub fn group(base_url: &str, group: &MirrorGroup) -> Parts {
+    let meta = meta(
+        "Group",
+        group_location(base_url, &group.id),
+        group.created_at,
+        group.updated_at,
+        group.version,
+    );
+    Parts {
+        before: base(&group.id, &group.data, schema::GROUP),
+        after: Map::from_iter([("meta".to_owned(), meta)]),
+    }
+}
+
+/// One element of a Group's `members`.
+pub fn member(base_url: &str, member: &Member) -> Value {
+    let location = if member.member_type == "Group" {
+        group_location(base_url, &member.member_id)
+    } else {
+        user_location(base_url, &member.member_id)
+    };
+    let mut out = Map::new();
+    out.insert("value".into(), json!(member.member_id));
+    out.insert("$ref".into(), json!(location));
+    if let Some(display) = &member.display {
+        out.insert("display".into(), json!(display));
+    }
+    out.insert("type".into(), json!(member.member_type));
+    Value::Object(out)
 }
 
 /// Whether an `Accept` header prefers `application/json` to

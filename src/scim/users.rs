@@ -6,13 +6,15 @@ use serde_json::{Map, Value};
 
 use super::endpoint::{Edit, Endpoint};
 use super::error::ScimError;
+use super::render::{self, Parts};
 use super::resource::Canonical;
 use super::schema::{ResourceType, USER_RESOURCE};
 use super::snapshot;
 use super::write::Failed;
-use super::{check_indexed_len, now_ms, render};
+use super::{check_indexed_len, now_ms};
 use crate::domain::names::{self, UserName};
 use crate::reconcile::unit::Unit;
+use crate::store::mirror::Chunk;
 use crate::store::mirror::list::{ListQuery, Matches};
 use crate::store::mirror::users::{self as store_users, GroupOfUser, MirrorUser};
 use crate::store::{Conn, StoreError};
@@ -152,21 +154,26 @@ impl Endpoint for Users {
     async fn related<C: Conn>(
         conn: &C,
         directory_id: &str,
-        ids: &[String],
+        chunk: Chunk<'_>,
     ) -> Result<Vec<GroupOfUser>, StoreError> {
-        store_users::groups_of_users(conn, directory_id, ids).await
+        store_users::groups_of_users(conn, directory_id, chunk).await
     }
 
     fn owner(group: &GroupOfUser) -> &str {
         &group.member_id
     }
 
-    fn render(
-        base_url: &str,
-        user: &MirrorUser,
-        groups: Option<&[GroupOfUser]>,
-    ) -> Map<String, Value> {
-        render::user(base_url, user, groups)
+    /// A user's groups come in the order of their folded names.
+    fn related_key(group: &GroupOfUser) -> &str {
+        &group.display_name_folded
+    }
+
+    fn render(base_url: &str, user: &MirrorUser) -> Parts {
+        render::user(base_url, user)
+    }
+
+    fn render_related(base_url: &str, group: &GroupOfUser) -> Value {
+        render::group_of_user(base_url, group)
     }
 
     fn new_resource(
@@ -232,10 +239,8 @@ impl Endpoint for Users {
         let (directory_id, id) = (&current.directory_id, &current.id);
         // The directory's groups lose the user in the mirror; the app
         // groups follow.
-        let ids = [id.clone()];
-        let groups = store_users::groups_of_users(unit.conn(), directory_id, &ids).await?;
+        let groups = store_users::group_ids_of(unit.conn(), directory_id, id).await?;
         store_users::delete_user(unit.conn(), directory_id, id, unit.now()).await?;
-        let groups: Vec<String> = groups.into_iter().map(|g| g.group_id).collect();
         snapshot::user_removed(unit, directory_id, id, &groups);
         Ok(())
     }

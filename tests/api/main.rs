@@ -20,6 +20,7 @@ mod host_api;
 mod host_api_directories;
 mod host_api_keys;
 mod identities;
+mod large_groups;
 mod listing;
 mod mapping;
 mod membership_filters;

@@ -326,7 +326,7 @@ async fn a_cursor_page_past_its_byte_budget_ends_early_and_its_next_cursor_reach
 }
 
 /// The server's peak resident memory so far (`VmHWM`), in bytes.
-fn peak_rss(pid: u32) -> u64 {
+pub(crate) fn peak_rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status
         .lines()
@@ -362,8 +362,8 @@ fn largest_user(i: usize) -> Value {
 }
 
 /// README "Limits": the bound on the server's peak memory while it answers
-/// the largest list responses.
-const PEAK_RSS_BOUND: u64 = 160 * 1024 * 1024;
+/// the largest list responses (and a huge group, `large_groups`).
+pub(crate) const PEAK_RSS_BOUND: u64 = 160 * 1024 * 1024;
 
 #[tokio::test]
 async fn the_largest_list_responses_of_the_largest_users_keep_peak_memory_under_its_bound() {

@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use tracing::instrument;
 
+use super::Chunk;
 use super::filter::{MEMBERSHIPS, Translator};
 use super::list::{ListQuery, Matches, list};
 use super::users::detach_member;
@@ -306,25 +307,37 @@ pub async fn touch_group<C: ConnectionTrait>(conn: &C, group_id: &str, now: i64)
     Ok(())
 }
 
-/// Members of each of `group_ids`, in one query per chunk.
-pub async fn members_of<C: ConnectionTrait>(conn: &C, group_ids: &[String]) -> Result<Vec<Member>> {
-    let mut out = Vec::new();
-    for chunk in group_ids.chunks(CHUNK) {
-        let rows = directory_memberships::Entity::find()
-            .select_only()
-            .column(directory_memberships::Column::GroupId)
-            .column(directory_memberships::Column::MemberId)
-            .column(directory_memberships::Column::MemberType)
-            .column(directory_memberships::Column::Display)
-            .filter(directory_memberships::Column::GroupId.is_in(chunk.iter().cloned()))
-            .order_by_asc(directory_memberships::Column::GroupId)
-            .order_by_asc(directory_memberships::Column::MemberId)
-            .into_model::<Member>()
-            .all(conn)
-            .await?;
-        out.extend(rows);
+/// One chunk of the members of the groups `chunk.owners`, in (group id,
+/// member id) order: the primary key's, so each chunk is one index range
+/// however large the group.
+pub async fn members_of<C: ConnectionTrait>(conn: &C, chunk: Chunk<'_>) -> Result<Vec<Member>> {
+    use directory_memberships::Column;
+    let mut select = directory_memberships::Entity::find()
+        .select_only()
+        .column(Column::GroupId)
+        .column(Column::MemberId)
+        .column(Column::MemberType)
+        .column(Column::Display);
+    // One group is an equality, so a continued read is a plain range on
+    // the key (`group_id = ? AND member_id > ?`) on either backend.
+    select = match chunk.owners {
+        [] => return Ok(Vec::new()),
+        [one] => select.filter(Column::GroupId.eq(one.as_str())),
+        many => select.filter(Column::GroupId.is_in(many.iter().cloned())),
+    };
+    if let Some(after) = chunk.after_owner {
+        select = select.filter(Column::GroupId.gt(after));
     }
-    Ok(out)
+    if let Some(after) = chunk.after_key {
+        select = select.filter(Column::MemberId.gt(after));
+    }
+    Ok(select
+        .order_by_asc(Column::GroupId)
+        .order_by_asc(Column::MemberId)
+        .limit(chunk.limit)
+        .into_model::<Member>()
+        .all(conn)
+        .await?)
 }
 
 /// Which of these ids are members of the group now.

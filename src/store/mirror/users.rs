@@ -7,6 +7,7 @@ use sea_orm::{
 };
 use tracing::instrument;
 
+use super::Chunk;
 use super::list::{ListQuery, Matches, list};
 use crate::store::entities::{directory_groups, directory_memberships, directory_users};
 use crate::store::{Result, StoreError};
@@ -189,38 +190,83 @@ pub struct GroupOfUser {
     pub member_id: String,
     pub group_id: String,
     pub display_name: String,
+    /// The group's place among the user's groups (unique in a directory).
+    pub display_name_folded: String,
 }
 
-/// The direct groups of each of `user_ids`, in one query.
+/// One chunk of the direct groups of the users `chunk.owners`, in (user id,
+/// folded group name) order.
 pub async fn groups_of_users<C: ConnectionTrait>(
     conn: &C,
     directory_id: &str,
-    user_ids: &[String],
+    chunk: Chunk<'_>,
 ) -> Result<Vec<GroupOfUser>> {
-    if user_ids.is_empty() {
-        return Ok(Vec::new());
+    let member = (
+        directory_memberships::Entity,
+        directory_memberships::Column::MemberId,
+    );
+    let folded = (
+        directory_groups::Entity,
+        directory_groups::Column::DisplayNameFolded,
+    );
+    let mut select = directory_memberships::Entity::find()
+        .select_only()
+        .column(directory_memberships::Column::MemberId)
+        .column(directory_memberships::Column::GroupId)
+        .column_as(directory_groups::Column::DisplayName, "display_name")
+        .column_as(
+            directory_groups::Column::DisplayNameFolded,
+            "display_name_folded",
+        )
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            directory_memberships::Entity::belongs_to(directory_groups::Entity)
+                .from(directory_memberships::Column::GroupId)
+                .to(directory_groups::Column::Id)
+                .into(),
+        )
+        .filter(directory_memberships::Column::DirectoryId.eq(directory_id));
+    select = match chunk.owners {
+        [] => return Ok(Vec::new()),
+        [one] => select.filter(Expr::col(member).eq(one.as_str())),
+        many => select.filter(Expr::col(member).is_in(many.iter().cloned())),
+    };
+    if let Some(after) = chunk.after_owner {
+        select = select.filter(Expr::col(member).gt(after));
     }
-    let mut out = Vec::new();
-    for chunk in user_ids.chunks(500) {
-        let rows = directory_memberships::Entity::find()
-            .select_only()
-            .column(directory_memberships::Column::MemberId)
-            .column(directory_memberships::Column::GroupId)
-            .column_as(directory_groups::Column::DisplayName, "display_name")
-            .join(
-                sea_orm::JoinType::InnerJoin,
-                directory_memberships::Entity::belongs_to(directory_groups::Entity)
-                    .from(directory_memberships::Column::GroupId)
-                    .to(directory_groups::Column::Id)
-                    .into(),
-            )
-            .filter(directory_memberships::Column::DirectoryId.eq(directory_id))
-            .filter(directory_memberships::Column::MemberId.is_in(chunk.iter().cloned()))
-            .order_by_asc(directory_groups::Column::DisplayNameFolded)
-            .into_model::<GroupOfUser>()
-            .all(conn)
-            .await?;
-        out.extend(rows);
+    if let Some(after) = chunk.after_key {
+        select = select.filter(Expr::col(folded).gt(after));
     }
-    Ok(out)
+    Ok(select
+        .order_by_asc(Expr::col(member))
+        .order_by_asc(Expr::col(folded))
+        .limit(chunk.limit)
+        .into_model::<GroupOfUser>()
+        .all(conn)
+        .await?)
+}
+
+/// The ids of the groups a user belongs to, by folded name (all of them: the
+/// engine hears of each when the user goes).
+pub async fn group_ids_of<C: ConnectionTrait>(
+    conn: &C,
+    directory_id: &str,
+    user_id: &str,
+) -> Result<Vec<String>> {
+    Ok(directory_memberships::Entity::find()
+        .select_only()
+        .column(directory_memberships::Column::GroupId)
+        .join(
+            sea_orm::JoinType::InnerJoin,
+            directory_memberships::Entity::belongs_to(directory_groups::Entity)
+                .from(directory_memberships::Column::GroupId)
+                .to(directory_groups::Column::Id)
+                .into(),
+        )
+        .filter(directory_memberships::Column::DirectoryId.eq(directory_id))
+        .filter(directory_memberships::Column::MemberId.eq(user_id))
+        .order_by_asc(directory_groups::Column::DisplayNameFolded)
+        .into_tuple()
+        .all(conn)
+        .await?)
 }
