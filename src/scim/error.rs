@@ -79,6 +79,22 @@ impl ScimError {
         Self::bad_request(ScimType::InvalidValue, detail)
     }
 
+    /// `invalidValue` naming an attribute whose value is `len` bytes, past
+    /// its cap of `max` (SCIM has no `tooLong` scimType, RFC 7644 §3.12).
+    pub fn too_long(path: &str, len: usize, max: usize) -> Self {
+        Self::invalid_value(format!(
+            "{path} is {len} bytes long; at most {max} are accepted"
+        ))
+    }
+
+    /// `invalidValue` naming a multi-valued attribute with `count` values,
+    /// past its cap of `max`.
+    pub fn too_many_values(path: &str, count: usize, max: usize) -> Self {
+        Self::invalid_value(format!(
+            "{path} has {count} values; at most {max} are accepted"
+        ))
+    }
+
     pub fn invalid_filter(detail: impl Into<String>) -> Self {
         Self::bad_request(ScimType::InvalidFilter, detail)
     }

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod body;
 pub mod bulk;
+pub mod custom;
 pub mod discovery;
 pub mod element_filter;
 pub mod endpoint;

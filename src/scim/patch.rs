@@ -9,12 +9,14 @@ use std::str::FromStr;
 use scim_v2::filter::{PatchPath, ValFilter};
 use serde_json::{Map, Value};
 
+use super::custom::{self, Place};
 use super::element_filter;
 use super::error::ScimError;
 use super::quirks;
 use super::resource::{self, MemberRef, Mode};
 use super::schema::{Attribute, Mutability, Resolved, ResourceType, Schema};
 use crate::domain::filter::Filter;
+use crate::domain::text;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpKind {
@@ -34,13 +36,18 @@ pub enum PathTarget {
     Elements(Resolved, ValFilter),
     /// A bare extension URN: the whole extension object.
     Extension(&'static Schema),
+    /// A user's extension no schema here describes, or an attribute in one, as
+    /// written (`urn:…:2.0:User:costCenter`): what it names depends on the
+    /// extensions the resource holds when the operation applies
+    /// (`custom::place`).
+    Custom(String),
 }
 
 impl PathTarget {
     fn resolved(&self) -> Option<&Resolved> {
         match self {
             PathTarget::Attribute(r) | PathTarget::Elements(r, _) => Some(r),
-            PathTarget::Extension(_) => None,
+            PathTarget::Extension(_) | PathTarget::Custom(_) => None,
         }
     }
 }
@@ -95,12 +102,24 @@ pub fn parse(rt: &'static ResourceType, body: &Value) -> Result<Vec<Operation>, 
 }
 
 /// Parse one PATCH path: `attr[.sub]`, `attr[filter][.sub]`, `URN:attr`, `URN.attr`
-/// (E28), a flat extension attribute (`manager`, E10) or a bare extension URN.
+/// (E28), a flat extension attribute (`manager`, E10), a bare extension URN, or
+/// a user's unregistered extension or attribute in one (E14).
 /// Unparseable or unknown paths are `invalidPath`.
 pub fn parse_path(rt: &'static ResourceType, raw: &str) -> Result<PathTarget, ScimError> {
     let raw = raw.trim();
     if let Some(extension) = rt.extension(raw) {
         return Ok(PathTarget::Extension(extension));
+    }
+    if custom::is_custom(rt, raw) {
+        // No schema says an unregistered attribute is multi-valued complex, and
+        // its values nest no object in an array.
+        if raw.contains('[') {
+            return Err(ScimError::invalid_path(format!(
+                "{}: a value filter needs a multi-valued attribute of a registered schema",
+                text::quoted(raw)
+            )));
+        }
+        return Ok(PathTarget::Custom(raw.to_owned()));
     }
     let unknown = || ScimError::invalid_path(format!("{raw} is not an attribute of a {}", rt.name));
     let parsed = PatchPath::from_str(&quirks::urn_dot_to_colon(rt, raw))
@@ -297,6 +316,11 @@ impl Patch<'_> {
             let Ok(target) = parse_path(self.rt, key) else {
                 continue;
             };
+            // E14: a URN key holding an object is the extension, as in a body.
+            if let PathTarget::Custom(raw) = &target {
+                self.set_custom(kind, raw, custom::Form::Key, v)?;
+                continue;
+            }
             if let Some(resolved) = target.resolved() {
                 if resolved.extension.is_none() && resolved.attribute.name == "id" {
                     // O8: Okta echoes the resource's own id in a group rename.
@@ -320,6 +344,7 @@ impl Patch<'_> {
     fn set(&mut self, kind: OpKind, target: &PathTarget, value: &Value) -> Result<(), ScimError> {
         match target {
             PathTarget::Extension(extension) => self.set_extension(kind, extension, value),
+            PathTarget::Custom(raw) => self.set_custom(kind, raw, custom::Form::Path, value),
             PathTarget::Attribute(resolved) => self.set_attribute(kind, resolved, value),
             PathTarget::Elements(resolved, filter) => {
                 self.set_elements(kind, resolved, filter, value)
@@ -361,6 +386,69 @@ impl Patch<'_> {
                 extension.id
             ))),
         }
+    }
+
+    /// E14: a user's unregistered extension, or an attribute in one. The final
+    /// `canonicalize` checks names, shapes and caps as on POST; here only
+    /// where the value goes.
+    fn set_custom(
+        &mut self,
+        kind: OpKind,
+        raw: &str,
+        form: custom::Form,
+        value: &Value,
+    ) -> Result<(), ScimError> {
+        let present = custom::present(self.rt, &self.work);
+        match custom::place(self.rt, raw, Some(value), form, &present)
+            .map_err(ScimError::invalid_path)?
+        {
+            // Like a registered extension (`set_extension`): null or `""`
+            // clears it (E11), an object sets its attributes one by one.
+            Place::Extension(urn) => match value {
+                Value::Null => {
+                    custom::remove_named(&mut self.work, &urn);
+                    Ok(())
+                }
+                Value::String(s) if s.is_empty() => {
+                    custom::remove_named(&mut self.work, &urn);
+                    Ok(())
+                }
+                Value::Object(object) => {
+                    with_custom(&mut self.work, &urn, |attributes| {
+                        for (name, v) in object {
+                            set_custom_value(attributes, name, None, kind, v);
+                        }
+                    });
+                    Ok(())
+                }
+                _ => Err(ScimError::invalid_value(format!("{urn} must be an object"))),
+            },
+            Place::Attribute { urn, name, sub } => {
+                with_custom(&mut self.work, &urn, |attributes| {
+                    set_custom_value(attributes, &name, sub.as_deref(), kind, value);
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// RFC 7644 §3.5.2.2: removing what is not there is a success.
+    fn remove_custom(&mut self, raw: &str, value: Option<&Value>) -> Result<(), ScimError> {
+        let present = custom::present(self.rt, &self.work);
+        let place = custom::place(self.rt, raw, None, custom::Form::Path, &present)
+            .map_err(ScimError::invalid_path)?;
+        match place {
+            Place::Extension(urn) => custom::remove_named(&mut self.work, &urn),
+            Place::Attribute { urn, name, sub } => {
+                if custom::stored_key(&self.work, &urn).is_none() {
+                    return Ok(());
+                }
+                with_custom(&mut self.work, &urn, |attributes| {
+                    remove_custom_value(attributes, &name, sub.as_deref(), value);
+                });
+            }
+        }
+        Ok(())
     }
 
     fn set_attribute(
@@ -533,6 +621,7 @@ impl Patch<'_> {
                 self.work.shift_remove(extension.id);
                 Ok(())
             }
+            PathTarget::Custom(raw) => self.remove_custom(raw, value),
             PathTarget::Attribute(resolved) => self.remove_attribute(resolved, value),
             PathTarget::Elements(resolved, filter) => self.remove_elements(resolved, filter),
         }
@@ -654,6 +743,109 @@ fn with_container<R>(
             let out = f(&mut inner);
             work.insert(urn.to_owned(), Value::Object(inner));
             out
+        }
+    }
+}
+
+/// Run `f` on the attributes of the unregistered extension `urn` (compared
+/// case-insensitively: the stored spelling stays, X9), created when missing.
+fn with_custom<R>(
+    work: &mut Map<String, Value>,
+    urn: &str,
+    f: impl FnOnce(&mut Map<String, Value>) -> R,
+) -> R {
+    let key = custom::stored_key(work, urn).unwrap_or_else(|| urn.to_owned());
+    let mut attributes = take_object(work, &key);
+    let out = f(&mut attributes);
+    work.insert(key, Value::Object(attributes));
+    out
+}
+
+/// RFC 7643 §2.5, E11: null, `""`, `[]` and `{}` are no value; setting one clears.
+fn is_unassigned(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        Value::Object(object) => object.is_empty(),
+        _ => false,
+    }
+}
+
+/// Add or replace an unregistered attribute, whose shape is the one it was
+/// sent in (no schema says it is multi-valued or complex): RFC 7644 §3.5.2.1
+/// add appends to an array and merges into an object, §3.5.2.3 replace
+/// merges into an object and otherwise replaces; names compare
+/// case-insensitively.
+fn set_custom_value(
+    attributes: &mut Map<String, Value>,
+    name: &str,
+    sub: Option<&str>,
+    kind: OpKind,
+    value: &Value,
+) {
+    let key = custom::stored_key(attributes, name);
+    if let Some(sub) = sub {
+        let mut object = key
+            .as_deref()
+            .and_then(|k| attributes.get(k))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        set_custom_value(&mut object, sub, None, OpKind::Replace, value);
+        custom::insert_named(attributes, name, Value::Object(object));
+        return;
+    }
+    if is_unassigned(value) {
+        custom::remove_named(attributes, name);
+        return;
+    }
+    let current = key.as_deref().and_then(|k| attributes.get_mut(k));
+    match (kind, current, value) {
+        (OpKind::Add, Some(Value::Array(items)), Value::Array(new)) => {
+            for item in new {
+                if !items.contains(item) {
+                    items.push(item.clone());
+                }
+            }
+        }
+        (OpKind::Add, Some(Value::Array(items)), item) => {
+            if !items.contains(item) {
+                items.push(item.clone());
+            }
+        }
+        (_, Some(Value::Object(object)), Value::Object(new)) => {
+            for (sub, v) in new {
+                set_custom_value(object, sub, None, OpKind::Replace, v);
+            }
+        }
+        _ => custom::insert_named(attributes, name, value.clone()),
+    }
+}
+
+/// Remove an unregistered attribute or sub-attribute; with a value list on an
+/// array, only the listed values (E5's form, on any attribute).
+fn remove_custom_value(
+    attributes: &mut Map<String, Value>,
+    name: &str,
+    sub: Option<&str>,
+    value: Option<&Value>,
+) {
+    let Some(key) = custom::stored_key(attributes, name) else {
+        return;
+    };
+    match (sub, value, attributes.get_mut(&key)) {
+        (Some(sub), _, Some(Value::Object(object))) => custom::remove_named(object, sub),
+        (Some(_), _, _) => {}
+        (None, Some(listed), Some(Value::Array(items))) if !listed.is_null() => {
+            let listed: Vec<&Value> = match listed {
+                Value::Array(listed) => listed.iter().collect(),
+                one => vec![one],
+            };
+            items.retain(|item| !listed.contains(&item));
+        }
+        (None, _, _) => {
+            attributes.shift_remove(&key);
         }
     }
 }
@@ -1523,5 +1715,245 @@ mod tests {
             group_changes(json!([{"op": "add", "path": "members", "value": [{"display": "x"}]}]))
                 .unwrap_err();
         assert_eq!(kind(&err), (400, Some("invalidValue")));
+    }
+
+    // --- extensions no schema describes (E14) ----------------------------------
+
+    const CUSTOM: &str = "urn:ietf:params:scim:schemas:extension:Contoso:2.0:User";
+
+    fn custom(name: &str) -> String {
+        format!("{CUSTOM}:{name}")
+    }
+
+    #[test]
+    fn entras_pathless_replace_with_urn_keys_sets_unregistered_attributes() {
+        // E4's form, with a custom extension beside the enterprise one.
+        let out = patched(
+            json!({"userName": "a", CUSTOM: {"costCenter": "41", "keep": "k"}}),
+            json!([{"op": "Replace", "value": {
+                "displayName": "D",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:employeeNumber": "7",
+                custom("costCenter"): "42",
+                "urn:ietf:params:scim:schemas:extension:contoso:2.0:USER:Division": "Sales",
+                "urn:ietf:params:scim:schemas:extension:Other:2.0:User:level": 3
+            }}]),
+        );
+        assert_eq!(
+            out,
+            json!({
+                "schemas": [USER, ENTERPRISE_USER, CUSTOM, "urn:ietf:params:scim:schemas:extension:Other:2.0:User"],
+                "userName": "a",
+                CUSTOM: {"costCenter": "42", "keep": "k", "Division": "Sales"},
+                "displayName": "D",
+                ENTERPRISE_USER: {"employeeNumber": "7"},
+                "urn:ietf:params:scim:schemas:extension:Other:2.0:User": {"level": 3}
+            })
+        );
+    }
+
+    #[rstest]
+    #[case("add")]
+    #[case("replace")]
+    fn a_pathless_urn_key_with_an_object_merges_into_the_extension(#[case] op: &str) {
+        // RFC 7644 §3.5.2.1/3: attributes not named are left as they are.
+        let out = patched(
+            json!({"userName": "a", CUSTOM: {"costCenter": "41", "keep": "k"}}),
+            json!([{"op": op, "value": {CUSTOM: {"costCenter": "42", "keep": null, "new": true}}}]),
+        );
+        assert_eq!(out[CUSTOM], json!({"costCenter": "42", "new": true}));
+    }
+
+    #[test]
+    fn op_paths_add_replace_and_remove_unregistered_attributes() {
+        let mut data = user_data(json!({"userName": "a"}));
+        let steps = [
+            (
+                json!({"op": "add", "path": custom("costCenter"), "value": "42"}),
+                json!({"costCenter": "42"}),
+            ),
+            (
+                json!({"op": "replace", "path": custom("costCenter"), "value": "43"}),
+                json!({"costCenter": "43"}),
+            ),
+            (
+                json!({"op": "add", "path": custom("manager.value"), "value": "m1"}),
+                json!({"costCenter": "43", "manager": {"value": "m1"}}),
+            ),
+            (
+                json!({"op": "replace", "path": custom("manager"), "value": {"$ref": "../Users/m1"}}),
+                json!({"costCenter": "43", "manager": {"value": "m1", "$ref": "../Users/m1"}}),
+            ),
+            (
+                json!({"op": "add", "path": custom("tags"), "value": ["a"]}),
+                json!({"costCenter": "43", "manager": {"value": "m1", "$ref": "../Users/m1"}, "tags": ["a"]}),
+            ),
+            (
+                json!({"op": "add", "path": custom("tags"), "value": ["a", "b"]}),
+                json!({"costCenter": "43", "manager": {"value": "m1", "$ref": "../Users/m1"}, "tags": ["a", "b"]}),
+            ),
+            (
+                json!({"op": "remove", "path": custom("tags"), "value": ["a"]}),
+                json!({"costCenter": "43", "manager": {"value": "m1", "$ref": "../Users/m1"}, "tags": ["b"]}),
+            ),
+            (
+                json!({"op": "remove", "path": custom("manager.$ref")}),
+                json!({"costCenter": "43", "manager": {"value": "m1"}, "tags": ["b"]}),
+            ),
+            (
+                json!({"op": "remove", "path": custom("COSTCENTER")}),
+                json!({"manager": {"value": "m1"}, "tags": ["b"]}),
+            ),
+            (
+                json!({"op": "replace", "path": custom("tags"), "value": ["c"]}),
+                json!({"manager": {"value": "m1"}, "tags": ["c"]}),
+            ),
+            (
+                json!({"op": "replace", "path": custom("tags"), "value": ""}),
+                json!({"manager": {"value": "m1"}}),
+            ),
+        ];
+        for (op, expected) in steps {
+            patch(&USER_RESOURCE, &mut data, json!([op.clone()])).unwrap();
+            assert_eq!(data[CUSTOM], expected, "after {op}");
+            assert_eq!(data["schemas"], json!([USER, CUSTOM]));
+        }
+        patch(
+            &USER_RESOURCE,
+            &mut data,
+            json!([{"op": "remove", "path": custom("manager")}]),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(data),
+            json!({"schemas": [USER], "userName": "a"})
+        );
+    }
+
+    #[rstest]
+    #[case(json!({"op": "remove", "path": custom("nosuch")}))]
+    #[case(json!({"op": "remove", "path": custom("manager.value")}))]
+    #[case(json!({"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:Other:2.0:User:x"}))]
+    #[case(json!({"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:Other:2.0:User"}))]
+    fn removing_an_unregistered_attribute_that_is_not_there_changes_nothing(#[case] op: Value) {
+        // RFC 7644 §3.5.2.2.
+        let body = json!({"userName": "a", CUSTOM: {"costCenter": "42"}});
+        assert_eq!(
+            patched(body.clone(), json!([op])),
+            Value::Object(user_data(body))
+        );
+    }
+
+    #[rstest]
+    #[case(json!({"op": "remove", "path": CUSTOM}))]
+    #[case(json!({"op": "remove", "path": "urn:ietf:params:scim:schemas:extension:CONTOSO:2.0:User"}))]
+    #[case(json!({"op": "replace", "path": CUSTOM, "value": null}))]
+    #[case(json!({"op": "replace", "value": {CUSTOM: ""}}))]
+    fn a_bare_unregistered_urn_names_the_whole_extension(#[case] op: Value) {
+        let out = patched(
+            json!({"userName": "a", CUSTOM: {"costCenter": "42", "x": 1}}),
+            json!([op]),
+        );
+        assert_eq!(out, json!({"schemas": [USER], "userName": "a"}));
+    }
+
+    #[rstest]
+    #[case("urn:ietf:params:scim:schemas:extension:contoso:2.0:user:costCenter")]
+    #[case("urn:ietf:params:scim:schemas:extension:Contoso:2.0:User.costCenter")]
+    #[case("URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:CONTOSO:2.0:USER.COSTCENTER")]
+    fn any_spelling_of_the_urn_and_e28s_dot_land_in_the_stored_extension(#[case] path: &str) {
+        // X9, E28.
+        let out = patched(
+            json!({"userName": "a", CUSTOM: {"costCenter": "41"}}),
+            json!([{"op": "replace", "path": path, "value": "42"}]),
+        );
+        assert_eq!(out[CUSTOM], json!({"costCenter": "42"}));
+        assert_eq!(out["schemas"], json!([USER, CUSTOM]));
+    }
+
+    #[test]
+    fn a_pathless_urn_key_with_an_object_is_an_extension_even_when_new() {
+        let okta = "urn:okta:acme:1.0:profile:custom";
+        let out = patched(
+            json!({"userName": "a"}),
+            json!([{"op": "add", "value": {okta: {"region": "emea"}}}]),
+        );
+        assert_eq!(out[okta], json!({"region": "emea"}));
+    }
+
+    #[test]
+    fn an_okta_namespace_takes_attributes_by_path_and_by_key() {
+        let okta = "urn:okta:acme:1.0:profile:custom";
+        let out = patched(
+            json!({"userName": "a", okta: {"a": "1"}}),
+            json!([
+                {"op": "replace", "path": format!("{okta}:a"), "value": "2"},
+                {"op": "add", "value": {format!("{okta}:b"): "3", okta: {"c": "4"}}}
+            ]),
+        );
+        assert_eq!(out[okta], json!({"a": "2", "b": "3", "c": "4"}));
+    }
+
+    #[rstest]
+    #[case(json!([{"op": "add", "path": custom("tags[value eq \"a\"]"), "value": "x"}]), "invalidPath")]
+    #[case(json!([{"op": "add", "path": custom("1st"), "value": "x"}]), "invalidPath")]
+    #[case(json!([{"op": "add", "path": custom("a.b.c"), "value": "x"}]), "invalidPath")]
+    #[case(json!([{"op": "add", "path": custom("deep"), "value": {"a": {"b": 1}}}]), "invalidValue")]
+    #[case(json!([{"op": "add", "path": custom("s"), "value": "x".repeat(1025)}]), "invalidValue")]
+    #[case(json!([{"op": "replace", "value": {CUSTOM: {"bad name": 1}}}]), "invalidValue")]
+    #[case(json!([{"op": "replace", "path": CUSTOM, "value": 5}]), "invalidValue")]
+    fn a_bad_unregistered_path_or_value_fails_and_changes_nothing(
+        #[case] ops: Value,
+        #[case] scim_type: &str,
+    ) {
+        let err = user_err(json!({"userName": "a", CUSTOM: {"costCenter": "41"}}), ops);
+        assert_eq!(kind(&err), (400, Some(scim_type)), "{}", err.detail);
+    }
+
+    #[test]
+    fn the_caps_hold_after_a_patch() {
+        let attributes: Map<String, Value> = (0..custom::MAX_ATTRIBUTES)
+            .map(|i| (format!("a{i}"), json!(i)))
+            .collect();
+        let mut data = user_data(json!({"userName": "a", CUSTOM: attributes}));
+        let err = patch(
+            &USER_RESOURCE,
+            &mut data,
+            json!([{"op": "add", "path": custom("one_more"), "value": 1}]),
+        )
+        .unwrap_err();
+        assert_eq!(kind(&err), (400, Some("invalidValue")));
+        assert_eq!(
+            err.detail,
+            format!("{CUSTOM} has 65 attributes; at most 64 are accepted")
+        );
+        patch(
+            &USER_RESOURCE,
+            &mut data,
+            json!([
+                {"op": "remove", "path": custom("a0")},
+                {"op": "add", "path": custom("one_more"), "value": 1}
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            data[CUSTOM].as_object().map(Map::len),
+            Some(custom::MAX_ATTRIBUTES)
+        );
+    }
+
+    #[test]
+    fn a_scim_1_1_patch_keeps_an_unregistered_extension() {
+        // L9: OneLogin's body without `Operations`.
+        let mut data = user_data(json!({"userName": "a"}));
+        let ops = parse(
+            &USER_RESOURCE,
+            &json!({"title": "T", CUSTOM: {"costCenter": "42"}}),
+        )
+        .unwrap();
+        apply(&USER_RESOURCE, ID, &mut data, &ops).unwrap();
+        assert_eq!(
+            Value::Object(data),
+            json!({"schemas": [USER, CUSTOM], "userName": "a", "title": "T", CUSTOM: {"costCenter": "42"}})
+        );
     }
 }

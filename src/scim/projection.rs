@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use super::custom;
 use super::error::ScimError;
 use super::resource;
 use super::schema::{Attribute, Resolved, ResourceType, Returned};
@@ -18,11 +19,15 @@ pub struct Projection {
     exclude: Vec<Selection>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Selection {
     /// A bare extension URN: the whole extension object.
     Extension(&'static str),
     Attribute(Resolved),
+    /// A user's unregistered extension (`urn:…:User`) or an attribute in one
+    /// (`urn:…:User:costCenter`, `…:manager.value`) as written, matched against
+    /// the URNs the resource holds (E14).
+    Custom(String),
 }
 
 /// What survives of one top-level attribute.
@@ -95,6 +100,19 @@ impl Projection {
                 }
                 continue;
             }
+            if custom::is_custom(rt, &key) {
+                if let Some(Value::Object(attributes)) = resource.get_mut(&key) {
+                    self.project_custom(&key, attributes);
+                }
+                if resource
+                    .get(&key)
+                    .and_then(Value::as_object)
+                    .is_none_or(Map::is_empty)
+                {
+                    resource.shift_remove(&key);
+                }
+                continue;
+            }
             let attr = rt.resolve(None, &key, None).map(|r| r.attribute);
             self.project(None, attr, resource, &key);
         }
@@ -104,10 +122,17 @@ impl Projection {
             .map(|e| e.schema.id)
             .filter(|urn| resource.contains_key(*urn))
             .collect();
+        let present_custom: Vec<String> = custom::present(rt, resource);
         if let Some(Value::Array(schemas)) = resource.get_mut("schemas") {
-            schemas.retain(|urn| match urn.as_str().and_then(|u| rt.extension(u)) {
-                Some(extension) => present.contains(&extension.id),
-                None => true,
+            schemas.retain(|urn| {
+                let Some(urn) = urn.as_str() else {
+                    return true;
+                };
+                match rt.extension(urn) {
+                    Some(extension) => present.contains(&extension.id),
+                    None if custom::is_custom(rt, urn) => present_custom.iter().any(|p| p == urn),
+                    None => true,
+                }
             });
         }
     }
@@ -124,6 +149,39 @@ impl Projection {
         match holder.shift_remove(name) {
             Some(Value::Array(mut one)) => one.pop(),
             _ => None,
+        }
+    }
+
+    /// The attributes of the unregistered extension `urn` that the lists
+    /// keep; every one is `returned: default` (no schema says otherwise).
+    fn project_custom(&self, urn: &str, attributes: &mut Map<String, Value>) {
+        let names: Vec<String> = attributes.keys().cloned().collect();
+        for name in names {
+            // `Some(None)`: the whole attribute; `Some(Some(subs))`: only these.
+            let included = match &self.include {
+                None => Some(None),
+                Some(include) => match custom_named(include, urn, &name) {
+                    (true, _) => Some(None),
+                    (false, subs) if !subs.is_empty() => Some(Some(subs)),
+                    (false, _) => None,
+                },
+            };
+            let (excluded_whole, excluded_subs) = custom_named(&self.exclude, urn, &name);
+            let Some(only) = included.filter(|_| !excluded_whole) else {
+                attributes.shift_remove(&name);
+                continue;
+            };
+            if let Some(Value::Object(subs)) = attributes.get_mut(&name) {
+                subs.retain(|sub, _| {
+                    let wanted = only
+                        .as_ref()
+                        .is_none_or(|only| only.iter().any(|o| o.eq_ignore_ascii_case(sub)));
+                    wanted && !excluded_subs.iter().any(|x| x.eq_ignore_ascii_case(sub))
+                });
+                if subs.is_empty() {
+                    attributes.shift_remove(&name);
+                }
+            }
         }
     }
 
@@ -211,9 +269,34 @@ fn selections(rt: &'static ResourceType, list: &str) -> Vec<Selection> {
         .filter(|name| !name.is_empty() && !name.contains('['))
         .filter_map(|name| match rt.extension(name) {
             Some(extension) => Some(Selection::Extension(extension.id)),
+            None if custom::is_custom(rt, name) => Some(Selection::Custom(name.to_owned())),
             None => resource::resolve_path(rt, name).map(Selection::Attribute),
         })
         .collect()
+}
+
+/// Whether `selections` name the attribute `name` of the unregistered
+/// extension `urn` whole (or the extension), and which of its sub-attributes
+/// they name.
+fn custom_named<'s>(selections: &'s [Selection], urn: &str, name: &str) -> (bool, Vec<&'s str>) {
+    let mut whole = false;
+    let mut subs = Vec::new();
+    for selection in selections {
+        let Selection::Custom(raw) = selection else {
+            continue;
+        };
+        if raw.eq_ignore_ascii_case(urn) {
+            whole = true;
+        } else if let Some((named, sub)) = custom::attribute_in(raw, urn)
+            && named.eq_ignore_ascii_case(name)
+        {
+            match sub {
+                Some(sub) => subs.push(sub),
+                None => whole = true,
+            }
+        }
+    }
+    (whole, subs)
 }
 
 /// Whether `selections` name `attr` whole, and which of its sub-attributes they name.
@@ -235,7 +318,7 @@ fn named(
                     None => whole = true,
                 }
             }
-            Selection::Attribute(_) => {}
+            Selection::Attribute(_) | Selection::Custom(_) => {}
         }
     }
     (whole, subs)
@@ -416,5 +499,78 @@ mod tests {
     ) {
         let projection = Projection::parse(&USER_RESOURCE, attributes, excluded).unwrap();
         assert_eq!(projection.wants(name), expected, "{name}");
+    }
+
+    // --- extensions no schema describes (E14) ----------------------------------
+
+    const CUSTOM: &str = "urn:ietf:params:scim:schemas:extension:Contoso:2.0:User";
+
+    fn custom_user() -> Map<String, Value> {
+        let mut user = full_user();
+        user.insert(
+            "schemas".into(),
+            json!([USER, ENTERPRISE_USER, CUSTOM, "urn:example:other"]),
+        );
+        user.insert(
+            CUSTOM.into(),
+            json!({"costCenter": "42", "manager": {"value": "m1", "$ref": "r"}}),
+        );
+        user.insert("urn:example:other".into(), json!({"a": 1}));
+        user
+    }
+
+    fn project_custom(attributes: Option<&str>, excluded: Option<&str>) -> Value {
+        let mut user = custom_user();
+        Projection::parse(&USER_RESOURCE, attributes, excluded)
+            .unwrap()
+            .apply(&USER_RESOURCE, &mut user);
+        Value::Object(user)
+    }
+
+    #[rstest]
+    #[case("urn:ietf:params:scim:schemas:extension:Contoso:2.0:User:costCenter",
+           json!({"schemas": [USER, CUSTOM], "id": "u1", CUSTOM: {"costCenter": "42"}}))]
+    #[case("urn:ietf:params:scim:schemas:extension:contoso:2.0:user.MANAGER.value,userName",
+           json!({"schemas": [USER, CUSTOM], "id": "u1", "userName": "bjensen", CUSTOM: {"manager": {"value": "m1"}}}))]
+    #[case("URN:IETF:params:scim:schemas:extension:Contoso:2.0:User",
+           json!({"schemas": [USER, CUSTOM], "id": "u1", CUSTOM: {"costCenter": "42", "manager": {"value": "m1", "$ref": "r"}}}))]
+    #[case("urn:example:other:a",
+           json!({"schemas": [USER, "urn:example:other"], "id": "u1", "urn:example:other": {"a": 1}}))]
+    #[case("urn:example:nosuch:x",
+           json!({"schemas": [USER], "id": "u1"}))]
+    fn attributes_select_unregistered_extensions_and_their_attributes(
+        #[case] attributes: &str,
+        #[case] expected: Value,
+    ) {
+        assert_eq!(project_custom(Some(attributes), None), expected);
+    }
+
+    #[test]
+    fn excluded_attributes_remove_unregistered_ones() {
+        let out = project_custom(
+            None,
+            Some(
+                "urn:ietf:params:scim:schemas:extension:Contoso:2.0:User:manager.$ref,urn:example:other",
+            ),
+        );
+        assert_eq!(
+            out[CUSTOM],
+            json!({"costCenter": "42", "manager": {"value": "m1"}})
+        );
+        assert_eq!(out.get("urn:example:other"), None);
+        assert_eq!(out["schemas"], json!([USER, ENTERPRISE_USER, CUSTOM]));
+        let out = project_custom(None, Some(CUSTOM));
+        assert_eq!(out.get(CUSTOM), None);
+        assert_eq!(
+            out["schemas"],
+            json!([USER, ENTERPRISE_USER, "urn:example:other"])
+        );
+    }
+
+    #[test]
+    fn without_parameters_unregistered_extensions_are_returned_whole() {
+        assert_eq!(project_custom(None, None)[CUSTOM], custom_user()[CUSTOM]);
+        // A registered selection alone leaves them out, as any attribute not named.
+        assert_eq!(project_custom(Some("userName"), None).get(CUSTOM), None);
     }
 }

@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value};
 
+use super::custom;
 use super::resource;
 use super::schema::{self, ResourceType};
 
@@ -189,7 +190,7 @@ pub fn scim11_operations(rt: &'static ResourceType, object: &Map<String, Value>)
             }
             continue;
         }
-        if rt.extension(key).is_some() {
+        if rt.extension(key).is_some() || custom::is_custom(rt, key) {
             rest.insert(key.clone(), value.clone());
             continue;
         }

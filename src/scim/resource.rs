@@ -1,10 +1,11 @@
 //! POST/PUT bodies (RFC 7644 §3.3, §3.5.1) into dirsync's canonical JSON: schema
-//! names, typed values, extensions under their URN, no readOnly/writeOnly data, no
-//! memberships. Pure: serde_json in, serde_json out; no I/O, HTTP or SQL.
+//! names, typed values, extensions under their URN (a user's unregistered ones
+//! too, `scim::custom`), no readOnly/writeOnly data, no memberships. Pure: serde_json in, serde_json out; no I/O, HTTP or SQL.
 
 use chrono::DateTime;
 use serde_json::{Map, Value};
 
+use super::custom;
 use super::error::ScimError;
 use super::schema::{self, AttrType, Attribute, Mutability, Resolved, ResourceType, Schema};
 
@@ -62,6 +63,7 @@ pub fn canonicalize(
     let mut data = Map::new();
     let mut members = None;
     let mut echoed_id = None;
+    let mut unregistered = Vec::new();
     for (key, value) in object {
         // E14, X8: `schemas` is rebuilt from the data; unknown URNs are harmless.
         if key.eq_ignore_ascii_case("schemas") {
@@ -73,8 +75,14 @@ pub fn canonicalize(
             merge_extension(extension, value, &mut data)?;
             continue;
         }
-        // M3, E12: unknown attributes are ignored, as Microsoft's reference server does.
         let Some(resolved) = resolve_body_key(rt, key) else {
+            // E14: a user's extension under a URN no schema here describes is
+            // kept as sent, for the directory's attribute mapping.
+            if custom::is_custom(rt, key) {
+                unregistered.push((key.as_str(), value));
+            }
+            // M3, E12: other unknown attributes are ignored, as Microsoft's
+            // reference server does.
             continue;
         };
         let attr = resolved.attribute;
@@ -99,6 +107,9 @@ pub fn canonicalize(
         }
         let coerced = coerce(attr, value, &resolved.to_string())?;
         insert(&mut data, resolved.extension, attr, coerced);
+    }
+    for (urn, attributes) in custom::canonical(rt, &unregistered)? {
+        data.insert(urn, Value::Object(attributes));
     }
     Ok(Canonical {
         data: finish(rt, data)?,
@@ -291,7 +302,8 @@ fn insert(
     }
 }
 
-/// Required attributes (M5), empty extensions dropped, `schemas` rebuilt first.
+/// Required attributes (M5), empty extensions dropped, `schemas` rebuilt first
+/// (the registry's extensions, then the unregistered ones as stored).
 fn finish(
     rt: &'static ResourceType,
     data: Map<String, Value>,
@@ -318,6 +330,11 @@ fn finish(
             schemas.push(Value::from(extension.schema.id));
         }
     }
+    schemas.extend(
+        data.keys()
+            .filter(|key| custom::is_custom(rt, key))
+            .map(|key| Value::from(key.as_str())),
+    );
     let mut out = Map::new();
     out.insert("schemas".to_owned(), Value::Array(schemas));
     for (key, value) in data {
@@ -550,10 +567,7 @@ fn manager_object(id: &str, reference: Option<&str>) -> Value {
 /// `tooLong` scimType (RFC 7644 §3.12).
 fn within(s: &str, max: usize, path: &str) -> Result<(), ScimError> {
     if s.len() > max {
-        return Err(ScimError::invalid_value(format!(
-            "{path} is {} bytes long; at most {max} are accepted",
-            s.len()
-        )));
+        return Err(ScimError::too_long(path, s.len(), max));
     }
     Ok(())
 }
@@ -562,9 +576,7 @@ fn within(s: &str, max: usize, path: &str) -> Result<(), ScimError> {
 /// attribute has more than `max` elements.
 fn at_most(count: usize, max: usize, path: &str) -> Result<(), ScimError> {
     if count > max {
-        return Err(ScimError::invalid_value(format!(
-            "{path} has {count} values; at most {max} are accepted"
-        )));
+        return Err(ScimError::too_many_values(path, count, max));
     }
     Ok(())
 }
@@ -1307,5 +1319,122 @@ mod tests {
             err.detail,
             "the User is 65537 bytes as stored; at most 65536 are accepted"
         );
+    }
+
+    // --- extensions no schema describes (E14) ----------------------------------
+
+    const CUSTOM: &str = "urn:ietf:params:scim:schemas:extension:Contoso:2.0:User";
+
+    #[rstest]
+    #[case(json!([schema::USER, CUSTOM]))]
+    #[case(json!([schema::USER]))]
+    #[case(json!(null))]
+    fn a_users_unregistered_extension_is_kept_under_its_urn_and_listed_in_schemas(
+        #[case] schemas: Value,
+    ) {
+        // L6 applies to them too: the object counts whether `schemas` lists it or not.
+        let data = user(json!({
+            "schemas": schemas,
+            "userName": "a",
+            CUSTOM: {"costCenter": "42", "level": 3, "badges": ["x", "y"], "manager": {"value": "m1"}},
+            ENTERPRISE_USER: {"department": "D"}
+        }));
+        assert_eq!(
+            Value::Object(data),
+            json!({
+                "schemas": [schema::USER, ENTERPRISE_USER, CUSTOM],
+                "userName": "a",
+                ENTERPRISE_USER: {"department": "D"},
+                CUSTOM: {"costCenter": "42", "level": 3, "badges": ["x", "y"], "manager": {"value": "m1"}}
+            })
+        );
+    }
+
+    #[test]
+    fn a_urn_key_with_an_attribute_lands_in_its_extension_under_the_first_spelling() {
+        // Entra's E4 keys in a body; X9: URNs compare case-insensitively.
+        let data = user(json!({
+            "userName": "a",
+            CUSTOM: {"costCenter": "42"},
+            "urn:ietf:params:scim:schemas:extension:contoso:2.0:user:Division": "D",
+            "URN:IETF:PARAMS:SCIM:SCHEMAS:EXTENSION:CONTOSO:2.0:USER": {"CostCenter": "43"}
+        }));
+        assert_eq!(data[CUSTOM], json!({"costCenter": "43", "Division": "D"}));
+        assert_eq!(data["schemas"], json!([schema::USER, CUSTOM]));
+    }
+
+    #[test]
+    fn an_empty_unregistered_extension_is_neither_kept_nor_listed() {
+        let data = user(json!({
+            "schemas": [schema::USER, CUSTOM],
+            "userName": "a",
+            CUSTOM: {"costCenter": "", "tags": [], "note": null}
+        }));
+        assert_eq!(
+            Value::Object(data),
+            json!({"schemas": [schema::USER], "userName": "a"})
+        );
+    }
+
+    #[test]
+    fn unknown_attributes_and_groups_extensions_are_still_dropped() {
+        // M3, E12: only `urn:` keys name an extension; a group keeps none.
+        let data =
+            user(json!({"userName": "a", "shoeSize": "42", "favourite": {"colour": "blue"}}));
+        assert_eq!(
+            Value::Object(data),
+            json!({"schemas": [schema::USER], "userName": "a"})
+        );
+        let canonical = group(json!({"displayName": "S", CUSTOM: {"costCenter": "42"}}));
+        assert_eq!(
+            Value::Object(canonical.data),
+            json!({"schemas": [schema::GROUP], "displayName": "S"})
+        );
+    }
+
+    #[test]
+    fn canonical_data_with_unregistered_extensions_canonicalizes_to_itself() {
+        let data = user(json!({
+            "userName": "a",
+            "urn:okta:acme:1.0:profile:custom": {"a": 1},
+            CUSTOM: {"b": {"c": "d"}},
+            "urn:ietf:params:scim:schemas:extension:Contoso:2.0:User.e": "f",
+            "urn:example:x:y:z": "w"
+        }));
+        let again =
+            canonicalize(&USER_RESOURCE, &Value::Object(data.clone()), Mode::Replace).unwrap();
+        assert_eq!(again.data, data);
+    }
+
+    #[test]
+    fn unregistered_extensions_count_towards_the_resource_cap() {
+        let attributes: Map<String, Value> = (0..custom::MAX_ATTRIBUTES)
+            .map(|i| (format!("a{i}"), json!("v".repeat(schema::TEXT_BYTES))))
+            .collect();
+        let err = user_err(json!({
+            "userName": "a",
+            CUSTOM: attributes,
+        }));
+        assert_eq!(kind(&err), (400, Some("invalidValue")));
+        assert!(
+            err.detail.starts_with("the User is ")
+                && err.detail.ends_with("; at most 65536 are accepted"),
+            "{}",
+            err.detail
+        );
+    }
+
+    #[test]
+    fn an_unregistered_extension_past_a_cap_is_invalid_value_naming_it() {
+        let err = user_err(
+            json!({"userName": "a", CUSTOM: {"costCenter": "x".repeat(schema::TEXT_BYTES + 1)}}),
+        );
+        assert_eq!(kind(&err), (400, Some("invalidValue")));
+        assert_eq!(
+            err.detail,
+            format!("{CUSTOM}:costCenter is 1025 bytes long; at most 1024 are accepted")
+        );
+        let err = user_err(json!({"userName": "a", CUSTOM: "42"}));
+        assert_eq!(err.detail, format!("{CUSTOM} must be an object"));
     }
 }

@@ -199,6 +199,10 @@ pub struct ResourceType {
     pub description: &'static str,
     pub schema: &'static Schema,
     pub extensions: &'static [Extension],
+    /// Whether a resource of this type keeps extensions no schema here
+    /// describes (`scim::custom`): a user's do, for the directory's
+    /// attribute mapping; a group's are dropped like unknown attributes.
+    pub custom_extensions: bool,
 }
 
 #[derive(Debug, PartialEq)]
@@ -334,6 +338,12 @@ impl ResourceType {
             .map(|(spelled, canonical)| (canonical, &path[spelled.len() + 1..]))
     }
 
+    /// Whether `path` is one of this resource type's URNs (in any spelling)
+    /// or lies under one (`URN:attr`, `URN.attr`).
+    pub fn owns_urn(&self, path: &str) -> bool {
+        self.canonical_urn(path).is_some() || self.split_urn(path).is_some()
+    }
+
     fn core_attribute(&self, name: &str) -> Option<&'static Attribute> {
         self.schema
             .attribute(name)
@@ -346,6 +356,24 @@ fn split_sub(path: &str) -> (&str, Option<&str>) {
         Some((name, sub)) => (name, Some(sub)),
         None => (path, None),
     }
+}
+
+/// The URN namespaces SCIM keeps for its own schemas and messages (RFC 7643
+/// §10.2, and SCIM 1.1's core, L2).
+const RESERVED_URN_PREFIXES: &[&str] = &[
+    "urn:ietf:params:scim:schemas:core:",
+    "urn:ietf:params:scim:api:",
+    "urn:scim:schemas:core:",
+];
+
+/// Whether `path` is, or lies under, a URN of the registry or of a namespace
+/// SCIM reserves: never a client's own extension (`scim::custom`).
+pub fn is_reserved_urn(path: &str) -> bool {
+    RESERVED_URN_PREFIXES.iter().any(|prefix| {
+        path.len() >= prefix.len()
+            && path.is_char_boundary(prefix.len())
+            && path[..prefix.len()].eq_ignore_ascii_case(prefix)
+    }) || RESOURCE_TYPES.iter().any(|rt| rt.owns_urn(path))
 }
 
 /// All resource types dirsync serves.
@@ -364,6 +392,7 @@ pub static USER_RESOURCE: ResourceType = ResourceType {
         schema: &ENTERPRISE_USER_SCHEMA,
         required: false,
     }],
+    custom_extensions: true,
 };
 
 pub static GROUP_RESOURCE: ResourceType = ResourceType {
@@ -373,6 +402,7 @@ pub static GROUP_RESOURCE: ResourceType = ResourceType {
     description: "Group",
     schema: &GROUP_SCHEMA,
     extensions: &[],
+    custom_extensions: false,
 };
 
 const fn attr(name: &'static str, ty: AttrType, description: &'static str) -> Attribute {

@@ -7,6 +7,7 @@ mod bulk;
 mod cli;
 mod concurrency;
 mod crash;
+mod custom_extensions;
 mod discovery;
 mod edge_text;
 mod errors;
