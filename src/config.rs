@@ -28,6 +28,9 @@ pub struct DatabaseSettings {
     pub database_max_connections: u32,
 }
 
+/// `--max-page-bytes` unless set: 4 MiB.
+pub const DEFAULT_MAX_PAGE_BYTES: u64 = 4_194_304;
+
 /// Settings of the HTTP server.
 #[derive(Debug, Clone, Args)]
 pub struct ServerSettings {
@@ -48,10 +51,11 @@ pub struct ServerSettings {
     #[arg(long, env = "DIRSYNC_DEFAULT_PAGE_SIZE", default_value_t = 100)]
     pub default_page_size: u64,
 
-    /// Most bytes of resources one list or search response carries: a page
-    /// that would pass it answers fewer resources (at least one), with
-    /// `itemsPerPage` saying how many.
-    #[arg(long, env = "DIRSYNC_MAX_PAGE_BYTES", default_value_t = 4_194_304, value_parser = clap::value_parser!(u64).range(65_536..))]
+    /// Most bytes of resources one SCIM list or search response carries,
+    /// and of events one page of the host API's event feed or one webhook
+    /// message carries: a page that would pass it answers fewer (at least
+    /// one), with `itemsPerPage` or `next_after` saying where it ended.
+    #[arg(long, env = "DIRSYNC_MAX_PAGE_BYTES", default_value_t = DEFAULT_MAX_PAGE_BYTES, value_parser = clap::value_parser!(u64).range(65_536..))]
     pub max_page_bytes: u64,
 
     /// Largest request body, in bytes (413 beyond).
@@ -220,6 +224,15 @@ impl ApiSettings {
 }
 
 impl ServerSettings {
+    /// How the server delivers webhooks: the webhook flags, and a message's
+    /// byte budget from `--max-page-bytes`.
+    pub fn webhook_settings(&self) -> crate::webhooks::Settings {
+        crate::webhooks::Settings {
+            max_message_bytes: self.max_page_bytes,
+            ..self.webhooks.settings()
+        }
+    }
+
     /// Settings for tests and embedding: defaults, listening on a free port.
     pub fn for_tests() -> Self {
         ServerSettings {
@@ -227,7 +240,7 @@ impl ServerSettings {
             public_url: None,
             max_page_size: 1000,
             default_page_size: 100,
-            max_page_bytes: 4_194_304,
+            max_page_bytes: DEFAULT_MAX_PAGE_BYTES,
             max_body_bytes: 1_048_576,
             body_timeout: std::time::Duration::from_secs(30),
             bulk_max_operations: 1000,
@@ -307,6 +320,7 @@ impl WebhookArgs {
             rotation_overlap: self.webhook_rotation_overlap,
             log_retention: self.webhook_log_retention.duration(),
             lease_ttl: self.webhook_lease_ttl,
+            max_message_bytes: DEFAULT_MAX_PAGE_BYTES,
         }
     }
 

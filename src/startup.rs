@@ -58,7 +58,7 @@ impl Application {
             let worker = webhooks::deliver::Worker::new(
                 store.clone(),
                 key.clone(),
-                settings.webhooks.settings(),
+                settings.webhook_settings(),
                 format!("serve:{}", uuid::Uuid::now_v7()),
             )
             .map_err(|why| anyhow::anyhow!(why))?;
@@ -112,7 +112,8 @@ impl Application {
             key,
             scim_base_url: scim_base_url.clone(),
             scim_tokens: tokens.clone(),
-            webhooks: settings.webhooks.settings(),
+            webhooks: settings.webhook_settings(),
+            max_page_bytes: settings.max_page_bytes,
         });
         let writer =
             crate::reconcile::unit::Writer::new(store.clone(), settings.write_batch as usize);

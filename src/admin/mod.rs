@@ -667,6 +667,37 @@ impl From<crate::store::events::Event> for EventView {
     }
 }
 
+impl EventView {
+    /// Bytes of the event's JSON as the feed and a webhook message carry
+    /// it: what a page's or a message's byte budget counts.
+    pub fn size_of(e: &crate::store::events::Event) -> u64 {
+        json_bytes(&EventView::from(e.clone()))
+    }
+}
+
+/// Bytes of a value's compact JSON, counted as it is written rather than
+/// held.
+fn json_bytes(value: &impl Serialize) -> u64 {
+    struct Count(u64);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Serialising a `Value` and plain fields cannot fail; were it to, the
+    // event would count as larger than any budget (and still come first
+    // on its page).
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => u64::MAX,
+    }
+}
+
 /// An event's stable id: its tenant and its sequence number (never reused).
 pub fn event_id(tenant_id: &str, seq: i64) -> String {
     format!("evt_{}_{seq}", tenant_id.replace('-', ""))
@@ -685,7 +716,9 @@ pub struct EventPage {
 }
 
 /// A tenant's events after `after`, in order, at most `limit` (1 to
-/// `MAX_EVENTS_PER_PAGE`), and where the next page starts if there is one.
+/// `MAX_EVENTS_PER_PAGE`) and at most the server's default page budget of
+/// bytes (`--max-page-bytes`; the first event whatever its size), and where
+/// the next page starts if there is one.
 pub async fn event_page(
     store: &Store,
     tenant: &str,
@@ -693,16 +726,22 @@ pub async fn event_page(
     limit: u64,
 ) -> Result<EventPage, AdminError> {
     let tenant_id = tenant_id(store, tenant).await?;
-    let limit = limit.clamp(1, MAX_EVENTS_PER_PAGE);
-    // One row past the page says whether another page follows, without
-    // counting the rest.
-    let mut rows = crate::store::events::after(store.connection(), &tenant_id, after, limit + 1)
-        .await
-        .map_err(AdminError::Store)?;
-    let more = rows.len() as u64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    let next_after = rows.last().filter(|_| more).map(|e| e.seq);
-    let events = rows.into_iter().map(EventView::from).collect();
+    let budget = crate::store::events::Budget {
+        count: limit.clamp(1, MAX_EVENTS_PER_PAGE),
+        bytes: crate::config::DEFAULT_MAX_PAGE_BYTES,
+    };
+    let read = crate::store::events::read(
+        store.connection(),
+        &tenant_id,
+        after,
+        &crate::store::events::EventFilter::default(),
+        budget,
+        EventView::size_of,
+    )
+    .await
+    .map_err(AdminError::Store)?;
+    let next_after = read.events.last().filter(|_| read.is_cut).map(|e| e.seq);
+    let events = read.events.into_iter().map(EventView::from).collect();
     Ok(EventPage { events, next_after })
 }
 
@@ -725,7 +764,8 @@ pub async fn prune_events(
         .map_err(AdminError::Store)
 }
 
-/// A tenant's events after `after`, in order, at most `limit`.
+/// A tenant's events after `after`, in order, at most `limit` (and at most
+/// a page's bytes, as `event_page`).
 pub async fn events(
     store: &Store,
     tenant: &str,

@@ -1,7 +1,9 @@
 //! `/api/v1/events`: the tenant's ordered, gap-free event feed. A consumer
 //! keeps the last `seq` it handled and asks for what comes `after` it; with
 //! `wait`, the request returns as soon as a matching event commits (or empty
-//! at the timeout), so no consumer needs a tight polling loop.
+//! at the timeout), so no consumer needs a tight polling loop. A page is
+//! bounded by bytes as well as by `limit` (`store::events::read`), so its
+//! memory follows the server's settings, never the events' sizes.
 
 use std::time::Duration;
 
@@ -13,7 +15,7 @@ use super::auth::{Principal, Scope};
 use super::problem::Problem;
 use super::{ApiState, TenantParam};
 use crate::admin::EventView;
-use crate::store::events::{self, EventFilter};
+use crate::store::events::{self, Budget, EventFilter};
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/events")
@@ -35,7 +37,11 @@ pub struct EventQuery {
     /// Events after this sequence number (0: from the first).
     #[param(minimum = 0)]
     pub after: Option<i64>,
-    /// At most this many, 1 to 1000 (default 100).
+    /// At most this many, 1 to 1000 (default 100). A page also ends
+    /// before the event that would take it past the server's byte budget
+    /// (`--max-page-bytes`, 4 MiB of events by default), so it may answer
+    /// fewer; it always answers at least one when any is there. Follow
+    /// `next_after` either way.
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u64>,
     /// Only these types, comma-separated (`user.created,user.updated`).
@@ -50,7 +56,11 @@ pub struct EventQuery {
     pub wait: Option<u64>,
 }
 
-/// A page of the feed.
+/// A page of the feed: at most `limit` events and at most the server's
+/// byte budget of them (`--max-page-bytes`, 4 MiB by default; a single
+/// larger event comes alone), so a page may hold fewer than `limit` while
+/// more follow. Reading on from `next_after` reads every event once, in
+/// order, with no gap.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventPage {
     pub data: Vec<EventView>,
@@ -137,14 +147,25 @@ pub async fn list_events(
     // Subscribe before reading, so a commit between the read and the wait
     // still wakes this request.
     let mut commits = state.store.commits();
+    let budget = Budget {
+        count: limit,
+        bytes: state.max_page_bytes,
+    };
     loop {
-        let rows =
-            events::page(state.store.connection(), &tenant_id, after, limit, &filter).await?;
+        let read = events::read(
+            state.store.connection(),
+            &tenant_id,
+            after,
+            &filter,
+            budget,
+            EventView::size_of,
+        )
+        .await?;
         let now = tokio::time::Instant::now();
-        if !rows.is_empty() || now >= deadline {
-            let next_after = rows.last().map_or(after, |e| e.seq);
+        if !read.events.is_empty() || now >= deadline {
+            let next_after = read.events.last().map_or(after, |e| e.seq);
             return Ok(web::Json(EventPage {
-                data: rows.into_iter().map(EventView::from).collect(),
+                data: read.events.into_iter().map(EventView::from).collect(),
                 next_after,
             }));
         }

@@ -54,6 +54,9 @@ pub struct ApiState {
     /// Which webhook URLs are allowed, how a test delivery is sent, how
     /// long a rotated secret still signs.
     pub webhooks: crate::webhooks::Settings,
+    /// Most bytes of events one page of the feed carries
+    /// (`--max-page-bytes`).
+    pub max_page_bytes: u64,
 }
 
 /// Mount `/api/v1` and the browsable reference at `/api/docs`.

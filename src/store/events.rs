@@ -102,22 +102,6 @@ pub async fn last_seq<C: ConnectionTrait>(conn: &C, tenant_id: &str) -> Result<i
         .map_or(0, |row| row.last_seq))
 }
 
-/// A page of a tenant's events after `after`, in sequence order.
-pub async fn after<C: ConnectionTrait>(
-    conn: &C,
-    tenant_id: &str,
-    after: i64,
-    limit: u64,
-) -> Result<Vec<Event>> {
-    Ok(events::Entity::find()
-        .filter(events::Column::TenantId.eq(tenant_id))
-        .filter(events::Column::Seq.gt(after))
-        .order_by_asc(events::Column::Seq)
-        .limit(limit)
-        .all(conn)
-        .await?)
-}
-
 /// What a reader of the feed asks for besides the position.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
@@ -126,29 +110,103 @@ pub struct EventFilter {
     pub resource_id: Option<String>,
 }
 
-/// A page of a tenant's events after `after` that pass `filter`, in
-/// sequence order (the `(tenant_id, seq)` key keeps it an index range).
-pub async fn page<C: ConnectionTrait>(
+/// How much one read of the outbox answers at most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Events.
+    pub count: u64,
+    /// Bytes of events, as the reader measures them. The first event is
+    /// answered whatever its size, so a reader always makes progress.
+    pub bytes: u64,
+}
+
+/// What a bounded read answered.
+#[derive(Debug, Clone, Default)]
+pub struct Read {
+    /// In sequence order, gap-free within what the filter passes: the
+    /// next read `after` the last one's `seq` goes on exactly from here.
+    pub events: Vec<Event>,
+    /// Their size, as measured.
+    pub bytes: u64,
+    /// Events that pass the filter follow the last one (the read ended at
+    /// its count or at its bytes).
+    pub is_cut: bool,
+}
+
+/// Rows the first query of a read fetches at most.
+const FIRST_CHUNK: u64 = 64;
+/// Rows any later query fetches at most.
+const MAX_CHUNK: u64 = 128;
+
+/// Rows the next query fetches: as many as the bytes left hold at the size
+/// seen so far, and one more to find where the budget ends, so a read past
+/// a few large events does not fetch a chunk of them only to drop it.
+fn chunk_rows(budget: Budget, read: &Read) -> u64 {
+    let answered = read.events.len() as u64;
+    let left = budget.count.saturating_sub(answered);
+    let rows = match answered {
+        0 => FIRST_CHUNK,
+        n => {
+            let seen = Ord::max(read.bytes / n, 1);
+            (budget.bytes.saturating_sub(read.bytes) / seen).saturating_add(1)
+        }
+    };
+    // One row past the count says whether more follow.
+    Ord::min(rows.clamp(1, MAX_CHUNK), left.saturating_add(1))
+}
+
+/// A tenant's events after `after` that pass `filter`, in sequence order,
+/// at most `budget.count` of them and, as `measure` sizes each one, at most
+/// `budget.bytes` (but always the first): the read stops before the event
+/// that would pass the budget. Rows are fetched a chunk at a time (keyset
+/// on the `(tenant_id, seq)` key, an index range), so the read holds the
+/// events it answers and at most one chunk besides, whatever the outbox
+/// holds.
+pub async fn read<C: ConnectionTrait>(
     conn: &C,
     tenant_id: &str,
     after: i64,
-    limit: u64,
     filter: &EventFilter,
-) -> Result<Vec<Event>> {
-    let mut select = events::Entity::find()
-        .filter(events::Column::TenantId.eq(tenant_id))
-        .filter(events::Column::Seq.gt(after));
-    if !filter.types.is_empty() {
-        select = select.filter(events::Column::Type.is_in(filter.types.iter().cloned()));
+    budget: Budget,
+    mut measure: impl FnMut(&Event) -> u64,
+) -> Result<Read> {
+    let mut read = Read::default();
+    let mut position = after;
+    loop {
+        let rows = chunk_rows(budget, &read);
+        let mut select = events::Entity::find()
+            .filter(events::Column::TenantId.eq(tenant_id))
+            .filter(events::Column::Seq.gt(position));
+        if !filter.types.is_empty() {
+            select = select.filter(events::Column::Type.is_in(filter.types.iter().cloned()));
+        }
+        if let Some(id) = &filter.resource_id {
+            select = select.filter(events::Column::ResourceId.eq(id.as_str()));
+        }
+        let chunk = select
+            .order_by_asc(events::Column::Seq)
+            .limit(rows)
+            .all(conn)
+            .await?;
+        let fetched = chunk.len() as u64;
+        for event in chunk {
+            if read.events.len() as u64 >= budget.count {
+                read.is_cut = true;
+                return Ok(read);
+            }
+            let size = measure(&event);
+            if !read.events.is_empty() && read.bytes.saturating_add(size) > budget.bytes {
+                read.is_cut = true;
+                return Ok(read);
+            }
+            position = event.seq;
+            read.bytes = read.bytes.saturating_add(size);
+            read.events.push(event);
+        }
+        if fetched < rows {
+            return Ok(read);
+        }
     }
-    if let Some(id) = &filter.resource_id {
-        select = select.filter(events::Column::ResourceId.eq(id.as_str()));
-    }
-    Ok(select
-        .order_by_asc(events::Column::Seq)
-        .limit(limit)
-        .all(conn)
-        .await?)
 }
 
 /// Rows one prune transaction deletes at most: each is a short write, so a
@@ -250,4 +308,46 @@ pub async fn prune(
         deleted,
         is_complete: true,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A read that answered `n` events of `size` bytes each.
+    fn answered(n: usize, size: u64) -> Read {
+        Read {
+            events: (1..=n as i64)
+                .map(|seq| Event {
+                    tenant_id: "t".into(),
+                    seq,
+                    r#type: "user.created".into(),
+                    resource_type: "user".into(),
+                    resource_id: format!("u{seq}"),
+                    data: Value::Null,
+                    created_at: 0,
+                })
+                .collect(),
+            bytes: n as u64 * size,
+            is_cut: false,
+        }
+    }
+
+    #[rstest::rstest]
+    #[case::a_first_chunk(1000, 4 << 20, 0, 0, FIRST_CHUNK)]
+    #[case::a_first_chunk_past_a_small_count(5, 4 << 20, 0, 0, 6)]
+    #[case::small_events_fill_a_whole_chunk(1000, 4 << 20, 64, 1_000, MAX_CHUNK)]
+    #[case::large_events_fetch_what_the_bytes_left_hold_and_one(1000, 100_000, 5, 10_000, 6)]
+    #[case::a_full_budget_fetches_one_to_find_the_end(1000, 50_000, 5, 10_000, 1)]
+    #[case::the_count_reached_fetches_one_to_say_whether_more_follow(64, 4 << 20, 64, 1_000, 1)]
+    fn a_chunk_holds_what_the_budget_has_left_and_one_row_more(
+        #[case] count: u64,
+        #[case] bytes: u64,
+        #[case] n: usize,
+        #[case] size: u64,
+        #[case] rows: u64,
+    ) {
+        let budget = Budget { count, bytes };
+        assert_eq!(chunk_rows(budget, &answered(n, size)), rows);
+    }
 }

@@ -222,6 +222,28 @@ pub fn takes(endpoint: &Endpoint, r#type: &str) -> bool {
     }
 }
 
+/// One read's events (those the endpoint takes) as messages of `size`
+/// events each, and whether the last events were held back: a shorter last
+/// message goes only when the read reached the end of the backlog
+/// (`!is_cut`) or it is the read's only one. Otherwise it waits for the
+/// next read, which begins where it begins, so a message is the same
+/// events (and `webhook-id`) however the reads before it fell: a retry, or
+/// a replica that takes over, sends it again as it was sent.
+pub fn messages(taken: Vec<Event>, size: usize, is_cut: bool) -> (Vec<Vec<Event>>, bool) {
+    let size = size.max(1);
+    let mut out: Vec<Vec<Event>> = Vec::new();
+    let mut events = taken.into_iter().peekable();
+    while events.peek().is_some() {
+        out.push(events.by_ref().take(size).collect());
+    }
+    let short_tail = out.last().is_some_and(|m| m.len() < size);
+    if is_cut && short_tail && out.len() > 1 {
+        out.pop();
+        return (out, true);
+    }
+    (out, false)
+}
+
 /// The body and `webhook-id` of a delivery: one event as the events API
 /// shows it, or with `batch_size` > 1 `{"data": [...]}`.
 pub fn message(endpoint: &Endpoint, batch: Vec<Event>) -> (String, Vec<u8>) {
@@ -401,8 +423,8 @@ impl Worker {
             }
             // Seen before the read: a commit after it wakes the wait below.
             commits.borrow_and_update();
-            let events = self.past(&endpoint, run.to).await?;
-            if events.is_empty() {
+            let read = self.past(&endpoint, run.to).await?;
+            if read.events.is_empty() {
                 crate::metrics::webhook_lag(&endpoint.id, 0.0);
                 if !run.is_empty(&endpoint) || run.since.elapsed() >= self.settings.lease_ttl / 4 {
                     if !self.write(&mut endpoint, owner, &mut run, None).await? {
@@ -423,13 +445,15 @@ impl Worker {
                 }
             }
             idle_since = None;
-            let last_read = events.last().map_or(run.to, |e| e.seq);
-            let taken: Vec<Event> = events
+            let last_read = read.events.last().map_or(run.to, |e| e.seq);
+            let taken: Vec<Event> = read
+                .events
                 .into_iter()
                 .filter(|e| takes(&endpoint, &e.r#type))
                 .collect();
             let size = endpoint.batch_size.max(1) as usize;
-            let mut batches = taken.into_iter().peekable();
+            let (messages, held_back) = messages(taken, size, read.is_cut);
+            let mut batches = messages.into_iter().peekable();
             let mut restart = false;
             while batches.peek().is_some() {
                 // The endpoint as it is now (another replica's operator may
@@ -444,7 +468,9 @@ impl Worker {
                     break;
                 }
                 endpoint = fresh;
-                let batch: Vec<Event> = batches.by_ref().take(size).collect();
+                let Some(batch) = batches.next() else {
+                    break;
+                };
                 let now = now_ms();
                 let oldest = batch.first().map_or(now, |e| e.created_at);
                 crate::metrics::webhook_lag(&endpoint.id, (now - oldest).max(0) as f64 / 1000.0);
@@ -487,7 +513,7 @@ impl Worker {
                     break;
                 }
             }
-            if !restart && batches.peek().is_none() && run.to < last_read {
+            if !restart && !held_back && batches.peek().is_none() && run.to < last_read {
                 // The rest of what was read, its types do not take.
                 run.to = last_read;
             }
@@ -533,15 +559,29 @@ impl Worker {
     }
 
     /// Events after `position`: as many as a run sends, or a scan's worth
-    /// when the endpoint's types may skip some.
-    async fn past(&self, endpoint: &Endpoint, position: i64) -> Result<Vec<Event>, StoreError> {
+    /// when the endpoint's types may skip some, and at most a message's
+    /// bytes of them (the first whatever its size), so what a delivery
+    /// holds follows the settings, never the events' sizes.
+    async fn past(&self, endpoint: &Endpoint, position: i64) -> Result<events::Read, StoreError> {
         let size = endpoint.batch_size.max(1) as u64;
-        let read = if endpoint.event_types.is_none() {
+        let count = if endpoint.event_types.is_none() {
             (size * RUN_MESSAGES as u64).min(SCAN.max(size))
         } else {
             SCAN.max(size)
         };
-        events::after(self.store.connection(), &endpoint.tenant_id, position, read).await
+        let budget = events::Budget {
+            count,
+            bytes: self.settings.max_message_bytes,
+        };
+        events::read(
+            self.store.connection(),
+            &endpoint.tenant_id,
+            position,
+            &events::EventFilter::default(),
+            budget,
+            EventView::size_of,
+        )
+        .await
     }
 
     async fn send(&self, endpoint: &Endpoint, batch: Vec<Event>) -> Sent {
@@ -665,6 +705,43 @@ impl Unwritten {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(seq: i64) -> Event {
+        Event {
+            tenant_id: "t".into(),
+            seq,
+            r#type: "user.created".into(),
+            resource_type: "user".into(),
+            resource_id: format!("u{seq}"),
+            data: json!({}),
+            created_at: 0,
+        }
+    }
+
+    fn seqs(messages: &[Vec<Event>]) -> Vec<Vec<i64>> {
+        messages
+            .iter()
+            .map(|m| m.iter().map(|e| e.seq).collect())
+            .collect()
+    }
+
+    #[rstest::rstest]
+    #[case::whole_messages_only(7, 3, true, &[&[1, 2, 3][..], &[4, 5, 6]], true)]
+    #[case::the_end_of_the_backlog_goes_short(7, 3, false, &[&[1, 2, 3][..], &[4, 5, 6], &[7]], false)]
+    #[case::a_read_of_one_short_message_sends_it(2, 3, true, &[&[1, 2][..]], false)]
+    #[case::an_exact_fit_holds_nothing_back(6, 3, true, &[&[1, 2, 3][..], &[4, 5, 6]], false)]
+    #[case::nothing_read(0, 3, true, &[], false)]
+    fn a_reads_short_tail_waits_for_the_next_read_unless_it_is_all_there_is(
+        #[case] read: i64,
+        #[case] size: usize,
+        #[case] is_cut: bool,
+        #[case] expected: &[&[i64]],
+        #[case] held_back: bool,
+    ) {
+        let (out, held) = messages((1..=read).map(event).collect(), size, is_cut);
+        let expected: Vec<Vec<i64>> = expected.iter().map(|m| m.to_vec()).collect();
+        assert_eq!((seqs(&out), held), (expected, held_back));
+    }
 
     #[test]
     fn backoff_follows_the_schedule_within_a_fifth_and_ends_with_it() {

@@ -50,6 +50,10 @@ pub struct Settings {
     /// How long a replica holds an endpoint without renewing its lease:
     /// after a replica dies, another takes its endpoints over after this.
     pub lease_ttl: Duration,
+    /// Most bytes of events one read of an endpoint's backlog holds, and so
+    /// one message carries (a single larger event goes alone):
+    /// `--max-page-bytes`.
+    pub max_message_bytes: u64,
 }
 
 impl Default for Settings {
@@ -61,6 +65,7 @@ impl Default for Settings {
             rotation_overlap: Duration::from_secs(24 * 3600),
             log_retention: Duration::from_secs(30 * 86_400),
             lease_ttl: Duration::from_secs(60),
+            max_message_bytes: crate::config::DEFAULT_MAX_PAGE_BYTES,
         }
     }
 }

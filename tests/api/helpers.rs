@@ -490,15 +490,25 @@ impl TestApp {
             .expect("groups")
     }
 
-    /// Every event of the tenant after `after`, as JSON.
+    /// Every event of the tenant after `after`, as JSON, page after page
+    /// (a page ends at its count or its bytes).
     pub async fn events_after(&self, after: i64) -> Vec<Value> {
-        let events = admin::events(&self.store, &self.tenant, after, 10_000)
-            .await
-            .expect("events");
-        events
-            .into_iter()
-            .map(|e| serde_json::to_value(e).expect("event json"))
-            .collect()
+        let mut out = Vec::new();
+        let mut after = after;
+        loop {
+            let page = admin::event_page(&self.store, &self.tenant, after, 10_000)
+                .await
+                .expect("events");
+            out.extend(
+                page.events
+                    .into_iter()
+                    .map(|e| serde_json::to_value(e).expect("event json")),
+            );
+            match page.next_after {
+                Some(next) => after = next,
+                None => return out,
+            }
+        }
     }
 
     /// The event types after `after`, in order.

@@ -504,6 +504,147 @@ async fn the_event_feed_reads_in_order_filters_and_long_polls() {
     assert!(started.elapsed() >= Duration::from_millis(900));
 }
 
+/// A user with every profile value at its cap (`domain::limits`): its
+/// `user.created` event is about 10 kB.
+fn large_person(n: usize) -> (String, Snapshot) {
+    let at_cap = |c: char| c.to_string().repeat(1024);
+    (
+        format!("large-{n}"),
+        Snapshot {
+            external_id: Some(format!("large-{n}")),
+            email: Some(format!("large{n:04}@example.com")),
+            profile: Profile {
+                given_name: Some(at_cap('g')),
+                family_name: Some(at_cap('f')),
+                display_name: Some(at_cap('d')),
+                avatar_url: Some(format!("https://example.com/{}", "a".repeat(2000))),
+                department: Some(at_cap('x')),
+                title: Some(at_cap('t')),
+                employee_number: Some(at_cap('e')),
+                manager: Some(at_cap('m')),
+                ..Profile::default()
+            },
+            active: true,
+            ..Snapshot::default()
+        },
+    )
+}
+
+/// `n` users at their caps and `small` plain ones after them, through the
+/// engine: one `user.created` event each, in that order.
+pub async fn seed_large(app: &TestApp, n: usize, small: usize) {
+    let users = (0..n)
+        .map(large_person)
+        .chain((0..small).map(|i| person(1000 + i, "Sales", true)))
+        .collect();
+    let mut run = Listing::begin(&app.store, &app.directory_id, ListingOptions::default())
+        .await
+        .unwrap();
+    run.page(&app.store, users, NOW).await.unwrap();
+    run.finish(&app.store, true, NOW).await.unwrap();
+}
+
+/// Bytes of an event as the server measures it (its compact JSON; member
+/// order does not change the length).
+fn event_bytes(event: &Value) -> u64 {
+    event.to_string().len() as u64
+}
+
+/// Every page of the feed from the start with `limit=1000`, read by
+/// following `next_after` until a page comes back empty.
+async fn feed_pages(app: &TestApp, t: &str) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut after = 0;
+    loop {
+        let (status, page) = get(app, t, &format!("/api/v1/events?after={after}&limit=1000")).await;
+        assert_eq!(status, 200, "{page}");
+        let data = page["data"].as_array().unwrap().clone();
+        let Some(last) = data.last() else {
+            assert_eq!(page["next_after"], after);
+            return pages;
+        };
+        assert_eq!(
+            page["next_after"], last["seq"],
+            "next_after is the last event's"
+        );
+        after = last["seq"].as_i64().unwrap();
+        pages.push(data);
+    }
+}
+
+#[tokio::test]
+async fn an_event_page_ends_at_its_byte_budget_and_next_after_reads_every_event_once_in_order() {
+    const BUDGET: u64 = 256 * 1024;
+    let app = spawn_app_with(ServerSettings {
+        max_page_bytes: BUDGET,
+        ..ServerSettings::for_tests()
+    })
+    .await;
+    seed_large(&app, 400, 0).await;
+    let t = token(&app.tenant, "read");
+    let pages = feed_pages(&app, &t).await;
+    let sizes: Vec<Vec<u64>> = pages
+        .iter()
+        .map(|p| p.iter().map(event_bytes).collect())
+        .collect();
+    let total: u64 = sizes.iter().flatten().sum();
+    assert!(total > 3_500_000, "{total} bytes of events in all");
+    for (i, page) in sizes.iter().enumerate() {
+        let bytes: u64 = page.iter().sum();
+        assert!(bytes <= BUDGET, "page {i}: {bytes} bytes");
+        assert!(page.len() < 1000, "page {i}: {} events", page.len());
+        // It ended where the next event would have passed the budget, not
+        // before.
+        if let Some(next) = sizes.get(i + 1).and_then(|p| p.first()) {
+            assert!(bytes + next > BUDGET, "page {i}: {bytes} + {next} bytes");
+        }
+    }
+    assert!(pages.len() > 10, "{} pages", pages.len());
+    let seqs: Vec<i64> = pages
+        .iter()
+        .flatten()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    let last = app.last_seq().await;
+    assert!(last >= 400);
+    assert_eq!(seqs, (1..=last).collect::<Vec<_>>());
+    // A filtered page keeps the same budget.
+    let (_, created) = get(&app, &t, "/api/v1/events?type=user.created&limit=1000").await;
+    let created = created["data"].as_array().unwrap();
+    assert_eq!(created.len(), sizes[0].len());
+    assert!(created.iter().map(event_bytes).sum::<u64>() <= BUDGET);
+}
+
+#[tokio::test]
+async fn an_event_larger_than_the_budget_comes_alone_on_its_page() {
+    const BUDGET: u64 = 4 * 1024;
+    let app = spawn_app_with(ServerSettings {
+        max_page_bytes: BUDGET,
+        ..ServerSettings::for_tests()
+    })
+    .await;
+    seed_large(&app, 3, 12).await;
+    let t = token(&app.tenant, "read");
+    let pages = feed_pages(&app, &t).await;
+    for page in &pages[..3] {
+        assert_eq!(page.len(), 1, "{} events", page.len());
+        assert!(event_bytes(&page[0]) > BUDGET);
+    }
+    // The small events after them share pages again, within the budget.
+    let rest = &pages[3..];
+    assert!(rest.iter().any(|p| p.len() > 1), "{rest:?}");
+    for page in rest {
+        assert!(page.iter().map(event_bytes).sum::<u64>() <= BUDGET);
+    }
+    let seqs: Vec<i64> = pages
+        .iter()
+        .flatten()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=app.last_seq().await).collect::<Vec<_>>());
+    assert_eq!(seqs.len(), 15);
+}
+
 #[tokio::test]
 async fn tenants_are_the_operators_and_a_tenant_reads_only_itself() {
     let app = spawn_app().await;

@@ -19,7 +19,7 @@ use sha2::Sha256;
 use dirsync::webhooks::{Settings, deliver::Worker};
 
 use crate::helpers::{TestApp, spawn_app};
-use crate::host_api::{call, get, token};
+use crate::host_api::{call, get, seed_large, token};
 
 /// What the receiver got.
 #[derive(Debug, Clone)]
@@ -581,6 +581,66 @@ async fn a_batching_endpoint_gets_its_events_in_order_several_per_message() {
         assert!(verifies(&secret, &got));
         assert!(got.headers["webhook-id"].starts_with("batch_"));
     }
+}
+
+/// Events near their caps (about 10 kB each) to an endpoint whose messages
+/// may carry 64 KiB: with `batch_size` 1000 a message ends at the budget;
+/// with 4, every message is four events (a read's short tail waits for the
+/// next read). Either way every event arrives once, in order, and a failed
+/// message is sent again as it was (same `webhook-id`, same events).
+#[rstest::rstest]
+#[case::cut_by_bytes(1000)]
+#[case::cut_by_count(4)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_ends_at_its_byte_budget_and_a_failed_one_is_sent_again_as_it_was(
+    #[case] batch_size: usize,
+) {
+    const BUDGET: u64 = 64 * 1024;
+    let app = spawn_app().await;
+    let receiver = Receiver::start().await;
+    receiver.answer(&[200, 500, 200, 200, 500]);
+    let (id, secret) = endpoint(&app, json!({"url": receiver.url, "batch_size": batch_size})).await;
+    let start = app.last_seq().await;
+    seed_large(&app, 40, 0).await;
+    let last = app.last_seq().await;
+    let settings = Settings {
+        retries: vec![Duration::from_millis(20); 5],
+        max_message_bytes: BUDGET,
+        ..dirsync::config::WebhookArgs::for_tests().settings()
+    };
+    let worker = Worker::new(app.store.clone(), app.key.clone(), settings, "test".into()).unwrap();
+    tokio::spawn(worker.run_forever());
+    endpoint_when(&app, &id, |e| e["delivered_seq"] == last).await;
+    let got = receiver.got();
+    let messages: Vec<Vec<Value>> = receiver
+        .taken()
+        .iter()
+        .map(|m| m["data"].as_array().unwrap().clone())
+        .collect();
+    let seqs: Vec<i64> = messages
+        .iter()
+        .flatten()
+        .map(|e| e["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (start + 1..=last).collect::<Vec<_>>());
+    for (i, events) in messages.iter().enumerate() {
+        let bytes: usize = events.iter().map(|e| e.to_string().len()).sum();
+        assert!(bytes as u64 <= BUDGET, "message {i}: {bytes} bytes");
+        if batch_size == 4 && i + 1 < messages.len() {
+            assert_eq!(events.len(), 4, "message {i}");
+        }
+    }
+    if batch_size == 1000 {
+        assert!(messages.iter().all(|m| m.len() > 1 && m.len() < 40));
+    }
+    let failed: Vec<usize> = (0..got.len()).filter(|&i| got[i].status >= 300).collect();
+    assert_eq!(failed.len(), 2, "{got:?}");
+    for i in failed {
+        let again = &got[i + 1];
+        assert_eq!(again.headers["webhook-id"], got[i].headers["webhook-id"]);
+        assert_eq!(again.body, got[i].body);
+    }
+    assert!(got.iter().all(|g| verifies(&secret, g)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
