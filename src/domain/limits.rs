@@ -15,3 +15,10 @@ pub const TEXT_BYTES: usize = 1024;
 /// The longest URI (`reference` attributes, `$ref`, an avatar's URL), a
 /// length every browser and proxy carries.
 pub const REFERENCE_BYTES: usize = 2048;
+
+/// The most an app user's custom attributes hold together, in bytes of
+/// their JSON: what a SCIM resource may hold (`scim::schema`'s cap on a
+/// whole resource), so a provider's user gives no more than a SCIM client's.
+/// Each is kept as often as a profile value is (the link's snapshot, the
+/// app user, the event).
+pub const CUSTOM_ATTRIBUTES_BYTES: usize = 65_536;

@@ -284,7 +284,10 @@ pub async fn sync_once<S: Source + Send>(
         ..Progress::default()
     };
     progress(&seen);
-    let outcome = list_and_apply(
+    // Each phase's state lives on the heap: nested in one future, a run's
+    // pages, listings and units make a frame larger than a 2 MiB thread
+    // stack holds in a debug build.
+    let outcome = Box::pin(list_and_apply(
         store,
         connection,
         source,
@@ -294,7 +297,7 @@ pub async fn sync_once<S: Source + Send>(
         &lease,
         seen,
         progress,
-    )
+    ))
     .await;
     run.mode = mode(incremental).to_owned();
     run.finished_at = Some(now_ms());
@@ -566,7 +569,7 @@ async fn list_and_apply<S: Source + Send>(
     // until an operator approves.
     let stopped = report.status == ListingStatus::NeedsApproval;
     if complete && !*incremental && !selective && !stopped {
-        match list_groups(
+        match Box::pin(list_groups(
             store,
             connection,
             source,
@@ -575,7 +578,7 @@ async fn list_and_apply<S: Source + Send>(
             lease,
             &mut seen,
             progress,
-        )
+        ))
         .await
         {
             Ok(groups) => counts.groups = groups,
@@ -859,7 +862,16 @@ where
     let started = std::time::Instant::now();
     let result = match connect(&connection) {
         Ok(mut source) => {
-            match sync_once(store, &connection, &mut source, request, owner, progress).await {
+            match Box::pin(sync_once(
+                store,
+                &connection,
+                &mut source,
+                request,
+                owner,
+                progress,
+            ))
+            .await
+            {
                 // Its record committed with the next run and the lease's
                 // release.
                 Ok(run) => {

@@ -24,6 +24,26 @@ use crate::store::events::NewEvent;
 use crate::store::mirror::deferred::{self, Deferred};
 use crate::store::{Conn, StoreError, tenants};
 
+/// Custom attributes past `CUSTOM_ATTRIBUTES_BYTES` together are dropped,
+/// whole, the last by name first (a cut value would be another value, and
+/// which ones stay must not depend on the order the rules gave them).
+fn keep_within_cap(custom: &mut BTreeMap<String, Value>) {
+    use crate::domain::limits::CUSTOM_ATTRIBUTES_BYTES;
+    let size = |name: &String, value: &Value| name.len() + value.to_string().len() + 6;
+    let mut total: usize = custom.iter().map(|(k, v)| size(k, v)).sum();
+    while total > CUSTOM_ATTRIBUTES_BYTES {
+        let Some((name, value)) = custom.pop_last() else {
+            break;
+        };
+        total -= size(&name, &value);
+        tracing::warn!(
+            attribute = %name,
+            max = CUSTOM_ATTRIBUTES_BYTES,
+            "custom attributes past their cap together; dropped"
+        );
+    }
+}
+
 /// One user under two attribute mappings (`Origin::compare`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Compared {
@@ -210,6 +230,7 @@ impl Origin {
                 }
             }
         }
+        keep_within_cap(&mut s.profile.custom);
     }
 
     /// What a link judged now, for an app user at `version`, records.

@@ -445,3 +445,58 @@ async fn a_preview_shows_values_before_and_after_and_writes_nothing() {
     .await;
     assert_eq!(status, 400, "{problem}");
 }
+
+/// Entra's custom extension attributes (a directory extension the admin
+/// defines, `urn:ietf:params:scim:schemas:extension:<Name>:2.0:User`),
+/// mapped to custom attributes: in the POST body and by its path-less
+/// PATCH with URN-prefixed keys; a list of values stays a list.
+#[tokio::test]
+async fn a_custom_extension_urn_maps_to_custom_attributes_in_entras_forms() {
+    const CUSTOM: &str = "urn:ietf:params:scim:schemas:extension:Acme:2.0:User";
+    let app = spawn_app().await;
+    let (status, body) = put_mapping(
+        &app,
+        json!([
+            {"source": format!("{CUSTOM}:badge"), "target": "custom.badge"},
+            {"source": format!("{CUSTOM}:sites"), "target": "custom.sites", "lowercase": true},
+            {"source": format!("{CUSTOM}:sites"), "target": "custom.first_site", "first": true},
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let created = app
+        .post_created(
+            "/Users",
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", CUSTOM],
+                "userName": "lin@example.com",
+                "emails": [{"value": "lin@example.com", "primary": true}],
+                CUSTOM: {"badge": "B-7", "sites": ["Oslo", "Lima"]},
+            }),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let user = app.app_user("lin@example.com").await.unwrap();
+    assert_eq!(
+        user["custom_attributes"],
+        json!({"badge": "B-7", "sites": ["oslo", "lima"], "first_site": "Oslo"})
+    );
+
+    let seq = app.last_seq().await;
+    let res = app
+        .patch(
+            &format!("/Users/{id}"),
+            &patch_op(json!([{"op": "Replace", "value": {
+                format!("{CUSTOM}:badge"): "B-8"
+            }}])),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        changes_after(&app, seq).await,
+        vec![(
+            "user.updated".to_owned(),
+            vec!["custom_attributes.badge".to_owned()]
+        )]
+    );
+}
