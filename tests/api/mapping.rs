@@ -500,3 +500,38 @@ async fn a_custom_extension_urn_maps_to_custom_attributes_in_entras_forms() {
         )]
     );
 }
+
+/// Rules may copy one long source into several custom attributes; together
+/// they are kept within 64 KiB (`domain::limits::CUSTOM_ATTRIBUTES_BYTES`),
+/// the last by name dropped whole.
+#[tokio::test]
+async fn custom_attributes_are_kept_within_their_cap_together() {
+    const CUSTOM: &str = "urn:ietf:params:scim:schemas:extension:Acme:2.0:User";
+    let app = spawn_app().await;
+    let rules: Vec<Value> = ["a", "b", "c"]
+        .iter()
+        .map(
+            |name| json!({"source": format!("{CUSTOM}:notes"), "target": format!("custom.{name}")}),
+        )
+        .collect();
+    let (status, body) = put_mapping(&app, Value::Array(rules)).await;
+    assert_eq!(status, 200, "{body}");
+    // 30 values of 900 bytes: about 27 KiB a copy, three copies past 64 KiB.
+    let notes: Vec<String> = (0..30)
+        .map(|i| format!("{i:03}{}", "n".repeat(897)))
+        .collect();
+    app.post_created(
+        "/Users",
+        &json!({
+            "userName": "kit@example.com",
+            "emails": [{"value": "kit@example.com", "primary": true}],
+            CUSTOM: {"notes": notes},
+        }),
+    )
+    .await;
+    let user = app.app_user("kit@example.com").await.unwrap();
+    let custom = user["custom_attributes"].as_object().unwrap();
+    let names: Vec<&String> = custom.keys().collect();
+    assert_eq!(names, ["a", "b"], "the last by name goes");
+    assert_eq!(custom["a"], json!(notes));
+}
