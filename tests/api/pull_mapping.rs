@@ -3,10 +3,15 @@
 //! cost center only where the real services do (Graph: only when `$select`
 //! names it), and the engine maps it into `custom_attributes`.
 
-use dirsync::admin::PolicyChange;
+use dirsync::admin::{self, PolicyChange};
+use dirsync::pull::PullError;
+use dirsync::pull::connector;
 use dirsync::pull::fake::{GRAPH_COST_CENTER, Org};
-use dirsync::pull::run::Request;
+use dirsync::pull::retry::Pacing;
+use dirsync::pull::run::{self, Request};
+use dirsync::pull::source::{Check, GroupPage, MemberPage, Position, Source, UserPage};
 use dirsync::reconcile::mapping::Rule;
+use dirsync::store::Store;
 use serde_json::json;
 
 use crate::pull::{PROVIDERS, Provider, Pulled, count, pulled};
@@ -175,5 +180,85 @@ async fn setting_a_mapping_on_a_pull_directory_makes_the_next_run_full_and_maps_
                 "{provider:?}: {u}"
             );
         }
+    }
+}
+
+/// A connector whose first users request waits while the directory's
+/// mapping changes: a run under way when an operator sets rules.
+struct RemappedMidRun {
+    inner: connector::Connector,
+    store: Store,
+    directory_id: String,
+    rules: Option<Vec<Rule>>,
+}
+
+impl Source for RemappedMidRun {
+    async fn check(&mut self) -> Result<Check, PullError> {
+        self.inner.check().await
+    }
+
+    async fn users(&mut self, at: &Position) -> Result<UserPage, PullError> {
+        if let Some(rules) = self.rules.take() {
+            let change = PolicyChange {
+                attribute_mapping: Some(rules),
+                ..PolicyChange::default()
+            };
+            admin::update_policy(&self.store, &self.directory_id, change)
+                .await
+                .unwrap();
+        }
+        self.inner.users(at).await
+    }
+
+    async fn groups(&mut self, next: Option<&str>) -> Result<GroupPage, PullError> {
+        self.inner.groups(next).await
+    }
+
+    async fn members(&mut self, group: &str, next: Option<&str>) -> Result<MemberPage, PullError> {
+        self.inner.members(group, next).await
+    }
+}
+
+#[tokio::test]
+async fn a_run_that_began_under_other_rules_keeps_no_cursor_so_the_next_run_is_full() {
+    // Google has no incremental listing: every run is full anyway.
+    for provider in [Provider::Entra, Provider::Okta] {
+        let p = pulled(provider, all_active(6), json!({})).await;
+        p.sync().await;
+        let (pacing, _) = Pacing::recording(4);
+        let (key, store, rules) = (p.key.clone(), p.app.store.clone(), rules(provider));
+        let directory_id = p.directory_id.clone();
+        let during = run::run_connection(
+            &p.app.store,
+            &p.directory_id,
+            &incremental(),
+            "test",
+            move |c| {
+                Ok(RemappedMidRun {
+                    inner: connector::for_connection(Some(&key), c, pacing)?,
+                    store,
+                    directory_id,
+                    rules: Some(rules),
+                })
+            },
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        assert_eq!(during.mode, "incremental", "{provider:?}");
+        assert_eq!(
+            during.status, "succeeded",
+            "{provider:?}: {}",
+            during.errors
+        );
+        let (next, _) = p.sync_with(incremental()).await;
+        assert_eq!(
+            next.mode, "full",
+            "{provider:?}: the cursor of a run under the old rules was not kept"
+        );
+        assert!(
+            p.app_user(2).await["custom_attributes"]["cost_center"].is_string(),
+            "{provider:?}"
+        );
     }
 }
