@@ -1260,4 +1260,33 @@ mod tests {
         let err = graph.failure(&answer(status, None, &body), listing);
         assert_eq!(err.to_string(), expected);
     }
+
+    #[test]
+    fn the_mapped_properties_are_added_to_the_users_select_once_whatever_their_case() {
+        let mut graph = Graph::new(
+            Settings {
+                tenant_id: "t".into(),
+                client_id: "c".into(),
+                authority_base: default_authority_base(),
+                graph_base: default_graph_base(),
+            },
+            &Scope::default(),
+            Secret::new("s".into()),
+            Pacing::default(),
+        )
+        .unwrap();
+        graph.ask_for(&[
+            "Department".to_owned(),
+            "onPremisesExtensionAttributes".to_owned(),
+            "extension_abc_costCenter".to_owned(),
+        ]);
+        assert_eq!(
+            graph.first_users_url(),
+            format!(
+                "{}/users/delta?$select={USER_FIELDS},onPremisesExtensionAttributes,extension_abc_costCenter",
+                default_graph_base()
+            ),
+            "department is selected already; the others are added"
+        );
+    }
 }
