@@ -142,6 +142,12 @@ impl Connector {
 }
 
 impl Source for Connector {
+    fn ask_for(&mut self, properties: &[String]) {
+        if let Connector::Graph(c) = self {
+            c.ask_for(properties);
+        }
+    }
+
     async fn check(&mut self) -> Result<Check, PullError> {
         match self {
             Connector::Google(c) => c.check().await,

@@ -119,6 +119,9 @@ pub struct Graph {
     /// Whether the users listing under way is an incremental delta round
     /// (begun at `Position::Since`): its `Next` pages hold partial items too.
     incremental: bool,
+    /// `USER_FIELDS` and the properties the directory's attribute mapping
+    /// reads (`Source::ask_for`): Graph returns only what is selected.
+    select: String,
 }
 
 impl std::fmt::Debug for Graph {
@@ -177,6 +180,7 @@ impl Graph {
             pacing,
             token: None,
             incremental: false,
+            select: USER_FIELDS.to_owned(),
         })
     }
 
@@ -307,15 +311,16 @@ impl Graph {
         match &self.group {
             // Group scope: nested groups flattened (§2B); no delta form.
             Some(group) => format!(
-                "{base}/groups/{}/transitiveMembers?$select={USER_FIELDS}&$top={TOP}",
-                segment(group)
+                "{base}/groups/{}/transitiveMembers?$select={}&$top={TOP}",
+                segment(group),
+                self.select
             ),
             // No `Prefer: return=minimal` (only the changed properties): a
             // fuller item refreshes more of what is stored. Even without it
             // Graph promises an incremental round's item only "at least the
             // updated properties" (§2C), so those items are read as partial
             // (`user_page`); the initial round's are whole.
-            None => format!("{base}/users/delta?$select={USER_FIELDS}"),
+            None => format!("{base}/users/delta?$select={}", self.select),
         }
     }
 }
@@ -402,6 +407,21 @@ fn user_page(body: &Value, partial: bool) -> UserPage {
 }
 
 impl Source for Graph {
+    /// Adds the mapped properties to `$select`, each once whatever its case
+    /// (Graph's names are case-insensitive). A delta token keeps the
+    /// selection it was issued under, so a changed mapping drops the cursor
+    /// (`store::pull::forget_cursor`) for the next round to start whole.
+    fn ask_for(&mut self, properties: &[String]) {
+        let mut select = USER_FIELDS.to_owned();
+        for p in properties {
+            if !select.split(',').any(|s| s.eq_ignore_ascii_case(p)) {
+                select.push(',');
+                select.push_str(p);
+            }
+        }
+        self.select = select;
+    }
+
     #[instrument(skip_all, fields(tenant_id = %self.settings.tenant_id))]
     async fn check(&mut self) -> Result<Check, PullError> {
         self.token().await?;
@@ -1239,5 +1259,34 @@ mod tests {
         .unwrap();
         let err = graph.failure(&answer(status, None, &body), listing);
         assert_eq!(err.to_string(), expected);
+    }
+
+    #[test]
+    fn the_mapped_properties_are_added_to_the_users_select_once_whatever_their_case() {
+        let mut graph = Graph::new(
+            Settings {
+                tenant_id: "t".into(),
+                client_id: "c".into(),
+                authority_base: default_authority_base(),
+                graph_base: default_graph_base(),
+            },
+            &Scope::default(),
+            Secret::new("s".into()),
+            Pacing::default(),
+        )
+        .unwrap();
+        graph.ask_for(&[
+            "Department".to_owned(),
+            "onPremisesExtensionAttributes".to_owned(),
+            "extension_abc_costCenter".to_owned(),
+        ]);
+        assert_eq!(
+            graph.first_users_url(),
+            format!(
+                "{}/users/delta?$select={USER_FIELDS},onPremisesExtensionAttributes,extension_abc_costCenter",
+                default_graph_base()
+            ),
+            "department is selected already; the others are added"
+        );
     }
 }

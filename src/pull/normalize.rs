@@ -7,6 +7,8 @@
 //! also makes: JSON in, snapshots and the number of values dropped at the
 //! caps out (`Normalized`), for the caller to count.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::domain::limits::{REFERENCE_BYTES, TEXT_BYTES};
@@ -161,6 +163,9 @@ fn google_snapshot(user: &Value, read: &mut Reader) -> Option<(String, Snapshot)
             },
             active: !(flag("suspended") || flag("archived")),
             groups: Vec::new(),
+            // The user as the provider wrote it, for the directory's
+            // attribute mapping to read (`reconcile::apply::Origin::map`).
+            document: Some(Arc::new(user.clone())),
             ..Default::default()
         },
     ))
@@ -199,6 +204,9 @@ fn graph_snapshot(user: &Value, read: &mut Reader) -> Option<(String, Snapshot)>
             },
             active: user.get("accountEnabled").and_then(Value::as_bool) != Some(false),
             groups: Vec::new(),
+            // The user as the provider wrote it, for the directory's
+            // attribute mapping to read (`reconcile::apply::Origin::map`).
+            document: Some(Arc::new(user.clone())),
             ..Default::default()
         },
     ))
@@ -303,6 +311,9 @@ fn okta_snapshot(user: &Value, read: &mut Reader) -> Option<(String, Snapshot)> 
             },
             active: !matches!(status.as_str(), "SUSPENDED" | "DEPROVISIONED"),
             groups: Vec::new(),
+            // The user as the provider wrote it, for the directory's
+            // attribute mapping to read (`reconcile::apply::Origin::map`).
+            document: Some(Arc::new(user.clone())),
             ..Default::default()
         },
     ))

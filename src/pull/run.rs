@@ -19,6 +19,7 @@ use super::schedule::Schedule;
 use super::source::{Position, Scope, Source};
 use crate::domain::names::fold;
 use crate::domain::time::rfc3339;
+use crate::reconcile::apply::Origin;
 use crate::reconcile::listing::{
     Counts, GroupCounts, GroupListing, HeldBack, Listing, ListingOptions, ListingStatus, NotApplied,
 };
@@ -274,6 +275,12 @@ pub async fn sync_once<S: Source + Send>(
         (false, false, true) => "incremental",
         (false, false, false) => "full",
     };
+    // The mapping the run reads under: the provider is asked for what its
+    // rules read, and the cursor is kept only if it is still the
+    // directory's when the run ends.
+    let origin = Origin::load(store.connection(), &connection.directory_id).await?;
+    source.ask_for(&origin.mapping().top_level_properties());
+    let started_under = origin.policy.attribute_mapping;
     let started_at = now_ms();
     let lease = Lease::hold(store, &connection.id, owner);
     let mut run = store
@@ -359,17 +366,23 @@ pub async fn sync_once<S: Source + Send>(
         ));
     }
     if let (Some(cursor), false) = (&outcome.cursor, request.dry_run) {
+        // A mapping changed while the run listed forgot the cursor
+        // (`admin::update_policy`); this run's would hold a delta token
+        // issued under the old selection, read under the old rules: none is
+        // kept, so the next run is full. Read in the transaction that saves.
+        let now_under = Origin::load(unit.conn(), &connection.directory_id)
+            .await?
+            .policy
+            .attribute_mapping;
+        let cursor = if now_under == started_under {
+            cursor.as_deref()
+        } else {
+            info!("the directory's attribute mapping changed during the run: no cursor kept");
+            None
+        };
         // Only the lease holder moves the cursor: a run that lost its lease
         // must not rewind the cursor of the run that took over.
-        if !runs::set_cursor(
-            unit.conn(),
-            &connection.id,
-            owner,
-            cursor.as_deref(),
-            now_ms(),
-        )
-        .await?
-        {
+        if !runs::set_cursor(unit.conn(), &connection.id, owner, cursor, now_ms()).await? {
             return Err(RunError::Busy(
                 "this run lost its lease to another worker".into(),
             ));

@@ -129,6 +129,12 @@ pub trait Source {
         group_id: &str,
         next: Option<&str>,
     ) -> impl Future<Output = Result<MemberPage, PullError>> + Send;
+
+    /// The user properties the directory's attribute mapping reads
+    /// (`Mapping::top_level_properties`), for a provider that serves only
+    /// what it is asked for (Graph's `$select`); the others serve them
+    /// anyway and ignore this.
+    fn ask_for(&mut self, _properties: &[String]) {}
 }
 
 /// What part of the directory a connection imports. `group` (Graph, Google,

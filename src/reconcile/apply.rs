@@ -113,6 +113,12 @@ impl Origin {
         }
     }
 
+    /// The policy's attribute mapping, compiled: what a pull connector asks
+    /// its provider for (`Mapping::top_level_properties`).
+    pub fn mapping(&self) -> &Mapping {
+        &self.mapping
+    }
+
     /// This directory under another attribute mapping (a preview's), checked
     /// like a stored one.
     pub fn with_mapping(&self, rules: Vec<super::mapping::Rule>) -> Result<Origin, String> {

@@ -32,6 +32,7 @@ mod patch;
 mod projection;
 mod pull;
 mod pull_identities;
+mod pull_mapping;
 mod readme;
 mod reconcile;
 mod retention;

@@ -31,6 +31,11 @@ pub struct Person {
     pub department: String,
     pub title: String,
     pub employee_number: String,
+    /// What an attribute mapping reads (issue 14): Graph's
+    /// `onPremisesExtensionAttributes.extensionAttribute3` and directory
+    /// extension [`GRAPH_COST_CENTER`], Google's `customSchemas.HR.costCenter`,
+    /// Okta's `profile.costCenter`. Empty: not served.
+    pub cost_center: String,
     pub active: bool,
     /// Google's organizational unit path (`/` is the root).
     pub org_unit: String,
@@ -39,6 +44,10 @@ pub struct Person {
     /// Deleted at this time: gone from listings, reported by delta.
     pub deleted_at: Option<i64>,
 }
+
+/// The directory extension the fake Graph serves a user's cost center as
+/// (`extension_<appid>_<name>`, the app id without its dashes).
+pub const GRAPH_COST_CENTER: &str = "extension_b7d5a2c1e0f94e7d8a3b6c2d1e0f9a8b_costCenter";
 
 impl Person {
     /// As Microsoft Graph lists it (`/v1.0/users`, the fields dirsync
@@ -51,7 +60,7 @@ impl Person {
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join(" ");
-        json!({
+        let mut user = json!({
             "id": self.id,
             "userPrincipalName": text(&self.email),
             "mail": text(&self.email),
@@ -62,7 +71,17 @@ impl Person {
             "department": text(&self.department),
             "jobTitle": text(&self.title),
             "employeeId": text(&self.employee_number),
-        })
+            "onPremisesExtensionAttributes": {
+                "extensionAttribute1": null,
+                "extensionAttribute2": null,
+                "extensionAttribute3": text(&self.cost_center),
+            },
+        });
+        // Graph leaves out a directory extension with no value.
+        if !self.cost_center.is_empty() {
+            user[GRAPH_COST_CENTER] = json!(self.cost_center);
+        }
+        user
     }
 
     /// As the Google Directory API lists it (`admin#directory#user`,
@@ -99,6 +118,9 @@ impl Person {
         });
         if !self.active && !archived {
             user["suspensionReason"] = json!("ADMIN");
+        }
+        if !self.cost_center.is_empty() {
+            user["customSchemas"] = json!({"HR": {"costCenter": self.cost_center}});
         }
         user
     }
@@ -141,6 +163,7 @@ impl Person {
                 "department": self.department,
                 "title": self.title,
                 "employeeNumber": self.employee_number,
+                "costCenter": if self.cost_center.is_empty() { Value::Null } else { json!(self.cost_center) },
                 "managerId": null,
             },
             "credentials": {
@@ -328,6 +351,7 @@ impl Org {
                 department: rng.pick(DEPARTMENTS).to_owned(),
                 title: "Engineer".to_owned(),
                 employee_number: format!("E{n:06}"),
+                cost_center: format!("CC-{}", 100 + n % 5),
                 active: !rng.next().is_multiple_of(20),
                 org_unit: if n % 2 == 0 { "/Engineering" } else { "/Sales" }.to_owned(),
                 updated_at: EPOCH,
