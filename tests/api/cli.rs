@@ -563,3 +563,83 @@ async fn events_prune_deletes_what_was_written_before_a_time_and_the_feed_goes_o
     let err = dirsync_fails(db, &["events"]);
     assert!(err.contains("--tenant"), "{err}");
 }
+
+/// Attribute mapping from the command line: a preview names what would
+/// change and writes nothing; the rules set from a file apply to the users
+/// already there (`dirsync users` shows their custom attributes); a bad
+/// rule is refused with its reason, as the API refuses it.
+#[tokio::test]
+async fn attribute_mapping_is_previewed_set_and_checked_from_the_command_line() {
+    let app = spawn_app().await;
+    app.post_created(
+        "/Users",
+        &json!({
+            "userName": "ada@example.com",
+            "emails": [{"value": "ada@example.com", "primary": true}],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"costCenter": "CC-1"},
+        }),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"[{"source": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:costCenter",
+             "target": "custom.cost_center"}]"#,
+    )
+    .unwrap();
+    let rules = rules.to_str().unwrap();
+    let directory = app.directory_id.as_str();
+    let preview = dirsync(
+        &app.db_url,
+        &[
+            "directory",
+            "mapping-preview",
+            "--directory",
+            directory,
+            "--rules",
+            rules,
+        ],
+    );
+    assert!(
+        preview.contains(r#"custom_attributes.cost_center: (none) -> "CC-1""#),
+        "{preview}"
+    );
+    assert_eq!(app.app_users().await[0]["custom_attributes"], json!({}));
+
+    dirsync(
+        &app.db_url,
+        &[
+            "directory",
+            "policy",
+            "--directory",
+            directory,
+            "--attribute-mapping",
+            rules,
+        ],
+    );
+    let users = dirsync(&app.db_url, &["users", "--tenant", &app.tenant]);
+    assert!(users.contains("{cost_center=CC-1}"), "{users}");
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"[{"source": "title", "target": "custom.Cost-Center"}]"#,
+    )
+    .unwrap();
+    let said = dirsync_fails(
+        &app.db_url,
+        &[
+            "directory",
+            "policy",
+            "--directory",
+            directory,
+            "--attribute-mapping",
+            bad.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        said.contains("rule 1") && said.contains("Cost-Center"),
+        "{said}"
+    );
+}
