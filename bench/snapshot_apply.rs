@@ -1,7 +1,11 @@
 //! Snapshot-apply benchmark: N users through the reconciliation engine without
 //! HTTP (the path the pull worker takes), first import then a no-op re-apply.
 //!
-//! cargo bench --bench snapshot_apply -- [--users N] [--database-url URL]
+//! cargo bench --bench snapshot_apply -- [--users N] [--rules R] [--database-url URL]
+//!
+//! Each user comes with its SCIM document, as an edge hands it over; with
+//! `--rules R` (at most 10) the directory maps R of its attributes to custom
+//! attributes (issue 14: the engine reads them before it compares).
 //!
 //! Without `--database-url` it runs on a fresh SQLite file in a temp directory;
 //! with a `postgres://` URL it creates a fresh database beside it and drops it
@@ -23,6 +27,10 @@ use dirsync::admin;
 use dirsync::reconcile::listing::{Listing, ListingOptions};
 use dirsync::reconcile::model::{Profile, Snapshot};
 use dirsync::store::Store;
+use serde_json::json;
+
+/// The custom extension the documents carry ten attributes under.
+const EXTENSION: &str = "urn:ietf:params:scim:schemas:extension:Bench:2.0:User";
 
 /// Users handed to the engine per call (the size of a connector's page).
 const FEED: usize = 1000;
@@ -44,9 +52,45 @@ fn snapshot(n: usize) -> (String, Snapshot) {
             },
             active: true,
             groups: Vec::new(),
+            document: Some(std::sync::Arc::new(document(n))),
             ..Default::default()
         },
     )
+}
+
+/// The user as a SCIM client writes it: core attributes, the enterprise
+/// extension, and ten attributes of a custom one.
+fn document(n: usize) -> serde_json::Value {
+    let custom: serde_json::Map<String, serde_json::Value> = (0..10)
+        .map(|k| (format!("attr{k}"), json!(format!("Value {k} of {n}"))))
+        .collect();
+    json!({
+        "userName": format!("user{n:07}@example.com"),
+        "name": {"givenName": format!("Given{n}"), "familyName": "Family"},
+        "emails": [{"value": format!("user{n:07}@example.com"), "type": "work", "primary": true}],
+        "title": "Engineer",
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+            "department": format!("Dept{}", n % 50),
+            "employeeNumber": n.to_string(),
+        },
+        EXTENSION: custom,
+    })
+}
+
+/// `count` rules, each a custom attribute from one of the custom
+/// extension's attributes, every other one lowercased and trimmed.
+fn rules(count: usize) -> Vec<dirsync::reconcile::mapping::Rule> {
+    (0..count)
+        .map(|k| {
+            serde_json::from_value(json!({
+                "source": format!("{EXTENSION}:attr{k}"),
+                "target": format!("custom.attr{k}"),
+                "lowercase": k % 2 == 0,
+                "trim": k % 2 == 0,
+            }))
+            .unwrap()
+        })
+        .collect()
 }
 
 async fn pass(
@@ -80,6 +124,7 @@ async fn main() {
             .and_then(|i| args.get(i + 1).cloned())
     };
     let users: usize = arg("--users").map_or(100_000, |v| v.parse().unwrap());
+    let rule_count: usize = arg("--rules").map_or(0, |v| v.parse().unwrap());
     let database = support::Database::fresh(arg("--database-url")).await;
     let (url, backend) = (database.url.clone(), database.backend);
     let store = Store::connect(&url, 4).await.unwrap();
@@ -88,7 +133,18 @@ async fn main() {
     let directory = admin::create_directory(&store, "bench", "bench", "generic")
         .await
         .unwrap();
-    println!("snapshot-apply on {backend}, {users} users, pages of {FEED}");
+    if rule_count > 0 {
+        let change = admin::PolicyChange {
+            attribute_mapping: Some(rules(rule_count)),
+            ..admin::PolicyChange::default()
+        };
+        admin::update_policy(&store, &directory.id, change)
+            .await
+            .unwrap();
+    }
+    println!(
+        "snapshot-apply on {backend}, {users} users, pages of {FEED}, {rule_count} mapping rules"
+    );
     let (first, report) = pass(&store, &directory.id, users).await;
     assert_eq!(report.counts.created as usize, users, "{report:?}");
     println!(
