@@ -63,6 +63,9 @@ pub struct Origin {
     policy_key: String,
     /// The policy's attribute mapping, compiled for the directory's kind.
     mapping: Arc<Mapping>,
+    /// Every target of the mapping, each once (what a complete snapshot
+    /// carries), worked out once per directory rather than per user.
+    targets: Arc<[Target]>,
 }
 
 impl Origin {
@@ -86,6 +89,7 @@ impl Origin {
             tenant_id: row.tenant_id,
             policy_key: crate::crypto::hash_token(&text)[..16].to_owned(),
             policy,
+            targets: mapping.targets_carried(|_| true).into(),
             mapping: Arc::new(mapping),
         })
     }
@@ -131,6 +135,7 @@ impl Origin {
             tenant_id: self.tenant_id.clone(),
             policy_key: crate::crypto::hash_token(&text)[..16].to_owned(),
             policy,
+            targets: mapping.targets_carried(|_| true).into(),
             mapping: Arc::new(mapping),
         })
     }
@@ -182,31 +187,36 @@ impl Origin {
         if self.mapping.is_empty() {
             return;
         }
-        let mapped = self.mapping.evaluate(&document);
-        let all = self.mapping.targets_carried(|_| true);
-        let targets = match (&s.carried, document.as_object()) {
-            (Some(_), Some(item)) => self
-                .mapping
-                .targets_carried(|p| item.keys().any(|k| k.eq_ignore_ascii_case(p))),
-            (Some(_), None) => Vec::new(),
-            (None, _) => all.clone(),
+        let mut mapped = self.mapping.evaluate(&document);
+        let partial: Vec<Target>;
+        let targets: &[Target] = match (&s.carried, document.as_object()) {
+            (None, _) => &self.targets,
+            (Some(_), Some(item)) => {
+                partial = self
+                    .mapping
+                    .targets_carried(|p| item.keys().any(|k| k.eq_ignore_ascii_case(p)));
+                &partial
+            }
+            (Some(_), None) => &[],
         };
         // A field a rule targets comes from the rule's source alone: a
         // partial item that carries the field's default source but not the
         // rule's does not carry the field.
-        for target in all.iter().filter(|t| !targets.contains(t)) {
-            if let Target::Field(field) = target {
-                let (_, attribute) = self.slot(s, *field);
-                if let Some(carried) = s.carried.as_mut() {
-                    carried.retain(|a| *a != attribute);
+        if s.carried.is_some() {
+            for target in self.targets.iter().filter(|t| !targets.contains(t)) {
+                if let Target::Field(field) = target {
+                    let (_, attribute) = self.slot(s, *field);
+                    if let Some(carried) = s.carried.as_mut() {
+                        carried.retain(|a| *a != attribute);
+                    }
                 }
             }
         }
         for target in targets {
             match target {
                 Target::Field(field) => {
-                    let value = mapped.fields.get(&field).cloned().flatten();
-                    let (slot, attribute) = self.slot(s, field);
+                    let value = mapped.fields.remove(field).flatten();
+                    let (slot, attribute) = self.slot(s, *field);
                     *slot = match field {
                         // The address the engine matches and keys by:
                         // folded like every edge's, and only if it is one.
@@ -220,16 +230,16 @@ impl Origin {
                     }
                 }
                 Target::Custom(name) => {
-                    match mapped.custom.get(&name) {
-                        Some(value) => s.profile.custom.insert(name.clone(), value.clone()),
-                        None => s.profile.custom.remove(&name),
+                    match mapped.custom.remove(name) {
+                        Some(value) => s.profile.custom.insert(name.clone(), value),
+                        None => s.profile.custom.remove(name),
                     };
                     if s.carried.is_some() {
-                        s.carried_custom.push(name);
+                        s.carried_custom.push(name.clone());
                     }
                 }
                 Target::Role => {
-                    s.role = mapped.role.clone();
+                    s.role = mapped.role.take();
                     if let Some(carried) = s.carried.as_mut() {
                         carried.push(SnapshotField::Role);
                     }
