@@ -713,6 +713,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn custom_schemas_come_only_as_the_mapping_asks_for_them() {
+        let (_fake, shared, mut google) = connect(
+            Org::generate(3, 1, 7),
+            Credentials::default(),
+            Scope::default(),
+            Pacing::default(),
+        );
+        let schemas = |page: &UserPage| {
+            let doc = page.users[0].1.document.clone().unwrap();
+            doc["customSchemas"]
+                .as_object()
+                .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let page = google.users(&Position::Start).await.unwrap();
+        assert!(schemas(&page).is_empty(), "basic: no custom schema");
+        google.ask_for(&Asked {
+            properties: vec!["customSchemas".into()],
+            custom_schemas: vec!["HR".into()],
+        });
+        let page = google.users(&Position::Start).await.unwrap();
+        assert_eq!(
+            schemas(&page),
+            ["HR"],
+            "the fake serves Security too, unasked"
+        );
+        let asked = shared.user_queries();
+        assert!(asked[0].contains("projection=basic"), "{asked:?}");
+        assert!(
+            asked[1].contains("projection=custom&customFieldMask=HR"),
+            "{asked:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn an_org_unit_scope_lists_that_unit_and_the_units_under_it() {
         let dir = Org::generate(40, 2, 3);
         let scope = Scope {

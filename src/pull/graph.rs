@@ -1275,11 +1275,14 @@ mod tests {
             Pacing::default(),
         )
         .unwrap();
-        graph.ask_for(&[
-            "Department".to_owned(),
-            "onPremisesExtensionAttributes".to_owned(),
-            "extension_abc_costCenter".to_owned(),
-        ]);
+        graph.ask_for(&Asked {
+            properties: vec![
+                "Department".to_owned(),
+                "onPremisesExtensionAttributes".to_owned(),
+                "extension_abc_costCenter".to_owned(),
+            ],
+            custom_schemas: Vec::new(),
+        });
         assert_eq!(
             graph.first_users_url(),
             format!(
