@@ -708,11 +708,10 @@ async fn app_users_of(
         .collect();
     if !emails.is_empty() {
         let by_email: std::collections::HashMap<String, String> =
-            crate::store::app::users::users_by_email(conn, &directory.tenant.id, &emails)
+            crate::store::app::users::ids_by_email(conn, &directory.tenant.id, &emails)
                 .await
                 .map_err(AdminError::Store)?
                 .into_iter()
-                .map(|u| (u.email_folded, u.id))
                 .collect();
         for (id, s) in users {
             if let Some(app) = s.email.as_ref().and_then(|e| by_email.get(e))
