@@ -276,6 +276,42 @@ enum ConnectionCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Preview the provider's users as an import would take them in
+    /// (under the attribute mapping), each with whether it is already an
+    /// app user. Nothing is written.
+    Preview {
+        /// The pull directory: its id, or TENANT/NAME.
+        directory: String,
+        /// Only users whose email, name or id contains this (any case).
+        #[arg(long)]
+        search: Option<String>,
+        /// Only this department's users.
+        #[arg(long)]
+        department: Option<String>,
+        /// How many users to show (1 to 100).
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import the named users now (or all of them), through the engine as
+    /// a run of mode `import`: no one else is touched, and no groups.
+    #[command(group(clap::ArgGroup::new("who").required(true).args(["user", "all"])))]
+    Import {
+        /// The pull directory: its id, or TENANT/NAME.
+        directory: String,
+        /// A user to import: the provider's id for them (as `connection
+        /// preview` shows it) or their email (repeat).
+        #[arg(long = "user", value_name = "ID")]
+        user: Vec<String>,
+        /// Import every user in the connection's scope.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete the connection (the directory and its users stay).
     Delete {
         /// The pull directory: its id, or TENANT/NAME.
@@ -665,8 +701,10 @@ enum DirectoryCommand {
     Policy(PolicyArgs),
     /// Preview an attribute mapping: the directory's first users under its
     /// rules and under these, and what would change (nothing is written).
+    /// A pull directory's users are read from its provider, through its
+    /// connection (DIRSYNC_SECRET_KEY opens the credentials).
     MappingPreview {
-        /// The SCIM directory: its id, or TENANT/NAME.
+        /// The directory (SCIM or pull): its id, or TENANT/NAME.
         #[arg(long)]
         directory: String,
         /// The proposed rules: a JSON file holding a list of rules ("-"
@@ -1109,6 +1147,68 @@ async fn connection(
                 format!("ok: {}; read {} user(s)", c.authenticated, c.users_read)
             })?;
         }
+        ConnectionCommand::Preview {
+            directory,
+            search,
+            department,
+            limit,
+            json,
+        } => {
+            let query = admin::connections::PreviewQuery {
+                search,
+                department,
+                limit: Some(limit),
+            };
+            let users =
+                admin::connections::preview(&store, key.as_ref(), &directory, query).await?;
+            print(json, &users, |us| {
+                if us.is_empty() {
+                    return "no user matches".to_owned();
+                }
+                us.iter()
+                    .map(|u| {
+                        format!(
+                            "{}  {}  {}  {}  {}{}",
+                            u.source_id,
+                            u.email.as_deref().unwrap_or("-"),
+                            u.display_name.as_deref().unwrap_or("-"),
+                            u.department.as_deref().unwrap_or("-"),
+                            u.title.as_deref().unwrap_or("-"),
+                            if u.exists { "  (already a user)" } else { "" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+        ConnectionCommand::Import {
+            directory,
+            user,
+            all,
+            json,
+        } => {
+            let selection = admin::connections::ImportRequest { users: user, all };
+            let owner = owner("import");
+            let summary =
+                admin::connections::import(&store, key.as_ref(), &directory, selection, &owner)
+                    .await?;
+            print(json, &summary, |s| {
+                let mut out = format!(
+                    "imported {}, updated {}, unchanged {}, skipped {}, errors {} (run {})",
+                    s.imported, s.updated, s.unchanged, s.skipped, s.errors, s.run_id
+                );
+                for p in &s.problems {
+                    out.push_str(&format!(
+                        "\n  {}: {}",
+                        p["source_id"]
+                            .as_str()
+                            .unwrap_or(p["kind"].as_str().unwrap_or("-")),
+                        p["reason"].as_str().unwrap_or("")
+                    ));
+                }
+                out
+            })?;
+        }
         ConnectionCommand::Delete { directory, json } => {
             let view = admin::connections::delete(&store, &directory).await?;
             print(json, &view, |v| {
@@ -1411,8 +1511,11 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             let store = store(&cli.db).await?;
+            // A pull directory's users are read from its provider.
+            let key = cli.key.key().context("DIRSYNC_SECRET_KEY")?;
             let rules = read_rules(&rules)?;
-            let users = admin::preview_mapping(&store, &directory, rules, limit).await?;
+            let users =
+                admin::preview_mapping(&store, key.as_ref(), &directory, rules, limit).await?;
             print(json, &users, |us| {
                 us.iter()
                     .map(|u| {

@@ -156,6 +156,17 @@ fn owner() -> String {
     format!("api:{}", uuid::Uuid::now_v7())
 }
 
+/// Import the selected users of a pull directory now
+/// (`connections::import`), under a lease of the request's own.
+pub async fn import(
+    store: &Store,
+    key: Option<&SealingKey>,
+    directory_id: &str,
+    selection: connections::ImportRequest,
+) -> Result<connections::ImportSummary, AdminError> {
+    connections::import(store, key, directory_id, selection, &owner()).await
+}
+
 /// Run the connection now (`connections::sync`) on a task of its own; the
 /// run's id once its record exists, or what kept it from starting (`Busy`
 /// while another run holds the lease).

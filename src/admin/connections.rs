@@ -1,7 +1,9 @@
 //! Pull directories for the operator: a connection's create / show / update
 //! / test / delete, the key its credentials are sealed under and its
 //! rotation, runs on demand, the run history and the approval of a run the
-//! guard stopped.
+//! guard stopped; the import wizard's preview of the provider's users
+//! (`pull::preview`, which the mapping preview reads through too) and its
+//! selective import, a run of mode `import`.
 //! Credentials go in once and never come back out: no view carries them.
 
 use serde::{Deserialize, Serialize};
@@ -10,14 +12,16 @@ use serde_json::Value;
 use super::directory::{self, Kind, Named};
 use super::{AdminError, new_id, now, store_err, valid_name};
 use crate::crypto::{SealingKey, Secret};
+use crate::domain::names::fold;
 use crate::domain::time::rfc3339;
-use crate::pull::Provider;
 use crate::pull::connector::{self, Connector, Definition};
 use crate::pull::retry::Pacing;
 use crate::pull::run::{self, Progress, Request, RunError, Trigger};
 use crate::pull::schedule::Schedule;
-use crate::pull::source::{Check, Scope, Source};
-use crate::reconcile::model::RunStatus;
+use crate::pull::source::{Asked, Check, Scope, Source};
+use crate::pull::{Provider, PullError, preview};
+use crate::reconcile::apply::Origin;
+use crate::reconcile::model::{RunStatus, Snapshot};
 use crate::store::pull::{self as rows, Connection, Run};
 use crate::store::tenants::Directory;
 use crate::store::{Store, StoreError};
@@ -504,6 +508,7 @@ pub async fn approve(
             })
             .unwrap_or_default(),
         department: asked["department"].as_str().map(str::to_owned),
+        import: asked["import"].as_bool().unwrap_or(false),
         approves: Some((stopped.id.clone(), stopped.deactivations.max(0) as u64)),
         ..Request::manual()
     };
@@ -520,4 +525,332 @@ pub async fn approve(
     // The run, when it went through, marked the stopped one approved with
     // its record.
     Ok(run::run_view(&run))
+}
+
+/// A provider's failure as an admin one: its own words, except a store
+/// failure under it.
+fn provider_error(err: PullError) -> AdminError {
+    match err {
+        PullError::Store(err) => AdminError::Store(err),
+        other => AdminError::Provider(other.to_string()),
+    }
+}
+
+/// The first `limit` users of a pull directory's connection that `wanted`
+/// keeps (`pull::preview`), the provider asked for what `asked` names.
+/// Nothing is written.
+pub(super) async fn sample(
+    store: &Store,
+    key: Option<&SealingKey>,
+    directory: &Named,
+    asked: &Asked,
+    limit: usize,
+    wanted: impl Fn(&str, &Snapshot) -> bool,
+) -> Result<Vec<(String, Snapshot)>, AdminError> {
+    let connection = connection_of(store, directory).await?;
+    let scope: Scope = serde_json::from_value(connection.scope.clone()).map_err(|e| {
+        AdminError::Store(StoreError::Invalid(format!(
+            "the scope of directory {directory}'s connection: {e}"
+        )))
+    })?;
+    let mut connector =
+        connector::for_connection(key, &connection, Pacing::default()).map_err(provider_error)?;
+    connector.ask_for(asked);
+    let sample = preview::first_users(&mut connector, &scope, limit, wanted)
+        .await
+        .map_err(provider_error)?;
+    Ok(sample.users)
+}
+
+/// What the import wizard's preview looks for (all optional).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct PreviewQuery {
+    /// Text the user's email, name or the provider's id for them contains
+    /// (any case).
+    pub search: Option<String>,
+    /// Only this department's users (any case).
+    pub department: Option<String>,
+    /// How many users to show, 1 to 100 (default 50).
+    pub limit: Option<u64>,
+}
+
+/// One user of the provider as the import wizard shows it: under the
+/// directory's attribute mapping, as an import would take them in.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PreviewUser {
+    /// The provider's id for the user: what an import names.
+    pub source_id: String,
+    pub email: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub display_name: Option<String>,
+    pub department: Option<String>,
+    pub title: Option<String>,
+    /// Whether the provider says the user is active.
+    pub active: bool,
+    /// The app user this one is already (linked from this directory, or of
+    /// the same email in the tenant); None: an import creates them.
+    pub app_user_id: Option<String>,
+    pub exists: bool,
+}
+
+/// Default users a wizard preview shows.
+const PREVIEW_DEFAULT: u64 = 50;
+
+/// The import wizard's preview: the first users of the connection that
+/// match the search and the department, read from the provider (nothing is
+/// written), each with whether it is already an app user.
+pub async fn preview(
+    store: &Store,
+    key: Option<&SealingKey>,
+    directory: &str,
+    query: PreviewQuery,
+) -> Result<Vec<PreviewUser>, AdminError> {
+    let limit = query.limit.unwrap_or(PREVIEW_DEFAULT);
+    if !(1..=preview::MAX_USERS as u64).contains(&limit) {
+        return Err(AdminError::Invalid(format!(
+            "a preview shows 1 to {} users",
+            preview::MAX_USERS
+        )));
+    }
+    let directory = pull_directory(store, directory).await?;
+    let origin = Origin::load(store.connection(), &directory.directory.id)
+        .await
+        .map_err(AdminError::Store)?;
+    let search = query
+        .search
+        .as_deref()
+        .map(|s| fold(s.trim()))
+        .filter(|s| !s.is_empty());
+    let department = query
+        .department
+        .as_deref()
+        .map(|d| fold(d.trim()))
+        .filter(|d| !d.is_empty());
+    // Judged as an import would take the user in: under the mapping.
+    let mapped = |snapshot: &Snapshot| {
+        let mut snapshot = snapshot.clone();
+        origin.map(&mut snapshot);
+        snapshot
+    };
+    let wanted = |id: &str, snapshot: &Snapshot| {
+        let s = mapped(snapshot);
+        let p = &s.profile;
+        let in_department = department
+            .as_ref()
+            .is_none_or(|d| p.department.as_deref().is_some_and(|have| fold(have) == *d));
+        let found = search.as_ref().is_none_or(|text| {
+            [
+                Some(id),
+                s.email.as_deref(),
+                p.given_name.as_deref(),
+                p.family_name.as_deref(),
+                p.display_name.as_deref(),
+            ]
+            .into_iter()
+            .flatten()
+            .any(|v| fold(v).contains(text.as_str()))
+        });
+        in_department && found
+    };
+    let asked = Asked::of(origin.mapping());
+    let users = sample(store, key, &directory, &asked, limit as usize, wanted).await?;
+    let users: Vec<(String, Snapshot)> = users
+        .into_iter()
+        .map(|(id, s)| {
+            let s = mapped(&s);
+            (id, s)
+        })
+        .collect();
+    let known = app_users_of(store, &directory, &users).await?;
+    Ok(users
+        .into_iter()
+        .map(|(source_id, s)| {
+            let app_user_id = known.get(&source_id).cloned();
+            PreviewUser {
+                exists: app_user_id.is_some(),
+                app_user_id,
+                source_id,
+                email: s.email,
+                given_name: s.profile.given_name,
+                family_name: s.profile.family_name,
+                display_name: s.profile.display_name,
+                department: s.profile.department,
+                title: s.profile.title,
+                active: s.active,
+            }
+        })
+        .collect())
+}
+
+/// The app user each previewed user already is, by source id: the one this
+/// directory's live link names, else the tenant's user of the same email.
+async fn app_users_of(
+    store: &Store,
+    directory: &Named,
+    users: &[(String, Snapshot)],
+) -> Result<std::collections::HashMap<String, String>, AdminError> {
+    let conn = store.connection();
+    let ids: Vec<String> = users.iter().map(|(id, _)| id.clone()).collect();
+    let mut known: std::collections::HashMap<String, String> =
+        crate::store::app::links::links_by_source(conn, &directory.directory.id, &ids)
+            .await
+            .map_err(AdminError::Store)?
+            .into_iter()
+            .filter(|l| l.removed_at.is_none())
+            .map(|l| (l.source_id, l.app_user_id))
+            .collect();
+    let emails: Vec<String> = users
+        .iter()
+        .filter(|(id, _)| !known.contains_key(id))
+        .filter_map(|(_, s)| s.email.clone())
+        .collect();
+    if !emails.is_empty() {
+        let by_email: std::collections::HashMap<String, String> =
+            crate::store::app::users::ids_by_email(conn, &directory.tenant.id, &emails)
+                .await
+                .map_err(AdminError::Store)?
+                .into_iter()
+                .collect();
+        for (id, s) in users {
+            if let Some(app) = s.email.as_ref().and_then(|e| by_email.get(e))
+                && !known.contains_key(id)
+            {
+                known.insert(id.clone(), app.clone());
+            }
+        }
+    }
+    Ok(known)
+}
+
+/// The import wizard's selection: the provider's ids of the users to
+/// import, or all of them.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImportRequest {
+    /// The provider's ids (or emails) of the users to import.
+    pub users: Vec<String>,
+    /// Import every user in the connection's scope instead.
+    pub all: bool,
+}
+
+/// Most users one import names (more: `all`, or a run).
+pub const MAX_IMPORT: usize = 1000;
+
+/// What an import did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImportSummary {
+    /// The run that carried it out (`GET /api/v1/runs/{run}`).
+    pub run_id: String,
+    /// App users created.
+    pub imported: u64,
+    /// App users changed (reactivations and deactivations the provider
+    /// asked for included).
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Users the rules did not take in (a domain not allowed, no email…),
+    /// and selected users the provider did not list in the connection's
+    /// scope.
+    pub skipped: u64,
+    /// Conflicts (an address another user holds) and provider errors.
+    pub errors: u64,
+    /// The first skips, conflicts and provider errors, with their reasons.
+    #[schema(value_type = Vec<Object>)]
+    pub problems: Vec<Value>,
+}
+
+/// Import the selected users of a pull directory now, through the engine
+/// as a run of mode `import` (a partial listing: no one else is touched,
+/// no groups), answering when it ends. A provider that cannot be read is
+/// `Provider`, in its own words.
+pub async fn import(
+    store: &Store,
+    key: Option<&SealingKey>,
+    directory: &str,
+    selection: ImportRequest,
+    owner: &str,
+) -> Result<ImportSummary, AdminError> {
+    let users: Vec<String> = selection
+        .users
+        .iter()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty())
+        .collect();
+    match (users.is_empty(), selection.all) {
+        (true, false) => {
+            return Err(AdminError::Invalid(
+                "name the users to import, or import all of them".into(),
+            ));
+        }
+        (false, true) => {
+            return Err(AdminError::Invalid(
+                "name the users to import or import all of them, not both".into(),
+            ));
+        }
+        _ => {}
+    }
+    if users.len() > MAX_IMPORT {
+        return Err(AdminError::Invalid(format!(
+            "an import names at most {MAX_IMPORT} users; import more with all"
+        )));
+    }
+    let wanted = users
+        .iter()
+        .map(|u| fold(u))
+        .collect::<std::collections::HashSet<_>>()
+        .len() as u64;
+    let request = Request {
+        only: users,
+        import: true,
+        ..Request::manual()
+    };
+    let directory = pull_directory(store, directory).await?;
+    let run = run::run_connection(
+        store,
+        &directory.directory.id,
+        &request,
+        owner,
+        |connection| connector::for_connection(key, connection, Pacing::default()),
+        &mut |_| {},
+    )
+    .await
+    .map_err(|e| match e {
+        RunError::NoConnection(_) => {
+            AdminError::NotFound(format!("a connection for directory {directory}"))
+        }
+        RunError::Pull(err) => provider_error(err),
+        other => run_error(other),
+    })?;
+    let problems: Vec<Value> = run.errors.as_array().cloned().unwrap_or_default();
+    // A run that read no user at all failed on the provider (or on
+    // credentials the server cannot open): its reason is the answer.
+    if run.status == RunStatus::Failed.as_str() {
+        let reason = problems
+            .iter()
+            .find_map(|p| p["reason"].as_str())
+            .unwrap_or("the provider could not be read")
+            .to_owned();
+        return Err(AdminError::Provider(reason));
+    }
+    let n = |path: &str| {
+        run.counts
+            .pointer(path)
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    let unlisted = if selection.all {
+        0
+    } else {
+        wanted.saturating_sub(n("/users/seen"))
+    };
+    Ok(ImportSummary {
+        run_id: run.id.clone(),
+        imported: n("/users/created"),
+        updated: n("/users/updated") + n("/users/reactivated") + n("/users/deactivated"),
+        unchanged: n("/users/unchanged"),
+        skipped: n("/users/skipped") + unlisted,
+        errors: n("/users/conflicts") + n("/errors"),
+        problems,
+    })
 }

@@ -14,6 +14,7 @@ use validator::Validate;
 
 use crate::crypto;
 use crate::domain::time::rfc3339;
+use crate::pull::source::Asked;
 use crate::reconcile::apply::Origin;
 use crate::reconcile::host::{Action, HostError, UserKey};
 use crate::reconcile::mapping::{Mapping, Rule, SourceKind};
@@ -51,6 +52,10 @@ pub enum AdminError {
     /// A run of the connection holds its lease (the API answers 409).
     #[error("{0}")]
     Busy(String),
+    /// A pull directory's provider could not be read (a refused secret, a
+    /// missing permission, an outage), in the provider's own words.
+    #[error("{0}")]
+    Provider(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -467,9 +472,14 @@ pub struct MappingPreview {
 }
 
 /// A dry run of a mapping change: the first `limit` users of the directory
-/// (in id order) under its rules and under `rules`. Nothing is written.
+/// under its rules and under `rules`. Nothing is written. A SCIM
+/// directory's users are read from what its clients wrote (in id order); a
+/// pull directory's from its provider (in the provider's order), through
+/// its connection opened with `key`, asking for what either set of rules
+/// reads.
 pub async fn preview_mapping(
     store: &Store,
+    key: Option<&crypto::SealingKey>,
     directory: &str,
     rules: Vec<Rule>,
     limit: u64,
@@ -498,11 +508,8 @@ pub async fn preview_mapping(
                 .collect()
         }
         directory::Kind::Pull(_) => {
-            return Err(AdminError::WrongKind(format!(
-                "directory {directory} is {}: its users' attributes are the provider's; \
-                 preview a mapping with a dry run of its connection after setting it",
-                directory.kind
-            )));
+            let asked = Asked::of(current.mapping()).and(Asked::of(proposed.mapping()));
+            connections::sample(store, key, &directory, &asked, limit as usize, |_, _| true).await?
         }
     };
     Ok(users

@@ -13,7 +13,9 @@ use super::auth::{Principal, Scope};
 use super::problem::Problem;
 use super::runs::{Run, RunStarted};
 use super::{ApiState, Page, Paging, TenantParam, optional_body};
-use crate::admin::connections::{ConnectionChange, ConnectionView};
+use crate::admin::connections::{
+    ConnectionChange, ConnectionView, ImportRequest, ImportSummary, PreviewQuery, PreviewUser,
+};
 use crate::admin::{self, AdminError};
 use crate::pull::connector::Definition;
 use crate::pull::run::Request;
@@ -34,6 +36,13 @@ pub fn scope() -> actix_web::Scope {
         )
         .service(
             super::resource("/{directory}/sync", "POST").route(web::post().to(sync_connection)),
+        )
+        .service(
+            super::resource("/{directory}/preview", "POST")
+                .route(web::post().to(preview_connection)),
+        )
+        .service(
+            super::resource("/{directory}/import", "POST").route(web::post().to(import_connection)),
         )
         .service(super::resource("/{directory}/runs", "GET").route(web::get().to(list_runs)))
         .default_service(web::to(super::not_found))
@@ -352,6 +361,90 @@ pub async fn sync_connection(
     let run_id =
         admin::api::start_sync(&state.store, state.key.as_ref(), &directory.id, request).await?;
     Ok(RunStarted::accepted(run_id))
+}
+
+/// The import wizard's preview.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionPreview {
+    pub data: Vec<PreviewUser>,
+}
+
+/// The provider's first users matching a search and a department, as an
+/// import would take them in (under the attribute mapping), each with
+/// whether it is already an app user. Read from the provider; nothing is
+/// written. 424 with the provider's reason when it cannot be read.
+#[utoipa::path(
+    post,
+    path = "/api/v1/connections/{directory}/preview",
+    tag = "connections",
+    params(("directory" = String, Path, description = "The pull directory's id, or its name in the tenant"), TenantParam),
+    request_body = Option<PreviewQuery>,
+    responses(
+        (status = 200, body = ConnectionPreview),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 424, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write"]))
+)]
+pub async fn preview_connection(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    id: web::Path<String>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<web::Json<ConnectionPreview>, Problem> {
+    // Write, as a connection test: it uses the connection's credentials.
+    caller.require(Scope::Write)?;
+    let directory = directory_in(&state, &caller, &tenant, &id).await?;
+    let query: PreviewQuery = optional_body(&req, &body)?;
+    let data =
+        admin::connections::preview(&state.store, state.key.as_ref(), &directory.id, query).await?;
+    Ok(web::Json(ConnectionPreview { data }))
+}
+
+/// Import the selected users (the provider's ids from the preview, or
+/// `all`) now, through the engine as a run of mode `import`: no one else
+/// is touched and no groups; each change is an event. Answers when the run
+/// ends, with what it did. 409 while another run holds the connection;
+/// 424 with the provider's reason when it cannot be read.
+#[utoipa::path(
+    post,
+    path = "/api/v1/connections/{directory}/import",
+    tag = "connections",
+    params(("directory" = String, Path, description = "The pull directory's id, or its name in the tenant"), TenantParam),
+    request_body = ImportRequest,
+    responses(
+        (status = 200, body = ImportSummary),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 424, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["write"]))
+)]
+pub async fn import_connection(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    id: web::Path<String>,
+    body: super::Body<ImportRequest>,
+) -> Result<web::Json<ImportSummary>, Problem> {
+    caller.require(Scope::Write)?;
+    let directory = directory_in(&state, &caller, &tenant, &id).await?;
+    Ok(web::Json(
+        admin::api::import(
+            &state.store,
+            state.key.as_ref(),
+            &directory.id,
+            body.into_inner(),
+        )
+        .await?,
+    ))
 }
 
 /// A pull directory's runs, newest first.

@@ -295,9 +295,9 @@ pub struct MappingPreviewPage {
 /// A dry run of an attribute mapping change: for the directory's first
 /// users, their values under the rules in force and under the proposed
 /// ones, and what would change. Nothing is written. A SCIM directory's
-/// users are read from what its clients wrote; a pull directory's
-/// attributes are the provider's (409: set the mapping and run a dry run
-/// of its connection).
+/// users are read from what its clients wrote; a pull directory's from its
+/// provider, through its connection (424 with the provider's reason when
+/// it cannot be read).
 #[utoipa::path(
     post,
     path = "/api/v1/directories/{directory}/policy/preview",
@@ -308,7 +308,7 @@ pub struct MappingPreviewPage {
         (status = 200, body = MappingPreviewPage),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 424, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"]))
 )]
@@ -324,6 +324,7 @@ pub async fn preview_policy(
     let asked = body.into_inner();
     let data = admin::preview_mapping(
         &state.store,
+        state.key.as_ref(),
         &row.id,
         asked.attribute_mapping,
         asked.limit.unwrap_or(10),

@@ -49,6 +49,8 @@ use super::{connections, directories, events, groups, runs, tenants, users, webh
         connections::delete_connection,
         connections::test_connection,
         connections::sync_connection,
+        connections::preview_connection,
+        connections::import_connection,
         connections::list_runs,
         runs::get_run,
         runs::list_held_back,

@@ -177,6 +177,13 @@ impl From<AdminError> for Problem {
             AdminError::Exists(what) => Problem::conflict(format!("{what} already exists")),
             AdminError::Busy(why) => Problem::new(StatusCode::CONFLICT, "run_in_progress", why),
             AdminError::Invalid(why) => Problem::invalid(why),
+            // The provider refused or failed: not the server's fault (no
+            // 5xx), and not the request's either; its reason, as sent.
+            AdminError::Provider(why) => Problem::new(
+                actix_web::http::StatusCode::FAILED_DEPENDENCY,
+                "provider_error",
+                why,
+            ),
             // The right resource, of the wrong kind (a SCIM directory asked
             // for a connection): the request conflicts with what it is.
             AdminError::WrongKind(why) => {

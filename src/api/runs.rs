@@ -32,7 +32,7 @@ pub struct Run {
     pub directory_id: String,
     /// `manual`, `schedule` or `approval`.
     pub trigger: String,
-    /// `full`, `incremental`, `selective` or `dry_run`.
+    /// `full`, `incremental`, `selective`, `import` or `dry_run`.
     pub mode: String,
     /// `running`, `succeeded`, `partial` (a listing was cut short: no one
     /// deactivated), `failed`, or `needs_approval` (the mass-deactivation

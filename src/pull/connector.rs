@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::retry::Pacing;
 use super::schedule::Schedule;
-use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
+use super::source::{Asked, Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
 use super::{Provider, PullError, google, graph, okta};
 use crate::crypto::{SealError, SealingKey, Secret};
 
@@ -142,9 +142,11 @@ impl Connector {
 }
 
 impl Source for Connector {
-    fn ask_for(&mut self, properties: &[String]) {
-        if let Connector::Graph(c) = self {
-            c.ask_for(properties);
+    fn ask_for(&mut self, asked: &Asked) {
+        match self {
+            Connector::Google(c) => c.ask_for(asked),
+            Connector::Graph(c) => c.ask_for(asked),
+            Connector::Okta(c) => c.ask_for(asked),
         }
     }
 

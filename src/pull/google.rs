@@ -19,7 +19,7 @@ use url::Url;
 use super::PullError;
 use super::normalize::{self, google_user};
 use super::retry::{Answer, Pacing, Retry, transient};
-use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
+use super::source::{Asked, Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
 use super::token::AccessToken;
 use crate::crypto::Secret;
 use crate::reconcile::model::GroupSnapshot;
@@ -169,6 +169,9 @@ pub struct Google {
     group: Option<String>,
     /// The scope group's USER member ids, read at the start of a listing.
     members: Option<HashSet<String>>,
+    /// The custom schemas the attribute mapping reads (`ask_for`): the
+    /// users listing's `customFieldMask`.
+    custom_schemas: Vec<String>,
     token: Option<AccessToken>,
 }
 
@@ -288,6 +291,7 @@ impl Google {
                 .filter(|g| !g.is_empty())
                 .map(str::to_owned),
             members: None,
+            custom_schemas: Vec::new(),
             token: None,
             settings,
             pacing,
@@ -431,9 +435,17 @@ impl Google {
         let mut url = self.listing("users", max, page_token)?;
         {
             let mut query = url.query_pairs_mut();
-            // `full` adds the custom schemas (GDISC users.list `projection`),
-            // where tenants keep attributes a mapping may come to read.
-            query.append_pair("projection", "full");
+            // Custom schemas come only with `projection=custom` (the ones
+            // `customFieldMask` names) or `full` (all of them), §1B. The
+            // connector asks for the schemas its mapping reads and nothing
+            // more (issue 14), so a schema the rules ignore (which may hold
+            // what a tenant keeps from most admins) never leaves Google.
+            if self.custom_schemas.is_empty() {
+                query.append_pair("projection", "basic");
+            } else {
+                query.append_pair("projection", "custom");
+                query.append_pair("customFieldMask", &self.custom_schemas.join(","));
+            }
             if let Some(search) = &self.search {
                 query.append_pair("query", search);
             }
@@ -476,6 +488,10 @@ impl Google {
 }
 
 impl Source for Google {
+    fn ask_for(&mut self, asked: &Asked) {
+        self.custom_schemas = asked.custom_schemas.clone();
+    }
+
     async fn check(&mut self) -> Result<Check, PullError> {
         self.access_token().await?;
         let body = self.get(self.users_url(CHECK_USERS, None)?).await?;
@@ -693,6 +709,41 @@ mod tests {
                 .load(std::sync::atomic::Ordering::SeqCst),
             1,
             "one token for the whole listing"
+        );
+    }
+
+    #[tokio::test]
+    async fn custom_schemas_come_only_as_the_mapping_asks_for_them() {
+        let (_fake, shared, mut google) = connect(
+            Org::generate(3, 1, 7),
+            Credentials::default(),
+            Scope::default(),
+            Pacing::default(),
+        );
+        let schemas = |page: &UserPage| {
+            let doc = page.users[0].1.document.clone().unwrap();
+            doc["customSchemas"]
+                .as_object()
+                .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        let page = google.users(&Position::Start).await.unwrap();
+        assert!(schemas(&page).is_empty(), "basic: no custom schema");
+        google.ask_for(&Asked {
+            properties: vec!["customSchemas".into()],
+            custom_schemas: vec!["HR".into()],
+        });
+        let page = google.users(&Position::Start).await.unwrap();
+        assert_eq!(
+            schemas(&page),
+            ["HR"],
+            "the fake serves Security too, unasked"
+        );
+        let asked = shared.user_queries();
+        assert!(asked[0].contains("projection=basic"), "{asked:?}");
+        assert!(
+            asked[1].contains("projection=custom&customFieldMask=HR"),
+            "{asked:?}"
         );
     }
 

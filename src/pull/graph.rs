@@ -22,7 +22,7 @@ use tracing::instrument;
 use super::PullError;
 use super::normalize::{graph_changed_user, graph_user};
 use super::retry::{Answer, Pacing, Retry, transient};
-use super::source::{Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
+use super::source::{Asked, Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
 use super::token::AccessToken;
 use crate::crypto::Secret;
 use crate::reconcile::model::GroupSnapshot;
@@ -411,9 +411,9 @@ impl Source for Graph {
     /// (Graph's names are case-insensitive). A delta token keeps the
     /// selection it was issued under, so a changed mapping drops the cursor
     /// (`store::pull::forget_cursor`) for the next round to start whole.
-    fn ask_for(&mut self, properties: &[String]) {
+    fn ask_for(&mut self, asked: &Asked) {
         let mut select = USER_FIELDS.to_owned();
-        for p in properties {
+        for p in &asked.properties {
             if !select.split(',').any(|s| s.eq_ignore_ascii_case(p)) {
                 select.push(',');
                 select.push_str(p);
@@ -1275,11 +1275,14 @@ mod tests {
             Pacing::default(),
         )
         .unwrap();
-        graph.ask_for(&[
-            "Department".to_owned(),
-            "onPremisesExtensionAttributes".to_owned(),
-            "extension_abc_costCenter".to_owned(),
-        ]);
+        graph.ask_for(&Asked {
+            properties: vec![
+                "Department".to_owned(),
+                "onPremisesExtensionAttributes".to_owned(),
+                "extension_abc_costCenter".to_owned(),
+            ],
+            custom_schemas: Vec::new(),
+        });
         assert_eq!(
             graph.first_users_url(),
             format!(

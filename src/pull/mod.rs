@@ -12,6 +12,7 @@ pub mod google;
 pub mod graph;
 pub mod normalize;
 pub mod okta;
+pub mod preview;
 pub mod retry;
 pub mod run;
 pub mod schedule;

@@ -16,7 +16,7 @@ use tracing::{info, instrument, warn};
 
 use super::PullError;
 use super::schedule::Schedule;
-use super::source::{Position, Scope, Source};
+use super::source::{Asked, Position, Scope, Source};
 use crate::domain::names::fold;
 use crate::domain::time::rfc3339;
 use crate::reconcile::apply::Origin;
@@ -83,6 +83,11 @@ pub struct Request {
     pub only: Vec<String>,
     /// Import just this department's users (selective, as `only`).
     pub department: Option<String>,
+    /// An import (the import wizard's, mode `import`): the users the
+    /// listing selects go through the engine as a partial listing, so no
+    /// one is missing for not being selected and groups are left alone.
+    /// With no `only` and no `department`, every user in scope.
+    pub import: bool,
     /// The run the guard stopped that this run carries out, with the number
     /// of deactivations the operator saw and approved.
     pub approves: Option<(String, u64)>,
@@ -96,12 +101,13 @@ impl Request {
             incremental: false,
             only: Vec::new(),
             department: None,
+            import: false,
             approves: None,
         }
     }
 
     fn is_selective(&self) -> bool {
-        !self.only.is_empty() || self.department.is_some()
+        self.import || !self.only.is_empty() || self.department.is_some()
     }
 }
 
@@ -209,7 +215,9 @@ struct Selection {
     scope_department: Option<String>,
 }
 
-fn in_department(department: &Option<String>, snapshot: &Snapshot) -> bool {
+/// Whether the snapshot's department is `department` (folded), or any
+/// when None.
+pub(crate) fn in_department(department: &Option<String>, snapshot: &Snapshot) -> bool {
     department.as_ref().is_none_or(|d| {
         snapshot
             .profile
@@ -271,6 +279,7 @@ pub async fn sync_once<S: Source + Send>(
     // runs (missing users, groups) when it decides the next one.
     let mode = |incremental: bool| match (request.dry_run, selective, incremental) {
         (true, _, _) => "dry_run",
+        (false, true, _) if request.import => "import",
         (false, true, _) => "selective",
         (false, false, true) => "incremental",
         (false, false, false) => "full",
@@ -279,7 +288,7 @@ pub async fn sync_once<S: Source + Send>(
     // rules read, and the cursor is kept only if it is still the
     // directory's when the run ends.
     let origin = Origin::load(store.connection(), &connection.directory_id).await?;
-    source.ask_for(&origin.mapping().top_level_properties());
+    source.ask_for(&Asked::of(origin.mapping()));
     let started_under = origin.policy.attribute_mapping;
     let started_at = now_ms();
     let lease = Lease::hold(store, &connection.id, owner);
@@ -352,6 +361,7 @@ pub async fn sync_once<S: Source + Send>(
         "only": request.only,
         "department": request.department,
         "incremental": request.incremental,
+        "import": request.import,
     });
     run.errors = Value::Array(errors);
 

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
+use crate::reconcile::mapping::Mapping;
 use crate::reconcile::model::GroupSnapshot;
 use crate::reconcile::model::Snapshot;
 
@@ -130,11 +131,48 @@ pub trait Source {
         next: Option<&str>,
     ) -> impl Future<Output = Result<MemberPage, PullError>> + Send;
 
-    /// The user properties the directory's attribute mapping reads
-    /// (`Mapping::top_level_properties`), for a provider that serves only
-    /// what it is asked for (Graph's `$select`); the others serve them
-    /// anyway and ignore this.
-    fn ask_for(&mut self, _properties: &[String]) {}
+    /// What the directory's attribute mapping reads, for a provider that
+    /// serves only what it is asked for (Graph's `$select`, Google's
+    /// `projection=custom` with its `customFieldMask`); Okta serves the
+    /// whole profile anyway and ignores this.
+    fn ask_for(&mut self, _asked: &Asked) {}
+}
+
+/// What an attribute mapping needs the provider to serve beyond a user's
+/// standard fields (issue 14: ask for what the rules read and nothing more).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Asked {
+    /// The top-level user properties the rules read
+    /// (`Mapping::top_level_properties`).
+    pub properties: Vec<String>,
+    /// Google's custom schemas the rules read (`Mapping::custom_schemas`),
+    /// named exactly as the mask names them.
+    pub custom_schemas: Vec<String>,
+}
+
+impl Asked {
+    pub fn of(mapping: &Mapping) -> Asked {
+        Asked {
+            properties: mapping.top_level_properties(),
+            custom_schemas: mapping.custom_schemas(),
+        }
+    }
+
+    /// What either of two mappings reads (a preview compares two), each
+    /// name once.
+    pub fn and(mut self, other: Asked) -> Asked {
+        for p in other.properties {
+            if !self.properties.iter().any(|q| q.eq_ignore_ascii_case(&p)) {
+                self.properties.push(p);
+            }
+        }
+        for s in other.custom_schemas {
+            if !self.custom_schemas.contains(&s) {
+                self.custom_schemas.push(s);
+            }
+        }
+        self
+    }
 }
 
 /// What part of the directory a connection imports. `group` (Graph, Google,

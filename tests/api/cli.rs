@@ -643,3 +643,106 @@ async fn attribute_mapping_is_previewed_set_and_checked_from_the_command_line() 
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn an_operator_previews_a_pull_directory_and_imports_two_of_its_users_from_the_cli() {
+    use dirsync::pull::fake::{Org, Shared};
+    let app = spawn_app().await;
+    let db = app.db_url.clone();
+    let mut org = Org::generate(6, 1, 9);
+    for u in &mut org.users {
+        u.active = true;
+    }
+    let shared = Shared::new(org);
+    let (_fake, mut definition) =
+        crate::pull::start_fake(crate::pull::Provider::Okta, shared.clone());
+    definition["schedule"] = json!({"enabled": false});
+    let secret = SealingKey::generate().expose().to_owned();
+    let key = SealingKey::parse(&secret).unwrap();
+    dirsync::admin::connections::create(
+        &app.store,
+        Some(&key),
+        &app.tenant,
+        "corp",
+        serde_json::from_value(definition).unwrap(),
+    )
+    .await
+    .unwrap();
+    let dir = format!("{}/corp", app.tenant);
+    let env = [("DIRSYNC_SECRET_KEY", secret.as_str())];
+    let ok = |args: &[&str]| {
+        let out = run(&db, args, &env);
+        assert!(
+            out.status.success(),
+            "dirsync {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    let preview: Value =
+        serde_json::from_str(&ok(&["connection", "preview", &dir, "--json"])).unwrap();
+    assert_eq!(preview.as_array().unwrap().len(), 6, "{preview}");
+    let (a, b) = {
+        let users = &shared.directory().users;
+        (users[1].clone(), users[4].clone())
+    };
+    let text = ok(&["connection", "preview", &dir, "--search", &a.email]);
+    assert!(text.contains(&a.id) && !text.contains(&b.id), "{text}");
+
+    let imported = ok(&[
+        "connection",
+        "import",
+        &dir,
+        "--user",
+        &a.id,
+        "--user",
+        &b.id,
+    ]);
+    assert!(
+        imported.starts_with("imported 2, updated 0, unchanged 0, skipped 0, errors 0"),
+        "{imported}"
+    );
+    assert_eq!(app.app_users().await.len(), 2);
+    let again = ok(&[
+        "connection",
+        "import",
+        &dir,
+        "--user",
+        &a.id,
+        "--user",
+        &b.id,
+    ]);
+    assert!(
+        again.starts_with("imported 0, updated 0, unchanged 2"),
+        "{again}"
+    );
+    let text = ok(&["connection", "preview", &dir, "--search", &a.email]);
+    assert!(text.contains("(already a user)"), "{text}");
+    let refused = run(&db, &["connection", "import", &dir], &env);
+    assert!(!refused.status.success(), "neither --user nor --all");
+
+    // The mapping preview of a pull directory reads the provider.
+    let files = tempfile::tempdir().unwrap();
+    let rules = files.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"[{"source": "costCenter", "target": "custom.cost_center"}]"#,
+    )
+    .unwrap();
+    let shown = ok(&[
+        "directory",
+        "mapping-preview",
+        "--directory",
+        &dir,
+        "--rules",
+        rules.to_str().unwrap(),
+        "--limit",
+        "2",
+    ]);
+    assert!(
+        shown.contains(r#"custom_attributes.cost_center: (none) -> "CC-"#),
+        "{shown}"
+    );
+    assert_eq!(app.app_users().await.len(), 2, "the preview wrote nothing");
+}

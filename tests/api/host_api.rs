@@ -717,6 +717,7 @@ fn walk_body(method: &Method, path: &str) -> Option<Value> {
         ("POST", "/api/v1/directories/{directory}/policy/preview") => {
             Some(json!({"attribute_mapping": []}))
         }
+        ("POST", "/api/v1/connections/{directory}/import") => Some(json!({"all": true})),
         ("PUT" | "PATCH", _) => Some(json!({})),
         _ => None,
     }

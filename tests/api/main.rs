@@ -33,6 +33,7 @@ mod projection;
 mod pull;
 mod pull_identities;
 mod pull_mapping;
+mod pull_preview;
 mod readme;
 mod reconcile;
 mod retention;

@@ -262,3 +262,38 @@ async fn a_run_that_began_under_other_rules_keeps_no_cursor_so_the_next_run_is_f
         );
     }
 }
+
+#[tokio::test]
+async fn google_is_asked_for_the_custom_schemas_the_rules_read_and_no_other() {
+    let p = pulled(Provider::Google, all_active(6), json!({})).await;
+    let run = p.sync().await;
+    assert_eq!(run.status, "succeeded", "{}", run.errors);
+    let asked = p.shared.user_queries();
+    assert!(!asked.is_empty());
+    for q in &asked {
+        assert!(
+            q.contains("projection=basic") && !q.contains("customFieldMask"),
+            "no rule reads a custom schema: {q}"
+        );
+    }
+    assert_eq!(p.app_user(3).await["custom_attributes"], json!({}));
+
+    mapped(&p, Provider::Google).await;
+    let from = asked.len();
+    let run = p.sync().await;
+    assert_eq!(run.status, "succeeded", "{}", run.errors);
+    let asked = p.shared.user_queries();
+    assert!(asked.len() > from);
+    for q in &asked[from..] {
+        assert!(
+            q.contains("projection=custom") && q.contains("customFieldMask=HR"),
+            "{q}"
+        );
+        // The fake serves a `Security` schema too; no rule reads it.
+        assert!(!q.contains("Security") && !q.contains("full"), "{q}");
+    }
+    assert_eq!(
+        p.app_user(3).await["custom_attributes"]["cost_center"],
+        p.user(3).cost_center.as_str()
+    );
+}

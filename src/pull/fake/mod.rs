@@ -119,8 +119,11 @@ impl Person {
         if !self.active && !archived {
             user["suspensionReason"] = json!("ADMIN");
         }
+        // A second schema no test maps: what a connector must not ask for.
+        user["customSchemas"] =
+            json!({"Security": {"badge": format!("B-{}", self.employee_number)}});
         if !self.cost_center.is_empty() {
-            user["customSchemas"] = json!({"HR": {"costCenter": self.cost_center}});
+            user["customSchemas"]["HR"] = json!({"costCenter": self.cost_center});
         }
         user
     }
@@ -647,6 +650,9 @@ pub struct Shared {
     tokens: Mutex<HashSet<String>>,
     /// Access tokens issued, for tests of token reuse and refresh.
     pub tokens_issued: AtomicU64,
+    /// The query string of every users listing answered, for tests of what
+    /// a connector asks its provider for.
+    user_queries: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -665,6 +671,22 @@ impl Shared {
 
     pub fn directory_mut(&self) -> RwLockWriteGuard<'_, Org> {
         self.directory.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remember what a users listing asked for (its query string).
+    pub fn asked(&self, query: &str) {
+        self.user_queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(query.to_owned());
+    }
+
+    /// The query strings of the users listings answered so far.
+    pub fn user_queries(&self) -> Vec<String> {
+        self.user_queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Mint an access token the fake will accept until `revoke_tokens`.

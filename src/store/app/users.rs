@@ -37,6 +37,21 @@ pub async fn users_by_email<C: ConnectionTrait>(
     find_in(conn, select, users::Column::EmailFolded, emails).await
 }
 
+/// The ids of a tenant's app users by folded email, read without a lock:
+/// a look (the import wizard's preview), not the start of a write.
+pub async fn ids_by_email<C: ConnectionTrait>(
+    conn: &C,
+    tenant_id: &str,
+    emails: &[String],
+) -> Result<Vec<(String, String)>> {
+    let select = users::Entity::find().filter(users::Column::TenantId.eq(tenant_id));
+    Ok(find_in(conn, select, users::Column::EmailFolded, emails)
+        .await?
+        .into_iter()
+        .map(|u| (u.email_folded, u.id))
+        .collect())
+}
+
 pub async fn user_by_email<C: ConnectionTrait>(
     conn: &C,
     tenant_id: &str,
