@@ -59,7 +59,12 @@ pub fn generate_token() -> GeneratedToken {
 /// SHA-256 of the token, hex. A 256-bit random token needs no salt or KDF:
 /// it cannot be guessed, only stolen, and the hash is useless to a thief.
 pub fn hash_token(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
+    hash_bytes(token.as_bytes())
+}
+
+/// SHA-256 of some bytes, hex (a stored snapshot's fingerprint).
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Compare two hashes without leaking where they differ.

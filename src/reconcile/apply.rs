@@ -29,7 +29,7 @@ use crate::store::{Conn, StoreError, tenants};
 /// which ones stay must not depend on the order the rules gave them).
 fn keep_within_cap(custom: &mut BTreeMap<String, Value>) {
     use crate::domain::limits::CUSTOM_ATTRIBUTES_BYTES;
-    let size = |name: &String, value: &Value| name.len() + value.to_string().len() + 6;
+    let size = |name: &String, value: &Value| name.len() + json_len(value) + 6;
     let mut total: usize = custom.iter().map(|(k, v)| size(k, v)).sum();
     while total > CUSTOM_ATTRIBUTES_BYTES {
         let Some((name, value)) = custom.pop_last() else {
@@ -42,6 +42,25 @@ fn keep_within_cap(custom: &mut BTreeMap<String, Value>) {
             "custom attributes past their cap together; dropped"
         );
     }
+}
+
+/// How long `value` is as JSON text, counted without writing it out (this
+/// runs for every mapped user).
+fn json_len(value: &Value) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    // Writing a Value into a counter cannot fail.
+    let _ = serde_json::to_writer(&mut counter, value);
+    counter.0
 }
 
 /// One user under two attribute mappings (`Origin::compare`).
@@ -212,8 +231,15 @@ impl Origin {
                 }
             }
         }
+        // A complete snapshot's custom attributes are the rules' alone: what
+        // they gave moves over whole.
+        let whole = s.carried.is_none() && s.profile.custom.is_empty();
+        if whole {
+            s.profile.custom = std::mem::take(&mut mapped.custom);
+        }
         for target in targets {
             match target {
+                Target::Custom(_) if whole => {}
                 Target::Field(field) => {
                     let value = mapped.fields.remove(field).flatten();
                     let (slot, attribute) = self.slot(s, *field);
@@ -955,7 +981,7 @@ async fn fast_path<C: Conn>(
             (Change::Upsert(s), Some(link)) if s.carried.is_none() => {
                 link.judged == dir.judged(link.version)
                     && link.directory_active == s.active
-                    && link.snapshot_hash == hashed(s).1
+                    && link.snapshot_hash == hashed(s)
             }
             _ => false,
         };
@@ -992,12 +1018,16 @@ struct Skipped {
     order: HashMap<String, usize>,
 }
 
-/// A snapshot as a link keeps it: its JSON text and that text's hash
-/// (groups are derived, never stored, so they are part of neither).
-fn hashed(s: &Snapshot) -> (String, String) {
-    let text = serde_json::to_string(s).unwrap_or_default();
-    let hash = crate::crypto::hash_token(&text);
-    (text, hash)
+/// The hash of a snapshot's JSON text, as a link keeps it (groups are
+/// derived, never stored, so they are not part of it).
+fn hashed(s: &Snapshot) -> String {
+    // Sized for a typical snapshot up front: growing the text by doubling
+    // was a visible part of every user's cost (the snapshot-apply bench).
+    let mut text = Vec::with_capacity(1024);
+    if serde_json::to_writer(&mut text, s).is_err() {
+        text.clear();
+    }
+    crate::crypto::hash_bytes(&text)
 }
 
 /// Apply a page of user changes from one directory as one set: the later
@@ -1387,9 +1417,9 @@ fn book_link(
             let active = s.active && dir.policy.membership_satisfied(&s.groups);
             // The stored snapshot (groups are derived, never stored) is
             // rewritten only when it changed.
-            let (text, hash) = hashed(s);
+            let hash = hashed(s);
             if hash != link.snapshot_hash {
-                link.snapshot = serde_json::from_str(&text).ok();
+                link.snapshot = serde_json::to_value(&**s).ok();
                 link.snapshot_hash = hash;
             }
             link.external_id = s.external_id.clone();
@@ -1476,11 +1506,15 @@ async fn write<C: Conn>(
         .cloned()
         .collect();
     app_users::park_emails(conn, &parked).await?;
+    let mut state = state;
+    stamp_judged(&mut state, dir);
+    // What is written moves out of the state (its JSON is most of a row's
+    // cost to copy); what follows reads only ids from it.
     let inserted: HashSet<&String> = state.inserted.iter().collect();
     let rows: Vec<AppUser> = state
         .inserted
         .iter()
-        .filter_map(|id| state.users.get(id).cloned())
+        .filter_map(|id| state.users.remove(id))
         .collect();
     app_users::insert_users(conn, rows).await?;
     for id in &state.updated {
@@ -1491,12 +1525,17 @@ async fn write<C: Conn>(
             app_users::update_user(conn, row).await?;
         }
     }
-    let mut state = state;
-    stamp_judged(&mut state, dir);
     let links: Vec<Link> = state
         .links_changed
         .iter()
-        .filter_map(|s| state.links.get(s).cloned())
+        .filter_map(|s| {
+            let link = state.links.get_mut(s)?;
+            let snapshot = link.snapshot.take();
+            Some(Link {
+                snapshot,
+                ..link.clone()
+            })
+        })
         .collect();
     links::upsert_links(conn, links).await?;
     deferred::delete_deferred(conn, &dir.id, &state.deferred_cleared).await?;

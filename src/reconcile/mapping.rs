@@ -542,25 +542,42 @@ impl Mapping {
             SourceKind::Scim | SourceKind::Graph | SourceKind::Google => Some(doc),
         };
         let mut mapped = Mapped::default();
+        // Each extension the rules read is looked up once per document, not
+        // once per rule (ten rules under one URN are the common case).
+        let mut extensions: Vec<(&str, Option<&Value>)> = Vec::new();
         for rule in &self.rules {
+            let start = match (&rule.path.root, base) {
+                (_, None) => None,
+                (Root::Top, Some(base)) => Some(base),
+                (Root::Extension(urn), Some(base)) => {
+                    match extensions.iter().find(|(seen, _)| *seen == urn.as_str()) {
+                        Some((_, found)) => *found,
+                        None => {
+                            let found = child(base, urn);
+                            extensions.push((urn, found));
+                            found
+                        }
+                    }
+                }
+            };
             match &rule.target {
                 Target::Field(field) => {
                     if mapped.fields.get(field).is_some_and(Option::is_some) {
                         continue;
                     }
-                    let value = rule.values(base, 1).into_iter().next();
+                    let value = rule.values(start, 1).into_iter().next();
                     mapped.fields.insert(*field, value);
                 }
                 Target::Role => {
                     if mapped.role.is_none() {
-                        mapped.role = rule.values(base, 1).into_iter().next();
+                        mapped.role = rule.values(start, 1).into_iter().next();
                     }
                 }
                 Target::Custom(name) => {
                     if mapped.custom.contains_key(name) {
                         continue;
                     }
-                    let mut values = rule.values(base, MAX_VALUES);
+                    let mut values = rule.values(start, MAX_VALUES);
                     let value = match values.len() {
                         0 => continue,
                         1 => Value::String(values.remove(0)),
@@ -623,13 +640,10 @@ impl Compiled {
     /// path reaches, transformed in the fixed order `first`, `trim`,
     /// `lowercase`, `map`, then empty and overlong values dropped; the
     /// default when none remains.
-    fn values(&self, base: Option<&Value>, limit: usize) -> Vec<String> {
+    /// The values the rule gives, read from `start` (the document's level
+    /// its root names: the top, or an extension's object).
+    fn values(&self, start: Option<&Value>, limit: usize) -> Vec<String> {
         let mut reached = Vec::new();
-        let start = match (&self.path.root, base) {
-            (_, None) => None,
-            (Root::Top, Some(base)) => Some(base),
-            (Root::Extension(urn), Some(base)) => child(base, urn),
-        };
         if let Some(start) = start {
             collect(start, &self.path.steps, 0, &mut reached);
         }
