@@ -7,6 +7,7 @@
 pub mod api;
 pub mod connections;
 pub mod directory;
+pub mod requests;
 pub mod webhooks;
 
 use serde::Serialize;
@@ -20,6 +21,7 @@ use crate::reconcile::mapping::{Mapping, Rule, SourceKind};
 use crate::reconcile::model::Snapshot;
 use crate::reconcile::policy::{GroupRole, NewUserStatus, OnDelete, OnMissing, Policy};
 pub use crate::store::events::Pruned;
+pub use requests::{prune_scim_requests, scim_requests};
 use crate::store::tenants::{Directory, Tenant};
 use crate::store::{Store, StoreError};
 use directory::Kind;
