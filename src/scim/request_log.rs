@@ -161,7 +161,15 @@ impl Trail {
             operation: self.operation,
             resource: None,
             outcome: "refused",
-            why: Some(text::bounded(err.to_string(), DETAIL_CHARS)),
+            why: Some(text::bounded(
+                format!(
+                    "{} {}: {}",
+                    err.status.as_u16(),
+                    err.scim_type.map_or("-", |t| t.as_str()),
+                    err.detail
+                ),
+                DETAIL_CHARS,
+            )),
             changed: Vec::new(),
         });
     }

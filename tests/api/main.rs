@@ -35,6 +35,7 @@ mod pull_identities;
 mod pull_mapping;
 mod readme;
 mod reconcile;
+mod request_log;
 mod retention;
 mod runs;
 mod sizes;
