@@ -1471,10 +1471,7 @@ async fn main() -> anyhow::Result<()> {
                 if rs.is_empty() {
                     return format!("no SCIM requests logged for {directory}");
                 }
-                rs.iter()
-                    .map(request_line)
-                    .collect::<Vec<_>>()
-                    .join("\n")
+                rs.iter().map(request_line).collect::<Vec<_>>().join("\n")
             })?;
         }
         Command::Directory {

@@ -52,7 +52,11 @@ impl MigrationTrait for Migration {
                             .not_null()
                             .primary_key(),
                     )
-                    .col(ColumnDef::new(ScimRequests::DirectoryId).string().not_null())
+                    .col(
+                        ColumnDef::new(ScimRequests::DirectoryId)
+                            .string()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(ScimRequests::At).big_integer().not_null())
                     .col(ColumnDef::new(ScimRequests::Method).string().not_null())
                     .col(ColumnDef::new(ScimRequests::Path).text().not_null())

@@ -21,10 +21,10 @@ use crate::reconcile::mapping::{Mapping, Rule, SourceKind};
 use crate::reconcile::model::Snapshot;
 use crate::reconcile::policy::{GroupRole, NewUserStatus, OnDelete, OnMissing, Policy};
 pub use crate::store::events::Pruned;
-pub use requests::{prune_scim_requests, scim_requests};
 use crate::store::tenants::{Directory, Tenant};
 use crate::store::{Store, StoreError};
 use directory::Kind;
+pub use requests::{prune_scim_requests, scim_requests};
 
 /// Vendors a directory may name; `vendor` selects edge tolerances only where
 /// two vendors genuinely conflict.

@@ -128,10 +128,12 @@ pub struct RequestView {
 impl RequestView {
     fn of(row: Request) -> Result<RequestView, AdminError> {
         let stored = |what: &str, e: serde_json::Error| {
-            AdminError::Invalid(format!("SCIM request {}: its {what} do not read: {e}", row.id))
+            AdminError::Invalid(format!(
+                "SCIM request {}: its {what} do not read: {e}",
+                row.id
+            ))
         };
-        let outcomes =
-            serde_json::from_str(&row.outcomes).map_err(|e| stored("outcomes", e))?;
+        let outcomes = serde_json::from_str(&row.outcomes).map_err(|e| stored("outcomes", e))?;
         let request_headers = row
             .request_headers
             .as_deref()

@@ -494,9 +494,9 @@ pub async fn list_scim_requests(
         None => None,
     };
     let method = match query.method.as_deref().filter(|m| !m.is_empty()) {
-        Some(m) => Some(
-            requests::method(m).map_err(|e| Problem::invalid_field("method", e.to_string()))?,
-        ),
+        Some(m) => {
+            Some(requests::method(m).map_err(|e| Problem::invalid_field("method", e.to_string()))?)
+        }
         None => None,
     };
     let row = directory_in(&state, &caller, &tenant, &id).await?;
@@ -506,7 +506,12 @@ pub async fn list_scim_requests(
         before,
     };
     let page = admin::scim_requests(&state.store, &row.id, &filter, limit).await?;
-    Ok(web::Json(Page::of(KIND, page, |r| &r.id, RequestView::clone)))
+    Ok(web::Json(Page::of(
+        KIND,
+        page,
+        |r| &r.id,
+        RequestView::clone,
+    )))
 }
 
 /// The kind an opaque cursor of the request log names.

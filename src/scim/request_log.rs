@@ -376,7 +376,9 @@ pub async fn record(
     };
     let trail = Trail::new();
     req.extensions_mut().insert(trail.clone());
-    let headers = recorder.bodies.then(|| headers_without_secrets(req.headers()));
+    let headers = recorder
+        .bodies
+        .then(|| headers_without_secrets(req.headers()));
     if recorder.bodies {
         req.extensions_mut().insert(KeepBody);
     }
@@ -437,9 +439,18 @@ fn response_body(res: ServiceResponse<BoxBody>) -> (ServiceResponse<BoxBody>, Op
 /// Whether an attribute or header of this name holds a secret.
 fn names_secret(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
-    ["password", "secret", "token", "credential", "authorization", "cookie", "api-key", "apikey"]
-        .iter()
-        .any(|s| name.contains(s))
+    [
+        "password",
+        "secret",
+        "token",
+        "credential",
+        "authorization",
+        "cookie",
+        "api-key",
+        "apikey",
+    ]
+    .iter()
+    .any(|s| name.contains(s))
 }
 
 /// A value that reads as a credential whatever its name: an auth scheme
@@ -507,8 +518,7 @@ fn remove_secrets(value: &mut Value) {
                 .and_then(|(_, v)| v.as_str())
                 .is_some_and(names_secret);
             for (name, v) in map.iter_mut() {
-                if names_secret(name) || (path_names_secret && name.eq_ignore_ascii_case("value"))
-                {
+                if names_secret(name) || (path_names_secret && name.eq_ignore_ascii_case("value")) {
                     *v = Value::String(REMOVED.to_owned());
                 } else {
                     remove_secrets(v);

@@ -5,8 +5,8 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entities::scim_requests;
-use super::pages::{self, Anchor, Page};
 use super::events::Pruned;
+use super::pages::{self, Anchor, Page};
 use super::{Conn, Result, Store};
 
 pub use scim_requests::Model as Request;
@@ -26,7 +26,9 @@ pub async fn insert<C: Conn>(conn: &C, requests: Vec<Request>) -> Result<()> {
         return Ok(());
     }
     let models = requests.into_iter().map(scim_requests::ActiveModel::from);
-    scim_requests::Entity::insert_many(models).exec(conn).await?;
+    scim_requests::Entity::insert_many(models)
+        .exec(conn)
+        .await?;
     Ok(())
 }
 

@@ -55,10 +55,14 @@ async fn with_log(log: ScimLogArgs) -> TestApp {
 #[tokio::test]
 async fn a_create_a_uniqueness_conflict_and_a_bad_filter_are_logged_with_what_the_engine_did() {
     let app = spawn_app().await;
-    let created = app.post("/Users", &user("ada@example.com", "ada@example.com")).await;
+    let created = app
+        .post("/Users", &user("ada@example.com", "ada@example.com"))
+        .await;
     assert_eq!(created.status(), 201);
     let id = json(created).await["id"].as_str().unwrap().to_owned();
-    let again = app.post("/Users", &user("ada@example.com", "ada@example.com")).await;
+    let again = app
+        .post("/Users", &user("ada@example.com", "ada@example.com"))
+        .await;
     assert_eq!(again.status(), 409);
     let filter = format!("/Users?filter={}", enc("userName eq"));
     assert_eq!(app.get(&filter).await.status(), 400);
@@ -88,7 +92,12 @@ async fn a_create_a_uniqueness_conflict_and_a_bad_filter_are_logged_with_what_th
     assert_eq!(conflict["method"], "POST");
     assert_eq!(conflict["status"], 409);
     assert_eq!(conflict["scim_type"], "uniqueness");
-    assert!(conflict["detail"].as_str().unwrap().contains("already taken"));
+    assert!(
+        conflict["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already taken")
+    );
     assert_eq!(conflict["outcomes"], json!([]));
 
     assert_eq!(bad_filter["method"], "GET");
@@ -135,7 +144,13 @@ async fn an_engine_conflict_and_each_bulk_operation_are_logged_with_their_reason
     let outcome = &replaced["outcomes"][0];
     assert_eq!(outcome["resource"], gh);
     assert_eq!(outcome["outcome"], "conflict", "{replaced}");
-    assert!(outcome["why"].as_str().unwrap().contains("grace@example.com"), "{outcome}");
+    assert!(
+        outcome["why"]
+            .as_str()
+            .unwrap()
+            .contains("grace@example.com"),
+        "{outcome}"
+    );
 
     // One entry per Bulk operation, tagged with its place in the request.
     let bulk = json!({
@@ -155,7 +170,13 @@ async fn an_engine_conflict_and_each_bulk_operation_are_logged_with_their_reason
     assert_eq!(outcomes[0]["outcome"], "created");
     assert_eq!(outcomes[1]["operation"], 1);
     assert_eq!(outcomes[1]["outcome"], "refused");
-    assert!(outcomes[1]["why"].as_str().unwrap().contains("409 uniqueness"), "{outcomes:?}");
+    assert!(
+        outcomes[1]["why"]
+            .as_str()
+            .unwrap()
+            .contains("409 uniqueness"),
+        "{outcomes:?}"
+    );
 }
 
 #[tokio::test]
@@ -175,7 +196,10 @@ async fn bodies_are_kept_without_passwords_or_tokens_when_configured() {
     assert!(!sent.contains("hunter2"), "{sent}");
     assert!(sent.contains("[removed]"), "{sent}");
     let answered = request["response_body"].as_str().unwrap();
-    assert!(answered.contains("\"userName\":\"ada@example.com\""), "{answered}");
+    assert!(
+        answered.contains("\"userName\":\"ada@example.com\""),
+        "{answered}"
+    );
     let headers = &request["request_headers"];
     assert_eq!(headers["authorization"], "[removed]", "{headers}");
     assert_eq!(headers["content-type"], SCIM_JSON, "{headers}");
@@ -215,10 +239,14 @@ async fn retention_deletes_requests_older_than_it() {
     assert_eq!(logged(&app, "").await.len(), 2);
     let week = Retention::parse("7d").unwrap();
     let now = chrono::Utc::now().timestamp_millis();
-    let pruned = retention::scim_log_once(&app.store, week, now).await.unwrap();
+    let pruned = retention::scim_log_once(&app.store, week, now)
+        .await
+        .unwrap();
     assert_eq!((pruned.deleted, pruned.is_complete), (0, true));
     let later = now + 8 * 86_400_000;
-    let pruned = retention::scim_log_once(&app.store, week, later).await.unwrap();
+    let pruned = retention::scim_log_once(&app.store, week, later)
+        .await
+        .unwrap();
     assert_eq!((pruned.deleted, pruned.is_complete), (2, true));
     assert!(logged(&app, "").await.is_empty());
 }
@@ -227,12 +255,17 @@ async fn retention_deletes_requests_older_than_it() {
 async fn the_log_pages_newest_first_and_filters_by_status_class_and_method() {
     let app = spawn_app().await;
     app.create_user("ada@example.com").await;
-    let again = app.post("/Users", &user("ada@example.com", "ada@example.com")).await;
+    let again = app
+        .post("/Users", &user("ada@example.com", "ada@example.com"))
+        .await;
     assert_eq!(again.status(), 409);
     assert_eq!(app.get("/Users/nope").await.status(), 404);
 
     let client_errors = logged(&app, "?status=4xx").await;
-    let statuses: Vec<i64> = client_errors.iter().map(|r| r["status"].as_i64().unwrap()).collect();
+    let statuses: Vec<i64> = client_errors
+        .iter()
+        .map(|r| r["status"].as_i64().unwrap())
+        .collect();
     assert_eq!(statuses, [404, 409]);
     let posts = logged(&app, "?status=4xx&method=post").await;
     assert_eq!(posts.len(), 1);
