@@ -354,3 +354,33 @@ async fn the_cli_lists_a_directorys_requests() {
     assert!(text.contains("POST /scim/v2/Users  201"), "{text}");
     assert!(text.contains("created"), "{text}");
 }
+
+#[tokio::test]
+async fn a_removed_directory_takes_its_log_with_it() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = spawn_app().await;
+    app.create_user("ada@example.com").await;
+    assert_eq!(logged(&app, "").await.len(), 1);
+    let admin = token(&app.tenant, "read write admin");
+    let (status, _, _) = crate::host_api::call(
+        &app,
+        Some(&admin),
+        Method::DELETE,
+        &format!("/api/v1/directories/{}", app.directory_id),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let conn = app.store.connection();
+    let count = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM scim_requests",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(count, 0);
+}
