@@ -9,7 +9,7 @@ use dirsync::retention::{self, Retention};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{SCIM_JSON, TestApp, enc, json, spawn_app, spawn_app_with};
+use crate::helpers::{SCIM_JSON, TestApp, enc, json, spawn_app_with};
 use crate::host_api::{get, token};
 
 fn user(user_name: &str, email: &str) -> Value {
@@ -54,7 +54,7 @@ async fn with_log(log: ScimLogArgs) -> TestApp {
 
 #[tokio::test]
 async fn a_create_a_uniqueness_conflict_and_a_bad_filter_are_logged_with_what_the_engine_did() {
-    let app = spawn_app().await;
+    let app = with_log(ScimLogArgs::defaults()).await;
     let created = app
         .post("/Users", &user("ada@example.com", "ada@example.com"))
         .await;
@@ -115,7 +115,7 @@ async fn a_create_a_uniqueness_conflict_and_a_bad_filter_are_logged_with_what_th
 
 #[tokio::test]
 async fn an_engine_conflict_and_each_bulk_operation_are_logged_with_their_reasons() {
-    let app = spawn_app().await;
+    let app = with_log(ScimLogArgs::defaults()).await;
     app.create_user("grace@example.com").await;
     // Another directory of the tenant asks for grace's address for its own
     // user: the engine records a conflict and changes nothing.
@@ -183,7 +183,7 @@ async fn an_engine_conflict_and_each_bulk_operation_are_logged_with_their_reason
 async fn bodies_are_kept_without_passwords_or_tokens_when_configured() {
     let app = with_log(ScimLogArgs {
         scim_log_bodies: true,
-        ..ScimLogArgs::for_tests()
+        ..ScimLogArgs::defaults()
     })
     .await;
     let mut body = user("ada@example.com", "ada@example.com");
@@ -210,7 +210,7 @@ async fn bodies_are_kept_without_passwords_or_tokens_when_configured() {
 async fn the_log_keeps_the_newest_requests_of_each_directory_up_to_its_cap() {
     let app = with_log(ScimLogArgs {
         scim_log_keep: 3,
-        ..ScimLogArgs::for_tests()
+        ..ScimLogArgs::defaults()
     })
     .await;
     for n in 0..5 {
@@ -233,7 +233,7 @@ async fn the_log_keeps_the_newest_requests_of_each_directory_up_to_its_cap() {
 
 #[tokio::test]
 async fn retention_deletes_requests_older_than_it() {
-    let app = spawn_app().await;
+    let app = with_log(ScimLogArgs::defaults()).await;
     assert_eq!(app.get("/Users").await.status(), 200);
     assert_eq!(app.get("/Groups").await.status(), 200);
     assert_eq!(logged(&app, "").await.len(), 2);
@@ -253,7 +253,7 @@ async fn retention_deletes_requests_older_than_it() {
 
 #[tokio::test]
 async fn the_log_pages_newest_first_and_filters_by_status_class_and_method() {
-    let app = spawn_app().await;
+    let app = with_log(ScimLogArgs::defaults()).await;
     app.create_user("ada@example.com").await;
     let again = app
         .post("/Users", &user("ada@example.com", "ada@example.com"))
@@ -294,7 +294,7 @@ async fn the_log_pages_newest_first_and_filters_by_status_class_and_method() {
 
 #[tokio::test]
 async fn another_tenants_token_cannot_read_a_directorys_log() {
-    let app = spawn_app().await;
+    let app = with_log(ScimLogArgs::defaults()).await;
     app.create_user("ada@example.com").await;
     let (other_directory, other_token) = app.other_directory(true).await;
     let res = app
@@ -328,7 +328,7 @@ async fn another_tenants_token_cannot_read_a_directorys_log() {
 
 #[tokio::test]
 async fn the_cli_lists_a_directorys_requests() {
-    let app = spawn_app().await;
+    let app = with_log(ScimLogArgs::defaults()).await;
     app.create_user("ada@example.com").await;
     app.scim_log.flush().await;
     let reference = format!("{}/main", app.tenant);
@@ -358,7 +358,7 @@ async fn the_cli_lists_a_directorys_requests() {
 #[tokio::test]
 async fn a_removed_directory_takes_its_log_with_it() {
     use sea_orm::{ConnectionTrait, Statement};
-    let app = spawn_app().await;
+    let app = with_log(ScimLogArgs::defaults()).await;
     app.create_user("ada@example.com").await;
     assert_eq!(logged(&app, "").await.len(), 1);
     let admin = token(&app.tenant, "read write admin");
