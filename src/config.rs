@@ -124,6 +124,9 @@ pub struct ServerSettings {
     #[command(flatten)]
     pub webhooks: WebhookArgs,
 
+    #[command(flatten)]
+    pub scim_log: ScimLogArgs,
+
     /// When set, `/metrics` answers only `Authorization: Bearer <this>`;
     /// unset, it is open (for a scraper on a private network).
     #[arg(
@@ -256,6 +259,7 @@ impl ServerSettings {
             token_cache_ttl: std::time::Duration::from_secs(5),
             api: ApiSettings::for_tests(),
             webhooks: WebhookArgs::for_tests(),
+            scim_log: ScimLogArgs::for_tests(),
             metrics_token: None,
         }
     }
@@ -334,6 +338,64 @@ impl WebhookArgs {
             webhook_rotation_overlap: std::time::Duration::from_secs(24 * 3600),
             webhook_log_retention: Retention::parse("30d").unwrap_or_else(|_| unreachable!()),
             webhook_lease_ttl: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// The per-directory SCIM request log (`scim::request_log`).
+#[derive(Debug, Clone, Args)]
+pub struct ScimLogArgs {
+    /// SCIM requests the log keeps per directory, the newest (0 turns the
+    /// log off). Older ones are deleted as new ones are written.
+    #[arg(long, env = "DIRSYNC_SCIM_LOG_KEEP", default_value_t = 1000)]
+    pub scim_log_keep: u64,
+
+    /// How long a SCIM request stays in the log at most (`7d`, `36h`; at
+    /// least an hour); older ones are deleted at start and hourly.
+    #[arg(long, env = "DIRSYNC_SCIM_LOG_RETENTION", default_value = "7d", value_parser = Retention::parse)]
+    pub scim_log_retention: Retention,
+
+    /// Keep each request's headers and body and its response's body in
+    /// the log, with passwords and anything token-like removed.
+    #[arg(long, env = "DIRSYNC_SCIM_LOG_BODIES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub scim_log_bodies: bool,
+
+    /// Records waiting to be written at most: past this a record is
+    /// dropped (and counted in `dirsync_scim_log_dropped_total`) rather
+    /// than holding a SCIM request up.
+    #[arg(long, env = "DIRSYNC_SCIM_LOG_QUEUE", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub scim_log_queue: u64,
+}
+
+impl ScimLogArgs {
+    pub fn settings(&self) -> crate::scim::request_log::Settings {
+        crate::scim::request_log::Settings {
+            keep: self.scim_log_keep,
+            retention: self.scim_log_retention,
+            bodies: self.scim_log_bodies,
+            queue: usize::try_from(self.scim_log_queue).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// Off: the log writes after a request is answered, and a test that
+    /// runs the CLI against the same SQLite file right after a SCIM request
+    /// would meet that write (a deferred transaction that reads, then
+    /// writes, is refused "database is locked" when another process
+    /// committed between). The log's own tests turn it on (`defaults`).
+    pub fn for_tests() -> Self {
+        ScimLogArgs {
+            scim_log_keep: 0,
+            ..ScimLogArgs::defaults()
+        }
+    }
+
+    /// The flags' defaults.
+    pub fn defaults() -> Self {
+        ScimLogArgs {
+            scim_log_keep: 1000,
+            scim_log_retention: Retention::parse("7d").unwrap_or_else(|_| unreachable!()),
+            scim_log_bodies: false,
+            scim_log_queue: 10_000,
         }
     }
 }

@@ -699,6 +699,29 @@ enum DirectoryCommand {
     },
     /// Show a directory's provisioning policy, or change it with flags.
     Policy(PolicyArgs),
+    /// A SCIM directory's request log, newest first: each request its
+    /// tokens authenticated, how it was answered, and what the engine made
+    /// of each user it wrote.
+    Requests {
+        /// The SCIM directory: its id, or TENANT/NAME.
+        #[arg(long)]
+        directory: String,
+        /// How many requests to show (1 to 1000).
+        #[arg(long, default_value_t = 20)]
+        limit: u64,
+        /// Only requests answered with this status class: 2xx, 3xx, 4xx, 5xx.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only requests with this method: GET, POST, PUT, PATCH, DELETE.
+        #[arg(long)]
+        method: Option<String>,
+        /// Only requests older than this one (an id from a previous list).
+        #[arg(long)]
+        before: Option<String>,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
     /// Preview an attribute mapping: the directory's first users under its
     /// rules and under these, and what would change (nothing is written).
     /// A pull directory's users are read from its provider, through its
@@ -993,6 +1016,38 @@ fn print<T: Serialize>(
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => Ok(other?),
     }
+}
+
+/// One logged SCIM request as `dirsync directory requests` prints it: when,
+/// the request and its answer, then what the engine made of each user.
+fn request_line(r: &admin::requests::RequestView) -> String {
+    let mut line = format!(
+        "{}  {} {}  {} {}ms  {}",
+        r.at, r.method, r.path, r.status, r.duration_ms, r.id
+    );
+    if let Some(t) = &r.scim_type {
+        line.push_str(&format!("\n    scimType {t}"));
+    }
+    if let Some(d) = &r.detail {
+        line.push_str(&format!("\n    detail {d}"));
+    }
+    for o in &r.outcomes {
+        line.push_str("\n    ");
+        if let Some(op) = o.operation {
+            line.push_str(&format!("operation {op}: "));
+        }
+        line.push_str(&o.outcome);
+        if let Some(resource) = &o.resource {
+            line.push_str(&format!(" {resource}"));
+        }
+        if !o.changed.is_empty() {
+            line.push_str(&format!(" ({})", o.changed.join(", ")));
+        }
+        if let Some(why) = &o.why {
+            line.push_str(&format!(": {why}"));
+        }
+    }
+    line
 }
 
 async fn store(db: &DatabaseSettings) -> anyhow::Result<Store> {
@@ -1489,6 +1544,34 @@ async fn main() -> anyhow::Result<()> {
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
+            })?;
+        }
+        Command::Directory {
+            command:
+                DirectoryCommand::Requests {
+                    directory,
+                    limit,
+                    status,
+                    method,
+                    before,
+                    json,
+                },
+        } => {
+            let store = store(&cli.db).await?;
+            let filter = admin::requests::RequestFilter {
+                status: status
+                    .as_deref()
+                    .map(admin::requests::StatusClass::parse)
+                    .transpose()?,
+                method,
+                before,
+            };
+            let page = admin::scim_requests(&store, &directory, &filter, limit).await?;
+            print(json, &page.rows, |rs| {
+                if rs.is_empty() {
+                    return format!("no SCIM requests logged for {directory}");
+                }
+                rs.iter().map(request_line).collect::<Vec<_>>().join("\n")
             })?;
         }
         Command::Directory {

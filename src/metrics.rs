@@ -24,6 +24,7 @@ pub const EVENTS_LAST_SEQ: &str = "dirsync_events_last_seq";
 pub const WEBHOOK_ATTEMPTS: &str = "dirsync_webhook_attempts_total";
 pub const WEBHOOK_DURATION: &str = "dirsync_webhook_attempt_duration_seconds";
 pub const WEBHOOK_LAG: &str = "dirsync_webhook_lag_seconds";
+pub const SCIM_LOG_DROPPED: &str = "dirsync_scim_log_dropped_total";
 
 /// Request latency: a SCIM read takes milliseconds, a Bulk request seconds.
 const HTTP_BUCKETS: [f64; 12] = [
@@ -123,6 +124,10 @@ fn describe() {
         WEBHOOK_LAG,
         "Age of the oldest event a webhook endpoint has not taken, in seconds"
     );
+    describe_counter!(
+        SCIM_LOG_DROPPED,
+        "SCIM request log records dropped instead of written, by why (full: the queue was full; stopped: its writer had stopped)"
+    );
     describe_gauge!(
         EVENTS_LAST_SEQ,
         "The newest event sequence number appended, per tenant"
@@ -156,6 +161,11 @@ pub fn http_request(route: &str, method: &str, status: u16, elapsed: Duration) {
 /// One SCIM user change as the engine decided it (`created`, `unchanged`, …).
 pub fn scim_user_write(outcome: &'static str) {
     counter!(SCIM_USER_WRITES, "outcome" => outcome).increment(1);
+}
+
+/// A SCIM request log record dropped (`full`, `stopped`).
+pub fn scim_log_dropped(why: &'static str) {
+    counter!(SCIM_LOG_DROPPED, "why" => why).increment(1);
 }
 
 /// One pull run that ended with this status (the run record's).

@@ -1,8 +1,9 @@
 //! Event retention: how long events are kept when an operator sets a limit
 //! (`--event-retention`), the pass that deletes the older ones through the
 //! same prune as `dirsync events prune`, and the server's loop that runs it.
-//! Unset, events are kept until an operator prunes them. No actix_web, no
-//! sea_orm.
+//! Unset, events are kept until an operator prunes them. The SCIM request
+//! log's retention (`--scim-log-retention`, 7 days unless set) runs the same
+//! way. No actix_web, no sea_orm.
 
 use std::time::Duration;
 
@@ -124,6 +125,47 @@ pub async fn run_forever(store: Store, retention: Retention) {
             Ok(_) => EVERY,
             Err(err) => {
                 warn!(%err, "event retention pass failed");
+                EVERY
+            }
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+/// One pass of the SCIM request log's retention at `now` (epoch ms):
+/// delete the requests older than `retention`, at most `PER_PASS`.
+pub async fn scim_log_once(
+    store: &Store,
+    retention: Retention,
+    now: i64,
+) -> Result<Pruned, AdminError> {
+    let cutoff = retention.cutoff(now);
+    let pruned = admin::prune_scim_requests(store, cutoff, PER_PASS).await?;
+    if pruned.deleted > 0 {
+        info!(
+            deleted = pruned.deleted,
+            cutoff = %rfc3339(cutoff),
+            retention = %retention,
+            is_complete = pruned.is_complete,
+            "SCIM requests older than the log's retention deleted"
+        );
+    }
+    Ok(pruned)
+}
+
+/// The SCIM request log's retention: a pass at start and every `EVERY`
+/// after, sooner while a backlog remains. (Its cap per directory is kept
+/// by the log's writer as it writes.)
+pub async fn scim_log_forever(store: Store, retention: Retention) {
+    loop {
+        let now = chrono::Utc::now().timestamp_millis();
+        let wait = match scim_log_once(&store, retention, now).await {
+            Ok(Pruned {
+                is_complete: false, ..
+            }) => CATCH_UP,
+            Ok(_) => EVERY,
+            Err(err) => {
+                warn!(%err, "SCIM request log retention pass failed");
                 EVERY
             }
         };

@@ -25,6 +25,7 @@ pub struct Application {
     /// The scheduler, the webhook worker and the event retention, stopped
     /// with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
+    scim_log: scim::request_log::Recorder,
 }
 
 impl Application {
@@ -68,6 +69,12 @@ impl Application {
             background.push(tokio::spawn(retention::run_forever(
                 store.clone(),
                 retention,
+            )));
+        }
+        if settings.scim_log.scim_log_keep > 0 {
+            background.push(tokio::spawn(retention::scim_log_forever(
+                store.clone(),
+                settings.scim_log.scim_log_retention,
             )));
         }
         let mut app = Self::with_store(store, settings, key)?;
@@ -117,23 +124,32 @@ impl Application {
         });
         let writer =
             crate::reconcile::unit::Writer::new(store.clone(), settings.write_batch as usize);
+        let log = scim::request_log::Recorder::start(store.clone(), &settings.scim_log.settings());
         let state = web::Data::new(ScimState {
+            log,
             writer,
             store,
             base_url: scim_base_url,
             settings,
             tokens,
         });
+        let scim_log = state.log.clone();
         let server = run(listener, state, api)?;
         Ok(Application {
             port,
             server,
             background: Vec::new(),
+            scim_log,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The SCIM request log's recorder (tests wait on its `flush`).
+    pub fn scim_log(&self) -> scim::request_log::Recorder {
+        self.scim_log.clone()
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -190,6 +206,9 @@ fn run(
                         .wrap(actix_web::middleware::from_fn(
                             scim::render::answer_in_accepted_media_type,
                         ))
+                        // Outermost of the scope's: the log sees the answer
+                        // as the client gets it.
+                        .wrap(actix_web::middleware::from_fn(scim::request_log::record))
                         .configure(scim::configure),
                 )
                 .default_service(web::to(scim::not_found))

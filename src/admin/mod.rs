@@ -7,6 +7,7 @@
 pub mod api;
 pub mod connections;
 pub mod directory;
+pub mod requests;
 pub mod webhooks;
 
 use serde::Serialize;
@@ -24,6 +25,7 @@ pub use crate::store::events::Pruned;
 use crate::store::tenants::{Directory, Tenant};
 use crate::store::{Store, StoreError};
 use directory::Kind;
+pub use requests::{prune_scim_requests, scim_requests};
 
 /// Vendors a directory may name; `vendor` selects edge tolerances only where
 /// two vendors genuinely conflict.

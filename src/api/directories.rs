@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use super::auth::{Principal, Scope};
 use super::problem::Problem;
 use super::{ApiState, Page, Paging, TenantParam, optional_body};
+use crate::admin::requests::{self, RequestFilter, RequestView, StatusClass};
 use crate::admin::{self, NewTokenView, TokenView};
 use crate::domain::time::rfc3339;
 use crate::reconcile::policy::Policy;
@@ -47,6 +48,10 @@ pub fn scope() -> actix_web::Scope {
         .service(
             super::resource("/{directory}/tokens/{token}", "DELETE")
                 .route(web::delete().to(revoke_token)),
+        )
+        .service(
+            super::resource("/{directory}/scim-requests", "GET")
+                .route(web::get().to(list_scim_requests)),
         )
         .default_service(web::to(super::not_found))
 }
@@ -431,3 +436,84 @@ pub async fn revoke_token(
     state.scim_tokens.forget_token(&revoked.id);
     Ok(web::Json(revoked))
 }
+
+/// Which logged SCIM requests to list.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RequestsQuery {
+    /// Only requests answered with a status of this class: `2xx`, `3xx`,
+    /// `4xx` or `5xx`.
+    pub status: Option<String>,
+    /// Only requests with this method: `GET`, `POST`, `PUT`, `PATCH` or
+    /// `DELETE`.
+    pub method: Option<String>,
+    /// The `next_cursor` of the previous page: older requests.
+    pub after: Option<String>,
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u64>,
+}
+
+/// The SCIM directory's request log, newest first: each request its tokens
+/// authenticated (a bounded number per directory, for a bounded time), how
+/// it was answered, and what the engine made of each user it wrote.
+#[utoipa::path(
+    get,
+    path = "/api/v1/directories/{directory}/scim-requests",
+    tag = "directories",
+    params(("directory" = String, Path, description = "The directory's id, or its name in the tenant"), TenantParam, RequestsQuery),
+    responses(
+        (status = 200, body = Page<RequestView>),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"]))
+)]
+pub async fn list_scim_requests(
+    state: web::Data<ApiState>,
+    caller: Principal,
+    tenant: web::Query<TenantParam>,
+    query: web::Query<RequestsQuery>,
+    id: web::Path<String>,
+) -> Result<web::Json<Page<RequestView>>, Problem> {
+    caller.require(Scope::Read)?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=super::MAX_LIMIT).contains(&limit) {
+        return Err(Problem::invalid_field(
+            "limit",
+            format!("must be 1 to {}", super::MAX_LIMIT),
+        ));
+    }
+    let status = match query.status.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(
+            StatusClass::parse(s).map_err(|e| Problem::invalid_field("status", e.to_string()))?,
+        ),
+        None => None,
+    };
+    let before = match query.after.as_deref().filter(|c| !c.is_empty()) {
+        Some(c) => Some(super::decode_cursor(KIND, c, "after")?),
+        None => None,
+    };
+    let method = match query.method.as_deref().filter(|m| !m.is_empty()) {
+        Some(m) => {
+            Some(requests::method(m).map_err(|e| Problem::invalid_field("method", e.to_string()))?)
+        }
+        None => None,
+    };
+    let row = directory_in(&state, &caller, &tenant, &id).await?;
+    let filter = RequestFilter {
+        status,
+        method,
+        before,
+    };
+    let page = admin::scim_requests(&state.store, &row.id, &filter, limit).await?;
+    Ok(web::Json(Page::of(
+        KIND,
+        page,
+        |r| &r.id,
+        RequestView::clone,
+    )))
+}
+
+/// The kind an opaque cursor of the request log names.
+const KIND: &str = "scim-requests";

@@ -43,6 +43,7 @@ use super::{connections, directories, events, groups, runs, tenants, users, webh
         directories::list_tokens,
         directories::create_token,
         directories::revoke_token,
+        directories::list_scim_requests,
         connections::create_connection,
         connections::get_connection,
         connections::update_connection,

@@ -22,6 +22,9 @@ pub struct Caller {
     pub directory_id: String,
     pub tenant_id: String,
     pub vendor: String,
+    /// Where the request's writes leave what the engine made of them, for
+    /// the request log (a trail that keeps nothing when the log is off).
+    pub trail: super::request_log::Trail,
 }
 
 impl Caller {
@@ -49,7 +52,10 @@ impl FromRequest for Caller {
         Box::pin(async move {
             let state = state.ok_or_else(|| ScimError::internal("server state missing"))?;
             let token = token?;
-            let caller = authenticate(&state, &token).await?;
+            let mut caller = authenticate(&state, &token).await?;
+            if let Some(trail) = req.extensions().get::<super::request_log::Trail>() {
+                caller.trail = trail.clone();
+            }
             // The response middleware reads the directory's vendor from here
             // (render::answer_in_accepted_media_type).
             req.extensions_mut().insert(caller.clone());
@@ -106,6 +112,7 @@ async fn authenticate(state: &ScimState, token: &str) -> Result<Caller, ScimErro
         directory_id: directory.id,
         tenant_id: directory.tenant_id,
         vendor: directory.vendor,
+        trail: Default::default(),
     };
     state.tokens.insert(lookup, hash, token.id, caller.clone());
     Ok(caller)
@@ -268,6 +275,7 @@ mod tests {
             directory_id: directory.into(),
             tenant_id: "t".into(),
             vendor: "generic".into(),
+            trail: Default::default(),
         }
     }
 

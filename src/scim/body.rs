@@ -7,11 +7,12 @@ use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::StreamExt;
 
 use super::ScimState;
 use super::error::ScimError;
+use super::request_log::{KeepBody, ReadBody};
 use crate::domain::text;
 
 /// A parsed JSON request body.
@@ -64,6 +65,7 @@ impl FromRequest for ScimBody {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         let mut payload = payload.take();
+        let req = req.clone();
         Box::pin(async move {
             media?;
             if declared.is_some_and(|n| n > limit) {
@@ -81,6 +83,10 @@ impl FromRequest for ScimBody {
                     )));
                 }
                 bytes.extend_from_slice(&chunk);
+            }
+            if req.extensions().get::<KeepBody>().is_some() {
+                let read = ReadBody(bytes.clone().freeze());
+                req.extensions_mut().insert(read);
             }
             if bytes.iter().all(u8::is_ascii_whitespace) {
                 return Err(ScimError::invalid_syntax(

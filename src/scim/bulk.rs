@@ -391,6 +391,10 @@ pub async fn bulk(
             } else {
                 let mut data = op.data.clone();
                 replace_refs(&mut data, &created);
+                let caller = Caller {
+                    trail: caller.trail.operation(i),
+                    ..caller.clone()
+                };
                 execute(&state, &caller, op, &data, &path).await
             };
             match outcome {
@@ -401,6 +405,7 @@ pub async fn bulk(
                     results[i] = Some(entry(op, location, Ok(done)));
                 }
                 Err(err) => {
+                    caller.trail.operation(i).refused(&err);
                     errors += 1;
                     if let Some(bulk_id) = &op.bulk_id {
                         failed_ids.insert(bulk_id.clone());

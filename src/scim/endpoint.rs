@@ -195,7 +195,7 @@ pub async fn create<E: Endpoint>(
         let new = new.clone();
         Box::pin(async move { E::insert(unit, &new).await })
     });
-    write::write(state, None, job).await
+    write::write(state, caller, None, job).await
 }
 
 /// A write on the resource `id` as the job reads it, if it is still the
@@ -225,7 +225,7 @@ where
             step(unit, current).await
         })
     });
-    write::write(state, if_match, job).await
+    write::write(state, caller, if_match, job).await
 }
 
 /// Read, change and conditionally write a resource. `change` makes the edit

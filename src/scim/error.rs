@@ -183,7 +183,10 @@ impl ResponseError for ScimError {
             // RFC 9110 §10.2.3: when to come back.
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
         }
-        response.body(self.body().to_string())
+        let mut response = response.body(self.body().to_string());
+        // For the request log (`request_log::record`): the error as a value.
+        response.extensions_mut().insert(self.clone());
+        response
     }
 }
 

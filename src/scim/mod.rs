@@ -23,6 +23,7 @@ pub mod projection;
 pub mod quirks;
 pub mod render;
 pub mod representation;
+pub mod request_log;
 pub mod resource;
 pub mod schema;
 pub mod snapshot;
@@ -54,6 +55,8 @@ pub struct ScimState {
     /// What recently seen tokens resolved to (shared with the host API,
     /// which forgets a token it revokes and a directory it deletes).
     pub tokens: auth::TokenCache,
+    /// The per-directory SCIM request log (`request_log::record` fills it).
+    pub log: request_log::Recorder,
 }
 
 impl From<StoreError> for ScimError {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use super::ScimState;
+use super::auth::Caller;
 use super::error::ScimError;
 use super::snapshot;
 use crate::reconcile::unit::Unit;
@@ -65,8 +66,13 @@ where
 
 /// Run `job` through the writer, again after a lost race; what it wrote
 /// (what the engine made of the user changes it handed over is counted in
-/// the metrics).
-pub async fn write<T, J>(state: &ScimState, if_match: Option<&str>, job: J) -> Result<T, ScimError>
+/// the metrics and left on the caller's trail for the request log).
+pub async fn write<T, J>(
+    state: &ScimState,
+    caller: &Caller,
+    if_match: Option<&str>,
+    job: J,
+) -> Result<T, ScimError>
 where
     J: for<'a> Fn(&'a mut Unit) -> BoxFuture<'a, Result<T, Failed>> + Send + Sync + 'static,
     T: Send + 'static,
@@ -79,6 +85,7 @@ where
         match state.writer.write(move |unit: &mut Unit| job(unit)).await {
             Ok((value, applied)) => {
                 snapshot::count(&applied);
+                caller.trail.applied(&applied);
                 return Ok(value);
             }
             Err(Failed::Refused(err)) => return Err(err),

@@ -462,3 +462,38 @@ pub mod webhook_attempts {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod scim_requests {
+    use sea_orm::entity::prelude::*;
+
+    /// One SCIM request a directory's token authenticated (the request log).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "scim_requests")]
+    pub struct Model {
+        /// UUIDv7 taken when the request arrived: id order is arrival order.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub directory_id: String,
+        /// When it arrived, epoch milliseconds.
+        pub at: i64,
+        pub method: String,
+        /// The path and query string, capped.
+        pub path: String,
+        pub status: i32,
+        pub duration_ms: i64,
+        /// A SCIM error's `scimType` and `detail` (capped).
+        pub scim_type: Option<String>,
+        pub detail: Option<String>,
+        /// What the engine made of each resource, a JSON array.
+        pub outcomes: String,
+        /// Kept only when the server keeps bodies; secrets removed.
+        pub request_headers: Option<String>,
+        pub request_body: Option<String>,
+        pub response_body: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

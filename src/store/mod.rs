@@ -10,6 +10,7 @@ pub mod folds;
 pub mod mirror;
 pub mod pages;
 pub mod pull;
+pub mod scim_requests;
 pub mod tenants;
 pub mod webhooks;
 

@@ -117,6 +117,9 @@ pub struct TestApp {
     pub db_url: String,
     /// The server's key for connection credentials (None: it has none).
     pub key: Option<SealingKey>,
+    /// The server's SCIM request log (`flush` waits until what it queued
+    /// is written).
+    pub scim_log: dirsync::scim::request_log::Recorder,
     _db: TestDb,
 }
 
@@ -149,6 +152,7 @@ pub async fn spawn_app_keyed(settings: ServerSettings, key: Option<SealingKey>) 
     store.migrate().await.expect("migrate");
     let app = Application::with_store(store.clone(), settings, key.clone()).expect("build app");
     let port = app.port();
+    let scim_log = app.scim_log();
     tokio::spawn(app.run_until_stopped());
     let tenant = format!("tenant-{}", uuid::Uuid::new_v4().simple());
     admin::create_tenant(&store, &tenant).await.expect("tenant");
@@ -169,6 +173,7 @@ pub async fn spawn_app_keyed(settings: ServerSettings, key: Option<SealingKey>) 
         client: reqwest::Client::new(),
         db_url,
         key,
+        scim_log,
         _db: db,
     }
 }

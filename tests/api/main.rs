@@ -36,6 +36,7 @@ mod pull_mapping;
 mod pull_preview;
 mod readme;
 mod reconcile;
+mod request_log;
 mod retention;
 mod runs;
 mod sizes;

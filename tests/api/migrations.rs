@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::helpers::{SCIM_JSON, TestApp, assert_scim_error, enc, json, patch_op, spawn_app_with};
 
-const TABLES: [&str; 18] = [
+const TABLES: [&str; 19] = [
     "tenants",
     "directories",
     "scim_tokens",
@@ -31,6 +31,7 @@ const TABLES: [&str; 18] = [
     "run_deactivations",
     "webhook_endpoints",
     "webhook_attempts",
+    "scim_requests",
 ];
 
 /// The application tables that exist now.

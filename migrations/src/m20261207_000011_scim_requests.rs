@@ -1,0 +1,110 @@
+//! `scim_requests`: the per-directory SCIM request log. A row per SCIM
+//! request a directory's token authenticated: when, method, path (with its
+//! query), status, duration, the SCIM error, what the engine made of each
+//! resource (JSON), and the bodies when the server keeps them. Read newest
+//! first by directory (`directory_id, id`: ids are UUIDv7, so id order is
+//! time order); pruned by time (`at`).
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m20261207_000011_scim_requests"
+    }
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum ScimRequests {
+    Table,
+    Id,
+    DirectoryId,
+    At,
+    Method,
+    Path,
+    Status,
+    DurationMs,
+    ScimType,
+    Detail,
+    Outcomes,
+    RequestHeaders,
+    RequestBody,
+    ResponseBody,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Directories {
+    Table,
+    Id,
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(ScimRequests::Table)
+                    .col(
+                        ColumnDef::new(ScimRequests::Id)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(ScimRequests::DirectoryId)
+                            .string()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(ScimRequests::At).big_integer().not_null())
+                    .col(ColumnDef::new(ScimRequests::Method).string().not_null())
+                    .col(ColumnDef::new(ScimRequests::Path).text().not_null())
+                    .col(ColumnDef::new(ScimRequests::Status).integer().not_null())
+                    .col(
+                        ColumnDef::new(ScimRequests::DurationMs)
+                            .big_integer()
+                            .not_null(),
+                    )
+                    .col(ColumnDef::new(ScimRequests::ScimType).string().null())
+                    .col(ColumnDef::new(ScimRequests::Detail).text().null())
+                    .col(ColumnDef::new(ScimRequests::Outcomes).text().not_null())
+                    .col(ColumnDef::new(ScimRequests::RequestHeaders).text().null())
+                    .col(ColumnDef::new(ScimRequests::RequestBody).text().null())
+                    .col(ColumnDef::new(ScimRequests::ResponseBody).text().null())
+                    .foreign_key(
+                        ForeignKey::create()
+                            .from(ScimRequests::Table, ScimRequests::DirectoryId)
+                            .to(Directories::Table, Directories::Id)
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("scim_requests_directory_newest")
+                    .table(ScimRequests::Table)
+                    .col(ScimRequests::DirectoryId)
+                    .col(ScimRequests::Id)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("scim_requests_at")
+                    .table(ScimRequests::Table)
+                    .col(ScimRequests::At)
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(ScimRequests::Table).to_owned())
+            .await
+    }
+}

@@ -1,0 +1,386 @@
+//! The per-directory SCIM request log: what each request a directory's
+//! token authenticated asked, how it was answered, what the engine made of
+//! each user; bodies only when configured and then without secrets; the
+//! newest N kept per directory; retention; read through the host API (one
+//! tenant's only) and the CLI.
+
+use dirsync::config::{ScimLogArgs, ServerSettings};
+use dirsync::retention::{self, Retention};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{SCIM_JSON, TestApp, enc, json, spawn_app_with};
+use crate::host_api::{get, token};
+
+fn user(user_name: &str, email: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": user_name,
+        "emails": [{"value": email, "type": "work", "primary": true}],
+        "active": true
+    })
+}
+
+fn log_path(directory_id: &str, query: &str) -> String {
+    format!("/api/v1/directories/{directory_id}/scim-requests{query}")
+}
+
+/// The directory's log through the host API, once the recorder has written
+/// what it queued: the page's body.
+async fn log_page(app: &TestApp, directory_id: &str, query: &str) -> Value {
+    app.scim_log.flush().await;
+    let (status, page) = get(
+        app,
+        &token(&app.tenant, "read"),
+        &log_path(directory_id, query),
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    page
+}
+
+async fn logged(app: &TestApp, query: &str) -> Vec<Value> {
+    let page = log_page(app, &app.directory_id, query).await;
+    page["data"].as_array().unwrap().clone()
+}
+
+async fn with_log(log: ScimLogArgs) -> TestApp {
+    spawn_app_with(ServerSettings {
+        scim_log: log,
+        ..ServerSettings::for_tests()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_create_a_uniqueness_conflict_and_a_bad_filter_are_logged_with_what_the_engine_did() {
+    let app = with_log(ScimLogArgs::defaults()).await;
+    let created = app
+        .post("/Users", &user("ada@example.com", "ada@example.com"))
+        .await;
+    assert_eq!(created.status(), 201);
+    let id = json(created).await["id"].as_str().unwrap().to_owned();
+    let again = app
+        .post("/Users", &user("ada@example.com", "ada@example.com"))
+        .await;
+    assert_eq!(again.status(), 409);
+    let filter = format!("/Users?filter={}", enc("userName eq"));
+    assert_eq!(app.get(&filter).await.status(), 400);
+    // Without a directory's token nothing is logged: nobody's directory.
+    let stranger = app
+        .request_as("not-a-token", Method::GET, "/Users")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stranger.status(), 401);
+
+    let log = logged(&app, "").await;
+    assert_eq!(log.len(), 3, "{log:#?}");
+    let (bad_filter, conflict, create) = (&log[0], &log[1], &log[2]);
+
+    assert_eq!(create["method"], "POST");
+    assert_eq!(create["path"], "/scim/v2/Users");
+    assert_eq!(create["status"], 201);
+    assert_eq!(create["scim_type"], Value::Null);
+    assert_eq!(
+        create["outcomes"],
+        json!([{"resource": id, "outcome": "created"}])
+    );
+    assert!(create["duration_ms"].as_i64().unwrap() >= 0);
+    assert!(create["at"].as_str().unwrap().ends_with('Z'), "{create}");
+
+    assert_eq!(conflict["method"], "POST");
+    assert_eq!(conflict["status"], 409);
+    assert_eq!(conflict["scim_type"], "uniqueness");
+    assert!(
+        conflict["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already taken")
+    );
+    assert_eq!(conflict["outcomes"], json!([]));
+
+    assert_eq!(bad_filter["method"], "GET");
+    assert_eq!(bad_filter["path"], format!("/scim/v2{filter}"));
+    assert_eq!(bad_filter["status"], 400);
+    assert_eq!(bad_filter["scim_type"], "invalidFilter");
+
+    // Bodies are kept only when the server is told to.
+    for request in &log {
+        assert_eq!(request["request_body"], Value::Null, "{request}");
+        assert_eq!(request["response_body"], Value::Null, "{request}");
+        assert_eq!(request["request_headers"], Value::Null, "{request}");
+    }
+}
+
+#[tokio::test]
+async fn an_engine_conflict_and_each_bulk_operation_are_logged_with_their_reasons() {
+    let app = with_log(ScimLogArgs::defaults()).await;
+    app.create_user("grace@example.com").await;
+    // Another directory of the tenant asks for grace's address for its own
+    // user: the engine records a conflict and changes nothing.
+    let (other, other_token) = app.other_directory(false).await;
+    let res = app
+        .request_as(&other_token, Method::POST, "/Users")
+        .header("content-type", SCIM_JSON)
+        .body(user("gh", "hopper@example.com").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let gh = json(res).await["id"].as_str().unwrap().to_owned();
+    let res = app
+        .request_as(&other_token, Method::PUT, &format!("/Users/{gh}"))
+        .header("content-type", SCIM_JSON)
+        .body(user("gh", "grace@example.com").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let other_log = log_page(&app, &other, "").await;
+    let replaced = &other_log["data"][0];
+    assert_eq!(replaced["method"], "PUT");
+    assert_eq!(replaced["status"], 200);
+    let outcome = &replaced["outcomes"][0];
+    assert_eq!(outcome["resource"], gh);
+    assert_eq!(outcome["outcome"], "conflict", "{replaced}");
+    assert!(
+        outcome["why"]
+            .as_str()
+            .unwrap()
+            .contains("grace@example.com"),
+        "{outcome}"
+    );
+
+    // One entry per Bulk operation, tagged with its place in the request.
+    let bulk = json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+        "Operations": [
+            {"method": "POST", "path": "/Users", "bulkId": "a", "data": user("alan@example.com", "alan@example.com")},
+            {"method": "POST", "path": "/Users", "bulkId": "b", "data": user("grace@example.com", "g2@example.com")}
+        ]
+    });
+    let res = app.post("/Bulk", &bulk).await;
+    assert_eq!(res.status(), 200);
+    let log = logged(&app, "?method=POST").await;
+    let outcomes = log[0]["outcomes"].as_array().unwrap();
+    assert_eq!(log[0]["path"], "/scim/v2/Bulk");
+    assert_eq!(outcomes.len(), 2, "{outcomes:?}");
+    assert_eq!(outcomes[0]["operation"], 0);
+    assert_eq!(outcomes[0]["outcome"], "created");
+    assert_eq!(outcomes[1]["operation"], 1);
+    assert_eq!(outcomes[1]["outcome"], "refused");
+    assert!(
+        outcomes[1]["why"]
+            .as_str()
+            .unwrap()
+            .contains("409 uniqueness"),
+        "{outcomes:?}"
+    );
+}
+
+#[tokio::test]
+async fn bodies_are_kept_without_passwords_or_tokens_when_configured() {
+    let app = with_log(ScimLogArgs {
+        scim_log_bodies: true,
+        ..ScimLogArgs::defaults()
+    })
+    .await;
+    let mut body = user("ada@example.com", "ada@example.com");
+    body["password"] = json!("hunter2-correct-horse");
+    assert_eq!(app.post("/Users", &body).await.status(), 201);
+    let log = logged(&app, "").await;
+    let request = &log[0];
+    let sent = request["request_body"].as_str().unwrap();
+    assert!(sent.contains("ada@example.com"), "{sent}");
+    assert!(!sent.contains("hunter2"), "{sent}");
+    assert!(sent.contains("[removed]"), "{sent}");
+    let answered = request["response_body"].as_str().unwrap();
+    assert!(
+        answered.contains("\"userName\":\"ada@example.com\""),
+        "{answered}"
+    );
+    let headers = &request["request_headers"];
+    assert_eq!(headers["authorization"], "[removed]", "{headers}");
+    assert_eq!(headers["content-type"], SCIM_JSON, "{headers}");
+    assert!(!request.to_string().contains(&app.token));
+}
+
+#[tokio::test]
+async fn the_log_keeps_the_newest_requests_of_each_directory_up_to_its_cap() {
+    let app = with_log(ScimLogArgs {
+        scim_log_keep: 3,
+        ..ScimLogArgs::defaults()
+    })
+    .await;
+    for n in 0..5 {
+        let res = app.get(&format!("/Users?startIndex={}", n + 1)).await;
+        assert_eq!(res.status(), 200);
+        // Each written (and trimmed) before the next: the cap is exact.
+        app.scim_log.flush().await;
+    }
+    let log = logged(&app, "").await;
+    let paths: Vec<&str> = log.iter().map(|r| r["path"].as_str().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/scim/v2/Users?startIndex=5",
+            "/scim/v2/Users?startIndex=4",
+            "/scim/v2/Users?startIndex=3"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn retention_deletes_requests_older_than_it() {
+    let app = with_log(ScimLogArgs::defaults()).await;
+    assert_eq!(app.get("/Users").await.status(), 200);
+    assert_eq!(app.get("/Groups").await.status(), 200);
+    assert_eq!(logged(&app, "").await.len(), 2);
+    let week = Retention::parse("7d").unwrap();
+    let now = chrono::Utc::now().timestamp_millis();
+    let pruned = retention::scim_log_once(&app.store, week, now)
+        .await
+        .unwrap();
+    assert_eq!((pruned.deleted, pruned.is_complete), (0, true));
+    let later = now + 8 * 86_400_000;
+    let pruned = retention::scim_log_once(&app.store, week, later)
+        .await
+        .unwrap();
+    assert_eq!((pruned.deleted, pruned.is_complete), (2, true));
+    assert!(logged(&app, "").await.is_empty());
+}
+
+#[tokio::test]
+async fn the_log_pages_newest_first_and_filters_by_status_class_and_method() {
+    let app = with_log(ScimLogArgs::defaults()).await;
+    app.create_user("ada@example.com").await;
+    let again = app
+        .post("/Users", &user("ada@example.com", "ada@example.com"))
+        .await;
+    assert_eq!(again.status(), 409);
+    assert_eq!(app.get("/Users/nope").await.status(), 404);
+
+    let client_errors = logged(&app, "?status=4xx").await;
+    let statuses: Vec<i64> = client_errors
+        .iter()
+        .map(|r| r["status"].as_i64().unwrap())
+        .collect();
+    assert_eq!(statuses, [404, 409]);
+    let posts = logged(&app, "?status=4xx&method=post").await;
+    assert_eq!(posts.len(), 1);
+    assert_eq!(posts[0]["status"], 409);
+
+    let first = log_page(&app, &app.directory_id, "?limit=2").await;
+    assert_eq!(first["data"].as_array().unwrap().len(), 2);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let rest = log_page(&app, &app.directory_id, &format!("?limit=2&after={cursor}")).await;
+    let rest = rest["data"].as_array().unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["status"], 201);
+
+    let read = token(&app.tenant, "read");
+    for (query, field) in [
+        ("?status=9xx", "status"),
+        ("?method=FETCH", "method"),
+        ("?after=not-a-cursor", "after"),
+        ("?limit=0", "limit"),
+    ] {
+        let (status, problem) = get(&app, &read, &log_path(&app.directory_id, query)).await;
+        assert_eq!(status, 400, "{query}: {problem}");
+        assert!(problem.to_string().contains(field), "{query}: {problem}");
+    }
+}
+
+#[tokio::test]
+async fn another_tenants_token_cannot_read_a_directorys_log() {
+    let app = with_log(ScimLogArgs::defaults()).await;
+    app.create_user("ada@example.com").await;
+    let (other_directory, other_token) = app.other_directory(true).await;
+    let res = app
+        .request_as(&other_token, Method::GET, "/Users")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    app.scim_log.flush().await;
+
+    let other_tenant = format!("tenant-{}", uuid::Uuid::new_v4().simple());
+    dirsync::admin::create_tenant(&app.store, &other_tenant)
+        .await
+        .unwrap();
+    let stranger = token(&other_tenant, "read");
+    let (status, _) = get(&app, &stranger, &log_path(&app.directory_id, "")).await;
+    assert_eq!(status, 404);
+    // The tenant's own token does not reach another tenant's directory.
+    let (status, _) = get(
+        &app,
+        &token(&app.tenant, "read"),
+        &log_path(&other_directory, ""),
+    )
+    .await;
+    assert_eq!(status, 404);
+    // Nor does another directory's traffic show in this one's log.
+    let log = logged(&app, "").await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["method"], "POST");
+}
+
+#[tokio::test]
+async fn the_cli_lists_a_directorys_requests() {
+    let app = with_log(ScimLogArgs::defaults()).await;
+    app.create_user("ada@example.com").await;
+    app.scim_log.flush().await;
+    let reference = format!("{}/main", app.tenant);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_dirsync"))
+            .arg("--database-url")
+            .arg(&app.db_url)
+            .args(["directory", "requests", "--directory", &reference])
+            .args(args)
+            .output()
+            .expect("run dirsync");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let listed: Value = serde_json::from_str(&run(&["--json", "--limit", "5"])).unwrap();
+    assert_eq!(listed[0]["path"], "/scim/v2/Users");
+    assert_eq!(listed[0]["outcomes"][0]["outcome"], "created");
+    let text = run(&[]);
+    assert!(text.contains("POST /scim/v2/Users  201"), "{text}");
+    assert!(text.contains("created"), "{text}");
+}
+
+#[tokio::test]
+async fn a_removed_directory_takes_its_log_with_it() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = with_log(ScimLogArgs::defaults()).await;
+    app.create_user("ada@example.com").await;
+    assert_eq!(logged(&app, "").await.len(), 1);
+    let admin = token(&app.tenant, "read write admin");
+    let (status, _, _) = crate::host_api::call(
+        &app,
+        Some(&admin),
+        Method::DELETE,
+        &format!("/api/v1/directories/{}", app.directory_id),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let conn = app.store.connection();
+    let count = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM scim_requests",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(count, 0);
+}
