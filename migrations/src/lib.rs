@@ -14,6 +14,7 @@ mod m20261206_000007_users_tenant;
 mod m20261206_000008_link_judged;
 mod m20261206_000009_name_folds;
 mod m20261206_000010_custom_attributes;
+mod m20261207_000012_operators;
 
 /// The step before which the folded columns are recomputed in Rust
 /// (`m20261206_000009_name_folds`).
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000008_link_judged::Migration),
             Box::new(m20261206_000009_name_folds::Migration),
             Box::new(m20261206_000010_custom_attributes::Migration),
+            Box::new(m20261207_000012_operators::Migration),
         ]
     }
 }
