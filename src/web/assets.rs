@@ -1,5 +1,5 @@
-//! The dashboard's static files, embedded in the binary: one stylesheet
-//! and htmx 2.0.11 (`assets/htmx.min.js`, from the npm package `htmx.org`
+//! The dashboard's static files, embedded in the binary: one stylesheet,
+//! an icon, and htmx 2.0.11 (`assets/htmx.min.js`, from the npm package `htmx.org`
 //! 2.0.11, `npm pack htmx.org@2.0.11`; licence 0BSD, `assets/htmx.LICENSE`).
 //! Served under `/admin/assets/NAME` with an ETag and a day's caching.
 
@@ -20,6 +20,11 @@ const ASSETS: &[Asset] = &[
         name: "admin.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("assets/admin.css"),
+    },
+    Asset {
+        name: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("assets/favicon.svg"),
     },
     Asset {
         name: "htmx.min.js",

@@ -290,6 +290,14 @@ pub async fn directory(
     page(&state, &operator, &id, Shown::plain()).await
 }
 
+/// The directory's page, for the address a form posted to.
+pub async fn to_directory(id: web::Path<String>) -> HttpResponse {
+    see_other(&format!(
+        "/admin/directories/{}",
+        percent_encoding::utf8_percent_encode(&id, percent_encoding::NON_ALPHANUMERIC)
+    ))
+}
+
 #[derive(Deserialize)]
 pub struct NewToken {
     #[serde(default)]

@@ -82,6 +82,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebState>) {
                 "/directories/{directory}/tokens",
                 web::post().to(directories::create_token),
             )
+            // A form's answer reloaded (GET on its address) shows the page.
+            .route(
+                "/directories/{directory}/tokens",
+                web::get().to(directories::to_directory),
+            )
+            .route(
+                "/directories/{directory}/policy",
+                web::get().to(directories::to_directory),
+            )
             .route(
                 "/directories/{directory}/tokens/{token}/revoke",
                 web::post().to(directories::revoke_token),
