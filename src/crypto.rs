@@ -110,6 +110,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_password_hash_is_argon2id_and_matches_only_its_password() {
+        let phc = hash_password("correct horse battery").unwrap();
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        assert!(verify_password("correct horse battery", &phc));
+        assert!(!verify_password("correct horse batterx", &phc));
+        assert!(!verify_password("correct horse battery", "not a hash"));
+        assert!(!verify_password("", decoy_password_hash()));
+    }
+
+    #[test]
     fn tokens_are_unique_prefixed_and_hash_to_what_is_stored() {
         let a = generate_token();
         let b = generate_token();

@@ -129,16 +129,25 @@ impl Run {
             serde_json::Value::Null => String::new(),
             other => other.to_string(),
         };
-        let counts = run["counts"]
-            .as_object()
-            .map(|c| {
-                c.iter()
-                    .filter(|(_, v)| v.as_u64().is_some_and(|n| n > 0))
-                    .map(|(k, v)| format!("{k} {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_default();
+        // `{"users": {"created": 3, …}, "groups": {…}}`: the non-zero
+        // counts, as `users created 3`.
+        let mut counts = Vec::new();
+        if let Some(kinds) = run["counts"].as_object() {
+            for (kind, values) in kinds {
+                match values {
+                    serde_json::Value::Object(values) => {
+                        for (what, n) in values {
+                            if n.as_u64().is_some_and(|n| n > 0) {
+                                counts.push(format!("{kind} {what} {n}"));
+                            }
+                        }
+                    }
+                    n if n.as_u64().is_some_and(|n| n > 0) => counts.push(format!("{kind} {n}")),
+                    _ => {}
+                }
+            }
+        }
+        let counts = counts.join(", ");
         let errors = match &run["errors"] {
             serde_json::Value::Array(a) if !a.is_empty() => a
                 .iter()
@@ -321,7 +330,7 @@ pub async fn create_token(
             shown.status = StatusCode::CREATED;
             shown.new_token = Some(token.token);
         }
-        Err(AdminError::Invalid(why) | AdminError::WrongKind(why)) => {
+        Err(AdminError::Invalid(why)) => {
             shown.status = StatusCode::BAD_REQUEST;
             shown.token_error = Some(why);
         }

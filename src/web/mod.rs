@@ -109,7 +109,25 @@ async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
-    let mut res = next.call(req).await?;
+    let res = next.call(req).await?;
+    let is_sign_in = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<WebError>())
+        .is_some_and(|e| matches!(e, WebError::SignIn { .. }));
+    let mut res = if is_sign_in {
+        // Going to the sign-in form is no failure: answered afresh, so the
+        // request's log line does not report it as an error.
+        let location = res.headers().get(header::LOCATION).cloned();
+        let (req, _) = res.into_parts();
+        let mut fresh = actix_web::HttpResponse::SeeOther();
+        if let Some(location) = location {
+            fresh.insert_header((header::LOCATION, location));
+        }
+        ServiceResponse::new(req, fresh.finish()).map_into_boxed_body()
+    } else {
+        res.map_into_boxed_body()
+    };
     let headers = res.headers_mut();
     let set = [
         (

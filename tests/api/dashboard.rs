@@ -9,8 +9,10 @@ use reqwest::{Method, Response};
 use rstest::rstest;
 
 use crate::helpers::{TestApp, spawn_app};
+use crate::pull::{Provider, pulled};
 use dirsync::admin::operators;
 use dirsync::crypto::Secret;
+use dirsync::pull::fake::Org;
 
 const EMAIL: &str = "ops@example.com";
 const PASSWORD: &str = "correct horse battery";
@@ -560,4 +562,112 @@ async fn signing_out_or_deleting_the_operator_ends_the_session() {
         .await
         .unwrap();
     assert_eq!(res.status(), 403);
+}
+
+#[tokio::test]
+async fn a_pull_directorys_page_shows_its_connection_and_last_runs() {
+    let p = pulled(
+        Provider::Entra,
+        Org::generate(5, 1, 41),
+        serde_json::json!({}),
+    )
+    .await;
+    p.sync().await;
+    operator(&p.app).await;
+    let client = browser();
+    let s = sign_in(&p.app, &client).await;
+    let path = format!("/admin/directories/{}", p.directory_id);
+    let res = s.get(&p.app, &client, &path).await;
+    assert_eq!(res.status(), 200);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("id=\"connection\""));
+    assert!(
+        page.contains("sealed with key"),
+        "the credentials, never their value"
+    );
+    assert!(page.contains("succeeded"), "the last run");
+    assert!(page.contains("users created 5"), "its counts");
+    assert!(
+        !page.contains("create-token"),
+        "no tokens for a pull directory"
+    );
+    // Tokens are for SCIM directories: the admin function says so.
+    let res = s
+        .post(
+            &p.app,
+            &client,
+            &format!("{path}/tokens"),
+            &[("csrf", &s.csrf)],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("SCIM tokens are for SCIM directories")
+    );
+}
+
+/// `dirsync operator …` with the password on standard input.
+fn operator_cli(db_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dirsync"))
+        .arg("--database-url")
+        .arg(db_url)
+        .arg("operator")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn the_cli_creates_lists_and_deletes_operators_who_then_sign_in() {
+    let app = spawn_app().await;
+    let db = app.db_url.clone();
+    let short = operator_cli(&db, &["create", EMAIL, "--password-stdin"], "short\n");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("12 to 1024 characters"));
+    let created = operator_cli(
+        &db,
+        &["create", EMAIL, "--password-stdin", "--json"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let again = operator_cli(
+        &db,
+        &["create", "OPS@example.com", "--password-stdin"],
+        "another long password\n",
+    );
+    assert!(
+        !again.status.success(),
+        "emails are unique whatever their case"
+    );
+    let listed = operator_cli(&db, &["list", "--json"], "");
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed[0]["email"], EMAIL);
+    assert!(listed[0].get("password_hash").is_none());
+    let client = browser();
+    let s = sign_in(&app, &client).await;
+    assert!(operator_cli(&db, &["delete", EMAIL], "").status.success());
+    assert_eq!(s.get(&app, &client, "/admin").await.status(), 303);
+    let listed = operator_cli(&db, &["list", "--json"], "");
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&listed.stdout).unwrap(),
+        serde_json::json!([])
+    );
 }
