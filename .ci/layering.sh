@@ -14,6 +14,7 @@ check src/domain '\b(actix_web|sea_orm|reqwest|scim_v2)::' "domain must stay pur
 check src/reconcile '\b(actix_web|sea_orm|reqwest|scim_v2)::' "reconcile must stay pure"
 check src/scim '\bsea_orm::' "only store imports sea_orm"
 check src/store '\b(actix_web|scim_v2)::' "store speaks neither HTTP nor SCIM"
+check src/web '\b(sea_orm|scim_v2|reqwest)::' "web (the dashboard) renders pages with actix_web and askama; it reads through admin and store, never sea_orm"
 check src/pull '\b(sea_orm|scim_v2)::' "pull translates provider APIs; no SQL or SCIM types"
 for f in $(find src/pull -name '*.rs' -not -path 'src/pull/fake/*'); do
   check "$f" '\bactix_web::' "only the fake providers (src/pull/fake) serve HTTP in pull"

@@ -25,7 +25,10 @@
 #     conformance/.venv-browser) through Debian's chromedriver, given by path so
 #     nothing is downloaded. conformance/test_browser.py checks the harness
 #     (conformance/browser.py) itself, then every conformance/browser_*.py runs as
-#     a unittest module against the server; /api/docs is browser_api_docs.py. Fails
+#     a unittest module against the server; /api/docs is browser_api_docs.py, the
+#     operator dashboard (/admin, signed in as an operator this script creates)
+#     browser_admin.py, whose screenshots of each page land in
+#     $BROWSER_ARTIFACTS/screens (set BROWSER_ARTIFACTS to keep them). Fails
 #     (never skips) without chromium and chromium-driver.
 # (e) webhook deliveries checked by the official Standard Webhooks libraries:
 #     conformance/webhooks.py (its receiver conformance/webhook_receiver.py verifies
@@ -133,6 +136,12 @@ ensure_venv() {
 # ---- tenant, directories, tokens (before the server starts: no SQLite contention) ----
 dirsync migrate >>"$LOG" 2>&1
 dirsync tenant create conformance --json >"$WORK/tenant.json"
+# The dashboard's operator (conformance/browser_admin.py signs in as them);
+# the password goes through standard input and the environment, never a
+# command line.
+ADMIN_EMAIL="operator@conformance.test"
+ADMIN_PASSWORD="$("$PYTHON" -c 'import secrets; print(secrets.token_urlsafe(18))')"
+printf '%s\n' "$ADMIN_PASSWORD" | dirsync operator create "$ADMIN_EMAIL" --password-stdin >>"$LOG" 2>&1
 new_token() { # $1 = directory name, $2 = vendor[, $3 = tenant] -> prints the token
   local dir_id
   dirsync directory create --tenant "${3:-conformance}" --name "$1" --vendor "$2" --json >"$WORK/dir-$1.json"
@@ -278,14 +287,22 @@ if [[ " $SUITES " == *" browser "* ]]; then
     for page in conformance/browser_*.py; do PAGES+=("$(basename "$page" .py)"); done
     # A reader's token, through the environment (never on a command line).
     BROWSER_TOKEN="$(dirsync api-token --tenant conformance --scope read --ttl 1h)"
+    # Screenshots of the pages (screens/) and of failures; kept when set
+    # from outside, else in the work folder (removed after a clean run).
+    BROWSER_ARTIFACTS="${BROWSER_ARTIFACTS:-$WORK/browser}"
     set +e
     (cd conformance && CHROMIUM="$CHROMIUM" CHROMEDRIVER="$CHROMEDRIVER" \
       DIRSYNC_ORIGIN="http://127.0.0.1:$PORT" DIRSYNC_BROWSER_API_TOKEN="$BROWSER_TOKEN" \
-      BROWSER_ARTIFACTS="$WORK/browser" \
+      DIRSYNC_ADMIN_EMAIL="$ADMIN_EMAIL" DIRSYNC_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+      BROWSER_ARTIFACTS="$BROWSER_ARTIFACTS" \
       "$VENV_BROWSER/bin/python" -m unittest -v test_browser "${PAGES[@]}") 2>&1 | tee "$WORK/browser.out"
     rc=${PIPESTATUS[0]}
     set -e
     BROWSER_SUMMARY="$(grep -E '^Ran [0-9]+ tests?' "$WORK/browser.out" | tail -n 1), $(tail -n 1 "$WORK/browser.out")"
+    if [[ -d "$BROWSER_ARTIFACTS/screens" ]]; then
+      echo "browser: screenshots in $BROWSER_ARTIFACTS/screens:"
+      (cd "$BROWSER_ARTIFACTS/screens" && ls -1 ./*.png | sed 's|^\./|  |')
+    fi
     [[ $rc -eq 0 ]] || STATUS=1
   fi
 fi

@@ -72,9 +72,57 @@ pub fn hashes_equal(a: &str, b: &str) -> bool {
     a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
+/// A password as an argon2id PHC string (random salt, the crate's default
+/// parameters: OWASP's 19 MiB, 2 passes, 1 lane).
+pub fn hash_password(password: &str) -> Result<String, String> {
+    use argon2::password_hash::PasswordHasher;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// Whether `password` is the one `phc` was made from (a hash that does not
+/// parse matches nothing).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    use argon2::password_hash::PasswordVerifier;
+    argon2::Argon2::default()
+        .verify_password(password.as_bytes(), phc)
+        .is_ok()
+}
+
+/// A hash no password is known for, made once per process: a sign-in for
+/// an email no operator has is checked against it, so it costs what a
+/// wrong password costs and its timing does not say which emails exist.
+pub fn decoy_password_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        let mut bytes = [0u8; 32];
+        rand::rng().fill_bytes(&mut bytes);
+        hash_password(&URL_SAFE_NO_PAD.encode(bytes)).unwrap_or_default()
+    })
+}
+
+/// 256 random bits, URL-safe base64: a session's cookie, a CSRF token.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_hash_is_argon2id_and_matches_only_its_password() {
+        let phc = hash_password("correct horse battery").unwrap();
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        assert!(verify_password("correct horse battery", &phc));
+        assert!(!verify_password("correct horse batterx", &phc));
+        assert!(!verify_password("correct horse battery", "not a hash"));
+        assert!(!verify_password("", decoy_password_hash()));
+    }
 
     #[test]
     fn tokens_are_unique_prefixed_and_hash_to_what_is_stored() {

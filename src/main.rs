@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         command: DirectoryCommand,
     },
+    /// Accounts of the operators who sign in to the dashboard (/admin).
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
     /// Manage a directory's SCIM bearer tokens.
     Token {
         #[command(subcommand)]
@@ -593,61 +598,35 @@ fn read_rules(path: &std::path::Path) -> anyhow::Result<Vec<dirsync::reconcile::
 
 impl PolicyArgs {
     fn change(&self) -> anyhow::Result<admin::PolicyChange> {
-        fn limit<T: std::str::FromStr>(raw: &Option<String>) -> anyhow::Result<Option<Option<T>>> {
-            raw.as_deref()
-                .map(|v| match v {
-                    "none" => Ok(None),
-                    v => v
-                        .parse()
-                        .map(Some)
-                        .map_err(|_| anyhow::anyhow!("{v:?} is not a number or \"none\"")),
-                })
-                .transpose()
-        }
-        let serde_enum =
-            |raw: &Option<String>| raw.as_ref().map(|v| serde_json::Value::String(v.clone()));
-        let on_off = |raw: &Option<String>| raw.as_deref().map(|v| v == "on");
         let group_roles = if self.clear_group_roles {
             Some(Vec::new())
         } else if self.group_role.is_empty() {
             None
         } else {
-            Some(
-                self.group_role
-                    .iter()
-                    .map(|r| admin::parse_group_role(r))
-                    .collect::<Result<Vec<_>, _>>()?,
-            )
+            Some(self.group_role.clone())
         };
-        Ok(admin::PolicyChange {
+        let mut change = admin::PolicyText {
             default_role: self.default_role.clone(),
-            new_user_status: serde_enum(&self.new_user_status)
-                .map(serde_json::from_value)
-                .transpose()?,
-            on_delete: serde_enum(&self.on_delete)
-                .map(serde_json::from_value)
-                .transpose()?,
-            on_missing: serde_enum(&self.on_missing)
-                .map(serde_json::from_value)
-                .transpose()?,
-            max_deactivations: limit(&self.max_deactivations)?,
-            max_deactivation_percent: limit(&self.max_deactivation_percent)?,
-            allowed_domains: self
-                .allowed_domains
-                .as_ref()
-                .map(|d| d.split(',').map(str::to_owned).collect()),
-            group_roles_enabled: on_off(&self.group_roles),
+            new_user_status: self.new_user_status.clone(),
+            on_delete: self.on_delete.clone(),
+            on_missing: self.on_missing.clone(),
+            max_deactivations: self.max_deactivations.clone(),
+            max_deactivation_percent: self.max_deactivation_percent.clone(),
+            allowed_domains: self.allowed_domains.clone(),
+            group_roles_enabled: self.group_roles.clone(),
             group_roles,
-            require_group_membership: on_off(&self.require_group_membership),
-            attribute_mapping: if self.clear_attribute_mapping {
-                Some(Vec::new())
-            } else {
-                self.attribute_mapping
-                    .as_deref()
-                    .map(read_rules)
-                    .transpose()?
-            },
-        })
+            require_group_membership: self.require_group_membership.clone(),
+        }
+        .change()?;
+        change.attribute_mapping = if self.clear_attribute_mapping {
+            Some(Vec::new())
+        } else {
+            self.attribute_mapping
+                .as_deref()
+                .map(read_rules)
+                .transpose()?
+        };
+        Ok(change)
     }
 }
 
@@ -741,6 +720,96 @@ enum DirectoryCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorCommand {
+    /// Create an operator; the password is prompted for (not echoed), or
+    /// read from standard input's first line with --password-stdin.
+    Create {
+        /// The operator's email: what they sign in with.
+        email: String,
+        /// Read the password from standard input (scripts, CI).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the operators (never their passwords).
+    List {
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an operator (by email or id); their sessions end at once.
+    Delete {
+        email: String,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// The new operator's password: standard input's first line, or typed
+/// twice at a prompt that does not echo it.
+fn read_password(from_stdin: bool) -> anyhow::Result<dirsync::crypto::Secret> {
+    use std::io::BufRead;
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        let password = line.trim_end_matches(['\n', '\r']).to_owned();
+        return Ok(dirsync::crypto::Secret::new(password));
+    }
+    let first = rpassword::prompt_password("Password: ")
+        .context("reading the password (no terminal? use --password-stdin)")?;
+    let again = rpassword::prompt_password("Password again: ")?;
+    anyhow::ensure!(first == again, "the two passwords differ");
+    Ok(dirsync::crypto::Secret::new(first))
+}
+
+async fn operator(db: &DatabaseSettings, command: OperatorCommand) -> anyhow::Result<()> {
+    use admin::operators;
+    match command {
+        OperatorCommand::Create {
+            email,
+            password_stdin,
+            json,
+        } => {
+            let password = read_password(password_stdin)?;
+            let created = operators::create_operator(&store(db).await?, &email, &password).await?;
+            print(json, &created, |o| {
+                format!(
+                    "operator {} created: {} (sign in at /admin/login)",
+                    o.email, o.id
+                )
+            })?;
+        }
+        OperatorCommand::List { json } => {
+            let all = operators::list_operators(&store(db).await?).await?;
+            print(json, &all, |all| {
+                if all.is_empty() {
+                    return "no operators yet: dirsync operator create EMAIL".to_owned();
+                }
+                all.iter()
+                    .map(|o| {
+                        format!(
+                            "{}  {}  last signed in {}",
+                            o.id,
+                            o.email,
+                            o.last_sign_in_at.as_deref().unwrap_or("never")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+        OperatorCommand::Delete { email, json } => {
+            let gone = operators::delete_operator(&store(db).await?, &email).await?;
+            print(json, &gone, |o| format!("operator {} deleted", o.email))?;
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -1366,6 +1435,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Connection { command } => connection(&cli.db, &cli.key, command).await?,
         Command::Webhook { command } => webhook(&cli.db, &cli.key, command).await?,
+        Command::Operator { command } => operator(&cli.db, command).await?,
         Command::Sync(args) => {
             let store = store(&cli.db).await?;
             let key = cli.key.key().context("DIRSYNC_SECRET_KEY")?;

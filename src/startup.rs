@@ -122,6 +122,13 @@ impl Application {
             webhooks: settings.webhook_settings(),
             max_page_bytes: settings.max_page_bytes,
         });
+        let dashboard = web::Data::new(crate::web::WebState {
+            store: store.clone(),
+            scim_base_url: scim_base_url.clone(),
+            scim_tokens: tokens.clone(),
+            throttle: crate::web::throttle::Throttle::default(),
+            secure_cookies: public_url.starts_with("https://"),
+        });
         let writer =
             crate::reconcile::unit::Writer::new(store.clone(), settings.write_batch as usize);
         let log = scim::request_log::Recorder::start(store.clone(), &settings.scim_log.settings());
@@ -134,7 +141,7 @@ impl Application {
             tokens,
         });
         let scim_log = state.log.clone();
-        let server = run(listener, state, api)?;
+        let server = run(listener, state, api, dashboard)?;
         Ok(Application {
             port,
             server,
@@ -165,6 +172,7 @@ fn run(
     listener: TcpListener,
     state: web::Data<ScimState>,
     api: web::Data<api::ApiState>,
+    dashboard: web::Data<crate::web::WebState>,
 ) -> anyhow::Result<Server> {
     let workers = match state.settings.workers {
         0 => std::thread::available_parallelism().map_or(2, usize::from),
@@ -198,6 +206,7 @@ fn run(
                     scim::error::ScimError::invalid_syntax(err.to_string()).into()
                 }))
                 .configure(|cfg| api::configure(cfg, api.clone()))
+                .configure(|cfg| crate::web::configure(cfg, dashboard.clone()))
                 .service(
                     web::scope("/scim/v2")
                         .wrap(actix_web::middleware::from_fn(

@@ -15,6 +15,7 @@ mod m20261206_000008_link_judged;
 mod m20261206_000009_name_folds;
 mod m20261206_000010_custom_attributes;
 mod m20261207_000011_scim_requests;
+mod m20261207_000012_operators;
 
 /// The step before which the folded columns are recomputed in Rust
 /// (`m20261206_000009_name_folds`).
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_name_folds::Migration),
             Box::new(m20261206_000010_custom_attributes::Migration),
             Box::new(m20261207_000011_scim_requests::Migration),
+            Box::new(m20261207_000012_operators::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod connections;
 pub mod directory;
+pub mod operators;
 pub mod requests;
 pub mod webhooks;
 
@@ -344,6 +345,101 @@ pub struct PolicyChange {
     pub require_group_membership: Option<bool>,
     /// Replaces the whole attribute mapping (an empty list: the defaults).
     pub attribute_mapping: Option<Vec<Rule>>,
+}
+
+/// A policy change as text, as the CLI's flags and the dashboard's form
+/// give it; `change` reads it the one way both use. `None` leaves a value
+/// as it is.
+#[derive(Debug, Default, Clone)]
+pub struct PolicyText {
+    pub default_role: Option<String>,
+    /// `pending` or `active`.
+    pub new_user_status: Option<String>,
+    /// `deactivate` or `delete`.
+    pub on_delete: Option<String>,
+    /// `deactivate` or `ignore`.
+    pub on_missing: Option<String>,
+    /// A number, or `none` (no limit).
+    pub max_deactivations: Option<String>,
+    pub max_deactivation_percent: Option<String>,
+    /// Comma-separated; empty allows every domain.
+    pub allowed_domains: Option<String>,
+    /// `on` or `off`.
+    pub group_roles_enabled: Option<String>,
+    /// `GROUP=ROLE` pairs; replaces the whole mapping.
+    pub group_roles: Option<Vec<String>>,
+    /// `on` or `off`.
+    pub require_group_membership: Option<String>,
+}
+
+impl PolicyText {
+    /// The change these words ask for (the attribute mapping is left as
+    /// it is), or what is wrong with them.
+    pub fn change(&self) -> Result<PolicyChange, AdminError> {
+        fn limit<T: std::str::FromStr>(
+            what: &str,
+            raw: &Option<String>,
+        ) -> Result<Option<Option<T>>, AdminError> {
+            raw.as_deref()
+                .map(str::trim)
+                .map(|v| match v {
+                    "none" | "" => Ok(None),
+                    v => v.parse().map(Some).map_err(|_| {
+                        AdminError::Invalid(format!("{what}: {v:?} is not a number or \"none\""))
+                    }),
+                })
+                .transpose()
+        }
+        fn choice<T: serde::de::DeserializeOwned>(
+            what: &str,
+            raw: &Option<String>,
+            allowed: &str,
+        ) -> Result<Option<T>, AdminError> {
+            raw.as_ref()
+                .map(|v| {
+                    serde_json::from_value(serde_json::Value::String(v.clone())).map_err(|_| {
+                        AdminError::Invalid(format!("{what}: {v:?} is not one of {allowed}"))
+                    })
+                })
+                .transpose()
+        }
+        fn on_off(what: &str, raw: &Option<String>) -> Result<Option<bool>, AdminError> {
+            match raw.as_deref() {
+                None => Ok(None),
+                Some("on") => Ok(Some(true)),
+                Some("off") => Ok(Some(false)),
+                Some(v) => Err(AdminError::Invalid(format!(
+                    "{what}: {v:?} is not on or off"
+                ))),
+            }
+        }
+        Ok(PolicyChange {
+            default_role: self.default_role.clone(),
+            new_user_status: choice("new_user_status", &self.new_user_status, "pending, active")?,
+            on_delete: choice("on_delete", &self.on_delete, "deactivate, delete")?,
+            on_missing: choice("on_missing", &self.on_missing, "deactivate, ignore")?,
+            max_deactivations: limit("max_deactivations", &self.max_deactivations)?,
+            max_deactivation_percent: limit(
+                "max_deactivation_percent",
+                &self.max_deactivation_percent,
+            )?,
+            allowed_domains: self
+                .allowed_domains
+                .as_ref()
+                .map(|d| d.split(',').map(str::to_owned).collect()),
+            group_roles_enabled: on_off("group_roles", &self.group_roles_enabled)?,
+            group_roles: self
+                .group_roles
+                .as_ref()
+                .map(|pairs| pairs.iter().map(|r| parse_group_role(r)).collect())
+                .transpose()?,
+            require_group_membership: on_off(
+                "require_group_membership",
+                &self.require_group_membership,
+            )?,
+            attribute_mapping: None,
+        })
+    }
 }
 
 fn valid_role(role: &str) -> Result<String, AdminError> {

@@ -60,7 +60,9 @@ pub struct UserQuery {
 }
 
 impl UserQuery {
-    fn filter(&self) -> Result<UserFilter, Problem> {
+    /// The store's filter, or the first field that does not read (the
+    /// dashboard's users page reads its form through this too).
+    pub fn filter(&self) -> Result<UserFilter, Problem> {
         let status = match self.status.as_deref() {
             None => None,
             Some(s @ ("PENDING" | "ACTIVE" | "DEACTIVATED")) => Some(s.to_owned()),

@@ -497,3 +497,53 @@ pub mod scim_requests {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod operators {
+    use sea_orm::entity::prelude::*;
+
+    /// Someone who signs in to the dashboard (migration m20261207_000012).
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "operators")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub email: String,
+        /// Lowercase; unique.
+        pub email_folded: String,
+        /// argon2id, as a PHC string.
+        pub password_hash: String,
+        pub created_at: i64,
+        pub last_sign_in_at: Option<i64>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod sessions {
+    use sea_orm::entity::prelude::*;
+
+    /// A browser's session: an operator's, or a setup portal's for one
+    /// tenant.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sessions")]
+    pub struct Model {
+        /// SHA-256 (hex) of the cookie's value.
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id_hash: String,
+        /// `operator` or `portal`.
+        pub kind: String,
+        pub operator_id: Option<String>,
+        pub tenant_id: Option<String>,
+        pub csrf_token: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

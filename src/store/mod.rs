@@ -8,6 +8,7 @@ pub mod entities;
 pub mod events;
 pub mod folds;
 pub mod mirror;
+pub mod operators;
 pub mod pages;
 pub mod pull;
 pub mod scim_requests;

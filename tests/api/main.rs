@@ -8,6 +8,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod custom_extensions;
+mod dashboard;
 mod discovery;
 mod edge_text;
 mod errors;
