@@ -38,6 +38,8 @@ impl From<AdminError> for WebError {
                 WebError::BadRequest(why)
             }
             AdminError::Exists(what) => WebError::BadRequest(format!("{what} already exists")),
+            // The provider's own words: the operator can act on them.
+            AdminError::Provider(why) => WebError::BadRequest(why),
             AdminError::Store(err) => {
                 tracing::error!(error = %err, "a dashboard request failed");
                 WebError::Internal("the server could not do that; its log says why".into())
