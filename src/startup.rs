@@ -116,7 +116,7 @@ impl Application {
         let api = web::Data::new(api::ApiState {
             store: store.clone(),
             keys,
-            key,
+            key: key.clone(),
             scim_base_url: scim_base_url.clone(),
             scim_tokens: tokens.clone(),
             webhooks: settings.webhook_settings(),
@@ -128,6 +128,7 @@ impl Application {
             scim_tokens: tokens.clone(),
             throttle: crate::web::throttle::Throttle::default(),
             secure_cookies: public_url.starts_with("https://"),
+            key,
         });
         let writer =
             crate::reconcile::unit::Writer::new(store.clone(), settings.write_batch as usize);

@@ -1,7 +1,11 @@
 //! A directory's page: kind, vendor, and for a SCIM directory its base URL,
 //! tokens (create shows the secret once; revoke) and policy (view; edit
 //! through `admin::PolicyText`, the words the CLI's flags are read as);
-//! for a pull directory its connection and last runs (read only).
+//! for a pull directory its connection, "Sync now" and its last runs
+//! (each run's page is `runs`). A SCIM directory's page shows its request
+//! log (`admin::requests::scim_requests`), filtered by status class and
+//! method, paged by the last request's id, with the last request and the
+//! last errors summarised above it.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -12,6 +16,7 @@ use super::page::{Chrome, present, render_as, see_other};
 use super::session::Operator;
 use super::{WebError, WebState};
 use crate::admin::directory::{self, Kind};
+use crate::admin::requests::{self, RequestFilter, RequestView, StatusClass};
 use crate::admin::{self, AdminError, PolicyText, TokenView};
 use crate::reconcile::policy::Policy;
 
@@ -114,16 +119,31 @@ fn word<T: serde::Serialize>(value: &T) -> String {
 
 pub struct Run {
     pub id: String,
+    pub directory_id: String,
     pub trigger: String,
+    pub mode: String,
     pub status: String,
     pub started_at: String,
     pub finished_at: String,
     pub counts: String,
     pub errors: String,
+    /// The run that carried this one out, once approved.
+    pub approved_by: String,
 }
 
 impl Run {
-    fn of(run: &serde_json::Value) -> Run {
+    /// Still going: its page polls its progress.
+    pub fn is_running(&self) -> bool {
+        self.status == "running"
+    }
+
+    /// Stopped by the mass-deactivation guard, not yet approved.
+    pub fn awaits_approval(&self) -> bool {
+        self.status == "needs_approval" && self.approved_by.is_empty()
+    }
+
+    /// A run's record (`pull::run::run_view`) as the pages show it.
+    pub(super) fn of(run: &serde_json::Value) -> Run {
         let text = |k: &str| match &run[k] {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Null => String::new(),
@@ -159,12 +179,15 @@ impl Run {
         };
         Run {
             id: text("id"),
+            directory_id: text("directory_id"),
             trigger: text("trigger"),
+            mode: text("mode"),
             status: text("status"),
             started_at: text("started_at"),
             finished_at: text("finished_at"),
             counts,
             errors,
+            approved_by: text("approved_by_run_id"),
         }
     }
 }
@@ -199,6 +222,157 @@ struct DirectoryPage {
     policy_saved: bool,
     connection: Option<Connection>,
     runs: Vec<Run>,
+    log: Option<Log>,
+}
+
+/// Requests one page of a SCIM directory's log shows.
+const LOG_PER_PAGE: u64 = 25;
+/// Errors the summary above the log shows.
+const LAST_ERRORS: u64 = 3;
+
+/// Which of a SCIM directory's logged requests the page shows.
+#[derive(Debug, Default, Deserialize)]
+pub struct LogQuery {
+    /// `2xx`, `3xx`, `4xx` or `5xx`.
+    status: Option<String>,
+    method: Option<String>,
+    /// Requests older than this one.
+    before: Option<String>,
+}
+
+/// One logged SCIM request as a row of the page.
+pub struct LoggedRequest {
+    pub request: RequestView,
+    /// Each written resource's outcome in a line: `created 2819c2…`,
+    /// `skipped: why`.
+    pub outcomes: Vec<String>,
+}
+
+impl LoggedRequest {
+    fn of(request: RequestView) -> LoggedRequest {
+        let outcomes = request
+            .outcomes
+            .iter()
+            .map(|o| {
+                let mut line = o.outcome.clone();
+                if let Some(op) = o.operation {
+                    line = format!("#{op} {line}");
+                }
+                if let Some(r) = &o.resource {
+                    line = format!("{line} {r}");
+                }
+                if !o.changed.is_empty() {
+                    line = format!("{line} ({})", o.changed.join(", "));
+                }
+                if let Some(why) = &o.why {
+                    line = format!("{line}: {why}");
+                }
+                line
+            })
+            .collect();
+        LoggedRequest { request, outcomes }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.request.status >= 400
+    }
+}
+
+/// The SCIM request log section.
+pub struct Log {
+    pub last: Option<LoggedRequest>,
+    pub last_errors: Vec<LoggedRequest>,
+    pub rows: Vec<LoggedRequest>,
+    pub status: String,
+    pub method: String,
+    pub error: Option<String>,
+    /// The next (older) page's address.
+    pub older: Option<String>,
+}
+
+impl Log {
+    pub fn is_status(&self, class: impl AsRef<str>) -> bool {
+        self.status.eq_ignore_ascii_case(class.as_ref())
+    }
+
+    pub fn is_method(&self, method: impl AsRef<str>) -> bool {
+        self.method.eq_ignore_ascii_case(method.as_ref())
+    }
+}
+
+async fn log(state: &WebState, id: &str, query: &LogQuery) -> Result<Log, WebError> {
+    let status = present(&query.status).unwrap_or_default();
+    let method = present(&query.method).unwrap_or_default();
+    let latest = |status| RequestFilter {
+        status,
+        ..RequestFilter::default()
+    };
+    let last = requests::scim_requests(&state.store, id, &latest(None), 1)
+        .await?
+        .rows
+        .into_iter()
+        .next()
+        .map(LoggedRequest::of);
+    let mut last_errors = Vec::new();
+    for class in [StatusClass::ServerError, StatusClass::ClientError] {
+        let page =
+            requests::scim_requests(&state.store, id, &latest(Some(class)), LAST_ERRORS).await?;
+        last_errors.extend(page.rows);
+    }
+    // Ids are UUIDv7: newest first is the ids' order, reversed.
+    last_errors.sort_by(|a, b| b.id.cmp(&a.id));
+    last_errors.truncate(LAST_ERRORS as usize);
+    let mut filter = RequestFilter {
+        before: present(&query.before),
+        ..RequestFilter::default()
+    };
+    let mut error = None;
+    if !status.is_empty() {
+        match StatusClass::parse(&status) {
+            Ok(class) => filter.status = Some(class),
+            Err(e) => error = Some(e.to_string()),
+        }
+    }
+    if !method.is_empty() {
+        filter.method = Some(method.clone());
+    }
+    let (rows, older) = if error.is_some() {
+        (Vec::new(), None)
+    } else {
+        match requests::scim_requests(&state.store, id, &filter, LOG_PER_PAGE).await {
+            Ok(page) => {
+                let older = page.rows.last().filter(|_| page.more_after).map(|r| {
+                    let mut url = url::form_urlencoded::Serializer::new(String::new());
+                    if !status.is_empty() {
+                        url.append_pair("status", &status);
+                    }
+                    if !method.is_empty() {
+                        url.append_pair("method", &method);
+                    }
+                    url.append_pair("before", &r.id);
+                    format!("/admin/directories/{id}?{}#requests", url.finish())
+                });
+                (
+                    page.rows.into_iter().map(LoggedRequest::of).collect(),
+                    older,
+                )
+            }
+            Err(AdminError::Invalid(why)) => {
+                error = Some(why);
+                (Vec::new(), None)
+            }
+            Err(other) => return Err(other.into()),
+        }
+    };
+    Ok(Log {
+        last,
+        last_errors: last_errors.into_iter().map(LoggedRequest::of).collect(),
+        rows,
+        status,
+        method,
+        error,
+        older,
+    })
 }
 
 /// What a directory page shows besides its forms' state.
@@ -209,11 +383,13 @@ struct Shown {
     policy: Option<PolicyForm>,
     policy_error: Option<String>,
     policy_saved: bool,
+    log: LogQuery,
 }
 
 impl Shown {
     fn plain() -> Shown {
         Shown {
+            log: LogQuery::default(),
             status: StatusCode::OK,
             new_token: None,
             token_error: None,
@@ -233,6 +409,11 @@ async fn page(
     let named = directory::resolve(&state.store, id).await?;
     let id = named.directory.id.clone();
     let is_scim = matches!(named.kind, Kind::Scim);
+    let log = if is_scim {
+        Some(log(state, &id, &shown.log).await?)
+    } else {
+        None
+    };
     let (tokens, connection, runs) = if is_scim {
         (
             admin::list_tokens(&state.store, &id).await?,
@@ -287,6 +468,7 @@ async fn page(
             policy_saved: shown.policy_saved,
             connection,
             runs,
+            log,
         },
     )
 }
@@ -295,8 +477,13 @@ pub async fn directory(
     state: web::Data<WebState>,
     operator: Operator,
     id: web::Path<String>,
+    query: web::Query<LogQuery>,
 ) -> Result<HttpResponse, WebError> {
-    page(&state, &operator, &id, Shown::plain()).await
+    let shown = Shown {
+        log: query.into_inner(),
+        ..Shown::plain()
+    };
+    page(&state, &operator, &id, shown).await
 }
 
 /// The directory's page, for the address a form posted to.

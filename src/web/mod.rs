@@ -10,12 +10,17 @@
 pub mod assets;
 mod directories;
 mod error;
+mod events;
+mod groups;
+mod import;
 mod page;
+mod runs;
 pub mod session;
 mod signin;
 mod tenants;
 pub mod throttle;
 mod users;
+mod webhooks;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -40,6 +45,9 @@ pub struct WebState {
     /// Mark cookies Secure whatever the request's scheme (the public URL
     /// is https, so a proxy in front terminates TLS).
     pub secure_cookies: bool,
+    /// Opens the connections' sealed credentials for the runs, previews
+    /// and imports an operator starts (None: the server has no key).
+    pub key: Option<crate::crypto::SealingKey>,
 }
 
 /// The policy every /admin response carries: nothing but this origin's own
@@ -98,6 +106,35 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebState>) {
             .route(
                 "/directories/{directory}/policy",
                 web::post().to(directories::update_policy),
+            )
+            .route(
+                "/directories/{directory}/sync",
+                web::post().to(runs::sync_now),
+            )
+            .route("/runs/{run}", web::get().to(runs::run))
+            .route("/runs/{run}/progress", web::get().to(runs::progress))
+            .route("/runs/{run}/approve", web::post().to(runs::approve))
+            .route(
+                "/tenants/{tenant}/import",
+                web::get().to(import::import_form),
+            )
+            .route(
+                "/tenants/{tenant}/import",
+                web::post().to(import::import_users),
+            )
+            .route("/tenants/{tenant}/groups", web::get().to(groups::groups))
+            .route("/tenants/{tenant}/events", web::get().to(events::events))
+            .route(
+                "/tenants/{tenant}/webhooks",
+                web::get().to(webhooks::webhooks),
+            )
+            .route(
+                "/tenants/{tenant}/webhooks/{webhook}",
+                web::get().to(webhooks::webhook),
+            )
+            .route(
+                "/tenants/{tenant}/webhooks/{webhook}/replay",
+                web::post().to(webhooks::replay),
             )
             .default_service(web::to(error::not_found)),
     );

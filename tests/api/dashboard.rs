@@ -127,66 +127,82 @@ impl Session {
     }
 }
 
-fn page_paths(app: &TestApp) -> Vec<String> {
-    vec![
-        "/admin".into(),
-        format!("/admin/directories/{}", app.directory_id),
-        "/admin/tenants/some-tenant".into(),
-        "/admin/tenants/some-tenant/users".into(),
-        "/admin/tenants/some-tenant/users/some-user".into(),
-    ]
+/// A page's or a form's address with this app's directory in it (the
+/// other ids need name nothing real: the session is checked first).
+fn at(app: &TestApp, path: &str) -> String {
+    path.replace("{directory}", &app.directory_id)
 }
 
-fn form_paths(app: &TestApp) -> Vec<String> {
-    vec![
-        "/admin/tenants".into(),
-        "/admin/tenants/some-tenant/directories".into(),
-        format!("/admin/directories/{}/tokens", app.directory_id),
-        format!(
-            "/admin/directories/{}/tokens/some-token/revoke",
-            app.directory_id
-        ),
-        format!("/admin/directories/{}/policy", app.directory_id),
-        "/admin/logout".into(),
-    ]
-}
-
+#[rstest]
+#[case::home("/admin")]
+#[case::directory("/admin/directories/{directory}")]
+#[case::tenant("/admin/tenants/some-tenant")]
+#[case::users("/admin/tenants/some-tenant/users")]
+#[case::user("/admin/tenants/some-tenant/users/some-user")]
+#[case::run("/admin/runs/some-run")]
+#[case::run_progress("/admin/runs/some-run/progress")]
+#[case::import("/admin/tenants/some-tenant/import")]
+#[case::groups("/admin/tenants/some-tenant/groups")]
+#[case::events("/admin/tenants/some-tenant/events")]
+#[case::webhooks("/admin/tenants/some-tenant/webhooks")]
+#[case::webhook("/admin/tenants/some-tenant/webhooks/some-webhook")]
 #[tokio::test]
-async fn a_page_without_a_session_sends_the_browser_to_sign_in() {
+async fn a_page_without_a_session_sends_the_browser_to_sign_in(#[case] path: &str) {
     let app = spawn_app().await;
-    let client = browser();
-    for path in page_paths(&app) {
-        let res = client
-            .get(format!("{}{path}?q=a", app.origin))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 303, "{path}");
-        let location = res.headers()["location"].to_str().unwrap();
-        assert!(
-            location.starts_with("/admin/login?next="),
-            "{path}: {location}"
-        );
-        assert!(
-            location.contains("%3Fq%3Da"),
-            "the page's query comes back: {location}"
-        );
-    }
+    let path = at(&app, path);
+    let res = browser()
+        .get(format!("{}{path}?q=a", app.origin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "{path}");
+    let location = res.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with("/admin/login?next="),
+        "{path}: {location}"
+    );
+    assert!(
+        location.contains("%3Fq%3Da"),
+        "the page's query comes back: {location}"
+    );
 }
 
+/// Every form the dashboard posts.
+const FORMS: [&str; 10] = [
+    "/admin/tenants",
+    "/admin/tenants/some-tenant/directories",
+    "/admin/directories/{directory}/tokens",
+    "/admin/directories/{directory}/tokens/some-token/revoke",
+    "/admin/directories/{directory}/policy",
+    "/admin/directories/{directory}/sync",
+    "/admin/runs/some-run/approve",
+    "/admin/tenants/some-tenant/import",
+    "/admin/tenants/some-tenant/webhooks/some-webhook/replay",
+    "/admin/logout",
+];
+
+#[rstest]
+#[case::create_tenant(FORMS[0])]
+#[case::create_directory(FORMS[1])]
+#[case::create_token(FORMS[2])]
+#[case::revoke_token(FORMS[3])]
+#[case::policy(FORMS[4])]
+#[case::sync_now(FORMS[5])]
+#[case::approve(FORMS[6])]
+#[case::import(FORMS[7])]
+#[case::replay(FORMS[8])]
+#[case::logout(FORMS[9])]
 #[tokio::test]
-async fn a_form_posted_without_a_session_is_403() {
+async fn a_form_posted_without_a_session_is_403(#[case] path: &str) {
     let app = spawn_app().await;
-    let client = browser();
-    for path in form_paths(&app) {
-        let res = client
-            .post(format!("{}{path}", app.origin))
-            .form(&[("csrf", "anything"), ("name", "x")])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status(), 403, "{path}");
-    }
+    let path = at(&app, path);
+    let res = browser()
+        .post(format!("{}{path}", app.origin))
+        .form(&[("csrf", "anything"), ("name", "x"), ("from_seq", "1")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403, "{path}");
     assert!(admin_tenants(&app).await.iter().all(|t| t != "x"));
 }
 
@@ -200,29 +216,34 @@ async fn admin_tenants(app: &TestApp) -> Vec<String> {
 }
 
 #[rstest]
-#[case::missing(None)]
-#[case::empty(Some(""))]
-#[case::another_sessions(Some("dGhpcyBpcyBub3QgdGhlIHNlc3Npb24ncyB0b2tlbg"))]
 #[tokio::test]
-async fn a_form_without_its_sessions_csrf_token_is_403(#[case] csrf: Option<&str>) {
+async fn a_form_without_its_sessions_csrf_token_is_403(
+    #[values(None, Some(""), Some("dGhpcyBpcyBub3QgdGhlIHNlc3Npb24ncyB0b2tlbg"))] csrf: Option<
+        &str,
+    >,
+    #[values(
+        FORMS[0], FORMS[1], FORMS[2], FORMS[3], FORMS[4], FORMS[5], FORMS[6], FORMS[7], FORMS[8],
+        FORMS[9]
+    )]
+    path: &str,
+) {
     let app = spawn_app().await;
     operator(&app).await;
     let client = browser();
     let session = sign_in(&app, &client).await;
-    for path in form_paths(&app) {
-        let mut form = vec![("name", "sneaky")];
-        if let Some(c) = csrf {
-            form.push(("csrf", c));
-        }
-        let res = session.post(&app, &client, &path, &form).await;
-        assert_eq!(res.status(), 403, "{path}");
-        assert!(
-            res.text().await.unwrap().contains("security token"),
-            "{path}"
-        );
+    let path = at(&app, path);
+    let mut form = vec![("name", "sneaky"), ("from_seq", "1")];
+    if let Some(c) = csrf {
+        form.push(("csrf", c));
     }
+    let res = session.post(&app, &client, &path, &form).await;
+    assert_eq!(res.status(), 403, "{path}");
+    assert!(
+        res.text().await.unwrap().contains("security token"),
+        "{path}"
+    );
     assert!(!admin_tenants(&app).await.contains(&"sneaky".to_owned()));
-    // The session still works: the refusals changed nothing.
+    // The session still works: the refusal changed nothing.
     assert_eq!(session.get(&app, &client, "/admin").await.status(), 200);
 }
 
@@ -670,4 +691,537 @@ async fn the_cli_creates_lists_and_deletes_operators_who_then_sign_in() {
         serde_json::from_slice::<serde_json::Value>(&listed.stdout).unwrap(),
         serde_json::json!([])
     );
+}
+
+async fn tenant_id(app: &TestApp) -> String {
+    app.store.tenant_by_name(&app.tenant).await.unwrap().id
+}
+
+/// The text between `id="ID">` and the next `<`.
+fn field(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\">");
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("{id} in {html}"))
+        + marker.len();
+    html[at..].split('<').next().unwrap().trim().to_owned()
+}
+
+/// A run's progress fragment until the run ends (it runs on a task of its
+/// own): its last answer, and whether a fragment ever asked to be polled.
+async fn follow(app: &TestApp, client: &reqwest::Client, s: &Session, run: &str) -> String {
+    for _ in 0..400 {
+        let res = s
+            .get(app, client, &format!("/admin/runs/{run}/progress"))
+            .await;
+        assert_eq!(res.status(), 200);
+        let fragment = res.text().await.unwrap();
+        if !fragment.contains(">running<") {
+            assert!(!fragment.contains("hx-get"), "an ended run is not polled");
+            return fragment;
+        }
+        assert!(
+            fragment.contains(&format!("hx-get=\"/admin/runs/{run}/progress\"")),
+            "a running run polls itself: {fragment}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("run {run} did not end");
+}
+
+/// The run a form's answer sends the browser to.
+fn run_of(res: &Response) -> String {
+    assert_eq!(res.status(), 303);
+    let location = res.headers()["location"].to_str().unwrap();
+    location
+        .strip_prefix("/admin/runs/")
+        .unwrap_or_else(|| panic!("a run's page: {location}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_scim_directorys_page_shows_its_request_log_with_the_last_errors() {
+    let app = crate::helpers::spawn_app_with(dirsync::config::ServerSettings {
+        scim_log: dirsync::config::ScimLogArgs::defaults(),
+        ..dirsync::config::ServerSettings::for_tests()
+    })
+    .await;
+    operator(&app).await;
+    let created = app
+        .post(
+            "/Users",
+            &serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "ada@example.com",
+                "emails": [{"value": "ada@example.com", "primary": true}],
+                "active": true
+            }),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let refused = app
+        .post(
+            "/Users",
+            &serde_json::json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"]}),
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    let refused: serde_json::Value = refused.json().await.unwrap();
+    app.scim_log.flush().await;
+    let client = browser();
+    let s = sign_in(&app, &client).await;
+    let path = format!("/admin/directories/{}", app.directory_id);
+    let page = s.get(&app, &client, &path).await.text().await.unwrap();
+    let log = &page[page.find("id=\"request-log\"").expect("the log")..];
+    assert!(log.contains("POST"), "{log}");
+    assert!(log.contains(">201<") && log.contains(">400<"), "{log}");
+    assert!(log.contains("created "), "the user's outcome: {log}");
+    let summary = &page[page.find("id=\"requests-summary\"").unwrap()..];
+    let errors = field(summary, "last-errors");
+    let last_errors = &summary[summary.find("id=\"last-errors\"").unwrap()..];
+    assert!(
+        errors.is_empty() && last_errors.contains(">400<"),
+        "{summary}"
+    );
+    if let Some(t) = refused["scimType"].as_str() {
+        assert!(last_errors.contains(t), "the scimType: {last_errors}");
+    }
+    // Only the errors: the created user's request is not on the page.
+    let only = s
+        .get(&app, &client, &format!("{path}?status=4xx"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let only = &only[only.find("id=\"request-log\"").unwrap()..];
+    assert!(only.contains(">400<") && !only.contains(">201<"), "{only}");
+    let bad = s
+        .get(&app, &client, &format!("{path}?method=BREW"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        bad.contains("id=\"requests-error\""),
+        "the admin function's words"
+    );
+}
+
+#[tokio::test]
+async fn sync_now_starts_a_run_whose_page_follows_it_until_it_ends() {
+    let p = pulled(
+        Provider::Entra,
+        Org::generate(5, 1, 43),
+        serde_json::json!({}),
+    )
+    .await;
+    operator(&p.app).await;
+    let client = browser();
+    let s = sign_in(&p.app, &client).await;
+    let directory = format!("/admin/directories/{}", p.directory_id);
+    let page = s
+        .get(&p.app, &client, &directory)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"sync-now\""));
+    let res = s
+        .post(
+            &p.app,
+            &client,
+            &format!("{directory}/sync"),
+            &[("csrf", &s.csrf)],
+        )
+        .await;
+    let run = run_of(&res);
+    let fragment = follow(&p.app, &client, &s, &run).await;
+    assert_eq!(field(&fragment, "run-status"), "succeeded", "{fragment}");
+    assert!(field(&fragment, "run-counts").contains("users created 5"));
+    // htmx, polling a run that has just ended, reloads the whole page.
+    let res = client
+        .get(format!("{}/admin/runs/{run}/progress", p.app.origin))
+        .header("cookie", &s.cookie)
+        .header("hx-request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["hx-refresh"], "true");
+    let page = s
+        .get(&p.app, &client, &format!("/admin/runs/{run}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("succeeded") && !page.contains("id=\"approve\""));
+    // The run history links to it.
+    let page = s
+        .get(&p.app, &client, &directory)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!("/admin/runs/{run}")));
+    assert_eq!(p.app.app_users().await.len(), 5);
+}
+
+#[tokio::test]
+async fn a_guarded_runs_page_lists_whom_it_holds_back_and_approving_releases_them() {
+    let mut org = Org::generate(20, 1, 47);
+    for u in &mut org.users {
+        u.active = true;
+    }
+    let p = pulled(Provider::Entra, org, serde_json::json!({})).await;
+    p.policy(dirsync::admin::PolicyChange {
+        on_missing: Some(dirsync::reconcile::policy::OnMissing::Deactivate),
+        max_deactivations: Some(Some(2)),
+        ..Default::default()
+    })
+    .await;
+    p.sync().await;
+    let gone: Vec<_> = (0..3).map(|n| p.user(n)).collect();
+    for u in &gone {
+        p.shared.directory_mut().delete_user(&u.id);
+    }
+    let stopped = p.sync().await;
+    assert_eq!(stopped.status, "needs_approval");
+    operator(&p.app).await;
+    let client = browser();
+    let s = sign_in(&p.app, &client).await;
+    let path = format!("/admin/runs/{}", stopped.id);
+    let page = s.get(&p.app, &client, &path).await.text().await.unwrap();
+    let held = &page[page
+        .find("id=\"held-back-users\"")
+        .expect("the held-back users")..];
+    for u in &gone {
+        assert!(held.contains(&u.email), "{} in {held}", u.email);
+    }
+    assert!(
+        !held.contains(&p.user(3).email),
+        "only whom it would deactivate"
+    );
+    assert!(page.contains("id=\"approve\""));
+    let res = s
+        .post(
+            &p.app,
+            &client,
+            &format!("{path}/approve"),
+            &[("csrf", &s.csrf)],
+        )
+        .await;
+    let approval = run_of(&res);
+    let fragment = follow(&p.app, &client, &s, &approval).await;
+    assert_eq!(field(&fragment, "run-status"), "succeeded", "{fragment}");
+    for n in 0..3 {
+        assert_eq!(p.app_user(n).await["status"], "DEACTIVATED", "user {n}");
+    }
+    assert_eq!(p.app_user(3).await["status"], "PENDING");
+    // The stopped run now names its approval and offers no second one.
+    let page = s.get(&p.app, &client, &path).await.text().await.unwrap();
+    assert!(page.contains(&format!("/admin/runs/{approval}")));
+    assert!(!page.contains("id=\"approve\""));
+    let again = s
+        .post(
+            &p.app,
+            &client,
+            &format!("{path}/approve"),
+            &[("csrf", &s.csrf)],
+        )
+        .await;
+    assert_eq!(again.status(), 400);
+    assert!(again.text().await.unwrap().contains("already approved"));
+}
+
+#[tokio::test]
+async fn the_import_wizard_previews_and_imports_only_the_ticked_users() {
+    let p = pulled(
+        Provider::Entra,
+        Org::generate(8, 1, 53),
+        serde_json::json!({}),
+    )
+    .await;
+    operator(&p.app).await;
+    let client = browser();
+    let s = sign_in(&p.app, &client).await;
+    let wizard = format!("/admin/tenants/{}/import", tenant_id(&p.app).await);
+    let page = s.get(&p.app, &client, &wizard).await.text().await.unwrap();
+    assert!(
+        page.contains(&p.directory_id),
+        "the pull directory to choose"
+    );
+    let page = s
+        .get(
+            &p.app,
+            &client,
+            &format!("{wizard}?directory={}", p.directory_id),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    for n in 0..8 {
+        assert!(page.contains(&p.user(n).email), "user {n}");
+    }
+    let one = p.user(4);
+    let searched = s
+        .get(
+            &p.app,
+            &client,
+            &format!("{wizard}?directory={}&search={}", p.directory_id, one.email),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(searched.contains(&one.email) && !searched.contains(&p.user(5).email));
+    let department = s
+        .get(
+            &p.app,
+            &client,
+            &format!(
+                "{wizard}?directory={}&department={}",
+                p.directory_id, one.department
+            ),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    for n in 0..8 {
+        let u = p.user(n);
+        assert_eq!(
+            department.contains(&u.email),
+            u.department.eq_ignore_ascii_case(&one.department),
+            "user {n}"
+        );
+    }
+    assert!(
+        p.app.app_users().await.is_empty(),
+        "a preview writes nothing"
+    );
+    let (a, b) = (p.user(0), p.user(1));
+    let res = s
+        .post(
+            &p.app,
+            &client,
+            &wizard,
+            &[
+                ("csrf", s.csrf.as_str()),
+                ("directory", p.directory_id.as_str()),
+                ("user", a.id.as_str()),
+                ("user", b.id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let summary = res.text().await.unwrap();
+    assert_eq!(field(&summary, "imported"), "2", "{summary}");
+    assert_eq!(field(&summary, "errors"), "0");
+    let users = p.app.app_users().await;
+    assert_eq!(users.len(), 2);
+    assert!(p.app_user(0).await.is_object() && p.app_user(1).await.is_object());
+    // Nothing ticked: the admin function's words.
+    let none = s
+        .post(
+            &p.app,
+            &client,
+            &wizard,
+            &[
+                ("csrf", s.csrf.as_str()),
+                ("directory", p.directory_id.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(none.status(), 400);
+    assert!(
+        none.text()
+            .await
+            .unwrap()
+            .contains("name the users to import")
+    );
+}
+
+#[tokio::test]
+async fn the_groups_and_events_pages_show_the_tenants_groups_and_feed_newest_first() {
+    let app = spawn_app().await;
+    operator(&app).await;
+    let user = app
+        .post(
+            "/Users",
+            &serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "grace@example.com",
+                "emails": [{"value": "grace@example.com", "primary": true}],
+                "active": true
+            }),
+        )
+        .await;
+    assert_eq!(user.status(), 201);
+    let user: serde_json::Value = user.json().await.unwrap();
+    let group = app
+        .post(
+            "/Groups",
+            &serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Compilers",
+                "members": [{"value": user["id"]}]
+            }),
+        )
+        .await;
+    assert_eq!(group.status(), 201);
+    let tenant = tenant_id(&app).await;
+    let client = browser();
+    let s = sign_in(&app, &client).await;
+    let page = s
+        .get(&app, &client, &format!("/admin/tenants/{tenant}/groups"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let groups = &page[page.find("id=\"groups\"").expect("the groups")..];
+    assert!(groups.contains("Compilers") && groups.contains("grace@example.com"));
+    let feed = format!("/admin/tenants/{tenant}/events");
+    let page = s.get(&app, &client, &feed).await.text().await.unwrap();
+    let page = &page[page.find("id=\"events\"").expect("the feed")..];
+    let (created, group_created) = (
+        page.find(">user.created<").expect("user.created"),
+        page.find(">group.created<").expect("group.created"),
+    );
+    assert!(group_created < created, "newest first");
+    let only = s
+        .get(&app, &client, &format!("{feed}?type=user.created"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let only = &only[only.find("id=\"events\"").unwrap()..];
+    assert!(only.contains(">user.created<") && !only.contains(">group.created<"));
+    // Paged by cursor: before the user's event there is nothing.
+    let seq: i64 = {
+        let events = dirsync::admin::events(&app.store, &app.tenant, 0, 100)
+            .await
+            .unwrap();
+        events
+            .iter()
+            .find(|e| e.r#type == "user.created")
+            .unwrap()
+            .seq
+    };
+    let older = s
+        .get(&app, &client, &format!("{feed}?before={seq}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(older.contains("id=\"no-events\""), "{older}");
+    let tail = s
+        .get(&app, &client, &format!("{feed}?before={}", seq + 1))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let tail = &tail[tail.find("id=\"events\"").unwrap()..];
+    assert!(tail.contains(">user.created<") && !tail.contains(">group.created<"));
+}
+
+#[tokio::test]
+async fn the_webhooks_pages_show_the_delivery_log_and_a_replay_queues_a_delivery() {
+    use dirsync::admin::webhooks;
+    let app = spawn_app().await;
+    operator(&app).await;
+    let tenant = tenant_id(&app).await;
+    let receiver = crate::webhooks::Receiver::start().await;
+    let settings = dirsync::config::WebhookArgs::for_tests().settings();
+    // An event from before the endpoint: it starts after it.
+    let user = app
+        .post(
+            "/Users",
+            &serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": "linus@example.com",
+                "emails": [{"value": "linus@example.com", "primary": true}],
+                "active": true
+            }),
+        )
+        .await;
+    assert_eq!(user.status(), 201);
+    let endpoint = webhooks::create(
+        &app.store,
+        app.key.as_ref(),
+        &settings,
+        &tenant,
+        webhooks::NewWebhook {
+            url: receiver.url.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .webhook;
+    assert!(endpoint.delivered_seq >= 1);
+    let test = webhooks::send_test(
+        &app.store,
+        app.key.as_ref(),
+        &settings,
+        Some(&tenant),
+        &endpoint.id,
+    )
+    .await
+    .unwrap();
+    assert!(test.delivered);
+    let client = browser();
+    let s = sign_in(&app, &client).await;
+    let list = s
+        .get(&app, &client, &format!("/admin/tenants/{tenant}/webhooks"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains(&receiver.url));
+    let page_path = format!("/admin/tenants/{tenant}/webhooks/{}", endpoint.id);
+    let page = s.get(&app, &client, &page_path).await.text().await.unwrap();
+    let log = &page[page.find("id=\"attempt-log\"").expect("the delivery log")..];
+    assert!(log.contains(">test<") && log.contains(">200<"), "{log}");
+    // Replay the whole feed: the endpoint goes back to its start, due now.
+    let res = s
+        .post(
+            &app,
+            &client,
+            &format!("{page_path}/replay"),
+            &[("csrf", s.csrf.as_str()), ("from_seq", "1")],
+        )
+        .await;
+    assert_eq!(res.status(), 303);
+    let back = res.headers()["location"].to_str().unwrap().to_owned();
+    assert!(back.ends_with("?replayed=1"), "{back}");
+    let after = webhooks::endpoint(&app.store, Some(&tenant), &endpoint.id)
+        .await
+        .unwrap();
+    assert_eq!(after.delivered_seq, 0);
+    assert_eq!(after.failures, 0);
+    let page = s.get(&app, &client, &back).await.text().await.unwrap();
+    assert!(page.contains("id=\"replayed\""));
+    // The worker delivers what the replay queued.
+    let worker = dirsync::webhooks::deliver::Worker::new(
+        app.store.clone(),
+        app.key.clone(),
+        settings,
+        format!("serve:{}", uuid::Uuid::now_v7()),
+    )
+    .unwrap();
+    tokio::spawn(worker.run_forever());
+    let taken = receiver.wait_for(2).await;
+    assert!(
+        taken.iter().any(|m| m["type"] == "user.created"),
+        "{taken:?}"
+    );
+    let bad = s
+        .post(
+            &app,
+            &client,
+            &format!("{page_path}/replay"),
+            &[("csrf", s.csrf.as_str()), ("from_seq", "zero")],
+        )
+        .await;
+    assert_eq!(bad.status(), 400);
 }

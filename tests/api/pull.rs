@@ -66,7 +66,11 @@ pub async fn pulled(provider: Provider, directory: Org, scope: Value) -> Pulled 
     let (running, mut definition) = start_fake(provider, shared.clone());
     definition["scope"] = scope;
     definition["schedule"] = json!({"enabled": false});
-    let key = SealingKey::parse(SealingKey::generate().expose()).unwrap();
+    // The server's own key: runs the dashboard starts open the credentials.
+    let key = app
+        .key
+        .clone()
+        .unwrap_or_else(|| SealingKey::parse(SealingKey::generate().expose()).unwrap());
     let definition: Definition = serde_json::from_value(definition).unwrap();
     let view =
         admin::connections::create(&app.store, Some(&key), &app.tenant, "pulled", definition)
