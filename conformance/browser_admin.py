@@ -9,7 +9,8 @@ creates a user whose displayName is `<script>alert(1)</script>`, who shows
 on the users page as text (found by the live search, htmx under the strict
 CSP); the user's page shows their timeline, their deactivation by the
 directory included; a policy the rules refuse is shown with the reason; a
-form posted without its CSRF token is refused. A screenshot of each page
+form posted without its CSRF token is refused; the directory's request log
+shows the SCIM client's requests. A screenshot of each page
 goes to $BROWSER_ARTIFACTS/screens/.
 """
 
@@ -236,6 +237,18 @@ class Dashboard(PageTest):
         self.assertIn("between 0 and 100", error)
         self.drop_expected_refusals("400")
         self.shot("08-directory-policy-error")
+
+        # The SCIM requests above are in the directory's request log (it is
+        # written a moment after each answer).
+        def logged():
+            self.driver.get(directory_page)
+            return "201" in self.css("#request-log").text and self.css("#request-log").text
+
+        log = wait_until("the SCIM requests in the log", logged)
+        self.assertIn("POST", log)
+        self.assertIn("/Users", log)
+        self.assertIn("PATCH", self.css("#last-request").text)
+        self.shot("08b-directory-requests")
 
     def test_a_form_posted_without_its_csrf_token_is_refused(self):
         self.sign_in()

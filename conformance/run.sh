@@ -27,7 +27,8 @@
 #     (conformance/browser.py) itself, then every conformance/browser_*.py runs as
 #     a unittest module against the server; /api/docs is browser_api_docs.py, the
 #     operator dashboard (/admin, signed in as an operator this script creates)
-#     browser_admin.py, whose screenshots of each page land in
+#     browser_admin.py and its pull pages browser_admin_pull.py (against a fake
+#     Entra ID, `dirsync dev fake-directory`, started here), whose screenshots of each page land in
 #     $BROWSER_ARTIFACTS/screens (set BROWSER_ARTIFACTS to keep them). Fails
 #     (never skips) without chromium and chromium-driver.
 # (e) webhook deliveries checked by the official Standard Webhooks libraries:
@@ -69,6 +70,7 @@ fi
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/dirsync-conformance.XXXXXX")"
 LOG="$WORK/server.log"
 SERVER_PID=""
+FAKE_PID=""
 PG_DB_URL=""
 STATUS=0
 
@@ -79,6 +81,10 @@ cleanup() {
     for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [[ -n "$FAKE_PID" ]]; then
+    kill "$FAKE_PID" 2>/dev/null || true
+    wait "$FAKE_PID" 2>/dev/null || true
   fi
   if [[ -n "$PG_DB_URL" ]]; then
     "$PYTHON" conformance/pgdb.py drop "$PG_DB_URL" || echo "conformance: could not drop $PG_DB_URL" >&2
@@ -171,6 +177,19 @@ export DIRSYNC_WEBHOOK_DELIVERY=true
 export DIRSYNC_SECRET_KEY="$("$BIN" secret-key generate)"
 export DIRSYNC_WEBHOOK_ALLOW_HTTP_LOOPBACK=true
 export DIRSYNC_WEBHOOK_RETRIES=200ms,200ms,200ms
+
+# The dashboard's pull pages (conformance/browser_admin_pull.py): a fake Entra ID
+# (`dirsync dev fake-directory`) and a pull directory connected to it, in a tenant
+# of its own, with no schedule (the browser starts every run).
+if [[ " $SUITES " == *" browser "* ]]; then
+  "$BIN" dev fake-directory entra --users 300 --groups 3 --connection-file "$WORK/fake-connection.json" \
+    >>"$WORK/fake.log" 2>&1 &
+  FAKE_PID=$!
+  for _ in $(seq 1 100); do [[ -s "$WORK/fake-connection.json" ]] && break; sleep 0.1; done
+  dirsync tenant create browser-pull --json >"$WORK/tenant-browser-pull.json"
+  dirsync connection create --tenant browser-pull --name corp --file "$WORK/fake-connection.json" \
+    --no-schedule >>"$LOG" 2>&1
+fi
 
 # ---- server -------------------------------------------------------------------
 PORT="$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
@@ -287,6 +306,8 @@ if [[ " $SUITES " == *" browser "* ]]; then
     for page in conformance/browser_*.py; do PAGES+=("$(basename "$page" .py)"); done
     # A reader's token, through the environment (never on a command line).
     BROWSER_TOKEN="$(dirsync api-token --tenant conformance --scope read --ttl 1h)"
+    # The pull pages' test narrows its connection's scope through the host API.
+    BROWSER_PULL_TOKEN="$(dirsync api-token --tenant browser-pull --scope 'read write admin' --ttl 1h)"
     # Screenshots of the pages (screens/) and of failures; kept when set
     # from outside, else in the work folder (removed after a clean run).
     BROWSER_ARTIFACTS="${BROWSER_ARTIFACTS:-$WORK/browser}"
@@ -294,6 +315,7 @@ if [[ " $SUITES " == *" browser "* ]]; then
     (cd conformance && CHROMIUM="$CHROMIUM" CHROMEDRIVER="$CHROMEDRIVER" \
       DIRSYNC_ORIGIN="http://127.0.0.1:$PORT" DIRSYNC_BROWSER_API_TOKEN="$BROWSER_TOKEN" \
       DIRSYNC_ADMIN_EMAIL="$ADMIN_EMAIL" DIRSYNC_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
+      DIRSYNC_PULL_TENANT=browser-pull DIRSYNC_PULL_API_TOKEN="$BROWSER_PULL_TOKEN" \
       BROWSER_ARTIFACTS="$BROWSER_ARTIFACTS" \
       "$VENV_BROWSER/bin/python" -m unittest -v test_browser "${PAGES[@]}") 2>&1 | tee "$WORK/browser.out"
     rc=${PIPESTATUS[0]}
