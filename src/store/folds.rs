@@ -15,7 +15,7 @@
 //! address waits, docs/reconciliation.md).
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use crate::domain::names::fold;
 use crate::store::Result;
@@ -79,7 +79,7 @@ struct Change {
 /// Refold every key in one transaction (and the addresses deferred changes
 /// wait for). Safe to run again: a refolded row is unchanged the second time.
 pub async fn refold(db: &DatabaseConnection) -> Result<Refolded> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let mut done = Refolded::default();
     for key in &KEYS {
         let mut pending = changes(&txn, key).await?;

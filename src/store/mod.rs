@@ -281,12 +281,17 @@ impl Store {
     }
 
     /// Begin a write transaction (queued behind other writers on SQLite).
+    /// On SQLite it is `BEGIN IMMEDIATE`: it takes the database's write
+    /// lock at once, waiting for it up to the busy timeout. A deferred
+    /// transaction that read first and then asked for the lock while
+    /// another process (the CLI beside the server) had written since would
+    /// be refused at once ("database is locked"), whatever the timeout.
     pub async fn write(&self) -> Result<WriteTx> {
         let guard = match &self.write_lock {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
-        let txn = self.db.begin().await?;
+        let txn = begin_write(&self.db).await?;
         Ok(WriteTx {
             txn,
             guard,
@@ -299,6 +304,18 @@ impl Store {
     pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
     }
+}
+
+/// Begin a transaction that writes: `BEGIN IMMEDIATE` on SQLite (see
+/// [`Store::write`]), a plain `BEGIN` on PostgreSQL.
+pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    use sea_orm::{SqliteTransactionMode, TransactionOptions};
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?)
 }
 
 /// A savepoint in a write transaction, by what it undoes alone (on

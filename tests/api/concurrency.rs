@@ -225,3 +225,52 @@ async fn thirty_parallel_creates_of_distinct_user_names_sharing_one_email_all_la
         );
     }
 }
+
+/// A second process on the same database — the CLI acting on a user while
+/// the server takes SCIM writes — never meets "database is locked": on
+/// SQLite a write transaction takes the write lock when it begins (waiting
+/// its turn), so no transaction that has read is refused the lock later.
+/// Every write of both sides lands.
+#[tokio::test]
+async fn a_second_process_writing_beside_the_server_is_never_refused() {
+    use dirsync::reconcile::host::Action;
+    const ROUNDS: usize = 30;
+    let app = spawn_app().await;
+    app.create_user("cli-target@example.com").await;
+    let cli = dirsync::store::Store::connect(&app.db_url, 2)
+        .await
+        .expect("a second pool on the same database");
+    let scim_side = async {
+        for i in 0..ROUNDS {
+            let res = app
+                .post(
+                    "/Users",
+                    &json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                            "userName": format!("side{i}@example.com")}),
+                )
+                .await;
+            let status = res.status().as_u16();
+            assert_eq!(status, 201, "SCIM create {i}: {}", json(res).await);
+        }
+    };
+    let cli_side = async {
+        for i in 0..ROUNDS {
+            let role = if i % 2 == 0 { "admin" } else { "member" };
+            admin::user_action(
+                &cli,
+                &app.tenant,
+                "cli-target@example.com",
+                Action::SetRole(role.into()),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("the CLI's write {i} was refused: {e}"));
+        }
+    };
+    futures_util::future::join(scim_side, cli_side).await;
+    assert_eq!(app.total("/Users").await, ROUNDS as u64 + 1);
+    let user = app
+        .app_user("cli-target@example.com")
+        .await
+        .expect("the user");
+    assert_eq!(user["role"], "member", "{user}");
+}
