@@ -116,8 +116,9 @@ impl Application {
         let api = web::Data::new(api::ApiState {
             store: store.clone(),
             keys,
-            key,
+            key: key.clone(),
             scim_base_url: scim_base_url.clone(),
+            public_url: public_url.clone(),
             scim_tokens: tokens.clone(),
             webhooks: settings.webhook_settings(),
             max_page_bytes: settings.max_page_bytes,
@@ -128,6 +129,11 @@ impl Application {
             scim_tokens: tokens.clone(),
             throttle: crate::web::throttle::Throttle::default(),
             secure_cookies: public_url.starts_with("https://"),
+            portal: crate::web::portal::Settings {
+                public_url: public_url.clone(),
+                key: key.clone(),
+                session_ttl: settings.portal_session_ttl,
+            },
         });
         let writer =
             crate::reconcile::unit::Writer::new(store.clone(), settings.write_batch as usize);

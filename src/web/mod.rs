@@ -11,6 +11,7 @@ pub mod assets;
 mod directories;
 mod error;
 mod page;
+pub mod portal;
 pub mod session;
 mod signin;
 mod tenants;
@@ -40,6 +41,9 @@ pub struct WebState {
     /// Mark cookies Secure whatever the request's scheme (the public URL
     /// is https, so a proxy in front terminates TLS).
     pub secure_cookies: bool,
+    /// What the setup portal needs beside: the public URL setup links are
+    /// built on, the key credentials are sealed under, a session's life.
+    pub portal: portal::Settings,
 }
 
 /// The policy every /admin response carries: nothing but this origin's own
@@ -48,8 +52,9 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      style-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'self'; \
      base-uri 'none'; object-src 'none'";
 
-/// Mount `/admin`.
+/// Mount `/admin` (and the setup portal, `/portal`).
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebState>) {
+    portal::configure(cfg, state.clone());
     cfg.service(
         web::scope("/admin")
             .wrap(from_fn(security_headers))
@@ -71,6 +76,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebState>) {
             .route(
                 "/tenants/{tenant}/directories",
                 web::post().to(tenants::create_directory),
+            )
+            .route(
+                "/tenants/{tenant}/setup-links",
+                web::post().to(tenants::create_setup_link),
             )
             .route("/tenants/{tenant}/users", web::get().to(users::list_users))
             .route("/tenants/{tenant}/users/{user}", web::get().to(users::user))
@@ -105,7 +114,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebState>) {
 
 /// The headers of every /admin response; pages (anything but the assets,
 /// which set their own) are never cached.
-async fn security_headers(
+pub(crate) async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
