@@ -170,11 +170,7 @@ pub async fn create(
     created_by: &str,
     public_url: &str,
 ) -> Result<NewSetupLinkView, AdminError> {
-    if !(MIN_EXPIRY..=MAX_EXPIRY).contains(&expires_in) {
-        return Err(AdminError::Invalid(
-            "a setup link expires after 1 minute to 30 days".into(),
-        ));
-    }
+    let expires_in = check_expiry(expires_in)?;
     let tenant_id = tenant_id(store, tenant).await?;
     let secret = crypto::random_token();
     let at = now();
@@ -329,6 +325,16 @@ pub async fn session(store: &Store, cookie: &str) -> Result<Option<PortalSession
         csrf_token: session.csrf_token,
         expires_at: session.expires_at,
     }))
+}
+
+/// An unused link's life, if it is 1 minute to 30 days.
+pub fn check_expiry(expires_in: Duration) -> Result<Duration, AdminError> {
+    if !(MIN_EXPIRY..=MAX_EXPIRY).contains(&expires_in) {
+        return Err(AdminError::Invalid(
+            "a setup link expires after 1 minute to 30 days".into(),
+        ));
+    }
+    Ok(expires_in)
 }
 
 /// A duration as the CLI and the API take it: `7d`, `12h`, `30m`

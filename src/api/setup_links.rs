@@ -82,6 +82,7 @@ pub async fn create_setup_link(
     };
     let expires_in = match &body.expires_in {
         Some(raw) => setup::parse_expiry(raw)
+            .and_then(setup::check_expiry)
             .map_err(|e| Problem::invalid_field("expires_in", e.to_string()))?,
         None => setup::DEFAULT_EXPIRY,
     };
