@@ -886,3 +886,70 @@ async fn an_operator_creates_a_link_on_the_tenant_page_and_sees_its_url_once() {
     .await;
     assert_eq!(res.status(), 403);
 }
+
+#[tokio::test]
+async fn the_readmes_setup_link_commands_run_as_written() {
+    use crate::readme::{block, readme_secret};
+    use dirsync::config::ApiSettings;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let secret = readme_secret(&readme);
+    let app = spawn_app_with(ServerSettings {
+        api: ApiSettings {
+            jwt_secrets: vec![secret.clone()],
+            ..ApiSettings::for_tests()
+        },
+        ..ServerSettings::for_tests()
+    })
+    .await;
+    dirsync::admin::create_tenant(&app.store, "acme")
+        .await
+        .unwrap();
+    let script = block(&readme, "<!-- setup-portal:")
+        .replace("http://127.0.0.1:8080", &app.origin)
+        .replace(
+            "cargo run -q --",
+            "\"$DIRSYNC_BIN\" --database-url \"$DIRSYNC_DB\"",
+        );
+    let db_url = app.db_url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .env("DIRSYNC_BIN", env!("CARGO_BIN_EXE_dirsync"))
+            .env("DIRSYNC_DB", &db_url)
+            .env("DIRSYNC_API_JWT_SECRET", &secret)
+            .env_remove("DIRSYNC_PUBLIC_URL")
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The API's link (its URL on this server), the list, then the CLI's
+    // (on the default public URL) and its list.
+    let created: Value = serde_json::Deserializer::from_str(&stdout)
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert!(
+        created["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/portal/setup/", app.origin)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("http://127.0.0.1:8080/portal/setup/"),
+        "{stdout}"
+    );
+    let links = setup::list(&app.store, "acme").await.unwrap();
+    let by: Vec<&str> = links.iter().map(|l| l.created_by.as_str()).collect();
+    assert_eq!(by, ["cli", "api"], "newest first");
+    assert!(links.iter().all(|l| l.status == "unused"));
+}
