@@ -5,7 +5,9 @@
 //! form (`session`), sign-in throttling (`throttle`), and a strict Content
 //! Security Policy on every response. Page handlers are thin: they check
 //! the session and call the same `admin` functions as the CLI and the host
-//! API, or read `store`. Uses actix_web and askama; never sea_orm.
+//! API, or read `store`. The customer's setup portal (`/portal`, `portal`)
+//! shares the stylesheet, the headers and the CSRF check. Uses actix_web
+//! and askama; never sea_orm.
 
 pub mod assets;
 mod directories;
