@@ -21,7 +21,7 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
                 .route(web::post().to(create_setup_link)),
         )
         .service(
-            super::resource("/{tenant}/setup-links/{link}", "DELETE")
+            super::resource("/{tenant}/setup-links/{id}", "DELETE")
                 .route(web::delete().to(revoke_setup_link)),
         )
 }
@@ -127,11 +127,11 @@ pub async fn list_setup_links(
 /// session it opened ends.
 #[utoipa::path(
     delete,
-    path = "/api/v1/tenants/{tenant}/setup-links/{link}",
+    path = "/api/v1/tenants/{tenant}/setup-links/{id}",
     tag = "tenants",
     params(
         ("tenant" = String, Path, description = "The tenant's name or id"),
-        ("link" = String, Path, description = "The link's id"),
+        ("id" = String, Path, description = "The link's id"),
     ),
     responses(
         (status = 200, body = SetupLinkView),
