@@ -128,9 +128,8 @@ impl ResponseError for PortalError {
             PortalError::Link(Refused::Used | Refused::Expired | Refused::Revoked) => {
                 StatusCode::GONE
             }
-            PortalError::Link(Refused::Admin(e)) => {
-                WebError::from(AdminError::Invalid(e.to_string())).status_code()
-            }
+            // `open_link` hands these over as `Web`.
+            PortalError::Link(Refused::Admin(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             PortalError::Web(e) => e.status_code(),
         }
     }
@@ -298,7 +297,10 @@ pub async fn open_link(
 ) -> Result<HttpResponse, PortalError> {
     let (opened, _) = setup::redeem(&state.store, &secret, state.portal.session_ttl)
         .await
-        .map_err(PortalError::Link)?;
+        .map_err(|refused| match refused {
+            Refused::Admin(e) => PortalError::from(e),
+            other => PortalError::Link(other),
+        })?;
     let max_age = i64::try_from(state.portal.session_ttl.as_secs()).unwrap_or(3600);
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/portal"))
@@ -1182,4 +1184,73 @@ pub async fn schedule(
         Outcome::Scheduled(outcome),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case(PortalError::NoSession, 403)]
+    #[case(PortalError::NotAllowed("pull".into()), 403)]
+    #[case(PortalError::Link(Refused::Unknown), 404)]
+    #[case(PortalError::Link(Refused::Used), 410)]
+    #[case(PortalError::Link(Refused::Expired), 410)]
+    #[case(PortalError::Link(Refused::Revoked), 410)]
+    #[case(PortalError::Web(WebError::Forbidden("csrf".into())), 403)]
+    fn each_refusal_has_its_status_and_a_page(#[case] error: PortalError, #[case] status: u16) {
+        assert_eq!(error.status_code().as_u16(), status);
+        let res = error.error_response();
+        assert_eq!(res.status().as_u16(), status);
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).unwrap(),
+            "text/html; charset=utf-8"
+        );
+    }
+
+    #[test]
+    fn a_pull_form_defines_only_its_providers_fields_and_leaves_the_schedule_off() {
+        let form = PullFields {
+            tenant_id: " contoso.example ".into(),
+            client_id: "app".into(),
+            admin_email: "admin@example.com".into(),
+            secret: "s".into(),
+            department: "Sales".into(),
+            org_unit: " ".into(),
+            ..PullFields::default()
+        };
+        let definition = form.definition(Provider::Entra);
+        assert_eq!(
+            definition.settings,
+            serde_json::json!({"tenant_id": "contoso.example", "client_id": "app"})
+        );
+        assert_eq!(definition.scope.department.as_deref(), Some("Sales"));
+        assert_eq!(definition.scope.org_unit, None);
+        assert!(!definition.schedule.enabled);
+        assert_eq!(
+            definition.secret.map(|s| s.expose().to_owned()),
+            Some("s".into())
+        );
+    }
+
+    #[test]
+    fn the_scope_reads_as_words() {
+        assert_eq!(scope_text(&serde_json::json!({})), "every user");
+        assert_eq!(
+            scope_text(&serde_json::json!({"group": "g1", "org_unit": "/Eng"})),
+            "group: g1, org unit: /Eng"
+        );
+    }
+
+    #[test]
+    fn every_scim_vendor_of_the_portal_is_one_dirsync_knows_and_has_steps() {
+        for choice in SCIM_VENDORS {
+            assert!(admin::VENDORS.contains(&choice.id), "{}", choice.id);
+            assert!(!scim_steps(choice.id).is_empty());
+        }
+        for choice in PULL_PROVIDERS {
+            assert!(Provider::parse(choice.id).is_some(), "{}", choice.id);
+        }
+    }
 }
