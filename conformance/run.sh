@@ -28,7 +28,10 @@
 #     a unittest module against the server; /api/docs is browser_api_docs.py, the
 #     operator dashboard (/admin, signed in as an operator this script creates)
 #     browser_admin.py and its pull pages browser_admin_pull.py (against a fake
-#     Entra ID, `dirsync dev fake-directory`, started here), whose screenshots of each page land in
+#     Entra ID, `dirsync dev fake-directory`, started here), the setup portal
+#     (/portal: a tenant and its links made through the host API with an
+#     operator's token, the local fake Entra ID started by the test, an expired
+#     link made here) browser_portal.py; their screenshots of each page land in
 #     $BROWSER_ARTIFACTS/screens (set BROWSER_ARTIFACTS to keep them). Fails
 #     (never skips) without chromium and chromium-driver.
 # (e) webhook deliveries checked by the official Standard Webhooks libraries:
@@ -155,6 +158,22 @@ new_token() { # $1 = directory name, $2 = vendor[, $3 = tenant] -> prints the to
   dirsync token create --directory "$dir_id" --json >"$WORK/token-$1.json"
   json_field token <"$WORK/token-$1.json"
 }
+# An expired setup link for browser_portal.py: made with the CLI, its expiry then
+# moved into the past in the database (as tests/api/portal.rs does through the store).
+dirsync setup-link create --tenant conformance --expires 1m --public-url http://expired.invalid \
+  --json >"$WORK/setup-link-expired.json"
+EXPIRED_LINK_ID="$(json_field id <"$WORK/setup-link-expired.json")"
+EXPIRED_LINK_PATH="$(json_field url <"$WORK/setup-link-expired.json")"
+EXPIRED_LINK_PATH="${EXPIRED_LINK_PATH#http://expired.invalid}"
+case "$BACKEND" in
+  sqlite)
+    "$PYTHON" -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("UPDATE setup_links SET expires_at = 1 WHERE id = ?", (sys.argv[2],)); c.commit()' \
+      "$WORK/dirsync.db" "$EXPIRED_LINK_ID"
+    ;;
+  postgres)
+    psql -q "$DB_URL" -c "UPDATE setup_links SET expires_at = 1 WHERE id = '$EXPIRED_LINK_ID'" >>"$LOG"
+    ;;
+esac
 TOKEN_ENTRA="$(new_token entra-replay entra)"
 TOKEN_TESTER="$(new_token scim2-tester generic)"
 TOKEN_API_SEED="$(new_token api-seed generic)"
@@ -308,6 +327,8 @@ if [[ " $SUITES " == *" browser "* ]]; then
     BROWSER_TOKEN="$(dirsync api-token --tenant conformance --scope read --ttl 1h)"
     # The pull pages' test narrows its connection's scope through the host API.
     BROWSER_PULL_TOKEN="$(dirsync api-token --tenant browser-pull --scope 'read write admin' --ttl 1h)"
+    # The setup portal's test makes its tenant and links as a host application.
+    PORTAL_API_TOKEN="$(dirsync api-token --tenant '*' --scope admin --ttl 1h)"
     # Screenshots of the pages (screens/) and of failures; kept when set
     # from outside, else in the work folder (removed after a clean run).
     BROWSER_ARTIFACTS="${BROWSER_ARTIFACTS:-$WORK/browser}"
@@ -316,7 +337,8 @@ if [[ " $SUITES " == *" browser "* ]]; then
       DIRSYNC_ORIGIN="http://127.0.0.1:$PORT" DIRSYNC_BROWSER_API_TOKEN="$BROWSER_TOKEN" \
       DIRSYNC_ADMIN_EMAIL="$ADMIN_EMAIL" DIRSYNC_ADMIN_PASSWORD="$ADMIN_PASSWORD" \
       DIRSYNC_PULL_TENANT=browser-pull DIRSYNC_PULL_API_TOKEN="$BROWSER_PULL_TOKEN" \
-      BROWSER_ARTIFACTS="$BROWSER_ARTIFACTS" \
+      BROWSER_ARTIFACTS="$BROWSER_ARTIFACTS" DIRSYNC_PORTAL_API_TOKEN="$PORTAL_API_TOKEN" \
+      DIRSYNC_BIN="$BIN" DIRSYNC_EXPIRED_SETUP_LINK="$EXPIRED_LINK_PATH" \
       "$VENV_BROWSER/bin/python" -m unittest -v test_browser "${PAGES[@]}") 2>&1 | tee "$WORK/browser.out"
     rc=${PIPESTATUS[0]}
     set -e

@@ -118,6 +118,11 @@ pub struct ServerSettings {
     #[arg(long, env = "DIRSYNC_TOKEN_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
     pub token_cache_ttl: std::time::Duration,
 
+    /// How long a setup portal session lasts from the setup link's use
+    /// (`1h`; 5 minutes to 12 hours).
+    #[arg(long, env = "DIRSYNC_PORTAL_SESSION_TTL", default_value = "1h", value_parser = portal_session_ttl)]
+    pub portal_session_ttl: std::time::Duration,
+
     #[command(flatten)]
     pub api: ApiSettings,
 
@@ -257,6 +262,7 @@ impl ServerSettings {
             // The default, so every test authenticates through the cache;
             // a test that revokes behind the server's back says so.
             token_cache_ttl: std::time::Duration::from_secs(5),
+            portal_session_ttl: std::time::Duration::from_secs(3600),
             api: ApiSettings::for_tests(),
             webhooks: WebhookArgs::for_tests(),
             scim_log: ScimLogArgs::for_tests(),
@@ -447,4 +453,15 @@ impl KeySettings {
             .map(crate::crypto::SealingKey::parse)
             .transpose()
     }
+}
+
+/// A setup portal session's life: 5 minutes to 12 hours.
+fn portal_session_ttl(raw: &str) -> Result<std::time::Duration, String> {
+    let ttl = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    if !(std::time::Duration::from_secs(300)..=std::time::Duration::from_secs(12 * 3600))
+        .contains(&ttl)
+    {
+        return Err("a portal session lasts 5 minutes to 12 hours".into());
+    }
+    Ok(ttl)
 }

@@ -58,6 +58,12 @@ enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// Setup links: a tenant's IT admin opens one to set up their identity
+    /// provider in the setup portal (/portal).
+    SetupLink {
+        #[command(subcommand)]
+        command: SetupLinkCommand,
+    },
     /// Manage a directory's SCIM bearer tokens.
     Token {
         #[command(subcommand)]
@@ -813,6 +819,113 @@ async fn operator(db: &DatabaseSettings, command: OperatorCommand) -> anyhow::Re
 }
 
 #[derive(Debug, Subcommand)]
+enum SetupLinkCommand {
+    /// Create a link; its URL (with the secret) is printed once. It opens
+    /// the setup portal once, and expires unused.
+    Create {
+        /// The tenant (name or id).
+        #[arg(long)]
+        tenant: String,
+        /// How long the link lives unused: 1m to 30d.
+        #[arg(long, default_value = "7d")]
+        expires: String,
+        /// What the portal may set up: scim, pull, or both.
+        #[arg(long, default_value = "scim,pull")]
+        allow: String,
+        /// The server's public URL, which the link is built on.
+        #[arg(
+            long,
+            env = "DIRSYNC_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        public_url: String,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a tenant's links (never their secrets).
+    List {
+        /// The tenant (name or id).
+        #[arg(long)]
+        tenant: String,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a link: it no longer opens, and a session it opened ends.
+    Revoke {
+        /// The tenant (name or id).
+        #[arg(long)]
+        tenant: String,
+        /// The link's id.
+        id: String,
+        /// Print JSON (for scripts).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn setup_link(db: &DatabaseSettings, command: SetupLinkCommand) -> anyhow::Result<()> {
+    use admin::setup;
+    let store = store(db).await?;
+    match command {
+        SetupLinkCommand::Create {
+            tenant,
+            expires,
+            allow,
+            public_url,
+            json,
+        } => {
+            let link = setup::create(
+                &store,
+                &tenant,
+                setup::Allows::parse(&allow)?,
+                setup::parse_expiry(&expires)?,
+                "cli",
+                &public_url,
+            )
+            .await?;
+            print(json, &link, |l| {
+                format!(
+                    "setup link {} (allows {}, expires {}); shown once:\n{}",
+                    l.link.id,
+                    l.link.allows.join(", "),
+                    l.link.expires_at,
+                    l.url
+                )
+            })?;
+        }
+        SetupLinkCommand::List { tenant, json } => {
+            let links = setup::list(&store, &tenant).await?;
+            print(json, &links, |links| {
+                if links.is_empty() {
+                    return "no setup links yet: dirsync setup-link create --tenant T".to_owned();
+                }
+                links
+                    .iter()
+                    .map(|l| {
+                        format!(
+                            "{}  {}  allows {}  expires {}  by {}",
+                            l.id,
+                            l.status,
+                            l.allows.join(","),
+                            l.expires_at,
+                            l.created_by
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+        SetupLinkCommand::Revoke { tenant, id, json } => {
+            let link = setup::revoke(&store, &tenant, &id).await?;
+            print(json, &link, |l| format!("setup link {} revoked", l.id))?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Subcommand)]
 enum TokenCommand {
     /// Create a token; the secret is printed once and never again.
     Create {
@@ -1436,6 +1549,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Connection { command } => connection(&cli.db, &cli.key, command).await?,
         Command::Webhook { command } => webhook(&cli.db, &cli.key, command).await?,
         Command::Operator { command } => operator(&cli.db, command).await?,
+        Command::SetupLink { command } => setup_link(&cli.db, command).await?,
         Command::Sync(args) => {
             let store = store(&cli.db).await?;
             let key = cli.key.key().context("DIRSYNC_SECRET_KEY")?;

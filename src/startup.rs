@@ -118,6 +118,7 @@ impl Application {
             keys,
             key: key.clone(),
             scim_base_url: scim_base_url.clone(),
+            public_url: public_url.clone(),
             scim_tokens: tokens.clone(),
             webhooks: settings.webhook_settings(),
             max_page_bytes: settings.max_page_bytes,
@@ -129,6 +130,10 @@ impl Application {
             throttle: crate::web::throttle::Throttle::default(),
             secure_cookies: public_url.starts_with("https://"),
             key,
+            portal: crate::web::portal::Settings {
+                public_url: public_url.clone(),
+                session_ttl: settings.portal_session_ttl,
+            },
         });
         let writer =
             crate::reconcile::unit::Writer::new(store.clone(), settings.write_batch as usize);

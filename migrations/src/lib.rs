@@ -16,6 +16,7 @@ mod m20261206_000009_name_folds;
 mod m20261206_000010_custom_attributes;
 mod m20261207_000011_scim_requests;
 mod m20261207_000012_operators;
+mod m20261207_000013_setup_links;
 
 /// The step before which the folded columns are recomputed in Rust
 /// (`m20261206_000009_name_folds`).
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000010_custom_attributes::Migration),
             Box::new(m20261207_000011_scim_requests::Migration),
             Box::new(m20261207_000012_operators::Migration),
+            Box::new(m20261207_000013_setup_links::Migration),
         ]
     }
 }

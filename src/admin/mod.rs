@@ -9,6 +9,7 @@ pub mod connections;
 pub mod directory;
 pub mod operators;
 pub mod requests;
+pub mod setup;
 pub mod webhooks;
 
 use serde::Serialize;

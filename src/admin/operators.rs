@@ -224,9 +224,21 @@ async fn open(
     tenant_id: Option<&str>,
     expires_at: i64,
 ) -> Result<Opened, AdminError> {
+    open_on(store.connection(), kind, operator, tenant_id, expires_at).await
+}
+
+/// Open a session on `conn` (a portal session opens in the transaction
+/// that marks its setup link used).
+pub(super) async fn open_on<C: crate::store::Conn>(
+    conn: &C,
+    kind: SessionKind,
+    operator: Option<&Operator>,
+    tenant_id: Option<&str>,
+    expires_at: i64,
+) -> Result<Opened, AdminError> {
     let cookie = crypto::random_token();
     let session = rows::insert_session(
-        store.connection(),
+        conn,
         Session {
             id_hash: crypto::hash_token(&cookie),
             kind: kind.as_str().to_owned(),

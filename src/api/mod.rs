@@ -21,6 +21,7 @@ pub mod groups;
 pub mod openapi;
 pub mod problem;
 pub mod runs;
+pub mod setup_links;
 pub mod tenants;
 pub mod users;
 pub mod webhooks;
@@ -48,6 +49,8 @@ pub struct ApiState {
     pub key: Option<SealingKey>,
     /// What an IdP is given as the SCIM base URL (`…/scim/v2`).
     pub scim_base_url: String,
+    /// The server's public URL, which setup links are built on.
+    pub public_url: String,
     /// The SCIM side's token cache: a token revoked or a directory deleted
     /// here is forgotten at once.
     pub scim_tokens: crate::scim::auth::TokenCache,

@@ -7,7 +7,9 @@ use actix_web::HttpResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{connections, directories, events, groups, runs, tenants, users, webhooks};
+use super::{
+    connections, directories, events, groups, runs, setup_links, tenants, users, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,6 +22,9 @@ use super::{connections, directories, events, groups, runs, tenants, users, webh
         tenants::create_tenant,
         tenants::list_tenants,
         tenants::get_tenant,
+        setup_links::create_setup_link,
+        setup_links::list_setup_links,
+        setup_links::revoke_setup_link,
         users::list_users,
         users::get_user,
         users::get_user_by_email,

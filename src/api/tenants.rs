@@ -12,14 +12,14 @@ use crate::admin::{self, TenantView};
 use crate::store::pages;
 
 pub fn scope() -> actix_web::Scope {
-    web::scope("/tenants")
+    let scope = web::scope("/tenants")
         .service(
             super::resource("", "GET, POST")
                 .route(web::get().to(list_tenants))
                 .route(web::post().to(create_tenant)),
         )
-        .service(super::resource("/{tenant}", "GET").route(web::get().to(get_tenant)))
-        .default_service(web::to(super::not_found))
+        .service(super::resource("/{tenant}", "GET").route(web::get().to(get_tenant)));
+    super::setup_links::routes(scope).default_service(web::to(super::not_found))
 }
 
 fn operator(caller: &Principal, scope: Scope) -> Result<(), Problem> {

@@ -547,3 +547,33 @@ pub mod sessions {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub mod setup_links {
+    use sea_orm::entity::prelude::*;
+
+    /// A tenant's setup link (migration m20261207_000013): only the hash of
+    /// its secret is kept.
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "setup_links")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub tenant_id: String,
+        /// SHA-256 (hex) of the secret.
+        pub secret_hash: String,
+        /// `scim`, `pull` or `scim,pull`.
+        pub allows: String,
+        pub created_at: i64,
+        pub expires_at: i64,
+        pub used_at: Option<i64>,
+        pub revoked_at: Option<i64>,
+        /// The session it opened (`sessions.id_hash`).
+        pub session_hash: Option<String>,
+        pub created_by: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -12,6 +12,7 @@ pub mod operators;
 pub mod pages;
 pub mod pull;
 pub mod scim_requests;
+pub mod setup_links;
 pub mod tenants;
 pub mod webhooks;
 

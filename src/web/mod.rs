@@ -5,7 +5,9 @@
 //! form (`session`), sign-in throttling (`throttle`), and a strict Content
 //! Security Policy on every response. Page handlers are thin: they check
 //! the session and call the same `admin` functions as the CLI and the host
-//! API, or read `store`. Uses actix_web and askama; never sea_orm.
+//! API, or read `store`. The customer's setup portal (`/portal`, `portal`)
+//! shares the stylesheet, the headers and the CSRF check. Uses actix_web
+//! and askama; never sea_orm.
 
 pub mod assets;
 mod directories;
@@ -14,6 +16,7 @@ mod events;
 mod groups;
 mod import;
 mod page;
+pub mod portal;
 mod runs;
 pub mod session;
 mod signin;
@@ -48,6 +51,9 @@ pub struct WebState {
     /// Opens the connections' sealed credentials for the runs, previews
     /// and imports an operator starts (None: the server has no key).
     pub key: Option<crate::crypto::SealingKey>,
+    /// What the setup portal needs beside: the public URL setup links are
+    /// built on, a session's life.
+    pub portal: portal::Settings,
 }
 
 /// The policy every /admin response carries: nothing but this origin's own
@@ -56,8 +62,9 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'
      style-src 'self'; img-src 'self'; frame-ancestors 'none'; form-action 'self'; \
      base-uri 'none'; object-src 'none'";
 
-/// Mount `/admin`.
+/// Mount `/admin` (and the setup portal, `/portal`).
 pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebState>) {
+    portal::configure(cfg, state.clone());
     cfg.service(
         web::scope("/admin")
             .wrap(from_fn(security_headers))
@@ -79,6 +86,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebState>) {
             .route(
                 "/tenants/{tenant}/directories",
                 web::post().to(tenants::create_directory),
+            )
+            .route(
+                "/tenants/{tenant}/setup-links",
+                web::post().to(tenants::create_setup_link),
             )
             .route("/tenants/{tenant}/users", web::get().to(users::list_users))
             .route("/tenants/{tenant}/users/{user}", web::get().to(users::user))
@@ -142,7 +153,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebState>) {
 
 /// The headers of every /admin response; pages (anything but the assets,
 /// which set their own) are never cached.
-async fn security_headers(
+pub(crate) async fn security_headers(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {

@@ -31,15 +31,21 @@ pub struct Operator {
 impl Operator {
     /// Refuse a form whose CSRF token is not the session's.
     pub fn check(&self, sent: &str) -> Result<(), WebError> {
-        if sent.is_empty() || !crate::crypto::hashes_equal(sent, &self.csrf) {
-            return Err(WebError::Forbidden(
-                "this form's security token is missing or is not this session's; \
-                 reload the page and send it again"
-                    .into(),
-            ));
-        }
-        Ok(())
+        check_csrf(&self.csrf, sent)
     }
+}
+
+/// Refuse a form whose CSRF token is not its session's: every session (an
+/// operator's, a setup portal's) carries one, and every form sends it back.
+pub fn check_csrf(session_token: &str, sent: &str) -> Result<(), WebError> {
+    if sent.is_empty() || !crate::crypto::hashes_equal(sent, session_token) {
+        return Err(WebError::Forbidden(
+            "this form's security token is missing or is not this session's; \
+             reload the page and send it again"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// A cookie's value from the request's `Cookie` headers.

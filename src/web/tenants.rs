@@ -109,6 +109,10 @@ struct TenantPage {
     name: String,
     vendor: String,
     error: Option<String>,
+    /// The tenant's setup links (never their secrets).
+    setup_links: Vec<crate::admin::setup::SetupLinkView>,
+    /// A link just created: its URL, shown once; or why it was not.
+    new_setup_link: Option<Result<String, String>>,
 }
 
 impl TenantPage {
@@ -125,13 +129,28 @@ async fn tenant_page(
     form: Option<&NewDirectory>,
     error: Option<String>,
 ) -> Result<HttpResponse, WebError> {
+    tenant_page_with(state, operator, tenant_id, status, form, error, None).await
+}
+
+async fn tenant_page_with(
+    state: &WebState,
+    operator: &Operator,
+    tenant_id: &str,
+    status: StatusCode,
+    form: Option<&NewDirectory>,
+    error: Option<String>,
+    new_setup_link: Option<Result<String, String>>,
+) -> Result<HttpResponse, WebError> {
     let tenant = state.store.tenant(tenant_id).await.map_err(|_| {
         WebError::NotFound(format!("tenant {}", crate::domain::text::quoted(tenant_id)))
     })?;
     let directories = admin::list_directories(&state.store, &tenant.name).await?;
+    let setup_links = crate::admin::setup::list(&state.store, &tenant.id).await?;
     render_as(
         status,
         &TenantPage {
+            setup_links,
+            new_setup_link,
             chrome: Some(Chrome::of(operator)),
             tenant: TenantView {
                 id: tenant.id,
@@ -216,4 +235,61 @@ pub async fn create_directory(
         }
         Err(other) => Err(other.into()),
     }
+}
+
+#[derive(Deserialize)]
+pub struct NewSetupLink {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    allow: String,
+    #[serde(default)]
+    expires: String,
+}
+
+/// Create a setup link for the tenant's IT admin (`admin::setup::create`,
+/// as the CLI and the API); its URL is shown once, on the tenant's page.
+pub async fn create_setup_link(
+    state: web::Data<WebState>,
+    operator: Operator,
+    tenant_id: web::Path<String>,
+    form: web::Form<NewSetupLink>,
+) -> Result<HttpResponse, WebError> {
+    use crate::admin::setup;
+    operator.check(&form.csrf)?;
+    let tenant = state.store.tenant(&tenant_id).await.map_err(|_| {
+        WebError::NotFound(format!(
+            "tenant {}",
+            crate::domain::text::quoted(&tenant_id)
+        ))
+    })?;
+    let created = async {
+        let allows = setup::Allows::parse(&form.allow)?;
+        let expires = setup::parse_expiry(&form.expires)?;
+        setup::create(
+            &state.store,
+            &tenant.id,
+            allows,
+            expires,
+            &operator.email,
+            &state.portal.public_url,
+        )
+        .await
+    }
+    .await;
+    let (status, outcome) = match created {
+        Ok(link) => (StatusCode::CREATED, Ok(link.url)),
+        Err(AdminError::Invalid(why)) => (StatusCode::BAD_REQUEST, Err(why)),
+        Err(other) => return Err(other.into()),
+    };
+    tenant_page_with(
+        &state,
+        &operator,
+        &tenant.id,
+        status,
+        None,
+        None,
+        Some(outcome),
+    )
+    .await
 }

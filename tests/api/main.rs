@@ -30,6 +30,7 @@ mod migrations;
 mod ops;
 mod paging;
 mod patch;
+mod portal;
 mod projection;
 mod pull;
 mod pull_identities;

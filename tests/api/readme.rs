@@ -12,14 +12,14 @@ use crate::helpers::spawn_app_with;
 use crate::pull::{Provider, start_fake};
 
 /// The fenced block after `marker`, and the key the README exports.
-fn block(readme: &str, marker: &str) -> String {
+pub(crate) fn block(readme: &str, marker: &str) -> String {
     let after = &readme[readme.find(marker).expect("marker")..];
     let start = after.find("```sh\n").expect("block") + "```sh\n".len();
     let end = after[start..].find("```").expect("block end");
     after[start..start + end].to_owned()
 }
 
-fn readme_secret(readme: &str) -> String {
+pub(crate) fn readme_secret(readme: &str) -> String {
     let line = readme
         .lines()
         .find(|l| l.starts_with("export DIRSYNC_API_JWT_SECRET="))
