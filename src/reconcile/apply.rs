@@ -595,6 +595,9 @@ struct State {
     /// Links whose snapshot the set judged (their `judged` is stamped with
     /// the app user's version after the set's writes).
     judged: Vec<String>,
+    /// App users whose removed link from this directory an upsert of the
+    /// set revives, with the one source that revives it (`revivals`).
+    revived: HashMap<String, String>,
 }
 
 impl State {
@@ -739,6 +742,18 @@ async fn load<C: Conn>(
     for link in links::links_elsewhere(conn, &dir.id, &added).await? {
         state.add_link(dir, link);
     }
+    // A removed link an upsert would revive gives way to another live link
+    // of this directory to its user (`revivals`), which must be known.
+    let mut reviving: Vec<String> = changes
+        .iter()
+        .filter(|c| matches!(c.change, Change::Upsert(_)))
+        .filter_map(|c| state.links.get(&c.source_id))
+        .filter(|l| l.removed_at.is_some())
+        .map(|l| l.app_user_id.clone())
+        .collect();
+    reviving.sort();
+    reviving.dedup();
+    by_email_only.extend(reviving);
     if !by_email_only.is_empty() {
         for link in links::links_of_users(conn, &by_email_only).await? {
             if link.directory_id == dir.id && !state.links.contains_key(&link.source_id) {
@@ -1047,6 +1062,7 @@ pub async fn apply_users<C: Conn>(
     let (changes, skipped) = fast_path(conn, dir, changes).await?;
     let mut state = State::default();
     let set = gather(conn, dir, &mut state, changes).await?;
+    state.revived = revivals(&state, &set);
     // Plan every change against the state before the set.
     let planned: Vec<Planned> = set
         .iter()
@@ -1104,15 +1120,51 @@ struct Planned {
     held: bool,
 }
 
+/// The removed links the set's upserts revive, one per app user: none
+/// where another live link of this directory names the user (it took the
+/// user since; the returning directory user is a new one, whose address
+/// waits), else the link most recently written (then the least source id)
+/// among those the set revives. One directory user per app user, and the
+/// same answer in any order of the set; a user revived is nobody's to
+/// adopt by address in the same set.
+fn revivals(state: &State, set: &[UserChange]) -> HashMap<String, String> {
+    let mut won: HashMap<String, &Link> = HashMap::new();
+    for item in set {
+        if !matches!(item.change, Change::Upsert(_)) {
+            continue;
+        }
+        let Some(link) = state
+            .links
+            .get(&item.source_id)
+            .filter(|l| l.removed_at.is_some() && !state.here.contains_key(&l.app_user_id))
+        else {
+            continue;
+        };
+        won.entry(link.app_user_id.clone())
+            .and_modify(|best| {
+                if (link.updated_at, std::cmp::Reverse(&link.source_id))
+                    > (best.updated_at, std::cmp::Reverse(&best.source_id))
+                {
+                    *best = link;
+                }
+            })
+            .or_insert(link);
+    }
+    won.into_iter()
+        .map(|(user, link)| (user, link.source_id.clone()))
+        .collect()
+}
+
 fn plan_one(state: &State, dir: &Origin, item: &UserChange, now: i64, options: Options) -> Planned {
     // A removed link has said its last word: a removal said again (a delta
     // repeating it, after a policy change) is about nobody, so it neither
     // deletes nor deactivates the user the link once named, whom another
     // change of the same set may be adopting by address. An upsert revives it.
-    let link = state
-        .links
-        .get(&item.source_id)
-        .filter(|l| l.removed_at.is_none() || matches!(item.change, Change::Upsert(_)));
+    let link = state.links.get(&item.source_id).filter(|l| {
+        l.removed_at.is_none()
+            || (matches!(item.change, Change::Upsert(_))
+                && state.revived.get(&l.app_user_id) == Some(&l.source_id))
+    });
     let linked = link.and_then(|l| state.users.get(&l.app_user_id));
     // A first match by email adopts a user this directory does not link
     // yet; one it links belongs to another of its users, and whether the
@@ -1122,7 +1174,7 @@ fn plan_one(state: &State, dir: &Origin, item: &UserChange, now: i64, options: O
             .email
             .as_ref()
             .and_then(|e| state.by_email.get(e))
-            .filter(|id| !state.here.contains_key(*id))
+            .filter(|id| !state.here.contains_key(*id) && !state.revived.contains_key(*id))
             .and_then(|id| state.users.get(id)),
         _ => None,
     };

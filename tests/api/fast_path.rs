@@ -139,6 +139,7 @@ async fn run(steps: &[Step], full_path_only: bool) -> Ended {
                     .await
                     .expect(&said);
                 unit.commit().await.expect(&said);
+                one_live_link_per_user(&app).await.expect(&said);
             }
             Step::Admin(p, action) => {
                 // Refused when nobody has that address (yet): fine.
@@ -397,4 +398,96 @@ async fn a_removal_said_again_deletes_nobody_another_user_of_the_page_adopts() {
         "{events:?}"
     );
     assert_eq!(run(&steps, false).await, full);
+}
+
+/// Found by the property above (its shrunk case): a directory user whose
+/// link was removed comes back with the address its old app user holds,
+/// in the same page that releases another directory user's change waiting
+/// for that address. The returning user takes their app user back; the
+/// waiting one keeps waiting (never two live links of one directory to one
+/// app user, which the next page's writes then tripped over as a UNIQUE
+/// violation on the address).
+#[tokio::test]
+async fn a_returning_user_and_a_change_waiting_for_their_address_keep_one_link_each() {
+    use Said::*;
+    let u = |email, active, name| Upsert {
+        email,
+        active,
+        name,
+    };
+    let steps = vec![
+        Step::Page(
+            1,
+            vec![(0, u(0, false, 1)), (0, u(2, false, 1)), (2, u(0, true, 1))],
+        ),
+        Step::Page(
+            1,
+            vec![(2, u(0, true, 1)), (1, u(2, false, 0)), (0, u(2, false, 0))],
+        ),
+        Step::Page(1, vec![(2, u(2, true, 1)), (0, Removed)]),
+        Step::Page(1, vec![(2, u(0, false, 0)), (0, u(2, true, 1))]),
+        Step::Page(
+            1,
+            vec![(0, u(2, true, 0)), (0, u(0, false, 0)), (1, u(2, true, 0))],
+        ),
+        Step::Page(1, vec![(2, u(2, true, 1)), (0, Removed)]),
+        Step::Page(
+            1,
+            vec![(0, u(2, true, 0)), (0, u(0, false, 0)), (1, u(2, true, 0))],
+        ),
+    ];
+    let full = run(&steps, true).await;
+    let fast = run(&steps, false).await;
+    assert_eq!(fast, full);
+}
+
+/// A directory user whose link was removed, and whose app user another
+/// directory user of the same directory took by address since, comes back
+/// as a new user: their change waits for the address, and the app user
+/// keeps the one link it has.
+#[tokio::test]
+async fn a_returning_user_whose_app_user_was_taken_since_waits_for_the_address() {
+    use Said::*;
+    let u = |email, active, name| Upsert {
+        email,
+        active,
+        name,
+    };
+    let steps = vec![
+        Step::Page(0, vec![(0, u(0, true, 0))]),
+        Step::Page(0, vec![(0, Removed)]),
+        Step::Page(0, vec![(1, u(0, true, 1))]),
+        Step::Page(0, vec![(0, u(0, true, 0))]),
+    ];
+    let (users, links, _) = run(&steps, true).await;
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert_eq!(users["p0@example.com"]["given_name"], "Name1", "{users:?}");
+    let live: Vec<_> = links
+        .iter()
+        .filter(|l| !l.3)
+        .map(|l| l.1.as_str())
+        .collect();
+    assert_eq!(live, ["person-1"], "{links:?}");
+}
+
+/// The engine's invariant: one live link of a directory per app user.
+async fn one_live_link_per_user(app: &TestApp) -> Result<(), String> {
+    let rows = app
+        .store
+        .connection()
+        .query_all_raw(sea_orm::Statement::from_string(
+            app.store.connection().get_database_backend(),
+            "SELECT directory_id, app_user_id, COUNT(*) AS n FROM user_links \
+             WHERE removed_at IS NULL GROUP BY directory_id, app_user_id HAVING COUNT(*) > 1",
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    if rows.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} app users with two live links of one directory",
+            rows.len()
+        ))
+    }
 }
