@@ -245,18 +245,13 @@ pub enum Refused {
     Admin(#[from] AdminError),
 }
 
-/// Open a portal session with a link's secret, for `session_ttl`: the link
-/// is marked used in the transaction that opens the session, by a
-/// conditional update, so of two browsers racing only one gets in.
-pub async fn redeem(
-    store: &Store,
-    secret: &str,
-    session_ttl: Duration,
-) -> Result<(Opened, Allows), Refused> {
-    let hash = crypto::hash_token(secret);
-    let at = now();
-    let tx = store.write().await.map_err(AdminError::Store)?;
-    let link = match rows::by_hash(tx.conn(), &hash).await {
+/// The link a secret names, if it may still open a session.
+async fn usable<C: crate::store::Conn>(
+    conn: &C,
+    hash: &str,
+    at: i64,
+) -> Result<SetupLink, Refused> {
+    let link = match rows::by_hash(conn, hash).await {
         Ok(link) => link,
         Err(StoreError::NotFound) => return Err(Refused::Unknown),
         Err(other) => return Err(AdminError::Store(other).into()),
@@ -270,6 +265,34 @@ pub async fn redeem(
     if link.expires_at <= at {
         return Err(Refused::Expired);
     }
+    Ok(link)
+}
+
+/// What a link would open, read without using it: its tenant's name and
+/// what it allows, or why it opens nothing. Opening a link is a second
+/// step (`redeem`, a POST): a mail scanner or a chat's link preview that
+/// fetches the address does not use the link up.
+pub async fn peek(store: &Store, secret: &str) -> Result<(String, Allows), Refused> {
+    let link = usable(store.connection(), &crypto::hash_token(secret), now()).await?;
+    let tenant = store
+        .tenant(&link.tenant_id)
+        .await
+        .map_err(AdminError::Store)?;
+    Ok((tenant.name, Allows::parse(&link.allows)?))
+}
+
+/// Open a portal session with a link's secret, for `session_ttl`: the link
+/// is marked used in the transaction that opens the session, by a
+/// conditional update, so of two browsers racing only one gets in.
+pub async fn redeem(
+    store: &Store,
+    secret: &str,
+    session_ttl: Duration,
+) -> Result<(Opened, Allows), Refused> {
+    let hash = crypto::hash_token(secret);
+    let at = now();
+    let tx = store.write().await.map_err(AdminError::Store)?;
+    let link = usable(tx.conn(), &hash, at).await?;
     let ttl = i64::try_from(session_ttl.as_millis()).unwrap_or(i64::MAX);
     let opened = operators::open_on(
         tx.conn(),

@@ -62,7 +62,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: web::Data<WebState>) {
             )
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .route("", web::get().to(home))
-            .route("/setup/{secret}", web::get().to(open_link))
+            .route("/setup/{secret}", web::get().to(show_link))
+            .route("/setup/{secret}", web::post().to(open_link))
             .route("/assets/{name}", web::get().to(super::assets::asset))
             .route("/finish", web::post().to(finish))
             .route("/scim", web::post().to(create_scim))
@@ -284,7 +285,41 @@ pub async fn not_found() -> Result<HttpResponse, PortalError> {
     Err(WebError::NotFound("this page".into()).into())
 }
 
-/// `GET /portal/setup/{secret}`: the link opens a session, whose cookie is
+#[derive(Template)]
+#[template(path = "portal/open.html")]
+struct OpenPage {
+    tenant: String,
+    allows: String,
+    minutes: u64,
+}
+
+/// `GET /portal/setup/{secret}`: what the link opens, with the button that
+/// opens it, or the page saying why it opens nothing. Reading the address
+/// uses nothing up (a mail scanner or a chat's link preview fetches it).
+pub async fn show_link(
+    state: web::Data<WebState>,
+    secret: web::Path<String>,
+) -> Result<HttpResponse, PortalError> {
+    let (tenant, allows) =
+        setup::peek(&state.store, &secret)
+            .await
+            .map_err(|refused| match refused {
+                Refused::Admin(e) => PortalError::from(e),
+                other => PortalError::Link(other),
+            })?;
+    let allows = match (allows.scim, allows.pull) {
+        (true, true) => "by SCIM, or by letting us read it",
+        (true, false) => "by SCIM",
+        _ => "by letting us read it",
+    };
+    render(&OpenPage {
+        tenant,
+        allows: allows.into(),
+        minutes: state.portal.session_ttl.as_secs().div_ceil(60),
+    })
+}
+
+/// `POST /portal/setup/{secret}`: the link opens a session, whose cookie is
 /// set; the browser goes on to `/portal`, so the secret leaves the address
 /// bar (and its history entry is the used link, which opens nothing).
 pub async fn open_link(

@@ -80,10 +80,22 @@ async fn open(app: &TestApp, client: &reqwest::Client, url: &str) -> Response {
         .unwrap()
 }
 
-/// Open the link: the session's cookie is set and the browser goes on to
-/// /portal, without the secret in its address.
+/// Open the link: its page (a GET, which a mail scanner may send too)
+/// uses nothing up; its button (a POST) sets the session's cookie and the
+/// browser goes on to /portal, without the secret in its address.
 async fn redeem(app: &TestApp, client: &reqwest::Client, url: &str) -> Session {
-    let res = open(app, client, url).await;
+    for _ in 0..2 {
+        let page = open(app, client, url).await;
+        assert_eq!(page.status(), 200);
+        assert!(page.headers().get("set-cookie").is_none());
+        let html = page.text().await.unwrap();
+        assert!(html.contains("id=\"portal-start\""), "{html}");
+    }
+    let res = client
+        .post(format!("{}{}", app.origin, path_of(url)))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 303);
     assert_eq!(res.headers()["location"], "/portal");
     let header = res
@@ -200,18 +212,31 @@ async fn a_link_from_the_host_api_opens_the_portal_once_and_the_second_use_is_go
 
     let client = browser();
     let path = url.strip_prefix(&app.origin).unwrap();
-    let first = client
+    // Fetching the link (a mail scanner, a chat's preview) uses nothing up.
+    let scanned = client
         .get(format!("{}{path}", app.origin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scanned.status(), 200);
+    let first = client
+        .post(format!("{}{path}", app.origin))
         .send()
         .await
         .unwrap();
     assert_eq!(first.status(), 303);
     let again = client
-        .get(format!("{}{path}", app.origin))
+        .post(format!("{}{path}", app.origin))
         .send()
         .await
         .unwrap();
     refused(again, 410, "already used").await;
+    let shown = client
+        .get(format!("{}{path}", app.origin))
+        .send()
+        .await
+        .unwrap();
+    refused(shown, 410, "already used").await;
 
     let (_, list, _) = call(
         &app,
