@@ -431,25 +431,41 @@ impl Google {
         Ok(url)
     }
 
+    /// Custom schemas come only with `projection=custom` (the ones
+    /// `customFieldMask` names) or `full` (all of them), §1B. The connector
+    /// asks for the schemas its mapping reads and nothing more (issue 14),
+    /// so a schema the rules ignore (which may hold what a tenant keeps from
+    /// most admins) never leaves Google. users.list and users.get alike.
+    fn projection(&self, url: &mut Url) {
+        let mut query = url.query_pairs_mut();
+        if self.custom_schemas.is_empty() {
+            query.append_pair("projection", "basic");
+        } else {
+            query.append_pair("projection", "custom");
+            query.append_pair("customFieldMask", &self.custom_schemas.join(","));
+        }
+    }
+
     fn users_url(&self, max: u32, page_token: Option<&str>) -> Result<Url, PullError> {
         let mut url = self.listing("users", max, page_token)?;
+        self.projection(&mut url);
         {
             let mut query = url.query_pairs_mut();
-            // Custom schemas come only with `projection=custom` (the ones
-            // `customFieldMask` names) or `full` (all of them), §1B. The
-            // connector asks for the schemas its mapping reads and nothing
-            // more (issue 14), so a schema the rules ignore (which may hold
-            // what a tenant keeps from most admins) never leaves Google.
-            if self.custom_schemas.is_empty() {
-                query.append_pair("projection", "basic");
-            } else {
-                query.append_pair("projection", "custom");
-                query.append_pair("customFieldMask", &self.custom_schemas.join(","));
-            }
             if let Some(search) = &self.search {
                 query.append_pair("query", search);
             }
         }
+        Ok(url)
+    }
+
+    /// users.get: `users/{userKey}` with the listing's projection.
+    fn user_url(&self, key: &str) -> Result<Url, PullError> {
+        let mut url = self.directory.clone();
+        url.path_segments_mut()
+            .map_err(|()| PullError::Config("api_base cannot hold a path".to_owned()))?
+            .pop_if_empty()
+            .extend(["users", key]);
+        self.projection(&mut url);
         Ok(url)
     }
 
@@ -541,6 +557,34 @@ impl Source for Google {
             }
         }
         Ok(page)
+    }
+
+    /// A group or an org unit scope is applied to a listing, so only an
+    /// unscoped connection reads one user.
+    fn reads_one(&self) -> bool {
+        self.group.is_none() && self.search.is_none()
+    }
+
+    /// users.get (`userKey`: the id or the primary email) with the
+    /// listing's projection; Google's 404 (`notFound`) is no such user, and
+    /// so is a user outside the connection's `domain` (the listing reads
+    /// that domain's users only).
+    async fn user(&mut self, key: &str) -> Result<Option<normalize::Normalized>, PullError> {
+        let item = match self.get(self.user_url(key)?).await {
+            Ok(item) => item,
+            Err(PullError::Provider { status: 404, .. }) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        if let Some(domain) = &self.settings.domain {
+            let email = item["primaryEmail"].as_str().unwrap_or_default();
+            let of_domain = email
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain.trim()));
+            if !of_domain {
+                return Ok(None);
+            }
+        }
+        Ok(Some(google_user(&item)))
     }
 
     async fn groups(&mut self, next: Option<&str>) -> Result<GroupPage, PullError> {

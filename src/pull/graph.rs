@@ -20,7 +20,7 @@ use serde_json::Value;
 use tracing::instrument;
 
 use super::PullError;
-use super::normalize::{graph_changed_user, graph_user};
+use super::normalize::{Normalized, graph_changed_user, graph_user};
 use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Asked, Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
 use super::token::AccessToken;
@@ -482,6 +482,31 @@ impl Source for Graph {
         };
         let body = self.get(&url, listing).await?;
         Ok(user_page(&body, self.incremental))
+    }
+
+    /// A group scope is Graph's (its members are listed), so only an
+    /// unscoped connection reads one user.
+    fn reads_one(&self) -> bool {
+        self.group.is_none()
+    }
+
+    /// `GET /users/{id | userPrincipalName}` with the listing's `$select`
+    /// (§2B); Graph's 404 (`Request_ResourceNotFound`) is no such user.
+    #[instrument(skip_all, fields(tenant_id = %self.settings.tenant_id))]
+    async fn user(&mut self, key: &str) -> Result<Option<Normalized>, PullError> {
+        let mut url = url::Url::parse(self.settings.graph_base())
+            .map_err(|e| PullError::Config(format!("graph_base: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|()| PullError::Config("graph_base cannot hold a path".into()))?
+            .pop_if_empty()
+            .extend(["users", key]);
+        // As the listing writes it (`$select=a,b`, not form-encoded).
+        url.set_query(Some(&format!("$select={}", self.select)));
+        match self.get(url.as_str(), Listing::Other).await {
+            Ok(body) => Ok(Some(graph_user(&body))),
+            Err(PullError::Provider { status: 404, .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     #[instrument(skip_all, fields(tenant_id = %self.settings.tenant_id))]

@@ -751,6 +751,25 @@ impl Source for Okta {
         Ok(page)
     }
 
+    /// A group scope is Okta's (its users are listed), so only an unscoped
+    /// connection reads one user.
+    fn reads_one(&self) -> bool {
+        self.group.is_none()
+    }
+
+    /// `GET /api/v1/users/{id | login}` (§3B), whatever the user's status
+    /// (a DEPROVISIONED one too, as a full listing reads them); Okta's 404
+    /// (E0000007) is no such user.
+    #[instrument(skip_all, fields(org = %self.org))]
+    async fn user(&mut self, key: &str) -> Result<Option<normalize::Normalized>, PullError> {
+        let url = self.api(&["users", key], &[])?;
+        match self.get(&url).await {
+            Ok(answer) => Ok(Some(okta_user(&answer.json()))),
+            Err(PullError::Provider { status: 404, .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Every group but Okta's BUILT_IN "Everyone": it holds every user by
     /// definition, so as an app group it would say nothing and cost a
     /// membership per user (Okta's own SCIM push never sends it either).
