@@ -701,6 +701,65 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_user_is_read_by_id_or_email_with_the_listings_projection_and_unknown_is_none() {
+        let dir = Org::generate(600, 1, 7);
+        let (pacing, _) = Pacing::recording(3);
+        let (_fake, shared, mut google) = connect(
+            dir.clone(),
+            Credentials::default(),
+            Scope::default(),
+            pacing,
+        );
+        google.ask_for(&Asked {
+            properties: Vec::new(),
+            custom_schemas: vec!["HR".into()],
+        });
+        let (pages, _) = all_users(&mut google).await.unwrap();
+        let listings = shared
+            .users_listed
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let user = dir
+            .users
+            .iter()
+            .find(|u| !u.cost_center.is_empty())
+            .unwrap();
+        let listed = pages
+            .iter()
+            .flat_map(|p| p.users.iter())
+            .find(|(id, _)| *id == user.id);
+        for key in [user.id.as_str(), user.email.as_str()] {
+            let read = google.user(key).await.unwrap().unwrap();
+            assert_eq!(read.user.as_ref(), listed, "{key}");
+            let document = read.user.as_ref().unwrap().1.document.clone().unwrap();
+            assert!(
+                document["customSchemas"]["HR"].is_object()
+                    && document["customSchemas"].get("Security").is_none(),
+                "only the masked schema: {document}"
+            );
+        }
+        assert_eq!(google.user("nobody@example.com").await.unwrap(), None);
+        assert_eq!(shared.user_reads().len(), 3);
+        assert_eq!(
+            shared
+                .users_listed
+                .load(std::sync::atomic::Ordering::SeqCst),
+            listings
+        );
+        assert!(google.reads_one());
+        let (pacing, _) = Pacing::recording(3);
+        let (_f, _s, unit) = connect(
+            dir.clone(),
+            Credentials::default(),
+            Scope {
+                org_unit: Some("/Sales".into()),
+                ..Scope::default()
+            },
+            pacing,
+        );
+        assert!(!unit.reads_one());
+    }
+
+    #[tokio::test]
     async fn a_full_listing_pages_through_every_user_and_suspended_or_archived_users_are_inactive()
     {
         let dir = Org::generate(1100, 3, 7);

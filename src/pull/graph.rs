@@ -503,7 +503,14 @@ impl Source for Graph {
         // As the listing writes it (`$select=a,b`, not form-encoded).
         url.set_query(Some(&format!("$select={}", self.select)));
         match self.get(url.as_str(), Listing::Other).await {
-            Ok(body) => Ok(Some(graph_user(&body))),
+            // The entity's `@odata.context` is the answer's, not the
+            // user's: the item is as a listing serves it.
+            Ok(mut body) => {
+                if let Some(item) = body.as_object_mut() {
+                    item.remove("@odata.context");
+                }
+                Ok(Some(graph_user(&body)))
+            }
             Err(PullError::Provider { status: 404, .. }) => Ok(None),
             Err(err) => Err(err),
         }
@@ -918,6 +925,53 @@ mod tests {
             );
             assert!(members.next.is_none());
         }
+    }
+
+    #[tokio::test]
+    async fn one_user_is_read_by_id_or_principal_name_as_the_listing_serves_it_and_unknown_is_none()
+    {
+        let dir = Org::generate(250, 1, 42);
+        let (shared, fake) = fake(&dir, credentials());
+        shared.faults.retry_after_ms.store(10, Ordering::SeqCst);
+        let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
+        graph.ask_for(&Asked {
+            properties: vec![crate::pull::fake::GRAPH_COST_CENTER.into()],
+            custom_schemas: Vec::new(),
+        });
+        let listed: Vec<(String, Snapshot)> = pages(&mut graph, Position::Start)
+            .await
+            .into_iter()
+            .flat_map(|p| p.users)
+            .collect();
+        let listings = shared.users_listed.load(Ordering::SeqCst);
+        let user = dir
+            .users
+            .iter()
+            .find(|u| !u.cost_center.is_empty())
+            .unwrap();
+        let listed = listed.iter().find(|(id, _)| *id == user.id).unwrap();
+        // Throttled first: retried as a listing page is.
+        shared.faults.throttle(1);
+        for key in [user.id.as_str(), user.email.as_str()] {
+            let read = graph.user(key).await.unwrap().unwrap();
+            assert_eq!(read.user.as_ref(), Some(listed), "{key}");
+        }
+        assert_eq!(graph.user("nobody@contoso.example").await.unwrap(), None);
+        assert_eq!(
+            shared.user_reads(),
+            vec![
+                user.id.clone(),
+                user.email.clone(),
+                "nobody@contoso.example".into()
+            ]
+        );
+        assert_eq!(shared.users_listed.load(Ordering::SeqCst), listings);
+        assert!(graph.reads_one());
+        let scoped = Scope {
+            group: Some(dir.groups[0].id.clone()),
+            ..Scope::default()
+        };
+        assert!(!connect(&fake, &scoped, SECRET, recording()).reads_one());
     }
 
     #[tokio::test]

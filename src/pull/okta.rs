@@ -921,6 +921,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_user_is_read_by_id_or_login_as_the_listing_serves_it_and_unknown_is_none() {
+        let dir = directory(450, 1);
+        let shared = Shared::new(dir.clone());
+        let fake = start(shared.clone(), Credentials::default()).unwrap();
+        let mut okta = ssws(&fake, &Scope::default());
+        let listing = list(&mut okta, Position::Start).await;
+        let listings = shared.users_listed.load(Ordering::SeqCst);
+        // User 1 is DEPROVISIONED: read directly all the same, as the full
+        // listing's second half reads it.
+        for user in [&dir.users[1], &dir.users[300]] {
+            let listed = listing.users.iter().find(|(id, _)| *id == user.id);
+            for key in [user.id.as_str(), user.email.as_str()] {
+                let read = okta.user(key).await.unwrap().unwrap();
+                assert_eq!(read.user.as_ref(), listed, "{key}");
+            }
+        }
+        assert_eq!(okta.user("nobody@example.com").await.unwrap(), None);
+        assert_eq!(shared.user_reads().len(), 5);
+        assert_eq!(shared.users_listed.load(Ordering::SeqCst), listings);
+        assert!(okta.reads_one());
+        let scoped = Scope {
+            group: Some(dir.groups[0].id.clone()),
+            ..Scope::default()
+        };
+        assert!(!ssws(&fake, &scoped).reads_one());
+    }
+
+    #[tokio::test]
     async fn a_full_ssws_listing_reads_every_page_then_the_deprovisioned_users() {
         let dir = directory(450, 3);
         let fake = start(Shared::new(dir.clone()), Credentials::default()).unwrap();
