@@ -86,7 +86,9 @@ pub struct Request {
     /// An import (the import wizard's, mode `import`): the users the
     /// listing selects go through the engine as a partial listing, so no
     /// one is missing for not being selected and groups are left alone.
-    /// With no `only` and no `department`, every user in scope.
+    /// With no `only` and no `department`, every user in scope. With
+    /// `only`, each named user is read by itself (`Source::user`) when the
+    /// source can (`Source::reads_one`), rather than listed.
     pub import: bool,
     /// The run the guard stopped that this run carries out, with the number
     /// of deactivations the operator saw and approved.
