@@ -750,19 +750,22 @@ pub struct ImportSummary {
     pub updated: u64,
     pub unchanged: u64,
     /// Users the rules did not take in (a domain not allowed, no email…),
-    /// and selected users the provider did not list in the connection's
+    /// and selected users the provider does not have in the connection's
     /// scope.
     pub skipped: u64,
     /// Conflicts (an address another user holds) and provider errors.
     pub errors: u64,
-    /// The first skips, conflicts and provider errors, with their reasons.
+    /// The first skips, conflicts and provider errors, with their reasons;
+    /// a name no user in the scope answered to is `kind: not_found`.
     #[schema(value_type = Vec<Object>)]
     pub problems: Vec<Value>,
 }
 
 /// Import the selected users of a pull directory now, through the engine
 /// as a run of mode `import` (a partial listing: no one else is touched,
-/// no groups), answering when it ends. A provider that cannot be read is
+/// no groups), answering when it ends. Named users are read from the
+/// provider one by one, not listed (`pull::run`), unless the provider
+/// applies the connection's scope. A provider that cannot be read is
 /// `Provider`, in its own words.
 pub async fn import(
     store: &Store,

@@ -7,6 +7,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::normalize::Normalized;
 use super::retry::Pacing;
 use super::schedule::Schedule;
 use super::source::{Asked, Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
@@ -163,6 +164,22 @@ impl Source for Connector {
             Connector::Google(c) => c.users(at).await,
             Connector::Graph(c) => c.users(at).await,
             Connector::Okta(c) => c.users(at).await,
+        }
+    }
+
+    fn reads_one(&self) -> bool {
+        match self {
+            Connector::Google(c) => c.reads_one(),
+            Connector::Graph(c) => c.reads_one(),
+            Connector::Okta(c) => c.reads_one(),
+        }
+    }
+
+    async fn user(&mut self, key: &str) -> Result<Option<Normalized>, PullError> {
+        match self {
+            Connector::Google(c) => c.user(key).await,
+            Connector::Graph(c) => c.user(key).await,
+            Connector::Okta(c) => c.user(key).await,
         }
     }
 

@@ -431,25 +431,41 @@ impl Google {
         Ok(url)
     }
 
+    /// Custom schemas come only with `projection=custom` (the ones
+    /// `customFieldMask` names) or `full` (all of them), §1B. The connector
+    /// asks for the schemas its mapping reads and nothing more (issue 14),
+    /// so a schema the rules ignore (which may hold what a tenant keeps from
+    /// most admins) never leaves Google. users.list and users.get alike.
+    fn projection(&self, url: &mut Url) {
+        let mut query = url.query_pairs_mut();
+        if self.custom_schemas.is_empty() {
+            query.append_pair("projection", "basic");
+        } else {
+            query.append_pair("projection", "custom");
+            query.append_pair("customFieldMask", &self.custom_schemas.join(","));
+        }
+    }
+
     fn users_url(&self, max: u32, page_token: Option<&str>) -> Result<Url, PullError> {
         let mut url = self.listing("users", max, page_token)?;
+        self.projection(&mut url);
         {
             let mut query = url.query_pairs_mut();
-            // Custom schemas come only with `projection=custom` (the ones
-            // `customFieldMask` names) or `full` (all of them), §1B. The
-            // connector asks for the schemas its mapping reads and nothing
-            // more (issue 14), so a schema the rules ignore (which may hold
-            // what a tenant keeps from most admins) never leaves Google.
-            if self.custom_schemas.is_empty() {
-                query.append_pair("projection", "basic");
-            } else {
-                query.append_pair("projection", "custom");
-                query.append_pair("customFieldMask", &self.custom_schemas.join(","));
-            }
             if let Some(search) = &self.search {
                 query.append_pair("query", search);
             }
         }
+        Ok(url)
+    }
+
+    /// users.get: `users/{userKey}` with the listing's projection.
+    fn user_url(&self, key: &str) -> Result<Url, PullError> {
+        let mut url = self.directory.clone();
+        url.path_segments_mut()
+            .map_err(|()| PullError::Config("api_base cannot hold a path".to_owned()))?
+            .pop_if_empty()
+            .extend(["users", key]);
+        self.projection(&mut url);
         Ok(url)
     }
 
@@ -541,6 +557,34 @@ impl Source for Google {
             }
         }
         Ok(page)
+    }
+
+    /// A group or an org unit scope is applied to a listing, so only an
+    /// unscoped connection reads one user.
+    fn reads_one(&self) -> bool {
+        self.group.is_none() && self.search.is_none()
+    }
+
+    /// users.get (`userKey`: the id or the primary email) with the
+    /// listing's projection; Google's 404 (`notFound`) is no such user, and
+    /// so is a user outside the connection's `domain` (the listing reads
+    /// that domain's users only).
+    async fn user(&mut self, key: &str) -> Result<Option<normalize::Normalized>, PullError> {
+        let item = match self.get(self.user_url(key)?).await {
+            Ok(item) => item,
+            Err(PullError::Provider { status: 404, .. }) => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        if let Some(domain) = &self.settings.domain {
+            let email = item["primaryEmail"].as_str().unwrap_or_default();
+            let of_domain = email
+                .rsplit_once('@')
+                .is_some_and(|(_, d)| d.eq_ignore_ascii_case(domain.trim()));
+            if !of_domain {
+                return Ok(None);
+            }
+        }
+        Ok(Some(google_user(&item)))
     }
 
     async fn groups(&mut self, next: Option<&str>) -> Result<GroupPage, PullError> {
@@ -654,6 +698,65 @@ mod tests {
             .iter()
             .flat_map(|p| p.users.iter().map(|(id, _)| id.clone()))
             .collect()
+    }
+
+    #[tokio::test]
+    async fn one_user_is_read_by_id_or_email_with_the_listings_projection_and_unknown_is_none() {
+        let dir = Org::generate(600, 1, 7);
+        let (pacing, _) = Pacing::recording(3);
+        let (_fake, shared, mut google) = connect(
+            dir.clone(),
+            Credentials::default(),
+            Scope::default(),
+            pacing,
+        );
+        google.ask_for(&Asked {
+            properties: Vec::new(),
+            custom_schemas: vec!["HR".into()],
+        });
+        let (pages, _) = all_users(&mut google).await.unwrap();
+        let listings = shared
+            .users_listed
+            .load(std::sync::atomic::Ordering::SeqCst);
+        let user = dir
+            .users
+            .iter()
+            .find(|u| !u.cost_center.is_empty())
+            .unwrap();
+        let listed = pages
+            .iter()
+            .flat_map(|p| p.users.iter())
+            .find(|(id, _)| *id == user.id);
+        for key in [user.id.as_str(), user.email.as_str()] {
+            let read = google.user(key).await.unwrap().unwrap();
+            assert_eq!(read.user.as_ref(), listed, "{key}");
+            let document = read.user.as_ref().unwrap().1.document.clone().unwrap();
+            assert!(
+                document["customSchemas"]["HR"].is_object()
+                    && document["customSchemas"].get("Security").is_none(),
+                "only the masked schema: {document}"
+            );
+        }
+        assert_eq!(google.user("nobody@example.com").await.unwrap(), None);
+        assert_eq!(shared.user_reads().len(), 3);
+        assert_eq!(
+            shared
+                .users_listed
+                .load(std::sync::atomic::Ordering::SeqCst),
+            listings
+        );
+        assert!(google.reads_one());
+        let (pacing, _) = Pacing::recording(3);
+        let (_f, _s, unit) = connect(
+            dir.clone(),
+            Credentials::default(),
+            Scope {
+                org_unit: Some("/Sales".into()),
+                ..Scope::default()
+            },
+            pacing,
+        );
+        assert!(!unit.reads_one());
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use serde_json::Value;
 use tracing::instrument;
 
 use super::PullError;
-use super::normalize::{graph_changed_user, graph_user};
+use super::normalize::{Normalized, graph_changed_user, graph_user};
 use super::retry::{Answer, Pacing, Retry, transient};
 use super::source::{Asked, Check, GroupPage, MemberPage, Position, Scope, Source, UserPage};
 use super::token::AccessToken;
@@ -484,6 +484,38 @@ impl Source for Graph {
         Ok(user_page(&body, self.incremental))
     }
 
+    /// A group scope is Graph's (its members are listed), so only an
+    /// unscoped connection reads one user.
+    fn reads_one(&self) -> bool {
+        self.group.is_none()
+    }
+
+    /// `GET /users/{id | userPrincipalName}` with the listing's `$select`
+    /// (§2B); Graph's 404 (`Request_ResourceNotFound`) is no such user.
+    #[instrument(skip_all, fields(tenant_id = %self.settings.tenant_id))]
+    async fn user(&mut self, key: &str) -> Result<Option<Normalized>, PullError> {
+        let mut url = url::Url::parse(self.settings.graph_base())
+            .map_err(|e| PullError::Config(format!("graph_base: {e}")))?;
+        url.path_segments_mut()
+            .map_err(|()| PullError::Config("graph_base cannot hold a path".into()))?
+            .pop_if_empty()
+            .extend(["users", key]);
+        // As the listing writes it (`$select=a,b`, not form-encoded).
+        url.set_query(Some(&format!("$select={}", self.select)));
+        match self.get(url.as_str(), Listing::Other).await {
+            // The entity's `@odata.context` is the answer's, not the
+            // user's: the item is as a listing serves it.
+            Ok(mut body) => {
+                if let Some(item) = body.as_object_mut() {
+                    item.remove("@odata.context");
+                }
+                Ok(Some(graph_user(&body)))
+            }
+            Err(PullError::Provider { status: 404, .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     #[instrument(skip_all, fields(tenant_id = %self.settings.tenant_id))]
     async fn groups(&mut self, next: Option<&str>) -> Result<GroupPage, PullError> {
         let url = match next {
@@ -893,6 +925,53 @@ mod tests {
             );
             assert!(members.next.is_none());
         }
+    }
+
+    #[tokio::test]
+    async fn one_user_is_read_by_id_or_principal_name_as_the_listing_serves_it_and_unknown_is_none()
+    {
+        let dir = Org::generate(250, 1, 42);
+        let (shared, fake) = fake(&dir, credentials());
+        shared.faults.retry_after_ms.store(10, Ordering::SeqCst);
+        let mut graph = connect(&fake, &Scope::default(), SECRET, recording());
+        graph.ask_for(&Asked {
+            properties: vec![crate::pull::fake::GRAPH_COST_CENTER.into()],
+            custom_schemas: Vec::new(),
+        });
+        let listed: Vec<(String, Snapshot)> = pages(&mut graph, Position::Start)
+            .await
+            .into_iter()
+            .flat_map(|p| p.users)
+            .collect();
+        let listings = shared.users_listed.load(Ordering::SeqCst);
+        let user = dir
+            .users
+            .iter()
+            .find(|u| !u.cost_center.is_empty())
+            .unwrap();
+        let listed = listed.iter().find(|(id, _)| *id == user.id).unwrap();
+        // Throttled first: retried as a listing page is.
+        shared.faults.throttle(1);
+        for key in [user.id.as_str(), user.email.as_str()] {
+            let read = graph.user(key).await.unwrap().unwrap();
+            assert_eq!(read.user.as_ref(), Some(listed), "{key}");
+        }
+        assert_eq!(graph.user("nobody@contoso.example").await.unwrap(), None);
+        assert_eq!(
+            shared.user_reads(),
+            vec![
+                user.id.clone(),
+                user.email.clone(),
+                "nobody@contoso.example".into()
+            ]
+        );
+        assert_eq!(shared.users_listed.load(Ordering::SeqCst), listings);
+        assert!(graph.reads_one());
+        let scoped = Scope {
+            group: Some(dir.groups[0].id.clone()),
+            ..Scope::default()
+        };
+        assert!(!connect(&fake, &scoped, SECRET, recording()).reads_one());
     }
 
     #[tokio::test]

@@ -751,6 +751,25 @@ impl Source for Okta {
         Ok(page)
     }
 
+    /// A group scope is Okta's (its users are listed), so only an unscoped
+    /// connection reads one user.
+    fn reads_one(&self) -> bool {
+        self.group.is_none()
+    }
+
+    /// `GET /api/v1/users/{id | login}` (§3B), whatever the user's status
+    /// (a DEPROVISIONED one too, as a full listing reads them); Okta's 404
+    /// (E0000007) is no such user.
+    #[instrument(skip_all, fields(org = %self.org))]
+    async fn user(&mut self, key: &str) -> Result<Option<normalize::Normalized>, PullError> {
+        let url = self.api(&["users", key], &[])?;
+        match self.get(&url).await {
+            Ok(answer) => Ok(Some(okta_user(&answer.json()))),
+            Err(PullError::Provider { status: 404, .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Every group but Okta's BUILT_IN "Everyone": it holds every user by
     /// definition, so as an app group it would say nothing and cost a
     /// membership per user (Okta's own SCIM push never sends it either).
@@ -899,6 +918,34 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[tokio::test]
+    async fn one_user_is_read_by_id_or_login_as_the_listing_serves_it_and_unknown_is_none() {
+        let dir = directory(450, 1);
+        let shared = Shared::new(dir.clone());
+        let fake = start(shared.clone(), Credentials::default()).unwrap();
+        let mut okta = ssws(&fake, &Scope::default());
+        let listing = list(&mut okta, Position::Start).await;
+        let listings = shared.users_listed.load(Ordering::SeqCst);
+        // User 1 is DEPROVISIONED: read directly all the same, as the full
+        // listing's second half reads it.
+        for user in [&dir.users[1], &dir.users[300]] {
+            let listed = listing.users.iter().find(|(id, _)| *id == user.id);
+            for key in [user.id.as_str(), user.email.as_str()] {
+                let read = okta.user(key).await.unwrap().unwrap();
+                assert_eq!(read.user.as_ref(), listed, "{key}");
+            }
+        }
+        assert_eq!(okta.user("nobody@example.com").await.unwrap(), None);
+        assert_eq!(shared.user_reads().len(), 5);
+        assert_eq!(shared.users_listed.load(Ordering::SeqCst), listings);
+        assert!(okta.reads_one());
+        let scoped = Scope {
+            group: Some(dir.groups[0].id.clone()),
+            ..Scope::default()
+        };
+        assert!(!ssws(&fake, &scoped).reads_one());
     }
 
     #[tokio::test]

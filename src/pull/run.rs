@@ -16,7 +16,7 @@ use tracing::{info, instrument, warn};
 
 use super::PullError;
 use super::schedule::Schedule;
-use super::source::{Asked, Position, Scope, Source};
+use super::source::{Asked, Position, Scope, Source, UserPage};
 use crate::domain::names::fold;
 use crate::domain::time::rfc3339;
 use crate::reconcile::apply::Origin;
@@ -86,7 +86,9 @@ pub struct Request {
     /// An import (the import wizard's, mode `import`): the users the
     /// listing selects go through the engine as a partial listing, so no
     /// one is missing for not being selected and groups are left alone.
-    /// With no `only` and no `department`, every user in scope.
+    /// With no `only` and no `department`, every user in scope. With
+    /// `only`, each named user is read by itself (`Source::user`) when the
+    /// source can (`Source::reads_one`), rather than listed.
     pub import: bool,
     /// The run the guard stopped that this run carries out, with the number
     /// of deactivations the operator saw and approved.
@@ -240,6 +242,20 @@ impl Selection {
         in_department(&self.scope_department, snapshot)
     }
 
+    /// The names of the selection (folded) that this user answers to.
+    fn named<'a>(
+        &'a self,
+        source_id: &'a str,
+        snapshot: &'a Snapshot,
+    ) -> impl Iterator<Item = String> + 'a {
+        self.only
+            .iter()
+            .filter(move |o| {
+                fold(source_id) == **o || snapshot.email.as_deref() == Some(o.as_str())
+            })
+            .cloned()
+    }
+
     fn selected(&self, source_id: &str, snapshot: &Snapshot) -> bool {
         let listed = self.only.is_empty()
             || self
@@ -248,6 +264,39 @@ impl Selection {
                 .any(|o| fold(source_id) == *o || snapshot.email.as_deref() == Some(o.as_str()));
         listed && in_department(&self.department, snapshot)
     }
+}
+
+/// The names an import reads one by one: its selection, each once, when
+/// the source reads one user of its scope; None: list the scope.
+fn named_keys<S: Source>(request: &Request, source: &S) -> Option<Vec<String>> {
+    if !(request.import && !request.only.is_empty() && source.reads_one()) {
+        return None;
+    }
+    let mut keys: Vec<String> = Vec::new();
+    for key in request.only.iter().map(|k| k.trim()) {
+        if !key.is_empty() && !keys.iter().any(|k| fold(k) == fold(key)) {
+            keys.push(key.to_owned());
+        }
+    }
+    (!keys.is_empty()).then_some(keys)
+}
+
+/// One named user as a page of its own (none when the provider lacks it);
+/// `more`: another name follows (a `next` the loop does not follow as a
+/// position).
+async fn read_named<S: Source + Send>(
+    source: &mut S,
+    key: &str,
+    more: bool,
+) -> Result<UserPage, PullError> {
+    let mut page = UserPage {
+        next: more.then(String::new),
+        ..UserPage::default()
+    };
+    if let Some(user) = source.user(key).await? {
+        page.push(user);
+    }
+    Ok(page)
 }
 
 /// One error of a run, as stored.
@@ -506,8 +555,26 @@ async fn list_and_apply<S: Source + Send>(
     let mut failures = Vec::new();
     let mut cursor = None;
     let mut batch: Vec<(String, Snapshot)> = Vec::new();
+    // An import that names its users reads just them, one by one, when the
+    // provider applies no part of the scope (`Source::reads_one`): each is a
+    // page of one (or none) and goes through the engine as a listed page
+    // does. Otherwise the scope is listed and the named users kept.
+    let named = named_keys(request, &*source);
+    let mut next_named = 0;
+    // The users the run took in (a user named twice, by id and by email,
+    // is read twice and taken once), and the names that found one.
+    let mut taken = std::collections::HashSet::new();
+    let mut found = std::collections::HashSet::new();
     loop {
-        let page = match source.users(&at).await {
+        let read = match &named {
+            Some(keys) => {
+                let key = &keys[next_named];
+                next_named += 1;
+                read_named(source, key, next_named < keys.len()).await
+            }
+            None => source.users(&at).await,
+        };
+        let page = match read {
             Ok(page) => page,
             Err(PullError::CursorExpired(why)) if matches!(at, Position::Since(_)) => {
                 warn!(%why, "incremental cursor expired: running a full listing");
@@ -541,6 +608,10 @@ async fn list_and_apply<S: Source + Send>(
             if !selection.in_scope(&snapshot) {
                 left_scope.push(id);
             } else if selection.selected(&id, &snapshot) {
+                found.extend(selection.named(&id, &snapshot));
+                if named.is_some() && !taken.insert(id.clone()) {
+                    continue;
+                }
                 seen.values_dropped += dropped.take(&id);
                 batch.push((id, snapshot));
             }
@@ -575,7 +646,25 @@ async fn list_and_apply<S: Source + Send>(
         }
     }
     let complete = failures.is_empty();
-    let report = listing.finish(store, complete, now_ms()).await?;
+    let mut report = listing.finish(store, complete, now_ms()).await?;
+    // Each name of an import that found no user in the connection's scope
+    // (the provider does not have it, or the scope leaves it out) is a
+    // problem of its own; only once the whole listing or every read is in.
+    if request.import && complete {
+        let mut missed: Vec<&String> = Vec::new();
+        for key in &selection.only {
+            if !found.contains(key) && !missed.contains(&key) {
+                missed.push(key);
+            }
+        }
+        report
+            .problems
+            .extend(missed.into_iter().map(|key| NotApplied {
+                source_id: key.clone(),
+                outcome: "not_found",
+                reason: "no such user in the directory (or outside the connection's scope)".into(),
+            }));
+    }
     let mut counts = RunCounts {
         users: report.counts.clone(),
         groups: GroupCounts::default(),

@@ -131,6 +131,30 @@ pub trait Source {
         next: Option<&str>,
     ) -> impl Future<Output = Result<MemberPage, PullError>> + Send;
 
+    /// Whether `user` reads one user of this connection's scope: the
+    /// provider applies no part of the scope (no group, no Google org unit),
+    /// so a user the provider has is in it. A run that names its users (the
+    /// import wizard's selection) then reads just them; otherwise it lists
+    /// the scope and keeps the named ones. A source that cannot read one
+    /// user says no.
+    fn reads_one(&self) -> bool {
+        false
+    }
+
+    /// One user by the id or email an operator names, read directly (not
+    /// listed), with what a listing asks the provider for (`ask_for`):
+    /// Graph `GET /users/{id | userPrincipalName}`, Google `users.get`, Okta
+    /// `GET /api/v1/users/{id | login}`. `Ok(None)`: the provider does not
+    /// have it (its 404). Only asked when `reads_one` says yes.
+    fn user(
+        &mut self,
+        _key: &str,
+    ) -> impl Future<Output = Result<Option<Normalized>, PullError>> + Send {
+        std::future::ready(Err(PullError::Config(
+            "this source reads users only by listing them".into(),
+        )))
+    }
+
     /// What the directory's attribute mapping reads, for a provider that
     /// serves only what it is asked for (Graph's `$select`, Google's
     /// `projection=custom` with its `customFieldMask`); Okta serves the

@@ -25,9 +25,17 @@ struct Connected {
 
 impl Connected {
     async fn new(provider: Provider, directory: Org) -> Connected {
+        Connected::scoped(provider, directory, Value::Null).await
+    }
+
+    /// With the connection's `scope` (null: none).
+    async fn scoped(provider: Provider, directory: Org, scope: Value) -> Connected {
         let app = spawn_app().await;
         let shared = Shared::new(directory);
         let (fake, mut definition) = start_fake(provider, shared.clone());
+        if !scope.is_null() {
+            definition["scope"] = scope;
+        }
         definition["name"] = json!("corp");
         definition["schedule"] = json!({"enabled": false});
         let jwt = token(&app.tenant, "admin write read");
@@ -302,6 +310,147 @@ async fn an_import_names_its_users_or_all_and_a_user_the_provider_lacks_is_skipp
     assert_eq!(status, 200, "{summary}");
     assert_eq!(summary["imported"], 3, "{summary}");
     assert_eq!(summary["unchanged"], 1, "{summary}");
+}
+
+#[tokio::test]
+async fn an_import_of_named_users_reads_just_them_and_never_lists_the_directory() {
+    use std::sync::atomic::Ordering::SeqCst;
+    for provider in PROVIDERS {
+        // More users than any provider's page: a listing would take pages.
+        let c = Connected::new(provider, all_active(450)).await;
+        let (a, b) = {
+            let dir = c.shared.directory();
+            (dir.users[17].clone(), dir.users[401].clone())
+        };
+        let listed = c.shared.users_listed.load(SeqCst);
+        let seq = c.app.last_seq().await;
+        // One by id, one by email, one the provider does not have.
+        let (status, summary) = c
+            .post(
+                "/connections/corp/import",
+                json!({"users": [a.id, b.email, "nobody@example.invalid"]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{provider:?}: {summary}");
+        assert_eq!(summary["imported"], 2, "{provider:?}: {summary}");
+        assert_eq!(summary["skipped"], 1, "{provider:?}: {summary}");
+        for field in ["updated", "unchanged", "errors"] {
+            assert_eq!(summary[field], 0, "{provider:?} {field}: {summary}");
+        }
+        assert_eq!(
+            summary["problems"],
+            json!([{
+                "kind": "not_found",
+                "reason": "no such user in the directory (or outside the connection's scope)",
+                "source_id": "nobody@example.invalid",
+            }]),
+            "{provider:?}: the unknown name, and only it, is reported"
+        );
+        assert_eq!(
+            c.shared.users_listed.load(SeqCst),
+            listed,
+            "{provider:?}: the users were read, not listed"
+        );
+        assert_eq!(
+            c.shared.user_reads(),
+            vec![
+                a.id.clone(),
+                b.email.clone(),
+                "nobody@example.invalid".into()
+            ],
+            "{provider:?}"
+        );
+        let emails: BTreeSet<String> = c
+            .app
+            .app_users()
+            .await
+            .iter()
+            .map(|u| u["email"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            emails,
+            BTreeSet::from([a.email.to_lowercase(), b.email.to_lowercase()]),
+            "{provider:?}"
+        );
+        let types = c.app.event_types_after(seq).await;
+        assert_eq!(
+            types.iter().filter(|t| *t == "user.created").count(),
+            2,
+            "{provider:?}: {types:?}"
+        );
+        assert!(
+            types
+                .iter()
+                .all(|t| t.starts_with("user.created") || t == "sync.run.finished"),
+            "{provider:?}: {types:?}"
+        );
+
+        // Naming a user twice (by id and by email) takes them once.
+        let (status, again) = c
+            .post(
+                "/connections/corp/import",
+                json!({"users": [a.id, a.email]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{provider:?}: {again}");
+        assert_eq!(again["unchanged"], 1, "{provider:?}: {again}");
+        assert_eq!(
+            again["skipped"], 1,
+            "{provider:?}: as a listing counts it: {again}"
+        );
+        assert_eq!(again["problems"], json!([]), "{provider:?}: {again}");
+        assert_eq!(c.shared.users_listed.load(SeqCst), listed, "{provider:?}");
+
+        // `all` lists.
+        let (status, all) = c
+            .post("/connections/corp/import", json!({"all": true}))
+            .await;
+        assert_eq!(status, 200, "{provider:?}: {all}");
+        assert_eq!(all["imported"], 448, "{provider:?}: {all}");
+        assert!(
+            c.shared.users_listed.load(SeqCst) > listed,
+            "{provider:?}: an import of all lists"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_group_scoped_import_lists_its_group_and_a_named_user_outside_it_is_not_found() {
+    use std::sync::atomic::Ordering::SeqCst;
+    for provider in PROVIDERS {
+        let mut directory = all_active(40);
+        directory.groups[0].members = vec![3, 9, 27];
+        let group = directory.groups[0].clone();
+        let inside = directory.users[group.members[0]].id.clone();
+        let outside = directory
+            .users
+            .iter()
+            .enumerate()
+            .find(|(i, _)| !group.members.contains(i))
+            .map(|(_, u)| u.id.clone())
+            .unwrap();
+        let c = Connected::scoped(provider, directory, json!({"group": group.id})).await;
+        let listed = c.shared.users_listed.load(SeqCst);
+        let (status, summary) = c
+            .post(
+                "/connections/corp/import",
+                json!({"users": [inside, outside]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{provider:?}: {summary}");
+        assert_eq!(summary["imported"], 1, "{provider:?}: {summary}");
+        assert_eq!(summary["skipped"], 1, "{provider:?}: {summary}");
+        assert_eq!(
+            summary["problems"][0]["source_id"],
+            json!(outside.to_lowercase()),
+            "{provider:?}: {summary}"
+        );
+        assert!(
+            c.shared.users_listed.load(SeqCst) > listed,
+            "{provider:?}: the provider applies the group scope, so it is listed"
+        );
+        assert!(c.shared.user_reads().is_empty(), "{provider:?}");
+    }
 }
 
 #[tokio::test]

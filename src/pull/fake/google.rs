@@ -111,6 +111,7 @@ pub fn start(shared: Arc<Shared>, credentials: Credentials) -> std::io::Result<R
             cfg.app_data(state.clone())
                 .route("/token", web::post().to(token_endpoint))
                 .route("/admin/directory/v1/users", web::get().to(list_users))
+                .route("/admin/directory/v1/users/{key}", web::get().to(get_user))
                 .route("/admin/directory/v1/groups", web::get().to(list_groups))
                 .route(
                     "/admin/directory/v1/groups/{key}/members",
@@ -499,6 +500,7 @@ async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
         Err(message) => return bad_request(&message),
     };
     state.shared.asked(req.query_string());
+    state.shared.listed();
     let users = state
         .shared
         .directory()
@@ -507,6 +509,35 @@ async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
         .map(|u| projection.apply(u.google()))
         .collect();
     page(&query, "admin#directory#users", "users", 500, 100, users)
+}
+
+/// users.get: one user by `userKey` (the id or the primary email, §1B),
+/// with the projection and `customFieldMask` a listing takes; an unknown
+/// one is Google's 404 `notFound` "Resource Not Found: userKey".
+async fn get_user(
+    state: web::Data<State>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> HttpResponse {
+    if let Some(answer) = gate(&state, &req) {
+        return answer;
+    }
+    let query = query(&req);
+    let projection = match Projection::parse(&query) {
+        Ok(projection) => projection,
+        Err(message) => return bad_request(&message),
+    };
+    state.shared.faults.paced().await;
+    state.shared.read_user(&key);
+    match state.shared.find_user(&key) {
+        Some(user) => HttpResponse::Ok().json(projection.apply(user.google())),
+        None => api_error(
+            StatusCode::NOT_FOUND,
+            "global",
+            "notFound",
+            "Resource Not Found: userKey",
+        ),
+    }
 }
 
 /// What part of a user users.list serves (§1B): `basic` (the default)

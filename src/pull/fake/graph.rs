@@ -120,6 +120,7 @@ pub fn start(shared: Arc<Shared>, credentials: Credentials) -> std::io::Result<R
                 )
                 .route("/v1.0/users", web::get().to(list_users))
                 .route("/v1.0/users/delta", web::get().to(users_delta))
+                .route("/v1.0/users/{key}", web::get().to(get_user))
                 .route("/v1.0/groups", web::get().to(list_groups))
                 .route("/v1.0/groups/{id}/members", web::get().to(list_members))
                 .route(
@@ -331,6 +332,7 @@ async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
     if let Some(answer) = gate(&state, &req, USERS_READ) {
         return answer;
     }
+    state.shared.listed();
     state.shared.faults.paced().await;
     let users = state
         .shared
@@ -416,6 +418,7 @@ async fn users_delta(state: web::Data<State>, req: HttpRequest) -> HttpResponse 
     if let Some(answer) = gate(&state, &req, USERS_READ) {
         return answer;
     }
+    state.shared.listed();
     let query = query(&req);
     let directory = state.shared.directory();
     let now = now(&directory);
@@ -555,7 +558,36 @@ async fn list_transitive_members(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
+    state.shared.listed();
     members(&state, &req, &id, "transitiveMembers")
+}
+
+/// One user by id or userPrincipalName (`GET /users/{id | userPrincipalName}`,
+/// §2B), with the same `$select` a listing takes; an unknown one is Graph's
+/// 404 `Request_ResourceNotFound`.
+async fn get_user(
+    state: web::Data<State>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> HttpResponse {
+    if let Some(answer) = gate(&state, &req, USERS_READ) {
+        return answer;
+    }
+    state.shared.faults.paced().await;
+    state.shared.read_user(&key);
+    let Some(user) = state.shared.find_user(&key) else {
+        return graph_error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "Request_ResourceNotFound",
+            &format!(
+                "Resource '{key}' does not exist or one of its queried reference-property objects are not present."
+            ),
+        );
+    };
+    let query = query(&req);
+    let mut body = project(&user.graph(), query.get("$select").map(String::as_str));
+    body["@odata.context"] = json!(format!("{}/v1.0/$metadata#users/$entity", state.base));
+    HttpResponse::Ok().json(body)
 }
 
 /// A group's members as typed directoryObjects (§2B): its users, and one

@@ -653,6 +653,12 @@ pub struct Shared {
     /// The query string of every users listing answered, for tests of what
     /// a connector asks its provider for.
     user_queries: Mutex<Vec<String>>,
+    /// Users listings answered (every page of `users`, a delta round, a
+    /// group's users), for tests that prove a connector did not list.
+    pub users_listed: AtomicU64,
+    /// The key (id or email) of every single-user read answered (found or
+    /// not), in order.
+    user_reads: Mutex<Vec<String>>,
 }
 
 impl Shared {
@@ -687,6 +693,37 @@ impl Shared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Count a users listing page answered.
+    pub fn listed(&self) {
+        self.users_listed.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Remember a single-user read of `key` (answered, found or not).
+    pub fn read_user(&self, key: &str) {
+        self.user_reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(key.to_owned());
+    }
+
+    /// The keys of the single-user reads answered so far.
+    pub fn user_reads(&self) -> Vec<String> {
+        self.user_reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The live user an id or an email (folded) names: what a provider's
+    /// single-user read finds.
+    pub fn find_user(&self, key: &str) -> Option<Person> {
+        let key = key.trim();
+        self.directory()
+            .live_users()
+            .find(|u| u.id == key || u.email.eq_ignore_ascii_case(key))
+            .cloned()
     }
 
     /// Mint an access token the fake will accept until `revoke_tokens`.

@@ -91,6 +91,7 @@ pub fn start(shared: Arc<Shared>, credentials: Credentials) -> std::io::Result<R
             cfg.app_data(state.clone())
                 .route("/oauth2/v1/token", web::post().to(token_endpoint))
                 .route("/api/v1/users", web::get().to(list_users))
+                .route("/api/v1/users/{key}", web::get().to(get_user))
                 .route("/api/v1/groups", web::get().to(list_groups))
                 .route("/api/v1/groups/{id}/users", web::get().to(list_group_users));
         }
@@ -368,6 +369,7 @@ async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
             );
         }
     };
+    state.shared.listed();
     let directory = state.shared.directory();
     // The plain list omits DEPROVISIONED users; a filter includes them
     // (docs/pull-apis.md §3B). Deleted users are gone from every list (§3D).
@@ -380,6 +382,32 @@ async fn list_users(state: web::Data<State>, req: HttpRequest) -> HttpResponse {
         .collect();
     drop(directory);
     answer(&state, page(&state, &req, users, 200, 200))
+}
+
+/// One user by id or login (`GET /api/v1/users/{id | login}`, §3B),
+/// whatever its status (a DEPROVISIONED one too); an unknown one is Okta's
+/// 404 E0000007.
+async fn get_user(
+    state: web::Data<State>,
+    req: HttpRequest,
+    key: web::Path<String>,
+) -> HttpResponse {
+    if let Some(refused) = gate(&state, &req, "okta.users.read") {
+        return answer(&state, refused);
+    }
+    state.shared.read_user(&key);
+    let served = match state.shared.find_user(&key) {
+        Some(user) => HttpResponse::Ok().json(with_links(
+            user.okta(),
+            format!("{}/api/v1/users/{}", state.base, user.id),
+        )),
+        None => api_error(
+            404,
+            "E0000007",
+            &format!("Not found: Resource not found: {key} (User)"),
+        ),
+    };
+    answer(&state, served)
 }
 
 fn everyone(state: &State) -> Value {
@@ -422,6 +450,7 @@ async fn list_group_users(
     if let Some(refused) = gate(&state, &req, "okta.groups.read") {
         return answer(&state, refused);
     }
+    state.shared.listed();
     let directory = state.shared.directory();
     let users = if *id == EVERYONE {
         okta_users(&state, directory.listed_users())
