@@ -737,8 +737,8 @@ async fn load<C: Conn>(
         }
     }
     // Other directories' links (one person in two directories), and this
-    // directory's links to users matched by email (one directory user per
-    // app user).
+    // directory's links to users matched by email or named by a removed
+    // link the set would revive (one directory user per app user).
     for link in links::links_elsewhere(conn, &dir.id, &added).await? {
         state.add_link(dir, link);
     }
@@ -753,9 +753,10 @@ async fn load<C: Conn>(
         .collect();
     reviving.sort();
     reviving.dedup();
-    by_email_only.extend(reviving);
-    if !by_email_only.is_empty() {
-        for link in links::links_of_users(conn, &by_email_only).await? {
+    let mut links_here_of = by_email_only;
+    links_here_of.extend(reviving);
+    if !links_here_of.is_empty() {
+        for link in links::links_of_users(conn, &links_here_of).await? {
             if link.directory_id == dir.id && !state.links.contains_key(&link.source_id) {
                 state.add_link(dir, link);
             }

@@ -712,9 +712,7 @@ pub async fn directory(
             };
             render(&page)
         }
-        Kind::Pull(_) => {
-            pull_page(&state, &portal, &directory, StatusCode::OK, Outcome::None).await
-        }
+        Kind::Pull(_) => pull_page(&state, &portal, &directory, Outcome::None).await,
     }
 }
 
@@ -922,6 +920,23 @@ enum Outcome {
     Scheduled(Result<(), String>),
 }
 
+impl Outcome {
+    /// The page's status: 400 when the step was refused, else 200.
+    fn status(&self) -> StatusCode {
+        let refused = match self {
+            Outcome::None => false,
+            Outcome::Tested(r) => r.is_err(),
+            Outcome::Previewed(r) => r.is_err(),
+            Outcome::Mapped(r) | Outcome::Scheduled(r) => r.is_err(),
+        };
+        if refused {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "portal/pull.html")]
 struct PullPage {
@@ -946,9 +961,9 @@ async fn pull_page(
     state: &WebState,
     portal: &Portal,
     directory: &Directory,
-    status: StatusCode,
     outcome: Outcome,
 ) -> Result<HttpResponse, PortalError> {
+    let status = outcome.status();
     let connection = admin::connections::show(&state.store, &directory.id).await?;
     let policy = admin::policy(&state.store, &directory.id).await?;
     let mapping_text = |rules: &[Rule]| {
@@ -1054,19 +1069,7 @@ pub async fn test(
             )),
             Err(e) => Err(shown(e)?),
         };
-    let status = if outcome.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    pull_page(
-        &state,
-        &portal,
-        &directory,
-        status,
-        Outcome::Tested(outcome),
-    )
-    .await
+    pull_page(&state, &portal, &directory, Outcome::Tested(outcome)).await
 }
 
 /// `POST …/preview`: the first users a run would take in, under the
@@ -1093,19 +1096,7 @@ pub async fn preview(
         Ok(users) => Ok(users),
         Err(e) => Err(shown(e)?),
     };
-    let status = if outcome.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    pull_page(
-        &state,
-        &portal,
-        &directory,
-        status,
-        Outcome::Previewed(outcome),
-    )
-    .await
+    pull_page(&state, &portal, &directory, Outcome::Previewed(outcome)).await
 }
 
 #[derive(Deserialize)]
@@ -1146,19 +1137,7 @@ pub async fn mapping(
         }
         Err(why) => Err(why),
     };
-    let status = if outcome.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    pull_page(
-        &state,
-        &portal,
-        &directory,
-        status,
-        Outcome::Mapped(outcome),
-    )
-    .await
+    pull_page(&state, &portal, &directory, Outcome::Mapped(outcome)).await
 }
 
 #[derive(Deserialize)]
@@ -1198,19 +1177,7 @@ pub async fn schedule(
         Ok(_) => Ok(()),
         Err(e) => Err(shown(e)?),
     };
-    let status = if outcome.is_ok() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    pull_page(
-        &state,
-        &portal,
-        &directory,
-        status,
-        Outcome::Scheduled(outcome),
-    )
-    .await
+    pull_page(&state, &portal, &directory, Outcome::Scheduled(outcome)).await
 }
 
 #[cfg(test)]
