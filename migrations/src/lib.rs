@@ -1,4 +1,5 @@
-//! The schema, as sea-orm migrations that run unchanged on SQLite and PostgreSQL.
+//! The schema, as sea-orm migrations that run unchanged on SQLite and PostgreSQL
+//! (but one: on SQLite the SCIM request log has a file of its own, `LogMigrator`).
 //!
 //! A landed migration is never edited; changes are new migrations.
 
@@ -17,6 +18,7 @@ mod m20261206_000010_custom_attributes;
 mod m20261207_000011_scim_requests;
 mod m20261207_000012_operators;
 mod m20261207_000013_setup_links;
+mod m20261207_000014_scim_requests_own_file;
 
 /// The step before which the folded columns are recomputed in Rust
 /// (`m20261206_000009_name_folds`).
@@ -41,6 +43,19 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000011_scim_requests::Migration),
             Box::new(m20261207_000012_operators::Migration),
             Box::new(m20261207_000013_setup_links::Migration),
+            Box::new(m20261207_000014_scim_requests_own_file::Migration),
         ]
+    }
+}
+
+/// The schema of the SCIM request log's own SQLite file (beside the
+/// database's, `-scim-log` appended): its one table, `scim_requests`.
+/// PostgreSQL keeps the table in the database and has no such file.
+pub struct LogMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for LogMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261207_000014_scim_requests_own_file::LogFile)]
     }
 }

@@ -33,78 +33,96 @@ enum ScimRequests {
     ResponseBody,
 }
 
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        create(manager, Home::WithDirectories).await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        drop(manager).await
+    }
+}
+
+/// Where the table lives: beside the directories, each row going with its
+/// directory (a foreign key), or in the SCIM request log's own SQLite file,
+/// which holds no directories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Home {
+    WithDirectories,
+    OwnFile,
+}
+
 #[derive(DeriveIden, Clone, Copy)]
 enum Directories {
     Table,
     Id,
 }
 
-#[async_trait::async_trait]
-impl MigrationTrait for Migration {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(ScimRequests::Table)
-                    .col(
-                        ColumnDef::new(ScimRequests::Id)
-                            .string()
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(
-                        ColumnDef::new(ScimRequests::DirectoryId)
-                            .string()
-                            .not_null(),
-                    )
-                    .col(ColumnDef::new(ScimRequests::At).big_integer().not_null())
-                    .col(ColumnDef::new(ScimRequests::Method).string().not_null())
-                    .col(ColumnDef::new(ScimRequests::Path).text().not_null())
-                    .col(ColumnDef::new(ScimRequests::Status).integer().not_null())
-                    .col(
-                        ColumnDef::new(ScimRequests::DurationMs)
-                            .big_integer()
-                            .not_null(),
-                    )
-                    .col(ColumnDef::new(ScimRequests::ScimType).string().null())
-                    .col(ColumnDef::new(ScimRequests::Detail).text().null())
-                    .col(ColumnDef::new(ScimRequests::Outcomes).text().not_null())
-                    .col(ColumnDef::new(ScimRequests::RequestHeaders).text().null())
-                    .col(ColumnDef::new(ScimRequests::RequestBody).text().null())
-                    .col(ColumnDef::new(ScimRequests::ResponseBody).text().null())
-                    .foreign_key(
-                        ForeignKey::create()
-                            .from(ScimRequests::Table, ScimRequests::DirectoryId)
-                            .to(Directories::Table, Directories::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("scim_requests_directory_newest")
-                    .table(ScimRequests::Table)
-                    .col(ScimRequests::DirectoryId)
-                    .col(ScimRequests::Id)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("scim_requests_at")
-                    .table(ScimRequests::Table)
-                    .col(ScimRequests::At)
-                    .to_owned(),
-            )
-            .await
+/// The table and its two indexes.
+pub(crate) async fn create(manager: &SchemaManager<'_>, home: Home) -> Result<(), DbErr> {
+    let mut table = Table::create();
+    table
+        .table(ScimRequests::Table)
+        .col(
+            ColumnDef::new(ScimRequests::Id)
+                .string()
+                .not_null()
+                .primary_key(),
+        )
+        .col(
+            ColumnDef::new(ScimRequests::DirectoryId)
+                .string()
+                .not_null(),
+        )
+        .col(ColumnDef::new(ScimRequests::At).big_integer().not_null())
+        .col(ColumnDef::new(ScimRequests::Method).string().not_null())
+        .col(ColumnDef::new(ScimRequests::Path).text().not_null())
+        .col(ColumnDef::new(ScimRequests::Status).integer().not_null())
+        .col(
+            ColumnDef::new(ScimRequests::DurationMs)
+                .big_integer()
+                .not_null(),
+        )
+        .col(ColumnDef::new(ScimRequests::ScimType).string().null())
+        .col(ColumnDef::new(ScimRequests::Detail).text().null())
+        .col(ColumnDef::new(ScimRequests::Outcomes).text().not_null())
+        .col(ColumnDef::new(ScimRequests::RequestHeaders).text().null())
+        .col(ColumnDef::new(ScimRequests::RequestBody).text().null())
+        .col(ColumnDef::new(ScimRequests::ResponseBody).text().null());
+    if home == Home::WithDirectories {
+        table.foreign_key(
+            ForeignKey::create()
+                .from(ScimRequests::Table, ScimRequests::DirectoryId)
+                .to(Directories::Table, Directories::Id)
+                .on_delete(ForeignKeyAction::Cascade),
+        );
     }
+    manager.create_table(table.to_owned()).await?;
+    manager
+        .create_index(
+            Index::create()
+                .name("scim_requests_directory_newest")
+                .table(ScimRequests::Table)
+                .col(ScimRequests::DirectoryId)
+                .col(ScimRequests::Id)
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(
+            Index::create()
+                .name("scim_requests_at")
+                .table(ScimRequests::Table)
+                .col(ScimRequests::At)
+                .to_owned(),
+        )
+        .await
+}
 
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(ScimRequests::Table).to_owned())
-            .await
-    }
+/// The table, with its rows and indexes.
+pub(crate) async fn drop(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .drop_table(Table::drop().table(ScimRequests::Table).to_owned())
+        .await
 }

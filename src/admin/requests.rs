@@ -189,15 +189,9 @@ pub async fn scim_requests(
         status: filter.status.map(StatusClass::range),
         method,
     };
-    let page = scim_requests::page(
-        store.connection(),
-        &named.directory.id,
-        &rows_filter,
-        &from,
-        limit,
-    )
-    .await
-    .map_err(AdminError::Store)?;
+    let page = scim_requests::page(store, &named.directory.id, &rows_filter, &from, limit)
+        .await
+        .map_err(AdminError::Store)?;
     Ok(Page {
         rows: page
             .rows

@@ -10,7 +10,7 @@
 
 use serde::Serialize;
 use serde_json::json;
-use tracing::instrument;
+use tracing::{instrument, warn};
 
 use super::groups::group_view;
 use super::model::EventType;
@@ -18,7 +18,7 @@ use super::unit::Unit;
 use crate::store::app::groups as app_groups;
 use crate::store::app::links;
 use crate::store::app::users as app_users;
-use crate::store::{Store, StoreError, pull, tenants};
+use crate::store::{Store, StoreError, pull, scim_requests, tenants};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RemovalError {
@@ -97,5 +97,10 @@ pub async fn remove_directory(
         }),
     )?;
     unit.commit().await?;
+    // Its SCIM request log (on SQLite a file of its own, out of the
+    // transaction's reach); what a failure leaves, retention prunes.
+    if let Err(err) = scim_requests::forget(store, directory_id).await {
+        warn!(error = %err, directory_id, "a removed directory's SCIM request log was not deleted");
+    }
     Ok(removal)
 }

@@ -9,7 +9,9 @@
 //! a full queue drops the record and counts it
 //! (`dirsync_scim_log_dropped_total`). One background writer takes what is
 //! queued, writes it in one statement and trims each directory it wrote to
-//! its newest `--scim-log-keep`; `retention` prunes by age. The engine's
+//! its newest `--scim-log-keep`; `retention` prunes by age. On SQLite the
+//! log is a file of its own (`Store::scim_log`): its writes never wait for
+//! the directories' writer lock, nor hold it. The engine's
 //! outcomes reach the record through the request: the middleware puts a
 //! `Trail` in the request's extensions, the `Caller` extractor carries it
 //! to the handler, and `scim::write` adds what the unit of work answered.
@@ -322,35 +324,23 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Message>, keep: u64) {
 async fn write(store: &Store, records: Vec<Request>, keep: u64) {
     let directories: BTreeSet<String> = records.iter().map(|r| r.directory_id.clone()).collect();
     let count = records.len();
-    match write_batch(store, records.clone(), &directories, keep).await {
+    match scim_requests::insert(store, records.clone(), &directories, keep).await {
         Ok(()) => {}
-        // A directory removed since its request was answered fails the
-        // whole statement (its foreign key): write the others one by one.
+        // On PostgreSQL a directory removed since its request was answered
+        // fails the whole statement (its foreign key): write the others one
+        // by one.
         Err(err) if count > 1 => {
             warn!(error = %err, count, "the SCIM request log's batch failed; writing its records one by one");
             for record in records {
                 let directory = BTreeSet::from([record.directory_id.clone()]);
-                if let Err(err) = write_batch(store, vec![record], &directory, keep).await {
+                if let Err(err) = scim_requests::insert(store, vec![record], &directory, keep).await
+                {
                     warn!(error = %err, "a SCIM request log record was not written");
                 }
             }
         }
         Err(err) => warn!(error = %err, "a SCIM request log record was not written"),
     }
-}
-
-async fn write_batch(
-    store: &Store,
-    records: Vec<Request>,
-    directories: &BTreeSet<String>,
-    keep: u64,
-) -> Result<(), crate::store::StoreError> {
-    let tx = store.write().await?;
-    scim_requests::insert(tx.conn(), records).await?;
-    for directory in directories {
-        scim_requests::trim(tx.conn(), directory, keep).await?;
-    }
-    tx.commit().await
 }
 
 /// Middleware on `/scim/v2` (outermost of its own): records each request

@@ -44,6 +44,12 @@ pub struct Store {
     /// of the event feed wakes the moment one commits (other replicas'
     /// commits are seen by polling).
     commits: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Where the SCIM request log lives (`scim_requests`): on SQLite a file
+    /// of its own beside the database's, with its own writer lock, so the
+    /// log's writes never queue with the directories'; on PostgreSQL the
+    /// same database (with commits of its own, which wake no event
+    /// long-poll). None in the log's own handle.
+    scim_log: Option<Arc<Store>>,
 }
 
 /// A write transaction: commit it, or drop it to roll back.
@@ -156,20 +162,45 @@ impl Store {
     /// Connect by URL: `sqlite://FILE?mode=rwc` or `postgres://…`.
     #[instrument(skip_all)]
     pub async fn connect(url: &str, max_connections: u32) -> Result<Store> {
+        let mut store = Store::open(url, max_connections, File::Database).await?;
+        let log = match store.backend() {
+            DbBackend::Sqlite => Store::open(url, max_connections, File::ScimLog).await?,
+            _ => Store {
+                db: store.db.clone(),
+                write_lock: None,
+                commits: Arc::new(tokio::sync::watch::channel(0).0),
+                scim_log: None,
+            },
+        };
+        store.scim_log = Some(Arc::new(log));
+        Ok(store)
+    }
+
+    /// One pool on `url`; on SQLite, on the database's file or its SCIM
+    /// request log's.
+    async fn open(url: &str, max_connections: u32, file: File) -> Result<Store> {
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .max_connections(max_connections)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(|opts| {
+            .map_sqlx_sqlite_opts(move |opts| {
                 // WAL lets readers run beside the one writer; NORMAL sync is durable
                 // across application crashes in WAL mode (sqlite.org/wal.html).
-                opts.journal_mode(SqliteJournalMode::Wal)
+                let opts = opts
+                    .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(30))
-                    .create_if_missing(true)
+                    .create_if_missing(true);
+                match file {
+                    File::Database => opts,
+                    File::ScimLog => {
+                        let log = scim_log_file(opts.get_filename());
+                        opts.filename(log)
+                    }
+                }
             })
             .map_sqlx_postgres_opts(|opts| {
                 // sqlx prepares and caches every statement per connection.
@@ -187,7 +218,18 @@ impl Store {
             db,
             write_lock,
             commits: Arc::new(tokio::sync::watch::channel(0).0),
+            scim_log: None,
         })
+    }
+
+    /// Where the SCIM request log is read and written (`scim_requests`).
+    pub fn scim_log(&self) -> &Store {
+        self.scim_log.as_deref().unwrap_or(self)
+    }
+
+    /// Whether the SCIM request log is a database of its own (SQLite).
+    fn has_log_file(&self) -> bool {
+        self.scim_log.is_some() && self.backend() == DbBackend::Sqlite
     }
 
     pub fn connection(&self) -> &DatabaseConnection {
@@ -220,6 +262,9 @@ impl Store {
             );
         }
         migrations::Migrator::up(&self.db, None).await?;
+        if self.has_log_file() {
+            migrations::LogMigrator::up(&self.scim_log().db, None).await?;
+        }
         Ok(())
     }
 
@@ -262,9 +307,16 @@ impl Store {
         // A migration applied by a newer build that this one lacks is an
         // error here, as it is for `migrate` at start: this build refuses to
         // serve a schema it does not know.
-        let pending = migrations::Migrator::get_pending_migrations_read_only(&self.db)
+        let mut pending = migrations::Migrator::get_pending_migrations_read_only(&self.db)
             .await
             .map_err(|e| NotReady::Migrations(e.into()))?;
+        if self.has_log_file() {
+            pending.extend(
+                migrations::LogMigrator::get_pending_migrations_read_only(&self.scim_log().db)
+                    .await
+                    .map_err(|e| NotReady::Migrations(e.into()))?,
+            );
+        }
         if pending.is_empty() {
             Ok(())
         } else {
@@ -278,6 +330,9 @@ impl Store {
     pub async fn migrate_down(&self) -> Result<()> {
         use migrations::MigratorTrait;
         migrations::Migrator::down(&self.db, None).await?;
+        if self.has_log_file() {
+            migrations::LogMigrator::down(&self.scim_log().db, None).await?;
+        }
         Ok(())
     }
 
@@ -305,6 +360,27 @@ impl Store {
     pub fn commits(&self) -> tokio::sync::watch::Receiver<u64> {
         self.commits.subscribe()
     }
+}
+
+/// Which file a SQLite pool opens.
+#[derive(Debug, Clone, Copy)]
+enum File {
+    Database,
+    ScimLog,
+}
+
+/// The SCIM request log's file beside the database's `database`: its name
+/// with `-scim-log` appended, as SQLite's own `-wal` and `-shm`. An
+/// in-memory database (`sqlite::memory:`) keeps its name: sqlx gives each
+/// pool on it a memory database of its own.
+fn scim_log_file(database: &std::path::Path) -> std::path::PathBuf {
+    let name = database.as_os_str();
+    if name.to_string_lossy().starts_with("file:") {
+        return database.to_owned();
+    }
+    let mut log = name.to_owned();
+    log.push("-scim-log");
+    log.into()
 }
 
 /// Begin a transaction that writes: `BEGIN IMMEDIATE` on SQLite (see

@@ -1,6 +1,10 @@
 //! The SCIM request log's rows: written in batches by the log's writer
 //! (`scim::request_log`), trimmed to the newest N per directory, pruned by
-//! age, read newest first a page at a time.
+//! age, read newest first a page at a time. They live where
+//! `Store::scim_log` says: on SQLite a file of their own, so none of this
+//! takes the directories' writer lock.
+
+use std::collections::BTreeSet;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -20,21 +24,31 @@ pub struct Filter {
     pub method: Option<String>,
 }
 
-/// Write a batch of requests in one statement.
-pub async fn insert<C: Conn>(conn: &C, requests: Vec<Request>) -> Result<()> {
+/// Write a batch of requests in one statement, then trim each directory
+/// among `directories` to its newest `keep`, in one transaction.
+pub async fn insert(
+    store: &Store,
+    requests: Vec<Request>,
+    directories: &BTreeSet<String>,
+    keep: u64,
+) -> Result<()> {
     if requests.is_empty() {
         return Ok(());
     }
+    let tx = store.scim_log().write().await?;
     let models = requests.into_iter().map(scim_requests::ActiveModel::from);
     scim_requests::Entity::insert_many(models)
-        .exec(conn)
+        .exec(tx.conn())
         .await?;
-    Ok(())
+    for directory in directories {
+        trim(tx.conn(), directory, keep).await?;
+    }
+    tx.commit().await
 }
 
 /// Keep the directory's newest `keep` requests and delete the older ones;
 /// how many went.
-pub async fn trim<C: Conn>(conn: &C, directory_id: &str, keep: u64) -> Result<u64> {
+async fn trim<C: Conn>(conn: &C, directory_id: &str, keep: u64) -> Result<u64> {
     use scim_requests::Column as R;
     let delete = scim_requests::Entity::delete_many().filter(R::DirectoryId.eq(directory_id));
     if keep == 0 {
@@ -59,6 +73,15 @@ pub async fn trim<C: Conn>(conn: &C, directory_id: &str, keep: u64) -> Result<u6
     Ok(done.rows_affected)
 }
 
+/// Delete every request of a directory that is gone (on PostgreSQL its
+/// foreign key did already); how many went.
+pub async fn forget(store: &Store, directory_id: &str) -> Result<u64> {
+    let tx = store.scim_log().write().await?;
+    let gone = trim(tx.conn(), directory_id, 0).await?;
+    tx.commit().await?;
+    Ok(gone)
+}
+
 /// Rows one prune transaction deletes at most.
 const PRUNE_CHUNK: u64 = 1000;
 
@@ -68,6 +91,7 @@ const PRUNE_CHUNK: u64 = 1000;
 /// only find less to do.
 pub async fn prune(store: &Store, before: i64, at_most: u64) -> Result<Pruned> {
     use scim_requests::Column as R;
+    let store = store.scim_log();
     let mut deleted = 0;
     loop {
         if deleted >= at_most {
@@ -108,8 +132,8 @@ pub async fn prune(store: &Store, before: i64, at_most: u64) -> Result<Pruned> {
 }
 
 /// A page of the directory's requests, newest first.
-pub async fn page<C: Conn>(
-    conn: &C,
+pub async fn page(
+    store: &Store,
     directory_id: &str,
     filter: &Filter,
     from: &Anchor,
@@ -123,5 +147,5 @@ pub async fn page<C: Conn>(
     if let Some(method) = &filter.method {
         select = select.filter(R::Method.eq(method.as_str()));
     }
-    pages::window_newest_first(conn, select, R::Id, from, limit).await
+    pages::window_newest_first(store.scim_log().connection(), select, R::Id, from, limit).await
 }

@@ -34,26 +34,47 @@ const TABLES: [&str; 19] = [
     "scim_requests",
 ];
 
-/// The application tables that exist now.
+/// The application tables that exist now, in the database and (on SQLite)
+/// in the SCIM request log's own file.
 async fn tables(store: &Store) -> Vec<String> {
+    let mut names = std::collections::BTreeSet::new();
+    for conn in [store.connection(), store.scim_log().connection()] {
+        let sql = match conn.get_database_backend() {
+            DbBackend::Postgres => {
+                "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()"
+            }
+            _ => "SELECT name FROM sqlite_master WHERE type = 'table'",
+        };
+        let rows = conn
+            .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
+            .await
+            .unwrap();
+        names.extend(
+            rows.iter()
+                .map(|r| r.try_get::<String>("", "name").unwrap())
+                .filter(|n| TABLES.contains(&n.as_str())),
+        );
+    }
+    names.into_iter().collect()
+}
+
+/// Whether the database itself (not the log's file) holds `table`.
+async fn database_has(store: &Store, table: &str) -> bool {
     let conn = store.connection();
     let sql = match conn.get_database_backend() {
-        DbBackend::Postgres => {
-            "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()"
-        }
-        _ => "SELECT name FROM sqlite_master WHERE type = 'table'",
+        DbBackend::Postgres => format!(
+            "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = '{table}'"
+        ),
+        _ => format!(
+            "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = '{table}'"
+        ),
     };
-    let rows = conn
-        .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
+    let row = conn
+        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await
+        .unwrap()
         .unwrap();
-    let mut names: Vec<String> = rows
-        .iter()
-        .map(|r| r.try_get::<String>("", "name").unwrap())
-        .filter(|n| TABLES.contains(&n.as_str()))
-        .collect();
-    names.sort();
-    names
+    row.try_get::<i64>("", "n").unwrap() > 0
 }
 
 fn all_tables() -> Vec<String> {
@@ -164,6 +185,18 @@ async fn migrations_run_up_down_and_up_again_and_the_server_still_works() {
     })
     .await;
     assert_eq!(tables(&app.store).await, all_tables());
+    // SQLite keeps the SCIM request log in a file of its own, beside the
+    // database's; PostgreSQL in the database.
+    let sqlite = app.store.backend() == DbBackend::Sqlite;
+    assert_eq!(database_has(&app.store, "scim_requests").await, !sqlite);
+    if sqlite {
+        let file = app.db_url.trim_start_matches("sqlite://");
+        let file = file.split('?').next().unwrap();
+        assert!(
+            std::path::Path::new(&format!("{file}-scim-log")).exists(),
+            "the log's file beside {file}"
+        );
+    }
     app.create_user("before@example.com").await;
 
     for _ in 0..2 {

@@ -371,7 +371,7 @@ async fn a_removed_directory_takes_its_log_with_it() {
     )
     .await;
     assert_eq!(status, 200);
-    let conn = app.store.connection();
+    let conn = app.store.scim_log().connection();
     let count = conn
         .query_one_raw(Statement::from_string(
             conn.get_database_backend(),
@@ -383,4 +383,27 @@ async fn a_removed_directory_takes_its_log_with_it() {
         .try_get::<i64>("", "n")
         .unwrap();
     assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn the_log_is_written_while_the_directories_writer_is_held() {
+    // A long write of the directories (an import's page, a migration of
+    // the CLI beside the server) holds their writer; the log goes on
+    // writing what SCIM reads asked, without waiting for it (on SQLite a
+    // file of its own; on PostgreSQL, rows no one else writes).
+    let app = with_log(ScimLogArgs::defaults()).await;
+    app.create_user("ada@example.com").await;
+    app.scim_log.flush().await;
+    let held = app.store.write().await.unwrap();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let res = app.get("/Users?count=1").await;
+        assert_eq!(res.status(), 200);
+        app.scim_log.flush().await;
+    })
+    .await;
+    assert!(read.is_ok(), "the log waited for the directories' writer");
+    drop(held);
+    let log = logged(&app, "").await;
+    assert_eq!(log.len(), 2, "{log:#?}");
+    assert_eq!(log[0]["method"], "GET");
 }
