@@ -16,7 +16,7 @@ impl MigrationName for Migration {
 }
 
 #[derive(DeriveIden, Clone, Copy)]
-enum ScimRequests {
+pub(crate) enum ScimRequests {
     Table,
     Id,
     DirectoryId,
@@ -31,6 +31,8 @@ enum ScimRequests {
     RequestHeaders,
     RequestBody,
     ResponseBody,
+    /// Added by `m20261207_000014_scim_requests_own_file`.
+    Number,
 }
 
 #[async_trait::async_trait]

@@ -1,16 +1,21 @@
-//! On SQLite the SCIM request log moves to a file of its own (the
-//! database's file name with `-scim-log` appended, schema in
-//! `LogMigrator`): its writes, a row per SCIM request and a trim, no longer
-//! queue behind SQLite's one writer lock with the directories' own. The
-//! table leaves the main file with the requests it held (a debugging log,
-//! kept for days; it starts again empty in its file). On PostgreSQL, which
-//! has no one writer, the table stays where it is and this step does
-//! nothing.
+//! The SCIM request log's trim by number, and on SQLite a file of its own.
+//!
+//! - `number`: each request's number among its directory's, given by the
+//!   log's writer, with the index `(directory_id, number)`, so trimming a
+//!   directory to its newest N deletes by one seek instead of walking N
+//!   index entries to find the N-th newest.
+//! - On SQLite the log moves to a file of its own (the database's file name
+//!   with `-scim-log` appended, schema in `LogMigrator`): its writes no
+//!   longer queue behind SQLite's one writer lock with the directories'
+//!   own. The table leaves the main file with the requests it held (a
+//!   debugging log, kept for days; it starts again empty in its file).
+//! - On PostgreSQL, which has no one writer, the table stays, and the
+//!   requests it holds are numbered in id (arrival) order.
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::m20261207_000011_scim_requests::{self as requests, Home};
+use crate::m20261207_000011_scim_requests::{self as requests, Home, ScimRequests};
 
 pub struct Migration;
 
@@ -23,18 +28,67 @@ impl MigrationName for Migration {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Sqlite {
-            return Ok(());
+        if manager.get_database_backend() == DbBackend::Sqlite {
+            return requests::drop(manager).await;
         }
-        requests::drop(manager).await
+        numbered(manager).await?;
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "UPDATE scim_requests SET number = numbered.n \
+                 FROM (SELECT id, row_number() OVER (PARTITION BY directory_id ORDER BY id) AS n \
+                       FROM scim_requests) AS numbered \
+                 WHERE scim_requests.id = numbered.id",
+            )
+            .await?;
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.get_database_backend() != DbBackend::Sqlite {
-            return Ok(());
+        if manager.get_database_backend() == DbBackend::Sqlite {
+            return requests::create(manager, Home::WithDirectories).await;
         }
-        requests::create(manager, Home::WithDirectories).await
+        manager
+            .drop_index(
+                Index::drop()
+                    .name(NUMBER_INDEX)
+                    .table(ScimRequests::Table)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ScimRequests::Table)
+                    .drop_column(ScimRequests::Number)
+                    .to_owned(),
+            )
+            .await
     }
+}
+
+const NUMBER_INDEX: &str = "scim_requests_directory_number";
+
+/// The `number` column and its index.
+async fn numbered(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager
+        .alter_table(
+            Table::alter()
+                .table(ScimRequests::Table)
+                .add_column(ColumnDef::new(ScimRequests::Number).big_integer().null())
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_index(
+            Index::create()
+                .name(NUMBER_INDEX)
+                .table(ScimRequests::Table)
+                .col(ScimRequests::DirectoryId)
+                .col(ScimRequests::Number)
+                .to_owned(),
+        )
+        .await
 }
 
 /// The log file's one table (`LogMigrator`).
@@ -49,7 +103,8 @@ impl MigrationName for LogFile {
 #[async_trait::async_trait]
 impl MigrationTrait for LogFile {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        requests::create(manager, Home::OwnFile).await
+        requests::create(manager, Home::OwnFile).await?;
+        numbered(manager).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

@@ -407,6 +407,7 @@ pub async fn record(
         request_headers: headers,
         request_body: request_body.flatten(),
         response_body: response_body.flatten(),
+        number: None,
     });
     Ok(res)
 }
@@ -542,6 +543,7 @@ mod tests {
             request_headers: None,
             request_body: None,
             response_body: None,
+            number: None,
         }
     }
 

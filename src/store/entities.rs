@@ -490,6 +490,10 @@ pub mod scim_requests {
         pub request_headers: Option<String>,
         pub request_body: Option<String>,
         pub response_body: Option<String>,
+        /// Its number among its directory's requests, given by the log's
+        /// writer (none before): a trim deletes those `keep` or more below
+        /// the newest by one index seek.
+        pub number: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

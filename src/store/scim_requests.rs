@@ -6,12 +6,12 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 
 use super::entities::scim_requests;
 use super::events::Pruned;
 use super::pages::{self, Anchor, Page};
-use super::{Conn, Result, Store};
+use super::{Result, Store};
 
 pub use scim_requests::Model as Request;
 
@@ -24,62 +24,69 @@ pub struct Filter {
     pub method: Option<String>,
 }
 
-/// Write a batch of requests in one statement, then trim each directory
-/// among `directories` to its newest `keep`, in one transaction.
+/// Write a batch of requests, numbering each directory's after its newest
+/// (in the batch's order), then trim each directory among `directories` to
+/// its newest `keep`: one transaction.
+///
+/// The trim deletes by number (`scim_requests_directory_number`): a seek
+/// and the rows that go, where finding the `keep`-th newest by position
+/// walked `keep` index entries for every batch (on SQLite half the
+/// instructions of a SCIM create). Each row is its own statement, the same
+/// for every batch, so it is prepared once per connection. On PostgreSQL
+/// two replicas writing one directory's batches at the same moment may
+/// give a number twice; that directory then keeps as many more.
 pub async fn insert(
     store: &Store,
-    requests: Vec<Request>,
+    mut requests: Vec<Request>,
     directories: &BTreeSet<String>,
     keep: u64,
 ) -> Result<()> {
+    use scim_requests::Column as R;
     if requests.is_empty() {
         return Ok(());
     }
     let tx = store.scim_log().write().await?;
-    let models = requests.into_iter().map(scim_requests::ActiveModel::from);
-    scim_requests::Entity::insert_many(models)
-        .exec(tx.conn())
-        .await?;
+    let mut newest = Vec::with_capacity(directories.len());
     for directory in directories {
-        trim(tx.conn(), directory, keep).await?;
+        let last: Option<Option<i64>> = scim_requests::Entity::find()
+            .select_only()
+            .column_as(R::Number.max(), "number")
+            .filter(R::DirectoryId.eq(directory.as_str()))
+            .into_tuple()
+            .one(tx.conn())
+            .await?;
+        let mut number = last.flatten().unwrap_or(0);
+        for request in requests.iter_mut().filter(|r| &r.directory_id == directory) {
+            number += 1;
+            request.number = Some(number);
+        }
+        newest.push((directory, number));
+    }
+    for request in requests {
+        scim_requests::Entity::insert(scim_requests::ActiveModel::from(request))
+            .exec_without_returning(tx.conn())
+            .await?;
+    }
+    for (directory, number) in newest {
+        let below = number.saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX));
+        scim_requests::Entity::delete_many()
+            .filter(R::DirectoryId.eq(directory.as_str()))
+            .filter(R::Number.lte(below))
+            .exec(tx.conn())
+            .await?;
     }
     tx.commit().await
-}
-
-/// Keep the directory's newest `keep` requests and delete the older ones;
-/// how many went.
-async fn trim<C: Conn>(conn: &C, directory_id: &str, keep: u64) -> Result<u64> {
-    use scim_requests::Column as R;
-    let delete = scim_requests::Entity::delete_many().filter(R::DirectoryId.eq(directory_id));
-    if keep == 0 {
-        return Ok(delete.exec(conn).await?.rows_affected);
-    }
-    // The oldest request that stays: the `keep`-th newest (an index walk of
-    // `keep` entries of `scim_requests_directory_newest`).
-    let oldest_kept: Option<String> = scim_requests::Entity::find()
-        .select_only()
-        .column(R::Id)
-        .filter(R::DirectoryId.eq(directory_id))
-        .order_by_desc(R::Id)
-        .offset(keep - 1)
-        .limit(1)
-        .into_tuple()
-        .one(conn)
-        .await?;
-    let Some(oldest_kept) = oldest_kept else {
-        return Ok(0);
-    };
-    let done = delete.filter(R::Id.lt(oldest_kept)).exec(conn).await?;
-    Ok(done.rows_affected)
 }
 
 /// Delete every request of a directory that is gone (on PostgreSQL its
 /// foreign key did already); how many went.
 pub async fn forget(store: &Store, directory_id: &str) -> Result<u64> {
-    let tx = store.scim_log().write().await?;
-    let gone = trim(tx.conn(), directory_id, 0).await?;
-    tx.commit().await?;
-    Ok(gone)
+    use scim_requests::Column as R;
+    let done = scim_requests::Entity::delete_many()
+        .filter(R::DirectoryId.eq(directory_id))
+        .exec(store.scim_log().connection())
+        .await?;
+    Ok(done.rows_affected)
 }
 
 /// Rows one prune transaction deletes at most.

@@ -232,6 +232,51 @@ async fn the_log_keeps_the_newest_requests_of_each_directory_up_to_its_cap() {
 }
 
 #[tokio::test]
+async fn requests_written_together_are_trimmed_to_the_cap_of_each_directory() {
+    let app = with_log(ScimLogArgs {
+        scim_log_keep: 3,
+        ..ScimLogArgs::defaults()
+    })
+    .await;
+    let (other, other_token) = app.other_directory(false).await;
+    // No flush between them: the writer takes them in batches as they come.
+    for n in 0..7 {
+        let res = app.get(&format!("/Users?startIndex={}", n + 1)).await;
+        assert_eq!(res.status(), 200);
+        if n < 2 {
+            let res = app
+                .request_as(&other_token, Method::GET, &format!("/Users?count={n}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+        }
+    }
+    let paths = |log: Vec<Value>| -> Vec<String> {
+        log.iter()
+            .map(|r| r["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        paths(logged(&app, "").await),
+        [
+            "/scim/v2/Users?startIndex=7",
+            "/scim/v2/Users?startIndex=6",
+            "/scim/v2/Users?startIndex=5"
+        ]
+    );
+    assert_eq!(
+        paths(
+            log_page(&app, &other, "").await["data"]
+                .as_array()
+                .unwrap()
+                .clone()
+        ),
+        ["/scim/v2/Users?count=1", "/scim/v2/Users?count=0"]
+    );
+}
+
+#[tokio::test]
 async fn retention_deletes_requests_older_than_it() {
     let app = with_log(ScimLogArgs::defaults()).await;
     assert_eq!(app.get("/Users").await.status(), 200);
