@@ -122,7 +122,12 @@ pub fn find_control_in_target(path: &str, query: &str) -> Option<(InTarget, Cont
 /// `s` without its forbidden control characters (a provider's value, which
 /// dirsync cannot send back to be fixed).
 pub fn strip_controls(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.chars().any(is_forbidden_control) {
+    // Scanned as bytes: every forbidden character is ASCII, and no byte of
+    // a longer UTF-8 sequence is below 0x80 (this runs for every mapped
+    // value of every user).
+    if s.bytes()
+        .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
+    {
         s.chars()
             .filter(|c| !is_forbidden_control(*c))
             .collect::<String>()

@@ -294,6 +294,17 @@ pub struct Effects {
 
 impl Effects {
     pub fn push(&mut self, r#type: EventType, resource_type: &'static str, id: &str, data: Value) {
+        self.push_text(r#type, resource_type, id, data.to_string());
+    }
+
+    /// [`Self::push`] with the data object already written out as JSON text.
+    fn push_text(
+        &mut self,
+        r#type: EventType,
+        resource_type: &'static str,
+        id: &str,
+        data: String,
+    ) {
         self.events.push(NewEvent {
             r#type,
             resource_type,
@@ -552,13 +563,23 @@ pub fn user_event(outcome: &Outcome) -> Option<(EventType, Vec<Field>)> {
 }
 
 fn push_user_event(fx: &mut Effects, dir: &Origin, outcome: &Outcome, row: &AppUser) {
+    /// A user event's data, written out as text without a tree between.
+    #[derive(Serialize)]
+    struct Data<'a> {
+        user: UserView,
+        changed: &'a [Field],
+        directory_id: &'a str,
+    }
     if let Some((kind, changed)) = user_event(outcome) {
-        fx.push(
-            kind,
-            "user",
-            &row.id,
-            json!({ "user": user_view(row), "changed": changed, "directory_id": dir.id }),
-        );
+        let data = Data {
+            user: UserView::from(row),
+            changed: &changed,
+            directory_id: &dir.id,
+        };
+        // Strings, a map with string keys and a list of names: writing them
+        // out cannot fail.
+        let text = serde_json::to_string(&data).unwrap_or_else(|_| "{}".to_owned());
+        fx.push_text(kind, "user", &row.id, text);
     }
 }
 
@@ -598,6 +619,10 @@ struct State {
     /// App users whose removed link from this directory an upsert of the
     /// set revives, with the one source that revives it (`revivals`).
     revived: HashMap<String, String>,
+    /// The new snapshot of each link whose snapshot changed, by source id:
+    /// the JSON text its hash was taken of, written as it is (the link's
+    /// own `snapshot` is then None).
+    snapshot_texts: HashMap<String, String>,
 }
 
 impl State {
@@ -1037,13 +1062,18 @@ struct Skipped {
 /// The hash of a snapshot's JSON text, as a link keeps it (groups are
 /// derived, never stored, so they are not part of it).
 fn hashed(s: &Snapshot) -> String {
+    crate::crypto::hash_bytes(&snapshot_text(s))
+}
+
+/// A snapshot's JSON text: what its hash is taken of and what a link stores.
+fn snapshot_text(s: &Snapshot) -> Vec<u8> {
     // Sized for a typical snapshot up front: growing the text by doubling
     // was a visible part of every user's cost (the snapshot-apply bench).
     let mut text = Vec::with_capacity(1024);
     if serde_json::to_writer(&mut text, s).is_err() {
         text.clear();
     }
-    crate::crypto::hash_bytes(&text)
+    text
 }
 
 /// Apply a page of user changes from one directory as one set: the later
@@ -1470,9 +1500,17 @@ fn book_link(
             let active = s.active && dir.policy.membership_satisfied(&s.groups);
             // The stored snapshot (groups are derived, never stored) is
             // rewritten only when it changed.
-            let hash = hashed(s);
+            let text = snapshot_text(s);
+            let hash = crate::crypto::hash_bytes(&text);
             if hash != link.snapshot_hash {
-                link.snapshot = serde_json::to_value(&**s).ok();
+                // Written as the text just hashed: no tree built for it.
+                match String::from_utf8(text) {
+                    Ok(text) => {
+                        link.snapshot = None;
+                        state.snapshot_texts.insert(item.source_id.clone(), text);
+                    }
+                    Err(_) => link.snapshot = serde_json::to_value(&**s).ok(),
+                }
                 link.snapshot_hash = hash;
             }
             link.external_id = s.external_id.clone();
@@ -1578,16 +1616,20 @@ async fn write<C: Conn>(
             app_users::update_user(conn, row).await?;
         }
     }
-    let links: Vec<Link> = state
+    let links: Vec<(Link, Option<String>)> = state
         .links_changed
         .iter()
         .filter_map(|s| {
             let link = state.links.get_mut(s)?;
             let snapshot = link.snapshot.take();
-            Some(Link {
-                snapshot,
-                ..link.clone()
-            })
+            let text = state.snapshot_texts.remove(s);
+            Some((
+                Link {
+                    snapshot,
+                    ..link.clone()
+                },
+                text,
+            ))
         })
         .collect();
     links::upsert_links(conn, links).await?;

@@ -545,6 +545,9 @@ impl Mapping {
         // Each extension the rules read is looked up once per document, not
         // once per rule (ten rules under one URN are the common case).
         let mut extensions: Vec<(&str, Option<&Value>)> = Vec::new();
+        // The values a path reaches, one buffer for every rule of the
+        // document rather than one per rule.
+        let mut reached: Vec<&Value> = Vec::new();
         for rule in &self.rules {
             let start = match (&rule.path.root, base) {
                 (_, None) => None,
@@ -565,29 +568,66 @@ impl Mapping {
                     if mapped.fields.get(field).is_some_and(Option::is_some) {
                         continue;
                     }
-                    let value = rule.values(start, 1).into_iter().next();
+                    let value = rule.values(start, 1, &mut reached).first();
                     mapped.fields.insert(*field, value);
                 }
                 Target::Role => {
                     if mapped.role.is_none() {
-                        mapped.role = rule.values(start, 1).into_iter().next();
+                        mapped.role = rule.values(start, 1, &mut reached).first();
                     }
                 }
                 Target::Custom(name) => {
                     if mapped.custom.contains_key(name) {
                         continue;
                     }
-                    let mut values = rule.values(start, MAX_VALUES);
-                    let value = match values.len() {
-                        0 => continue,
-                        1 => Value::String(values.remove(0)),
-                        _ => Value::Array(values.into_iter().map(Value::String).collect()),
+                    let value = match rule.values(start, MAX_VALUES, &mut reached) {
+                        Values::None => continue,
+                        Values::One(value) => Value::String(value),
+                        Values::Many(values) => {
+                            Value::Array(values.into_iter().map(Value::String).collect())
+                        }
                     };
                     mapped.custom.insert(name.clone(), value);
                 }
             }
         }
         mapped
+    }
+}
+
+/// What one rule gives: most rules give one value, which then costs no list.
+enum Values {
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Values {
+    fn push(&mut self, value: String) {
+        *self = match std::mem::replace(self, Values::None) {
+            Values::None => Values::One(value),
+            Values::One(first) => Values::Many(vec![first, value]),
+            Values::Many(mut values) => {
+                values.push(value);
+                Values::Many(values)
+            }
+        };
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Values::None => 0,
+            Values::One(_) => 1,
+            Values::Many(values) => values.len(),
+        }
+    }
+
+    fn first(self) -> Option<String> {
+        match self {
+            Values::None => None,
+            Values::One(value) => Some(value),
+            Values::Many(values) => values.into_iter().next(),
+        }
     }
 }
 
@@ -642,20 +682,29 @@ impl Compiled {
     /// default when none remains.
     /// The values the rule gives, read from `start` (the document's level
     /// its root names: the top, or an extension's object).
-    fn values(&self, start: Option<&Value>, limit: usize) -> Vec<String> {
-        let mut reached = Vec::new();
+    fn values<'a>(
+        &self,
+        start: Option<&'a Value>,
+        limit: usize,
+        reached: &mut Vec<&'a Value>,
+    ) -> Values {
+        reached.clear();
         if let Some(start) = start {
-            collect(start, &self.path.steps, 0, &mut reached);
+            collect(start, &self.path.steps, 0, reached);
         }
         let taken = if self.first { 1 } else { usize::MAX };
-        let mut values: Vec<String> = reached
-            .into_iter()
-            .take(taken)
-            .filter_map(|v| self.transform(&scalar_text(v)?))
-            .take(limit.min(MAX_VALUES))
-            .collect();
-        if values.is_empty() {
-            values.extend(self.default.clone());
+        let limit = limit.min(MAX_VALUES);
+        let mut values = Values::None;
+        for raw in reached.iter().take(taken) {
+            if values.len() >= limit {
+                break;
+            }
+            if let Some(value) = scalar_text(raw).and_then(|text| self.transform(&text)) {
+                values.push(value);
+            }
+        }
+        if let (Values::None, Some(default)) = (&values, &self.default) {
+            values = Values::One(default.clone());
         }
         values
     }
@@ -748,8 +797,15 @@ fn scalar_text(v: &Value) -> Option<Cow<'_, str>> {
 /// taken, so the answer never depends on the order of the members.
 fn child<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
     let object = v.as_object()?;
-    if let Some(exact) = object.get(name) {
-        return Some(exact);
+    // A user's objects are small: comparing a few names costs less than
+    // hashing the one asked for.
+    let exact = if object.len() <= 16 {
+        object.iter().find(|(key, _)| *key == name).map(|(_, v)| v)
+    } else {
+        object.get(name)
+    };
+    if exact.is_some() {
+        return exact;
     }
     object
         .iter()

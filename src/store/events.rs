@@ -24,7 +24,9 @@ pub struct NewEvent {
     pub r#type: EventType,
     pub resource_type: &'static str,
     pub resource_id: String,
-    pub data: Value,
+    /// The event's data object as JSON text (the engine writes it out once,
+    /// without building a tree for it).
+    pub data: String,
 }
 
 /// Rows per multi-row insert (7 binds each).
@@ -71,21 +73,26 @@ pub async fn append<C: ConnectionTrait>(
     let mut rows = batch
         .into_iter()
         .zip(first..)
-        .map(|(e, seq)| events::ActiveModel {
-            tenant_id: sea_orm::ActiveValue::Set(tenant_id.to_owned()),
-            seq: sea_orm::ActiveValue::Set(seq),
-            r#type: sea_orm::ActiveValue::Set(e.r#type.as_str().to_owned()),
-            resource_type: sea_orm::ActiveValue::Set(e.resource_type.to_owned()),
-            resource_id: sea_orm::ActiveValue::Set(e.resource_id),
-            data: sea_orm::ActiveValue::Set(e.data),
-            created_at: sea_orm::ActiveValue::Set(now),
+        .map(|(e, seq)| {
+            let row = events::ActiveModel {
+                tenant_id: sea_orm::ActiveValue::Set(tenant_id.to_owned()),
+                seq: sea_orm::ActiveValue::Set(seq),
+                r#type: sea_orm::ActiveValue::Set(e.r#type.as_str().to_owned()),
+                resource_type: sea_orm::ActiveValue::Set(e.resource_type.to_owned()),
+                resource_id: sea_orm::ActiveValue::Set(e.resource_id),
+                // The statement binds the text `e.data` in its place.
+                data: sea_orm::ActiveValue::Set(Value::Null),
+                created_at: sea_orm::ActiveValue::Set(now),
+            };
+            (row, Some(e.data))
         })
         .peekable();
+    let backend = conn.get_database_backend();
     while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(CHUNK).collect();
-        events::Entity::insert_many(chunk)
-            .exec_without_returning(conn)
-            .await?;
+        let chunk = rows.by_ref().take(CHUNK);
+        let statement =
+            crate::store::rows::insert_with_text(backend, Some(events::Column::Data), chunk);
+        conn.execute(&statement).await?;
     }
     // Recorded before the caller commits: a transaction that then rolls back
     // was counted all the same, and its tenant's gauge stays ahead until the

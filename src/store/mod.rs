@@ -11,6 +11,7 @@ pub mod mirror;
 pub mod operators;
 pub mod pages;
 pub mod pull;
+mod rows;
 pub mod scim_requests;
 pub mod setup_links;
 pub mod tenants;

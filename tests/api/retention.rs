@@ -26,7 +26,7 @@ async fn write_events_at(app: &TestApp, tenant: &str, count: usize, at: i64) {
             r#type: EventType::UserUpdated,
             resource_type: "user",
             resource_id: format!("user-{i}"),
-            data: json!({ "i": i }),
+            data: json!({ "i": i }).to_string(),
         })
         .collect();
     let tx = app.store.write().await.expect("write");

@@ -223,39 +223,48 @@ pub async fn count_active_links<C: ConnectionTrait>(conn: &C, directory_id: &str
         .await?)
 }
 
-/// Insert or overwrite links (keyed by directory and source id); a link
-/// without a snapshot keeps the stored one.
-pub async fn upsert_links<C: ConnectionTrait>(conn: &C, rows: Vec<Link>) -> Result<()> {
+/// Insert or overwrite links (keyed by directory and source id), each with
+/// its new snapshot as JSON text when the caller has it written out already
+/// (stored in place of the link's own); a link without a snapshot keeps the
+/// stored one.
+pub async fn upsert_links<C: ConnectionTrait>(
+    conn: &C,
+    rows: Vec<(Link, Option<String>)>,
+) -> Result<()> {
+    let backend = conn.get_database_backend();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let chunk: Vec<user_links::ActiveModel> =
-            rows.by_ref().take(CHUNK / 2).map(Into::into).collect();
-        user_links::Entity::insert_many(chunk)
-            .on_conflict(
-                OnConflict::columns([
-                    user_links::Column::DirectoryId,
-                    user_links::Column::SourceId,
-                ])
-                .update_columns([
-                    user_links::Column::AppUserId,
-                    user_links::Column::ExternalId,
-                    user_links::Column::DirectoryActive,
-                    user_links::Column::SnapshotHash,
-                    user_links::Column::Judged,
-                    user_links::Column::RemovedAt,
-                    user_links::Column::UpdatedAt,
-                ])
-                // A link read without its snapshot keeps the stored one.
-                .value(
-                    user_links::Column::Snapshot,
-                    sea_orm::sea_query::Expr::cust(
-                        "COALESCE(excluded.snapshot, user_links.snapshot)",
-                    ),
-                )
-                .to_owned(),
+        let chunk = rows
+            .by_ref()
+            .take(CHUNK / 2)
+            .map(|(link, text)| (user_links::ActiveModel::from(link), text));
+        let mut statement = crate::store::rows::insert_with_text(
+            backend,
+            Some(user_links::Column::Snapshot),
+            chunk,
+        );
+        statement.on_conflict(
+            OnConflict::columns([
+                user_links::Column::DirectoryId,
+                user_links::Column::SourceId,
+            ])
+            .update_columns([
+                user_links::Column::AppUserId,
+                user_links::Column::ExternalId,
+                user_links::Column::DirectoryActive,
+                user_links::Column::SnapshotHash,
+                user_links::Column::Judged,
+                user_links::Column::RemovedAt,
+                user_links::Column::UpdatedAt,
+            ])
+            // A link read without its snapshot keeps the stored one.
+            .value(
+                user_links::Column::Snapshot,
+                sea_orm::sea_query::Expr::cust("COALESCE(excluded.snapshot, user_links.snapshot)"),
             )
-            .exec_without_returning(conn)
-            .await?;
+            .to_owned(),
+        );
+        conn.execute(&statement).await?;
     }
     Ok(())
 }

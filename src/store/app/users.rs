@@ -79,12 +79,11 @@ pub async fn users_of_tenant<C: ConnectionTrait>(
 }
 
 pub async fn insert_users<C: ConnectionTrait>(conn: &C, rows: Vec<AppUser>) -> Result<()> {
+    let backend = conn.get_database_backend();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let chunk: Vec<users::ActiveModel> =
-            rows.by_ref().take(CHUNK / 2).map(Into::into).collect();
-        users::Entity::insert_many(chunk)
-            .exec_without_returning(conn)
+        let chunk = rows.by_ref().take(CHUNK / 2).map(users::ActiveModel::from);
+        conn.execute(&crate::store::rows::insert(backend, chunk))
             .await?;
     }
     Ok(())
