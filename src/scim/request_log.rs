@@ -7,8 +7,8 @@
 //! Recording never holds a SCIM request up: `record` (the middleware on
 //! `/scim/v2`) hands the finished record to a bounded queue and moves on;
 //! a full queue drops the record and counts it
-//! (`dirsync_scim_log_dropped_total`). One background writer takes what is
-//! queued, writes it in one statement and trims each directory it wrote to
+//! (`dirsync_scim_log_dropped_total`). One background writer gathers what
+//! is queued for `GATHER`, writes it in one transaction and trims each directory it wrote to
 //! its newest `--scim-log-keep`; `retention` prunes by age. On SQLite the
 //! log is a file of its own (`Store::scim_log`): its writes never wait for
 //! the directories' writer lock, nor hold it. The engine's
@@ -51,6 +51,11 @@ pub const OUTCOMES_MAX: usize = 100;
 pub const BODY_BYTES: usize = 65_536;
 /// Most records one write of the log takes.
 const BATCH: usize = 500;
+/// How long the writer gathers records before it writes them. Every commit
+/// writes each page it touched whole into SQLite's WAL (checksummed): with
+/// a record a commit the log added over a quarter to a SCIM create's
+/// instructions; S1 on SQLite went from −25% to −11% with 50 ms.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 /// What stands where a secret was.
 pub const REMOVED: &str = "[removed]";
 
@@ -296,10 +301,13 @@ impl Recorder {
     }
 }
 
-/// The writer: take what is queued (up to `BATCH`), write it in one
-/// transaction with each directory it touched trimmed to its newest `keep`.
+/// The writer: from the first record it finds, gather what arrives for
+/// `GATHER` (up to `BATCH`, or until someone waits on a flush), then write
+/// it in one transaction with each directory it touched trimmed to its
+/// newest `keep`.
 async fn run(store: Store, mut queue: mpsc::Receiver<Message>, keep: u64) {
     while let Some(first) = queue.recv().await {
+        let gathered_until = tokio::time::Instant::now() + GATHER;
         let mut records = Vec::new();
         let mut flushes = Vec::new();
         let mut next = Some(first);
@@ -308,8 +316,11 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Message>, keep: u64) {
                 Message::Record(request) => records.push(*request),
                 Message::Flush(done) => flushes.push(done),
             }
-            if records.len() < BATCH {
-                next = queue.try_recv().ok();
+            if records.len() < BATCH && flushes.is_empty() {
+                next = tokio::time::timeout_at(gathered_until, queue.recv())
+                    .await
+                    .ok()
+                    .flatten();
             }
         }
         if !records.is_empty() {
