@@ -122,12 +122,10 @@ pub fn find_control_in_target(path: &str, query: &str) -> Option<(InTarget, Cont
 /// `s` without its forbidden control characters (a provider's value, which
 /// dirsync cannot send back to be fixed).
 pub fn strip_controls(s: &str) -> std::borrow::Cow<'_, str> {
-    // Scanned as bytes: every forbidden character is ASCII, and no byte of
-    // a longer UTF-8 sequence is below 0x80 (this runs for every mapped
-    // value of every user).
-    if s.bytes()
-        .any(|b| b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r'))
-    {
+    // Scanned as bytes: every forbidden character is ASCII, and every byte
+    // of a longer UTF-8 sequence is 0x80 or above, which as a char is not
+    // an ASCII control (this runs for every mapped value of every user).
+    if s.bytes().any(|b| is_forbidden_control(char::from(b))) {
         s.chars()
             .filter(|c| !is_forbidden_control(*c))
             .collect::<String>()

@@ -25,29 +25,25 @@ pub struct Filter {
 }
 
 /// Write a batch of requests, numbering each directory's after its newest
-/// (in the batch's order), then trim each directory among `directories` to
-/// its newest `keep`: one transaction.
+/// (in the batch's order), then trim each directory they belong to to its
+/// newest `keep`: one transaction.
 ///
 /// The trim deletes by number (`scim_requests_directory_number`): a seek
 /// and the rows that go, where finding the `keep`-th newest by position
-/// walked `keep` index entries for every batch (on SQLite half the
+/// walked `keep` index entries for every batch (on SQLite a third of the
 /// instructions of a SCIM create). Each row is its own statement, the same
 /// for every batch, so it is prepared once per connection. On PostgreSQL
 /// two replicas writing one directory's batches at the same moment may
 /// give a number twice; that directory then keeps as many more.
-pub async fn insert(
-    store: &Store,
-    mut requests: Vec<Request>,
-    directories: &BTreeSet<String>,
-    keep: u64,
-) -> Result<()> {
+pub async fn insert(store: &Store, mut requests: Vec<Request>, keep: u64) -> Result<()> {
     use scim_requests::Column as R;
     if requests.is_empty() {
         return Ok(());
     }
+    let directories: BTreeSet<String> = requests.iter().map(|r| r.directory_id.clone()).collect();
     let tx = store.scim_log().write().await?;
     let mut newest = Vec::with_capacity(directories.len());
-    for directory in directories {
+    for directory in &directories {
         let last: Option<Option<i64>> = scim_requests::Entity::find()
             .select_only()
             .column_as(R::Number.max(), "number")
