@@ -19,6 +19,7 @@ mod m20261207_000011_scim_requests;
 mod m20261207_000012_operators;
 mod m20261207_000013_setup_links;
 mod m20261207_000014_scim_requests_own_file;
+mod m20261207_000015_scim_requests_keyed;
 
 /// The step before which the folded columns are recomputed in Rust
 /// (`m20261206_000009_name_folds`).
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000012_operators::Migration),
             Box::new(m20261207_000013_setup_links::Migration),
             Box::new(m20261207_000014_scim_requests_own_file::Migration),
+            Box::new(m20261207_000015_scim_requests_keyed::Migration),
         ]
     }
 }
@@ -56,6 +58,9 @@ pub struct LogMigrator;
 #[async_trait::async_trait]
 impl MigratorTrait for LogMigrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261207_000014_scim_requests_own_file::LogFile)]
+        vec![
+            Box::new(m20261207_000014_scim_requests_own_file::LogFile),
+            Box::new(m20261207_000015_scim_requests_keyed::LogFile),
+        ]
     }
 }

@@ -64,34 +64,7 @@ enum Directories {
 /// The table and its two indexes.
 pub(crate) async fn create(manager: &SchemaManager<'_>, home: Home) -> Result<(), DbErr> {
     let mut table = Table::create();
-    table
-        .table(ScimRequests::Table)
-        .col(
-            ColumnDef::new(ScimRequests::Id)
-                .string()
-                .not_null()
-                .primary_key(),
-        )
-        .col(
-            ColumnDef::new(ScimRequests::DirectoryId)
-                .string()
-                .not_null(),
-        )
-        .col(ColumnDef::new(ScimRequests::At).big_integer().not_null())
-        .col(ColumnDef::new(ScimRequests::Method).string().not_null())
-        .col(ColumnDef::new(ScimRequests::Path).text().not_null())
-        .col(ColumnDef::new(ScimRequests::Status).integer().not_null())
-        .col(
-            ColumnDef::new(ScimRequests::DurationMs)
-                .big_integer()
-                .not_null(),
-        )
-        .col(ColumnDef::new(ScimRequests::ScimType).string().null())
-        .col(ColumnDef::new(ScimRequests::Detail).text().null())
-        .col(ColumnDef::new(ScimRequests::Outcomes).text().not_null())
-        .col(ColumnDef::new(ScimRequests::RequestHeaders).text().null())
-        .col(ColumnDef::new(ScimRequests::RequestBody).text().null())
-        .col(ColumnDef::new(ScimRequests::ResponseBody).text().null());
+    columns(table.table(ScimRequests::Table)).primary_key(Index::create().col(ScimRequests::Id));
     if home == Home::WithDirectories {
         table.foreign_key(
             ForeignKey::create()
@@ -114,12 +87,42 @@ pub(crate) async fn create(manager: &SchemaManager<'_>, home: Home) -> Result<()
     manager
         .create_index(
             Index::create()
-                .name("scim_requests_at")
+                .name(AT_INDEX)
                 .table(ScimRequests::Table)
                 .col(ScimRequests::At)
                 .to_owned(),
         )
         .await
+}
+
+/// The index by time the first retention used.
+pub(crate) const AT_INDEX: &str = "scim_requests_at";
+
+/// The columns this migration created (every one but `number`), none of
+/// them a key.
+pub(crate) fn columns(table: &mut TableCreateStatement) -> &mut TableCreateStatement {
+    table
+        .col(ColumnDef::new(ScimRequests::Id).string().not_null())
+        .col(
+            ColumnDef::new(ScimRequests::DirectoryId)
+                .string()
+                .not_null(),
+        )
+        .col(ColumnDef::new(ScimRequests::At).big_integer().not_null())
+        .col(ColumnDef::new(ScimRequests::Method).string().not_null())
+        .col(ColumnDef::new(ScimRequests::Path).text().not_null())
+        .col(ColumnDef::new(ScimRequests::Status).integer().not_null())
+        .col(
+            ColumnDef::new(ScimRequests::DurationMs)
+                .big_integer()
+                .not_null(),
+        )
+        .col(ColumnDef::new(ScimRequests::ScimType).string().null())
+        .col(ColumnDef::new(ScimRequests::Detail).text().null())
+        .col(ColumnDef::new(ScimRequests::Outcomes).text().not_null())
+        .col(ColumnDef::new(ScimRequests::RequestHeaders).text().null())
+        .col(ColumnDef::new(ScimRequests::RequestBody).text().null())
+        .col(ColumnDef::new(ScimRequests::ResponseBody).text().null())
 }
 
 /// The table, with its rows and indexes.

@@ -67,10 +67,10 @@ impl MigrationTrait for Migration {
     }
 }
 
-const NUMBER_INDEX: &str = "scim_requests_directory_number";
+pub(crate) const NUMBER_INDEX: &str = "scim_requests_directory_number";
 
 /// The `number` column and its index.
-async fn numbered(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+pub(crate) async fn numbered(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     manager
         .alter_table(
             Table::alter()

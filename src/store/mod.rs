@@ -229,7 +229,7 @@ impl Store {
     }
 
     /// Whether the SCIM request log is a database of its own (SQLite).
-    fn has_log_file(&self) -> bool {
+    pub fn has_log_file(&self) -> bool {
         self.scim_log.is_some() && self.backend() == DbBackend::Sqlite
     }
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entities::scim_requests;
 use super::events::Pruned;
@@ -90,48 +90,60 @@ const PRUNE_CHUNK: u64 = 1000;
 
 /// Delete the requests that arrived before `before` (epoch ms), at most
 /// `at_most`, in write transactions of at most `PRUNE_CHUNK` rows (behind
-/// the SQLite writer lock, like every write). Replicas pruning together
-/// only find less to do.
+/// the log's writer lock, like every write). Each directory's requests are
+/// read oldest first by `(directory_id, id)`, the log's one key: ids are
+/// UUIDv7, so the old ones come first and the read stops at the chunk's
+/// last. Replicas pruning together only find less to do.
 pub async fn prune(store: &Store, before: i64, at_most: u64) -> Result<Pruned> {
     use scim_requests::Column as R;
     let store = store.scim_log();
+    let directories: Vec<String> = scim_requests::Entity::find()
+        .select_only()
+        .column(R::DirectoryId)
+        .distinct()
+        .into_tuple()
+        .all(store.connection())
+        .await?;
     let mut deleted = 0;
-    loop {
-        if deleted >= at_most {
-            return Ok(Pruned {
-                deleted,
-                is_complete: false,
-            });
-        }
-        let chunk = PRUNE_CHUNK.min(at_most - deleted);
-        let tx = store.write().await?;
-        let ids: Vec<String> = scim_requests::Entity::find()
-            .select_only()
-            .column(R::Id)
-            .filter(R::At.lt(before))
-            .limit(chunk)
-            .into_tuple()
-            .all(tx.conn())
-            .await?;
-        if ids.is_empty() {
-            return Ok(Pruned {
-                deleted,
-                is_complete: true,
-            });
-        }
-        let done = scim_requests::Entity::delete_many()
-            .filter(R::Id.is_in(ids))
-            .exec(tx.conn())
-            .await?;
-        tx.commit().await?;
-        deleted += done.rows_affected;
-        if done.rows_affected < chunk {
-            return Ok(Pruned {
-                deleted,
-                is_complete: true,
-            });
+    for directory in directories {
+        loop {
+            if deleted >= at_most {
+                return Ok(Pruned {
+                    deleted,
+                    is_complete: false,
+                });
+            }
+            let chunk = PRUNE_CHUNK.min(at_most - deleted);
+            let tx = store.write().await?;
+            let ids: Vec<String> = scim_requests::Entity::find()
+                .select_only()
+                .column(R::Id)
+                .filter(R::DirectoryId.eq(directory.as_str()))
+                .filter(R::At.lt(before))
+                .order_by_asc(R::Id)
+                .limit(chunk)
+                .into_tuple()
+                .all(tx.conn())
+                .await?;
+            if ids.is_empty() {
+                break;
+            }
+            let done = scim_requests::Entity::delete_many()
+                .filter(R::DirectoryId.eq(directory.as_str()))
+                .filter(R::Id.is_in(ids))
+                .exec(tx.conn())
+                .await?;
+            tx.commit().await?;
+            deleted += done.rows_affected;
+            if done.rows_affected < chunk {
+                break;
+            }
         }
     }
+    Ok(Pruned {
+        deleted,
+        is_complete: true,
+    })
 }
 
 /// A page of the directory's requests, newest first.

@@ -4,6 +4,7 @@
 //! newest N kept per directory; retention; read through the host API (one
 //! tenant's only) and the CLI.
 
+use dirsync::admin;
 use dirsync::config::{ScimLogArgs, ServerSettings};
 use dirsync::retention::{self, Retention};
 use reqwest::Method;
@@ -294,6 +295,73 @@ async fn retention_deletes_requests_older_than_it() {
         .unwrap();
     assert_eq!((pruned.deleted, pruned.is_complete), (2, true));
     assert!(logged(&app, "").await.is_empty());
+}
+
+#[tokio::test]
+async fn retention_goes_through_every_directory_and_stops_at_its_limit() {
+    let app = with_log(ScimLogArgs::defaults()).await;
+    let (other, other_token) = app.other_directory(false).await;
+    let other_get = |path: &'static str| app.request_as(&other_token, Method::GET, path).send();
+    for _ in 0..2 {
+        assert_eq!(app.get("/Users").await.status(), 200);
+    }
+    for _ in 0..3 {
+        assert_eq!(other_get("/Groups").await.unwrap().status(), 200);
+    }
+    app.scim_log.flush().await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let cutoff = chrono::Utc::now().timestamp_millis();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(app.get("/Groups").await.status(), 200);
+    app.scim_log.flush().await;
+
+    // Five requests of two directories are older than the cutoff: a pass
+    // allowed four stops there and says so; the next deletes the fifth.
+    let pruned = admin::prune_scim_requests(&app.store, cutoff, 4)
+        .await
+        .unwrap();
+    assert_eq!((pruned.deleted, pruned.is_complete), (4, false));
+    let pruned = admin::prune_scim_requests(&app.store, cutoff, 100)
+        .await
+        .unwrap();
+    assert_eq!((pruned.deleted, pruned.is_complete), (1, true));
+
+    let ours = logged(&app, "").await;
+    assert_eq!(ours.len(), 1, "{ours:#?}");
+    assert_eq!(ours[0]["path"], "/scim/v2/Groups");
+    assert_eq!(log_page(&app, &other, "").await["data"], json!([]));
+}
+
+#[tokio::test]
+async fn logged_requests_survive_the_logs_last_migration_down_and_up() {
+    use migrations::MigratorTrait;
+    let app = with_log(ScimLogArgs::defaults()).await;
+    assert_eq!(app.get("/Users").await.status(), 200);
+    assert_eq!(app.get("/Groups").await.status(), 200);
+    let before = logged(&app, "").await;
+    assert_eq!(before.len(), 2, "{before:#?}");
+
+    // The last step of the database's migrations and, on SQLite, of the
+    // log file's (a table keyed by directory and id, copied across).
+    let database = app.store.connection();
+    let log_file = app
+        .store
+        .has_log_file()
+        .then(|| app.store.scim_log().connection());
+    migrations::Migrator::down(database, Some(1)).await.unwrap();
+    if let Some(log_file) = log_file {
+        migrations::LogMigrator::down(log_file, Some(1))
+            .await
+            .unwrap();
+    }
+    assert_eq!(logged(&app, "").await, before);
+    app.store.migrate().await.unwrap();
+    assert_eq!(logged(&app, "").await, before);
+
+    assert_eq!(app.get("/Users?count=1").await.status(), 200);
+    let after = logged(&app, "").await;
+    assert_eq!(after.len(), 3, "{after:#?}");
+    assert_eq!(after[1..], before[..]);
 }
 
 #[tokio::test]
