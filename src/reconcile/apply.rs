@@ -1742,3 +1742,127 @@ pub async fn refresh_users<C: Conn>(
     apply_users(conn, dir, changes, now, Options::default(), fx).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A snapshot as the mapping leaves it: every field, a role, a custom
+    /// attribute of one value and one of several.
+    fn mapped_snapshot() -> Snapshot {
+        let mut custom = BTreeMap::new();
+        custom.insert("cost_center".to_owned(), json!("cc-42"));
+        custom.insert("badges".to_owned(), json!(["a", "b"]));
+        Snapshot {
+            external_id: Some("00u1".into()),
+            email: Some("ada@example.com".into()),
+            profile: Profile {
+                given_name: Some("Ada".into()),
+                family_name: Some("Lovelace".into()),
+                display_name: Some("Ada Lovelace".into()),
+                department: Some("Eng".into()),
+                employee_number: Some("7".into()),
+                custom,
+                ..Profile::default()
+            },
+            active: true,
+            role: Some("admin".into()),
+            groups: vec!["never stored".into()],
+            ..Snapshot::default()
+        }
+    }
+
+    /// What stored links hold for `mapped_snapshot()`, with and without its
+    /// custom attributes and role.
+    const HASH_MAPPED: &str = "5bf0b443fba643bc2e2813b19b04a086a91d32bc5f7ee035a40bbe71ad3983f5";
+    const HASH_PLAIN: &str = "8b8ee9869a7a561b3b46a0d017f69328e81d5593df9b4522ea721b76211ad053";
+
+    // A link keeps the hash of its snapshot's text; a hash that changed for
+    // the same snapshot would make every stored link look changed after an
+    // upgrade (a full write and an event per user). These texts and hashes
+    // are what stored links hold: they must never change.
+    #[test]
+    fn a_stored_snapshot_hashes_as_it_always_has() {
+        let s = mapped_snapshot();
+        assert_eq!(
+            String::from_utf8(snapshot_text(&s)).unwrap(),
+            r#"{"external_id":"00u1","email":"ada@example.com","profile":{"given_name":"Ada","family_name":"Lovelace","display_name":"Ada Lovelace","avatar_url":null,"department":"Eng","title":null,"employee_number":"7","manager":null,"custom":{"badges":["a","b"],"cost_center":"cc-42"}},"active":true,"role":"admin"}"#
+        );
+        assert_eq!(hashed(&s), HASH_MAPPED);
+        // A snapshot without custom attributes or a role hashes as one taken
+        // before attribute mappings existed.
+        let mut plain = mapped_snapshot();
+        plain.profile.custom.clear();
+        plain.role = None;
+        assert_eq!(
+            String::from_utf8(snapshot_text(&plain)).unwrap(),
+            r#"{"external_id":"00u1","email":"ada@example.com","profile":{"given_name":"Ada","family_name":"Lovelace","display_name":"Ada Lovelace","avatar_url":null,"department":"Eng","title":null,"employee_number":"7","manager":null},"active":true}"#
+        );
+        assert_eq!(hashed(&plain), HASH_PLAIN);
+    }
+
+    fn row(custom: Option<Value>) -> AppUser {
+        AppUser {
+            id: "u1".into(),
+            tenant_id: "t".into(),
+            email: "ada@example.com".into(),
+            email_folded: "ada@example.com".into(),
+            status: "PENDING".into(),
+            deactivated_by: None,
+            deactivated_at: None,
+            role: "member".into(),
+            has_signed_in: false,
+            given_name: Some("Ada".into()),
+            family_name: None,
+            display_name: Some("Ada \"the\" Countess".into()),
+            avatar_url: None,
+            department: Some("Eng".into()),
+            title: None,
+            employee_number: None,
+            manager: None,
+            custom_attributes: custom,
+            profile_directory_id: Some("d".into()),
+            version: 1,
+            created_at: 1_700_000_000_000,
+            updated_at: 1_700_000_000_123,
+        }
+    }
+
+    fn event_text(row: &AppUser, outcome: &Outcome) -> String {
+        let dir = Origin {
+            id: "d".into(),
+            tenant_id: "t".into(),
+            policy: Policy::default(),
+            policy_key: String::new(),
+            mapping: Arc::new(Mapping::compile(SourceKind::Scim, &[]).unwrap()),
+            targets: Arc::from(Vec::new()),
+        };
+        let mut fx = Effects::default();
+        push_user_event(&mut fx, &dir, outcome, row);
+        let mut events = fx.into_events();
+        assert_eq!(events.len(), 1);
+        events.remove(0).data
+    }
+
+    // The host application reads these bytes (webhooks sign them): the
+    // same user gives the same text, custom attributes by name whatever
+    // order the row holds them in (PostgreSQL's jsonb keeps its own).
+    #[test]
+    fn a_user_event_is_written_as_it_always_was() {
+        let sorted = row(Some(json!({"badges": ["a", "b"], "cost_center": "cc-42"})));
+        let expected = r#"{"user":{"id":"u1","email":"ada@example.com","status":"PENDING","deactivated_by":null,"role":"member","has_signed_in":false,"given_name":"Ada","family_name":null,"display_name":"Ada \"the\" Countess","avatar_url":null,"department":"Eng","title":null,"employee_number":null,"manager":null,"custom_attributes":{"badges":["a","b"],"cost_center":"cc-42"},"created_at":"2023-11-14T22:13:20.000Z","updated_at":"2023-11-14T22:13:20.123Z"},"changed":[],"directory_id":"d"}"#;
+        assert_eq!(event_text(&sorted, &Outcome::Created), expected);
+        let unsorted = row(Some(json!({"cost_center": "cc-42", "badges": ["a", "b"]})));
+        assert_eq!(event_text(&unsorted, &Outcome::Created), expected);
+        let updated = event_text(
+            &row(None),
+            &Outcome::Updated(vec![Field::Custom("cost_center".into()), Field::Department]),
+        );
+        assert_eq!(
+            updated,
+            r#"{"user":{"id":"u1","email":"ada@example.com","status":"PENDING","deactivated_by":null,"role":"member","has_signed_in":false,"given_name":"Ada","family_name":null,"display_name":"Ada \"the\" Countess","avatar_url":null,"department":"Eng","title":null,"employee_number":null,"manager":null,"custom_attributes":{},"created_at":"2023-11-14T22:13:20.000Z","updated_at":"2023-11-14T22:13:20.123Z"},"changed":["custom_attributes.cost_center","department"],"directory_id":"d"}"#
+        );
+    }
+}
