@@ -114,7 +114,7 @@ pub async fn act(
     let Some((next, kind, changed)) = plan(&to_plan(&row), &action, now) else {
         return Ok(user_view(&row));
     };
-    let next = to_row(&next, Some(&row), tenant_id, now);
+    let next = to_row(next, Some(&row), tenant_id, now);
     app_users::update_user(unit.conn(), &next).await?;
     unit.event(
         tenant_id,

@@ -373,6 +373,9 @@ struct Compiled {
     first: bool,
     map: Option<BTreeMap<String, String>>,
     default: Option<String>,
+    /// Whether an earlier rule names the same target (a fallback chain:
+    /// only then can the target have a value already).
+    is_fallback: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -434,7 +437,7 @@ impl Mapping {
                 max: MAX_RULES,
             });
         }
-        let rules = rules
+        let mut rules: Vec<Compiled> = rules
             .iter()
             .enumerate()
             .map(|(i, rule)| {
@@ -444,6 +447,10 @@ impl Mapping {
                 })
             })
             .collect::<Result<_, _>>()?;
+        for i in 1..rules.len() {
+            let (earlier, rest) = rules.split_at_mut(i);
+            rest[0].is_fallback = earlier.iter().any(|r| r.target == rest[0].target);
+        }
         Ok(Mapping { kind, rules })
     }
 
@@ -548,6 +555,9 @@ impl Mapping {
         // The values a path reaches, one buffer for every rule of the
         // document rather than one per rule.
         let mut reached: Vec<&Value> = Vec::new();
+        // Custom attributes in the order the rules give them, sorted into
+        // the map once at the end: cheaper than a map insert for each.
+        let mut custom: Vec<(String, Value)> = Vec::new();
         for rule in &self.rules {
             let start = match (&rule.path.root, base) {
                 (_, None) => None,
@@ -577,7 +587,7 @@ impl Mapping {
                     }
                 }
                 Target::Custom(name) => {
-                    if mapped.custom.contains_key(name) {
+                    if rule.is_fallback && custom.iter().any(|(given, _)| given == name) {
                         continue;
                     }
                     let value = match rule.values(start, MAX_VALUES, &mut reached) {
@@ -587,10 +597,11 @@ impl Mapping {
                             Value::Array(values.into_iter().map(Value::String).collect())
                         }
                     };
-                    mapped.custom.insert(name.clone(), value);
+                    custom.push((name.clone(), value));
                 }
             }
         }
+        mapped.custom = custom.into_iter().collect();
         mapped
     }
 }
@@ -673,6 +684,7 @@ impl Compiled {
             first: rule.first,
             map: rule.map.clone(),
             default: rule.default.clone(),
+            is_fallback: false,
         })
     }
 
@@ -717,7 +729,12 @@ impl Compiled {
         let kept = text::strip_controls(raw);
         let trimmed = if self.trim { kept.trim() } else { &kept };
         let cased: Cow<'_, str> = if self.lowercase {
-            Cow::Owned(trimmed.to_lowercase())
+            // ASCII lowercases alike either way, without the Unicode tables.
+            Cow::Owned(if trimmed.is_ascii() {
+                trimmed.to_ascii_lowercase()
+            } else {
+                trimmed.to_lowercase()
+            })
         } else {
             Cow::Borrowed(trimmed)
         };
