@@ -6,14 +6,20 @@
 
 use std::collections::BTreeSet;
 
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::entities::scim_requests;
 use super::events::Pruned;
 use super::pages::{self, Anchor, Page};
+use super::rows;
 use super::{Result, Store};
 
 pub use scim_requests::Model as Request;
+
+/// Rows one `INSERT` of a batch carries at most: 14 parameters each, far
+/// inside both backends' limits, and one statement the driver keeps
+/// prepared for every full chunk.
+const ROWS_PER_STATEMENT: usize = 64;
 
 /// Which requests a read wants (all when empty).
 #[derive(Debug, Clone, Default)]
@@ -31,8 +37,9 @@ pub struct Filter {
 /// The trim deletes by number (`scim_requests_directory_number`): a seek
 /// and the rows that go, where finding the `keep`-th newest by position
 /// walked `keep` index entries for every batch (on SQLite a third of the
-/// instructions of a SCIM create). Each row is its own statement, the same
-/// for every batch, so it is prepared once per connection. On PostgreSQL
+/// instructions of a SCIM create). The rows go `ROWS_PER_STATEMENT` to a
+/// statement: a statement a row cost a round trip to the driver's thread
+/// each, more than the row itself. On PostgreSQL
 /// two replicas writing one directory's batches at the same moment may
 /// give a number twice; that directory then keeps as many more.
 pub async fn insert(store: &Store, mut requests: Vec<Request>, keep: u64) -> Result<()> {
@@ -58,10 +65,14 @@ pub async fn insert(store: &Store, mut requests: Vec<Request>, keep: u64) -> Res
         }
         newest.push((directory, number));
     }
-    for request in requests {
-        scim_requests::Entity::insert(scim_requests::ActiveModel::from(request))
-            .exec_without_returning(tx.conn())
-            .await?;
+    let backend = tx.conn().get_database_backend();
+    let mut rows = requests
+        .into_iter()
+        .map(scim_requests::ActiveModel::from)
+        .peekable();
+    while rows.peek().is_some() {
+        let chunk = rows.by_ref().take(ROWS_PER_STATEMENT);
+        tx.conn().execute(&rows::insert(backend, chunk)).await?;
     }
     for (directory, number) in newest {
         let below = number.saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX));

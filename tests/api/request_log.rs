@@ -7,6 +7,7 @@
 use dirsync::admin;
 use dirsync::config::{ScimLogArgs, ServerSettings};
 use dirsync::retention::{self, Retention};
+use dirsync::store::scim_requests::{self, Request};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -275,6 +276,66 @@ async fn requests_written_together_are_trimmed_to_the_cap_of_each_directory() {
         ),
         ["/scim/v2/Users?count=1", "/scim/v2/Users?count=0"]
     );
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_a_statement_is_written_whole_and_trimmed_per_directory() {
+    let app = with_log(ScimLogArgs::defaults()).await;
+    let (other, _) = app.other_directory(false).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    // 150 requests of ours and 50 of the other directory's, interleaved, in
+    // one batch: several statements' worth of rows in one transaction.
+    let requests: Vec<Request> = (0..200)
+        .map(|n| Request {
+            id: uuid::Uuid::now_v7().to_string(),
+            directory_id: if n % 4 == 3 {
+                other.clone()
+            } else {
+                app.directory_id.clone()
+            },
+            at: now,
+            method: "GET".into(),
+            path: format!("/scim/v2/Users?startIndex={n}"),
+            status: 200,
+            duration_ms: 1,
+            scim_type: None,
+            detail: None,
+            outcomes: "[]".into(),
+            request_headers: None,
+            request_body: None,
+            response_body: None,
+            number: None,
+        })
+        .collect();
+    scim_requests::insert(&app.store, requests, 120)
+        .await
+        .unwrap();
+
+    let paths = |log: &Value| -> Vec<String> {
+        log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let ours: Vec<String> = (0..200)
+        .filter(|n| n % 4 != 3)
+        .rev()
+        .take(120)
+        .map(|n| format!("/scim/v2/Users?startIndex={n}"))
+        .collect();
+    let first = log_page(&app, &app.directory_id, "?limit=100").await;
+    let next = first["next_cursor"].as_str().unwrap();
+    let rest = log_page(&app, &app.directory_id, &format!("?limit=100&after={next}")).await;
+    let read = [paths(&first), paths(&rest)].concat();
+    assert_eq!(read, ours, "the newest 120 of ours, newest first");
+    let theirs: Vec<String> = (0..200)
+        .filter(|n| n % 4 == 3)
+        .rev()
+        .map(|n| format!("/scim/v2/Users?startIndex={n}"))
+        .collect();
+    assert_eq!(paths(&log_page(&app, &other, "?limit=100").await), theirs);
 }
 
 #[tokio::test]
