@@ -7,10 +7,10 @@
 //! Recording never holds a SCIM request up: `record` (the middleware on
 //! `/scim/v2`) hands the finished record to a bounded queue and moves on;
 //! a full queue drops the record and counts it
-//! (`dirsync_scim_log_dropped_total`). One background writer gathers what
-//! is queued for `GATHER`, writes it in one transaction and trims each
-//! directory it wrote to its newest `--scim-log-keep`; `retention` prunes
-//! by age. On SQLite the log is a file of its own (`Store::scim_log`): its
+//! (`dirsync_scim_log_dropped_total`). One background writer sleeps
+//! `GATHER`, takes what was queued meanwhile, writes it in one transaction
+//! and trims each directory it wrote to its newest `--scim-log-keep`;
+//! `retention` prunes by age. On SQLite the log is a file of its own (`Store::scim_log`): its
 //! writes never wait for the directories' writer lock, nor hold it. The
 //! engine's outcomes reach the record through the request: the middleware puts a
 //! `Trail` in the request's extensions, the `Caller` extractor carries it
@@ -26,7 +26,7 @@ use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage, web};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::warn;
 
 use super::ScimState;
@@ -50,11 +50,11 @@ pub const OUTCOMES_MAX: usize = 100;
 pub const BODY_BYTES: usize = 65_536;
 /// Most records one write of the log takes.
 const BATCH: usize = 500;
-/// How long the writer gathers records before it writes them. Every commit
-/// writes each page it touched whole into SQLite's WAL (checksummed): with
-/// a record a commit the log added over a quarter to a SCIM create's
-/// instructions; S1 on SQLite went from −20% to −10% with 50 ms (README
-/// "SCIM request log").
+/// How long the writer sleeps, once it has a record, before it writes what
+/// came. Every commit writes each page it touched whole into SQLite's WAL
+/// (checksummed): with a record a commit the log added over a quarter to a
+/// SCIM create's instructions; S1 on SQLite went from −20% to −10% with
+/// 50 ms (README "SCIM request log").
 const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
 /// What stands where a secret was.
 pub const REMOVED: &str = "[removed]";
@@ -218,11 +218,19 @@ enum Message {
     Flush(oneshot::Sender<()>),
 }
 
+impl Message {
+    fn is_flush(&self) -> bool {
+        matches!(self, Message::Flush(_))
+    }
+}
+
 /// The log's entry point, shared by every request: cheap to clone. Off, it
 /// records nothing.
 #[derive(Clone)]
 pub struct Recorder {
     queue: Option<mpsc::Sender<Message>>,
+    /// Wakes the writer from its gathering when someone waits on a flush.
+    hurry: Arc<Notify>,
     bodies: bool,
 }
 
@@ -240,6 +248,7 @@ impl Recorder {
     pub fn off() -> Recorder {
         Recorder {
             queue: None,
+            hurry: Arc::default(),
             bodies: false,
         }
     }
@@ -251,7 +260,7 @@ impl Recorder {
             return Recorder::off();
         }
         let (recorder, queue) = Recorder::queued(settings.queue, settings.bodies);
-        tokio::spawn(run(store, queue, settings.keep));
+        tokio::spawn(run(store, queue, recorder.hurry.clone(), settings.keep));
         recorder
     }
 
@@ -260,6 +269,7 @@ impl Recorder {
         let (queue, rx) = mpsc::channel(capacity.max(1));
         let recorder = Recorder {
             queue: Some(queue),
+            hurry: Arc::default(),
             bodies,
         };
         (recorder, rx)
@@ -296,31 +306,40 @@ impl Recorder {
         };
         let (done, written) = oneshot::channel();
         if queue.send(Message::Flush(done)).await.is_ok() {
+            self.hurry.notify_one();
             let _ = written.await;
         }
     }
 }
 
-/// The writer: from the first record it finds, gather what arrives for
-/// `GATHER` (up to `BATCH`, or until someone waits on a flush), then write
-/// it in one transaction with each directory it touched trimmed to its
-/// newest `keep`.
-async fn run(store: Store, mut queue: mpsc::Receiver<Message>, keep: u64) {
-    while let Some(first) = queue.recv().await {
-        let gathered_until = tokio::time::Instant::now() + GATHER;
-        let mut records = Vec::new();
+/// The writer: from the first record it finds, sleep `GATHER` (or until
+/// someone waits on a flush), then take what arrived, up to `BATCH`, and
+/// write it in one transaction with each directory it touched trimmed to
+/// its newest `keep`. Asleep, it is woken once a batch, not once a record
+/// (every wake-up from an HTTP worker's thread is a futex call and a
+/// context switch). A full batch is written at once: a backlog does not
+/// wait.
+async fn run(store: Store, mut queue: mpsc::Receiver<Message>, hurry: Arc<Notify>, keep: u64) {
+    let mut messages = Vec::with_capacity(BATCH);
+    while queue.recv_many(&mut messages, BATCH).await > 0 {
+        if messages.len() < BATCH && !messages.iter().any(Message::is_flush) {
+            tokio::select! {
+                () = tokio::time::sleep(GATHER) => {}
+                () = hurry.notified() => {}
+            }
+            while messages.len() < BATCH {
+                match queue.try_recv() {
+                    Ok(message) => messages.push(message),
+                    Err(_) => break,
+                }
+            }
+        }
+        let mut records = Vec::with_capacity(messages.len());
         let mut flushes = Vec::new();
-        let mut next = Some(first);
-        while let Some(message) = next.take() {
+        for message in messages.drain(..) {
             match message {
                 Message::Record(request) => records.push(*request),
                 Message::Flush(done) => flushes.push(done),
-            }
-            if records.len() < BATCH && flushes.is_empty() {
-                next = tokio::time::timeout_at(gathered_until, queue.recv())
-                    .await
-                    .ok()
-                    .flatten();
             }
         }
         if !records.is_empty() {
