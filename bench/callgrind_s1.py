@@ -25,6 +25,9 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import user_body  # noqa: E402  S1's body, as run.py sends it
+
 CLIENTS = 4
 
 
@@ -65,7 +68,7 @@ def main() -> None:
     def client(first: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         for k in range(first, n, CLIENTS):
-            conn.request("POST", "/scim/v2/Users", json.dumps(user(k)), headers)
+            conn.request("POST", "/scim/v2/Users", json.dumps(user_body("s1-%d" % k, k)), headers)
             response = conn.getresponse()
             response.read()
             if response.status != 201:
@@ -80,20 +83,6 @@ def main() -> None:
     server.wait(300)
     summary = subprocess.run(["callgrind_annotate", "--auto=no", out], capture_output=True, text=True).stdout
     print(next(line.strip() for line in summary.splitlines() if "PROGRAM TOTALS" in line))
-
-
-def user(k: int) -> dict:
-    """S1's body (bench/run.py's `user_body`)."""
-    name = "s1-%d" % k
-    return {
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": name,
-        "externalId": "ext-%s" % name,
-        "name": {"givenName": "Bench", "familyName": "User %d" % k},
-        "displayName": "Bench User %d" % k,
-        "emails": [{"value": "%s@bench.example" % name, "type": "work", "primary": True}],
-        "active": True,
-    }
 
 
 def wait_ready(server: subprocess.Popen, port: int, work: str) -> None:

@@ -84,18 +84,18 @@ pub(crate) async fn create(manager: &SchemaManager<'_>, home: Home) -> Result<()
                 .to_owned(),
         )
         .await?;
-    manager
-        .create_index(
-            Index::create()
-                .name(AT_INDEX)
-                .table(ScimRequests::Table)
-                .col(ScimRequests::At)
-                .to_owned(),
-        )
-        .await
+    manager.create_index(at_index()).await
 }
 
 /// The index by time the first retention used.
+pub(crate) fn at_index() -> IndexCreateStatement {
+    Index::create()
+        .name(AT_INDEX)
+        .table(ScimRequests::Table)
+        .col(ScimRequests::At)
+        .to_owned()
+}
+
 pub(crate) const AT_INDEX: &str = "scim_requests_at";
 
 /// The columns this migration created (every one but `number`), none of

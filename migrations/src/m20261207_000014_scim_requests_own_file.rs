@@ -48,14 +48,7 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() == DbBackend::Sqlite {
             return requests::create(manager, Home::WithDirectories).await;
         }
-        manager
-            .drop_index(
-                Index::drop()
-                    .name(NUMBER_INDEX)
-                    .table(ScimRequests::Table)
-                    .to_owned(),
-            )
-            .await?;
+        manager.drop_index(drop_number_index()).await?;
         manager
             .alter_table(
                 Table::alter()
@@ -67,7 +60,24 @@ impl MigrationTrait for Migration {
     }
 }
 
-pub(crate) const NUMBER_INDEX: &str = "scim_requests_directory_number";
+const NUMBER_INDEX: &str = "scim_requests_directory_number";
+
+/// The index `(directory_id, number)` the trim seeks.
+pub(crate) fn number_index() -> IndexCreateStatement {
+    Index::create()
+        .name(NUMBER_INDEX)
+        .table(ScimRequests::Table)
+        .col(ScimRequests::DirectoryId)
+        .col(ScimRequests::Number)
+        .to_owned()
+}
+
+pub(crate) fn drop_number_index() -> IndexDropStatement {
+    Index::drop()
+        .name(NUMBER_INDEX)
+        .table(ScimRequests::Table)
+        .to_owned()
+}
 
 /// The `number` column and its index.
 pub(crate) async fn numbered(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
@@ -79,16 +89,7 @@ pub(crate) async fn numbered(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
                 .to_owned(),
         )
         .await?;
-    manager
-        .create_index(
-            Index::create()
-                .name(NUMBER_INDEX)
-                .table(ScimRequests::Table)
-                .col(ScimRequests::DirectoryId)
-                .col(ScimRequests::Number)
-                .to_owned(),
-        )
-        .await
+    manager.create_index(number_index()).await
 }
 
 /// The log file's one table (`LogMigrator`).

@@ -15,7 +15,7 @@ use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
 use crate::m20261207_000011_scim_requests::{self as requests, AT_INDEX, Home, ScimRequests};
-use crate::m20261207_000014_scim_requests_own_file::{NUMBER_INDEX, numbered};
+use crate::m20261207_000014_scim_requests_own_file::{drop_number_index, number_index, numbered};
 
 pub struct Migration;
 
@@ -45,15 +45,7 @@ impl MigrationTrait for Migration {
         if manager.get_database_backend() == DbBackend::Sqlite {
             return Ok(());
         }
-        manager
-            .create_index(
-                Index::create()
-                    .name(AT_INDEX)
-                    .table(ScimRequests::Table)
-                    .col(ScimRequests::At)
-                    .to_owned(),
-            )
-            .await
+        manager.create_index(requests::at_index()).await
     }
 }
 
@@ -102,29 +94,13 @@ impl MigrationTrait for LogFile {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name(NUMBER_INDEX)
-                    .table(ScimRequests::Table)
-                    .col(ScimRequests::DirectoryId)
-                    .col(ScimRequests::Number)
-                    .to_owned(),
-            )
-            .await
+        manager.create_index(number_index()).await
     }
 
     /// The table as `m20261207_000001_scim_requests` made it, with the
     /// requests copied back.
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_index(
-                Index::drop()
-                    .name(NUMBER_INDEX)
-                    .table(ScimRequests::Table)
-                    .to_owned(),
-            )
-            .await?;
+        manager.drop_index(drop_number_index()).await?;
         manager
             .rename_table(
                 Table::rename()
