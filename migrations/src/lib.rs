@@ -20,6 +20,7 @@ mod m20261207_000012_operators;
 mod m20261207_000013_setup_links;
 mod m20261207_000014_scim_requests_own_file;
 mod m20261207_000015_scim_requests_keyed;
+mod m20261207_000016_scim_request_batches;
 
 /// The step before which the folded columns are recomputed in Rust
 /// (`m20261206_000009_name_folds`).
@@ -46,12 +47,13 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000013_setup_links::Migration),
             Box::new(m20261207_000014_scim_requests_own_file::Migration),
             Box::new(m20261207_000015_scim_requests_keyed::Migration),
+            Box::new(m20261207_000016_scim_request_batches::Migration),
         ]
     }
 }
 
 /// The schema of the SCIM request log's own SQLite file (beside the
-/// database's, `-scim-log` appended): its one table, `scim_requests`.
+/// database's, `-scim-log` appended): its one table, `scim_request_batches`.
 /// PostgreSQL keeps the table in the database and has no such file.
 pub struct LogMigrator;
 
@@ -61,6 +63,7 @@ impl MigratorTrait for LogMigrator {
         vec![
             Box::new(m20261207_000014_scim_requests_own_file::LogFile),
             Box::new(m20261207_000015_scim_requests_keyed::LogFile),
+            Box::new(m20261207_000016_scim_request_batches::LogFile),
         ]
     }
 }

@@ -70,16 +70,7 @@ impl MigrationTrait for LogFile {
     }
 
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let mut table = Table::create();
-        requests::columns(table.table(Alias::new(KEYED)))
-            .col(ColumnDef::new(ScimRequests::Number).big_integer().null())
-            .primary_key(
-                Index::create()
-                    .col(ScimRequests::DirectoryId)
-                    .col(ScimRequests::Id),
-            )
-            .extra("WITHOUT ROWID");
-        manager.create_table(table.to_owned()).await?;
+        manager.create_table(keyed(Alias::new(KEYED))).await?;
         // Both tables have the columns in the same order: those of
         // `requests::columns`, then `number`.
         manager
@@ -118,4 +109,24 @@ impl MigrationTrait for LogFile {
             .drop_table(Table::drop().table(Alias::new(KEYED)).to_owned())
             .await
     }
+}
+
+/// The table keyed by `(directory_id, id)`, named `name`.
+fn keyed(name: impl IntoIden) -> TableCreateStatement {
+    let mut table = Table::create();
+    requests::columns(table.table(name))
+        .col(ColumnDef::new(ScimRequests::Number).big_integer().null())
+        .primary_key(
+            Index::create()
+                .col(ScimRequests::DirectoryId)
+                .col(ScimRequests::Id),
+        )
+        .extra("WITHOUT ROWID");
+    table.to_owned()
+}
+
+/// The log file's `scim_requests` as this migration leaves it, empty.
+pub(crate) async fn create_keyed(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    manager.create_table(keyed(ScimRequests::Table)).await?;
+    manager.create_index(number_index()).await
 }

@@ -13,7 +13,7 @@ use super::directory;
 use crate::domain::time::rfc3339;
 use crate::store::Store;
 use crate::store::events::Pruned;
-use crate::store::pages::{Anchor, Page};
+use crate::store::pages::Page;
 use crate::store::scim_requests::{self, Request};
 
 /// A class of HTTP statuses (RFC 9110 §15).
@@ -173,7 +173,7 @@ pub async fn scim_requests(
     }
     let named = directory::resolve(store, directory).await?.scim()?;
     let method = filter.method.as_deref().map(method).transpose()?;
-    let from = match &filter.before {
+    let older_than = match &filter.before {
         Some(id) => {
             let id = uuid::Uuid::parse_str(id).map_err(|_| {
                 AdminError::Invalid(format!(
@@ -181,17 +181,23 @@ pub async fn scim_requests(
                     crate::domain::text::quoted(id)
                 ))
             })?;
-            Anchor::After(id.hyphenated().to_string())
+            Some(id.hyphenated().to_string())
         }
-        None => Anchor::Start,
+        None => None,
     };
     let rows_filter = scim_requests::Filter {
         status: filter.status.map(StatusClass::range),
         method,
     };
-    let page = scim_requests::page(store, &named.directory.id, &rows_filter, &from, limit)
-        .await
-        .map_err(AdminError::Store)?;
+    let page = scim_requests::page(
+        store,
+        &named.directory.id,
+        &rows_filter,
+        older_than.as_deref(),
+        limit,
+    )
+    .await
+    .map_err(AdminError::Store)?;
     Ok(Page {
         rows: page
             .rows

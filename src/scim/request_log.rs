@@ -8,8 +8,9 @@
 //! `/scim/v2`) hands the finished record to a bounded queue and moves on;
 //! a full queue drops the record and counts it
 //! (`dirsync_scim_log_dropped_total`). One background writer sleeps
-//! `GATHER`, takes what was queued meanwhile, writes it in one transaction
-//! and trims each directory it wrote to its newest `--scim-log-keep`;
+//! `GATHER`, takes what was queued meanwhile, writes it in one transaction,
+//! a row for each directory's (`store::scim_requests`), and trims each
+//! directory it wrote to its newest `--scim-log-keep`;
 //! `retention` prunes by age. On SQLite the log is a file of its own (`Store::scim_log`): its
 //! writes never wait for the directories' writer lock, nor hold it. The
 //! engine's outcomes reach the record through the request: the middleware puts a
@@ -351,22 +352,26 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Message>, hurry: Arc<Notify
     }
 }
 
-async fn write(store: &Store, records: Vec<Request>, keep: u64) {
-    let count = records.len();
-    match scim_requests::insert(store, records.clone(), keep).await {
-        Ok(()) => {}
-        // On PostgreSQL a directory removed since its request was answered
-        // fails the whole statement (its foreign key): write the others one
-        // by one.
-        Err(err) if count > 1 => {
-            warn!(error = %err, count, "the SCIM request log's batch failed; writing its records one by one");
-            for record in records {
-                if let Err(err) = scim_requests::insert(store, vec![record], keep).await {
-                    warn!(error = %err, "a SCIM request log record was not written");
-                }
-            }
+async fn write(store: &Store, mut records: Vec<Request>, keep: u64) {
+    let Err(err) = scim_requests::insert(store, &records, keep).await else {
+        return;
+    };
+    records.sort_by(|a, b| a.directory_id.cmp(&b.directory_id));
+    let directories: Vec<&[Request]> = records
+        .chunk_by(|a, b| a.directory_id == b.directory_id)
+        .collect();
+    if directories.len() == 1 {
+        warn!(error = %err, count = records.len(), "SCIM request log records were not written");
+        return;
+    }
+    // On PostgreSQL a directory removed since its requests were answered
+    // fails the whole transaction (its foreign key): write each
+    // directory's on its own.
+    warn!(error = %err, "the SCIM request log's batch failed; writing each directory's records on their own");
+    for directory in directories {
+        if let Err(err) = scim_requests::insert(store, directory, keep).await {
+            warn!(error = %err, count = directory.len(), "SCIM request log records were not written");
         }
-        Err(err) => warn!(error = %err, "a SCIM request log record was not written"),
     }
 }
 
@@ -434,7 +439,6 @@ pub async fn record(
         request_headers: headers,
         request_body: request_body.flatten(),
         response_body: response_body.flatten(),
-        number: None,
     });
     Ok(res)
 }
@@ -570,7 +574,6 @@ mod tests {
             request_headers: None,
             request_body: None,
             response_body: None,
-            number: None,
         }
     }
 

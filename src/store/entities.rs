@@ -463,37 +463,30 @@ pub mod webhook_attempts {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-pub mod scim_requests {
+pub mod scim_request_batches {
     use sea_orm::entity::prelude::*;
 
-    /// One SCIM request a directory's token authenticated (the request log).
+    /// SCIM requests of one directory the log's writer took together
+    /// (`store::scim_requests`).
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "scim_requests")]
+    #[sea_orm(table_name = "scim_request_batches")]
     pub struct Model {
-        /// UUIDv7 taken when the request arrived: id order is arrival order.
         #[sea_orm(primary_key, auto_increment = false)]
-        pub id: String,
         pub directory_id: String,
-        /// When it arrived, epoch milliseconds.
-        pub at: i64,
-        pub method: String,
-        /// The path and query string, capped.
-        pub path: String,
-        pub status: i32,
-        pub duration_ms: i64,
-        /// A SCIM error's `scimType` and `detail` (capped).
-        pub scim_type: Option<String>,
-        pub detail: Option<String>,
-        /// What the engine made of each resource, a JSON array.
-        pub outcomes: String,
-        /// Kept only when the server keeps bodies; secrets removed.
-        pub request_headers: Option<String>,
-        pub request_body: Option<String>,
-        pub response_body: Option<String>,
-        /// Its number among its directory's requests, given by the log's
-        /// writer (none before): a trim deletes those `keep` or more below
-        /// the newest by one index seek.
-        pub number: Option<i64>,
+        /// The newest request's id (UUIDv7, taken when it arrived).
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub last_id: String,
+        /// The oldest request's id.
+        pub first_id: String,
+        /// When the newest arrived, epoch milliseconds.
+        pub last_at: i64,
+        /// How many requests the directory had logged up to the newest
+        /// of these: the number of the newest.
+        pub total: i64,
+        /// How many requests `records` holds.
+        pub count: i32,
+        /// The requests, newest first: a JSON array.
+        pub records: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,25 +1,58 @@
-//! The SCIM request log's rows: written in batches by the log's writer
-//! (`scim::request_log`), trimmed to the newest N per directory, pruned by
-//! age, read newest first a page at a time. They live where
-//! `Store::scim_log` says: on SQLite a file of their own, so none of this
-//! takes the directories' writer lock.
+//! The SCIM request log, stored a batch to a row: what the log's writer
+//! (`scim::request_log`) takes together for one directory is one row of
+//! `scim_request_batches`, its requests a JSON array, newest first. A row
+//! per request cost the writer a row's b-tree work (and at the cap a
+//! delete's) for every SCIM request; a batch's costs it once (README "SCIM
+//! request log").
+//!
+//! Each directory keeps its newest `keep`: a batch's `total` numbers the
+//! newest request in it among the directory's, so the trim deletes the
+//! rows wholly below the cap by one seek and cuts the one it falls in.
+//! Reads go through the batches that can hold the page, newest first, and
+//! stop once no further batch can. The rows live where `Store::scim_log`
+//! says: on SQLite a file of their own, so none of this takes the
+//! directories' writer lock.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
-use super::entities::scim_requests;
+use super::entities::scim_request_batches as batches;
 use super::events::Pruned;
-use super::pages::{self, Anchor, Page};
-use super::rows;
-use super::{Result, Store};
+use super::pages::Page;
+use super::{Result, Store, StoreError};
 
-pub use scim_requests::Model as Request;
-
-/// Rows one `INSERT` of a batch carries at most: 14 parameters each, far
-/// inside both backends' limits, and one statement the driver keeps
-/// prepared for every full chunk.
-const ROWS_PER_STATEMENT: usize = 64;
+/// One SCIM request a directory's token authenticated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// UUIDv7 taken when it arrived: id order is arrival order.
+    pub id: String,
+    /// Not written into its batch's JSON: the batch's own.
+    #[serde(skip)]
+    pub directory_id: String,
+    /// When it arrived, epoch milliseconds.
+    pub at: i64,
+    pub method: String,
+    /// The path and query string, capped.
+    pub path: String,
+    pub status: i32,
+    pub duration_ms: i64,
+    /// A SCIM error's `scimType` and `detail` (capped).
+    pub scim_type: Option<String>,
+    pub detail: Option<String>,
+    /// What the engine made of each resource, a JSON array.
+    pub outcomes: String,
+    /// Kept only when the server keeps bodies; secrets removed.
+    pub request_headers: Option<String>,
+    pub request_body: Option<String>,
+    pub response_body: Option<String>,
+}
 
 /// Which requests a read wants (all when empty).
 #[derive(Debug, Clone, Default)]
@@ -30,87 +63,217 @@ pub struct Filter {
     pub method: Option<String>,
 }
 
-/// Write a batch of requests, numbering each directory's after its newest
-/// (in the batch's order), then trim each directory they belong to to its
-/// newest `keep`: one transaction.
-///
-/// The trim deletes by number (`scim_requests_directory_number`): a seek
-/// and the rows that go, where finding the `keep`-th newest by position
-/// walked `keep` index entries for every batch (on SQLite a third of the
-/// instructions of a SCIM create). The rows go `ROWS_PER_STATEMENT` to a
-/// statement: a statement a row cost a round trip to the driver's thread
-/// each, more than the row itself. On PostgreSQL
-/// two replicas writing one directory's batches at the same moment may
-/// give a number twice; that directory then keeps as many more.
-pub async fn insert(store: &Store, mut requests: Vec<Request>, keep: u64) -> Result<()> {
-    use scim_requests::Column as R;
-    if requests.is_empty() {
+impl Filter {
+    fn admits(&self, request: &Request) -> bool {
+        self.status
+            .is_none_or(|(low, high)| (low..high).contains(&request.status))
+            && self
+                .method
+                .as_ref()
+                .is_none_or(|method| *method == request.method)
+    }
+}
+
+/// Write a batch of requests, a row for each directory among them, then
+/// trim each of those directories to its newest `keep`: one transaction.
+/// A directory's newest request is numbered after its newest so far, in
+/// id order. On PostgreSQL two replicas writing one directory's batches at
+/// the same moment may give a number twice; that directory then keeps as
+/// many more.
+pub async fn insert(store: &Store, requests: &[Request], keep: u64) -> Result<()> {
+    let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+    if requests.is_empty() || keep == 0 {
         return Ok(());
     }
-    let directories: BTreeSet<String> = requests.iter().map(|r| r.directory_id.clone()).collect();
+    let mut directories: BTreeMap<&str, Vec<&Request>> = BTreeMap::new();
+    for request in requests {
+        directories
+            .entry(request.directory_id.as_str())
+            .or_default()
+            .push(request);
+    }
     let tx = store.scim_log().write().await?;
-    let mut newest = Vec::with_capacity(directories.len());
-    for directory in &directories {
-        let last: Option<Option<i64>> = scim_requests::Entity::find()
-            .select_only()
-            .column_as(R::Number.max(), "number")
-            .filter(R::DirectoryId.eq(directory.as_str()))
-            .into_tuple()
-            .one(tx.conn())
+    for (directory, mut batch) in directories {
+        batch.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+        let arrived = count(batch.len());
+        // More than the cap at once: the oldest of them are below it now.
+        batch.truncate(keep);
+        let (Some(newest), Some(oldest)) = (batch.first(), batch.last()) else {
+            continue;
+        };
+        let total = last_total(tx.conn(), directory).await? + arrived;
+        let row = batches::ActiveModel {
+            directory_id: Set(directory.to_owned()),
+            last_id: Set(newest.id.clone()),
+            first_id: Set(oldest.id.clone()),
+            last_at: Set(batch.iter().map(|r| r.at).max().unwrap_or(newest.at)),
+            total: Set(total),
+            count: Set(i32::try_from(batch.len()).unwrap_or(i32::MAX)),
+            records: Set(serde_json::to_string(&batch).map_err(invalid)?),
+        };
+        batches::Entity::insert(row)
+            .exec_without_returning(tx.conn())
             .await?;
-        let mut number = last.flatten().unwrap_or(0);
-        for request in requests.iter_mut().filter(|r| &r.directory_id == directory) {
-            number += 1;
-            request.number = Some(number);
-        }
-        newest.push((directory, number));
-    }
-    let backend = tx.conn().get_database_backend();
-    let mut rows = requests
-        .into_iter()
-        .map(scim_requests::ActiveModel::from)
-        .peekable();
-    while rows.peek().is_some() {
-        let chunk = rows.by_ref().take(ROWS_PER_STATEMENT);
-        tx.conn().execute(&rows::insert(backend, chunk)).await?;
-    }
-    for (directory, number) in newest {
-        let below = number.saturating_sub(i64::try_from(keep).unwrap_or(i64::MAX));
-        scim_requests::Entity::delete_many()
-            .filter(R::DirectoryId.eq(directory.as_str()))
-            .filter(R::Number.lte(below))
-            .exec(tx.conn())
-            .await?;
+        trim(tx.conn(), directory, total - count(keep)).await?;
     }
     tx.commit().await
 }
 
+fn count(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn invalid(err: serde_json::Error) -> StoreError {
+    StoreError::Invalid(format!("a SCIM request log batch: {err}"))
+}
+
+/// The number of the directory's newest logged request (0 before any).
+async fn last_total<C: ConnectionTrait>(conn: &C, directory: &str) -> Result<i64> {
+    use batches::Column as B;
+    let last: Option<Option<i64>> = batches::Entity::find()
+        .select_only()
+        .column_as(B::Total.max(), "total")
+        .filter(B::DirectoryId.eq(directory))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    Ok(last.flatten().unwrap_or(0))
+}
+
+/// Delete the directory's requests numbered `cutoff` or below: the rows
+/// wholly below it by one seek (`scim_request_batches_total`), and from
+/// the oldest row left those of its requests that are.
+async fn trim<C: ConnectionTrait>(conn: &C, directory: &str, cutoff: i64) -> Result<()> {
+    use batches::Column as B;
+    if cutoff <= 0 {
+        return Ok(());
+    }
+    batches::Entity::delete_many()
+        .filter(B::DirectoryId.eq(directory))
+        .filter(B::Total.lte(cutoff))
+        .exec(conn)
+        .await?;
+    let oldest: Option<(String, i64, i32)> = batches::Entity::find()
+        .select_only()
+        .columns([B::LastId, B::Total, B::Count])
+        .filter(B::DirectoryId.eq(directory))
+        .order_by_asc(B::Total)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    match oldest {
+        Some((last_id, total, count)) if total - i64::from(count) < cutoff => {
+            let kept = usize::try_from(total - cutoff).unwrap_or(0);
+            keep_newest(conn, directory, &last_id, kept).await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Cut a batch down to its newest `kept` requests.
+async fn keep_newest<C: ConnectionTrait>(
+    conn: &C,
+    directory: &str,
+    last_id: &str,
+    kept: usize,
+) -> Result<()> {
+    use batches::Column as B;
+    let records: Option<String> = batches::Entity::find()
+        .select_only()
+        .column(B::Records)
+        .filter(B::DirectoryId.eq(directory))
+        .filter(B::LastId.eq(last_id))
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let Some(records) = records else {
+        return Ok(());
+    };
+    let (text, first_id, kept) = match cut(&records, kept) {
+        Some((text, first_id)) => (text, first_id, kept),
+        None => {
+            // Not laid out as the writer writes: parse it. Each request
+            // stays the text it was; only the array is cut.
+            let mut requests: Vec<&RawValue> = serde_json::from_str(&records).map_err(invalid)?;
+            requests.truncate(kept);
+            let Some(oldest) = requests.last() else {
+                batches::Entity::delete_many()
+                    .filter(B::DirectoryId.eq(directory))
+                    .filter(B::LastId.eq(last_id))
+                    .exec(conn)
+                    .await?;
+                return Ok(());
+            };
+            #[derive(Deserialize)]
+            struct Id {
+                id: String,
+            }
+            let first_id = serde_json::from_str::<Id>(oldest.get())
+                .map_err(invalid)?
+                .id;
+            let text = serde_json::to_string(&requests).map_err(invalid)?;
+            (text, first_id, requests.len())
+        }
+    };
+    batches::Entity::update_many()
+        .col_expr(B::FirstId, Expr::value(first_id))
+        .col_expr(B::Count, Expr::value(count(kept)))
+        .col_expr(B::Records, Expr::value(text))
+        .filter(B::DirectoryId.eq(directory))
+        .filter(B::LastId.eq(last_id))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// How a request's JSON starts in a batch as `insert` writes it (`id` is
+/// `Request`'s first field), and how it starts after the one before.
+const REQUEST_START: &str = r#"{"id":""#;
+const NEXT_REQUEST: &str = r#",{"id":""#;
+
+/// A batch's text cut to its newest `kept` requests (at least one), and
+/// the id of the oldest of those, found without parsing the requests: a
+/// quote inside a JSON string is escaped, so `,{"id":"` stands only where
+/// one request ends and the next begins. None when there is nothing to cut
+/// or the text is not laid out so (a batch a migration wrote).
+fn cut(records: &str, kept: usize) -> Option<(String, String)> {
+    if !records.starts_with('[') {
+        return None;
+    }
+    let mut starts =
+        std::iter::once(1).chain(records.match_indices(NEXT_REQUEST).map(|(at, _)| at + 1));
+    let oldest = starts.nth(kept.checked_sub(1)?)?;
+    let end = starts.next()? - 1;
+    let id = records.get(oldest..)?.strip_prefix(REQUEST_START)?;
+    let id = &id[..id.find('"')?];
+    Some((format!("{}]", &records[..end]), id.to_owned()))
+}
+
 /// Delete every request of a directory that is gone (on PostgreSQL its
-/// foreign key did already); how many went.
+/// foreign key did already); how many batches of them went.
 pub async fn forget(store: &Store, directory_id: &str) -> Result<u64> {
-    use scim_requests::Column as R;
-    let done = scim_requests::Entity::delete_many()
-        .filter(R::DirectoryId.eq(directory_id))
+    use batches::Column as B;
+    let done = batches::Entity::delete_many()
+        .filter(B::DirectoryId.eq(directory_id))
         .exec(store.scim_log().connection())
         .await?;
     Ok(done.rows_affected)
 }
 
-/// Rows one prune transaction deletes at most.
-const PRUNE_CHUNK: u64 = 1000;
+/// Batches one prune transaction deletes at most.
+const PRUNE_CHUNK: u64 = 100;
 
 /// Delete the requests that arrived before `before` (epoch ms), at most
-/// `at_most`, in write transactions of at most `PRUNE_CHUNK` rows (behind
-/// the log's writer lock, like every write). Each directory's requests are
-/// read oldest first by `(directory_id, id)`, the log's one key: ids are
-/// UUIDv7, so the old ones come first and the read stops at the chunk's
-/// last. Replicas pruning together only find less to do.
+/// `at_most`, in write transactions of at most `PRUNE_CHUNK` batches
+/// (behind the log's writer lock, like every write). A batch goes when its
+/// newest request is older than `before`; each directory's are read oldest
+/// first by their key. Replicas pruning together only find less to do.
 pub async fn prune(store: &Store, before: i64, at_most: u64) -> Result<Pruned> {
-    use scim_requests::Column as R;
+    use batches::Column as B;
     let store = store.scim_log();
-    let directories: Vec<String> = scim_requests::Entity::find()
+    let directories: Vec<String> = batches::Entity::find()
         .select_only()
-        .column(R::DirectoryId)
+        .column(B::DirectoryId)
         .distinct()
         .into_tuple()
         .all(store.connection())
@@ -118,35 +281,48 @@ pub async fn prune(store: &Store, before: i64, at_most: u64) -> Result<Pruned> {
     let mut deleted = 0;
     for directory in directories {
         loop {
-            if deleted >= at_most {
-                return Ok(Pruned {
-                    deleted,
-                    is_complete: false,
-                });
-            }
-            let chunk = PRUNE_CHUNK.min(at_most - deleted);
             let tx = store.write().await?;
-            let ids: Vec<String> = scim_requests::Entity::find()
+            let old: Vec<(String, i32)> = batches::Entity::find()
                 .select_only()
-                .column(R::Id)
-                .filter(R::DirectoryId.eq(directory.as_str()))
-                .filter(R::At.lt(before))
-                .order_by_asc(R::Id)
-                .limit(chunk)
+                .columns([B::LastId, B::Count])
+                .filter(B::DirectoryId.eq(directory.as_str()))
+                .filter(B::LastAt.lt(before))
+                .order_by_asc(B::LastId)
+                .limit(PRUNE_CHUNK)
                 .into_tuple()
                 .all(tx.conn())
                 .await?;
-            if ids.is_empty() {
-                break;
+            let read = old.len();
+            for (last_id, count) in old {
+                let count = u64::try_from(count).unwrap_or(0);
+                let allowed = at_most - deleted;
+                if allowed == 0 {
+                    tx.commit().await?;
+                    return Ok(Pruned {
+                        deleted,
+                        is_complete: false,
+                    });
+                }
+                if count > allowed {
+                    // The pass's limit falls inside this batch: its oldest
+                    // go, the rest wait for the next pass.
+                    let kept = usize::try_from(count - allowed).unwrap_or(usize::MAX);
+                    keep_newest(tx.conn(), &directory, &last_id, kept).await?;
+                    tx.commit().await?;
+                    return Ok(Pruned {
+                        deleted: at_most,
+                        is_complete: false,
+                    });
+                }
+                batches::Entity::delete_many()
+                    .filter(B::DirectoryId.eq(directory.as_str()))
+                    .filter(B::LastId.eq(last_id))
+                    .exec(tx.conn())
+                    .await?;
+                deleted += count;
             }
-            let done = scim_requests::Entity::delete_many()
-                .filter(R::DirectoryId.eq(directory.as_str()))
-                .filter(R::Id.is_in(ids))
-                .exec(tx.conn())
-                .await?;
             tx.commit().await?;
-            deleted += done.rows_affected;
-            if done.rows_affected < chunk {
+            if (read as u64) < PRUNE_CHUNK {
                 break;
             }
         }
@@ -157,21 +333,121 @@ pub async fn prune(store: &Store, before: i64, at_most: u64) -> Result<Pruned> {
     })
 }
 
-/// A page of the directory's requests, newest first.
+/// Batches one step of a read takes.
+const READ_CHUNK: u64 = 16;
+
+/// A page of the directory's requests, newest first, from the newest or
+/// from those older than the request `older_than`.
+///
+/// The batches that can hold such a request (their oldest is older) are
+/// read by their newest request, newest first; the read stops once it has
+/// `limit` and one more and the next batch's newest is older than all of
+/// them. Memory holds a page and a batch.
 pub async fn page(
     store: &Store,
     directory_id: &str,
     filter: &Filter,
-    from: &Anchor,
+    older_than: Option<&str>,
     limit: u64,
 ) -> Result<Page<Request>> {
-    use scim_requests::Column as R;
-    let mut select = scim_requests::Entity::find().filter(R::DirectoryId.eq(directory_id));
-    if let Some((low, high)) = filter.status {
-        select = select.filter(R::Status.gte(low)).filter(R::Status.lt(high));
+    use batches::Column as B;
+    let conn = store.scim_log().connection();
+    let wanted = usize::try_from(limit)
+        .unwrap_or(usize::MAX)
+        .saturating_add(1);
+    let mut found: Vec<Request> = Vec::new();
+    let mut resume: Option<String> = None;
+    'read: loop {
+        let mut select = batches::Entity::find()
+            .select_only()
+            .columns([B::LastId, B::Records])
+            .filter(B::DirectoryId.eq(directory_id));
+        if let Some(id) = older_than {
+            select = select.filter(B::FirstId.lt(id));
+        }
+        if let Some(last_id) = &resume {
+            select = select.filter(B::LastId.lt(last_id.as_str()));
+        }
+        let rows: Vec<(String, String)> = select
+            .order_by_desc(B::LastId)
+            .limit(READ_CHUNK)
+            .into_tuple()
+            .all(conn)
+            .await?;
+        let read = rows.len();
+        for (last_id, records) in rows {
+            if found.len() >= wanted && found[wanted - 1].id > last_id {
+                break 'read;
+            }
+            let requests: Vec<Request> = serde_json::from_str(&records).map_err(invalid)?;
+            found.extend(
+                requests
+                    .into_iter()
+                    .filter(|r| older_than.is_none_or(|id| r.id.as_str() < id) && filter.admits(r)),
+            );
+            found.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+            found.truncate(wanted);
+            resume = Some(last_id);
+        }
+        if (read as u64) < READ_CHUNK {
+            break;
+        }
     }
-    if let Some(method) = &filter.method {
-        select = select.filter(R::Method.eq(method.as_str()));
+    let more_after = found.len() >= wanted;
+    found.truncate(wanted - 1);
+    for request in &mut found {
+        request.directory_id = directory_id.to_owned();
     }
-    pages::window_newest_first(store.scim_log().connection(), select, R::Id, from, limit).await
+    Ok(Page {
+        rows: found,
+        more_after,
+        // A page older than a request has that one before it, at least.
+        more_before: older_than.is_some(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(id: &str, path: &str) -> Request {
+        Request {
+            id: id.into(),
+            directory_id: "d".into(),
+            at: 1,
+            method: "POST".into(),
+            path: path.into(),
+            status: 201,
+            duration_ms: 2,
+            scim_type: None,
+            detail: Some(r#"a "quoted" {"id":"x"} detail"#.into()),
+            outcomes: r#"[{"resource":"u","outcome":"created"}]"#.into(),
+            request_headers: None,
+            request_body: Some(r#"{"id":"not-a-request","userName":"ada"}"#.into()),
+            response_body: None,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_cut_to_its_newest_requests_where_they_end() {
+        let batch = [request("c", "/3"), request("b", "/2"), request("a", "/1")];
+        let text = serde_json::to_string(&batch).unwrap();
+        assert!(text.starts_with(&format!("[{REQUEST_START}")), "{text}");
+        for kept in 1..3 {
+            let (cut_text, first_id) = cut(&text, kept).unwrap();
+            let read: Vec<Request> = serde_json::from_str(&cut_text).unwrap();
+            let paths: Vec<&str> = read.iter().map(|r| r.path.as_str()).collect();
+            assert_eq!(paths, ["/3", "/2", "/1"][..kept], "kept {kept}");
+            assert_eq!(read[kept - 1].detail, batch[kept - 1].detail);
+            assert_eq!(first_id, batch[kept - 1].id);
+        }
+        assert_eq!(cut(&text, 3), None, "nothing to cut");
+        assert_eq!(cut(&text, 0), None);
+    }
+
+    #[test]
+    fn a_batch_laid_out_otherwise_is_not_cut_by_its_text() {
+        let migrated = r#"[{"id" : "b", "at" : 1}, {"id" : "a", "at" : 0}]"#;
+        assert_eq!(cut(migrated, 1), None);
+    }
 }

@@ -31,7 +31,7 @@ const TABLES: [&str; 19] = [
     "run_deactivations",
     "webhook_endpoints",
     "webhook_attempts",
-    "scim_requests",
+    "scim_request_batches",
 ];
 
 /// The application tables that exist now, in the database and (on SQLite)
@@ -188,7 +188,10 @@ async fn migrations_run_up_down_and_up_again_and_the_server_still_works() {
     // SQLite keeps the SCIM request log in a file of its own, beside the
     // database's; PostgreSQL in the database.
     let sqlite = app.store.backend() == DbBackend::Sqlite;
-    assert_eq!(database_has(&app.store, "scim_requests").await, !sqlite);
+    assert_eq!(
+        database_has(&app.store, "scim_request_batches").await,
+        !sqlite
+    );
     if sqlite {
         let file = app.db_url.trim_start_matches("sqlite://");
         let file = file.split('?').next().unwrap();

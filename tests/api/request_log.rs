@@ -46,6 +46,34 @@ async fn logged(app: &TestApp, query: &str) -> Vec<Value> {
     page["data"].as_array().unwrap().clone()
 }
 
+/// A GET of `path` answered 200, as the log's writer takes it.
+fn answered(directory_id: &str, path: String) -> Request {
+    Request {
+        id: uuid::Uuid::now_v7().to_string(),
+        directory_id: directory_id.to_owned(),
+        at: chrono::Utc::now().timestamp_millis(),
+        method: "GET".into(),
+        path,
+        status: 200,
+        duration_ms: 1,
+        scim_type: None,
+        detail: None,
+        outcomes: "[]".into(),
+        request_headers: None,
+        request_body: None,
+        response_body: None,
+    }
+}
+
+fn paths(page: &Value) -> Vec<String> {
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 async fn with_log(log: ScimLogArgs) -> TestApp {
     spawn_app_with(ServerSettings {
         scim_log: log,
@@ -279,46 +307,25 @@ async fn requests_written_together_are_trimmed_to_the_cap_of_each_directory() {
 }
 
 #[tokio::test]
-async fn a_batch_larger_than_a_statement_is_written_whole_and_trimmed_per_directory() {
+async fn a_batch_of_two_directories_keeps_the_newest_of_each_up_to_the_cap() {
     let app = with_log(ScimLogArgs::defaults()).await;
     let (other, _) = app.other_directory(false).await;
-    let now = chrono::Utc::now().timestamp_millis();
     // 150 requests of ours and 50 of the other directory's, interleaved, in
-    // one batch: several statements' worth of rows in one transaction.
+    // one batch.
     let requests: Vec<Request> = (0..200)
-        .map(|n| Request {
-            id: uuid::Uuid::now_v7().to_string(),
-            directory_id: if n % 4 == 3 {
-                other.clone()
+        .map(|n| {
+            let directory = if n % 4 == 3 {
+                &other
             } else {
-                app.directory_id.clone()
-            },
-            at: now,
-            method: "GET".into(),
-            path: format!("/scim/v2/Users?startIndex={n}"),
-            status: 200,
-            duration_ms: 1,
-            scim_type: None,
-            detail: None,
-            outcomes: "[]".into(),
-            request_headers: None,
-            request_body: None,
-            response_body: None,
-            number: None,
+                &app.directory_id
+            };
+            answered(directory, format!("/scim/v2/Users?startIndex={n}"))
         })
         .collect();
-    scim_requests::insert(&app.store, requests, 120)
+    scim_requests::insert(&app.store, &requests, 120)
         .await
         .unwrap();
 
-    let paths = |log: &Value| -> Vec<String> {
-        log["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["path"].as_str().unwrap().to_owned())
-            .collect()
-    };
     let ours: Vec<String> = (0..200)
         .filter(|n| n % 4 != 3)
         .rev()
@@ -336,6 +343,100 @@ async fn a_batch_larger_than_a_statement_is_written_whole_and_trimmed_per_direct
         .map(|n| format!("/scim/v2/Users?startIndex={n}"))
         .collect();
     assert_eq!(paths(&log_page(&app, &other, "?limit=100").await), theirs);
+}
+
+#[tokio::test]
+async fn batches_whose_requests_interleave_are_read_in_arrival_order_page_by_page() {
+    let app = with_log(ScimLogArgs::defaults()).await;
+    // Twelve requests in three batches, each holding every third of them
+    // (as two replicas' writers, or a slow request beside quick ones, give):
+    // the batches' spans overlap.
+    let requests: Vec<Request> = (0..12)
+        .map(|n| Request {
+            method: if n % 2 == 0 { "GET" } else { "POST" }.into(),
+            ..answered(&app.directory_id, format!("/scim/v2/Users?n={n}"))
+        })
+        .collect();
+    for k in 0..3 {
+        let batch: Vec<Request> = requests.iter().skip(k).step_by(3).cloned().collect();
+        scim_requests::insert(&app.store, &batch, 1000)
+            .await
+            .unwrap();
+    }
+    let read_all = |query: &'static str, limit: usize| {
+        let app = &app;
+        async move {
+            let mut read = Vec::new();
+            let mut page =
+                log_page(app, &app.directory_id, &format!("?limit={limit}{query}")).await;
+            loop {
+                let got = paths(&page);
+                assert!(got.len() <= limit);
+                read.extend(got);
+                let Some(next) = page["next_cursor"].as_str() else {
+                    return read;
+                };
+                let after = format!("?limit={limit}{query}&after={next}");
+                page = log_page(app, &app.directory_id, &after).await;
+            }
+        }
+    };
+    let newest_first: Vec<String> = (0..12)
+        .rev()
+        .map(|n| format!("/scim/v2/Users?n={n}"))
+        .collect();
+    for limit in [1, 2, 5, 12] {
+        assert_eq!(read_all("", limit).await, newest_first, "pages of {limit}");
+    }
+    let posts: Vec<String> = (0..12)
+        .rev()
+        .filter(|n| n % 2 == 1)
+        .map(|n| format!("/scim/v2/Users?n={n}"))
+        .collect();
+    assert_eq!(read_all("&method=post", 2).await, posts);
+}
+
+#[tokio::test]
+async fn a_cap_or_a_prune_that_falls_inside_a_batch_cuts_it() {
+    let app = with_log(ScimLogArgs::defaults()).await;
+    let path = |n: usize| format!("/scim/v2/Users?n={n}");
+    let requests: Vec<Request> = (0..8)
+        .map(|n| answered(&app.directory_id, path(n)))
+        .collect();
+    // Five, then three more with a cap of six: the first batch keeps its
+    // newest three.
+    scim_requests::insert(&app.store, &requests[..5], 6)
+        .await
+        .unwrap();
+    scim_requests::insert(&app.store, &requests[5..], 6)
+        .await
+        .unwrap();
+    let kept: Vec<String> = (2..8).rev().map(path).collect();
+    assert_eq!(paths(&log_page(&app, &app.directory_id, "").await), kept);
+    // The next request is the seventh: the oldest kept goes.
+    scim_requests::insert(&app.store, &[answered(&app.directory_id, path(8))], 6)
+        .await
+        .unwrap();
+    let kept: Vec<String> = (3..9).rev().map(path).collect();
+    assert_eq!(paths(&log_page(&app, &app.directory_id, "").await), kept);
+
+    // A prune allowed three takes the first batch's two and the oldest of
+    // the second's three.
+    let later = chrono::Utc::now().timestamp_millis() + 1000;
+    let pruned = admin::prune_scim_requests(&app.store, later, 3)
+        .await
+        .unwrap();
+    assert_eq!((pruned.deleted, pruned.is_complete), (3, false));
+    let kept: Vec<String> = (6..9).rev().map(path).collect();
+    assert_eq!(paths(&log_page(&app, &app.directory_id, "").await), kept);
+    let pruned = admin::prune_scim_requests(&app.store, later, 100)
+        .await
+        .unwrap();
+    assert_eq!((pruned.deleted, pruned.is_complete), (3, true));
+    assert_eq!(
+        log_page(&app, &app.directory_id, "").await["data"],
+        json!([])
+    );
 }
 
 #[tokio::test]
@@ -396,14 +497,26 @@ async fn retention_goes_through_every_directory_and_stops_at_its_limit() {
 #[tokio::test]
 async fn logged_requests_survive_the_logs_last_migration_down_and_up() {
     use migrations::MigratorTrait;
+    use sea_orm::{ConnectionTrait, Statement};
     let app = with_log(ScimLogArgs::defaults()).await;
     assert_eq!(app.get("/Users").await.status(), 200);
-    assert_eq!(app.get("/Groups").await.status(), 200);
+    app.scim_log.flush().await;
+    // Three more in one batch: one row, taken apart on the way down.
+    let batch: Vec<Request> = (0..3)
+        .map(|n| Request {
+            detail: Some(format!("detail {n}")),
+            outcomes: r#"[{"outcome":"unchanged"}]"#.into(),
+            ..answered(&app.directory_id, format!("/scim/v2/Groups?count={n}"))
+        })
+        .collect();
+    scim_requests::insert(&app.store, &batch, 1000)
+        .await
+        .unwrap();
     let before = logged(&app, "").await;
-    assert_eq!(before.len(), 2, "{before:#?}");
+    assert_eq!(before.len(), 4, "{before:#?}");
 
     // The last step of the database's migrations and, on SQLite, of the
-    // log file's (a table keyed by directory and id, copied across).
+    // log file's: a row a request again, numbered as they arrived.
     let database = app.store.connection();
     let log_file = app
         .store
@@ -415,13 +528,47 @@ async fn logged_requests_survive_the_logs_last_migration_down_and_up() {
             .await
             .unwrap();
     }
-    assert_eq!(logged(&app, "").await, before);
+    let conn = app.store.scim_log().connection();
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT id, path, detail, outcomes, number FROM scim_requests ORDER BY id DESC",
+        ))
+        .await
+        .unwrap();
+    let rows: Vec<(String, String, Option<String>, Value, i64)> = rows
+        .iter()
+        .map(|r| {
+            let outcomes: String = r.try_get("", "outcomes").unwrap();
+            (
+                r.try_get("", "id").unwrap(),
+                r.try_get("", "path").unwrap(),
+                r.try_get("", "detail").unwrap(),
+                serde_json::from_str(&outcomes).unwrap(),
+                r.try_get("", "number").unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String, Option<String>, Value, i64)> = before
+        .iter()
+        .zip([4, 3, 2, 1])
+        .map(|(r, number)| {
+            (
+                r["id"].as_str().unwrap().to_owned(),
+                r["path"].as_str().unwrap().to_owned(),
+                r["detail"].as_str().map(str::to_owned),
+                r["outcomes"].clone(),
+                number,
+            )
+        })
+        .collect();
+    assert_eq!(rows, expected);
+
     app.store.migrate().await.unwrap();
     assert_eq!(logged(&app, "").await, before);
-
     assert_eq!(app.get("/Users?count=1").await.status(), 200);
     let after = logged(&app, "").await;
-    assert_eq!(after.len(), 3, "{after:#?}");
+    assert_eq!(after.len(), 5, "{after:#?}");
     assert_eq!(after[1..], before[..]);
 }
 
@@ -549,7 +696,7 @@ async fn a_removed_directory_takes_its_log_with_it() {
     let count = conn
         .query_one_raw(Statement::from_string(
             conn.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM scim_requests",
+            "SELECT COUNT(*) AS n FROM scim_request_batches",
         ))
         .await
         .unwrap()
