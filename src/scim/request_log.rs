@@ -189,18 +189,22 @@ impl Trail {
             return "[]".to_owned();
         };
         let entries = entries.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<Value> = entries
+        let omitted = (entries.len() > OUTCOMES_MAX).then(|| Entry {
+            operation: None,
+            resource: None,
+            outcome: "omitted",
+            why: Some(format!(
+                "{} more outcomes not kept",
+                entries.len() - OUTCOMES_MAX
+            )),
+            changed: Vec::new(),
+        });
+        let kept: Vec<&Entry> = entries
             .iter()
             .take(OUTCOMES_MAX)
-            .filter_map(|e| serde_json::to_value(e).ok())
+            .chain(omitted.as_ref())
             .collect();
-        if entries.len() > OUTCOMES_MAX {
-            out.push(serde_json::json!({
-                "outcome": "omitted",
-                "why": format!("{} more outcomes not kept", entries.len() - OUTCOMES_MAX),
-            }));
-        }
-        Value::Array(out).to_string()
+        serde_json::to_string(&kept).unwrap_or_else(|_| "[]".to_owned())
     }
 }
 
@@ -405,7 +409,12 @@ pub async fn record(
         req.extensions_mut().insert(KeepBody);
     }
     let res = next.call(req).await?.map_into_boxed_body();
-    let Some(caller) = res.request().extensions().get::<Caller>().cloned() else {
+    let directory_id = res
+        .request()
+        .extensions()
+        .get::<Caller>()
+        .map(|caller| caller.directory_id.clone());
+    let Some(directory_id) = directory_id else {
         // No directory's token: nobody's log.
         return Ok(res);
     };
@@ -424,7 +433,7 @@ pub async fn record(
     let duration = started.elapsed();
     recorder.record(Request {
         id,
-        directory_id: caller.directory_id,
+        directory_id,
         at,
         method,
         path: text::bounded(path, PATH_CHARS),
