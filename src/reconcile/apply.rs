@@ -19,7 +19,7 @@ use super::policy::{OnDelete, OnMissing, Policy};
 use crate::domain::time::rfc3339;
 use crate::store::app::groups as app_groups;
 use crate::store::app::links::{self, Link};
-use crate::store::app::users::{self as app_users, AppUser};
+use crate::store::app::users::{self as app_users, AppUser, CustomAttributes};
 use crate::store::events::NewEvent;
 use crate::store::mirror::deferred::{self, Deferred};
 use crate::store::{Conn, StoreError, tenants};
@@ -425,13 +425,9 @@ fn parse_deactivated_by(s: &str) -> Option<DeactivatedBy> {
     }
 }
 
-/// A row's custom attributes (an object; anything else reads as none).
-fn custom_attributes(stored: &Option<Value>) -> BTreeMap<String, Value> {
-    stored
-        .as_ref()
-        .and_then(Value::as_object)
-        .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default()
+/// A row's custom attributes (none when the column is NULL).
+fn custom_attributes(stored: &Option<CustomAttributes>) -> BTreeMap<String, Value> {
+    stored.as_ref().map(|c| c.0.clone()).unwrap_or_default()
 }
 
 /// The row as the planner sees it.
@@ -493,8 +489,7 @@ pub fn to_row(user: plan::AppUser, base: Option<&AppUser>, tenant_id: &str, now:
         title: p.title,
         employee_number: p.employee_number,
         manager: p.manager,
-        custom_attributes: (!p.custom.is_empty())
-            .then(|| Value::Object(p.custom.into_iter().collect())),
+        custom_attributes: (!p.custom.is_empty()).then(|| CustomAttributes(p.custom)),
         profile_directory_id,
         version,
         created_at,
@@ -578,7 +573,7 @@ struct RowView<'a> {
     title: Option<&'a str>,
     employee_number: Option<&'a str>,
     manager: Option<&'a str>,
-    custom_attributes: ByName<'a>,
+    custom_attributes: &'a BTreeMap<String, Value>,
     created_at: String,
     updated_at: String,
 }
@@ -600,32 +595,15 @@ impl<'a> From<&'a AppUser> for RowView<'a> {
             title: row.title.as_deref(),
             employee_number: row.employee_number.as_deref(),
             manager: row.manager.as_deref(),
-            custom_attributes: ByName(row.custom_attributes.as_ref().and_then(Value::as_object)),
+            custom_attributes: row.custom_attributes.as_ref().map_or(&NONE, |c| &c.0),
             created_at: rfc3339(row.created_at),
             updated_at: rfc3339(row.updated_at),
         }
     }
 }
 
-/// A row's custom attributes written by name, as `UserView`'s map writes
-/// them (none when the row holds no object), whatever order the row keeps
-/// them in (PostgreSQL's `jsonb` keeps its own).
-struct ByName<'a>(Option<&'a serde_json::Map<String, Value>>);
-
-impl Serialize for ByName<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let Some(object) = self.0 else {
-            return serializer.collect_map(std::iter::empty::<(&str, &Value)>());
-        };
-        if object.keys().zip(object.keys().skip(1)).all(|(a, b)| a < b) {
-            serializer.collect_map(object)
-        } else {
-            let mut sorted: Vec<(&String, &Value)> = object.iter().collect();
-            sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-            serializer.collect_map(sorted)
-        }
-    }
-}
+/// What a row without custom attributes shows: an empty object.
+static NONE: BTreeMap<String, Value> = BTreeMap::new();
 
 /// The host application's view of a user, as JSON (events, CLI).
 pub fn user_view(row: &AppUser) -> Value {
@@ -1913,6 +1891,8 @@ mod tests {
     }
 
     fn row(custom: Option<Value>) -> AppUser {
+        // As the column reads: an object by name, anything else as none.
+        let custom = custom.and_then(|v| serde_json::from_value(v).ok());
         AppUser {
             id: "u1".into(),
             tenant_id: "t".into(),

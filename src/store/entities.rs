@@ -137,7 +137,11 @@ pub mod directory_memberships {
 }
 
 pub mod users {
+    use std::collections::BTreeMap;
+
+    use sea_orm::FromJsonQueryResult;
     use sea_orm::entity::prelude::*;
+    use serde::{Deserialize, Serialize};
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "users")]
@@ -162,12 +166,21 @@ pub mod users {
         pub manager: Option<String>,
         /// Name → string or list of strings (the attribute mapping's custom
         /// attributes; NULL when none).
-        pub custom_attributes: Option<Json>,
+        pub custom_attributes: Option<CustomAttributes>,
         pub profile_directory_id: Option<String>,
         pub version: i64,
         pub created_at: i64,
         pub updated_at: i64,
     }
+
+    /// A user's custom attributes by name, as the column's JSON object holds
+    /// them. A sorted map rather than a JSON tree: the engine moves the
+    /// planner's map in as it is and writes it out in name order, where a
+    /// `serde_json` object would first hash every name into its index (this
+    /// runs for every user a sync creates or updates).
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
+    #[serde(transparent)]
+    pub struct CustomAttributes(pub BTreeMap<String, serde_json::Value>);
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}

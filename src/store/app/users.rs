@@ -12,7 +12,7 @@ use super::{CHUNK, find_in};
 use crate::store::entities::users;
 use crate::store::{Result, StoreError};
 
-pub use users::Model as AppUser;
+pub use users::{CustomAttributes, Model as AppUser};
 
 /// App users by id, locked for the rest of the transaction on PostgreSQL.
 pub async fn users_by_id<C: ConnectionTrait>(conn: &C, ids: &[String]) -> Result<Vec<AppUser>> {
@@ -82,9 +82,21 @@ pub async fn insert_users<C: ConnectionTrait>(conn: &C, rows: Vec<AppUser>) -> R
     let backend = conn.get_database_backend();
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
-        let chunk = rows.by_ref().take(CHUNK / 2).map(users::ActiveModel::from);
-        conn.execute(&crate::store::rows::insert(backend, chunk))
-            .await?;
+        // The custom attributes are written out from their map: bound as a
+        // JSON tree they would be copied into one first.
+        let chunk = rows.by_ref().take(CHUNK / 2).map(|row| {
+            let text = row
+                .custom_attributes
+                .as_ref()
+                .and_then(|c| serde_json::to_string(c).ok());
+            (users::ActiveModel::from(row), text)
+        });
+        let statement = crate::store::rows::insert_with_text(
+            backend,
+            Some(users::Column::CustomAttributes),
+            chunk,
+        );
+        conn.execute(&statement).await?;
     }
     Ok(())
 }
