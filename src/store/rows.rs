@@ -7,17 +7,9 @@
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, InsertStatement, Query};
 use sea_orm::{ActiveModelTrait, DbBackend, EntityTrait, IdenStatic, Iterable, Value};
 
-/// An `INSERT` of every column of `rows` into their table.
-pub(crate) fn insert<A: ActiveModelTrait>(
-    backend: DbBackend,
-    rows: impl IntoIterator<Item = A>,
-) -> InsertStatement {
-    insert_with_text(backend, None, rows.into_iter().map(|row| (row, None)))
-}
-
-/// [`insert`], where a row may come with the value of the JSON column
-/// `text_column` already written out as text (bound in place of the row's
-/// own value).
+/// An `INSERT` of every column of `rows` into their table, where a row may
+/// come with the value of the JSON column `text_column` already written out
+/// as text (bound in place of the row's own value).
 pub(crate) fn insert_with_text<A: ActiveModelTrait>(
     backend: DbBackend,
     text_column: Option<<A::Entity as EntityTrait>::Column>,
@@ -91,7 +83,11 @@ mod tests {
     #[case::postgres(DbBackend::Postgres, "CAST($6 AS jsonb)")]
     fn json_is_bound_as_its_text(#[case] backend: DbBackend, #[case] placeholder: &str) {
         let data = json!({"user": {"id": "u", "custom_attributes": {"a": ["x", "y"]}}});
-        let statement = backend.build(&insert(backend, [event(data.clone())]));
+        let statement = backend.build(&insert_with_text(
+            backend,
+            None,
+            [(event(data.clone()), None)],
+        ));
         assert!(statement.sql.contains(placeholder), "{}", statement.sql);
         let values = statement.values.expect("bound values").0;
         assert_eq!(values[5], Value::String(Some(data.to_string())));
