@@ -74,8 +74,9 @@ impl Filter {
     }
 }
 
-/// Write a batch of requests, a row for each directory among them, then
-/// trim each of those directories to its newest `keep`: one transaction.
+/// Write a batch of requests, a row for each directory among them (more
+/// when their text passes `ROW_BYTES`), then trim each of those
+/// directories to its newest `keep`: one transaction.
 /// A directory's newest request is numbered after its newest so far, in
 /// id order. On PostgreSQL two replicas writing one directory's batches at
 /// the same moment may give a number twice; that directory then keeps as
@@ -98,25 +99,63 @@ pub async fn insert(store: &Store, requests: &[Request], keep: u64) -> Result<()
         let arrived = count(batch.len());
         // More than the cap at once: the oldest of them are below it now.
         batch.truncate(keep);
-        let (Some(newest), Some(oldest)) = (batch.first(), batch.last()) else {
-            continue;
-        };
-        let total = last_total(tx.conn(), directory).await? + arrived;
-        let row = batches::ActiveModel {
-            directory_id: Set(directory.to_owned()),
-            last_id: Set(newest.id.clone()),
-            first_id: Set(oldest.id.clone()),
-            last_at: Set(batch.iter().map(|r| r.at).max().unwrap_or(newest.at)),
-            total: Set(total),
-            count: Set(i32::try_from(batch.len()).unwrap_or(i32::MAX)),
-            records: Set(serde_json::to_string(&batch).map_err(invalid)?),
-        };
-        batches::Entity::insert(row)
-            .exec_without_returning(tx.conn())
-            .await?;
-        trim(tx.conn(), directory, total - count(keep)).await?;
+        let newest_total = last_total(tx.conn(), directory).await? + arrived;
+        let mut total = newest_total;
+        let mut rest = &batch[..];
+        while !rest.is_empty() {
+            let (records, taken) = row_text(rest)?;
+            let (part, older) = rest.split_at(taken);
+            let (Some(newest), Some(oldest)) = (part.first(), part.last()) else {
+                break;
+            };
+            let row = batches::ActiveModel {
+                directory_id: Set(directory.to_owned()),
+                last_id: Set(newest.id.clone()),
+                first_id: Set(oldest.id.clone()),
+                last_at: Set(part.iter().map(|r| r.at).max().unwrap_or(newest.at)),
+                total: Set(total),
+                count: Set(i32::try_from(taken).unwrap_or(i32::MAX)),
+                records: Set(records),
+            };
+            batches::Entity::insert(row)
+                .exec_without_returning(tx.conn())
+                .await?;
+            total -= count(taken);
+            rest = older;
+        }
+        trim(tx.conn(), directory, newest_total - count(keep)).await?;
     }
     tx.commit().await
+}
+
+/// Longest text a row of requests holds, in bytes, unless one request is
+/// longer: a batch of requests with their bodies kept (up to 64 KiB each)
+/// goes into several rows, so a read holds `READ_CHUNK` rows of at most
+/// this much.
+const ROW_BYTES: usize = 1 << 20;
+
+/// The newest of `requests` (newest first) that fit in a row, as its JSON
+/// array, and how many those are (at least one).
+fn row_text(requests: &[&Request]) -> Result<(String, usize)> {
+    let mut text = Vec::with_capacity(1024);
+    text.push(b'[');
+    let mut taken = 0;
+    for request in requests {
+        let before = text.len();
+        if taken > 0 {
+            text.push(b',');
+        }
+        serde_json::to_writer(&mut text, request).map_err(invalid)?;
+        if taken > 0 && text.len() >= ROW_BYTES {
+            text.truncate(before);
+            break;
+        }
+        taken += 1;
+    }
+    text.push(b']');
+    let text = String::from_utf8(text)
+        .map_err(|e| StoreError::Invalid(format!("a SCIM request log batch: {e}")))?;
+    Ok((text, taken))
 }
 
 fn count(n: usize) -> i64 {
@@ -334,7 +373,7 @@ pub async fn prune(store: &Store, before: i64, at_most: u64) -> Result<Pruned> {
 }
 
 /// Batches one step of a read takes.
-const READ_CHUNK: u64 = 16;
+const READ_CHUNK: u64 = 8;
 
 /// A page of the directory's requests, newest first, from the newest or
 /// from those older than the request `older_than`.
@@ -342,7 +381,7 @@ const READ_CHUNK: u64 = 16;
 /// The batches that can hold such a request (their oldest is older) are
 /// read by their newest request, newest first; the read stops once it has
 /// `limit` and one more and the next batch's newest is older than all of
-/// them. Memory holds a page and a batch.
+/// them. Memory holds a page and `READ_CHUNK` rows (`ROW_BYTES` each).
 pub async fn page(
     store: &Store,
     directory_id: &str,

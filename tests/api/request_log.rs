@@ -397,6 +397,51 @@ async fn batches_whose_requests_interleave_are_read_in_arrival_order_page_by_pag
 }
 
 #[tokio::test]
+async fn requests_too_long_for_one_row_are_written_to_several_and_read_back_whole() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = with_log(ScimLogArgs::defaults()).await;
+    // Five requests with 300 KB bodies (kept bodies are up to 64 KiB each,
+    // three of them; this is more) in one batch: over a row's megabyte.
+    let requests: Vec<Request> = (0..5)
+        .map(|n| Request {
+            request_body: Some(format!("{n}").repeat(300_000)),
+            ..answered(&app.directory_id, format!("/scim/v2/Users?n={n}"))
+        })
+        .collect();
+    scim_requests::insert(&app.store, &requests, 1000)
+        .await
+        .unwrap();
+    let conn = app.store.scim_log().connection();
+    let rows = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM scim_request_batches",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(rows, 2, "three requests to the first row, two to the next");
+    let page = log_page(&app, &app.directory_id, "?limit=3").await;
+    let next = page["next_cursor"].as_str().unwrap();
+    let rest = log_page(&app, &app.directory_id, &format!("?limit=3&after={next}")).await;
+    let read: Vec<Value> = [page["data"].clone(), rest["data"].clone()]
+        .iter()
+        .flat_map(|d| d.as_array().unwrap().clone())
+        .collect();
+    let bodies: Vec<String> = read
+        .iter()
+        .map(|r| r["request_body"].as_str().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..5)
+        .rev()
+        .map(|n| format!("{n}").repeat(300_000))
+        .collect();
+    assert_eq!(bodies, expected);
+}
+
+#[tokio::test]
 async fn a_cap_or_a_prune_that_falls_inside_a_batch_cuts_it() {
     let app = with_log(ScimLogArgs::defaults()).await;
     let path = |n: usize| format!("/scim/v2/Users?n={n}");
