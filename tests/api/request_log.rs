@@ -74,6 +74,21 @@ fn paths(page: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Rows of the log's table, every directory's.
+async fn stored_batches(app: &TestApp) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    let conn = app.store.scim_log().connection();
+    conn.query_one_raw(Statement::from_string(
+        conn.get_database_backend(),
+        "SELECT COUNT(*) AS n FROM scim_request_batches",
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get::<i64>("", "n")
+    .unwrap()
+}
+
 async fn with_log(log: ScimLogArgs) -> TestApp {
     spawn_app_with(ServerSettings {
         scim_log: log,
@@ -398,7 +413,6 @@ async fn batches_whose_requests_interleave_are_read_in_arrival_order_page_by_pag
 
 #[tokio::test]
 async fn requests_too_long_for_one_row_are_written_to_several_and_read_back_whole() {
-    use sea_orm::{ConnectionTrait, Statement};
     let app = with_log(ScimLogArgs::defaults()).await;
     // Five requests with 300 KB bodies (kept bodies are up to 64 KiB each,
     // three of them; this is more) in one batch: over a row's megabyte.
@@ -411,17 +425,7 @@ async fn requests_too_long_for_one_row_are_written_to_several_and_read_back_whol
     scim_requests::insert(&app.store, &requests, 1000)
         .await
         .unwrap();
-    let conn = app.store.scim_log().connection();
-    let rows = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM scim_request_batches",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
-        .unwrap();
+    let rows = stored_batches(&app).await;
     assert_eq!(rows, 2, "three requests to the first row, two to the next");
     let page = log_page(&app, &app.directory_id, "?limit=3").await;
     let next = page["next_cursor"].as_str().unwrap();
@@ -723,7 +727,6 @@ async fn the_cli_lists_a_directorys_requests() {
 
 #[tokio::test]
 async fn a_removed_directory_takes_its_log_with_it() {
-    use sea_orm::{ConnectionTrait, Statement};
     let app = with_log(ScimLogArgs::defaults()).await;
     app.create_user("ada@example.com").await;
     assert_eq!(logged(&app, "").await.len(), 1);
@@ -737,17 +740,7 @@ async fn a_removed_directory_takes_its_log_with_it() {
     )
     .await;
     assert_eq!(status, 200);
-    let conn = app.store.scim_log().connection();
-    let count = conn
-        .query_one_raw(Statement::from_string(
-            conn.get_database_backend(),
-            "SELECT COUNT(*) AS n FROM scim_request_batches",
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get::<i64>("", "n")
-        .unwrap();
+    let count = stored_batches(&app).await;
     assert_eq!(count, 0);
 }
 
