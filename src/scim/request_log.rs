@@ -50,13 +50,17 @@ pub const OUTCOMES_MAX: usize = 100;
 /// Longest body a record keeps, in bytes; a longer one is cut.
 pub const BODY_BYTES: usize = 65_536;
 /// Most records one write of the log takes.
-const BATCH: usize = 500;
+const BATCH: usize = 1000;
 /// How long the writer sleeps, once it has a record, before it writes what
 /// came. Every commit writes each page it touched whole into SQLite's WAL
 /// (checksummed): with a record a commit the log added over a quarter to a
 /// SCIM create's instructions; S1 on SQLite went from −20% to −10% with
-/// 50 ms (README "SCIM request log").
-const GATHER: std::time::Duration = std::time::Duration::from_millis(50);
+/// 50 ms. With a batch a row, a batch's own statements are most of what is
+/// left to share out: at S1's rate 200 ms gathers four times the records of
+/// 50 ms, and the writer's instructions a record fall by a sixth
+/// (`bench/scim_log_write.rs`; README "SCIM request log"). A request shows
+/// in the log a fifth of a second after it is answered.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(200);
 /// What stands where a secret was.
 pub const REMOVED: &str = "[removed]";
 

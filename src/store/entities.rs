@@ -489,16 +489,17 @@ pub mod scim_request_batches {
         /// The newest request's id (UUIDv7, taken when it arrived).
         #[sea_orm(primary_key, auto_increment = false)]
         pub last_id: String,
-        /// The oldest request's id.
+        /// The oldest request's id in `records` (kept or not).
         pub first_id: String,
         /// When the newest arrived, epoch milliseconds.
         pub last_at: i64,
         /// How many requests the directory had logged up to the newest
         /// of these: the number of the newest.
         pub total: i64,
-        /// How many requests `records` holds.
+        /// How many of `records`' newest are kept: a cap or a prune that
+        /// falls inside the batch lowers it, and the rest are never read.
         pub count: i32,
-        /// The requests, newest first: a JSON array.
+        /// The requests, newest first: a JSON array, written once.
         pub records: String,
     }
 

@@ -446,7 +446,7 @@ async fn requests_too_long_for_one_row_are_written_to_several_and_read_back_whol
 }
 
 #[tokio::test]
-async fn a_cap_or_a_prune_that_falls_inside_a_batch_cuts_it() {
+async fn a_cap_or_a_prune_that_falls_inside_a_batch_keeps_only_its_newest() {
     let app = with_log(ScimLogArgs::defaults()).await;
     let path = |n: usize| format!("/scim/v2/Users?n={n}");
     let requests: Vec<Request> = (0..8)
@@ -468,6 +468,19 @@ async fn a_cap_or_a_prune_that_falls_inside_a_batch_cuts_it() {
         .unwrap();
     let kept: Vec<String> = (3..9).rev().map(path).collect();
     assert_eq!(paths(&log_page(&app, &app.directory_id, "").await), kept);
+    // Page by page too: what the cap left out of a batch stays out past
+    // its last kept request.
+    let mut paged = Vec::new();
+    let mut page = log_page(&app, &app.directory_id, "?limit=4").await;
+    loop {
+        paged.extend(paths(&page));
+        let Some(next) = page["next_cursor"].as_str() else {
+            break;
+        };
+        let query = format!("?limit=4&after={next}");
+        page = log_page(&app, &app.directory_id, &query).await;
+    }
+    assert_eq!(paged, kept);
 
     // A prune allowed three takes the first batch's two and the oldest of
     // the second's three.
