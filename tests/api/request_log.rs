@@ -66,9 +66,28 @@ fn answered(directory_id: &str, path: String) -> Request {
 }
 
 fn paths(page: &Value) -> Vec<String> {
-    page["data"]
-        .as_array()
-        .unwrap()
+    paths_of(page["data"].as_array().unwrap())
+}
+
+/// Every page of the directory's log, `limit` a page, following each
+/// page's `next_cursor` to the end: the requests read, in order.
+async fn every_page(app: &TestApp, query: &str, limit: usize) -> Vec<Value> {
+    let mut read = Vec::new();
+    let mut page = log_page(app, &app.directory_id, &format!("?limit={limit}{query}")).await;
+    loop {
+        let data = page["data"].as_array().unwrap();
+        assert!(data.len() <= limit, "{page}");
+        read.extend(data.iter().cloned());
+        let Some(next) = page["next_cursor"].as_str() else {
+            return read;
+        };
+        let after = format!("?limit={limit}{query}&after={next}");
+        page = log_page(app, &app.directory_id, &after).await;
+    }
+}
+
+fn paths_of(requests: &[Value]) -> Vec<String> {
+    requests
         .iter()
         .map(|r| r["path"].as_str().unwrap().to_owned())
         .collect()
@@ -378,37 +397,20 @@ async fn batches_whose_requests_interleave_are_read_in_arrival_order_page_by_pag
             .await
             .unwrap();
     }
-    let read_all = |query: &'static str, limit: usize| {
-        let app = &app;
-        async move {
-            let mut read = Vec::new();
-            let mut page =
-                log_page(app, &app.directory_id, &format!("?limit={limit}{query}")).await;
-            loop {
-                let got = paths(&page);
-                assert!(got.len() <= limit);
-                read.extend(got);
-                let Some(next) = page["next_cursor"].as_str() else {
-                    return read;
-                };
-                let after = format!("?limit={limit}{query}&after={next}");
-                page = log_page(app, &app.directory_id, &after).await;
-            }
-        }
-    };
     let newest_first: Vec<String> = (0..12)
         .rev()
         .map(|n| format!("/scim/v2/Users?n={n}"))
         .collect();
     for limit in [1, 2, 5, 12] {
-        assert_eq!(read_all("", limit).await, newest_first, "pages of {limit}");
+        let read = paths_of(&every_page(&app, "", limit).await);
+        assert_eq!(read, newest_first, "pages of {limit}");
     }
     let posts: Vec<String> = (0..12)
         .rev()
         .filter(|n| n % 2 == 1)
         .map(|n| format!("/scim/v2/Users?n={n}"))
         .collect();
-    assert_eq!(read_all("&method=post", 2).await, posts);
+    assert_eq!(paths_of(&every_page(&app, "&method=post", 2).await), posts);
 }
 
 #[tokio::test]
@@ -427,14 +429,8 @@ async fn requests_too_long_for_one_row_are_written_to_several_and_read_back_whol
         .unwrap();
     let rows = stored_batches(&app).await;
     assert_eq!(rows, 2, "three requests to the first row, two to the next");
-    let page = log_page(&app, &app.directory_id, "?limit=3").await;
-    let next = page["next_cursor"].as_str().unwrap();
-    let rest = log_page(&app, &app.directory_id, &format!("?limit=3&after={next}")).await;
-    let read: Vec<Value> = [page["data"].clone(), rest["data"].clone()]
-        .iter()
-        .flat_map(|d| d.as_array().unwrap().clone())
-        .collect();
-    let bodies: Vec<String> = read
+    let bodies: Vec<String> = every_page(&app, "", 3)
+        .await
         .iter()
         .map(|r| r["request_body"].as_str().unwrap().to_owned())
         .collect();
@@ -470,17 +466,7 @@ async fn a_cap_or_a_prune_that_falls_inside_a_batch_keeps_only_its_newest() {
     assert_eq!(paths(&log_page(&app, &app.directory_id, "").await), kept);
     // Page by page too: what the cap left out of a batch stays out past
     // its last kept request.
-    let mut paged = Vec::new();
-    let mut page = log_page(&app, &app.directory_id, "?limit=4").await;
-    loop {
-        paged.extend(paths(&page));
-        let Some(next) = page["next_cursor"].as_str() else {
-            break;
-        };
-        let query = format!("?limit=4&after={next}");
-        page = log_page(&app, &app.directory_id, &query).await;
-    }
-    assert_eq!(paged, kept);
+    assert_eq!(paths_of(&every_page(&app, "", 4).await), kept);
 
     // A prune allowed three takes the first batch's two and the oldest of
     // the second's three.
