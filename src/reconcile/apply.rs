@@ -4,7 +4,7 @@
 //! the mirror write, the app identity and the events commit together or not at
 //! all; `unit::Unit` appends the events last (store::events says why).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -13,7 +13,7 @@ use tracing::{info, instrument};
 
 use super::addresses::{self, Holder, Move, Verdict};
 use super::mapping::{Mapping, SourceKind, StandardField, Target};
-use super::model::{Change, EventType, Field, Outcome, Profile, Snapshot, SnapshotField};
+use super::model::{Change, Custom, EventType, Field, Outcome, Profile, Snapshot, SnapshotField};
 use super::plan::{self, Current, DeactivatedBy, Status, Write};
 use super::policy::{OnDelete, OnMissing, Policy};
 use crate::domain::time::rfc3339;
@@ -27,7 +27,7 @@ use crate::store::{Conn, StoreError, tenants};
 /// Custom attributes past `CUSTOM_ATTRIBUTES_BYTES` together are dropped,
 /// whole, the last by name first (a cut value would be another value, and
 /// which ones stay must not depend on the order the rules gave them).
-fn keep_within_cap(custom: &mut BTreeMap<String, Value>) {
+fn keep_within_cap(custom: &mut Custom) {
     use crate::domain::limits::CUSTOM_ATTRIBUTES_BYTES;
     // Far under the cap is the rule: a bound from the lengths alone spares
     // writing every value out for each user.
@@ -39,6 +39,7 @@ fn keep_within_cap(custom: &mut BTreeMap<String, Value>) {
         return;
     }
     let size = |name: &String, value: &Value| name.len() + json_len(value) + 6;
+    let custom = custom.to_mut();
     let mut total: usize = custom.iter().map(|(k, v)| size(k, v)).sum();
     while total > CUSTOM_ATTRIBUTES_BYTES {
         let Some((name, value)) = custom.pop_last() else {
@@ -253,7 +254,7 @@ impl Origin {
         // they gave moves over whole.
         let whole = s.carried.is_none() && s.profile.custom.is_empty();
         if whole {
-            s.profile.custom = std::mem::take(&mut mapped.custom);
+            s.profile.custom = Custom::from(std::mem::take(&mut mapped.custom));
         }
         for target in targets {
             match target {
@@ -275,8 +276,8 @@ impl Origin {
                 }
                 Target::Custom(name) => {
                     match mapped.custom.remove(name) {
-                        Some(value) => s.profile.custom.insert(name.clone(), value),
-                        None => s.profile.custom.remove(name),
+                        Some(value) => s.profile.custom.to_mut().insert(name.clone(), value),
+                        None => s.profile.custom.to_mut().remove(name),
                     };
                     if s.carried.is_some() {
                         s.carried_custom.push(name.clone());
@@ -425,8 +426,8 @@ fn parse_deactivated_by(s: &str) -> Option<DeactivatedBy> {
     }
 }
 
-/// A row's custom attributes (none when the column is NULL).
-fn custom_attributes(stored: &Option<CustomAttributes>) -> BTreeMap<String, Value> {
+/// A row's custom attributes (none when the column is NULL), shared.
+fn custom_attributes(stored: &Option<CustomAttributes>) -> Custom {
     stored.as_ref().map(|c| c.0.clone()).unwrap_or_default()
 }
 
@@ -522,7 +523,7 @@ pub struct UserView {
     /// What the directory's attribute mapping gives: name → a string, or a
     /// list of strings when the source holds several values.
     #[schema(value_type = Object)]
-    pub custom_attributes: BTreeMap<String, Value>,
+    pub custom_attributes: Custom,
     /// RFC 3339, milliseconds, UTC.
     pub created_at: String,
     pub updated_at: String,
@@ -573,7 +574,7 @@ struct RowView<'a> {
     title: Option<&'a str>,
     employee_number: Option<&'a str>,
     manager: Option<&'a str>,
-    custom_attributes: &'a BTreeMap<String, Value>,
+    custom_attributes: &'a Custom,
     created_at: String,
     updated_at: String,
 }
@@ -603,7 +604,7 @@ impl<'a> From<&'a AppUser> for RowView<'a> {
 }
 
 /// What a row without custom attributes shows: an empty object.
-static NONE: BTreeMap<String, Value> = BTreeMap::new();
+static NONE: Custom = Custom::NONE;
 
 /// The host application's view of a user, as JSON (events, CLI).
 pub fn user_view(row: &AppUser) -> Value {
@@ -1832,6 +1833,8 @@ pub async fn refresh_users<C: Conn>(
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use serde_json::json;
 
     use super::*;
@@ -1851,7 +1854,7 @@ mod tests {
                 display_name: Some("Ada Lovelace".into()),
                 department: Some("Eng".into()),
                 employee_number: Some("7".into()),
-                custom,
+                custom: custom.into(),
                 ..Profile::default()
             },
             active: true,
@@ -1881,7 +1884,7 @@ mod tests {
         // A snapshot without custom attributes or a role hashes as one taken
         // before attribute mappings existed.
         let mut plain = mapped_snapshot();
-        plain.profile.custom.clear();
+        plain.profile.custom = Custom::default();
         plain.role = None;
         assert_eq!(
             String::from_utf8(snapshot_text(&plain)).unwrap(),

@@ -5,12 +5,12 @@
 //! closed sets the engine writes: `EventType` and `RunStatus` (defined in
 //! `domain`, so `store` can name them too; stored as their names). Pure data.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
+pub use crate::domain::custom::Custom;
 pub use crate::domain::event::EventType;
 pub use crate::domain::run::RunStatus;
 
@@ -29,9 +29,9 @@ pub struct Profile {
     /// Custom attributes the directory's attribute mapping gives: name →
     /// string or list of strings (`reconcile::mapping`). Left out of the
     /// JSON when empty, so a snapshot taken before mappings existed hashes
-    /// the same.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub custom: BTreeMap<String, Value>,
+    /// the same. Shared with the app user's row and event (`Custom`).
+    #[serde(skip_serializing_if = "Custom::is_empty")]
+    pub custom: Custom,
 }
 
 /// What one directory says about one user, normalised at the edge.
@@ -115,8 +115,8 @@ impl Snapshot {
         let mut custom = b.custom.clone();
         for name in &self.carried_custom {
             match p.custom.get(name) {
-                Some(value) => custom.insert(name.clone(), value.clone()),
-                None => custom.remove(name),
+                Some(value) => custom.to_mut().insert(name.clone(), value.clone()),
+                None => custom.to_mut().remove(name),
             };
         }
         Snapshot {

@@ -137,7 +137,6 @@ pub mod directory_memberships {
 }
 
 pub mod users {
-    use std::collections::BTreeMap;
 
     use sea_orm::FromJsonQueryResult;
     use sea_orm::entity::prelude::*;
@@ -174,13 +173,13 @@ pub mod users {
     }
 
     /// A user's custom attributes by name, as the column's JSON object holds
-    /// them. A sorted map rather than a JSON tree: the engine moves the
-    /// planner's map in as it is and writes it out in name order, where a
-    /// `serde_json` object would first hash every name into its index (this
-    /// runs for every user a sync creates or updates).
+    /// them. The engine's own (`domain::custom::Custom`): the row shares them
+    /// with the snapshot they were mapped into and the event about the user,
+    /// and their JSON text is written once for all (this runs for every user
+    /// a sync creates or updates).
     #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, FromJsonQueryResult)]
     #[serde(transparent)]
-    pub struct CustomAttributes(pub BTreeMap<String, serde_json::Value>);
+    pub struct CustomAttributes(pub crate::domain::custom::Custom);
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
     pub enum Relation {}
