@@ -23,6 +23,7 @@ use serde_json::value::RawValue;
 pub struct Custom(Option<Arc<Shared>>);
 
 /// The attributes and their JSON text, once something wrote them out.
+#[derive(Default)]
 struct Shared {
     map: BTreeMap<String, Value>,
     text: OnceLock<Box<RawValue>>,
@@ -52,26 +53,9 @@ impl Custom {
     /// The attributes to change: copied first if another holder shares
     /// them, and their text forgotten.
     pub fn to_mut(&mut self) -> &mut BTreeMap<String, Value> {
-        let shared = self.0.get_or_insert_with(|| {
-            Arc::new(Shared {
-                map: BTreeMap::new(),
-                text: OnceLock::new(),
-            })
-        });
-        let shared = Arc::make_mut(shared);
+        let shared = Arc::make_mut(self.0.get_or_insert_default());
         shared.text = OnceLock::new();
         &mut shared.map
-    }
-
-    /// The attributes as a map of their own (copied only if shared).
-    pub fn into_map(self) -> BTreeMap<String, Value> {
-        match self.0 {
-            None => BTreeMap::new(),
-            Some(shared) => match Arc::try_unwrap(shared) {
-                Ok(shared) => shared.map,
-                Err(shared) => shared.map.clone(),
-            },
-        }
     }
 
     /// The JSON object, written out the first time it is asked for.
@@ -93,12 +77,6 @@ impl From<BTreeMap<String, Value>> for Custom {
             map,
             text: OnceLock::new(),
         })))
-    }
-}
-
-impl FromIterator<(String, Value)> for Custom {
-    fn from_iter<I: IntoIterator<Item = (String, Value)>>(iter: I) -> Custom {
-        Custom::from(iter.into_iter().collect::<BTreeMap<_, _>>())
     }
 }
 
@@ -195,7 +173,6 @@ mod tests {
         assert_ne!(first, second);
         second.to_mut().remove("b");
         assert_eq!(first, second);
-        assert_eq!(second.clone().into_map(), first.into_map());
     }
 
     #[test]

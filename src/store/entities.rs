@@ -137,7 +137,6 @@ pub mod directory_memberships {
 }
 
 pub mod users {
-
     use sea_orm::FromJsonQueryResult;
     use sea_orm::entity::prelude::*;
     use serde::{Deserialize, Serialize};
