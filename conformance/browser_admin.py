@@ -239,10 +239,11 @@ class Dashboard(PageTest):
         self.shot("08-directory-policy-error")
 
         # The SCIM requests above are in the directory's request log (it is
-        # written a moment after each answer).
+        # written a moment after each answer, the last one too).
         def logged():
             self.driver.get(directory_page)
-            return "201" in self.css("#request-log").text and self.css("#request-log").text
+            log = self.css("#request-log").text
+            return "201" in log and "PATCH" in self.css("#last-request").text and log
 
         log = wait_until("the SCIM requests in the log", logged)
         self.assertIn("POST", log)
