@@ -58,6 +58,14 @@ impl Custom {
         &mut shared.map
     }
 
+    /// Remove the attribute `name`, if there is one: only then are the
+    /// attributes copied (when shared) and their text forgotten.
+    pub fn remove(&mut self, name: &str) {
+        if self.contains_key(name) {
+            self.to_mut().remove(name);
+        }
+    }
+
     /// The JSON object, written out the first time it is asked for.
     fn text(shared: &Shared) -> &RawValue {
         shared.text.get_or_init(|| {
@@ -173,6 +181,17 @@ mod tests {
         assert_ne!(first, second);
         second.to_mut().remove("b");
         assert_eq!(first, second);
+    }
+
+    #[test]
+    fn removing_an_absent_name_keeps_them_shared() {
+        let first = custom(json!({"a": "1"}));
+        let mut second = first.clone();
+        second.remove("b");
+        assert!(matches!((&first.0, &second.0), (Some(a), Some(b)) if Arc::ptr_eq(a, b)));
+        second.remove("a");
+        assert!(second.is_empty());
+        assert_eq!(first.get("a"), Some(&json!("1")));
     }
 
     #[test]

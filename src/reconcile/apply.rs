@@ -276,9 +276,11 @@ impl Origin {
                 }
                 Target::Custom(name) => {
                     match mapped.custom.remove(name) {
-                        Some(value) => s.profile.custom.to_mut().insert(name.clone(), value),
-                        None => s.profile.custom.to_mut().remove(name),
-                    };
+                        Some(value) => {
+                            s.profile.custom.to_mut().insert(name.clone(), value);
+                        }
+                        None => s.profile.custom.remove(name),
+                    }
                     if s.carried.is_some() {
                         s.carried_custom.push(name.clone());
                     }

@@ -115,9 +115,11 @@ impl Snapshot {
         let mut custom = b.custom.clone();
         for name in &self.carried_custom {
             match p.custom.get(name) {
-                Some(value) => custom.to_mut().insert(name.clone(), value.clone()),
-                None => custom.to_mut().remove(name),
-            };
+                Some(value) => {
+                    custom.to_mut().insert(name.clone(), value.clone());
+                }
+                None => custom.remove(name),
+            }
         }
         Snapshot {
             external_id: self.external_id.clone().or(before.external_id.clone()),
